@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages flinkbr needs to build and test. Idempotent: packages that
+# are already installed are skipped, so a warm machine pays only for the dpkg query.
+set -euo pipefail
+pkgs=(
+  build-essential cmake pkg-config clang-format
+  libarchive-dev libsqlite3-dev libsodium-dev nlohmann-json3-dev libyaml-cpp-dev
+  libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
+  zlib1g-dev libisal-dev libgtest-dev libgmock-dev
+  libzookeeper-mt-dev libpq-dev
+  tar gzip curl procps
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,46 @@
+// Users, passwords and tokens. Passwords are hashed with Argon2id (libsodium crypto_pwhash_str,
+// interactive limits); tokens are 32 random bytes, handed out once as hex and stored only as
+// their SHA-256, with an expiry. Thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "store/store.h"
+
+namespace flinkbr::auth {
+
+class Auth {
+ public:
+  // `store` is borrowed.
+  Auth(store::Store& store, int token_ttl_seconds);
+
+  // On the first start (no users): creates the administrator "admin" with a random password,
+  // writes it to <state_dir>/initial-admin-password (mode 0600, the password and a newline) and
+  // returns it so the caller can print it once. std::nullopt when users already exist.
+  [[nodiscard]] Result<std::optional<std::string>> bootstrap(const std::string& state_dir);
+
+  // A new token for valid credentials; kUnauthenticated ("wrong user name or password") else.
+  [[nodiscard]] Result<std::string> login(const std::string& user, const std::string& password);
+  // The user of a valid, unexpired token; kUnauthenticated otherwise.
+  [[nodiscard]] Result<store::User> authenticate(const std::string& token);
+  [[nodiscard]] Status logout(const std::string& token);
+  // Validates the name (field "name": 1-64 of [A-Za-z0-9._-]) and the password (field
+  // "password": at least 8 characters), then creates the user.
+  [[nodiscard]] Result<store::User> create_user(const std::string& name, store::Role role,
+                                                const std::string& password);
+
+  static Result<std::string> hash_password(const std::string& password);
+  static bool verify_password(const std::string& hash, const std::string& password);
+
+ private:
+  store::Store& store_;
+  int token_ttl_seconds_;
+};
+
+// Whether `role` may perform an action needing `needed` (administrator > operator > viewer).
+inline bool allows(store::Role role, store::Role needed) {
+  return static_cast<int>(role) >= static_cast<int>(needed);
+}
+
+}  // namespace flinkbr::auth

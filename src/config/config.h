@@ -1,0 +1,84 @@
+// The daemon's configuration: one YAML file (docs/configuration.md documents every key), or the
+// embedded default when `flinkbr serve` runs without --config. Unknown keys and malformed values
+// are refused at start with the key named, e.g. "clusters[0].metadata[1].uri: ...".
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/result.h"
+
+namespace flinkbr::config {
+
+// One metadata or service-data source. `type` selects the implementation in
+// source/registry.h; `params` holds the remaining keys of its YAML map (e.g. "uri" for files,
+// "connect"/"root" for zookeeper), validated by that implementation.
+struct SourceConfig {
+  std::string name;
+  std::string type;  // "files", "zookeeper", "postgres"
+  nlohmann::json params = nlohmann::json::object();
+  std::string key_path;  // "clusters[0].metadata[1]", for error messages
+};
+
+struct ServiceConfig {
+  std::string status;    // shell command line: exit 0 running, 3 stopped, else unknown
+  std::string stop;      // shell command line
+  std::string start;     // shell command line
+  std::string rest_url;  // optional Flink JobManager REST URL; GET /overview answering = running
+  int timeout_seconds = 120;  // for stop/start to reach the wanted state
+};
+
+struct ObsConfig {
+  std::string endpoint;
+  std::string region;
+  std::string credentials_file;
+  std::string addressing;  // "", "path", "virtual"
+};
+
+struct ClusterConfig {
+  std::string name;
+  std::string version;          // fixed system version, or
+  std::string version_command;  // a shell command printing it
+  ServiceConfig service;
+  std::string hadoop_conf_dir;
+  std::string hdfs_user;
+  int webhdfs_port = 9870;
+  std::string yarn_rm_url;
+  ObsConfig obs;
+  std::vector<SourceConfig> metadata;
+  std::vector<SourceConfig> service_data;
+};
+
+struct ServerConfig {
+  std::string listen_host = "127.0.0.1";
+  int listen_port = 8080;
+  std::string state_dir = "./flinkbr-state";  // made absolute at load
+  std::string tls_cert_file;  // both set: serve HTTPS
+  std::string tls_key_file;
+  int token_ttl_seconds = 12 * 3600;
+  int gzip_level = 6;
+  std::string console_dir;  // static console files; default: found next to the binary
+};
+
+struct Config {
+  ServerConfig server;
+  std::vector<ClusterConfig> clusters;
+
+  const ClusterConfig* find_cluster(std::string_view name) const;
+};
+
+// Parses YAML text. `origin` names the file in messages.
+Result<Config> parse_config(const std::string& yaml_text, const std::string& origin);
+// Reads and parses a file.
+Result<Config> load_config(const std::string& path);
+// The embedded default: 127.0.0.1:8080, state in ./flinkbr-state (or `state_dir`), one demo
+// cluster whose sources live under <state_dir>/demo and whose service is a placeholder
+// process. See app/demo.h for the seeding of its data.
+Config embedded_default(const std::string& state_dir = "./flinkbr-state");
+
+}  // namespace flinkbr::config

@@ -1,0 +1,93 @@
+// MetadataSource: one place that holds Flink metadata (a files tree today; a ZooKeeper subtree
+// and a PostgreSQL schema plug in here). A source can describe itself, check that it is
+// reachable, write its current state into a backup archive, and restore one: the archive's
+// entries are first staged (nothing live changes), then commit() switches the live state to the
+// staged one, then verify() compares the live state with what was staged.
+//
+// Restore protocol, driven by the task engine (task/restore_runner.cc):
+//   auto staged = TRY(source.begin_restore(ctx));   // nothing live changes from here ...
+//   for each entry of this source: staged->add(entry, data);
+//   staged->finish_staging();                        // ... to here
+//   auto diff = staged->diff();                      // optional (dry run)
+//   staged->commit();                                // the live state becomes the staged one
+//   staged->verify();                                // live == staged, or kCorruption
+// Destroying a StagedRestore before commit() discards the staging and leaves the live state
+// untouched. A failed commit() may leave the live state changed: the engine then puts the
+// safety copy back (a backup of the live state taken before the first commit).
+//
+// Sources are used by one task thread at a time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "archive/archive_reader.h"
+#include "archive/archive_writer.h"
+#include "config/config.h"
+
+namespace flinkbr::source {
+
+// What a task gives a source: where it may stage, how to log, how to tell it to stop.
+struct TaskContext {
+  std::string id;           // unique per attempt, safe in file names ("r12-a3")
+  std::string staging_dir;  // scratch space under the state directory, already created
+  std::function<void(const std::string&)> log = [](const std::string&) {};
+  const std::atomic<bool>* cancelled = nullptr;  // stop soon when set
+
+  bool is_cancelled() const { return cancelled && cancelled->load(); }
+};
+
+// What a restore would change or changed, per source. Items are relative paths (files), znode
+// paths, or "table" names with row counts, depending on the kind.
+struct SourceDiff {
+  std::vector<std::string> added;    // in the backup, not live: the restore creates them
+  std::vector<std::string> changed;  // in both, different
+  std::vector<std::string> removed;  // live, not in the backup: the restore deletes them
+};
+
+class StagedRestore {
+ public:
+  virtual ~StagedRestore() = default;
+  // Stages one entry of this source. `entry.relative_path()` is relative to the source root;
+  // `data` holds entry.size bytes for files. Refuses (kCorruption) entries it cannot represent.
+  [[nodiscard]] virtual Status add(const archive::Entry& entry, io::Reader& data) = 0;
+  // All entries were added; the staged state is complete.
+  [[nodiscard]] virtual Status finish_staging() = 0;
+  // Compares the staged state with the live state without changing either.
+  [[nodiscard]] virtual Result<SourceDiff> diff() = 0;
+  // Makes the live state exactly the staged one.
+  [[nodiscard]] virtual Status commit() = 0;
+  // After commit: compares the live state with what was staged; kCorruption naming the first
+  // difference.
+  [[nodiscard]] virtual Status verify() = 0;
+};
+
+class MetadataSource {
+ public:
+  virtual ~MetadataSource() = default;
+  virtual const config::SourceConfig& config() const = 0;
+  const std::string& name() const { return config().name; }
+  const std::string& kind() const { return config().type; }
+  // Where it lives, for headers, logs and messages ("file:///opt/flink/conf").
+  virtual std::string location() const = 0;
+  // Checks that the source can be read and written now; the reason otherwise
+  // (kUnavailable, kNotFound, kPermissionDenied ...).
+  [[nodiscard]] virtual Status check() = 0;
+  // Bytes a backup will roughly read (for progress); 0 when unknown.
+  virtual uint64_t estimate_bytes() { return 0; }
+  // Writes the current state as payload entries under the source's prefix.
+  [[nodiscard]] virtual Status backup(archive::SourceArchiveWriter& out,
+                                      const TaskContext& ctx) = 0;
+  // Starts a restore (see the file comment).
+  [[nodiscard]] virtual Result<std::unique_ptr<StagedRestore>> begin_restore(
+      const TaskContext& ctx) = 0;
+  // Removes leftovers (staging, swapped-out trees) of an attempt `ctx_id` interrupted by a
+  // crash; ok when there are none.
+  [[nodiscard]] virtual Status cleanup_after_crash(const std::string& ctx_id) = 0;
+};
+
+}  // namespace flinkbr::source

@@ -1,0 +1,96 @@
+// Storage: where backup files live (LocalDir today; LocalHDFS, RemoteHDFS and OBS plug in here).
+//
+// A driver implements the small StorageDriver interface; callers use the non-virtual Storage
+// facade, which adds the generic parts (recursive listing, exists, remove-if-exists) so that
+// drivers stay small. Paths are the driver's own absolute form: a local path for LocalDir, an
+// HDFS path for HDFS, "<bucket>/<key>" for OBS. Drivers are not required to be thread-safe;
+// use one Storage per task.
+//
+// Writes are atomic: open_write() returns a Writer that writes under a temporary name next to
+// the final one; finish() makes the data durable and renames it to the final name (the rename is
+// the commit). A writer destroyed before finish() removes its temporary file, so no
+// half-written file ever carries a final name.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "io/stream.h"
+
+namespace flinkbr::storage {
+
+struct FileInfo {
+  std::string path;  // full path in the driver's form
+  bool is_dir = false;
+  uint64_t size = 0;
+  int64_t mtime = 0;  // seconds since the epoch, UTC
+};
+
+struct WriteOptions {
+  bool create_parents = true;  // create missing parent directories
+  bool overwrite = false;      // replace an existing final file; otherwise kAlreadyExists
+};
+
+class StorageDriver {
+ public:
+  virtual ~StorageDriver() = default;
+  // "LocalDir", "LocalHDFS", ... for messages.
+  virtual std::string kind() const = 0;
+  // Info about one path; kNotFound when it does not exist.
+  [[nodiscard]] virtual Result<FileInfo> stat(const std::string& path) = 0;
+  // Direct children of a directory, in no particular order; kNotFound if the directory is
+  // missing.
+  [[nodiscard]] virtual Result<std::vector<FileInfo>> list(const std::string& dir) = 0;
+  // Opens a file for streaming reads; kNotFound (naming the path) when it does not exist.
+  [[nodiscard]] virtual Result<std::unique_ptr<io::Reader>> open_read(const std::string& path) = 0;
+  // Opens an atomic writer (see the file comment).
+  [[nodiscard]] virtual Result<std::unique_ptr<io::Writer>> open_write(const std::string& path,
+                                                                      WriteOptions options) = 0;
+  // Removes a file or an empty directory; kNotFound when missing.
+  [[nodiscard]] virtual Status remove(const std::string& path) = 0;
+  // Renames a file; fails if `to` exists.
+  [[nodiscard]] virtual Status rename(const std::string& from, const std::string& to) = 0;
+  // Bytes available for new data at `path`, when the driver can tell.
+  [[nodiscard]] virtual Result<std::optional<uint64_t>> free_space(const std::string& path) {
+    (void)path;
+    return std::optional<uint64_t>{};
+  }
+};
+
+// The facade every caller uses. Owns its driver.
+class Storage {
+ public:
+  explicit Storage(std::unique_ptr<StorageDriver> driver) : driver_(std::move(driver)) {}
+
+  std::string kind() const { return driver_->kind(); }
+  Result<FileInfo> stat(const std::string& path) { return driver_->stat(path); }
+  Result<std::vector<FileInfo>> list(const std::string& dir) { return driver_->list(dir); }
+  Result<std::unique_ptr<io::Reader>> open_read(const std::string& path) {
+    return driver_->open_read(path);
+  }
+  Result<std::unique_ptr<io::Writer>> open_write(const std::string& path,
+                                                 WriteOptions options = {}) {
+    return driver_->open_write(path, options);
+  }
+  Status remove(const std::string& path) { return driver_->remove(path); }
+  Status rename(const std::string& from, const std::string& to) {
+    return driver_->rename(from, to);
+  }
+  Result<std::optional<uint64_t>> free_space(const std::string& path) {
+    return driver_->free_space(path);
+  }
+
+  // Generic helpers built on the driver.
+  Result<bool> exists(const std::string& path);
+  // Removes a file; ok when it was already gone.
+  Status remove_if_exists(const std::string& path);
+
+ private:
+  std::unique_ptr<StorageDriver> driver_;
+};
+
+}  // namespace flinkbr::storage

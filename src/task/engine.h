@@ -1,0 +1,155 @@
+// The task engine: owns backup and restoration runs. The REST API calls it; each run goes on a
+// thread of its own, persists its state in the Store at every transition (progress at most once a
+// second) and publishes events on the EventBus.
+//
+// Restoration runs follow product.md: checks first (file readable, version, service stopped, no
+// conflicting restoration, integrity of every manifest checksum, parameters), then a safety copy
+// of the live metadata, then staging, commit source by source, verification; a failure after the
+// first change puts the safety copy back before the task ends Failed. A daemon that died during
+// a run is repaired by recover() at the next start.
+//
+// Every method is thread-safe. Validation errors are kInvalidArgument naming the API field.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "archive/archive_reader.h"
+#include "config/config.h"
+#include "service/service_controller.h"
+#include "store/store.h"
+#include "task/events.h"
+
+namespace flinkbr::task {
+
+// Raw request fields, as the API receives them; the engine validates every one.
+struct BackupTaskSpec {
+  std::string name;
+  std::string cluster;
+  std::string data_source;  // "Flink" | "FlinkServiceData"
+  std::string path_type;    // "LocalDir" | "LocalHDFS" | "RemoteHDFS" | "OBS"
+  std::string path;         // base directory; default per path type (LocalDir: <state>/LocalBackup)
+  std::string nameservice;
+  std::string namenode_ip;
+  int max_copies = 0;
+  std::string period;      // "" (manual) or N{s,m,h,d}
+  std::string start_time;  // ISO 8601; default now
+};
+
+struct RestoreTaskSpec {
+  std::string name;
+  std::string cluster;
+  std::string data_source;
+  std::string path_type;
+  std::string source_path;
+  std::string nameservice;
+  std::string ip_mode;
+  std::string namenode_ip;
+  std::string queue;
+};
+
+// Identifies one backup file (verify).
+struct FileSpec {
+  std::string cluster;  // whose storage settings to use; optional for LocalDir
+  std::string path_type;
+  std::string source_path;
+  std::string nameservice;
+  std::string ip_mode;
+  std::string namenode_ip;
+};
+
+struct ClusterView {
+  std::string name;
+  std::string version;  // "" with version_error set when the version command failed
+  std::string version_error;
+  std::vector<archive::SourceDescriptor> metadata;
+  std::vector<archive::SourceDescriptor> service_data;
+  service::ServiceStatus service;
+  std::string restore_running;  // name of the running restoration, if any
+};
+
+struct VerifyResult {
+  std::string path;
+  archive::Header header;
+  uint64_t file_size = 0;
+  std::string checksum;  // "sha256:<hex>" of the file
+  // per source: entries and payload bytes
+  struct SourceSummary {
+    std::string name;
+    std::string kind;
+    uint64_t entries = 0;
+    uint64_t bytes = 0;
+  };
+  std::vector<SourceSummary> sources;
+};
+
+struct RestoreView {
+  store::RestoreTask task;
+  std::vector<store::RestoreAttempt> attempts;  // oldest first
+  std::vector<store::LogLine> log;              // of the latest attempt
+};
+
+class Engine {
+ public:
+  // All borrowed; they outlive the engine.
+  Engine(const config::Config& config, store::Store& store, EventBus& events);
+  ~Engine();  // shutdown()
+
+  // At daemon start: marks runs interrupted by a crash Failed ("the daemon stopped while ...")
+  // and puts back the safety copy of a restoration that had started changing the cluster.
+  [[nodiscard]] Status recover();
+  // Cancels running work and joins every thread.
+  void shutdown();
+
+  // Clusters and services.
+  Result<std::vector<ClusterView>> list_clusters();
+  Result<service::ServiceStatus> service_status(const std::string& cluster);
+  // Runs the stop/start command and waits for the state (up to the configured timeout).
+  [[nodiscard]] Status service_stop(const std::string& cluster);
+  [[nodiscard]] Status service_start(const std::string& cluster);
+
+  // Backup tasks.
+  Result<store::BackupTask> create_backup_task(const BackupTaskSpec& spec);
+  Result<store::BackupTask> get_backup_task(const std::string& name);
+  Result<std::vector<store::BackupTask>> list_backup_tasks(store::Page page);
+  [[nodiscard]] Status delete_backup_task(const std::string& name);
+  // Starts a run in the background; returns its record (status Running).
+  Result<store::BackupRecord> run_backup(const std::string& name);
+  Result<std::vector<store::BackupRecord>> backup_history(const std::string& name,
+                                                          store::Page page);
+  Result<store::BackupRecord> get_backup_record(int64_t id);
+  [[nodiscard]] Status suspend_backup(const std::string& name, bool suspended);
+  // Reads and checks one backup file without touching any cluster.
+  Result<VerifyResult> verify_file(const FileSpec& spec);
+
+  // Restoration tasks.
+  Result<store::RestoreTask> create_restore_task(const RestoreTaskSpec& spec);
+  Result<RestoreView> get_restore_task(const std::string& name);
+  Result<std::vector<store::RestoreTask>> list_restore_tasks(store::Page page);
+  // Created -> Running. kFailedPrecondition for a Succeeded task ("can never run again"), a
+  // Running one, or a Failed one (use retry).
+  Result<store::RestoreTask> start_restore(const std::string& name);
+  // Failed -> Running; kFailedPrecondition otherwise.
+  Result<store::RestoreTask> retry_restore(const std::string& name);
+  // Runs the checks and the comparison; changes neither cluster nor task. JSON:
+  // {"task": name, "checks": [...], "sources": [{"name","kind","added":[...],"changed":[...],
+  //  "removed":[...], "counts": {...}}]}
+  Result<nlohmann::json> preview_restore(const std::string& name);
+  // Refused while Running.
+  [[nodiscard]] Status delete_restore_task(const std::string& name);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace flinkbr::task
