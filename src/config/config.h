@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -55,10 +56,10 @@ struct ClusterConfig {
 };
 
 struct ServerConfig {
-  std::string listen_host = "127.0.0.1";
+  std::string listen_host = "127.0.0.1";  // an IPv6 address without brackets: "::1"
   int listen_port = 8080;
   std::string state_dir = "./flinkbr-state";  // made absolute at load
-  std::string tls_cert_file;  // both set: serve HTTPS
+  std::string tls_cert_file;                  // both set: serve HTTPS
   std::string tls_key_file;
   int token_ttl_seconds = 12 * 3600;
   int gzip_level = 6;
@@ -80,5 +81,14 @@ Result<Config> load_config(const std::string& path);
 // cluster whose sources live under <state_dir>/demo and whose service is a placeholder
 // process. See app/demo.h for the seeding of its data.
 Config embedded_default(const std::string& state_dir = "./flinkbr-state");
+
+// Quotes `s` for POSIX sh as one word: wrapped in single quotes, each embedded ' written as '\''.
+// "" becomes ''.
+std::string shell_quote(std::string_view s);
+
+// Parses a duration "N{s,m,h,d}" (a positive integer and a unit, e.g. "30s", "12h", "1d") into
+// seconds. kInvalidArgument naming `field` when malformed, zero, or longer than 3650 days. Shared
+// by the configuration (token_ttl, service.timeout) and anything else that takes such durations.
+Result<int64_t> parse_duration(std::string_view text, std::string_view field);
 
 }  // namespace flinkbr::config

@@ -27,7 +27,15 @@ class Api {
       task::EventBus& events);
   ~Api();
   // Registers every route on `http`, and serves the console's static files at / when
-  // `console_dir` exists.
+  // `console_dir` exists (a page pointing at the CLI otherwise). Also installs the server-wide
+  // handlers the API relies on: the request log (spdlog: method, path without query string,
+  // status, ms), JSON bodies for httplib's own errors (404 of unknown paths, 413), the
+  // exception handler, and a 1 MiB request body limit; a caller that sets its own logger or
+  // error handler afterwards replaces these.
+  //
+  // Each open GET /api/v1/events stream holds one worker thread of `http` (at most 32 streams),
+  // so when the caller has not set `http.new_task_queue`, mount sets a pool of 64 threads
+  // (httplib's default of 8 would let a few console tabs starve the API).
   void mount(httplib::Server& http, const std::string& console_dir);
   // Marks the daemon ready: /api/v1/health answers 200 from now on (503 before).
   void set_ready(bool ready);

@@ -1,0 +1,164 @@
+// What the CLI prints: error lines, tables, the progress bar and the dry-run preview.
+#include <algorithm>
+#include <cstdio>
+
+#include "cli/cli.h"
+
+namespace flinkbr::cli {
+
+using nlohmann::json;
+
+std::string error_line(const Error& e) {
+  std::string msg = e.message.empty() ? std::string(errc_name(e.code)) : e.message;
+  if (!e.field.empty() && msg.find(e.field) == std::string::npos) msg = e.field + ": " + msg;
+  // One line, whatever the daemon said.
+  std::replace(msg.begin(), msg.end(), '\n', ' ');
+  std::replace(msg.begin(), msg.end(), '\r', ' ');
+  return "flinkbr: " + msg;
+}
+
+std::string render_progress_bar(int percent, std::string_view stage, std::string_view name,
+                                int width) {
+  percent = std::clamp(percent, 0, 100);
+  width = std::max(width, 1);
+  const int filled = percent * width / 100;
+  std::string out = "[";
+  out.append(static_cast<size_t>(filled), '#');
+  out.append(static_cast<size_t>(width - filled), '-');
+  char pct[8];
+  std::snprintf(pct, sizeof pct, "%3d%%", percent);
+  out += "] ";
+  out += pct;
+  if (!stage.empty()) {
+    out += "  ";
+    out += stage;
+  }
+  if (!name.empty()) {
+    out += "  ";
+    out += name;
+  }
+  return out;
+}
+
+namespace {
+// Display width of UTF-8 text: code points, not bytes (good enough for names and paths).
+size_t display_width(std::string_view s) {
+  size_t n = 0;
+  for (char ch : s)
+    if ((static_cast<unsigned char>(ch) & 0xC0) != 0x80) ++n;
+  return n;
+}
+}  // namespace
+
+std::string render_table(const std::vector<std::string>& headers,
+                         const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(headers.size(), 0);
+  for (size_t i = 0; i < headers.size(); ++i) widths[i] = display_width(headers[i]);
+  for (const auto& row : rows)
+    for (size_t i = 0; i < row.size() && i < widths.size(); ++i)
+      widths[i] = std::max(widths[i], display_width(row[i]));
+  std::string out;
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string l;
+    for (size_t i = 0; i < widths.size(); ++i) {
+      const std::string& cell = i < cells.size() ? cells[i] : std::string();
+      l += cell;
+      if (i + 1 < widths.size()) l.append(widths[i] - display_width(cell) + 2, ' ');
+    }
+    while (!l.empty() && l.back() == ' ') l.pop_back();
+    out += l + "\n";
+  };
+  line(headers);
+  for (const auto& row : rows) line(row);
+  return out;
+}
+
+std::string human_bytes(uint64_t n) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  if (n < 1024) return std::to_string(n) + " B";
+  double v = static_cast<double>(n);
+  size_t u = 0;
+  while (v >= 1024 && u + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, v < 10 ? "%.1f %s" : "%.0f %s", v, kUnits[u]);
+  return buf;
+}
+
+namespace {
+std::string text_of(const json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_null()) return "";
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string field_text(const json& obj, const char* key) {
+  if (!obj.is_object()) return "";
+  auto it = obj.find(key);
+  return it == obj.end() ? "" : text_of(*it);
+}
+
+size_t count_of(const json& source, const char* key) {
+  if (source.contains("counts") && source["counts"].is_object() && source["counts"].contains(key) &&
+      source["counts"][key].is_number_unsigned())
+    return source["counts"][key].get<size_t>();
+  if (source.contains(key) && source[key].is_array()) return source[key].size();
+  return 0;
+}
+}  // namespace
+
+std::string render_preview(const json& preview, size_t max_entries) {
+  std::string out = "Dry run of restoration task " + field_text(preview, "task");
+  if (auto c = field_text(preview, "cluster"); !c.empty()) out += " into cluster " + c;
+  out += ": nothing was changed.\n";
+  if (auto p = field_text(preview, "source_path"); !p.empty()) {
+    out += "Backup file: " + p;
+    auto v = field_text(preview, "system_version");
+    auto t = field_text(preview, "execution_time");
+    if (!v.empty() || !t.empty()) out += " (version " + v + ", taken " + t + ")";
+    out += "\n";
+  }
+  if (preview.contains("checks") && preview["checks"].is_array() && !preview["checks"].empty()) {
+    out += "Checks:\n";
+    for (const auto& c : preview["checks"]) {
+      if (!c.is_object()) {
+        out += "  " + text_of(c) + "\n";
+        continue;
+      }
+      std::string status = field_text(c, "status");
+      std::string line = "  " + status +
+                         std::string(status.size() < 8 ? 8 - status.size() : 1, ' ') +
+                         field_text(c, "name");
+      if (auto d = field_text(c, "detail"); !d.empty()) line += ": " + d;
+      out += line + "\n";
+    }
+  }
+  if (!preview.contains("sources") || !preview["sources"].is_array()) return out;
+  size_t total = 0;
+  for (const auto& s : preview["sources"]) {
+    const size_t added = count_of(s, "added"), changed = count_of(s, "changed"),
+                 removed = count_of(s, "removed");
+    total += added + changed + removed;
+    out += "Source " + field_text(s, "name");
+    if (auto k = field_text(s, "kind"); !k.empty()) out += " (" + k + ")";
+    out += ": " + std::to_string(added) + " to add, " + std::to_string(changed) + " to change, " +
+           std::to_string(removed) + " to remove\n";
+    for (auto [key, mark, n] :
+         {std::tuple{"added", "+", added}, {"changed", "~", changed}, {"removed", "-", removed}}) {
+      if (!s.contains(key) || !s[key].is_array()) continue;
+      size_t shown = 0;
+      for (const auto& e : s[key]) {
+        if (shown == max_entries) break;
+        out += std::string("  ") + mark + " " + text_of(e) + "\n";
+        ++shown;
+      }
+      if (n > shown) out += "    ... and " + std::to_string(n - shown) + " more " + key + "\n";
+    }
+  }
+  if (total == 0) out += "The cluster already holds exactly what the backup holds.\n";
+  return out;
+}
+
+}  // namespace flinkbr::cli

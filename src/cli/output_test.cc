@@ -1,0 +1,117 @@
+#include <gtest/gtest.h>
+
+#include "cli/cli.h"
+
+namespace flinkbr::cli {
+namespace {
+
+using nlohmann::json;
+
+TEST(ProgressBar, Layout) {
+  EXPECT_EQ(render_progress_bar(62, "stage", "restore-x", 14),
+            "[########------]  62%  stage  restore-x");
+  EXPECT_EQ(render_progress_bar(0, "", "b", 4), "[----]   0%  b");
+  EXPECT_EQ(render_progress_bar(100, "apply", "", 4), "[####] 100%  apply");
+}
+
+TEST(ProgressBar, ClampsPercent) {
+  EXPECT_EQ(render_progress_bar(-5, "", "", 2), "[--]   0%");
+  EXPECT_EQ(render_progress_bar(250, "", "", 2), "[##] 100%");
+}
+
+TEST(Table, AlignsColumns) {
+  EXPECT_EQ(render_table({"NAME", "STATE"}, {{"r1", "Running"}, {"long-name", "Failed"}}),
+            "NAME       STATE\n"
+            "r1         Running\n"
+            "long-name  Failed\n");
+}
+
+TEST(Table, CountsCharactersNotBytes) {
+  EXPECT_EQ(render_table({"A", "B"}, {{"é", "x"}, {"ab", "y"}}),
+            "A   B\n"
+            "é   x\n"
+            "ab  y\n");
+}
+
+TEST(Table, EmptyRowsPrintHeader) {
+  EXPECT_EQ(render_table({"A", "B"}, {}), "A  B\n");
+}
+
+TEST(HumanBytes, Units) {
+  EXPECT_EQ(human_bytes(0), "0 B");
+  EXPECT_EQ(human_bytes(1023), "1023 B");
+  EXPECT_EQ(human_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(human_bytes(50ull << 20), "50 MiB");
+}
+
+TEST(ErrorLine, NamesTheField) {
+  EXPECT_EQ(error_line({Errc::kInvalidArgument, "unknown data source 'x'", "data_source"}),
+            "flinkbr: data_source: unknown data source 'x'");
+  EXPECT_EQ(error_line({Errc::kInvalidArgument, "name: too long", "name"}),
+            "flinkbr: name: too long");
+  EXPECT_EQ(error_line({Errc::kNotFound, "no task\nnamed x"}), "flinkbr: no task named x");
+}
+
+TEST(Preview, CountsAndFirstEntries) {
+  json p = {{"task", "r1"},
+            {"cluster", "prod"},
+            {"source_path", "/b/x.tar.gz"},
+            {"system_version", "1.18.1"},
+            {"execution_time", "20260101000000"},
+            {"checks", {{{"name", "version"}, {"status", "done"}, {"detail", "1.18.1"}}}},
+            {"sources",
+             {{{"name", "ha"},
+               {"kind", "zookeeper"},
+               {"added", {"/a", "/b", "/c"}},
+               {"changed", {"/d"}},
+               {"removed", json::array()},
+               {"counts", {{"added", 3}, {"changed", 1}, {"removed", 0}}}}}}};
+  std::string text = render_preview(p, 2);
+  EXPECT_NE(text.find("nothing was changed"), std::string::npos) << text;
+  EXPECT_NE(text.find("Source ha (zookeeper): 3 to add, 1 to change, 0 to remove"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("  + /a\n  + /b\n    ... and 1 more added"), std::string::npos) << text;
+  EXPECT_NE(text.find("  ~ /d"), std::string::npos) << text;
+  EXPECT_NE(text.find("done    version: 1.18.1"), std::string::npos) << text;
+}
+
+TEST(Preview, NothingToDo) {
+  json p = {{"task", "r1"},
+            {"sources",
+             {{{"name", "conf"},
+               {"added", json::array()},
+               {"changed", json::array()},
+               {"removed", json::array()}}}}};
+  EXPECT_NE(render_preview(p).find("already holds exactly"), std::string::npos);
+}
+
+TEST(UrlSegment, Encodes) {
+  EXPECT_EQ(url_segment("restore-1.a_b~"), "restore-1.a_b~");
+  EXPECT_EQ(url_segment("a b/c?d"), "a%20b%2Fc%3Fd");
+  EXPECT_EQ(url_segment("é"), "%C3%A9");
+}
+
+TEST(ErrorFromResponse, ApiErrorAndFallback) {
+  Error e = error_from_response(
+      400,
+      R"({"error":{"code":"invalid_argument","message":"max_copies: expected an integer","field":"max_copies"}})");
+  EXPECT_EQ(e.code, Errc::kInvalidArgument);
+  EXPECT_EQ(e.field, "max_copies");
+  EXPECT_EQ(e.message, "max_copies: expected an integer");
+  e = error_from_response(422, R"({"error":{"code":"corruption","message":"entry x: checksum"}})");
+  EXPECT_EQ(errc_exit_code(e.code), 6);
+  e = error_from_response(502, "<html>bad gateway</html>");
+  EXPECT_EQ(e.code, Errc::kUnavailable);
+  EXPECT_NE(e.message.find("502"), std::string::npos);
+  e = error_from_response(404, "");
+  EXPECT_EQ(e.code, Errc::kNotFound);
+}
+
+TEST(NormalizeServer, TrailingSlash) {
+  EXPECT_EQ(normalize_server("http://h:1/"), "http://h:1");
+  EXPECT_EQ(normalize_server("http://h:1"), "http://h:1");
+}
+
+}  // namespace
+}  // namespace flinkbr::cli

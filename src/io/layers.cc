@@ -1,0 +1,261 @@
+#include "io/layers.h"
+
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <optional>
+#include <vector>
+
+namespace flinkbr::io {
+
+namespace {
+
+// zlib counts in uInt; feed it at most this much per call.
+constexpr size_t kMaxZChunk = 1u << 30;
+constexpr size_t kGzipBufferSize = 256 * 1024;
+
+struct EvpMdCtxDeleter {
+  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
+};
+
+std::string to_hex(const unsigned char* data, size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(n * 2, '0');
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = kDigits[data[i] >> 4];
+    out[2 * i + 1] = kDigits[data[i] & 0x0f];
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- Sha256 ----
+
+struct Sha256::Impl {
+  std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter> ctx;
+};
+
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
+  impl_->ctx.reset(EVP_MD_CTX_new());
+  // Both calls only fail on allocation failure, which we treat like operator new does.
+  if (!impl_->ctx || EVP_DigestInit_ex(impl_->ctx.get(), EVP_sha256(), nullptr) != 1) std::abort();
+}
+
+Sha256::~Sha256() = default;
+
+void Sha256::update(std::span<const std::byte> data) {
+  if (!data.empty()) EVP_DigestUpdate(impl_->ctx.get(), data.data(), data.size());
+}
+
+std::string Sha256::hex_digest() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(impl_->ctx.get(), md, &len);
+  return to_hex(md, len);
+}
+
+std::string sha256_hex(std::string_view data) {
+  Sha256 h;
+  h.update(as_bytes(data));
+  return h.hex_digest();
+}
+
+// ---- Hashing layers ----
+
+Status HashingWriter::write(std::span<const std::byte> data) {
+  TRY(inner_.write(data));
+  hash_.update(data);
+  bytes_ += data.size();
+  return ok();
+}
+
+Status HashingWriter::finish() {
+  if (digest_.empty()) digest_ = hash_.hex_digest();
+  return inner_.finish();
+}
+
+Result<size_t> HashingReader::read(std::span<std::byte> out) {
+  size_t n = TRY(inner_.read(out));
+  hash_.update(out.first(n));
+  bytes_ += n;
+  if (on_progress_) on_progress_(bytes_);
+  return n;
+}
+
+// ---- gzip ----
+
+namespace {
+
+class GzipWriter final : public Writer {
+ public:
+  GzipWriter(Writer& inner, GzipOptions options) : inner_(inner), out_(kGzipBufferSize) {
+    int level = std::clamp(options.level, 1, 9);
+    // windowBits 15 + 16: a gzip wrapper rather than zlib's. memLevel 8 is zlib's default.
+    init_ = deflateInit2(&zs_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+  }
+  ~GzipWriter() override {
+    if (init_ == Z_OK) deflateEnd(&zs_);
+  }
+  GzipWriter(const GzipWriter&) = delete;
+  GzipWriter& operator=(const GzipWriter&) = delete;
+
+  Status write(std::span<const std::byte> data) override {
+    TRY(check_usable());
+    while (!data.empty()) {
+      size_t chunk = std::min(data.size(), kMaxZChunk);
+      zs_.next_in = reinterpret_cast<Bytef*>(const_cast<std::byte*>(data.data()));
+      zs_.avail_in = static_cast<uInt>(chunk);
+      while (zs_.avail_in > 0) TRY(run(Z_NO_FLUSH));
+      data = data.subspan(chunk);
+    }
+    return ok();
+  }
+
+  Status finish() override {
+    TRY(check_usable());
+    zs_.next_in = nullptr;
+    zs_.avail_in = 0;
+    for (;;) {
+      int ret = TRY(run(Z_FINISH));
+      if (ret == Z_STREAM_END) break;
+    }
+    finished_ = true;
+    return inner_.finish();
+  }
+
+ private:
+  Status check_usable() {
+    if (init_ != Z_OK)
+      return internal_error("gzip: deflateInit2 failed (" + std::to_string(init_) + ")");
+    if (failed_) return failed_precondition("gzip: the stream failed earlier");
+    if (finished_) return failed_precondition("gzip: write after finish()");
+    return ok();
+  }
+
+  // One deflate call; writes whatever output it produced to inner_.
+  Result<int> run(int flush) {
+    zs_.next_out = reinterpret_cast<Bytef*>(out_.data());
+    zs_.avail_out = static_cast<uInt>(out_.size());
+    int ret = deflate(&zs_, flush);
+    if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR) {
+      failed_ = true;
+      return internal_error("gzip: deflate failed (" + std::to_string(ret) + ")");
+    }
+    size_t produced = out_.size() - zs_.avail_out;
+    if (produced > 0) {
+      auto st = inner_.write(std::span<const std::byte>(out_.data(), produced));
+      if (!st) {
+        failed_ = true;
+        return std::unexpected(std::move(st).error());
+      }
+    }
+    return ret;
+  }
+
+  Writer& inner_;
+  z_stream zs_{};
+  int init_ = Z_STREAM_ERROR;
+  std::vector<std::byte> out_;
+  bool failed_ = false;
+  bool finished_ = false;
+};
+
+class GzipReader final : public Reader {
+ public:
+  explicit GzipReader(Reader& inner) : inner_(inner), in_(kGzipBufferSize) {
+    // windowBits 15 + 32: detect the gzip (or zlib) wrapper automatically.
+    init_ = inflateInit2(&zs_, 15 + 32);
+  }
+  ~GzipReader() override {
+    if (init_ == Z_OK) inflateEnd(&zs_);
+  }
+  GzipReader(const GzipReader&) = delete;
+  GzipReader& operator=(const GzipReader&) = delete;
+
+  Result<size_t> read(std::span<std::byte> out) override {
+    if (init_ != Z_OK)
+      return internal_error("gzip: inflateInit2 failed (" + std::to_string(init_) + ")");
+    if (error_) return std::unexpected(*error_);
+    if (done_ || out.empty()) return size_t{0};
+    auto r = read_some(out);
+    if (!r) error_ = r.error();
+    return r;
+  }
+
+ private:
+  Result<size_t> read_some(std::span<std::byte> out) {
+    const size_t want = std::min(out.size(), kMaxZChunk);
+    zs_.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs_.avail_out = static_cast<uInt>(want);
+    for (;;) {
+      if (zs_.avail_in == 0 && !in_eof_) {
+        size_t n = TRY(inner_.read(in_));
+        if (n == 0) {
+          in_eof_ = true;
+        } else {
+          zs_.next_in = reinterpret_cast<Bytef*>(in_.data());
+          zs_.avail_in = static_cast<uInt>(n);
+        }
+      }
+      if (member_end_) {
+        // A gzip file may hold several members one after the other (`cat a.gz b.gz`).
+        if (zs_.avail_in == 0) {
+          if (in_eof_) {
+            done_ = true;
+            return want - zs_.avail_out;
+          }
+          continue;
+        }
+        if (inflateReset(&zs_) != Z_OK) return internal_error("gzip: inflateReset failed");
+        member_end_ = false;
+      }
+      int ret = inflate(&zs_, Z_NO_FLUSH);
+      size_t produced = want - zs_.avail_out;
+      switch (ret) {
+        case Z_STREAM_END:
+          member_end_ = true;
+          break;
+        case Z_OK:
+          break;
+        case Z_BUF_ERROR:  // no progress possible: needs more input
+          if (zs_.avail_in == 0 && in_eof_) {
+            if (produced > 0) return produced;  // report the truncation on the next call
+            return corruption("gzip stream is truncated");
+          }
+          break;
+        case Z_DATA_ERROR:
+        case Z_NEED_DICT:
+          return corruption(std::string("gzip stream is corrupt: ") +
+                            (zs_.msg ? zs_.msg : "invalid data"));
+        default:
+          return internal_error("gzip: inflate failed (" + std::to_string(ret) + ")");
+      }
+      if (produced > 0) return produced;
+    }
+  }
+
+  Reader& inner_;
+  z_stream zs_{};
+  int init_ = Z_STREAM_ERROR;
+  std::vector<std::byte> in_;
+  bool in_eof_ = false;
+  bool member_end_ = false;
+  bool done_ = false;
+  std::optional<Error> error_;  // sticky: a failed stream keeps failing
+};
+
+}  // namespace
+
+std::unique_ptr<Writer> gzip_writer(Writer& inner, GzipOptions options) {
+  return std::make_unique<GzipWriter>(inner, options);
+}
+
+std::unique_ptr<Reader> gzip_reader(Reader& inner) {
+  return std::make_unique<GzipReader>(inner);
+}
+
+}  // namespace flinkbr::io

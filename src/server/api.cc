@@ -1,0 +1,713 @@
+#include "server/api.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/json.h"
+
+namespace flinkbr::server {
+
+namespace {
+
+using httplib::Request;
+using httplib::Response;
+using Clock = std::chrono::steady_clock;
+
+// Most concurrent GET /events streams. Each one holds a worker thread of the HTTP server for as
+// long as it is open, so an unbounded number would starve the rest of the API.
+constexpr int kMaxEventStreams = 32;
+// Worker threads of the HTTP server when the daemon did not choose: the event streams plus
+// room for the calls of the console, the CLI and scripts.
+constexpr size_t kWorkerThreads = 64;
+// Largest request body accepted (every body of this API is a few hundred bytes).
+constexpr size_t kMaxBodyBytes = 1 << 20;
+constexpr auto kKeepAliveEvery = std::chrono::seconds(15);
+
+// A successful answer: a status and a JSON body, or (for the event stream) a function that sets
+// up the response itself.
+struct Reply {
+  int status = 200;
+  json body = json::object();
+  std::function<void(Response&)> stream;
+};
+
+// What a handler sees, and what it leaves for the audit trail.
+struct Call {
+  const Request& req;
+  std::optional<store::User> user;  // set when the route needs credentials
+  std::string token;
+  std::string action;      // audit action; the route's, a handler may refine it
+  std::string target;      // audit target; the first {name} unless the handler sets it
+  std::string detail;      // audit detail on success (short; never secrets)
+  std::string audit_user;  // for unauthenticated calls (login: the name tried)
+
+  std::string param(size_t i) const { return req.matches[i].str(); }
+};
+
+using HandlerFn = std::function<Result<Reply>(Call&)>;
+
+struct Route {
+  std::string method;               // "GET", "POST", "DELETE"
+  std::string pattern;              // regex after /api/v1
+  std::optional<store::Role> role;  // nullopt: no credentials needed
+  std::string action;               // audit action for state-changing calls; "" for reads
+  std::string what;                 // "start a restoration", for the permission error
+  bool token_in_query = false;      // GET /events: EventSource cannot send headers
+  HandlerFn fn;
+};
+
+// Pure shape rules for request bodies (json.h checks them).
+constexpr FieldRule kLoginFields[] = {{"user"}, {"password"}};
+constexpr FieldRule kUserFields[] = {{"name"}, {"role"}, {"password"}};
+constexpr FieldRule kBackupTaskFields[] = {
+    {"name"},   {"cluster"},     {"data_source"}, {"path_type"},
+    {"path"},   {"nameservice"}, {"namenode_ip"}, {"max_copies", FieldType::kInteger},
+    {"period"}, {"start_time"}};
+constexpr FieldRule kRestoreTaskFields[] = {{"name"},      {"cluster"},     {"data_source"},
+                                            {"path_type"}, {"source_path"}, {"nameservice"},
+                                            {"ip_mode"},   {"namenode_ip"}, {"queue"}};
+constexpr FieldRule kFileFields[] = {{"cluster"},     {"path_type"}, {"source_path"},
+                                     {"nameservice"}, {"ip_mode"},   {"namenode_ip"}};
+constexpr FieldRule kStartFields[] = {{"dry_run", FieldType::kBoolean}};
+
+Status require(const json& body, std::string_view field) {
+  if (string_field(body, field).empty())
+    return invalid_argument(std::string(field), std::string(field) + ": required");
+  return ok();
+}
+
+// No body, or an empty object: state-changing calls that take no parameters still refuse
+// fields they do not know, so that a typo is not silently ignored.
+Status no_body(const Request& req) {
+  TRY(parse_request(req.body, {}, /*allow_empty=*/true));
+  return ok();
+}
+
+Result<store::Page> page_of(const Request& req) {
+  auto param = [&](const char* key) -> std::optional<std::string_view> {
+    auto it = req.params.find(key);
+    if (it == req.params.end()) return std::nullopt;
+    return std::string_view(it->second);
+  };
+  return parse_page(param("limit"), param("offset"));
+}
+
+json page_json(json items, const store::Page& page) {
+  return {{"items", std::move(items)}, {"limit", page.limit}, {"offset", page.offset}};
+}
+
+template <class T, class F>
+json items_json(const std::vector<T>& v, F&& to_json) {
+  json a = json::array();
+  for (const auto& x : v) a.push_back(to_json(x));
+  return a;
+}
+
+Result<int64_t> record_id(std::string_view s) {
+  int64_t id = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), id);
+  if (ec != std::errc() || p != s.data() + s.size() || id <= 0)
+    return invalid_argument("id", "id: expected a positive integer");
+  return id;
+}
+
+bool iequals_prefix(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
+  return true;
+}
+
+void write_json(Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(dump(body), "application/json");
+}
+
+void write_error(Response& res, const Error& e) {
+  if (e.code == Errc::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
+  write_json(res, errc_http_status(e.code), error_json(e));
+}
+
+// Start time of the request this thread is serving, for the request log (httplib serves a
+// request on one thread from routing to logging).
+thread_local std::optional<Clock::time_point> t_request_start;
+
+constexpr std::string_view kNoConsolePage = R"(<!doctype html>
+<html><head><meta charset="utf-8"><title>flinkbr</title></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 3em auto">
+<h1>flinkbr</h1>
+<p>The web console is not built, so this daemon serves only its REST API under
+<code>/api/v1/</code> (see <code>docs/openapi.yaml</code>).</p>
+<p>Use the command line meanwhile, for example:</p>
+<pre>flinkbr login --user admin
+flinkbr cluster list
+flinkbr backup list
+flinkbr restore list</pre>
+<p>or build the console and point <code>server.console_dir</code> at it.</p>
+</body></html>
+)";
+
+}  // namespace
+
+struct Api::Impl {
+  const config::Config& config;
+  task::Engine& engine;
+  auth::Auth& auth;
+  store::Store& store;
+  task::EventBus& events;
+  std::atomic<bool> ready{false};
+  std::atomic<int> event_streams{0};
+  std::vector<Route> routes;
+
+  Impl(const config::Config& c, task::Engine& e, auth::Auth& a, store::Store& s, task::EventBus& ev)
+      : config(c), engine(e), auth(a), store(s), events(ev) {
+    define_routes();
+  }
+
+  // ---- Plumbing -------------------------------------------------------------------------------
+
+  Result<store::User> authenticate(Call& call, bool token_in_query) {
+    const Request& req = call.req;
+    std::string token;
+    if (req.has_header("Authorization")) {
+      std::string h = req.get_header_value("Authorization");
+      if (!iequals_prefix(h, "bearer "))
+        return make_error(Errc::kUnauthenticated,
+                          "the Authorization header must be 'Bearer <token>'");
+      token = h.substr(7);
+      while (!token.empty() && token.front() == ' ') token.erase(0, 1);
+      while (!token.empty() && token.back() == ' ') token.pop_back();
+    } else if (token_in_query && req.has_param("token")) {
+      token = req.get_param_value("token");
+    }
+    if (token.empty())
+      return make_error(Errc::kUnauthenticated,
+                        "authentication required: send 'Authorization: Bearer <token>' with a "
+                        "token from POST /api/v1/auth/login (flinkbr login)");
+    // Tokens are hex; anything else cannot be one, and must not reach the logs.
+    if (token.size() > 256 ||
+        token.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+      return make_error(Errc::kUnauthenticated, "invalid or expired token; log in again");
+    auto user = auth.authenticate(token);
+    if (!user) return std::unexpected(user.error());
+    call.token = std::move(token);
+    return user;
+  }
+
+  void audit(const Call& call, const Result<Reply>& out) {
+    store::AuditEntry e;
+    e.at = now_seconds();
+    e.user = call.user ? call.user->name
+                       : (call.audit_user.empty() ? std::string("anonymous") : call.audit_user);
+    e.action = call.action;
+    e.target = sanitize_for_log(call.target, 255);
+    if (out) {
+      e.outcome = "ok";
+      e.detail = call.detail;
+    } else {
+      e.outcome = std::string(errc_name(out.error().code));
+      e.detail = sanitize_for_log(out.error().message, 200);
+    }
+    if (auto st = store.append_audit(e); !st)
+      spdlog::warn("audit: cannot record {} {} by {}: {}", e.action, e.target, e.user,
+                   st.error().message);
+  }
+
+  void handle(const Route& route, const Request& req, Response& res) {
+    Call call{.req = req, .action = route.action};
+    if (req.matches.size() > 1) call.target = sanitize_for_log(req.matches[1].str(), 255);
+
+    Result<Reply> out = [&]() -> Result<Reply> {
+      if (route.role) {
+        call.user = TRY(authenticate(call, route.token_in_query));
+        if (!auth::allows(call.user->role, *route.role))
+          return make_error(Errc::kPermissionDenied,
+                            "the " + std::string(store::to_string(*route.role)) +
+                                " role is required to " + route.what);
+      }
+      for (size_t i = 1; i < req.matches.size(); ++i)
+        TRY(check_path_param(req.matches[i].str(),
+                             route.pattern.starts_with("/backup-records/") ? "id" : "name"));
+      // Third-party exceptions stop here (result.h: none cross our interfaces).
+      try {
+        return route.fn(call);
+      } catch (const std::exception& e) {
+        spdlog::error("{} {}: unexpected exception: {}", req.method,
+                      sanitize_for_log(req.path, 200), e.what());
+        return internal_error("internal error while serving the request; see the daemon log");
+      }
+    }();
+
+    if (!call.action.empty()) audit(call, out);
+    if (!out) {
+      write_error(res, out.error());
+      return;
+    }
+    if (out->stream) {
+      out->stream(res);
+      return;
+    }
+    write_json(res, out->status, out->body);
+  }
+
+  void add(httplib::Server& http, const Route& route) {
+    const Route* r = &route;  // `routes` is never resized after define_routes()
+    httplib::Server::Handler h = [this, r](const Request& req, Response& res) {
+      handle(*r, req, res);
+    };
+    const std::string pattern = "/api/v1" + route.pattern;
+    if (route.method == "GET")
+      http.Get(pattern, h);
+    else if (route.method == "POST")
+      http.Post(pattern, h);
+    else if (route.method == "DELETE")
+      http.Delete(pattern, h);
+  }
+
+  void get(std::string pattern, std::optional<store::Role> role, HandlerFn fn,
+           bool token_in_query = false, std::string what = "read this") {
+    routes.push_back(Route{.method = "GET",
+                           .pattern = std::move(pattern),
+                           .role = role,
+                           .what = std::move(what),
+                           .token_in_query = token_in_query,
+                           .fn = std::move(fn)});
+  }
+  void change(std::string method, std::string pattern, std::optional<store::Role> role,
+              std::string action, std::string what, HandlerFn fn) {
+    routes.push_back(Route{.method = std::move(method),
+                           .pattern = std::move(pattern),
+                           .role = role,
+                           .action = std::move(action),
+                           .what = std::move(what),
+                           .fn = std::move(fn)});
+  }
+
+  // ---- Routes ---------------------------------------------------------------------------------
+
+  void define_routes() {
+    using store::Role;
+    constexpr auto kViewer = Role::kViewer;
+    constexpr auto kOperator = Role::kOperator;
+    constexpr auto kAdmin = Role::kAdministrator;
+    const std::string kName = "([^/]+)";
+
+    // Auth.
+    change("POST", "/auth/login", std::nullopt, "auth.login", "",
+           [this](Call& c) { return login(c); });
+    change("POST", "/auth/logout", kViewer, "auth.logout", "log out",
+           [this](Call& c) -> Result<Reply> {
+             TRY(no_body(c.req));
+             c.target = c.user->name;
+             TRY(auth.logout(c.token));
+             return Reply{.body = {{"logged_out", true}}};
+           });
+    get("/auth/me", kViewer,
+        [](Call& c) -> Result<Reply> { return Reply{.body = user_json(*c.user)}; });
+
+    // Users.
+    get(
+        "/users", kAdmin,
+        [this](Call&) -> Result<Reply> {
+          auto users = TRY(store.list_users());
+          return Reply{.body = {{"items", items_json(users, user_json)}}};
+        },
+        false, "list users");
+    change("POST", "/users", kAdmin, "user.create", "create users",
+           [this](Call& c) -> Result<Reply> {
+             json body = TRY(parse_request(c.req.body, kUserFields));
+             c.target = string_field(body, "name");
+             TRY(require(body, "name"));
+             TRY(require(body, "role"));
+             TRY(require(body, "password"));
+             auto role = TRY(store::parse_role(string_field(body, "role")));
+             auto user = TRY(auth.create_user(c.target, role, string_field(body, "password")));
+             c.detail = "role=" + std::string(store::to_string(role));
+             return Reply{.status = 201, .body = user_json(user)};
+           });
+
+    // Clusters and services.
+    get("/clusters", kViewer, [this](Call&) -> Result<Reply> {
+      auto clusters = TRY(engine.list_clusters());
+      return Reply{.body = {{"items", items_json(clusters, cluster_json)}}};
+    });
+    get("/clusters/" + kName + "/service", kViewer, [this](Call& c) -> Result<Reply> {
+      auto st = TRY(engine.service_status(c.param(1)));
+      return Reply{.body = cluster_service_json(c.param(1), st)};
+    });
+    change("POST", "/clusters/" + kName + "/service/stop", kOperator, "service.stop",
+           "stop a Flink service", [this](Call& c) -> Result<Reply> {
+             TRY(no_body(c.req));
+             TRY(engine.service_stop(c.param(1)));
+             auto st = TRY(engine.service_status(c.param(1)));
+             c.detail = "state=" + std::string(service::to_string(st.state));
+             return Reply{.body = cluster_service_json(c.param(1), st)};
+           });
+    change("POST", "/clusters/" + kName + "/service/start", kOperator, "service.start",
+           "start a Flink service", [this](Call& c) -> Result<Reply> {
+             TRY(no_body(c.req));
+             TRY(engine.service_start(c.param(1)));
+             auto st = TRY(engine.service_status(c.param(1)));
+             c.detail = "state=" + std::string(service::to_string(st.state));
+             return Reply{.body = cluster_service_json(c.param(1), st)};
+           });
+
+    // Backup tasks and records.
+    get("/backup-tasks", kViewer, [this](Call& c) -> Result<Reply> {
+      auto page = TRY(page_of(c.req));
+      auto tasks = TRY(engine.list_backup_tasks(page));
+      return Reply{.body = page_json(items_json(tasks, backup_task_json), page)};
+    });
+    change("POST", "/backup-tasks", kOperator, "backup.create", "create a backup task",
+           [this](Call& c) -> Result<Reply> {
+             json body = TRY(parse_request(c.req.body, kBackupTaskFields));
+             task::BackupTaskSpec spec{
+                 .name = string_field(body, "name"),
+                 .cluster = string_field(body, "cluster"),
+                 .data_source = string_field(body, "data_source"),
+                 .path_type = string_field(body, "path_type"),
+                 .path = string_field(body, "path"),
+                 .nameservice = string_field(body, "nameservice"),
+                 .namenode_ip = string_field(body, "namenode_ip"),
+                 .max_copies = int_field(body, "max_copies", 0),
+                 .period = string_field(body, "period"),
+                 .start_time = string_field(body, "start_time"),
+             };
+             c.target = spec.name;
+             auto t = TRY(engine.create_backup_task(spec));
+             c.detail = "cluster=" + t.cluster +
+                        " data_source=" + std::string(to_string(t.data_source)) +
+                        " path_type=" + std::string(to_string(t.params.path_type)) +
+                        (t.period_seconds > 0 ? " period=" + std::to_string(t.period_seconds) + "s"
+                                              : std::string());
+             return Reply{.status = 201, .body = backup_task_json(t)};
+           });
+    get("/backup-tasks/" + kName, kViewer, [this](Call& c) -> Result<Reply> {
+      return Reply{.body = backup_task_json(TRY(engine.get_backup_task(c.param(1))))};
+    });
+    change("DELETE", "/backup-tasks/" + kName, kOperator, "backup.delete", "delete a backup task",
+           [this](Call& c) -> Result<Reply> {
+             TRY(engine.delete_backup_task(c.param(1)));
+             return Reply{.body = {{"name", c.param(1)}, {"deleted", true}}};
+           });
+    change("POST", "/backup-tasks/" + kName + "/run", kOperator, "backup.run", "run a backup",
+           [this](Call& c) -> Result<Reply> {
+             TRY(no_body(c.req));
+             auto rec = TRY(engine.run_backup(c.param(1)));
+             c.detail = "record=" + std::to_string(rec.id);
+             return Reply{.status = 202, .body = backup_record_json(rec)};
+           });
+    for (bool suspend : {true, false}) {
+      change("POST", "/backup-tasks/" + kName + (suspend ? "/suspend" : "/resume"), kOperator,
+             suspend ? "backup.suspend" : "backup.resume",
+             suspend ? "suspend a backup task" : "resume a backup task",
+             [this, suspend](Call& c) -> Result<Reply> {
+               TRY(no_body(c.req));
+               TRY(engine.suspend_backup(c.param(1), suspend));
+               return Reply{.body = backup_task_json(TRY(engine.get_backup_task(c.param(1))))};
+             });
+    }
+    get("/backup-tasks/" + kName + "/records", kViewer, [this](Call& c) -> Result<Reply> {
+      auto page = TRY(page_of(c.req));
+      auto recs = TRY(engine.backup_history(c.param(1), page));
+      return Reply{.body = page_json(items_json(recs, backup_record_json), page)};
+    });
+    get("/backup-records/" + kName, kViewer, [this](Call& c) -> Result<Reply> {
+      auto id = TRY(record_id(c.param(1)));
+      return Reply{.body = backup_record_json(TRY(engine.get_backup_record(id)))};
+    });
+    change("POST", "/backup-verify", kOperator, "backup.verify", "verify a backup file",
+           [this](Call& c) -> Result<Reply> {
+             json body = TRY(parse_request(c.req.body, kFileFields));
+             task::FileSpec spec{
+                 .cluster = string_field(body, "cluster"),
+                 .path_type = string_field(body, "path_type"),
+                 .source_path = string_field(body, "source_path"),
+                 .nameservice = string_field(body, "nameservice"),
+                 .ip_mode = string_field(body, "ip_mode"),
+                 .namenode_ip = string_field(body, "namenode_ip"),
+             };
+             c.target = spec.source_path;
+             auto v = TRY(engine.verify_file(spec));
+             c.detail = v.checksum;
+             return Reply{.body = verify_json(v)};
+           });
+
+    // Restoration tasks.
+    get("/restore-tasks", kViewer, [this](Call& c) -> Result<Reply> {
+      auto page = TRY(page_of(c.req));
+      auto tasks = TRY(engine.list_restore_tasks(page));
+      return Reply{.body = page_json(items_json(tasks, restore_task_json), page)};
+    });
+    change("POST", "/restore-tasks", kOperator, "restore.create", "create a restoration task",
+           [this](Call& c) -> Result<Reply> {
+             json body = TRY(parse_request(c.req.body, kRestoreTaskFields));
+             task::RestoreTaskSpec spec{
+                 .name = string_field(body, "name"),
+                 .cluster = string_field(body, "cluster"),
+                 .data_source = string_field(body, "data_source"),
+                 .path_type = string_field(body, "path_type"),
+                 .source_path = string_field(body, "source_path"),
+                 .nameservice = string_field(body, "nameservice"),
+                 .ip_mode = string_field(body, "ip_mode"),
+                 .namenode_ip = string_field(body, "namenode_ip"),
+                 .queue = string_field(body, "queue"),
+             };
+             c.target = spec.name;
+             auto t = TRY(engine.create_restore_task(spec));
+             c.detail = "cluster=" + t.cluster +
+                        " data_source=" + std::string(to_string(t.data_source)) +
+                        " path_type=" + std::string(to_string(t.params.path_type));
+             return Reply{.status = 201, .body = restore_task_json(t)};
+           });
+    get("/restore-tasks/" + kName, kViewer, [this](Call& c) -> Result<Reply> {
+      return Reply{.body = restore_view_json(TRY(engine.get_restore_task(c.param(1))))};
+    });
+    change("DELETE", "/restore-tasks/" + kName, kOperator, "restore.delete",
+           "delete a restoration task", [this](Call& c) -> Result<Reply> {
+             TRY(engine.delete_restore_task(c.param(1)));
+             return Reply{.body = {{"name", c.param(1)}, {"deleted", true}}};
+           });
+    change("POST", "/restore-tasks/" + kName + "/start", kOperator, "restore.start",
+           "start a restoration", [this](Call& c) -> Result<Reply> {
+             json body = TRY(parse_request(c.req.body, kStartFields, /*allow_empty=*/true));
+             if (bool_field(body, "dry_run")) {
+               c.action = "restore.dry_run";
+               return Reply{.body = TRY(engine.preview_restore(c.param(1)))};
+             }
+             auto t = TRY(engine.start_restore(c.param(1)));
+             c.detail = "attempt=" + std::to_string(t.attempts);
+             return Reply{.status = 202, .body = restore_task_json(t)};
+           });
+    change("POST", "/restore-tasks/" + kName + "/retry", kOperator, "restore.retry",
+           "retry a restoration", [this](Call& c) -> Result<Reply> {
+             TRY(no_body(c.req));
+             auto t = TRY(engine.retry_restore(c.param(1)));
+             c.detail = "attempt=" + std::to_string(t.attempts);
+             return Reply{.status = 202, .body = restore_task_json(t)};
+           });
+
+    // Audit log.
+    get(
+        "/audit", kAdmin,
+        [this](Call& c) -> Result<Reply> {
+          auto page = TRY(page_of(c.req));
+          auto entries = TRY(store.list_audit(page));
+          return Reply{.body = page_json(items_json(entries, audit_json), page)};
+        },
+        false, "read the audit log");
+
+    // Server-sent events.
+    get(
+        "/events", kViewer, [this](Call& c) { return event_stream(c); }, /*token_in_query=*/true);
+  }
+
+  Result<Reply> login(Call& c) {
+    // Record the name tried even when the body is malformed.
+    if (json raw = json::parse(c.req.body, nullptr, false);
+        raw.is_object() && raw.contains("user") && raw["user"].is_string())
+      c.audit_user = sanitize_for_log(raw["user"].get<std::string>(), 64);
+    json body = TRY(parse_request(c.req.body, kLoginFields));
+    TRY(require(body, "user"));
+    TRY(require(body, "password"));
+    const std::string name = string_field(body, "user");
+    c.target = c.audit_user;
+    const std::string token = TRY(auth.login(name, string_field(body, "password")));
+    auto user = TRY(auth.authenticate(token));
+    return Reply{
+        .body = {{"token", token},
+                 {"expires_at", format_iso_time(now_seconds() + config.server.token_ttl_seconds)},
+                 {"user", user_json(user)}}};
+  }
+
+  Result<Reply> event_stream(Call& c) {
+    int64_t after = events.last_seq();
+    std::string last = c.req.get_header_value("Last-Event-ID");
+    if (last.empty() && c.req.has_param("last_event_id"))
+      last = c.req.get_param_value("last_event_id");
+    if (!last.empty()) {
+      int64_t v = 0;
+      auto [p, ec] = std::from_chars(last.data(), last.data() + last.size(), v);
+      if (ec != std::errc() || p != last.data() + last.size() || v < 0)
+        return invalid_argument("Last-Event-ID", "Last-Event-ID: expected an event id");
+      after = v;
+    }
+    if (event_streams.fetch_add(1) >= kMaxEventStreams) {
+      event_streams.fetch_sub(1);
+      return make_error(Errc::kUnavailable, "too many open event streams; poll the API instead", {},
+                        /*retryable=*/true);
+    }
+    struct State {
+      int64_t after;
+      Clock::time_point last_write;
+    };
+    auto state = std::make_shared<State>(State{after, Clock::now()});
+    return Reply{.stream = [this, state](Response& res) {
+      res.status = 200;
+      res.set_header("Cache-Control", "no-cache");
+      res.set_header("X-Accel-Buffering", "no");  // reverse proxies: do not buffer
+      res.set_chunked_content_provider(
+          "text/event-stream",
+          [this, state](size_t offset, httplib::DataSink& sink) -> bool {
+            if (offset == 0) {
+              // First call: tell the browser how soon to reconnect, and open the stream.
+              static constexpr std::string_view kHello = "retry: 3000\n: connected\n\n";
+              if (!sink.write(kHello.data(), kHello.size())) return false;
+            }
+            // Short waits so that a server shutdown (which httplib checks between calls) and a
+            // dead connection (found by the keep-alive write) end the stream promptly.
+            const auto wait = std::chrono::seconds(1);
+            const auto begin = Clock::now();
+            auto batch = events.wait_after(state->after, wait);
+            const auto now = Clock::now();
+            if (batch.empty()) {
+              // The bus answers early with nothing only once it is closed (daemon shutdown).
+              if (now - begin < wait / 2) {
+                sink.done();
+                return true;
+              }
+              if (now - state->last_write >= kKeepAliveEvery) {
+                static constexpr std::string_view kKeepAlive = ": keep-alive\n\n";
+                if (!sink.write(kKeepAlive.data(), kKeepAlive.size())) return false;
+                state->last_write = now;
+              }
+              return true;
+            }
+            std::string out;
+            for (const auto& e : batch) {
+              out += "id: " + std::to_string(e.seq) + "\nevent: " + sanitize_for_log(e.type, 64) +
+                     "\ndata: " + dump(e.data) + "\n\n";
+              state->after = e.seq;
+            }
+            if (!sink.write(out.data(), out.size())) return false;
+            state->last_write = now;
+            return true;
+          },
+          [this](bool) { event_streams.fetch_sub(1); });
+    }};
+  }
+
+  // ---- Server-wide handlers -------------------------------------------------------------------
+
+  void install_server_handlers(httplib::Server& http) {
+    http.set_payload_max_length(kMaxBodyBytes);
+    if (!http.new_task_queue)
+      http.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
+    http.set_pre_routing_handler(
+        httplib::Server::HandlerWithResponse([](const Request& req, Response&) {
+          t_request_start = Clock::now();
+          // RFC 9112 6.3: a request with neither Content-Length nor Transfer-Encoding has an
+          // empty body. httplib 0.11 would instead read until the client closes (a `curl -X
+          // POST` without -d waits for the read timeout, then gets 400). Say so explicitly; the
+          // Request is httplib's own non-const object, handed to us as const.
+          if ((req.method == "POST" || req.method == "DELETE") &&
+              !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding"))
+            const_cast<Request&>(req).set_header("Content-Length", "0");
+          return httplib::Server::HandlerResponse::Unhandled;
+        }));
+    // httplib calls this for every status >= 400; our own errors already have a JSON body.
+    http.set_error_handler(
+        httplib::Server::HandlerWithResponse([](const Request& req, Response& res) {
+          if (!res.body.empty() || res.content_provider_)
+            return httplib::Server::HandlerResponse::Unhandled;
+          Error e;
+          switch (res.status) {
+            case 404:
+              e = {Errc::kNotFound,
+                   "no such resource: " + req.method + " " + sanitize_for_log(req.path, 200)};
+              break;
+            case 413:
+              e = {Errc::kInvalidArgument, "the request body is too large", "body"};
+              break;
+            case 414:
+              e = {Errc::kInvalidArgument, "the request URI is too long"};
+              break;
+            default:
+              if (res.status < 500)
+                e = {Errc::kInvalidArgument, "bad request"};
+              else
+                e = {Errc::kInternal, "internal error"};
+          }
+          res.set_header("Cache-Control", "no-store");
+          res.set_content(dump(error_json(e)), "application/json");
+          return httplib::Server::HandlerResponse::Handled;
+        }));
+    http.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
+      std::string what = "unknown exception";
+      try {
+        if (ep) std::rethrow_exception(ep);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      spdlog::error("{} {}: unexpected exception: {}", req.method, sanitize_for_log(req.path, 200),
+                    what);
+      write_json(res, 500,
+                 error_json({Errc::kInternal,
+                             "internal error while serving the request; see the daemon log"}));
+    });
+    // Path only: query strings may hold a token (GET /events?token=).
+    http.set_logger([](const Request& req, const Response& res) {
+      std::string ms = "-";
+      if (t_request_start) {
+        auto d =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - *t_request_start);
+        ms = std::to_string(d.count());
+        t_request_start.reset();
+      }
+      const auto level = req.path == "/api/v1/health" ? spdlog::level::debug : spdlog::level::info;
+      spdlog::log(level, "{} {} {} {}ms", req.method, sanitize_for_log(req.path, 300), res.status,
+                  ms);
+    });
+  }
+};
+
+Api::Api(const config::Config& config, task::Engine& engine, auth::Auth& auth, store::Store& store,
+         task::EventBus& events)
+    : impl_(std::make_unique<Impl>(config, engine, auth, store, events)) {}
+
+Api::~Api() = default;
+
+void Api::set_ready(bool ready) {
+  impl_->ready = ready;
+}
+
+void Api::mount(httplib::Server& http, const std::string& console_dir) {
+  impl_->install_server_handlers(http);
+
+  // Health needs no credentials and is not audited.
+  http.Get("/api/v1/health", httplib::Server::Handler([this](const Request&, Response& res) {
+             if (impl_->ready)
+               write_json(res, 200, {{"status", "ok"}, {"version", FLINKBR_VERSION}});
+             else
+               write_json(res, 503, {{"status", "starting"}});
+           }));
+  for (const auto& r : impl_->routes) impl_->add(http, r);
+
+  std::error_code ec;
+  if (!console_dir.empty() && std::filesystem::is_directory(console_dir, ec)) {
+    if (!http.set_mount_point("/", console_dir))
+      spdlog::warn("console: cannot serve {}", console_dir);
+    else
+      spdlog::info("console: serving {}", console_dir);
+  } else {
+    if (!console_dir.empty())
+      spdlog::info("console: {} does not exist; not serving it", console_dir);
+    http.Get("/", httplib::Server::Handler([](const Request&, Response& res) {
+               res.set_content(std::string(kNoConsolePage), "text/html; charset=utf-8");
+             }));
+  }
+}
+
+}  // namespace flinkbr::server

@@ -1,0 +1,187 @@
+#include "server/daemon.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include <httplib.h>
+#include <spdlog/sinks/rotating_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "auth/auth.h"
+#include "config/config.h"
+#include "server/api.h"
+#include "server/demo.h"
+#include "source/registry.h"
+#include "store/store.h"
+#include "task/engine.h"
+#include "task/events.h"
+
+namespace flinkbr::server {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+int fail(const Error& e) {
+  std::fprintf(stderr, "flinkbr: %s\n", e.message.c_str());
+  return errc_exit_code(e.code);
+}
+
+void setup_logging(const std::string& state_dir) {
+  std::vector<spdlog::sink_ptr> sinks;
+  sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  try {
+    sinks.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(
+        (fs::path(state_dir) / "logs" / "flinkbr.log").string(), 10 * 1024 * 1024, 5));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flinkbr: cannot open the log file: %s\n", e.what());
+  }
+  auto logger = std::make_shared<spdlog::logger>("flinkbr", sinks.begin(), sinks.end());
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+  logger->flush_on(spdlog::level::info);
+  spdlog::set_default_logger(logger);
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.starts_with("127.");
+}
+
+// The console's static files: configured, or web/dist found beside the binary or above it
+// (a build tree inside the repository), or share/flinkbr/console of an installation.
+std::string find_console_dir(const config::Config& config) {
+  if (!config.server.console_dir.empty()) return config.server.console_dir;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  for (fs::path dir = exe.parent_path(); !dir.empty() && dir != dir.root_path();
+       dir = dir.parent_path()) {
+    for (const char* rel : {"web/dist", "share/flinkbr/console"})
+      if (fs::exists(dir / rel / "index.html", ec)) return (dir / rel).string();
+  }
+  return {};
+}
+
+Status prepare_state_dir(const std::string& dir) {
+  std::error_code ec;
+  for (const char* sub : {"", "logs", "LocalBackup", "safety", "staging"}) {
+    fs::create_directories(fs::path(dir) / sub, ec);
+    if (ec) return errno_error("creating the state directory " + dir, ec.value());
+  }
+  ::chmod(dir.c_str(), 0700);
+  return ok();
+}
+
+}  // namespace
+
+int run_daemon(const std::string& config_path) {
+  auto loaded = config_path.empty() ? Result<config::Config>(config::embedded_default())
+                                    : config::load_config(config_path);
+  if (!loaded) return fail(loaded.error());
+  // FLINKBR_LISTEN=host:port overrides server.listen (lets tests and a second instance run the
+  // embedded default on another port).
+  if (const char* listen = std::getenv("FLINKBR_LISTEN"); listen && *listen) {
+    auto over = config::parse_config(std::string("server:\n  listen: \"") + listen +
+                                         "\"\nclusters: [{name: x, version: \"1\"}]\n",
+                                     "FLINKBR_LISTEN");
+    if (!over) return fail(over.error());
+    loaded->server.listen_host = over->server.listen_host;
+    loaded->server.listen_port = over->server.listen_port;
+  }
+  const config::Config config = std::move(*loaded);
+  for (const auto& cluster : config.clusters)
+    for (const auto* list : {&cluster.metadata, &cluster.service_data})
+      for (const auto& src : *list)
+        if (auto st = source::validate_config(src); !st) return fail(st.error());
+
+  if (auto st = prepare_state_dir(config.server.state_dir); !st) return fail(st.error());
+  setup_logging(config.server.state_dir);
+  spdlog::info("flinkbr {} starting; state in {}", FLINKBR_VERSION, config.server.state_dir);
+  if (config_path.empty()) {
+    spdlog::info("no --config given: serving the embedded default with its demo cluster");
+    if (auto st = seed_demo(config); !st) return fail(st.error());
+  }
+
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto store = store::Store::open((fs::path(config.server.state_dir) / "flinkbr.db").string());
+  if (!store) return fail(store.error());
+  auth::Auth auth(**store, config.server.token_ttl_seconds);
+  auto password = auth.bootstrap(config.server.state_dir);
+  if (!password) return fail(password.error());
+  if (*password) {
+    // Printed once, on the first start; the file keeps it for scripts.
+    std::fprintf(stderr,
+                 "\nflinkbr: created the administrator 'admin' with the password:\n\n    %s\n\n"
+                 "It is also in %s/initial-admin-password (readable only by this user).\n\n",
+                 (*password)->c_str(), config.server.state_dir.c_str());
+  }
+
+  task::EventBus events;
+  task::Engine engine(config, **store, events);
+  if (auto st = engine.recover(); !st) return fail(st.error());
+
+  std::unique_ptr<httplib::Server> http;
+  bool tls = !config.server.tls_cert_file.empty();
+  if (tls)
+    http = std::make_unique<httplib::SSLServer>(config.server.tls_cert_file.c_str(),
+                                                config.server.tls_key_file.c_str());
+  else
+    http = std::make_unique<httplib::Server>();
+  if (!http->is_valid()) {
+    engine.shutdown();
+    return fail(Error{Errc::kInvalidArgument, "cannot load the TLS certificate or key",
+                      "server.tls_cert_file"});
+  }
+  Api api(config, engine, auth, **store, events);
+  api.mount(*http, find_console_dir(config));
+
+  const std::string& host = config.server.listen_host;
+  if (!http->bind_to_port(host.c_str(), config.server.listen_port)) {
+    engine.shutdown();
+    return fail(Error{Errc::kUnavailable,
+                      "cannot listen on " + host + ":" + std::to_string(config.server.listen_port) +
+                          " (in use, or not an address of this machine)",
+                      "server.listen"});
+  }
+  if (!is_loopback(host) && !tls)
+    spdlog::warn(
+        "!!! flinkbr listens on {} WITHOUT TLS: passwords and tokens cross the network in clear "
+        "text. Set server.tls_cert_file and server.tls_key_file, or listen on 127.0.0.1. !!!",
+        host);
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    spdlog::info("signal {} received; stopping", sig);
+    events.close();
+    http->stop();
+  });
+  api.set_ready(true);
+  spdlog::info("listening on {}://{}:{}", tls ? "https" : "http", host, config.server.listen_port);
+  http->listen_after_bind();
+
+  // listen_after_bind returned: either a signal stopped us, or the server failed.
+  events.close();
+  engine.shutdown();
+  if (signal_thread.joinable()) {
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+    signal_thread.join();
+  }
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace flinkbr::server

@@ -1,0 +1,895 @@
+#include "source/files/files_source.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "archive/format.h"
+#include "io/layers.h"
+
+namespace flinkbr::source::files {
+
+namespace {
+
+constexpr size_t kCopyBufferSize = 256 * 1024;
+constexpr std::string_view kTree = "tree";
+constexpr std::string_view kTreePrefix = "tree/";
+
+std::atomic<bool> g_rename_exchange{true};  // see use_rename_exchange_for_testing
+
+// ---- small POSIX helpers ----
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  explicit operator bool() const { return fd_ >= 0; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  // Closes and reports the error of close() (for files we wrote).
+  Status close(std::string_view what) {
+    int fd = std::exchange(fd_, -1);
+    if (fd >= 0 && ::close(fd) != 0 && errno != EINTR) return errno_error(what, errno);
+    return ok();
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+constexpr int kReadFlags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+
+std::string join(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  std::string s(dir);
+  s += '/';
+  s += name;
+  return s;
+}
+
+std::string display(std::string_view rel) {
+  return rel.empty() ? "." : std::string(rel);
+}
+
+void log_line(const std::function<void(const std::string&)>& log, const std::string& line) {
+  if (log) log(line);
+}
+
+// Exists (lstat)? ENOENT -> false; other errors are errors.
+Result<bool> exists(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT) return false;
+  return errno_error(path, errno);
+}
+
+// Names in a directory (without "." and ".."), sorted byte-wise. Reads through a duplicate of
+// `dirfd` so that the caller's descriptor stays usable.
+Result<std::vector<std::string>> list_names(int dirfd, const std::string& what) {
+  int dup = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return errno_error("listing " + what, errno);
+  DIR* dir = ::fdopendir(dup);
+  if (!dir) {
+    int e = errno;
+    ::close(dup);
+    return errno_error("listing " + what, e);
+  }
+  ::rewinddir(dir);
+  std::vector<std::string> names;
+  for (;;) {
+    errno = 0;
+    dirent* d = ::readdir(dir);
+    if (!d) break;
+    std::string_view n = d->d_name;
+    if (n != "." && n != "..") names.emplace_back(n);
+  }
+  int e = errno;
+  ::closedir(dir);
+  if (e != 0) return errno_error("listing " + what, e);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Makes `fd`'s directory writable and searchable by us, so that its entries can be removed.
+void make_traversable(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && (st.st_mode & 0700) != 0700)
+    ::fchmod(fd, (st.st_mode & 07777) | 0700);
+}
+
+Status remove_contents(int dirfd, const std::string& path) {
+  make_traversable(dirfd);
+  auto names = TRY(list_names(dirfd, path));
+  for (const auto& name : names) {
+    std::string child = path + "/" + name;
+    struct stat st;
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      return errno_error(child, errno);
+    }
+    if (S_ISDIR(st.st_mode)) {
+      Fd sub(::openat(dirfd, name.c_str(), kDirFlags));
+      if (!sub && errno == EACCES) {
+        ::fchmodat(dirfd, name.c_str(), (st.st_mode & 07777) | 0700, 0);
+        sub = Fd(::openat(dirfd, name.c_str(), kDirFlags));
+      }
+      if (!sub) return errno_error("opening " + child, errno);
+      TRY(remove_contents(sub.get(), child));
+      if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT)
+        return errno_error("removing " + child, errno);
+    } else if (::unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) {
+      return errno_error("removing " + child, errno);
+    }
+  }
+  return ok();
+}
+
+// Removes a tree we own (a staging or swapped-out tree), whatever the modes inside; never
+// follows symbolic links. ok when `path` does not exist.
+Status remove_tree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return ok();
+    return errno_error(path, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+      return errno_error("removing " + path, errno);
+    return ok();
+  }
+  Fd dir(::open(path.c_str(), kDirFlags));
+  if (!dir && errno == EACCES) {
+    ::chmod(path.c_str(), (st.st_mode & 07777) | 0700);
+    dir = Fd(::open(path.c_str(), kDirFlags));
+  }
+  if (!dir) return errno_error("opening " + path, errno);
+  TRY(remove_contents(dir.get(), path));
+  dir.reset();
+  if (::rmdir(path.c_str()) != 0 && errno != ENOENT) return errno_error("removing " + path, errno);
+  return ok();
+}
+
+Status fsync_dir(const std::string& path) {
+  Fd dir(::open(path.c_str(), kDirFlags));
+  if (!dir) return errno_error("opening " + path, errno);
+  if (::fsync(dir.get()) != 0) return errno_error("syncing " + path, errno);
+  return ok();
+}
+
+Result<std::string> hash_fd(int fd, const std::string& path) {
+  io::Sha256 hash;
+  std::vector<std::byte> buf(kCopyBufferSize);
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno_error("reading " + path, errno);
+    }
+    if (n == 0) break;
+    hash.update(std::span<const std::byte>(buf.data(), static_cast<size_t>(n)));
+  }
+  return hash.hex_digest();
+}
+
+Result<std::string> hash_at(int dirfd, const std::string& name, const std::string& path) {
+  Fd f(::openat(dirfd, name.c_str(), kReadFlags));
+  if (!f) return errno_error("opening " + path, errno);
+  return hash_fd(f.get(), path);
+}
+
+// ---- URIs ----
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The local path of a file:// URI, percent-decoded, absolute and normalized; the reason
+// otherwise.
+Result<std::string> parse_file_uri(std::string_view uri, const std::string& field) {
+  auto bad = [&](std::string why) { return invalid_argument(field, std::move(why)); };
+  auto scheme_end = uri.find("://");
+  if (scheme_end == std::string_view::npos)
+    return bad("'" + std::string(uri) + "' is not a URI; expected file:///absolute/path");
+  std::string scheme(uri.substr(0, scheme_end));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (scheme != "file")
+    return bad("only file:// URIs are supported by this build (got " + scheme + "://)");
+  std::string_view rest = uri.substr(scheme_end + 3);
+  if (rest.empty() || rest.front() != '/')
+    return bad("'" + std::string(uri) +
+               "' must name an absolute path without a host: file:///absolute/path");
+  std::string path;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    char c = rest[i];
+    if (c == '%') {
+      int hi = i + 2 < rest.size() ? hex_value(rest[i + 1]) : -1;
+      int lo = i + 2 < rest.size() ? hex_value(rest[i + 2]) : -1;
+      if (hi < 0 || lo < 0) return bad("'" + std::string(uri) + "' has a malformed %-escape");
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '?' || c == '#') {
+      return bad("'" + std::string(uri) + "' must not have a query or fragment");
+    }
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return bad("'" + std::string(uri) + "' contains a control character");
+    path += c;
+  }
+  if (path == "/") return bad("the root directory cannot be a files source");
+  if (path.back() == '/') return bad("'" + std::string(uri) + "' must not end with '/'");
+  for (size_t start = 1;;) {
+    size_t end = path.find('/', start);
+    std::string_view comp = std::string_view(path).substr(
+        start, end == std::string::npos ? std::string::npos : end - start);
+    if (comp.empty() || comp == "." || comp == "..")
+      return bad("'" + std::string(uri) +
+                 "' must be a normalized absolute path (no empty, '.' or '..' components)");
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return path;
+}
+
+std::string field_name(const config::SourceConfig& cfg, std::string_view key) {
+  return cfg.key_path.empty() ? std::string(key) : cfg.key_path + "." + std::string(key);
+}
+
+Result<std::string> root_from_config(const config::SourceConfig& cfg) {
+  if (!cfg.params.is_object())
+    return invalid_argument(cfg.key_path, "the settings of a files source must be a map");
+  for (const auto& [key, value] : cfg.params.items()) {
+    if (key != "uri")
+      return invalid_argument(field_name(cfg, key),
+                              "unknown key '" + key + "' for a files source (expected: uri)");
+  }
+  auto it = cfg.params.find("uri");
+  if (it == cfg.params.end())
+    return invalid_argument(field_name(cfg, "uri"), "a files source needs a uri");
+  if (!it->is_string())
+    return invalid_argument(field_name(cfg, "uri"), "must be a string (file:///absolute/path)");
+  return parse_file_uri(it->get<std::string>(), field_name(cfg, "uri"));
+}
+
+// ---- walking a live tree ----
+
+// One live entry, as seen through lstat (or fstat of the opened directory).
+struct Node {
+  enum Kind { kDir, kFile, kOther };
+  Kind kind = kOther;
+  uint32_t mode = 0;  // & 07777
+  uint64_t size = 0;
+  int64_t mtime = 0;
+  std::string what;  // for kOther: "symbolic link", "socket", ...
+};
+
+Node node_of(const struct stat& st) {
+  Node n;
+  n.mode = st.st_mode & 07777;
+  n.mtime = st.st_mtim.tv_sec;
+  if (S_ISDIR(st.st_mode)) {
+    n.kind = Node::kDir;
+  } else if (S_ISREG(st.st_mode)) {
+    n.kind = Node::kFile;
+    n.size = static_cast<uint64_t>(st.st_size);
+  } else {
+    n.what = S_ISLNK(st.st_mode)    ? "symbolic link"
+             : S_ISSOCK(st.st_mode) ? "socket"
+             : S_ISFIFO(st.st_mode) ? "FIFO"
+             : S_ISCHR(st.st_mode)  ? "character device"
+             : S_ISBLK(st.st_mode)  ? "block device"
+                                    : "special file";
+  }
+  return n;
+}
+
+// Visits (rel, node, parent dirfd, name); the root comes first with rel "" and parent -1.
+using Visit = std::function<Status(const std::string& rel, const Node& node, int parent_fd,
+                                   const std::string& name)>;
+
+struct Walker {
+  std::string root;
+  const Visit& visit;
+  const TaskContext* ctx = nullptr;  // logs vanished entries, checks cancellation
+  std::string log_prefix;
+
+  std::string abs(const std::string& rel) const { return rel.empty() ? root : root + "/" + rel; }
+
+  void vanished(const std::string& rel) const {
+    if (ctx) log_line(ctx->log, log_prefix + abs(rel) + " disappeared while being read; skipped");
+  }
+
+  Status walk_root() {
+    Fd dir(::open(root.c_str(), kDirFlags));
+    if (!dir) {
+      if (errno == ELOOP) return failed_precondition(root + " is a symbolic link");
+      return errno_error("opening " + root, errno);
+    }
+    struct stat st;
+    if (::fstat(dir.get(), &st) != 0) return errno_error(root, errno);
+    TRY(visit("", node_of(st), -1, root));
+    return walk_dir(dir.get(), "");
+  }
+
+  Status walk_dir(int dirfd, const std::string& dir_rel) {
+    auto names = TRY(list_names(dirfd, abs(dir_rel)));
+    for (const auto& name : names) {
+      if (ctx && ctx->is_cancelled()) return make_error(Errc::kCancelled, "cancelled");
+      std::string rel = join(dir_rel, name);
+      struct stat st;
+      if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+          vanished(rel);
+          continue;
+        }
+        return errno_error(abs(rel), errno);
+      }
+      if (!S_ISDIR(st.st_mode)) {
+        TRY(visit(rel, node_of(st), dirfd, name));
+        continue;
+      }
+      Fd sub(::openat(dirfd, name.c_str(), kDirFlags));
+      if (!sub) {
+        if (errno == ENOENT) {
+          vanished(rel);
+          continue;
+        }
+        return errno_error("opening " + abs(rel), errno);
+      }
+      // The opened directory's own attributes: what lstat saw may have been replaced since.
+      if (::fstat(sub.get(), &st) != 0) return errno_error(abs(rel), errno);
+      TRY(visit(rel, node_of(st), dirfd, name));
+      TRY(walk_dir(sub.get(), rel));
+    }
+    return ok();
+  }
+};
+
+// ---- backup ----
+
+// Reads exactly `size` bytes of an open file and fails, naming it, when the file turns out
+// shorter or longer (it changed while being read).
+class FileReader final : public io::Reader {
+ public:
+  FileReader(int fd, uint64_t size, std::string path)
+      : fd_(fd), remaining_(size), path_(std::move(path)) {}
+
+  Result<size_t> read(std::span<std::byte> out) override {
+    if (remaining_ == 0) {
+      char probe;
+      ssize_t n;
+      do n = ::read(fd_, &probe, 1);
+      while (n < 0 && errno == EINTR);
+      if (n < 0) return errno_error("reading " + path_, errno);
+      if (n > 0) return changed("grew");
+      return size_t{0};
+    }
+    size_t want = static_cast<size_t>(std::min<uint64_t>(out.size(), remaining_));
+    for (;;) {
+      ssize_t n = ::read(fd_, out.data(), want);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno_error("reading " + path_, errno);
+      if (n == 0) return changed("shrank");
+      remaining_ -= static_cast<uint64_t>(n);
+      return static_cast<size_t>(n);
+    }
+  }
+
+ private:
+  std::unexpected<Error> changed(std::string_view how) const {
+    return make_error(Errc::kIOError,
+                      path_ + " " + std::string(how) +
+                          " while being read (it changed during the "
+                          "backup)",
+                      {}, /*retryable=*/true);
+  }
+
+  int fd_;
+  uint64_t remaining_;
+  std::string path_;
+};
+
+// ---- restore ----
+
+// "<parent>/.<base>.flinkbr-<what>-<id>": a hidden sibling of the live tree.
+std::string sibling_path(const std::string& parent, const std::string& base, std::string_view what,
+                         const std::string& id) {
+  return (parent == "/" ? "" : parent) + "/." + base + ".flinkbr-" + std::string(what) + "-" + id;
+}
+std::string stage_path_for(const std::string& parent, const std::string& base,
+                           const std::string& id) {
+  return sibling_path(parent, base, "stage", id);
+}
+std::string old_path_for(const std::string& parent, const std::string& base,
+                         const std::string& id) {
+  return sibling_path(parent, base, "old", id);
+}
+
+Status check_ctx_id(const std::string& id) {
+  bool good = !id.empty() && id.size() <= 128 && id != "." && id != "..";
+  for (char c : id)
+    good =
+        good && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
+  if (!good)
+    return invalid_argument("id", "'" + id + "' cannot name a restore attempt in a file name");
+  return ok();
+}
+
+struct Record {
+  archive::EntryType type = archive::EntryType::kFile;
+  uint64_t size = 0;
+  std::string sha256;
+  uint32_t mode = 0;
+  int64_t mtime = 0;
+};
+
+timespec to_timespec(int64_t seconds) {
+  return timespec{static_cast<time_t>(seconds), 0};
+}
+
+class FilesStagedRestore final : public StagedRestore {
+ public:
+  FilesStagedRestore(std::string root, std::string parent, std::string base, const TaskContext& ctx,
+                     std::string log_prefix)
+      : root_(std::move(root)),
+        parent_(std::move(parent)),
+        stage_path_(stage_path_for(parent_, base, ctx.id)),
+        old_path_(old_path_for(parent_, base, ctx.id)),
+        log_(ctx.log),
+        cancelled_(ctx.cancelled),
+        log_prefix_(std::move(log_prefix)) {}
+
+  ~FilesStagedRestore() override {
+    stage_fd_.reset();
+    if (!committed_) (void)remove_tree(stage_path_);
+  }
+
+  Status open() {
+    TRY_CTX(remove_tree(stage_path_), "removing a leftover staging directory");
+    struct stat live;
+    if (::lstat(root_.c_str(), &live) == 0 && ::geteuid() == 0)
+      owner_ = std::pair<uid_t, gid_t>(live.st_uid, live.st_gid);
+    if (::mkdir(stage_path_.c_str(), 0700) != 0)
+      return errno_error("creating the staging directory " + stage_path_, errno);
+    stage_fd_ = Fd(::open(stage_path_.c_str(), kDirFlags));
+    if (!stage_fd_) return errno_error("opening " + stage_path_, errno);
+    if (owner_ && ::fchown(stage_fd_.get(), owner_->first, owner_->second) != 0)
+      return errno_error("changing the owner of " + stage_path_, errno);
+    return ok();
+  }
+
+  Status add(const archive::Entry& entry, io::Reader& data) override {
+    if (finished_) return failed_precondition("add() after finish_staging()");
+    if (cancelled_ && cancelled_->load()) return make_error(Errc::kCancelled, "cancelled");
+    std::string_view rel = entry.relative_path();
+    auto refuse = [&](std::string why) {
+      return corruption("entry '" + entry.path + "' " + std::move(why));
+    };
+    if (rel == kTree) {
+      if (entry.type != archive::EntryType::kDirectory)
+        return refuse("must be a directory (the root of a files payload)");
+      if (root_record_) return refuse("appears twice");
+      root_record_ = Record{.type = entry.type, .mode = entry.mode & 07777, .mtime = entry.mtime};
+      return ok();
+    }
+    if (!rel.starts_with(kTreePrefix))
+      return refuse("is not part of a files payload (expected 'tree' or 'tree/...')");
+    std::string sub(rel.substr(kTreePrefix.size()));
+    if (auto st = archive::validate_entry_path(sub); !st)
+      return refuse("has an invalid path: " + st.error().message);
+    if (records_.contains(sub)) return refuse("appears twice");
+    if (auto slash = sub.rfind('/'); slash != std::string::npos) {
+      auto parent = records_.find(sub.substr(0, slash));
+      if (parent == records_.end() || parent->second.type != archive::EntryType::kDirectory)
+        return refuse("comes before its parent directory, or its parent is not a directory");
+    }
+    Record rec{
+        .type = entry.type, .size = entry.size, .mode = entry.mode & 07777, .mtime = entry.mtime};
+    std::string staged = stage_path_ + "/" + sub;
+    if (entry.type == archive::EntryType::kDirectory) {
+      if (::mkdirat(stage_fd_.get(), sub.c_str(), 0700) != 0)
+        return errno_error("creating " + staged, errno);
+      if (owner_ && ::fchownat(stage_fd_.get(), sub.c_str(), owner_->first, owner_->second,
+                               AT_SYMLINK_NOFOLLOW) != 0)
+        return errno_error("changing the owner of " + staged, errno);
+    } else {
+      rec.sha256 = TRY(write_file(sub, staged, entry, data));
+    }
+    records_.emplace(std::move(sub), std::move(rec));
+    return ok();
+  }
+
+  Status finish_staging() override {
+    if (finished_) return ok();
+    if (!root_record_) return corruption("the files payload has no root entry 'tree'");
+    // Bottom-up (reverse byte order puts every descendant before its directory), so that a
+    // directory made read-only or unsearchable does not block its children.
+    for (auto it = records_.rbegin(); it != records_.rend(); ++it) {
+      const auto& [sub, rec] = *it;
+      if (rec.type != archive::EntryType::kDirectory) continue;
+      std::string staged = stage_path_ + "/" + sub;
+      if (::fchmodat(stage_fd_.get(), sub.c_str(), rec.mode, 0) != 0)
+        return errno_error("setting the mode of " + staged, errno);
+      timespec times[2] = {to_timespec(rec.mtime), to_timespec(rec.mtime)};
+      if (::utimensat(stage_fd_.get(), sub.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno_error("setting the mtime of " + staged, errno);
+    }
+    if (::fchmod(stage_fd_.get(), root_record_->mode) != 0)
+      return errno_error("setting the mode of " + stage_path_, errno);
+    timespec times[2] = {to_timespec(root_record_->mtime), to_timespec(root_record_->mtime)};
+    if (::futimens(stage_fd_.get(), times) != 0)
+      return errno_error("setting the mtime of " + stage_path_, errno);
+    // One sync of the file system instead of one fsync per file: the staged tree is durable
+    // before commit() makes it live.
+    if (::syncfs(stage_fd_.get()) != 0) return errno_error("syncing " + stage_path_, errno);
+    finished_ = true;
+    return ok();
+  }
+
+  Result<SourceDiff> diff() override {
+    SourceDiff out;
+    std::set<std::string> seen;
+    if (TRY(exists(root_))) {
+      Visit visit = [&](const std::string& rel, const Node& node, int parent_fd,
+                        const std::string& name) -> Status {
+        const Record* rec = find(rel);
+        if (!rec) {
+          out.removed.push_back(display(rel));
+          return ok();
+        }
+        seen.insert(rel);
+        if (!same_kind(node, *rec) || node.mode != rec->mode) {
+          out.changed.push_back(display(rel));
+          return ok();
+        }
+        if (node.kind == Node::kFile) {
+          bool differs = node.size != rec->size || node.mtime != rec->mtime;
+          if (!differs) differs = TRY(hash_at(parent_fd, name, root_ + "/" + rel)) != rec->sha256;
+          if (differs) out.changed.push_back(display(rel));
+        }
+        return ok();
+      };
+      Walker walker{root_, visit, nullptr, log_prefix_};
+      TRY_CTX(walker.walk_root(), "comparing with " + root_);
+    }
+    if (root_record_ && !seen.contains("")) out.added.push_back(".");
+    for (const auto& [sub, rec] : records_)
+      if (!seen.contains(sub)) out.added.push_back(sub);
+    std::sort(out.removed.begin(), out.removed.end());
+    std::sort(out.changed.begin(), out.changed.end());
+    return out;
+  }
+
+  Status commit() override {
+    if (!finished_) return failed_precondition("commit() before finish_staging()");
+    if (committed_) return ok();
+    stage_fd_.reset();
+    if (!TRY(exists(root_))) {
+      if (::rename(stage_path_.c_str(), root_.c_str()) != 0)
+        return errno_error("renaming " + stage_path_ + " to " + root_, errno);
+      committed_ = true;
+      return fsync_dir(parent_);
+    }
+    // One atomic exchange: at every instant the live path holds either the old or the new tree.
+    errno = EINVAL;
+    if (g_rename_exchange.load() &&
+        ::renameat2(AT_FDCWD, stage_path_.c_str(), AT_FDCWD, root_.c_str(), RENAME_EXCHANGE) == 0) {
+      committed_ = true;
+      TRY(fsync_dir(parent_));
+      // The staging name now holds the old tree.
+      if (auto st = remove_tree(stage_path_); !st)
+        log_line(log_, log_prefix_ + "could not remove the replaced tree " + stage_path_ + ": " +
+                           st.error().message);
+      return ok();
+    }
+    if (errno != EINVAL && errno != ENOSYS && errno != ENOTSUP)
+      return errno_error("exchanging " + stage_path_ + " and " + root_, errno);
+    // The file system cannot exchange: two renames, the old tree put back if the second fails.
+    if (TRY(exists(old_path_)))
+      return failed_precondition(old_path_ +
+                                 " is left over from an interrupted restore; it must be cleaned "
+                                 "up first");
+    if (::rename(root_.c_str(), old_path_.c_str()) != 0)
+      return errno_error("renaming " + root_ + " to " + old_path_, errno);
+    if (::rename(stage_path_.c_str(), root_.c_str()) != 0) {
+      int e = errno;
+      if (::rename(old_path_.c_str(), root_.c_str()) != 0)
+        return errno_error("renaming " + stage_path_ + " to " + root_ +
+                               " (and the old tree could not be put back from " + old_path_ + ")",
+                           e);
+      return errno_error("renaming " + stage_path_ + " to " + root_, e);
+    }
+    committed_ = true;
+    TRY(fsync_dir(parent_));
+    if (auto st = remove_tree(old_path_); !st)
+      log_line(log_, log_prefix_ + "could not remove the replaced tree " + old_path_ + ": " +
+                         st.error().message);
+    return ok();
+  }
+
+  Status verify() override {
+    if (!committed_) return failed_precondition("verify() before commit()");
+    std::set<std::string> seen;
+    Visit visit = [&](const std::string& rel, const Node& node, int parent_fd,
+                      const std::string& name) -> Status {
+      auto differ = [&](std::string why) {
+        return corruption(root_ + ": " + display(rel) + ": " + std::move(why));
+      };
+      const Record* rec = find(rel);
+      if (!rec) {
+        return differ(node.kind == Node::kOther
+                          ? "a " + node.what + " that the backup does not hold"
+                          : "present but not in the backup");
+      }
+      seen.insert(rel);
+      if (!same_kind(node, *rec))
+        return differ(rec->type == archive::EntryType::kDirectory ? "not a directory"
+                                                                  : "not a regular file");
+      if (node.mode != rec->mode)
+        return differ("mode " + octal(node.mode) + ", expected " + octal(rec->mode));
+      if (node.kind != Node::kFile) return ok();
+      if (node.size != rec->size)
+        return differ("size " + std::to_string(node.size) + ", expected " +
+                      std::to_string(rec->size));
+      if (node.mtime != rec->mtime)
+        return differ("mtime " + std::to_string(node.mtime) + ", expected " +
+                      std::to_string(rec->mtime));
+      if (TRY(hash_at(parent_fd, name, root_ + "/" + rel)) != rec->sha256)
+        return differ("content differs from the backup (SHA-256)");
+      return ok();
+    };
+    Walker walker{root_, visit, nullptr, log_prefix_};
+    TRY_CTX(walker.walk_root(), "verifying " + root_);
+    for (const auto& [sub, rec] : records_)
+      if (!seen.contains(sub))
+        return corruption(root_ + ": " + sub + ": missing after the restore");
+    return ok();
+  }
+
+ private:
+  const Record* find(const std::string& rel) const {
+    if (rel.empty()) return root_record_ ? &*root_record_ : nullptr;
+    auto it = records_.find(rel);
+    return it == records_.end() ? nullptr : &it->second;
+  }
+
+  static bool same_kind(const Node& node, const Record& rec) {
+    return rec.type == archive::EntryType::kDirectory ? node.kind == Node::kDir
+                                                      : node.kind == Node::kFile;
+  }
+
+  static std::string octal(uint32_t mode) {
+    char buf[16];
+    std::snprintf(buf, sizeof buf, "%04o", mode);
+    return buf;
+  }
+
+  // Writes one staged file, hashing what it writes; returns the SHA-256.
+  Result<std::string> write_file(const std::string& sub, const std::string& staged,
+                                 const archive::Entry& entry, io::Reader& data) {
+    Fd f(::openat(stage_fd_.get(), sub.c_str(),
+                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!f) return errno_error("creating " + staged, errno);
+    io::Sha256 hash;
+    std::vector<std::byte> buf(kCopyBufferSize);
+    uint64_t total = 0;
+    for (;;) {
+      size_t n = TRY(data.read(buf));
+      if (n == 0) break;
+      total += n;
+      if (total > entry.size) break;
+      std::span<const std::byte> chunk(buf.data(), n);
+      hash.update(chunk);
+      while (!chunk.empty()) {
+        ssize_t w = ::write(f.get(), chunk.data(), chunk.size());
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return errno_error("writing " + staged, errno);
+        chunk = chunk.subspan(static_cast<size_t>(w));
+      }
+    }
+    if (total != entry.size)
+      return corruption("entry '" + entry.path + "' holds " +
+                        (total > entry.size ? "more than" : std::to_string(total) + " of") +
+                        " the " + std::to_string(entry.size) + " bytes its header announces");
+    // Owner first: chown clears set-id bits, which the mode below puts back.
+    if (owner_ && ::fchown(f.get(), owner_->first, owner_->second) != 0)
+      return errno_error("changing the owner of " + staged, errno);
+    if (::fchmod(f.get(), entry.mode & 07777) != 0)
+      return errno_error("setting the mode of " + staged, errno);
+    // Nothing writes to the file after this, so its mtime can be set now.
+    timespec times[2] = {to_timespec(entry.mtime), to_timespec(entry.mtime)};
+    if (::futimens(f.get(), times) != 0)
+      return errno_error("setting the mtime of " + staged, errno);
+    TRY(f.close("closing " + staged));
+    return hash.hex_digest();
+  }
+
+  const std::string root_;
+  const std::string parent_;
+  const std::string stage_path_;
+  const std::string old_path_;
+  std::function<void(const std::string&)> log_;
+  const std::atomic<bool>* cancelled_;
+  std::string log_prefix_;
+  Fd stage_fd_;
+  std::optional<std::pair<uid_t, gid_t>> owner_;  // when running as root: the live tree's owner
+  std::optional<Record> root_record_;
+  std::map<std::string, Record> records_;  // relative path below the root -> what was staged
+  bool finished_ = false;
+  bool committed_ = false;
+};
+
+// ---- the source ----
+
+class FilesSource final : public MetadataSource {
+ public:
+  FilesSource(config::SourceConfig cfg, std::string root)
+      : cfg_(std::move(cfg)), root_(std::move(root)) {
+    auto slash = root_.rfind('/');
+    parent_ = slash == 0 ? "/" : root_.substr(0, slash);
+    base_ = root_.substr(slash + 1);
+    log_prefix_ = "files source '" + cfg_.name + "': ";
+  }
+
+  const config::SourceConfig& config() const override { return cfg_; }
+
+  std::string location() const override { return cfg_.params.value("uri", "file://" + root_); }
+
+  Status check() override {
+    struct stat st;
+    if (::lstat(root_.c_str(), &st) != 0) {
+      if (errno == ENOENT) return not_found(root_ + " does not exist");
+      if (errno == EACCES)
+        return make_error(Errc::kPermissionDenied, root_ + " cannot be reached: permission denied");
+      return errno_error(root_, errno);
+    }
+    if (S_ISLNK(st.st_mode))
+      return failed_precondition(root_ +
+                                 " is a symbolic link; configure the directory it points to");
+    if (!S_ISDIR(st.st_mode)) return failed_precondition(root_ + " is not a directory");
+    if (::faccessat(AT_FDCWD, root_.c_str(), R_OK | W_OK | X_OK, AT_EACCESS) != 0)
+      return make_error(Errc::kPermissionDenied,
+                        root_ + " is not readable and writable by this user");
+    if (::faccessat(AT_FDCWD, parent_.c_str(), W_OK | X_OK, AT_EACCESS) != 0)
+      return make_error(
+          Errc::kPermissionDenied,
+          parent_ + " is not writable by this user (a restore replaces " + root_ + " within it)");
+    return ok();
+  }
+
+  uint64_t estimate_bytes() override {
+    uint64_t total = 0;
+    Visit visit = [&](const std::string&, const Node& node, int, const std::string&) -> Status {
+      total += node.size;
+      return ok();
+    };
+    Walker walker{root_, visit, nullptr, log_prefix_};
+    if (!walker.walk_root()) return 0;
+    return total;
+  }
+
+  Status backup(archive::SourceArchiveWriter& out, const TaskContext& ctx) override {
+    Visit visit = [&](const std::string& rel, const Node& node, int parent_fd,
+                      const std::string& name) -> Status {
+      std::string abs = rel.empty() ? root_ : root_ + "/" + rel;
+      std::string path = rel.empty() ? std::string(kTree) : std::string(kTreePrefix) + rel;
+      if (node.kind == Node::kOther) {
+        log_line(ctx.log, log_prefix_ + "skipping " + node.what + " " + abs +
+                              ": only directories and regular files are backed up");
+        return ok();
+      }
+      if (auto st = archive::validate_entry_path(path); !st)
+        return failed_precondition(abs + " cannot be stored in a backup: " + st.error().message);
+      if (node.kind == Node::kDir) return out.add_directory(path, node.mode, node.mtime);
+      return backup_file(out, ctx, parent_fd, name, abs, path);
+    };
+    Walker walker{root_, visit, &ctx, log_prefix_};
+    return walker.walk_root();
+  }
+
+  Result<std::unique_ptr<StagedRestore>> begin_restore(const TaskContext& ctx) override {
+    TRY(check_ctx_id(ctx.id));
+    auto staged = std::make_unique<FilesStagedRestore>(root_, parent_, base_, ctx, log_prefix_);
+    TRY(staged->open());
+    return std::unique_ptr<StagedRestore>(std::move(staged));
+  }
+
+  Status cleanup_after_crash(const std::string& ctx_id) override {
+    TRY(check_ctx_id(ctx_id));
+    std::string stage = stage_path_for(parent_, base_, ctx_id);
+    std::string old = old_path_for(parent_, base_, ctx_id);
+    if (TRY(exists(old))) {
+      if (!TRY(exists(root_))) {
+        // Interrupted between the two renames of a commit: the old tree is the live one.
+        if (::rename(old.c_str(), root_.c_str()) != 0)
+          return errno_error("renaming " + old + " back to " + root_, errno);
+        TRY(fsync_dir(parent_));
+      } else {
+        TRY(remove_tree(old));
+      }
+    }
+    return remove_tree(stage);
+  }
+
+ private:
+  Status backup_file(archive::SourceArchiveWriter& out, const TaskContext& ctx, int parent_fd,
+                     const std::string& name, const std::string& abs, const std::string& path) {
+    Fd f(::openat(parent_fd, name.c_str(), kReadFlags));
+    if (!f) {
+      if (errno == ENOENT) {
+        log_line(ctx.log, log_prefix_ + abs + " disappeared while being read; skipped");
+        return ok();
+      }
+      return errno_error("opening " + abs, errno);
+    }
+    struct stat before;
+    if (::fstat(f.get(), &before) != 0) return errno_error(abs, errno);
+    if (!S_ISREG(before.st_mode))
+      return make_error(Errc::kIOError, abs + " changed type while being read", {}, true);
+    Node node = node_of(before);
+    FileReader reader(f.get(), node.size, abs);
+    TRY(out.add_file(path, node.mode, node.mtime, node.size, reader));
+    struct stat after;
+    if (::fstat(f.get(), &after) != 0) return errno_error(abs, errno);
+    if (after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
+        after.st_mtim.tv_nsec != before.st_mtim.tv_nsec)
+      return make_error(Errc::kIOError,
+                        abs + " changed while being read (it changed during the backup)", {}, true);
+    return ok();
+  }
+
+  const config::SourceConfig cfg_;
+  std::string root_;
+  std::string parent_;
+  std::string base_;
+  std::string log_prefix_;
+};
+
+}  // namespace
+
+Status validate_config(const config::SourceConfig& cfg) {
+  TRY(root_from_config(cfg));
+  return ok();
+}
+
+Result<std::unique_ptr<MetadataSource>> create(const config::SourceConfig& cfg) {
+  std::string root = TRY(root_from_config(cfg));
+  return std::make_unique<FilesSource>(cfg, std::move(root));
+}
+
+void use_rename_exchange_for_testing(bool enabled) {
+  g_rename_exchange.store(enabled);
+}
+
+}  // namespace flinkbr::source::files

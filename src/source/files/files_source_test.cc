@@ -1,0 +1,769 @@
+#include "source/files/files_source.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "archive/archive_reader.h"
+#include "archive/archive_writer.h"
+#include "source/registry.h"
+
+namespace flinkbr::source {
+namespace {
+
+namespace fs = std::filesystem;
+using archive::EntryType;
+
+// ---- fixtures ----
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "flinkbr-files-XXXXXX").string();
+    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  std::string operator/(std::string_view rel) const { return path_ + "/" + std::string(rel); }
+
+ private:
+  std::string path_;
+};
+
+void set_mtime(const std::string& path, int64_t mtime) {
+  timespec t[2] = {{static_cast<time_t>(mtime), 0}, {static_cast<time_t>(mtime), 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), t, AT_SYMLINK_NOFOLLOW), 0) << path;
+}
+
+void put_file(const std::string& path, std::string_view content, mode_t mode, int64_t mtime) {
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << content;
+  }
+  ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+  set_mtime(path, mtime);
+}
+
+void make_dir(const std::string& path, mode_t mode) {
+  ASSERT_EQ(::mkdir(path.c_str(), 0700), 0) << path;
+  ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct Snap {
+  char type;  // 'd', 'f', 'l'
+  uint32_t mode;
+  int64_t mtime;
+  std::string content;
+  bool operator==(const Snap&) const = default;
+};
+std::ostream& operator<<(std::ostream& os, const Snap& s) {
+  return os << s.type << " " << std::oct << s.mode << std::dec << " " << s.mtime << " '"
+            << s.content << "'";
+}
+
+// Everything below `root` (and the root itself as "."), as lstat sees it.
+std::map<std::string, Snap> snapshot(const std::string& root) {
+  std::map<std::string, Snap> out;
+  auto add = [&](const std::string& rel, const std::string& abs) {
+    struct stat st;
+    EXPECT_EQ(::lstat(abs.c_str(), &st), 0) << abs;
+    Snap s{S_ISDIR(st.st_mode)   ? 'd'
+           : S_ISREG(st.st_mode) ? 'f'
+                                 : 'l',
+           st.st_mode & 07777u, st.st_mtim.tv_sec, S_ISREG(st.st_mode) ? slurp(abs) : ""};
+    out[rel] = s;
+  };
+  add(".", root);
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); it != fs::end(it); it.increment(ec))
+    add(fs::relative(it->path(), root).string(), it->path().string());
+  EXPECT_FALSE(ec) << ec.message();
+  return out;
+}
+
+std::vector<std::string> names_in(const std::string& dir) {
+  std::vector<std::string> out;
+  for (auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// An ArchiveWriter that keeps every entry in memory.
+struct Captured {
+  std::string path;
+  EntryType type;
+  uint32_t mode;
+  int64_t mtime;
+  std::string data;
+};
+
+class CapturingWriter final : public archive::ArchiveWriter {
+ public:
+  Status add_directory(std::string_view path, uint32_t mode, int64_t mtime) override {
+    entries.push_back({std::string(path), EntryType::kDirectory, mode, mtime, ""});
+    return ok();
+  }
+  Status add_file(std::string_view path, uint32_t mode, int64_t mtime, uint64_t size,
+                  io::Reader& data) override {
+    if (before_read) before_read(path);
+    std::string content = TRY(io::read_all(data, 1 << 30));
+    if (content.size() != size) return io_error(std::string(path) + ": size changed");
+    bytes += size;
+    entries.push_back({std::string(path), EntryType::kFile, mode, mtime, std::move(content)});
+    return ok();
+  }
+  Status add_bytes(std::string_view path, std::string_view data, uint32_t mode,
+                   int64_t mtime) override {
+    entries.push_back({std::string(path), EntryType::kFile, mode, mtime, std::string(data)});
+    return ok();
+  }
+  Status finish() override { return ok(); }
+  uint64_t payload_bytes() const override { return bytes; }
+
+  std::vector<Captured> entries;
+  uint64_t bytes = 0;
+  std::function<void(std::string_view)> before_read;
+};
+
+config::SourceConfig files_config(const std::string& uri, std::string name = "conf") {
+  config::SourceConfig cfg;
+  cfg.name = std::move(name);
+  cfg.type = "files";
+  cfg.params = {{"uri", uri}};
+  cfg.key_path = "clusters[0].metadata[1]";
+  return cfg;
+}
+
+std::unique_ptr<MetadataSource> make_source(const std::string& dir) {
+  auto s = create(files_config("file://" + dir), config::ClusterConfig{});
+  EXPECT_TRUE(s) << s.error().message;
+  return std::move(*s);
+}
+
+struct Logged {
+  std::vector<std::string> lines;
+  TaskContext ctx(std::string id = "r1-a1") {
+    return TaskContext{.id = std::move(id), .staging_dir = "", .log = [this](const std::string& l) {
+                         lines.push_back(l);
+                       }};
+  }
+};
+
+std::vector<Captured> backup_of(MetadataSource& src, Logged& log) {
+  CapturingWriter w;
+  archive::SourceArchiveWriter out(w, src.name());
+  auto st = src.backup(out, log.ctx());
+  EXPECT_TRUE(st) << st.error().message;
+  return w.entries;
+}
+
+archive::Entry entry_of(const Captured& c) {
+  return archive::Entry{
+      .path = c.path, .type = c.type, .size = c.data.size(), .mode = c.mode, .mtime = c.mtime};
+}
+
+Status add(StagedRestore& staged, const Captured& c) {
+  io::StringReader data(c.data);
+  return staged.add(entry_of(c), data);
+}
+
+// Stages all `entries` into `src`.
+std::unique_ptr<StagedRestore> stage(MetadataSource& src, const std::vector<Captured>& entries,
+                                     Logged& log, std::string id = "r1-a1") {
+  auto staged = src.begin_restore(log.ctx(std::move(id)));
+  EXPECT_TRUE(staged) << staged.error().message;
+  if (!staged) return nullptr;
+  for (const auto& c : entries) {
+    auto st = add(**staged, c);
+    EXPECT_TRUE(st) << c.path << ": " << st.error().message;
+  }
+  auto st = (*staged)->finish_staging();
+  EXPECT_TRUE(st) << st.error().message;
+  return std::move(*staged);
+}
+
+// A live tree with the cases that matter: nested and empty directories, an empty file, odd modes,
+// fixed mtimes (directories last, since creating their children changes them).
+void populate(const std::string& root) {
+  make_dir(root, 0750);
+  make_dir(root + "/conf", 0755);
+  put_file(root + "/conf/flink-conf.yaml", "jobmanager.rpc.address: jm\n", 0644, 1700000001);
+  put_file(root + "/conf/secret.key", std::string("\0\x01\xff binary", 10), 0600, 1700000002);
+  put_file(root + "/conf/empty", "", 0444, 1700000003);
+  make_dir(root + "/empty-dir", 0700);
+  make_dir(root + "/ha", 02775);
+  make_dir(root + "/ha/job-1", 0755);
+  put_file(root + "/ha/job-1/checkpoint", std::string(300000, 'c'), 0640, 1700000004);
+  put_file(root + "/run.sh", "#!/bin/sh\n", 0755, 1700000005);
+  set_mtime(root + "/ha/job-1", 1700000010);
+  set_mtime(root + "/ha", 1700000011);
+  set_mtime(root + "/empty-dir", 1700000012);
+  set_mtime(root + "/conf", 1700000013);
+  set_mtime(root, 1700000014);
+}
+
+// ---- configuration ----
+
+TEST(FilesConfig, AcceptsAbsoluteFileUris) {
+  EXPECT_TRUE(files::validate_config(files_config("file:///opt/flink/conf")));
+  EXPECT_TRUE(files::validate_config(files_config("file:///opt/flink%20data/conf")));
+  EXPECT_TRUE(validate_config(files_config("file:///opt/flink/conf")));
+}
+
+TEST(FilesConfig, RefusesRemoteSchemesForNow) {
+  for (std::string uri : {"hdfs://hacluster/flink/ha", "s3://bucket/flink", "obs://b/k"}) {
+    auto st = files::validate_config(files_config(uri));
+    ASSERT_FALSE(st) << uri;
+    EXPECT_EQ(st.error().code, Errc::kInvalidArgument);
+    EXPECT_EQ(st.error().field, "clusters[0].metadata[1].uri");
+    EXPECT_NE(st.error().message.find("only file:// URIs are supported by this build"),
+              std::string::npos)
+        << st.error().message;
+  }
+}
+
+TEST(FilesConfig, RefusesMalformedUris) {
+  for (std::string uri : {"/opt/flink/conf", "file://opt/flink", "file:///opt/../etc",
+                          "file:///opt/./flink", "file:///opt//flink", "file:///opt/flink/",
+                          "file:///", "file:///opt/%zz", "file:///a%00b", "file:///opt?x=1"}) {
+    auto st = files::validate_config(files_config(uri));
+    ASSERT_FALSE(st) << uri;
+    EXPECT_EQ(st.error().field, "clusters[0].metadata[1].uri") << uri;
+  }
+}
+
+TEST(FilesConfig, RefusesUnknownAndMissingKeys) {
+  auto cfg = files_config("file:///opt/flink/conf");
+  cfg.params["recursive"] = true;
+  auto st = files::validate_config(cfg);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().field, "clusters[0].metadata[1].recursive");
+
+  cfg.params = nlohmann::json::object();
+  st = files::validate_config(cfg);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().field, "clusters[0].metadata[1].uri");
+
+  cfg.params = {{"uri", 42}};
+  EXPECT_FALSE(files::validate_config(cfg));
+}
+
+TEST(Registry, UnknownTypeIsRefusedNamingTheField) {
+  auto cfg = files_config("file:///x");
+  cfg.type = "nfs";
+  auto st = validate_config(cfg);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(st.error().field, "clusters[0].metadata[1].type");
+  EXPECT_EQ(st.error().message, "unknown source type 'nfs'; expected one of files");
+  EXPECT_FALSE(create(cfg, config::ClusterConfig{}));
+}
+
+TEST(Registry, CreatesFilesSources) {
+  auto s = create(files_config("file:///opt/flink/conf"), config::ClusterConfig{});
+  ASSERT_TRUE(s);
+  EXPECT_EQ((*s)->name(), "conf");
+  EXPECT_EQ((*s)->kind(), "files");
+  EXPECT_EQ((*s)->location(), "file:///opt/flink/conf");
+}
+
+// ---- check ----
+
+TEST(FilesSource, CheckNamesTheProblem) {
+  TempDir tmp;
+  auto missing = make_source(tmp / "missing");
+  auto st = missing->check();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kNotFound);
+  EXPECT_NE(st.error().message.find(tmp / "missing"), std::string::npos);
+
+  put_file(tmp / "file", "x", 0644, 1);
+  st = make_source(tmp / "file")->check();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kFailedPrecondition);
+
+  make_dir(tmp / "dir", 0755);
+  EXPECT_TRUE(make_source(tmp / "dir")->check());
+}
+
+// ---- backup ----
+
+TEST(FilesSource, BackupLayoutIsDeterministicDepthFirst) {
+  TempDir tmp;
+  populate(tmp / "live");
+  auto src = make_source(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*src, log);
+  std::vector<std::string> paths;
+  for (const auto& e : entries) paths.push_back(e.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{
+                       "sources/conf/tree",
+                       "sources/conf/tree/conf",
+                       "sources/conf/tree/conf/empty",
+                       "sources/conf/tree/conf/flink-conf.yaml",
+                       "sources/conf/tree/conf/secret.key",
+                       "sources/conf/tree/empty-dir",
+                       "sources/conf/tree/ha",
+                       "sources/conf/tree/ha/job-1",
+                       "sources/conf/tree/ha/job-1/checkpoint",
+                       "sources/conf/tree/run.sh",
+                   }));
+  EXPECT_EQ(entries[0].mode, 0750u);
+  EXPECT_EQ(entries[0].mtime, 1700000014);
+  EXPECT_EQ(entries[6].mode, 02775u);
+  EXPECT_EQ(entries[3].data, "jobmanager.rpc.address: jm\n");
+  EXPECT_EQ(entries[3].mtime, 1700000001);
+  EXPECT_EQ(entries[4].mode, 0600u);
+  EXPECT_EQ(src->estimate_bytes(), 27u + 10u + 300000u + 10u);
+  EXPECT_TRUE(log.lines.empty());
+}
+
+TEST(FilesSource, BackupSkipsLinksAndSocketsWithAWarning) {
+  TempDir tmp;
+  populate(tmp / "live");
+  ASSERT_EQ(::symlink("conf/flink-conf.yaml", (tmp / "live/link").c_str()), 0);
+  int sock = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string sock_path = tmp / "live/conf/sock";
+  ASSERT_LT(sock_path.size(), sizeof addr.sun_path);
+  std::strcpy(addr.sun_path, sock_path.c_str());
+  ASSERT_EQ(::bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ::close(sock);
+
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  for (const auto& e : entries) {
+    EXPECT_FALSE(e.path.ends_with("/link"));
+    EXPECT_FALSE(e.path.ends_with("/sock"));
+  }
+  ASSERT_EQ(log.lines.size(), 2u);
+  EXPECT_NE(log.lines[0].find("skipping socket " + sock_path), std::string::npos) << log.lines[0];
+  EXPECT_NE(log.lines[1].find("skipping symbolic link " + (tmp / "live/link")), std::string::npos)
+      << log.lines[1];
+}
+
+TEST(FilesSource, FileThatChangesSizeWhileReadFailsTheBackup) {
+  TempDir tmp;
+  populate(tmp / "live");
+  auto src = make_source(tmp / "live");
+  CapturingWriter w;
+  w.before_read = [&](std::string_view path) {
+    if (path.ends_with("checkpoint")) {
+      std::ofstream(tmp / "live/ha/job-1/checkpoint", std::ios::app) << "more";
+    }
+  };
+  archive::SourceArchiveWriter out(w, "conf");
+  Logged log;
+  auto st = src->backup(out, log.ctx());
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find(tmp / "live/ha/job-1/checkpoint"), std::string::npos)
+      << st.error().message;
+}
+
+// ---- restore ----
+
+TEST(FilesSource, RoundTripIsByteIdenticalWithModesAndMtimes) {
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  auto expected = snapshot(tmp / "live");
+
+  // The target holds an older, different state: a changed file, an extra file and directory.
+  populate(tmp / "target");
+  put_file(tmp / "target/conf/flink-conf.yaml", "jobmanager.rpc.address: other\n", 0666,
+           1800000000);
+  put_file(tmp / "target/added-later.txt", "new", 0644, 1800000001);
+  make_dir(tmp / "target/new-dir", 0755);
+  put_file(tmp / "target/new-dir/f", "x", 0644, 1800000002);
+
+  auto target = make_source(tmp / "target");
+  auto staged = stage(*target, entries, log);
+  ASSERT_TRUE(staged);
+  auto committed = staged->commit();
+  ASSERT_TRUE(committed) << committed.error().message;
+  auto verified = staged->verify();
+  EXPECT_TRUE(verified) << verified.error().message;
+
+  EXPECT_EQ(snapshot(tmp / "target"), expected);
+  EXPECT_FALSE(fs::exists(tmp / "target/added-later.txt"));
+  // Nothing left beside the live tree.
+  EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live", "target"}));
+}
+
+// As on a file system without RENAME_EXCHANGE: live -> old, staged -> live, old removed.
+class TwoRenameCommit : public ::testing::Test {
+ protected:
+  void SetUp() override { files::use_rename_exchange_for_testing(false); }
+  void TearDown() override { files::use_rename_exchange_for_testing(true); }
+};
+
+TEST_F(TwoRenameCommit, RoundTrip) {
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  populate(tmp / "target");
+  put_file(tmp / "target/added-later.txt", "new", 0644, 1800000001);
+  auto staged = stage(*make_source(tmp / "target"), entries, log);
+  ASSERT_TRUE(staged);
+  auto st = staged->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  ASSERT_TRUE(staged->verify());
+  EXPECT_EQ(snapshot(tmp / "target"), snapshot(tmp / "live"));
+  EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live", "target"}));
+}
+
+TEST_F(TwoRenameCommit, FailedSecondRenamePutsTheLiveTreeBack) {
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  populate(tmp / "target");
+  put_file(tmp / "target/added-later.txt", "new", 0644, 1800000001);
+  auto before = snapshot(tmp / "target");
+  auto staged = stage(*make_source(tmp / "target"), entries, log);
+  ASSERT_TRUE(staged);
+  fs::remove_all(tmp / ".target.flinkbr-stage-r1-a1");  // the second rename will fail
+  ASSERT_FALSE(staged->commit());
+  EXPECT_EQ(snapshot(tmp / "target"), before);
+  EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live", "target"}));
+}
+
+TEST_F(TwoRenameCommit, RefusesToOverwriteALeftoverOldTree) {
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  populate(tmp / "target");
+  make_dir(tmp / ".target.flinkbr-old-r1-a1", 0755);
+  auto staged = stage(*make_source(tmp / "target"), entries, log);
+  ASSERT_TRUE(staged);
+  auto st = staged->commit();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kFailedPrecondition);
+}
+
+TEST(FilesSource, CommitFailsCleanlyWhenTheStagingVanished) {
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  populate(tmp / "target");
+  put_file(tmp / "target/added-later.txt", "new", 0644, 1800000001);
+  auto before = snapshot(tmp / "target");
+  auto staged = stage(*make_source(tmp / "target"), entries, log);
+  ASSERT_TRUE(staged);
+  fs::remove_all(tmp / ".target.flinkbr-stage-r1-a1");
+  ASSERT_FALSE(staged->commit());
+  EXPECT_EQ(snapshot(tmp / "target"), before);
+}
+
+TEST(FilesSource, DiffReportsARootModeChangeAsDot) {
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  ASSERT_EQ(::chmod((tmp / "live").c_str(), 0700), 0);
+  auto staged = stage(*make_source(tmp / "live"), entries, log);
+  ASSERT_TRUE(staged);
+  auto d = staged->diff();
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->changed, (std::vector<std::string>{"."}));
+  EXPECT_TRUE(d->added.empty());
+  EXPECT_TRUE(d->removed.empty());
+}
+
+// Through the real tar writer and reader (archive/), as the task engine drives it.
+TEST(FilesSource, RoundTripThroughARealArchive) {
+  TempDir tmp;
+  populate(tmp / "live");
+  auto src = make_source(tmp / "live");
+  io::StringWriter tar;
+  archive::Header header;
+  header.system_version = "1.18.1";
+  header.data_source = "Flink";
+  header.cluster = "c";
+  header.execution_time = "20260101000000";
+  header.sources.push_back({"conf", "files", src->location()});
+  {
+    auto w = archive::ArchiveWriter::create(tar, header);
+    ASSERT_TRUE(w) << w.error().message;
+    archive::SourceArchiveWriter out(**w, "conf");
+    Logged log;
+    ASSERT_TRUE(src->backup(out, log.ctx()));
+    auto st = (*w)->finish();
+    ASSERT_TRUE(st) << st.error().message;
+  }
+  io::StringReader in(tar.str());
+  auto reader = archive::ArchiveReader::open(in);
+  ASSERT_TRUE(reader) << reader.error().message;
+  auto target = make_source(tmp / "target");
+  Logged log;
+  auto staged = target->begin_restore(log.ctx());
+  ASSERT_TRUE(staged);
+  for (;;) {
+    auto e = (*reader)->next();
+    ASSERT_TRUE(e) << e.error().message;
+    if (!*e) break;
+    ASSERT_EQ((*e)->source(), "conf");
+    auto st = (*staged)->add(**e, (*reader)->data());
+    ASSERT_TRUE(st) << st.error().message;
+  }
+  ASSERT_TRUE((*staged)->finish_staging());
+  ASSERT_TRUE((*staged)->commit());
+  auto st = (*staged)->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(snapshot(tmp / "target"), snapshot(tmp / "live"));
+}
+
+TEST(FilesSource, RestoreIntoAMissingDirectoryRenamesItIn) {
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  auto target = make_source(tmp / "fresh");
+  auto staged = stage(*target, entries, log);
+  ASSERT_TRUE(staged);
+  auto d = staged->diff();
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->added.size(), entries.size());
+  EXPECT_EQ(d->added.front(), ".");
+  ASSERT_TRUE(staged->commit());
+  ASSERT_TRUE(staged->verify());
+  EXPECT_EQ(snapshot(tmp / "fresh"), snapshot(tmp / "live"));
+}
+
+TEST(FilesSource, StagesBesideTheLiveTreeAndDiffListsExactChanges) {
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+
+  // Changes since the backup.
+  put_file(tmp / "live/conf/flink-conf.yaml", "jobmanager.rpc.address: XX\n", 0644,
+           1700000001);  // same size, mode and mtime: only the content differs
+  ASSERT_EQ(::chmod((tmp / "live/run.sh").c_str(), 0700), 0);
+  ASSERT_EQ(::chmod((tmp / "live/ha").c_str(), 0755), 0);
+  fs::remove(tmp / "live/conf/empty");
+  fs::remove(tmp / "live/empty-dir");
+  put_file(tmp / "live/conf/added.yaml", "a: 1\n", 0644, 1);
+  make_dir(tmp / "live/extra", 0755);
+  put_file(tmp / "live/extra/x", "x", 0644, 1);
+  auto before = snapshot(tmp / "live");
+
+  auto src = make_source(tmp / "live");
+  auto staged = stage(*src, entries, log);
+  ASSERT_TRUE(staged);
+  EXPECT_TRUE(fs::is_directory(tmp / ".live.flinkbr-stage-r1-a1"));
+  auto d = staged->diff();
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->added, (std::vector<std::string>{"conf/empty", "empty-dir"}));
+  EXPECT_EQ(d->changed, (std::vector<std::string>{"conf/flink-conf.yaml", "ha", "run.sh"}));
+  EXPECT_EQ(d->removed, (std::vector<std::string>{"conf/added.yaml", "extra", "extra/x"}));
+  // The comparison changed nothing.
+  EXPECT_EQ(snapshot(tmp / "live"), before);
+
+  ASSERT_TRUE(staged->commit());
+  ASSERT_TRUE(staged->verify());
+  d = staged->diff();
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->added.empty() && d->changed.empty() && d->removed.empty());
+}
+
+TEST(FilesSource, UncommittedRestoreLeavesTheLiveTreeAndNoLeftovers) {
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  put_file(tmp / "live/later", "later", 0644, 5);
+  auto before = snapshot(tmp / "live");
+  auto src = make_source(tmp / "live");
+  {
+    auto staged = stage(*src, entries, log);
+    ASSERT_TRUE(staged);
+    EXPECT_EQ(names_in(tmp.path()),
+              (std::vector<std::string>{".live.flinkbr-stage-r1-a1", "live"}));
+  }
+  EXPECT_EQ(snapshot(tmp / "live"), before);
+  EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live"}));
+
+  // Also when staging stops half-way.
+  {
+    auto staged = src->begin_restore(log.ctx("r1-a2"));
+    ASSERT_TRUE(staged);
+    ASSERT_TRUE(add(**staged, entries[0]));
+    ASSERT_TRUE(add(**staged, entries[1]));
+  }
+  EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live"}));
+}
+
+TEST(FilesSource, LeftoverStagingOfTheSameAttemptIsReplaced) {
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  make_dir(tmp / ".live.flinkbr-stage-r1-a1", 0500);
+  put_file(tmp / ".live.flinkbr-stage-r1-a1/junk", "junk", 0400, 1);
+  auto staged = stage(*make_source(tmp / "live"), entries, log);
+  ASSERT_TRUE(staged);
+  EXPECT_FALSE(fs::exists(tmp / ".live.flinkbr-stage-r1-a1/junk"));
+}
+
+TEST(FilesSource, RefusesEntriesOutsideTheTree) {
+  TempDir tmp;
+  populate(tmp / "live");
+  auto src = make_source(tmp / "live");
+  Logged log;
+  auto staged = src->begin_restore(log.ctx());
+  ASSERT_TRUE(staged);
+  ASSERT_TRUE(add(**staged, {"sources/conf/tree", EntryType::kDirectory, 0755, 1, ""}));
+  ASSERT_TRUE(add(**staged, {"sources/conf/tree/d", EntryType::kDirectory, 0755, 1, ""}));
+  ASSERT_TRUE(add(**staged, {"sources/conf/tree/f", EntryType::kFile, 0644, 1, "f"}));
+
+  auto refused = [&](const std::string& path, EntryType type = EntryType::kFile) {
+    auto st = add(**staged, {path, type, 0644, 1, "x"});
+    EXPECT_FALSE(st) << path;
+    if (!st) {
+      EXPECT_EQ(st.error().code, Errc::kCorruption) << path;
+      EXPECT_NE(st.error().message.find(path), std::string::npos) << st.error().message;
+    }
+  };
+  refused("sources/conf/tree/../x");
+  refused("sources/conf/tree/d/../../x");
+  refused("sources/conf/other/x");
+  refused("sources/conf/treehouse");
+  refused("sources/conf/tree/missing-parent/x");  // parent never staged
+  refused("sources/conf/tree/f/x");               // parent is a file
+  refused("sources/conf/tree/f");                 // twice
+  refused("sources/conf/tree", EntryType::kDirectory);
+  refused("sources/conf/tree//x");
+  // Nothing escaped the staging directory.
+  EXPECT_FALSE(fs::exists(tmp / "x"));
+  EXPECT_FALSE(fs::exists(tmp / ".live.flinkbr-stage-r1-a1/x"));
+}
+
+TEST(FilesSource, RefusesAFileWhoseDataDoesNotMatchItsSize) {
+  TempDir tmp;
+  make_dir(tmp / "live", 0755);
+  auto src = make_source(tmp / "live");
+  Logged log;
+  auto staged = src->begin_restore(log.ctx());
+  ASSERT_TRUE(staged);
+  ASSERT_TRUE(add(**staged, {"sources/conf/tree", EntryType::kDirectory, 0755, 1, ""}));
+  archive::Entry e{.path = "sources/conf/tree/f",
+                   .type = EntryType::kFile,
+                   .size = 10,
+                   .mode = 0644,
+                   .mtime = 1};
+  io::StringReader short_data("abc");
+  auto st = (*staged)->add(e, short_data);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kCorruption);
+}
+
+TEST(FilesSource, PayloadWithoutRootEntryIsRefused) {
+  TempDir tmp;
+  make_dir(tmp / "live", 0755);
+  Logged log;
+  auto staged = make_source(tmp / "live")->begin_restore(log.ctx());
+  ASSERT_TRUE(staged);
+  auto st = (*staged)->finish_staging();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kCorruption);
+}
+
+TEST(FilesSource, VerifyCatchesChangesAfterCommit) {
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  auto staged = stage(*make_source(tmp / "target"), entries, log);
+  ASSERT_TRUE(staged);
+  ASSERT_TRUE(staged->commit());
+  ASSERT_TRUE(staged->verify());
+
+  // Same size, mode and mtime; other content.
+  put_file(tmp / "target/conf/flink-conf.yaml", "jobmanager.rpc.address: XX\n", 0644, 1700000001);
+  auto st = staged->verify();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kCorruption);
+  EXPECT_NE(st.error().message.find("conf/flink-conf.yaml"), std::string::npos)
+      << st.error().message;
+  put_file(tmp / "target/conf/flink-conf.yaml", "jobmanager.rpc.address: jm\n", 0644, 1700000001);
+  ASSERT_TRUE(staged->verify());
+
+  put_file(tmp / "target/extra", "", 0644, 1);
+  st = staged->verify();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("extra"), std::string::npos) << st.error().message;
+  fs::remove(tmp / "target/extra");
+
+  fs::remove(tmp / "target/empty-dir");
+  st = staged->verify();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("empty-dir: missing"), std::string::npos) << st.error().message;
+  make_dir(tmp / "target/empty-dir", 0700);
+  ASSERT_TRUE(staged->verify());
+
+  ASSERT_EQ(::chmod((tmp / "target/run.sh").c_str(), 0777), 0);
+  st = staged->verify();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("run.sh: mode 0777, expected 0755"), std::string::npos)
+      << st.error().message;
+}
+
+TEST(FilesSource, CleanupAfterCrashPutsTheOldTreeBack) {
+  TempDir tmp;
+  populate(tmp / "old-state");
+  auto expected = snapshot(tmp / "old-state");
+  // A crash between the two renames: live missing, old and stage present.
+  fs::rename(tmp / "old-state", tmp / ".live.flinkbr-old-r7-a1");
+  make_dir(tmp / ".live.flinkbr-stage-r7-a1", 0555);
+  put_file(tmp / ".live.flinkbr-stage-r7-a1/f", "staged", 0400, 1);
+
+  auto src = make_source(tmp / "live");
+  auto st = src->cleanup_after_crash("r7-a1");
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live"}));
+  EXPECT_EQ(snapshot(tmp / "live"), expected);
+
+  // Live present: the old tree is garbage.
+  populate(tmp / ".live.flinkbr-old-r7-a2");
+  ASSERT_TRUE(src->cleanup_after_crash("r7-a2"));
+  EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live"}));
+  EXPECT_EQ(snapshot(tmp / "live"), expected);
+
+  // Nothing to do.
+  EXPECT_TRUE(src->cleanup_after_crash("r7-a3"));
+  // Ids that could escape are refused.
+  EXPECT_FALSE(src->cleanup_after_crash("../x"));
+  EXPECT_FALSE(src->cleanup_after_crash(""));
+}
+
+}  // namespace
+}  // namespace flinkbr::source

@@ -1,0 +1,676 @@
+#include "store/store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace flinkbr::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "flinkbr-store-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+    path_ = (dir_ / "flinkbr.db").string();
+    reopen();
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  void reopen() {
+    store_.reset();
+    auto s = Store::open(path_);
+    ASSERT_TRUE(s) << s.error().message;
+    store_ = std::move(*s);
+  }
+  // Runs SQL on the file behind the store's back.
+  void raw_sql(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    char* msg = nullptr;
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg);
+    EXPECT_EQ(rc, SQLITE_OK) << (msg ? msg : "");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+  }
+
+  static BackupTask sample_backup_task(const std::string& name) {
+    return BackupTask{.name = name,
+                      .cluster = "flink-prod",
+                      .data_source = DataSource::kFlinkServiceData,
+                      .params = {.path_type = PathType::kRemoteHDFS,
+                                 .path = "/backup/flink",
+                                 .nameservice = "standby-ns",
+                                 .ip_mode = "IPv6",
+                                 .namenode_ip = "[fd00::1]:9870",
+                                 .queue = "root.default"},
+                      .max_copies = 7,
+                      .period_seconds = 86400,
+                      .start_time = 1764045432,
+                      .suspended = true,
+                      .next_run = 1764131832,
+                      .created_at = 1764000000};
+  }
+  static RestoreTask sample_restore_task(const std::string& name) {
+    return RestoreTask{.name = name,
+                       .cluster = "flink-prod",
+                       .data_source = DataSource::kFlink,
+                       .params = {.path_type = PathType::kOBS,
+                                  .path = "bucket/key/1.18.1_Flink_20261125043712.tar.gz",
+                                  .nameservice = "",
+                                  .ip_mode = "auto",
+                                  .namenode_ip = "",
+                                  .queue = "q"},
+                       .state = RestoreState::kFailed,
+                       .progress = 42,
+                       .error = "the service is running",
+                       .attempts = 2,
+                       .created_at = 1764000001,
+                       .updated_at = 1764000002};
+  }
+
+  fs::path dir_;
+  std::string path_;
+  std::unique_ptr<Store> store_;
+};
+
+// ---- users and tokens --------------------------------------------------------------------
+
+TEST_F(StoreTest, UsersRoundTrip) {
+  EXPECT_EQ(*store_->count_users(), 0);
+  auto u = store_->create_user("alice", Role::kOperator, "$argon2id$hash");
+  ASSERT_TRUE(u) << u.error().message;
+  EXPECT_GT(u->id, 0);
+  EXPECT_GT(u->created_at, 0);
+
+  auto got = store_->get_user("alice");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->id, u->id);
+  EXPECT_EQ(got->name, "alice");
+  EXPECT_EQ(got->role, Role::kOperator);
+  EXPECT_EQ(got->password_hash, "$argon2id$hash");
+  EXPECT_EQ(got->created_at, u->created_at);
+
+  auto by_id = store_->get_user_by_id(u->id);
+  ASSERT_TRUE(by_id);
+  EXPECT_EQ(by_id->name, "alice");
+
+  ASSERT_TRUE(store_->create_user("bob", Role::kAdministrator, "h2"));
+  auto all = store_->list_users();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].name, "alice");
+  EXPECT_EQ((*all)[1].role, Role::kAdministrator);
+  EXPECT_EQ(*store_->count_users(), 2);
+}
+
+TEST_F(StoreTest, UserErrors) {
+  ASSERT_TRUE(store_->create_user("alice", Role::kViewer, "h"));
+  auto dup = store_->create_user("alice", Role::kViewer, "h");
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, Errc::kAlreadyExists);
+  EXPECT_EQ(dup.error().message, "a user named 'alice' already exists");
+
+  auto missing = store_->get_user("nobody");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::kNotFound);
+  EXPECT_EQ(missing.error().message, "user 'nobody' does not exist");
+  EXPECT_EQ(store_->get_user_by_id(999).error().code, Errc::kNotFound);
+}
+
+TEST_F(StoreTest, RoleNames) {
+  for (Role r : {Role::kViewer, Role::kOperator, Role::kAdministrator})
+    EXPECT_EQ(*parse_role(to_string(r)), r);
+  EXPECT_EQ(to_string(Role::kAdministrator), "administrator");
+  auto bad = parse_role("root", "users[0].role");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(bad.error().field, "users[0].role");
+  EXPECT_NE(bad.error().message.find("'root'"), std::string::npos);
+}
+
+TEST_F(StoreTest, Tokens) {
+  auto u = store_->create_user("alice", Role::kViewer, "h");
+  ASSERT_TRUE(u);
+  Token t{.token_hash = "aa", .user_id = u->id, .created_at = 100, .expires_at = 200};
+  ASSERT_TRUE(store_->put_token(t));
+  ASSERT_TRUE(store_->put_token({.token_hash = "bb", .user_id = u->id, .expires_at = 300}));
+  EXPECT_EQ(store_->put_token(t).error().code, Errc::kAlreadyExists);
+
+  auto got = store_->get_token("aa");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->user_id, u->id);
+  EXPECT_EQ(got->created_at, 100);
+  EXPECT_EQ(got->expires_at, 200);
+
+  auto orphan = store_->put_token({.token_hash = "cc", .user_id = 999, .expires_at = 1});
+  ASSERT_FALSE(orphan);
+  EXPECT_EQ(orphan.error().code, Errc::kNotFound);
+
+  ASSERT_TRUE(store_->delete_expired_tokens(250));
+  EXPECT_EQ(store_->get_token("aa").error().code, Errc::kNotFound);
+  EXPECT_TRUE(store_->get_token("bb"));
+  ASSERT_TRUE(store_->delete_token("bb"));
+  EXPECT_EQ(store_->get_token("bb").error().code, Errc::kNotFound);
+  EXPECT_TRUE(store_->delete_token("bb"));  // idempotent
+}
+
+// ---- backup tasks and records ------------------------------------------------------------
+
+TEST_F(StoreTest, BackupTaskRoundTrip) {
+  const BackupTask in = sample_backup_task("daily");
+  auto created = store_->create_backup_task(in);
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_GT(created->id, 0);
+
+  auto t = store_->get_backup_task("daily");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->id, created->id);
+  EXPECT_EQ(t->name, in.name);
+  EXPECT_EQ(t->cluster, in.cluster);
+  EXPECT_EQ(t->data_source, in.data_source);
+  EXPECT_EQ(t->params.path_type, in.params.path_type);
+  EXPECT_EQ(t->params.path, in.params.path);
+  EXPECT_EQ(t->params.nameservice, in.params.nameservice);
+  EXPECT_EQ(t->params.ip_mode, in.params.ip_mode);
+  EXPECT_EQ(t->params.namenode_ip, in.params.namenode_ip);
+  EXPECT_EQ(t->params.queue, in.params.queue);
+  EXPECT_EQ(t->max_copies, in.max_copies);
+  EXPECT_EQ(t->period_seconds, in.period_seconds);
+  EXPECT_EQ(t->start_time, in.start_time);
+  EXPECT_EQ(t->suspended, in.suspended);
+  EXPECT_EQ(t->next_run, in.next_run);
+  EXPECT_EQ(t->created_at, in.created_at);
+
+  // created_at defaults to now.
+  auto fresh = store_->create_backup_task({.name = "manual"});
+  ASSERT_TRUE(fresh);
+  EXPECT_GT(store_->get_backup_task("manual")->created_at, 0);
+}
+
+TEST_F(StoreTest, BackupTaskErrors) {
+  ASSERT_TRUE(store_->create_backup_task(sample_backup_task("daily")));
+  auto dup = store_->create_backup_task(sample_backup_task("daily"));
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, Errc::kAlreadyExists);
+  EXPECT_EQ(dup.error().message, "a backup task named 'daily' already exists");
+
+  auto missing = store_->get_backup_task("x");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::kNotFound);
+  EXPECT_EQ(missing.error().message, "backup task 'x' does not exist");
+  auto del = store_->delete_backup_task("x");
+  ASSERT_FALSE(del);
+  EXPECT_EQ(del.error().message, "backup task 'x' does not exist");
+
+  BackupTask ghost = sample_backup_task("ghost");
+  ghost.id = 12345;
+  EXPECT_EQ(store_->update_backup_task(ghost).error().code, Errc::kNotFound);
+
+  // Renaming onto a taken name.
+  auto other = store_->create_backup_task(sample_backup_task("weekly"));
+  ASSERT_TRUE(other);
+  other->name = "daily";
+  auto clash = store_->update_backup_task(*other);
+  ASSERT_FALSE(clash);
+  EXPECT_EQ(clash.error().code, Errc::kAlreadyExists);
+}
+
+TEST_F(StoreTest, BackupTaskUpdateListDelete) {
+  for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(store_->create_backup_task({.name = name}));
+  auto b = store_->get_backup_task("b");
+  ASSERT_TRUE(b);
+  b->suspended = true;
+  b->next_run = 77;
+  b->params.path = "/elsewhere";
+  ASSERT_TRUE(store_->update_backup_task(*b));
+  auto b2 = store_->get_backup_task("b");
+  EXPECT_TRUE(b2->suspended);
+  EXPECT_EQ(b2->next_run, 77);
+  EXPECT_EQ(b2->params.path, "/elsewhere");
+
+  auto all = store_->list_backup_tasks();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].name, "a");
+  EXPECT_EQ((*all)[2].name, "c");
+  auto page = store_->list_backup_tasks({.limit = 1, .offset = 1});
+  ASSERT_EQ(page->size(), 1u);
+  EXPECT_EQ((*page)[0].name, "b");
+
+  ASSERT_TRUE(store_->delete_backup_task("b"));
+  EXPECT_EQ(store_->list_backup_tasks()->size(), 2u);
+}
+
+TEST_F(StoreTest, BackupRecords) {
+  auto task = store_->create_backup_task(sample_backup_task("daily"));
+  ASSERT_TRUE(task);
+  BackupRecord in{.task_id = task->id,
+                  .task_name = "daily",
+                  .status = BackupStatus::kSucceeded,
+                  .started_at = 10,
+                  .ended_at = 20,
+                  .size = (uint64_t{1} << 40) + 3,
+                  .checksum = "sha256:abc",
+                  .backup_object = "Flink",
+                  .backup_path = "/b/daily_20261125043712/1.18.1_Flink_20261125043712.tar.gz",
+                  .system_version = "1.18.1",
+                  .error = "",
+                  .progress = 100};
+  auto r = store_->create_backup_record(in);
+  ASSERT_TRUE(r) << r.error().message;
+  auto got = store_->get_backup_record(r->id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->task_id, in.task_id);
+  EXPECT_EQ(got->task_name, in.task_name);
+  EXPECT_EQ(got->status, in.status);
+  EXPECT_EQ(got->started_at, in.started_at);
+  EXPECT_EQ(got->ended_at, in.ended_at);
+  EXPECT_EQ(got->size, in.size);
+  EXPECT_EQ(got->checksum, in.checksum);
+  EXPECT_EQ(got->backup_object, in.backup_object);
+  EXPECT_EQ(got->backup_path, in.backup_path);
+  EXPECT_EQ(got->system_version, in.system_version);
+  EXPECT_EQ(got->error, in.error);
+  EXPECT_EQ(got->progress, in.progress);
+
+  got->status = BackupStatus::kRemoved;
+  got->error = "retention";
+  ASSERT_TRUE(store_->update_backup_record(*got));
+  EXPECT_EQ(store_->get_backup_record(r->id)->status, BackupStatus::kRemoved);
+  EXPECT_EQ(store_->get_backup_record(r->id)->error, "retention");
+  EXPECT_EQ(store_->get_backup_record(999).error().code, Errc::kNotFound);
+  BackupRecord ghost;
+  ghost.id = 999;
+  EXPECT_EQ(store_->update_backup_record(ghost).error().code, Errc::kNotFound);
+}
+
+TEST_F(StoreTest, BackupRecordsNewestFirstPagedAndKeptAfterTaskDeletion) {
+  auto task = store_->create_backup_task({.name = "daily"});
+  auto other = store_->create_backup_task({.name = "other"});
+  ASSERT_TRUE(task && other);
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    auto r = store_->create_backup_record(
+        {.task_id = task->id,
+         .task_name = "daily",
+         .status = i == 4 ? BackupStatus::kRunning : BackupStatus::kSucceeded,
+         .started_at = i});
+    ASSERT_TRUE(r);
+    ids.push_back(r->id);
+  }
+  ASSERT_TRUE(store_->create_backup_record(
+      {.task_id = other->id, .task_name = "other", .status = BackupStatus::kRunning}));
+
+  auto all = store_->list_backup_records(task->id);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 5u);
+  EXPECT_EQ((*all)[0].id, ids[4]);
+  EXPECT_EQ((*all)[4].id, ids[0]);
+  auto page = store_->list_backup_records(task->id, {.limit = 2, .offset = 2});
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].id, ids[2]);
+  EXPECT_EQ((*page)[1].id, ids[1]);
+
+  auto running = store_->list_running_backup_records();
+  ASSERT_TRUE(running);
+  ASSERT_EQ(running->size(), 2u);
+  EXPECT_EQ((*running)[0].id, ids[4]);
+
+  ASSERT_TRUE(store_->delete_backup_task("daily"));
+  auto kept = store_->list_backup_records(task->id);
+  ASSERT_EQ(kept->size(), 5u);
+  EXPECT_EQ((*kept)[0].task_name, "daily");
+  // A new task never takes the id of the deleted one, so the old history stays apart.
+  auto again = store_->create_backup_task({.name = "daily"});
+  ASSERT_TRUE(again);
+  EXPECT_NE(again->id, task->id);
+  EXPECT_TRUE(store_->list_backup_records(again->id)->empty());
+}
+
+TEST_F(StoreTest, PageLimitsAreClamped) {
+  // 1005 rows in one transaction (one commit each through the API would mean 1005 fsyncs).
+  raw_sql(
+      "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1005) "
+      "INSERT INTO audit_log (at, user_name, action, target, outcome, detail) "
+      "SELECT i, 'u', 'a', '', 'ok', '' FROM n");
+  EXPECT_EQ(store_->list_audit({.limit = 0})->size(), 1u);
+  EXPECT_EQ(store_->list_audit({.limit = -5})->size(), 1u);
+  EXPECT_EQ(store_->list_audit({.limit = 5000})->size(), 1000u);
+  auto negative = store_->list_audit({.limit = 1, .offset = -3});
+  ASSERT_EQ(negative->size(), 1u);
+  EXPECT_EQ((*negative)[0].at, 1005);
+  EXPECT_TRUE(store_->list_audit({.limit = 10, .offset = 2000})->empty());
+}
+
+// ---- restoration tasks, attempts, logs ---------------------------------------------------
+
+TEST_F(StoreTest, RestoreTaskRoundTrip) {
+  const RestoreTask in = sample_restore_task("r1");
+  auto created = store_->create_restore_task(in);
+  ASSERT_TRUE(created) << created.error().message;
+  auto t = store_->get_restore_task("r1");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->id, created->id);
+  EXPECT_EQ(t->name, in.name);
+  EXPECT_EQ(t->cluster, in.cluster);
+  EXPECT_EQ(t->data_source, in.data_source);
+  EXPECT_EQ(t->params.path_type, in.params.path_type);
+  EXPECT_EQ(t->params.path, in.params.path);
+  EXPECT_EQ(t->params.nameservice, in.params.nameservice);
+  EXPECT_EQ(t->params.ip_mode, in.params.ip_mode);
+  EXPECT_EQ(t->params.namenode_ip, in.params.namenode_ip);
+  EXPECT_EQ(t->params.queue, in.params.queue);
+  EXPECT_EQ(t->state, in.state);
+  EXPECT_EQ(t->progress, in.progress);
+  EXPECT_EQ(t->error, in.error);
+  EXPECT_EQ(t->attempts, in.attempts);
+  EXPECT_EQ(t->created_at, in.created_at);
+  EXPECT_EQ(t->updated_at, in.updated_at);
+
+  t->state = RestoreState::kSucceeded;
+  t->progress = 100;
+  t->error.clear();
+  ASSERT_TRUE(store_->update_restore_task(*t));
+  auto t2 = store_->get_restore_task("r1");
+  EXPECT_EQ(t2->state, RestoreState::kSucceeded);
+  EXPECT_EQ(t2->progress, 100);
+  EXPECT_EQ(t2->error, "");
+}
+
+TEST_F(StoreTest, RestoreTaskErrorsAndListing) {
+  ASSERT_TRUE(store_->create_restore_task(sample_restore_task("r1")));
+  ASSERT_TRUE(store_->create_restore_task(sample_restore_task("r2")));
+  ASSERT_TRUE(store_->create_restore_task(sample_restore_task("r3")));
+  auto dup = store_->create_restore_task(sample_restore_task("r2"));
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, Errc::kAlreadyExists);
+  EXPECT_EQ(dup.error().message, "a restoration task named 'r2' already exists");
+  auto missing = store_->get_restore_task("nope");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::kNotFound);
+  EXPECT_EQ(missing.error().message, "restoration task 'nope' does not exist");
+  EXPECT_EQ(store_->delete_restore_task("nope").error().message,
+            "restoration task 'nope' does not exist");
+
+  auto all = store_->list_restore_tasks();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].name, "r1");
+  EXPECT_EQ((*all)[2].name, "r3");
+  auto page = store_->list_restore_tasks({.limit = 2, .offset = 1});
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].name, "r2");
+}
+
+TEST_F(StoreTest, AttemptsAndLogs) {
+  auto task = store_->create_restore_task(sample_restore_task("r1"));
+  ASSERT_TRUE(task);
+  RestoreAttempt in{.task_id = task->id,
+                    .number = 1,
+                    .state = RestoreState::kFailed,
+                    .progress = 37,
+                    .phase = "applying",
+                    .error = "znode /flink/x: connection loss",
+                    .safety_copy = "/state/safety/r1-1.tar.gz",
+                    .steps = {{.name = "check",
+                               .status = "done",
+                               .started_at = 1,
+                               .ended_at = 2,
+                               .detail = "version 1.18.1"},
+                              {.name = "apply", .status = "failed", .started_at = 3}},
+                    .report = {{"ha",
+                                {{"added", {"/a", "/b"}},
+                                 {"changed", nlohmann::json::array()},
+                                 {"removed", {"/c\"quoted\""}}}}},
+                    .started_at = 100,
+                    .ended_at = 200};
+  auto a = store_->create_attempt(in);
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_GT(a->id, 0);
+
+  auto list = store_->list_attempts(task->id);
+  ASSERT_TRUE(list) << list.error().message;
+  ASSERT_EQ(list->size(), 1u);
+  const RestoreAttempt& got = (*list)[0];
+  EXPECT_EQ(got.id, a->id);
+  EXPECT_EQ(got.task_id, in.task_id);
+  EXPECT_EQ(got.number, in.number);
+  EXPECT_EQ(got.state, in.state);
+  EXPECT_EQ(got.progress, in.progress);
+  EXPECT_EQ(got.phase, in.phase);
+  EXPECT_EQ(got.error, in.error);
+  EXPECT_EQ(got.safety_copy, in.safety_copy);
+  ASSERT_EQ(got.steps.size(), 2u);
+  EXPECT_EQ(got.steps[0].name, "check");
+  EXPECT_EQ(got.steps[0].status, "done");
+  EXPECT_EQ(got.steps[0].started_at, 1);
+  EXPECT_EQ(got.steps[0].ended_at, 2);
+  EXPECT_EQ(got.steps[0].detail, "version 1.18.1");
+  EXPECT_EQ(got.steps[1].name, "apply");
+  EXPECT_EQ(got.steps[1].ended_at, 0);
+  EXPECT_EQ(got.report, in.report);
+  EXPECT_EQ(got.started_at, in.started_at);
+  EXPECT_EQ(got.ended_at, in.ended_at);
+
+  // Update, then a second attempt; listing is oldest first.
+  RestoreAttempt upd = *a;
+  upd.steps.push_back({.name = "verify-result", .status = "skipped"});
+  upd.report["conf"] = {{"added", {"flink-conf.yaml"}}};
+  upd.state = RestoreState::kSucceeded;
+  ASSERT_TRUE(store_->update_attempt(upd));
+  auto second = store_->create_attempt({.task_id = task->id, .number = 2});
+  ASSERT_TRUE(second);
+  list = store_->list_attempts(task->id);
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].steps.size(), 3u);
+  EXPECT_EQ((*list)[0].report, upd.report);
+  EXPECT_EQ((*list)[0].state, RestoreState::kSucceeded);
+  EXPECT_EQ((*list)[1].number, 2);
+  EXPECT_TRUE((*list)[1].report.is_object());
+  EXPECT_TRUE((*list)[1].steps.empty());
+
+  auto dup = store_->create_attempt({.task_id = task->id, .number = 2});
+  EXPECT_EQ(dup.error().code, Errc::kAlreadyExists);
+  auto orphan = store_->create_attempt({.task_id = 999, .number = 1});
+  EXPECT_EQ(orphan.error().code, Errc::kNotFound);
+  RestoreAttempt ghost;
+  ghost.id = 999;
+  EXPECT_EQ(store_->update_attempt(ghost).error().code, Errc::kNotFound);
+
+  // Logs.
+  ASSERT_TRUE(store_->append_log(a->id, {.at = 5, .level = "info", .text = "checks passed"}));
+  ASSERT_TRUE(store_->append_log(a->id, {.at = 6, .level = "error", .text = "apply failed"}));
+  ASSERT_TRUE(store_->append_log(second->id, {.level = "warn", .text = "slow"}));
+  auto log = store_->list_log(a->id);
+  ASSERT_TRUE(log);
+  ASSERT_EQ(log->size(), 2u);
+  EXPECT_EQ((*log)[0].at, 5);
+  EXPECT_EQ((*log)[0].level, "info");
+  EXPECT_EQ((*log)[0].text, "checks passed");
+  EXPECT_EQ((*log)[1].text, "apply failed");
+  EXPECT_GT((*store_->list_log(second->id))[0].at, 0);  // defaults to now
+  EXPECT_EQ(store_->append_log(999, {.text = "x"}).error().code, Errc::kNotFound);
+
+  // Deleting the task takes its attempts and logs with it.
+  ASSERT_TRUE(store_->delete_restore_task("r1"));
+  EXPECT_TRUE(store_->list_attempts(task->id)->empty());
+  EXPECT_TRUE(store_->list_log(a->id)->empty());
+}
+
+TEST_F(StoreTest, InvalidUtf8InReportIsStoredNotRejected) {
+  auto task = store_->create_restore_task(sample_restore_task("r1"));
+  ASSERT_TRUE(task);
+  RestoreAttempt a{.task_id = task->id, .number = 1};
+  a.report = {{"files", {{"added", {std::string("bad\xff name")}}}}};
+  auto created = store_->create_attempt(a);
+  ASSERT_TRUE(created) << created.error().message;
+  auto list = store_->list_attempts(task->id);
+  ASSERT_TRUE(list);
+  EXPECT_EQ((*list)[0].report["files"]["added"].size(), 1u);
+}
+
+// ---- audit and settings ------------------------------------------------------------------
+
+TEST_F(StoreTest, AuditNewestFirst) {
+  ASSERT_TRUE(store_->append_audit({.at = 1,
+                                    .user = "admin",
+                                    .action = "backup.create",
+                                    .target = "daily",
+                                    .outcome = "ok",
+                                    .detail = "LocalDir"}));
+  ASSERT_TRUE(store_->append_audit(
+      {.user = "op", .action = "restore.start", .target = "r1", .outcome = "failed_precondition"}));
+  auto all = store_->list_audit();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].action, "restore.start");
+  EXPECT_EQ((*all)[0].outcome, "failed_precondition");
+  EXPECT_GT((*all)[0].at, 1);  // defaults to now
+  const AuditEntry& first = (*all)[1];
+  EXPECT_GT(first.id, 0);
+  EXPECT_EQ(first.at, 1);
+  EXPECT_EQ(first.user, "admin");
+  EXPECT_EQ(first.action, "backup.create");
+  EXPECT_EQ(first.target, "daily");
+  EXPECT_EQ(first.outcome, "ok");
+  EXPECT_EQ(first.detail, "LocalDir");
+}
+
+TEST_F(StoreTest, Settings) {
+  auto none = store_->get_setting("scheduler.paused");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_value());
+  ASSERT_TRUE(store_->put_setting("scheduler.paused", "true"));
+  ASSERT_TRUE(store_->put_setting("scheduler.paused", "false"));
+  EXPECT_EQ(**store_->get_setting("scheduler.paused"), "false");
+
+  EXPECT_EQ(**store_->get_setting("schema_version"), "1");
+  EXPECT_EQ(store_->put_setting("schema_version", "0").error().code, Errc::kInvalidArgument);
+}
+
+// ---- the file ----------------------------------------------------------------------------
+
+TEST_F(StoreTest, ReopenedDatabaseKeepsData) {
+  auto u = store_->create_user("alice", Role::kAdministrator, "hash");
+  ASSERT_TRUE(u);
+  ASSERT_TRUE(store_->put_token({.token_hash = "t", .user_id = u->id, .expires_at = 1}));
+  auto bt = store_->create_backup_task(sample_backup_task("daily"));
+  ASSERT_TRUE(bt);
+  ASSERT_TRUE(store_->create_backup_record({.task_id = bt->id, .task_name = "daily"}));
+  auto rt = store_->create_restore_task(sample_restore_task("r1"));
+  ASSERT_TRUE(rt);
+  auto at = store_->create_attempt({.task_id = rt->id, .number = 1, .report = {{"k", 1}}});
+  ASSERT_TRUE(at);
+  ASSERT_TRUE(store_->append_log(at->id, {.level = "info", .text = "hello"}));
+  ASSERT_TRUE(store_->append_audit({.user = "alice", .action = "x"}));
+  ASSERT_TRUE(store_->put_setting("k", "v"));
+
+  reopen();
+  EXPECT_EQ(store_->get_user("alice")->role, Role::kAdministrator);
+  EXPECT_EQ(store_->get_token("t")->user_id, u->id);
+  EXPECT_EQ(store_->get_backup_task("daily")->params.namenode_ip, "[fd00::1]:9870");
+  EXPECT_EQ(store_->list_backup_records(bt->id)->size(), 1u);
+  EXPECT_EQ(store_->get_restore_task("r1")->error, "the service is running");
+  EXPECT_EQ((*store_->list_attempts(rt->id))[0].report["k"], 1);
+  EXPECT_EQ((*store_->list_log(at->id))[0].text, "hello");
+  EXPECT_EQ(store_->list_audit()->size(), 1u);
+  EXPECT_EQ(**store_->get_setting("k"), "v");
+  EXPECT_EQ(**store_->get_setting("schema_version"), "1");
+}
+
+TEST_F(StoreTest, DatabaseFileIsPrivate) {
+  struct stat st {};
+  ASSERT_EQ(stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+}
+
+TEST_F(StoreTest, NewerSchemaIsRefused) {
+  store_.reset();
+  raw_sql("UPDATE settings SET value = '99' WHERE key = 'schema_version'");
+  auto s = Store::open(path_);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, Errc::kFailedPrecondition);
+  EXPECT_NE(s.error().message.find("schema version 99"), std::string::npos);
+}
+
+TEST_F(StoreTest, UnknownStoredEnumIsCorruption) {
+  ASSERT_TRUE(store_->create_user("alice", Role::kViewer, "h"));
+  raw_sql("UPDATE users SET role = 'emperor'");
+  auto u = store_->get_user("alice");
+  ASSERT_FALSE(u);
+  EXPECT_EQ(u.error().code, Errc::kCorruption);
+}
+
+TEST_F(StoreTest, OpenFailsInMissingDirectory) {
+  auto s = Store::open((dir_ / "no" / "such" / "dir" / "x.db").string());
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, Errc::kIOError);
+}
+
+// ---- concurrency -------------------------------------------------------------------------
+
+TEST_F(StoreTest, ConcurrentWritesFromThreads) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 15;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string name = "task-" + std::to_string(t) + "-" + std::to_string(i);
+        auto task = store_->create_backup_task({.name = name});
+        if (!task) {
+          ++failures;
+          continue;
+        }
+        if (!store_->create_backup_record({.task_id = task->id, .task_name = name})) ++failures;
+        if (!store_->append_audit({.user = "u", .action = "backup.create", .target = name}))
+          ++failures;
+        if (!store_->list_backup_tasks({.limit = 10})) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto tasks = store_->list_backup_tasks({.limit = 1000});
+  ASSERT_TRUE(tasks);
+  EXPECT_EQ(tasks->size(), size_t{kThreads * kPerThread});
+  std::set<int64_t> ids;
+  for (const auto& t : *tasks) {
+    ids.insert(t.id);
+    EXPECT_EQ(store_->list_backup_records(t.id)->size(), 1u);
+  }
+  EXPECT_EQ(ids.size(), size_t{kThreads * kPerThread});
+  EXPECT_EQ(store_->list_audit({.limit = 1000})->size(), size_t{kThreads * kPerThread});
+}
+
+TEST_F(StoreTest, TwoConnectionsOnOneFile) {
+  // Two Stores (as a daemon and a maintenance tool might) write at once; the busy timeout and
+  // BEGIN IMMEDIATE keep both correct.
+  auto second = Store::open(path_);
+  ASSERT_TRUE(second) << second.error().message;
+  std::atomic<int> failures{0};
+  auto writer = [&](Store& s, const std::string& who) {
+    for (int i = 0; i < 50; ++i)
+      if (!s.append_audit({.user = who, .action = "x"})) ++failures;
+  };
+  std::thread a(writer, std::ref(*store_), "a");
+  std::thread b(writer, std::ref(**second), "b");
+  a.join();
+  b.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(store_->list_audit({.limit = 1000})->size(), 100u);
+}
+
+}  // namespace
+}  // namespace flinkbr::store

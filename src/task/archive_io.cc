@@ -1,0 +1,104 @@
+#include "task/archive_io.h"
+
+#include "io/layers.h"
+
+namespace flinkbr::task {
+
+Result<WrittenFile> write_backup_file(storage::Storage& storage, const std::string& path,
+                                      const archive::Header& header,
+                                      const std::vector<source::MetadataSource*>& sources,
+                                      const source::TaskContext& ctx, int gzip_level,
+                                      const std::function<void(uint64_t)>& on_payload) {
+  auto file = TRY_CTX(storage.open_write(path, {.create_parents = true, .overwrite = false}),
+                      "creating " + path);
+  io::HashingWriter hashing(*file);
+  auto gzip = io::gzip_writer(hashing, {.level = gzip_level});
+  auto tar = TRY(archive::ArchiveWriter::create(*gzip, header));
+  for (source::MetadataSource* src : sources) {
+    if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
+    ctx.log("backing up source '" + src->name() + "' (" + src->location() + ")");
+    archive::SourceArchiveWriter out(*tar, src->name());
+    TRY_CTX(src->backup(out, ctx), "backing up source '" + src->name() + "'");
+    if (on_payload) on_payload(tar->payload_bytes());
+  }
+  uint64_t payload = tar->payload_bytes();
+  // Finishing the tar writes the manifest, then finishes gzip, hashing and the file (commit).
+  TRY_CTX(tar->finish(), "writing " + path);
+  return WrittenFile{hashing.bytes(), hashing.sha256(), payload};
+}
+
+namespace {
+// The read stack of one backup file; members destroyed in reverse order.
+struct ReadStack {
+  std::unique_ptr<io::Reader> file;
+  std::unique_ptr<io::HashingReader> hashing;
+  std::unique_ptr<io::Reader> gunzip;
+};
+
+Result<ReadStack> open_read_stack(storage::Storage& storage, const std::string& path,
+                                  std::function<void(uint64_t)> on_bytes) {
+  ReadStack s;
+  s.file = TRY(storage.open_read(path));
+  s.hashing = std::make_unique<io::HashingReader>(*s.file, std::move(on_bytes));
+  s.gunzip = io::gzip_reader(*s.hashing);
+  return s;
+}
+
+// Reads what is left of a file, so its SHA-256 covers all of it.
+Status drain(io::Reader& r) {
+  std::vector<std::byte> buf(64 * 1024);
+  for (;;) {
+    size_t n = TRY(r.read(buf));
+    if (n == 0) return ok();
+  }
+}
+}  // namespace
+
+Result<archive::Header> read_backup_header(storage::Storage& storage, const std::string& path) {
+  auto s = TRY(open_read_stack(storage, path, {}));
+  auto reader = TRY_CTX(archive::ArchiveReader::open(*s.gunzip), path);
+  return reader->header();
+}
+
+Result<VerifiedFile> verify_backup_file(storage::Storage& storage, const std::string& path,
+                                        const std::function<void(uint64_t)>& on_file_bytes) {
+  auto s = TRY(open_read_stack(storage, path, on_file_bytes));
+  VerifiedFile out;
+  out.report = TRY_CTX(archive::verify_archive(*s.gunzip), path);
+  TRY_CTX(drain(*s.gunzip), path);
+  TRY_CTX(drain(*s.hashing), path);
+  out.file_size = s.hashing->bytes();
+  out.sha256 = s.hashing->sha256();
+  return out;
+}
+
+Result<StagedMap> stage_backup_file(storage::Storage& storage, const std::string& path,
+                                    const std::map<std::string, source::MetadataSource*>& sources,
+                                    const source::TaskContext& ctx,
+                                    const std::function<void(uint64_t)>& on_file_bytes) {
+  auto s = TRY(open_read_stack(storage, path, on_file_bytes));
+  auto reader = TRY_CTX(archive::ArchiveReader::open(*s.gunzip), path);
+  StagedMap staged;
+  for (const auto& desc : reader->header().sources) {
+    auto it = sources.find(desc.name);
+    if (it == sources.end())
+      return failed_precondition("the backup file holds source '" + desc.name +
+                                 "', which the cluster does not configure");
+    staged[desc.name] =
+        TRY_CTX(it->second->begin_restore(ctx), "staging source '" + desc.name + "'");
+  }
+  for (;;) {
+    if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "the restoration was cancelled");
+    auto entry = TRY_CTX(reader->next(), path);
+    if (!entry) break;
+    auto it = staged.find(std::string(entry->source()));
+    if (it == staged.end())
+      return corruption(path + ": entry " + entry->path +
+                        " belongs to no source listed in the file's header");
+    TRY_CTX(it->second->add(*entry, reader->data()), "staging " + entry->path);
+  }
+  for (auto& [name, st] : staged) TRY_CTX(st->finish_staging(), "staging source '" + name + "'");
+  return staged;
+}
+
+}  // namespace flinkbr::task

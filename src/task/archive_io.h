@@ -1,0 +1,57 @@
+// The pipelines that move a backup file between sources and storage, shared by backup runs,
+// safety copies, verification, restoration runs and previews:
+//   write:  sources -> ArchiveWriter (tar) -> gzip -> SHA-256/size -> storage writer (atomic)
+//   read:   storage reader -> SHA-256/size (progress) -> gunzip -> ArchiveReader (checks)
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "archive/archive_reader.h"
+#include "source/metadata_source.h"
+#include "storage/storage.h"
+
+namespace flinkbr::task {
+
+struct WrittenFile {
+  uint64_t size = 0;
+  std::string sha256;  // of the whole file
+  uint64_t payload_bytes = 0;
+};
+
+// Writes a complete backup file at `path` (never overwriting). `on_payload` is called with the
+// payload bytes written so far. Nothing carries the final name unless everything succeeded.
+[[nodiscard]] Result<WrittenFile> write_backup_file(
+    storage::Storage& storage, const std::string& path, const archive::Header& header,
+    const std::vector<source::MetadataSource*>& sources, const source::TaskContext& ctx,
+    int gzip_level, const std::function<void(uint64_t)>& on_payload);
+
+// Reads only the header of a backup file (cheap: the first entry).
+[[nodiscard]] Result<archive::Header> read_backup_header(storage::Storage& storage,
+                                                         const std::string& path);
+
+struct VerifiedFile {
+  archive::VerifyReport report;
+  uint64_t file_size = 0;
+  std::string sha256;
+};
+// Reads the whole file and checks every entry against the manifest. `on_file_bytes` gets the
+// bytes of the (compressed) file read so far.
+[[nodiscard]] Result<VerifiedFile> verify_backup_file(
+    storage::Storage& storage, const std::string& path,
+    const std::function<void(uint64_t)>& on_file_bytes);
+
+using StagedMap = std::map<std::string, std::unique_ptr<source::StagedRestore>>;
+// Stages every source listed in the file's header into its StagedRestore. `sources` maps source
+// names to live sources and must hold every source of the header. Returns only after the reader
+// has checked the whole file against its manifest again, so nothing staged from a file that
+// changed since its verification is ever committed.
+[[nodiscard]] Result<StagedMap> stage_backup_file(
+    storage::Storage& storage, const std::string& path,
+    const std::map<std::string, source::MetadataSource*>& sources, const source::TaskContext& ctx,
+    const std::function<void(uint64_t)>& on_file_bytes);
+
+}  // namespace flinkbr::task

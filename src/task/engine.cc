@@ -1,0 +1,808 @@
+#include "task/engine.h"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <list>
+
+#include <spdlog/spdlog.h>
+
+#include "archive/names.h"
+#include "source/registry.h"
+#include "storage/open.h"
+#include "task/archive_io.h"
+#include "task/restore_run.h"
+#include "task/runtime.h"
+#include "task/validate.h"
+
+namespace flinkbr::task {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string default_backup_dir(const config::Config& config, PathType type) {
+  if (type == PathType::kLocalDir)
+    return (fs::path(config.server.state_dir) / "LocalBackup").string();
+  return "/flinkbr/backup";
+}
+
+// Parameters of a path type: which fields it takes. A field given to a path type that does not
+// take it is refused, so that a typo never silently does something else.
+Status check_path_fields(PathType type, const std::string& nameservice, const std::string& ip_mode,
+                         const std::string& namenode_ip, const std::string& queue) {
+  auto refuse = [&](const char* field) {
+    return invalid_argument(
+        field, std::string(field) + " is not used with path type " + std::string(to_string(type)));
+  };
+  bool hdfs = type == PathType::kLocalHDFS || type == PathType::kRemoteHDFS;
+  if (!hdfs && !nameservice.empty()) return refuse("nameservice");
+  if (type != PathType::kRemoteHDFS) {
+    if (!ip_mode.empty()) return refuse("ip_mode");
+    if (!namenode_ip.empty()) return refuse("namenode_ip");
+    if (!queue.empty()) return refuse("queue");
+  }
+  TRY(validate_text("nameservice", nameservice, 255));
+  TRY(validate_text("namenode_ip", namenode_ip, 255));
+  TRY(validate_text("queue", queue, 255));
+  if (!ip_mode.empty() && ip_mode != "auto" && ip_mode != "IPv4" && ip_mode != "IPv6")
+    return invalid_argument("ip_mode", "ip_mode '" + ip_mode + "' must be auto, IPv4 or IPv6");
+  return ok();
+}
+
+// A thread running one task, reaped once done.
+struct Worker {
+  std::thread thread;
+  std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace
+
+struct Engine::Impl {
+  Impl(const config::Config& c, store::Store& s, EventBus& e) : config(c), store(s), events(e) {
+    for (const auto& cl : config.clusters) {
+      auto rt = std::make_unique<ClusterRuntime>();
+      rt->cfg = &cl;
+      rt->controller = service::make_controller(cl.service);
+      clusters[cl.name] = std::move(rt);
+    }
+  }
+
+  const config::Config& config;
+  store::Store& store;
+  EventBus& events;
+  std::map<std::string, std::unique_ptr<ClusterRuntime>> clusters;
+
+  std::mutex mu;  // guards everything below, and task state transitions
+  std::list<Worker> workers;
+  std::set<std::string> running_backups;          // backup task names
+  std::map<std::string, int64_t> last_execution;  // backup task name -> execution time
+  std::atomic<bool> cancelled{false};
+  bool stopping = false;
+  std::condition_variable scheduler_cv;
+  std::thread scheduler;
+
+  Result<ClusterRuntime*> cluster(const std::string& name, std::string_view field = "cluster") {
+    auto it = clusters.find(name);
+    if (it != clusters.end()) return it->second.get();
+    std::string names;
+    for (const auto& [n, c] : clusters) names += (names.empty() ? "" : ", ") + n;
+    if (field.empty()) return not_found("cluster '" + name + "' does not exist");
+    return invalid_argument(std::string(field),
+                            "unknown cluster '" + name + "'; configured clusters: " + names);
+  }
+
+  // Starts `fn` on a worker thread. Caller holds mu.
+  void spawn(std::function<void()> fn) {
+    for (auto it = workers.begin(); it != workers.end();) {
+      if (it->done->load()) {
+        it->thread.join();
+        it = workers.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    Worker w;
+    auto done = w.done;
+    w.thread = std::thread([fn = std::move(fn), done] {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        spdlog::critical("task thread ended by an exception: {}", e.what());
+      }
+      done->store(true);
+    });
+    workers.push_back(std::move(w));
+  }
+
+  nlohmann::json record_event(const store::BackupRecord& r) {
+    return {{"id", r.id},
+            {"task", r.task_name},
+            {"status", std::string(to_string(r.status))},
+            {"progress", r.progress},
+            {"backup_path", r.backup_path},
+            {"error", r.error}};
+  }
+
+  // ---- backups ----
+
+  Result<store::BackupRecord> start_backup(const std::string& name) {
+    auto task = TRY(store.get_backup_task(name));
+    ClusterRuntime* cl = TRY(cluster(task.cluster, ""));
+    std::string version = TRY(resolve_version(*cl->cfg));
+
+    std::unique_lock lock(mu);
+    if (stopping) return make_error(Errc::kUnavailable, "the daemon is stopping");
+    if (running_backups.contains(name))
+      return make_error(Errc::kConflict, "a run of backup task '" + name + "' is already running");
+    // Execution times have one-second resolution: never two runs of a task in the same second.
+    int64_t exec = now_seconds();
+    auto last = last_execution.find(name);
+    if (last != last_execution.end() && exec <= last->second) exec = last->second + 1;
+    auto history = TRY(store.list_backup_records(task.id, {.limit = 1}));
+    if (!history.empty() && exec <= history[0].started_at) exec = history[0].started_at + 1;
+    last_execution[name] = exec;
+    running_backups.insert(name);
+    lock.unlock();
+
+    store::BackupRecord rec;
+    rec.task_id = task.id;
+    rec.task_name = task.name;
+    rec.status = BackupStatus::kRunning;
+    rec.started_at = exec;
+    rec.backup_object = std::string(to_string(task.data_source));
+    rec.system_version = version;
+    rec.backup_path = archive::backup_file_path(task.params.path_type, task.params.path, task.name,
+                                                task.data_source, task.created_at, version, exec);
+    auto created = store.create_backup_record(rec);
+    if (!created) {
+      std::lock_guard g(mu);
+      running_backups.erase(name);
+      return created;
+    }
+    rec = *created;
+    events.publish("backup", record_event(rec));
+    std::lock_guard g(mu);
+    spawn([this, task, rec, cl]() mutable { run_backup_thread(task, rec, *cl); });
+    return rec;
+  }
+
+  void run_backup_thread(store::BackupTask task, store::BackupRecord rec, ClusterRuntime& cl) {
+    // Wait for the execution second (it may lie up to a second ahead, see start_backup).
+    while (now_seconds() < rec.started_at && !cancelled.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto result = do_backup(task, rec, cl);
+    rec.ended_at = now_seconds();
+    if (result) {
+      rec.status = BackupStatus::kSucceeded;
+      rec.progress = 100;
+      spdlog::info("backup {}: wrote {} ({} bytes)", task.name, rec.backup_path, rec.size);
+    } else {
+      rec.status = BackupStatus::kFailed;
+      rec.error = result.error().message;
+      spdlog::error("backup {}: {}", task.name, rec.error);
+    }
+    if (auto st = store.update_backup_record(rec); !st)
+      spdlog::error("backup {}: cannot record the result: {}", task.name, st.error().message);
+    if (result) apply_retention(task);
+    events.publish("backup", record_event(rec));
+    std::lock_guard g(mu);
+    running_backups.erase(task.name);
+  }
+
+  Status do_backup(const store::BackupTask& task, store::BackupRecord& rec, ClusterRuntime& cl) {
+    auto sources = TRY(build_sources(*cl.cfg, task.data_source));
+    std::vector<source::MetadataSource*> ptrs;
+    uint64_t estimate = 0;
+    for (auto& s : sources) {
+      TRY_CTX(s->check(), "source '" + s->name() + "' (" + s->location() + ")");
+      ptrs.push_back(s.get());
+      estimate += s->estimate_bytes();
+    }
+    auto storage = TRY(storage::open_storage({.type = task.params.path_type,
+                                              .nameservice = task.params.nameservice,
+                                              .namenode_ip = task.params.namenode_ip},
+                                             cl.cfg));
+    if (task.params.path_type == PathType::kLocalDir) {
+      std::error_code ec;
+      fs::create_directories(task.params.path, ec);
+      auto free = storage->free_space(task.params.path);
+      // Compressed metadata is rarely larger than its source; keep a margin for the rest.
+      uint64_t needed = estimate + 16 * 1024 * 1024;
+      if (free && free->has_value() && **free < needed)
+        return failed_precondition("not enough free space in " + task.params.path + ": " +
+                                   std::to_string(**free / (1024 * 1024)) + " MiB free, about " +
+                                   std::to_string(needed / (1024 * 1024)) + " MiB needed");
+    }
+    archive::Header header{.system_version = rec.system_version,
+                           .data_source = rec.backup_object,
+                           .cluster = cl.cfg->name,
+                           .execution_time = format_compact_time(rec.started_at),
+                           .tool_version = FLINKBR_VERSION};
+    for (auto* s : ptrs) header.sources.push_back({s->name(), s->kind(), s->location()});
+    auto last_flush = std::chrono::steady_clock::now();
+    source::TaskContext ctx{
+        .id = "b" + std::to_string(rec.id),
+        .staging_dir = {},
+        .log = [&task](const std::string& s) { spdlog::info("backup {}: {}", task.name, s); },
+        .cancelled = &cancelled};
+    auto written = TRY(write_backup_file(
+        *storage, rec.backup_path, header, ptrs, ctx, config.server.gzip_level, [&](uint64_t done) {
+          if (estimate == 0) return;
+          rec.progress = static_cast<int>(std::min<uint64_t>(99, done * 100 / estimate));
+          auto now = std::chrono::steady_clock::now();
+          if (now - last_flush < std::chrono::seconds(1)) return;
+          last_flush = now;
+          (void)store.update_backup_record(rec);
+          events.publish("backup", record_event(rec));
+        }));
+    rec.size = written.size;
+    rec.checksum = "sha256:" + written.sha256;
+    return ok();
+  }
+
+  // Keeps the newest max_copies successful files of a task; older ones are deleted from their
+  // storage and their records marked Removed. Runs only after a successful run.
+  void apply_retention(const store::BackupTask& task) {
+    if (task.max_copies <= 0) return;
+    auto records = store.list_backup_records(task.id, {.limit = 1000});
+    if (!records) return;
+    int kept = 0;
+    for (auto& r : *records) {
+      if (r.status != BackupStatus::kSucceeded) continue;
+      if (++kept <= task.max_copies) continue;
+      auto cl = cluster(task.cluster, "");
+      auto storage = storage::open_storage({.type = task.params.path_type,
+                                            .nameservice = task.params.nameservice,
+                                            .namenode_ip = task.params.namenode_ip},
+                                           cl ? (*cl)->cfg : nullptr);
+      if (!storage) continue;
+      if (auto st = (*storage)->remove_if_exists(r.backup_path); !st) {
+        spdlog::warn("retention of {}: cannot delete {}: {}", task.name, r.backup_path,
+                     st.error().message);
+        continue;
+      }
+      // Remove the directory too when it became empty (its name is per task, not shared).
+      (void)(*storage)->remove(fs::path(r.backup_path).parent_path().string());
+      r.status = BackupStatus::kRemoved;
+      (void)store.update_backup_record(r);
+      spdlog::info("retention of {}: removed {}", task.name, r.backup_path);
+    }
+  }
+
+  // ---- restorations ----
+
+  Result<store::RestoreTask> begin_restore(const std::string& name, bool retry) {
+    std::unique_lock lock(mu);
+    if (stopping) return make_error(Errc::kUnavailable, "the daemon is stopping");
+    auto task = TRY(store.get_restore_task(name));
+    switch (task.state) {
+      case RestoreState::kSucceeded:
+        return failed_precondition("restoration task '" + name +
+                                   "' has already succeeded and can never run again; create a "
+                                   "new task to restore another file");
+      case RestoreState::kRunning:
+        return failed_precondition("restoration task '" + name + "' is already running");
+      case RestoreState::kFailed:
+        if (!retry)
+          return failed_precondition("restoration task '" + name +
+                                     "' has failed; use retry to run it again");
+        break;
+      case RestoreState::kCreated:
+        if (retry)
+          return failed_precondition("restoration task '" + name +
+                                     "' has never run; use start, not retry");
+        break;
+    }
+    ClusterRuntime* cl = TRY(cluster(task.cluster, ""));
+    store::RestoreAttempt attempt;
+    attempt.task_id = task.id;
+    attempt.number = task.attempts + 1;
+    attempt.state = RestoreState::kRunning;
+    attempt.phase = "checking";
+    attempt.started_at = now_seconds();
+    attempt = TRY(store.create_attempt(attempt));
+    task.state = RestoreState::kRunning;
+    task.attempts = attempt.number;
+    task.progress = 0;
+    task.error.clear();
+    task.updated_at = now_seconds();
+    TRY(store.update_restore_task(task));
+    spawn([this, task, attempt, cl]() mutable { run_restore_thread(task, attempt, *cl); });
+    return task;
+  }
+
+  Status claim_slot(ClusterRuntime& cl, const store::RestoreTask& task) {
+    std::lock_guard g(cl.mu);
+    if (!cl.running_task.empty() && cl.running_task != task.name) {
+      bool same_kind = cl.running_kind == task.data_source;
+      std::string kind = cl.running_kind == DataSource::kFlink ? "metadata" : "service data";
+      std::string msg = "a " + kind + " restoration (task '" + cl.running_task +
+                        "') is running on cluster '" + cl.cfg->name + "'";
+      if (!same_kind && task.data_source == DataSource::kFlinkServiceData)
+        msg +=
+            "; metadata and service data cannot be restored at the same time: restore "
+            "service data after the metadata restoration has completed";
+      else if (!same_kind)
+        msg += "; metadata and service data cannot be restored at the same time";
+      else
+        msg += "; only one restoration of a cluster may run at a time";
+      return make_error(Errc::kConflict, msg);
+    }
+    cl.running_task = task.name;
+    cl.running_kind = task.data_source;
+    return ok();
+  }
+
+  void release_slot(ClusterRuntime& cl, const std::string& task_name) {
+    std::lock_guard g(cl.mu);
+    if (cl.running_task == task_name) cl.running_task.clear();
+  }
+
+  void run_restore_thread(store::RestoreTask task, store::RestoreAttempt attempt,
+                          ClusterRuntime& cl) {
+    Recorder rec(&store, &events, &task, &attempt);
+    rec.log("info", "attempt " + std::to_string(attempt.number) + " of restoration task '" +
+                        task.name + "' into cluster '" + cl.cfg->name + "' from " +
+                        std::string(to_string(task.params.path_type)) + " " + task.params.path);
+    bool claimed = false;
+    RestoreInputs in{
+        .config = config,
+        .cluster = cl,
+        .task = task,
+        .ctx_id = "r" + std::to_string(task.id) + "-a" + std::to_string(attempt.number),
+        .cancelled = &cancelled,
+        .claim_slot = [&]() -> Status {
+          TRY(claim_slot(cl, task));
+          claimed = true;
+          return ok();
+        }};
+    Status result;
+    try {
+      result = run_restore(in, rec);
+    } catch (const std::exception& e) {
+      result = internal_error(std::string("unexpected error: ") + e.what());
+    }
+    if (claimed) release_slot(cl, task.name);
+    attempt.ended_at = now_seconds();
+    if (result) {
+      task.state = attempt.state = RestoreState::kSucceeded;
+      task.progress = attempt.progress = 100;
+      rec.log("info", "restoration succeeded; start the Flink service of cluster '" + cl.cfg->name +
+                          "' when ready");
+    } else {
+      task.state = attempt.state = RestoreState::kFailed;
+      task.error = attempt.error = result.error().message;
+      rec.log("error", "restoration failed: " + task.error);
+    }
+    rec.flush();
+  }
+
+  // ---- crash recovery ----
+
+  Status recover() {
+    // Backup runs: the file was never committed (atomic writers); mark the record.
+    auto running = TRY(store.list_running_backup_records());
+    for (auto& r : running) {
+      r.status = BackupStatus::kFailed;
+      r.ended_at = now_seconds();
+      r.error = "the daemon stopped while this backup was running";
+      TRY(store.update_backup_record(r));
+      remove_local_temp_files(r.backup_path);
+      spdlog::warn("backup record {} of {} marked Failed: {}", r.id, r.task_name, r.error);
+    }
+    // Restoration runs.
+    for (int64_t offset = 0;; offset += 1000) {
+      auto tasks = TRY(store.list_restore_tasks({.limit = 1000, .offset = offset}));
+      for (auto& t : tasks)
+        if (t.state == RestoreState::kRunning) TRY(recover_restore(t));
+      if (tasks.size() < 1000) break;
+    }
+    return ok();
+  }
+
+  // LocalDir writers leave ".<name>.tmp-<random>" when the process dies mid-write.
+  static void remove_local_temp_files(const std::string& final_path) {
+    fs::path p(final_path);
+    std::string prefix = "." + p.filename().string() + ".tmp-";
+    std::error_code ec;
+    for (auto it = fs::directory_iterator(p.parent_path(), ec);
+         !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      if (it->path().filename().string().starts_with(prefix)) fs::remove(it->path(), ec);
+    }
+  }
+
+  Status recover_restore(store::RestoreTask& task) {
+    auto attempts = TRY(store.list_attempts(task.id));
+    std::string reason = "the daemon stopped while this restoration was running";
+    store::RestoreAttempt* last = attempts.empty() ? nullptr : &attempts.back();
+    auto cl = cluster(task.cluster, "");
+    if (last && cl) {
+      Recorder rec(&store, nullptr, &task, last);
+      std::string ctx_id = "r" + std::to_string(task.id) + "-a" + std::to_string(last->number);
+      auto sources = build_sources(*(*cl)->cfg, task.data_source);
+      if (sources)
+        for (auto& s : *sources)
+          if (auto st = s->cleanup_after_crash(ctx_id); !st)
+            rec.log("warn", "cleaning up source '" + s->name() + "': " + st.error().message);
+      if (last->phase == "applying" && !last->safety_copy.empty()) {
+        auto staging = make_staging_dir(config, ctx_id + "-recovery");
+        source::TaskContext ctx{.id = ctx_id + "-recovery",
+                                .staging_dir = staging ? *staging : std::string()};
+        auto back = put_back_safety_copy(config, *(*cl)->cfg, task.data_source, last->safety_copy,
+                                         ctx, rec);
+        if (staging) remove_staging_dir(*staging);
+        if (back) {
+          reason += "; the safety copy was put back, the cluster is as it was before";
+          last->phase = "rolled-back";
+        } else {
+          reason += "; putting the safety copy back failed (" + back.error().message +
+                    "); the safety copy is kept at " + last->safety_copy;
+          last->phase = "damaged";
+        }
+      } else {
+        reason += "; it had not changed the cluster yet";
+      }
+      remove_staging_dir((fs::path(config.server.state_dir) / "staging" / ctx_id).string());
+      last->state = RestoreState::kFailed;
+      last->error = reason;
+      last->ended_at = now_seconds();
+      rec.log("error", reason);
+      TRY(store.update_attempt(*last));
+    }
+    task.state = RestoreState::kFailed;
+    task.error = reason;
+    task.updated_at = now_seconds();
+    TRY(store.update_restore_task(task));
+    spdlog::warn("restoration task {} marked Failed: {}", task.name, reason);
+    return ok();
+  }
+
+  // ---- periodic backups ----
+
+  void scheduler_loop() {
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      scheduler_cv.wait_for(lock, std::chrono::milliseconds(500));
+      if (stopping) break;
+      lock.unlock();
+      run_due_backups();
+      lock.lock();
+    }
+  }
+
+  void run_due_backups() {
+    int64_t now = now_seconds();
+    for (int64_t offset = 0;; offset += 1000) {
+      auto tasks = store.list_backup_tasks({.limit = 1000, .offset = offset});
+      if (!tasks) return;
+      for (auto& t : *tasks) {
+        if (t.period_seconds <= 0 || t.suspended || t.next_run > now) continue;
+        {
+          std::lock_guard g(mu);
+          if (running_backups.contains(t.name)) continue;  // never overlap the previous run
+        }
+        // A run missed while the daemon was down runs once, not once per missed period.
+        int64_t next = t.next_run;
+        while (next <= now) next += t.period_seconds;
+        t.next_run = next;
+        if (auto st = store.update_backup_task(t); !st) continue;
+        auto r = start_backup(t.name);
+        if (!r) spdlog::error("periodic backup {}: {}", t.name, r.error().message);
+      }
+      if (tasks->size() < 1000) break;
+    }
+  }
+};
+
+Engine::Engine(const config::Config& config, store::Store& store, EventBus& events)
+    : impl_(std::make_unique<Impl>(config, store, events)) {}
+
+Engine::~Engine() {
+  shutdown();
+}
+
+Status Engine::recover() {
+  TRY(impl_->recover());
+  std::lock_guard g(impl_->mu);
+  if (!impl_->scheduler.joinable())
+    impl_->scheduler = std::thread([this] { impl_->scheduler_loop(); });
+  return ok();
+}
+
+void Engine::shutdown() {
+  {
+    std::lock_guard g(impl_->mu);
+    impl_->stopping = true;
+  }
+  impl_->cancelled.store(true);
+  impl_->scheduler_cv.notify_all();
+  if (impl_->scheduler.joinable()) impl_->scheduler.join();
+  std::list<Worker> workers;
+  {
+    std::lock_guard g(impl_->mu);
+    workers.swap(impl_->workers);
+  }
+  for (auto& w : workers) w.thread.join();
+}
+
+Result<std::vector<ClusterView>> Engine::list_clusters() {
+  std::vector<ClusterView> out;
+  for (auto& [name, rt] : impl_->clusters) {
+    ClusterView v;
+    v.name = name;
+    auto version = resolve_version(*rt->cfg);
+    if (version)
+      v.version = *version;
+    else
+      v.version_error = version.error().message;
+    for (auto* list : {&rt->cfg->metadata, &rt->cfg->service_data}) {
+      auto& dst = list == &rt->cfg->metadata ? v.metadata : v.service_data;
+      for (const auto& s : *list) {
+        auto src = source::create(s, *rt->cfg);
+        dst.push_back({s.name, s.type, src ? (*src)->location() : std::string()});
+      }
+    }
+    v.service = rt->controller->status();
+    {
+      std::lock_guard g(rt->mu);
+      v.restore_running = rt->running_task;
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+Result<service::ServiceStatus> Engine::service_status(const std::string& cluster) {
+  auto* cl = TRY(impl_->cluster(cluster, ""));
+  return cl->controller->status();
+}
+
+Status Engine::service_stop(const std::string& cluster) {
+  auto* cl = TRY(impl_->cluster(cluster, ""));
+  TRY(cl->controller->stop(std::chrono::seconds(cl->cfg->service.timeout_seconds)));
+  impl_->events.publish("service", {{"cluster", cluster}, {"state", "stopped"}});
+  return ok();
+}
+
+Status Engine::service_start(const std::string& cluster) {
+  auto* cl = TRY(impl_->cluster(cluster, ""));
+  {
+    std::lock_guard g(cl->mu);
+    if (!cl->running_task.empty())
+      return failed_precondition("restoration task '" + cl->running_task +
+                                 "' is running on cluster '" + cluster +
+                                 "'; start the service after it has ended");
+  }
+  TRY(cl->controller->start(std::chrono::seconds(cl->cfg->service.timeout_seconds)));
+  impl_->events.publish("service", {{"cluster", cluster}, {"state", "running"}});
+  return ok();
+}
+
+Result<store::BackupTask> Engine::create_backup_task(const BackupTaskSpec& spec) {
+  TRY(validate_name("name", spec.name));
+  TRY(validate_name("cluster", spec.cluster));
+  auto* cl = TRY(impl_->cluster(spec.cluster));
+  store::BackupTask t;
+  t.name = spec.name;
+  t.cluster = spec.cluster;
+  t.data_source = TRY(parse_data_source(spec.data_source, "data_source"));
+  t.params.path_type = TRY(parse_path_type(spec.path_type, "path_type"));
+  TRY(check_path_fields(t.params.path_type, spec.nameservice, "", spec.namenode_ip, ""));
+  t.params.path =
+      spec.path.empty() ? default_backup_dir(impl_->config, t.params.path_type) : spec.path;
+  if (t.params.path.size() > 1 && t.params.path.back() == '/') t.params.path.pop_back();
+  TRY(validate_absolute_path("path", t.params.path));
+  t.params.nameservice = spec.nameservice;
+  t.params.namenode_ip = spec.namenode_ip;
+  auto storage = storage::open_storage({.type = t.params.path_type,
+                                        .nameservice = t.params.nameservice,
+                                        .namenode_ip = t.params.namenode_ip},
+                                       cl->cfg);
+  if (!storage) return invalid_argument("path_type", storage.error().message);
+  if (spec.max_copies < 0 || spec.max_copies > 10000)
+    return invalid_argument("max_copies", "max_copies must be between 0 (keep all) and 10000");
+  t.max_copies = spec.max_copies;
+  const auto& sources =
+      t.data_source == DataSource::kFlink ? cl->cfg->metadata : cl->cfg->service_data;
+  if (sources.empty())
+    return invalid_argument("data_source", "cluster '" + cl->cfg->name + "' configures no " +
+                                               std::string(to_string(t.data_source)) + " sources");
+  t.created_at = now_seconds();
+  if (!spec.period.empty()) {
+    t.period_seconds = TRY(parse_period("period", spec.period));
+    t.start_time =
+        spec.start_time.empty() ? t.created_at : TRY(parse_iso_time(spec.start_time, "start_time"));
+    t.next_run = t.start_time;
+  } else if (!spec.start_time.empty()) {
+    return invalid_argument("start_time", "start_time needs a period");
+  }
+  return impl_->store.create_backup_task(t);
+}
+
+Result<store::BackupTask> Engine::get_backup_task(const std::string& name) {
+  return impl_->store.get_backup_task(name);
+}
+
+Result<std::vector<store::BackupTask>> Engine::list_backup_tasks(store::Page page) {
+  return impl_->store.list_backup_tasks(page);
+}
+
+Status Engine::delete_backup_task(const std::string& name) {
+  {
+    std::lock_guard g(impl_->mu);
+    if (impl_->running_backups.contains(name))
+      return failed_precondition("backup task '" + name + "' is running; delete it afterwards");
+  }
+  return impl_->store.delete_backup_task(name);
+}
+
+Result<store::BackupRecord> Engine::run_backup(const std::string& name) {
+  return impl_->start_backup(name);
+}
+
+Result<std::vector<store::BackupRecord>> Engine::backup_history(const std::string& name,
+                                                                store::Page page) {
+  auto task = TRY(impl_->store.get_backup_task(name));
+  return impl_->store.list_backup_records(task.id, page);
+}
+
+Result<store::BackupRecord> Engine::get_backup_record(int64_t id) {
+  return impl_->store.get_backup_record(id);
+}
+
+Status Engine::suspend_backup(const std::string& name, bool suspended) {
+  auto task = TRY(impl_->store.get_backup_task(name));
+  if (task.period_seconds == 0)
+    return failed_precondition("backup task '" + name + "' is manual; only periodic tasks can be " +
+                               (suspended ? "suspended" : "resumed"));
+  task.suspended = suspended;
+  if (!suspended) {
+    // Resuming does not replay the runs missed while suspended.
+    int64_t now = now_seconds();
+    while (task.next_run < now) task.next_run += task.period_seconds;
+  }
+  return impl_->store.update_backup_task(task);
+}
+
+Result<VerifyResult> Engine::verify_file(const FileSpec& spec) {
+  PathType type = TRY(parse_path_type(spec.path_type, "path_type"));
+  TRY(check_path_fields(type, spec.nameservice, spec.ip_mode, spec.namenode_ip, ""));
+  const config::ClusterConfig* cfg = nullptr;
+  if (!spec.cluster.empty()) cfg = TRY(impl_->cluster(spec.cluster))->cfg;
+  if (type == PathType::kLocalDir)
+    TRY(validate_backup_file_path("source_path", spec.source_path));
+  else if (!cfg)
+    return invalid_argument("cluster", "cluster is required for path type " + spec.path_type);
+  auto storage = TRY(storage::open_storage({.type = type,
+                                            .nameservice = spec.nameservice,
+                                            .ip_mode = spec.ip_mode,
+                                            .namenode_ip = spec.namenode_ip},
+                                           cfg));
+  auto exists = TRY(storage->exists(spec.source_path));
+  if (!exists)
+    return not_found("the backup file was not found at " + spec.path_type + " path " +
+                     spec.source_path);
+  auto v = TRY(verify_backup_file(*storage, spec.source_path, {}));
+  VerifyResult out;
+  out.path = spec.source_path;
+  out.header = v.report.header;
+  out.file_size = v.file_size;
+  out.checksum = "sha256:" + v.sha256;
+  for (const auto& src : v.report.header.sources) {
+    VerifyResult::SourceSummary s{.name = src.name, .kind = src.kind};
+    std::string prefix = std::string(archive::kSourcesPrefix) + src.name + "/";
+    for (const auto& e : v.report.manifest.entries)
+      if (e.path.starts_with(prefix) || e.path + "/" == prefix) {
+        ++s.entries;
+        s.bytes += e.size;
+      }
+    out.sources.push_back(std::move(s));
+  }
+  return out;
+}
+
+Result<store::RestoreTask> Engine::create_restore_task(const RestoreTaskSpec& spec) {
+  TRY(validate_name("name", spec.name));
+  TRY(validate_name("cluster", spec.cluster));
+  auto* cl = TRY(impl_->cluster(spec.cluster));
+  store::RestoreTask t;
+  t.name = spec.name;
+  t.cluster = spec.cluster;
+  t.data_source = TRY(parse_data_source(spec.data_source, "data_source"));
+  t.params.path_type = TRY(parse_path_type(spec.path_type, "path_type"));
+  TRY(check_path_fields(t.params.path_type, spec.nameservice, spec.ip_mode, spec.namenode_ip,
+                        spec.queue));
+  if (t.params.path_type == PathType::kLocalDir || t.params.path_type == PathType::kLocalHDFS ||
+      t.params.path_type == PathType::kRemoteHDFS) {
+    TRY(validate_backup_file_path("source_path", spec.source_path));
+  } else {
+    if (spec.source_path.empty()) return invalid_argument("source_path", "source_path is required");
+    TRY(validate_text("source_path", spec.source_path));
+  }
+  // A name that follows the pattern must agree with the task's data source.
+  std::string file = fs::path(spec.source_path).filename().string();
+  if (auto parsed = archive::parse_backup_file_name(file);
+      parsed && parsed->data_source != t.data_source)
+    return invalid_argument("source_path", "the file " + file + " holds " +
+                                               std::string(to_string(parsed->data_source)) +
+                                               ", but the task restores " +
+                                               std::string(to_string(t.data_source)));
+  auto storage = storage::open_storage({.type = t.params.path_type,
+                                        .nameservice = spec.nameservice,
+                                        .ip_mode = spec.ip_mode,
+                                        .namenode_ip = spec.namenode_ip},
+                                       cl->cfg);
+  if (!storage) return invalid_argument("path_type", storage.error().message);
+  t.params.path = spec.source_path;
+  t.params.nameservice = spec.nameservice;
+  t.params.ip_mode = spec.ip_mode;
+  t.params.namenode_ip = spec.namenode_ip;
+  t.params.queue = spec.queue;
+  t.state = RestoreState::kCreated;
+  t.created_at = t.updated_at = now_seconds();
+  return impl_->store.create_restore_task(t);
+}
+
+Result<RestoreView> Engine::get_restore_task(const std::string& name) {
+  RestoreView v;
+  v.task = TRY(impl_->store.get_restore_task(name));
+  v.attempts = TRY(impl_->store.list_attempts(v.task.id));
+  if (!v.attempts.empty()) v.log = TRY(impl_->store.list_log(v.attempts.back().id));
+  return v;
+}
+
+Result<std::vector<store::RestoreTask>> Engine::list_restore_tasks(store::Page page) {
+  return impl_->store.list_restore_tasks(page);
+}
+
+Result<store::RestoreTask> Engine::start_restore(const std::string& name) {
+  return impl_->begin_restore(name, false);
+}
+
+Result<store::RestoreTask> Engine::retry_restore(const std::string& name) {
+  return impl_->begin_restore(name, true);
+}
+
+Result<nlohmann::json> Engine::preview_restore(const std::string& name) {
+  auto task = TRY(impl_->store.get_restore_task(name));
+  if (task.state == RestoreState::kRunning)
+    return failed_precondition("restoration task '" + name + "' is running");
+  auto* cl = TRY(impl_->cluster(task.cluster, ""));
+  Recorder rec(nullptr, nullptr, nullptr, nullptr);
+  static std::atomic<int> counter{0};
+  RestoreInputs in{.config = impl_->config,
+                   .cluster = *cl,
+                   .task = task,
+                   .ctx_id = "p" + std::to_string(task.id) + "-" + std::to_string(getpid()) + "-" +
+                             std::to_string(counter++),
+                   .cancelled = &impl_->cancelled,
+                   .claim_slot = [&]() -> Status {
+                     std::lock_guard g(cl->mu);
+                     if (!cl->running_task.empty())
+                       return make_error(Errc::kConflict, "restoration task '" + cl->running_task +
+                                                              "' is running on cluster '" +
+                                                              cl->cfg->name + "'");
+                     return ok();
+                   }};
+  return run_preview(in, rec);
+}
+
+Status Engine::delete_restore_task(const std::string& name) {
+  std::lock_guard g(impl_->mu);
+  auto task = TRY(impl_->store.get_restore_task(name));
+  if (task.state == RestoreState::kRunning)
+    return failed_precondition("restoration task '" + name +
+                               "' is running; delete it after it has ended");
+  auto attempts = TRY(impl_->store.list_attempts(task.id));
+  TRY(impl_->store.delete_restore_task(name));
+  for (const auto& a : attempts) {
+    std::error_code ec;
+    if (!a.safety_copy.empty()) fs::remove(a.safety_copy, ec);
+  }
+  return ok();
+}
+
+}  // namespace flinkbr::task

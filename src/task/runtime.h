@@ -1,0 +1,69 @@
+// Internals of the task engine shared by its files: the per-cluster runtime (service controller,
+// the restoration slots) and the recorder through which a run reports steps, progress and log
+// lines (persisted for real runs, collected in memory for previews).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "service/service_controller.h"
+#include "source/metadata_source.h"
+#include "store/store.h"
+#include "task/events.h"
+
+namespace flinkbr::task {
+
+struct ClusterRuntime {
+  const config::ClusterConfig* cfg = nullptr;
+  std::unique_ptr<service::ServiceController> controller;
+
+  // The restoration running on this cluster, by kind; guarded by mu. Product rule: at most one
+  // restoration per cluster at a time, whatever its kind.
+  std::mutex mu;
+  std::string running_task;
+  DataSource running_kind = DataSource::kFlink;
+};
+
+// The system version of a cluster: configured, or printed by its version command.
+[[nodiscard]] Result<std::string> resolve_version(const config::ClusterConfig& cluster);
+
+// Builds the live sources of a cluster for a data source.
+[[nodiscard]] Result<std::vector<std::unique_ptr<source::MetadataSource>>> build_sources(
+    const config::ClusterConfig& cluster, DataSource data_source);
+
+// Reports of one restoration attempt. When `attempt` is null (previews), nothing is persisted
+// and steps are only collected in `steps_json`.
+class Recorder {
+ public:
+  Recorder(store::Store* store, EventBus* events, store::RestoreTask* task,
+           store::RestoreAttempt* attempt);
+
+  void log(const std::string& level, const std::string& text);
+  void begin_step(const std::string& name);
+  void end_step(const std::string& status, const std::string& detail = {});
+  // Sets the attempt's progress (0..100); persisted at most once a second unless `force`.
+  void progress(int percent, bool force = false);
+  void set_phase(const std::string& phase);
+  // Persists the attempt and the task now.
+  void flush();
+  nlohmann::json steps_json() const;
+  store::RestoreAttempt* attempt() { return attempt_; }
+
+ private:
+  void publish();
+  store::Store* store_;
+  EventBus* events_;
+  store::RestoreTask* task_;
+  store::RestoreAttempt* attempt_;
+  store::RestoreAttempt preview_;  // used when attempt_ is null
+  std::chrono::steady_clock::time_point last_flush_{};
+};
+
+}  // namespace flinkbr::task

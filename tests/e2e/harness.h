@@ -1,0 +1,110 @@
+// End-to-end harness: starts the real `flinkbr serve` on a free loopback port with a fresh state
+// directory and a test cluster, and drives it with the real `flinkbr` CLI. Nothing is mocked:
+// the cluster's metadata sources are real directories, its service is driven by real shell
+// commands through a state file the test can change.
+#pragma once
+
+#include <sys/types.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace flinkbr::e2e {
+
+struct CommandOutput {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs a program (no shell), feeding `input` on stdin, with extra environment variables.
+CommandOutput run(const std::vector<std::string>& argv, const std::string& input = {},
+                  const std::map<std::string, std::string>& env = {}, const std::string& cwd = {});
+// Runs a shell command line; for test set-up only (tar, chmod ...).
+int sh(const std::string& command_line);
+
+int free_port();
+std::string make_temp_dir();
+void write_file(const std::string& path, const std::string& data);
+std::string read_file(const std::string& path);
+
+// Everything a user can see of a directory tree: every entry's type, mode, mtime and content.
+struct TreeEntry {
+  bool is_dir = false;
+  unsigned mode = 0;
+  long long mtime = 0;
+  std::string content;
+  bool operator==(const TreeEntry&) const = default;
+};
+using Tree = std::map<std::string, TreeEntry>;
+Tree snapshot(const std::string& dir);
+// A readable list of the differences, empty when equal.
+std::string describe_difference(const Tree& expected, const Tree& actual);
+
+class Daemon {
+ public:
+  struct Options {
+    std::string version = "1.18.1";
+    std::map<std::string, std::string> env;  // for the daemon, e.g. FLINKBR_FAULT_INJECTION
+  };
+  Daemon();
+  explicit Daemon(Options options);
+  ~Daemon();  // stops the daemon
+
+  // The test cluster "prod": metadata sources "ha" and "conf", service data "savepoints".
+  std::string ha_dir() const { return root_ + "/cluster/ha"; }
+  std::string conf_dir() const { return root_ + "/cluster/conf"; }
+  std::string savepoints_dir() const { return root_ + "/cluster/savepoints"; }
+  std::string state_dir() const { return root_ + "/state"; }
+  std::string root() const { return root_; }
+  std::string url() const;
+
+  // Service state as the status command reports it: "running", "stopped" or anything else
+  // (unknown).
+  void set_service_state(const std::string& state);
+  std::string service_state() const;
+  // The version the cluster's version command prints.
+  void set_version(const std::string& version);
+  // Makes the status command sleep `seconds` before answering (concurrency tests).
+  void set_status_delay(int seconds);
+
+  void start();
+  void stop();   // SIGTERM and wait
+  void kill9();  // SIGKILL and wait
+  bool running() const { return pid_ > 0; }
+
+  // Runs `flinkbr <args>` against this daemon with the admin's (or `as`) credentials.
+  CommandOutput cli(const std::vector<std::string>& args, const std::string& input = {},
+                    const std::string& as = "admin");
+  // Logs `user` in with `password` (admin: the initial password).
+  void login(const std::string& user = "admin", const std::string& password = {});
+  std::string admin_password() const;
+  std::string token(const std::string& user = "admin") const;
+
+  // REST helpers with the admin's token (or none).
+  struct Response {
+    int status = 0;
+    nlohmann::json body;
+  };
+  Response api(const std::string& method, const std::string& path,
+               const nlohmann::json& body = nullptr, const std::string& as = "admin");
+
+  // Fills the cluster with a small Flink-like tree.
+  void seed_cluster();
+  // The latest backup path of a backup task (runs it and waits).
+  std::string backup(const std::string& task = "nightly", const std::string& data_source = "Flink");
+
+ private:
+  void write_config();
+  std::string cli_dir(const std::string& user) const { return root_ + "/cli-" + user; }
+  Options options_;
+  std::string root_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+};
+
+}  // namespace flinkbr::e2e
