@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# Builds flinkbr (and its tests) into build/. Installs the Debian packages first.
+# Builds flinkbr (and its tests). Installs the Debian packages first.
+#   scripts/build.sh             -> build/       (RelWithDebInfo)
+#   scripts/build.sh --sanitize  -> build-asan/  (AddressSanitizer + UBSan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" ${CMAKE_ARGS:-} >/dev/null
-cmake --build build -j"$(nproc)"
+dir=build
+args=(-DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}")
+if [ "${1:-}" = "--sanitize" ]; then
+  dir=build-asan
+  args=(-DCMAKE_BUILD_TYPE=Debug -DFLINKBR_SANITIZE=ON)
+fi
+cmake -S . -B "$dir" "${args[@]}" >/dev/null
+cmake --build "$dir" -j"$(nproc)"
