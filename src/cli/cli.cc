@@ -302,6 +302,7 @@ struct BackupCreateArgs {
   std::string name, cluster, data_source, path_type, path, nameservice, namenode_ip, period,
       start_time;
   std::optional<int> max_copies;
+  bool verify = false;
 };
 
 Result<int> cmd_backup_create(Command& cmd, const BackupCreateArgs& a) {
@@ -317,6 +318,7 @@ Result<int> cmd_backup_create(Command& cmd, const BackupCreateArgs& a) {
                             {"start_time", &a.start_time}})
     if (!value->empty()) body[key] = *value;
   if (a.max_copies) body["max_copies"] = *a.max_copies;
+  if (a.verify) body["verify"] = true;
   json t = TRY(c.post("/api/v1/backup-tasks", body));
   if (cmd.json_out()) {
     cmd.print_json(t);
@@ -814,6 +816,8 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
     s->add_option("--period", a.backup.period, "Periodic mode: N followed by s, m, h or d (1d)");
     s->add_option("--start-time", a.backup.start_time,
                   "Periodic mode: first run, ISO 8601 (default: now)");
+    s->add_flag("--verify", a.backup.verify,
+                "Read each new backup file back and check every checksum after writing it");
 
     leaf(grp, "run", "Run a backup task now", [&] { return cmd_backup_run(cmd, a.name); })
         ->add_option("NAME", a.name, "Task name")

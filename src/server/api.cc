@@ -72,7 +72,7 @@ constexpr FieldRule kUserFields[] = {{"name"}, {"role"}, {"password"}};
 constexpr FieldRule kBackupTaskFields[] = {
     {"name"},   {"cluster"},     {"data_source"}, {"path_type"},
     {"path"},   {"nameservice"}, {"namenode_ip"}, {"max_copies", FieldType::kInteger},
-    {"period"}, {"start_time"}};
+    {"period"}, {"start_time"},  {"verify", FieldType::kBoolean}};
 constexpr FieldRule kRestoreTaskFields[] = {{"name"},      {"cluster"},     {"data_source"},
                                             {"path_type"}, {"source_path"}, {"nameservice"},
                                             {"ip_mode"},   {"namenode_ip"}, {"queue"}};
@@ -383,6 +383,7 @@ struct Api::Impl {
                  .max_copies = int_field(body, "max_copies", 0),
                  .period = string_field(body, "period"),
                  .start_time = string_field(body, "start_time"),
+                 .verify = bool_field(body, "verify"),
              };
              c.target = spec.name;
              auto t = TRY(engine.create_backup_task(spec));

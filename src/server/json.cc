@@ -37,6 +37,7 @@ json backup_task_json(const store::BackupTask& t) {
       {"nameservice", t.params.nameservice},
       {"namenode_ip", t.params.namenode_ip},
       {"max_copies", t.max_copies},
+      {"verify", t.verify_after_run},
       {"mode", periodic ? "periodic" : "manual"},
       {"period_seconds", t.period_seconds},
       {"start_time", periodic ? time_json(t.start_time) : json(nullptr)},

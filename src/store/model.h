@@ -48,6 +48,7 @@ struct BackupTask {
   DataSource data_source = DataSource::kFlink;
   PathParams params;
   int max_copies = 0;     // 0: keep all
+  bool verify_after_run = false;  // read back and check each new file after writing it
   int64_t period_seconds = 0;  // 0: manual
   int64_t start_time = 0;      // first periodic run
   bool suspended = false;

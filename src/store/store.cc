@@ -329,6 +329,10 @@ CREATE TABLE audit_log (
   detail TEXT NOT NULL
 );
 )sql",
+    // 2: backup tasks may verify each new file after writing it.
+    R"sql(
+ALTER TABLE backup_tasks ADD COLUMN verify_after_run INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 
@@ -399,7 +403,7 @@ Result<PathParams> read_params(Stmt& s, int first, std::string_view what) {
 
 constexpr std::string_view kBackupTaskColumns =
     "id, name, cluster, data_source, path_type, path, nameservice, ip_mode, namenode_ip, queue, "
-    "max_copies, period_seconds, start_time, suspended, next_run, created_at";
+    "max_copies, period_seconds, start_time, suspended, next_run, created_at, verify_after_run";
 Result<BackupTask> read_backup_task(Stmt& s) {
   BackupTask t;
   t.id = s.i64(0);
@@ -414,6 +418,7 @@ Result<BackupTask> read_backup_task(Stmt& s) {
   t.suspended = s.boolean(13);
   t.next_run = s.i64(14);
   t.created_at = s.i64(15);
+  t.verify_after_run = s.boolean(16);
   return t;
 }
 
@@ -654,10 +659,10 @@ Result<BackupTask> Store::create_backup_task(const BackupTask& task) {
       change(db_,
              "INSERT INTO backup_tasks (name, cluster, data_source, path_type, path, nameservice, "
              "ip_mode, namenode_ip, queue, max_copies, period_seconds, start_time, suspended, "
-             "next_run, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             "next_run, created_at, verify_after_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
              t.name, t.cluster, to_string(t.data_source), to_string(p.path_type), p.path,
              p.nameservice, p.ip_mode, p.namenode_ip, p.queue, t.max_copies, t.period_seconds,
-             t.start_time, t.suspended, t.next_run, t.created_at),
+             t.start_time, t.suspended, t.next_run, t.created_at, t.verify_after_run),
       Errc::kAlreadyExists, "a backup task named '" + t.name + "' already exists"));
   t.id = sqlite3_last_insert_rowid(db_);
   return t;
@@ -684,11 +689,11 @@ Status Store::update_backup_task(const BackupTask& t) {
       change(db_,
              "UPDATE backup_tasks SET name = ?, cluster = ?, data_source = ?, path_type = ?, "
              "path = ?, nameservice = ?, ip_mode = ?, namenode_ip = ?, queue = ?, max_copies = ?, "
-             "period_seconds = ?, start_time = ?, suspended = ?, next_run = ?, created_at = ? "
-             "WHERE id = ?",
+             "period_seconds = ?, start_time = ?, suspended = ?, next_run = ?, created_at = ?, "
+             "verify_after_run = ? WHERE id = ?",
              t.name, t.cluster, to_string(t.data_source), to_string(p.path_type), p.path,
              p.nameservice, p.ip_mode, p.namenode_ip, p.queue, t.max_copies, t.period_seconds,
-             t.start_time, t.suspended, t.next_run, t.created_at, t.id),
+             t.start_time, t.suspended, t.next_run, t.created_at, t.verify_after_run, t.id),
       Errc::kAlreadyExists, "a backup task named '" + t.name + "' already exists"));
   if (n == 0) return not_found("backup task '" + t.name + "' does not exist");
   return ok();

@@ -554,7 +554,7 @@ TEST_F(StoreTest, Settings) {
   ASSERT_TRUE(store_->put_setting("scheduler.paused", "false"));
   EXPECT_EQ(**store_->get_setting("scheduler.paused"), "false");
 
-  EXPECT_EQ(**store_->get_setting("schema_version"), "1");
+  EXPECT_EQ(**store_->get_setting("schema_version"), "2");
   EXPECT_EQ(store_->put_setting("schema_version", "0").error().code, Errc::kInvalidArgument);
 }
 
@@ -585,7 +585,7 @@ TEST_F(StoreTest, ReopenedDatabaseKeepsData) {
   EXPECT_EQ((*store_->list_log(at->id))[0].text, "hello");
   EXPECT_EQ(store_->list_audit()->size(), 1u);
   EXPECT_EQ(**store_->get_setting("k"), "v");
-  EXPECT_EQ(**store_->get_setting("schema_version"), "1");
+  EXPECT_EQ(**store_->get_setting("schema_version"), "2");
 }
 
 TEST_F(StoreTest, DatabaseFileIsPrivate) {

@@ -184,9 +184,10 @@ struct Engine::Impl {
       rec.error = result.error().message;
       spdlog::error("backup {}: {}", task.name, rec.error);
     }
+    // Retention first, so that a record seen Succeeded already has its old copies removed.
+    if (result) apply_retention(task, rec.id);
     if (auto st = store.update_backup_record(rec); !st)
       spdlog::error("backup {}: cannot record the result: {}", task.name, st.error().message);
-    if (result) apply_retention(task);
     events.publish("backup", record_event(rec));
     std::lock_guard g(mu);
     running_backups.erase(task.name);
@@ -240,18 +241,30 @@ struct Engine::Impl {
         }));
     rec.size = written.size;
     rec.checksum = "sha256:" + written.sha256;
+    if (task.verify_after_run) {
+      // Read the new file back as a restore would, so a bad disk or a bad upload is found now,
+      // not at 3 a.m. when the file is needed. A file that fails is deleted: it is useless.
+      auto v = verify_backup_file(*storage, rec.backup_path, {});
+      if (!v || v->sha256 != written.sha256) {
+        std::string why = v ? "its checksum changed after writing" : v.error().message;
+        (void)storage->remove_if_exists(rec.backup_path);
+        return corruption("the new backup file failed its verification and was deleted: " + why);
+      }
+      spdlog::info("backup {}: verified {}", task.name, rec.backup_path);
+    }
     return ok();
   }
 
-  // Keeps the newest max_copies successful files of a task; older ones are deleted from their
-  // storage and their records marked Removed. Runs only after a successful run.
-  void apply_retention(const store::BackupTask& task) {
+  // Keeps the newest max_copies successful files of a task, counting the run `new_record` that
+  // just succeeded (its record is not updated yet); older ones are deleted from their storage and
+  // their records marked Removed. Runs only after a successful run.
+  void apply_retention(const store::BackupTask& task, int64_t new_record) {
     if (task.max_copies <= 0) return;
     auto records = store.list_backup_records(task.id, {.limit = 1000});
     if (!records) return;
-    int kept = 0;
+    int kept = 1;  // the new file
     for (auto& r : *records) {
-      if (r.status != BackupStatus::kSucceeded) continue;
+      if (r.id == new_record || r.status != BackupStatus::kSucceeded) continue;
       if (++kept <= task.max_copies) continue;
       auto cl = cluster(task.cluster, "");
       auto storage = storage::open_storage({.type = task.params.path_type,
@@ -605,6 +618,7 @@ Result<store::BackupTask> Engine::create_backup_task(const BackupTaskSpec& spec)
   if (spec.max_copies < 0 || spec.max_copies > 10000)
     return invalid_argument("max_copies", "max_copies must be between 0 (keep all) and 10000");
   t.max_copies = spec.max_copies;
+  t.verify_after_run = spec.verify;
   const auto& sources =
       t.data_source == DataSource::kFlink ? cl->cfg->metadata : cl->cfg->service_data;
   if (sources.empty())

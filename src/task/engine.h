@@ -43,6 +43,7 @@ struct BackupTaskSpec {
   int max_copies = 0;
   std::string period;      // "" (manual) or N{s,m,h,d}
   std::string start_time;  // ISO 8601; default now
+  bool verify = false;     // read back and check each new file after writing it
 };
 
 struct RestoreTaskSpec {
