@@ -630,6 +630,13 @@ Result<int> cmd_restore_show(Command& cmd, const std::string& name) {
       out += render_table({"  STEP", "STATUS", "STARTED", "ENDED", "DETAIL"}, rows);
     if (auto e = str(a, "error", ""); !e.empty()) out += "  Error: " + e + "\n";
     if (auto s = str(a, "safety_copy", ""); !s.empty()) out += "  Safety copy: " + s + "\n";
+    const json report = a.value("report", json::object());
+    for (const auto& s : report.value("sources", json::array())) {
+      const json counts = s.value("counts", json::object());
+      out += "  Source " + str(s, "name") + ": " + std::to_string(counts.value("added", 0)) +
+             " added, " + std::to_string(counts.value("changed", 0)) + " changed, " +
+             std::to_string(counts.value("removed", 0)) + " removed\n";
+    }
   }
   const json log = t.value("log", json::array());
   if (!log.empty()) {

@@ -201,6 +201,37 @@ Status apply_and_verify(StagedMap& staged, Recorder& rec, bool* changed) {
   return ok();
 }
 
+// Per source: what the restore adds, changes and removes, comparing staged and live state. The
+// lists hold at most kMaxListed entries each ("truncated" says so); the counts are complete.
+constexpr size_t kMaxListed = 1000;
+Result<nlohmann::json> diff_report(StagedMap& staged,
+                                   const std::map<std::string, source::MetadataSource*>& sources) {
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& [name, st] : staged) {
+    auto diff = TRY_CTX(st->diff(), "comparing source '" + name + "'");
+    bool truncated = false;
+    auto capped = [&](std::vector<std::string>& v) {
+      if (v.size() > kMaxListed) {
+        v.resize(kMaxListed);
+        truncated = true;
+      }
+      return v;
+    };
+    nlohmann::json counts = {{"added", diff.added.size()},
+                             {"changed", diff.changed.size()},
+                             {"removed", diff.removed.size()}};
+    out.push_back({{"name", name},
+                   {"kind", sources.at(name)->kind()},
+                   {"location", sources.at(name)->location()},
+                   {"added", capped(diff.added)},
+                   {"changed", capped(diff.changed)},
+                   {"removed", capped(diff.removed)},
+                   {"counts", counts},
+                   {"truncated", truncated}});
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::string> make_staging_dir(const config::Config& config, const std::string& ctx_id) {
@@ -277,6 +308,19 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
                              band(rec, kStageFrom, kStageTo, p.file_size));
   }));
 
+  // What this run changes, recorded on the attempt (the same report as a preview).
+  auto report = diff_report(staged, p.sources);
+  if (report) {
+    rec.attempt()->report = {{"sources", *report}};
+    for (const auto& s : *report)
+      rec.log("info", "source '" + s["name"].get<std::string>() +
+                          "': " + std::to_string(s["counts"]["added"].get<size_t>()) + " to add, " +
+                          std::to_string(s["counts"]["changed"].get<size_t>()) + " to change, " +
+                          std::to_string(s["counts"]["removed"].get<size_t>()) + " to remove");
+  } else {
+    rec.log("warn", "cannot compute the report of changes: " + report.error().message);
+  }
+
   // The service may have been started since the check: look again before the first change.
   TRY(check_service_stopped(in.cluster));
   if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "the restoration was cancelled");
@@ -319,21 +363,7 @@ Result<nlohmann::json> run_preview(const RestoreInputs& in, Recorder& rec) {
   StagedMap staged = TRY(step(rec, "stage", [&] {
     return stage_backup_file(*p.storage, in.task.params.path, p.sources, ctx, {});
   }));
-  nlohmann::json sources = nlohmann::json::array();
-  for (auto& [name, st] : staged) {
-    auto diff = TRY_CTX(st->diff(), "comparing source '" + name + "'");
-    nlohmann::json s = {{"name", name},
-                        {"kind", p.sources.at(name)->kind()},
-                        {"location", p.sources.at(name)->location()},
-                        {"added", diff.added},
-                        {"changed", diff.changed},
-                        {"removed", diff.removed},
-                        {"counts",
-                         {{"added", diff.added.size()},
-                          {"changed", diff.changed.size()},
-                          {"removed", diff.removed.size()}}}};
-    sources.push_back(std::move(s));
-  }
+  nlohmann::json sources = TRY(diff_report(staged, p.sources));
   return nlohmann::json{{"task", in.task.name},
                         {"cluster", in.cluster.cfg->name},
                         {"source_path", in.task.params.path},

@@ -76,6 +76,13 @@ TEST(EndToEnd, BackupThenRestoreBringsBackEveryFileExactly) {
   auto task = restore_show(d, "r1");
   EXPECT_EQ(task["state"], "Succeeded");
   EXPECT_EQ(task["progress"], 100);
+  // The attempt reports what it did, per source.
+  auto report = task["attempt_history"].back()["report"]["sources"];
+  ASSERT_EQ(report.size(), 2u) << task.dump();
+  for (const auto& s : report)
+    if (s["name"] == "ha") {
+      EXPECT_EQ(s["counts"]["removed"], 3) << s.dump();  // the file, the dir and its child dir
+    }
 
   // Succeeded is final.
   auto again = d.cli({"restore", "start", "r1"});
@@ -375,6 +382,7 @@ TEST(EndToEnd, DryRunListsTheDifferencesAndChangesNothing) {
                    "--path-type", "LocalDir", "--source-path", path})
                 .exit_code,
             0);
+  auto audit_before = d.api("GET", "/api/v1/audit?limit=1000").body["items"];
   auto p = d.cli({"restore", "start", "r1", "--dry-run", "--json"});
   ASSERT_EQ(p.exit_code, 0) << p.err;
   auto preview = json::parse(p.out);
@@ -392,6 +400,12 @@ TEST(EndToEnd, DryRunListsTheDifferencesAndChangesNothing) {
   EXPECT_TRUE(has(ha["removed"], "completedCheckpoint7a1c-99")) << ha.dump();
   EXPECT_EQ(describe_difference(damaged, cluster_tree(d)), "");
   EXPECT_EQ(restore_show(d, "r1")["state"], "Created");
+  EXPECT_EQ(restore_show(d, "r1")["attempts"], 0);
+  // The audit log holds the preview record and nothing else new.
+  auto audit_after = d.api("GET", "/api/v1/audit?limit=1000").body["items"];
+  ASSERT_EQ(audit_after.size(), audit_before.size() + 1) << audit_after.dump();
+  EXPECT_EQ(audit_after[0]["action"], "restore.dry_run") << audit_after[0].dump();
+  EXPECT_EQ(audit_after[0]["outcome"], "ok");
 }
 
 }  // namespace
