@@ -1,6 +1,6 @@
 #include "task/validate.h"
 
-#include <charconv>
+#include "config/config.h"
 
 namespace flinkbr::task {
 
@@ -69,34 +69,12 @@ Status validate_backup_file_path(std::string_view field, std::string_view value)
 }
 
 Result<int64_t> parse_period(std::string_view field, std::string_view value) {
-  const std::string f(field);
-  auto bad = [&] {
-    return invalid_argument(
-        f, f + " '" + std::string(value) + "' is not a period such as 30s, 15m, 1h or 1d");
-  };
-  if (value.size() < 2) return bad();
-  int64_t n = 0;
-  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size() - 1, n);
-  if (ec != std::errc() || ptr != value.data() + value.size() - 1 || n < 1) return bad();
-  int64_t unit = 0;
-  switch (value.back()) {
-    case 's':
-      unit = 1;
-      break;
-    case 'm':
-      unit = 60;
-      break;
-    case 'h':
-      unit = 3600;
-      break;
-    case 'd':
-      unit = 86400;
-      break;
-    default:
-      return bad();
-  }
-  if (n > 366LL * 86400 / unit) return bad();
-  return n * unit;
+  // The configuration's duration syntax, with a period's bound: at most a year.
+  int64_t seconds = TRY(config::parse_duration(value, field));
+  if (seconds > 366LL * 86400)
+    return invalid_argument(std::string(field), std::string(field) + " '" + std::string(value) +
+                                                    "' is longer than a year");
+  return seconds;
 }
 
 }  // namespace flinkbr::task
