@@ -8,17 +8,23 @@ pkgs=(
   libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
   zlib1g-dev libisal-dev libgtest-dev libgmock-dev
   libzookeeper-mt-dev libpq-dev
+  postgresql
   tar gzip curl procps
 )
+sudo_cmd=""
+[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}" >&2
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -qq
   $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# Node.js for the S3 test server (and the console): the machine's own when it has one.
+if ! command -v npm >/dev/null 2>&1; then
+  $sudo_cmd apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+sh "$(dirname "$0")/../tests/servers/s3rver.sh"  # S3 test server (@20minutes/s3rver, npm)

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "source/files/files_source.h"
+#include "source/postgres/postgres_source.h"
 
 namespace flinkbr::source {
 
@@ -19,6 +20,10 @@ struct Kind {
 constexpr Kind kKinds[] = {
     {files::kKind, &files::validate_config,
      [](const config::SourceConfig& c, const config::ClusterConfig&) { return files::create(c); }},
+    {postgres::kKind, &postgres::validate_config,
+     [](const config::SourceConfig& c, const config::ClusterConfig&) {
+       return postgres::create(c);
+     }},
 };
 
 std::string expected_kinds() {

@@ -278,7 +278,8 @@ TEST(Registry, UnknownTypeIsRefusedNamingTheField) {
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, Errc::kInvalidArgument);
   EXPECT_EQ(st.error().field, "clusters[0].metadata[1].type");
-  EXPECT_EQ(st.error().message, "unknown source type 'nfs'; expected one of files");
+  EXPECT_EQ(st.error().message,
+            "unknown source type 'nfs'; expected one of files, postgres");
   EXPECT_FALSE(create(cfg, config::ClusterConfig{}));
 }
 

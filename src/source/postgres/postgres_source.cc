@@ -1,0 +1,849 @@
+#include "source/postgres/postgres_source.h"
+
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "io/layers.h"
+
+namespace flinkbr::source::postgres {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr std::string_view kSchemaEntry = "schema.json";
+constexpr std::string_view kTablesPrefix = "tables/";
+constexpr size_t kSchemaLimit = 64u << 20;
+constexpr size_t kIoBuffer = 256u << 10;
+constexpr int kPayloadFormat = 1;
+
+// ---- libpq RAII ----
+
+struct ConnCloser {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+struct ResultClearer {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using ConnPtr = std::unique_ptr<PGconn, ConnCloser>;
+using ResPtr = std::unique_ptr<PGresult, ResultClearer>;
+
+struct ConninfoFree {
+  void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
+};
+
+// ---- configuration ----
+
+struct Settings {
+  std::string dsn;
+  std::string schema = "public";
+  std::vector<std::string> tables;  // empty: all tables of the schema
+  std::string password_file;
+  // From the dsn, for location() and messages.
+  std::string host, port, dbname, dsn_password;
+};
+
+std::string field_name(const config::SourceConfig& cfg, std::string_view key) {
+  return cfg.key_path.empty() ? std::string(key) : cfg.key_path + "." + std::string(key);
+}
+
+Result<Settings> settings_from_config(const config::SourceConfig& cfg) {
+  if (!cfg.params.is_object())
+    return invalid_argument(cfg.key_path, "the settings of a postgres source must be a map");
+  Settings s;
+  for (const auto& [key, value] : cfg.params.items()) {
+    std::string f = field_name(cfg, key);
+    if (key == "dsn") {
+      if (!value.is_string() || value.get<std::string>().empty())
+        return invalid_argument(f, "must be a non-empty libpq connection string");
+      s.dsn = value.get<std::string>();
+    } else if (key == "schema") {
+      if (!value.is_string() || value.get<std::string>().empty())
+        return invalid_argument(f, "must be a non-empty schema name");
+      s.schema = value.get<std::string>();
+    } else if (key == "tables") {
+      if (!value.is_array()) return invalid_argument(f, "must be a list of table names");
+      std::set<std::string> seen;
+      for (const auto& t : value) {
+        if (!t.is_string() || t.get<std::string>().empty())
+          return invalid_argument(f, "must be a list of non-empty table names");
+        if (!seen.insert(t.get<std::string>()).second)
+          return invalid_argument(f, "lists table '" + t.get<std::string>() + "' twice");
+        s.tables.push_back(t.get<std::string>());
+      }
+      if (s.tables.empty())
+        return invalid_argument(f, "must not be empty (omit it for all tables)");
+    } else if (key == "password_file") {
+      if (!value.is_string() || value.get<std::string>().empty() ||
+          value.get<std::string>().front() != '/')
+        return invalid_argument(f, "must be an absolute path");
+      s.password_file = value.get<std::string>();
+    } else {
+      return invalid_argument(f, "unknown key '" + key +
+                                     "' for a postgres source (expected: dsn, schema, tables, "
+                                     "password_file)");
+    }
+  }
+  if (s.dsn.empty())
+    return invalid_argument(field_name(cfg, "dsn"), "a postgres source needs a dsn");
+  char* err = nullptr;
+  std::unique_ptr<PQconninfoOption, ConninfoFree> opts(PQconninfoParse(s.dsn.c_str(), &err));
+  if (err) PQfreemem(err);  // may quote parts of the string, password included: not shown
+  if (!opts)
+    return invalid_argument(field_name(cfg, "dsn"), "is not a valid libpq connection string");
+  for (PQconninfoOption* o = opts.get(); o->keyword; ++o) {
+    if (!o->val) continue;
+    std::string_view k = o->keyword;
+    if (k == "host" && s.host.empty()) s.host = o->val;
+    if (k == "hostaddr" && s.host.empty()) s.host = o->val;
+    if (k == "port") s.port = o->val;
+    if (k == "dbname") s.dbname = o->val;
+    if (k == "password") s.dsn_password = o->val;
+  }
+  std::sort(s.tables.begin(), s.tables.end());
+  return s;
+}
+
+// ---- helpers ----
+
+std::string quote_ident(std::string_view name) {
+  std::string q = "\"";
+  for (char c : name) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
+}
+
+// Table name as one path component: bytes outside [A-Za-z0-9_-] as %XX.
+std::string encode_name(std::string_view name) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : name) {
+    if (std::isalnum(c) || c == '_' || c == '-') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string part_name(size_t n) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "part-%06zu.copy", n);
+  return buf;
+}
+
+std::string trim_message(std::string m) {
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
+  return m;
+}
+
+struct TableInfo {
+  std::string name;
+  std::vector<std::string> columns;
+  uint64_t rows = 0;
+  size_t parts = 0;
+  std::string sha256;  // of the concatenated COPY text
+};
+
+struct SequenceInfo {
+  std::string name;
+  int64_t last_value = 0;
+  bool is_called = false;
+  bool operator==(const SequenceInfo&) const = default;
+};
+
+// A SELECT whose output is deterministic: the columns in order, rows sorted by their text.
+std::string ordered_select(const std::string& schema, const TableInfo& t) {
+  std::string cols;
+  for (const auto& c : t.columns) cols += (cols.empty() ? "" : ", ") + quote_ident(c);
+  return "SELECT " + cols + " FROM " + quote_ident(schema) + "." + quote_ident(t.name) +
+         " ORDER BY ROW(" + cols + ")::text COLLATE \"C\"";
+}
+
+// ---- the connection ----
+
+class Session {
+ public:
+  Session(ConnPtr conn, std::vector<std::string> secrets)
+      : conn_(std::move(conn)), secrets_(std::move(secrets)) {}
+  PGconn* get() const { return conn_.get(); }
+
+  // Removes every known secret from a libpq message.
+  std::string redact(std::string m) const {
+    for (const auto& s : secrets_) {
+      if (s.empty()) continue;
+      for (size_t p; (p = m.find(s)) != std::string::npos;) m.replace(p, s.size(), "***");
+    }
+    return trim_message(std::move(m));
+  }
+  std::string last_error() const { return redact(PQerrorMessage(conn_.get())); }
+
+  Error error(Errc code, std::string_view what, const PGresult* r = nullptr) const {
+    std::string m = r ? redact(PQresultErrorMessage(r)) : last_error();
+    if (m.empty()) m = last_error();
+    bool retry = code == Errc::kUnavailable;
+    return Error{code, std::string(what) + ": " + m, {}, retry};
+  }
+
+  Errc errc() const {
+    return PQstatus(conn_.get()) == CONNECTION_OK ? Errc::kIOError : Errc::kUnavailable;
+  }
+
+  // Runs a statement (with text parameters) that must succeed.
+  Result<ResPtr> exec(const std::string& sql, const std::vector<std::string>& params = {}) {
+    std::vector<const char*> p;
+    for (const auto& s : params) p.push_back(s.c_str());
+    ResPtr r(p.empty() ? PQexec(conn_.get(), sql.c_str())
+                       : PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(p.size()), nullptr,
+                                      p.data(), nullptr, nullptr, 0));
+    if (!r) return std::unexpected(error(errc(), "query failed"));
+    auto st = PQresultStatus(r.get());
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+      return std::unexpected(error(errc(), "'" + sql.substr(0, 80) + "' failed", r.get()));
+    return r;
+  }
+
+  // COPY (query) TO STDOUT; `row` gets each row (with its newline).
+  Status copy_out(const std::string& query, const std::function<Status(std::string_view)>& row) {
+    std::string sql = "COPY (" + query + ") TO STDOUT";
+    ResPtr r(PQexec(conn_.get(), sql.c_str()));
+    if (!r || PQresultStatus(r.get()) != PGRES_COPY_OUT)
+      return std::unexpected(error(errc(), "'" + sql.substr(0, 80) + "' failed", r.get()));
+    Status failed = ok();
+    for (;;) {
+      char* buf = nullptr;
+      int n = PQgetCopyData(conn_.get(), &buf, 0);
+      if (n == -1) break;
+      if (n == -2) return std::unexpected(error(errc(), "reading COPY data"));
+      if (failed) failed = row(std::string_view(buf, static_cast<size_t>(n)));
+      PQfreemem(buf);
+    }
+    ResPtr end(PQgetResult(conn_.get()));
+    if (!end || PQresultStatus(end.get()) != PGRES_COMMAND_OK)
+      return std::unexpected(error(errc(), "'" + sql.substr(0, 80) + "' failed", end.get()));
+    while (ResPtr more{PQgetResult(conn_.get())}) {
+    }
+    return failed;
+  }
+
+ private:
+  ConnPtr conn_;
+  std::vector<std::string> secrets_;
+};
+
+// ---- the source ----
+
+class PostgresSource;
+
+class PostgresStaged final : public StagedRestore {
+ public:
+  PostgresStaged(PostgresSource& src, std::string dir, TaskContext ctx)
+      : src_(src), dir_(std::move(dir)), ctx_(std::move(ctx)) {}
+  ~PostgresStaged() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  Status add(const archive::Entry& entry, io::Reader& data) override;
+  Status finish_staging() override;
+  Result<SourceDiff> diff() override;
+  Status commit() override;
+  Status verify() override;
+
+ private:
+  struct StagedTable {
+    std::map<size_t, std::string> parts;  // number -> staged file
+    uint64_t rows = 0;
+  };
+  PostgresSource& src_;
+  std::string dir_;
+  TaskContext ctx_;
+  size_t next_file_ = 0;
+  std::optional<json> schema_json_;
+  std::map<std::string, StagedTable> staged_;  // by encoded name
+  // After finish_staging:
+  std::vector<TableInfo> tables_;
+  std::vector<SequenceInfo> sequences_;
+  bool finished_ = false;
+  bool committed_ = false;
+};
+
+class PostgresSource final : public MetadataSource {
+ public:
+  PostgresSource(config::SourceConfig cfg, Settings s) : cfg_(std::move(cfg)), s_(std::move(s)) {}
+  const config::SourceConfig& config() const override { return cfg_; }
+
+  std::string location() const override {
+    std::string host = s_.host.empty() ? "localhost" : s_.host;
+    if (host.find(':') != std::string::npos && host.find(',') == std::string::npos &&
+        host.front() != '/')
+      host = "[" + host + "]";
+    std::string loc = "postgres://" + host;
+    if (!s_.port.empty()) loc += ":" + s_.port;
+    return loc + "/" + s_.dbname + "/" + s_.schema;
+  }
+
+  Status check() override {
+    Session db = TRY(connect());
+    TRY(list_tables(db));
+    return ok();
+  }
+
+  Status backup(archive::SourceArchiveWriter& out, const TaskContext& ctx) override;
+  Result<std::unique_ptr<StagedRestore>> begin_restore(const TaskContext& ctx) override {
+    std::string dir = ctx.staging_dir + "/postgres-" + encode_name(cfg_.name);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+    if (!fs::create_directories(dir, ec) || ec)
+      return io_error("creating " + dir + ": " + ec.message());
+    return std::make_unique<PostgresStaged>(*this, dir, ctx);
+  }
+  Status cleanup_after_crash(const std::string&) override {
+    // Staging lives under the attempt's staging_dir (removed by the engine); a crash in the
+    // middle of commit() leaves nothing: the server rolls the transaction back.
+    return ok();
+  }
+
+  // ---- used by the staged restore ----
+
+  Result<Session> connect() {
+    std::vector<std::string> secrets{s_.dsn_password};
+    std::string password;
+    if (!s_.password_file.empty()) {
+      int fd = ::open(s_.password_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+      if (fd < 0) return errno_error("password_file " + s_.password_file, errno);
+      struct stat st;
+      if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
+        ::close(fd);
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+        return make_error(Errc::kPermissionDenied,
+                          "password_file " + s_.password_file +
+                              " must be a regular file readable only by its owner (mode 0600); "
+                              "it has mode " +
+                              mode);
+      }
+      char buf[4096];
+      ssize_t n;
+      while ((n = ::read(fd, buf, sizeof buf)) > 0) password.append(buf, static_cast<size_t>(n));
+      int e = errno;
+      ::close(fd);
+      if (n < 0) return errno_error("reading password_file " + s_.password_file, e);
+      while (!password.empty() && (password.back() == '\n' || password.back() == '\r'))
+        password.pop_back();
+      secrets.push_back(password);
+    }
+    if (const char* env = std::getenv("PGPASSWORD")) secrets.emplace_back(env);
+    // Defaults first: the dsn's own values override them; the password file overrides the dsn.
+    std::vector<const char*> keys{"connect_timeout", "application_name", "dbname"};
+    std::vector<const char*> vals{"10", "flinkbr", s_.dsn.c_str()};
+    if (!password.empty()) {
+      keys.push_back("password");
+      vals.push_back(password.c_str());
+    }
+    keys.push_back(nullptr);
+    vals.push_back(nullptr);
+    ConnPtr conn(PQconnectdbParams(keys.data(), vals.data(), 1));
+    Session db(std::move(conn), std::move(secrets));
+    if (!db.get()) return make_error(Errc::kUnavailable, location() + ": out of memory", {}, true);
+    if (PQstatus(db.get()) != CONNECTION_OK)
+      return std::unexpected(db.error(Errc::kUnavailable, "connecting to " + location()));
+    // Fixed settings: the COPY text must not depend on the server's or the role's defaults.
+    TRY(db.exec(
+        "SET client_encoding = 'UTF8'; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
+        "SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; SET bytea_output = 'hex'; "
+        "SET standard_conforming_strings = on"));
+    return db;
+  }
+
+  // The tables to back up (sorted), after checking that the schema and each listed table
+  // exist.
+  Result<std::vector<std::string>> list_tables(Session& db) {
+    auto ns = TRY(db.exec("SELECT 1 FROM pg_namespace WHERE nspname = $1", {s_.schema}));
+    if (PQntuples(ns.get()) == 0)
+      return not_found(location() + ": schema '" + s_.schema + "' does not exist");
+    auto r = TRY(
+        db.exec("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY c.relname COLLATE \"C\"",
+                {s_.schema}));
+    std::vector<std::string> all;
+    for (int i = 0; i < PQntuples(r.get()); ++i) all.emplace_back(PQgetvalue(r.get(), i, 0));
+    if (s_.tables.empty()) return all;
+    for (const auto& t : s_.tables)
+      if (!std::binary_search(all.begin(), all.end(), t))
+        return not_found(location() + ": table '" + t + "' does not exist in schema '" + s_.schema +
+                         "'");
+    return s_.tables;
+  }
+
+  // Columns that COPY can write back (not dropped, not generated), in order.
+  Result<std::vector<std::string>> columns(Session& db, const std::string& table) {
+    auto r = TRY(db.exec(
+        "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 "
+        "AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum",
+        {s_.schema, table}));
+    std::vector<std::string> cols;
+    for (int i = 0; i < PQntuples(r.get()); ++i) cols.emplace_back(PQgetvalue(r.get(), i, 0));
+    if (cols.empty())
+      return failed_precondition(location() + ": table '" + table + "' has no columns to copy");
+    return cols;
+  }
+
+  // Sequences to keep: every sequence of the schema when all tables are backed up, else those
+  // owned (serial / identity) by a listed table. Sorted by name.
+  Result<std::vector<std::string>> sequence_names(Session& db,
+                                                  const std::vector<std::string>& tables) {
+    std::vector<std::string> names;
+    if (s_.tables.empty()) {
+      auto r = TRY(
+          db.exec("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                  "WHERE n.nspname = $1 AND c.relkind = 'S' ORDER BY c.relname COLLATE \"C\"",
+                  {s_.schema}));
+      for (int i = 0; i < PQntuples(r.get()); ++i) names.emplace_back(PQgetvalue(r.get(), i, 0));
+      return names;
+    }
+    auto r =
+        TRY(db.exec("SELECT s.relname, t.relname FROM pg_class s "
+                    "JOIN pg_namespace n ON n.oid = s.relnamespace "
+                    "JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = s.oid "
+                    "AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i') "
+                    "JOIN pg_class t ON t.oid = d.refobjid "
+                    "WHERE n.nspname = $1 AND s.relkind = 'S' ORDER BY s.relname COLLATE \"C\"",
+                    {s_.schema}));
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      std::string owner = PQgetvalue(r.get(), i, 1);
+      if (std::find(tables.begin(), tables.end(), owner) != tables.end())
+        names.emplace_back(PQgetvalue(r.get(), i, 0));
+    }
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    return names;
+  }
+
+  Result<SequenceInfo> read_sequence(Session& db, const std::string& name) {
+    auto r = TRY(db.exec("SELECT last_value, is_called FROM " + quote_ident(s_.schema) + "." +
+                         quote_ident(name)));
+    SequenceInfo s{name, std::strtoll(PQgetvalue(r.get(), 0, 0), nullptr, 10),
+                   std::string_view(PQgetvalue(r.get(), 0, 1)) == "t"};
+    return s;
+  }
+
+  // The order in which rows can be put back: a table after the tables its foreign keys point
+  // to (among `tables`); cycles keep name order (they need DEFERRABLE constraints).
+  Result<std::vector<std::string>> fk_order(Session& db, const std::vector<std::string>& tables) {
+    auto r = TRY(
+        db.exec("SELECT c.relname, p.relname FROM pg_constraint k "
+                "JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_namespace pn ON pn.oid = "
+                "p.relnamespace WHERE k.contype = 'f' AND n.nspname = $1 AND pn.nspname = $1",
+                {s_.schema}));
+    std::map<std::string, std::set<std::string>> deps;
+    for (const auto& t : tables) deps[t];
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      std::string child = PQgetvalue(r.get(), i, 0), parent = PQgetvalue(r.get(), i, 1);
+      if (child != parent && deps.count(child) && deps.count(parent)) deps[child].insert(parent);
+    }
+    std::vector<std::string> order;
+    std::set<std::string> done;
+    while (order.size() < tables.size()) {
+      bool progressed = false;
+      for (const auto& [t, ds] : deps) {
+        if (done.count(t)) continue;
+        if (std::all_of(ds.begin(), ds.end(), [&](const auto& d) { return done.count(d) > 0; })) {
+          order.push_back(t);
+          done.insert(t);
+          progressed = true;
+        }
+      }
+      if (!progressed) {  // a cycle: take the first remaining table
+        for (const auto& [t, ds] : deps)
+          if (!done.count(t)) {
+            order.push_back(t);
+            done.insert(t);
+            break;
+          }
+      }
+    }
+    return order;
+  }
+
+  const Settings& settings() const { return s_; }
+
+ private:
+  config::SourceConfig cfg_;
+  Settings s_;
+};
+
+// ---- backup ----
+
+Status PostgresSource::backup(archive::SourceArchiveWriter& out, const TaskContext& ctx) {
+  Session db = TRY(connect());
+  TRY(db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
+  auto tables = TRY(list_tables(db));
+  json jt = json::array();
+  for (const auto& name : tables) {
+    if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "backup cancelled");
+    TableInfo t;
+    t.name = name;
+    t.columns = TRY(columns(db, name));
+    std::string dir = std::string(kTablesPrefix) + encode_name(name) + "/";
+    std::string buf;
+    io::Sha256 hash;
+    auto flush = [&]() -> Status {
+      ++t.parts;
+      hash.update(io::as_bytes(buf));
+      uint64_t size = buf.size();
+      io::StringReader r(std::move(buf));
+      buf.clear();
+      return out.add_file(dir + part_name(t.parts), 0600, 0, size, r);
+    };
+    TRY_CTX(db.copy_out(ordered_select(s_.schema, t),
+                        [&](std::string_view row) -> Status {
+                          if (!buf.empty() && buf.size() + row.size() > kMaxPartBytes) TRY(flush());
+                          buf.append(row);
+                          ++t.rows;
+                          return ok();
+                        }),
+            "backing up table '" + name + "'");
+    if (!buf.empty()) TRY(flush());
+    t.sha256 = hash.hex_digest();
+    ctx.log("table " + name + ": " + std::to_string(t.rows) + " rows in " +
+            std::to_string(t.parts) + " parts");
+    jt.push_back({{"name", t.name},
+                  {"path", encode_name(t.name)},
+                  {"columns", t.columns},
+                  {"rows", t.rows},
+                  {"parts", t.parts},
+                  {"sha256", t.sha256}});
+  }
+  json js = json::array();
+  for (const auto& name : TRY(sequence_names(db, tables))) {
+    SequenceInfo s = TRY(read_sequence(db, name));
+    js.push_back({{"name", s.name}, {"last_value", s.last_value}, {"is_called", s.is_called}});
+  }
+  TRY(db.exec("COMMIT"));
+  json doc = {{"format", kPayloadFormat}, {"schema", s_.schema}, {"tables", jt}, {"sequences", js}};
+  return out.add_bytes(kSchemaEntry, doc.dump(2) + "\n", 0600, 0);
+}
+
+// ---- restore ----
+
+Status PostgresStaged::add(const archive::Entry& entry, io::Reader& data) {
+  std::string_view rel = entry.relative_path();
+  if (entry.type == archive::EntryType::kDirectory) {
+    if (rel.empty() || rel == "tables" ||
+        (rel.starts_with(kTablesPrefix) &&
+         rel.find('/', kTablesPrefix.size()) == std::string::npos))
+      return ok();
+    return corruption("postgres source: unexpected directory entry " + entry.path);
+  }
+  if (rel == kSchemaEntry) {
+    std::string text = TRY(io::read_all(data, kSchemaLimit));
+    try {
+      schema_json_ = json::parse(text);
+    } catch (const std::exception& e) {
+      return corruption(entry.path + ": not valid JSON: " + e.what());
+    }
+    return ok();
+  }
+  // tables/<enc>/part-NNNNNN.copy
+  if (!rel.starts_with(kTablesPrefix))
+    return corruption("postgres source: unexpected entry " + entry.path);
+  std::string_view rest = rel.substr(kTablesPrefix.size());
+  size_t slash = rest.find('/');
+  if (slash == std::string_view::npos || slash == 0)
+    return corruption("postgres source: unexpected entry " + entry.path);
+  std::string enc(rest.substr(0, slash));
+  std::string_view part = rest.substr(slash + 1);
+  if (part.size() != 16 || !part.starts_with("part-") || !part.ends_with(".copy") ||
+      !std::all_of(part.begin() + 5, part.begin() + 11,
+                   [](char c) { return c >= '0' && c <= '9'; }))
+    return corruption("postgres source: unexpected entry " + entry.path);
+  size_t n = std::stoul(std::string(part.substr(5, 6)));
+  auto& st = staged_[enc];
+  if (n == 0 || st.parts.count(n))
+    return corruption("postgres source: bad part number in " + entry.path);
+  std::string file = dir_ + "/" + std::to_string(++next_file_) + ".copy";
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_error("creating " + file, errno);
+  std::vector<std::byte> buf(kIoBuffer);
+  uint64_t total = 0;
+  char last = '\n';
+  Status result = ok();
+  for (;;) {
+    auto got = data.read(buf);
+    if (!got) {
+      result = std::unexpected(got.error());
+      break;
+    }
+    if (*got == 0) break;
+    for (size_t i = 0; i < *got; ++i)
+      if (buf[i] == std::byte{'\n'}) ++st.rows;
+    last = static_cast<char>(buf[*got - 1]);
+    total += *got;
+    size_t off = 0;
+    while (off < *got) {
+      ssize_t w = ::write(fd, buf.data() + off, *got - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        result = errno_error("writing " + file, errno);
+        break;
+      }
+      off += static_cast<size_t>(w);
+    }
+    if (!result) break;
+  }
+  ::close(fd);
+  TRY(result);
+  if (total != entry.size) return corruption(entry.path + ": size differs from its entry");
+  if (total == 0 || last != '\n')
+    return corruption(entry.path + ": a COPY part must hold whole rows");
+  st.parts[n] = file;
+  return ok();
+}
+
+Status PostgresStaged::finish_staging() {
+  if (finished_) return ok();
+  if (!schema_json_) return corruption("postgres source: schema.json is missing");
+  tables_.clear();
+  sequences_.clear();
+  try {
+    const json& doc = *schema_json_;
+    if (doc.at("format").get<int>() != kPayloadFormat)
+      return corruption("postgres source: unknown payload format");
+    std::set<std::string> known;
+    for (const auto& jt : doc.at("tables")) {
+      TableInfo t;
+      t.name = jt.at("name").get<std::string>();
+      t.columns = jt.at("columns").get<std::vector<std::string>>();
+      t.rows = jt.at("rows").get<uint64_t>();
+      t.parts = jt.at("parts").get<size_t>();
+      t.sha256 = jt.at("sha256").get<std::string>();
+      std::string enc = encode_name(t.name);
+      if (!known.insert(enc).second) return corruption("schema.json lists '" + t.name + "' twice");
+      if (t.columns.empty())
+        return corruption("schema.json: table '" + t.name + "' has no columns");
+      const StagedTable* st = staged_.count(enc) ? &staged_.at(enc) : nullptr;
+      size_t have = st ? st->parts.size() : 0;
+      if (have != t.parts || (st && st->parts.rbegin()->first != t.parts))
+        return corruption("table '" + t.name + "': " + std::to_string(t.parts) + " parts listed, " +
+                          std::to_string(have) + " staged");
+      uint64_t rows = st ? st->rows : 0;
+      if (rows != t.rows)
+        return corruption("table '" + t.name + "': " + std::to_string(t.rows) + " rows listed, " +
+                          std::to_string(rows) + " staged");
+      tables_.push_back(std::move(t));
+    }
+    for (const auto& [enc, st] : staged_)
+      if (!known.count(enc)) return corruption("parts of table '" + enc + "' not in schema.json");
+    for (const auto& js : doc.at("sequences"))
+      sequences_.push_back({js.at("name").get<std::string>(), js.at("last_value").get<int64_t>(),
+                            js.at("is_called").get<bool>()});
+  } catch (const std::exception& e) {
+    return corruption(std::string("postgres source: malformed schema.json: ") + e.what());
+  }
+  finished_ = true;
+  return ok();
+}
+
+namespace {
+
+struct LiveTable {
+  uint64_t rows = 0;
+  std::string sha256;
+};
+
+Result<LiveTable> read_live(Session& db, const std::string& schema, const TableInfo& t) {
+  LiveTable live;
+  io::Sha256 hash;
+  TRY_CTX(db.copy_out(ordered_select(schema, t),
+                      [&](std::string_view row) -> Status {
+                        hash.update(io::as_bytes(row));
+                        ++live.rows;
+                        return ok();
+                      }),
+          "reading table '" + t.name + "'");
+  live.sha256 = hash.hex_digest();
+  return live;
+}
+
+}  // namespace
+
+Result<SourceDiff> PostgresStaged::diff() {
+  if (!finished_) return failed_precondition("postgres source: diff before finish_staging");
+  Session db = TRY(src_.connect());
+  TRY(db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
+  const std::string& schema = src_.settings().schema;
+  SourceDiff d;
+  auto live_tables = TRY(src_.list_tables(db));
+  for (const auto& t : tables_) {
+    LiveTable live = TRY(read_live(db, schema, t));
+    if (live.sha256 == t.sha256) continue;
+    std::string item = t.name + ": " + std::to_string(live.rows) + " rows now, " +
+                       std::to_string(t.rows) + " in backup";
+    if (live.rows == t.rows) item += " (contents differ)";
+    d.changed.push_back(std::move(item));
+  }
+  for (const auto& s : sequences_) {
+    SequenceInfo live = TRY(src_.read_sequence(db, s.name));
+    if (live == s) continue;
+    d.changed.push_back("sequence " + s.name + ": last_value " + std::to_string(live.last_value) +
+                        (live.is_called ? "" : " (not called)") + " now, " +
+                        std::to_string(s.last_value) + (s.is_called ? "" : " (not called)") +
+                        " in backup");
+  }
+  TRY(db.exec("COMMIT"));
+  return d;
+}
+
+Status PostgresStaged::commit() {
+  if (!finished_) return failed_precondition("postgres source: commit before finish_staging");
+  Session db = TRY(src_.connect());
+  const std::string& schema = src_.settings().schema;
+  std::vector<std::string> names;
+  for (const auto& t : tables_) names.push_back(t.name);
+  std::vector<SequenceInfo> before;
+  bool sequences_touched = false;
+
+  auto body = [&]() -> Status {
+    TRY(db.exec("BEGIN"));
+    // Applications holding locks on the tables make the restore fail, not hang.
+    TRY(db.exec("SET LOCAL lock_timeout = '60s'"));
+    TRY(db.exec("SET CONSTRAINTS ALL DEFERRED"));
+    for (const auto& s : sequences_) before.push_back(TRY(src_.read_sequence(db, s.name)));
+    if (!names.empty()) {
+      std::string list;
+      for (const auto& n : names)
+        list += (list.empty() ? "" : ", ") + quote_ident(schema) + "." + quote_ident(n);
+      TRY_CTX(db.exec("TRUNCATE " + list), "emptying the tables");
+    }
+    std::map<std::string, const TableInfo*> by_name;
+    for (const auto& t : tables_) by_name[t.name] = &t;
+    for (const auto& name : TRY(src_.fk_order(db, names))) {
+      if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "restore cancelled");
+      const TableInfo& t = *by_name.at(name);
+      ctx_.log("restoring table " + t.name + ": " + std::to_string(t.rows) + " rows");
+      std::string cols;
+      for (const auto& c : t.columns) cols += (cols.empty() ? "" : ", ") + quote_ident(c);
+      std::string sql =
+          "COPY " + quote_ident(schema) + "." + quote_ident(t.name) + " (" + cols + ") FROM STDIN";
+      std::string what = "restoring table '" + t.name + "'";
+      ResPtr r(PQexec(db.get(), sql.c_str()));
+      if (!r || PQresultStatus(r.get()) != PGRES_COPY_IN)
+        return std::unexpected(db.error(db.errc(), what, r.get()));
+      Status sent = ok();
+      auto it = staged_.find(encode_name(t.name));
+      if (it != staged_.end()) {
+        std::vector<char> buf(kIoBuffer);
+        for (const auto& [n, file] : it->second.parts) {
+          int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+          if (fd < 0) {
+            sent = errno_error("opening staged " + file, errno);
+            break;
+          }
+          ssize_t got;
+          while ((got = ::read(fd, buf.data(), buf.size())) > 0) {
+            if (PQputCopyData(db.get(), buf.data(), static_cast<int>(got)) != 1) {
+              sent = std::unexpected(db.error(db.errc(), what));
+              break;
+            }
+          }
+          if (got < 0 && sent) sent = errno_error("reading staged " + file, errno);
+          ::close(fd);
+          if (!sent) break;
+        }
+      }
+      PQputCopyEnd(db.get(), sent ? nullptr : "flinkbr: staged data unreadable");
+      ResPtr end(PQgetResult(db.get()));
+      while (ResPtr more{PQgetResult(db.get())}) {
+      }
+      TRY(sent);
+      if (!end || PQresultStatus(end.get()) != PGRES_COMMAND_OK)
+        return std::unexpected(db.error(db.errc(), what, end.get()));
+    }
+    TRY_CTX(db.exec("SET CONSTRAINTS ALL IMMEDIATE"), "checking constraints");
+    sequences_touched = true;
+    for (const auto& s : sequences_)
+      TRY(db.exec("SELECT setval($1::regclass, $2, $3)",
+                  {quote_ident(schema) + "." + quote_ident(s.name), std::to_string(s.last_value),
+                   s.is_called ? "true" : "false"}));
+    TRY(db.exec("COMMIT"));
+    return ok();
+  };
+  Status st = body();
+  if (st) {
+    committed_ = true;
+    return ok();
+  }
+  // Roll back; the server does it anyway if the connection is gone.
+  ResPtr rb(PQexec(db.get(), "ROLLBACK"));
+  if (sequences_touched) {
+    for (const auto& s : before) {
+      auto r = db.exec("SELECT setval($1::regclass, $2, $3)",
+                       {quote_ident(schema) + "." + quote_ident(s.name),
+                        std::to_string(s.last_value), s.is_called ? "true" : "false"});
+      if (!r) st.error().context("(sequence " + s.name + " could not be put back)");
+    }
+  }
+  return with_context(std::move(st), "restoring " + src_.location() + " (rolled back)");
+}
+
+Status PostgresStaged::verify() {
+  if (!committed_) return failed_precondition("postgres source: verify before commit");
+  Session db = TRY(src_.connect());
+  TRY(db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
+  const std::string& schema = src_.settings().schema;
+  for (const auto& t : tables_) {
+    LiveTable live = TRY(read_live(db, schema, t));
+    if (live.rows != t.rows)
+      return corruption("table '" + t.name + "': " + std::to_string(live.rows) +
+                        " rows after restore, " + std::to_string(t.rows) + " in backup");
+    if (live.sha256 != t.sha256)
+      return corruption("table '" + t.name + "': contents differ from the backup after restore");
+  }
+  for (const auto& s : sequences_) {
+    SequenceInfo live = TRY(src_.read_sequence(db, s.name));
+    if (!(live == s))
+      return corruption("sequence '" + s.name + "': last_value " + std::to_string(live.last_value) +
+                        " after restore, " + std::to_string(s.last_value) + " in backup");
+  }
+  TRY(db.exec("COMMIT"));
+  return ok();
+}
+
+}  // namespace
+
+Status validate_config(const config::SourceConfig& cfg) {
+  TRY(settings_from_config(cfg));
+  return ok();
+}
+
+Result<std::unique_ptr<MetadataSource>> create(const config::SourceConfig& cfg) {
+  Settings s = TRY(settings_from_config(cfg));
+  return std::make_unique<PostgresSource>(cfg, std::move(s));
+}
+
+}  // namespace flinkbr::source::postgres
