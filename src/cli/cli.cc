@@ -456,10 +456,23 @@ Result<int> cmd_backup_suspend(Command& cmd, const std::string& name, bool suspe
 
 struct FileArgs {
   std::string cluster, path_type, source_path, nameservice, ip_mode, namenode_ip;
+  std::string record;  // verify the file of this backup record instead
 };
+
+Result<int> print_verify(Command& cmd, const json& v);
 
 Result<int> cmd_backup_verify(Command& cmd, const FileArgs& a) {
   Client c = TRY(cmd.client());
+  json v;
+  if (!a.record.empty()) {
+    if (!a.path_type.empty() || !a.source_path.empty())
+      return invalid_argument("record", "--record replaces --path-type and --source-path");
+    if (cmd.io().stderr_is_tty) cmd.note("Verifying the file of record " + a.record + "...");
+    v = TRY(c.post("/api/v1/backup-records/" + url_segment(a.record) + "/verify", json::object()));
+    return print_verify(cmd, v);
+  }
+  if (a.path_type.empty()) return invalid_argument("path_type", "--path-type is required");
+  if (a.source_path.empty()) return invalid_argument("source_path", "--source-path is required");
   json body = {{"path_type", a.path_type}, {"source_path", a.source_path}};
   for (auto [key, value] : {std::pair{"cluster", &a.cluster},
                             {"nameservice", &a.nameservice},
@@ -467,7 +480,11 @@ Result<int> cmd_backup_verify(Command& cmd, const FileArgs& a) {
                             {"namenode_ip", &a.namenode_ip}})
     if (!value->empty()) body[key] = *value;
   if (cmd.io().stderr_is_tty) cmd.note("Verifying " + a.source_path + "...");
-  json v = TRY(c.post("/api/v1/backup-verify", body));
+  v = TRY(c.post("/api/v1/backup-verify", body));
+  return print_verify(cmd, v);
+}
+
+Result<int> print_verify(Command& cmd, const json& v) {
   if (cmd.json_out()) {
     cmd.print_json(v);
     return 0;
@@ -852,9 +869,10 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
     s = leaf(grp, "verify", "Check the integrity of one backup file (no restore)",
              [&] { return cmd_backup_verify(cmd, a.file); });
     s->add_option("--path-type", a.file.path_type, "LocalDir, LocalHDFS, RemoteHDFS or OBS")
-        ->required()
         ->check(kPathTypes);
-    s->add_option("--source-path", a.file.source_path, "Full path of the backup file")->required();
+    s->add_option("--source-path", a.file.source_path, "Full path of the backup file");
+    s->add_option("--record", a.file.record,
+                  "Verify the file of this backup record (see backup history) instead");
     s->add_option("--cluster", a.file.cluster, "Cluster whose storage settings to use");
     s->add_option("--nameservice", a.file.nameservice, "HDFS NameService");
     s->add_option("--ip-mode", a.file.ip_mode, "RemoteHDFS: auto, IPv4 or IPv6")

@@ -69,10 +69,17 @@ struct Route {
 // Pure shape rules for request bodies (json.h checks them).
 constexpr FieldRule kLoginFields[] = {{"user"}, {"password"}};
 constexpr FieldRule kUserFields[] = {{"name"}, {"role"}, {"password"}};
-constexpr FieldRule kBackupTaskFields[] = {
-    {"name"},   {"cluster"},     {"data_source"}, {"path_type"},
-    {"path"},   {"nameservice"}, {"namenode_ip"}, {"max_copies", FieldType::kInteger},
-    {"period"}, {"start_time"},  {"verify", FieldType::kBoolean}};
+constexpr FieldRule kBackupTaskFields[] = {{"name"},
+                                           {"cluster"},
+                                           {"data_source"},
+                                           {"path_type"},
+                                           {"path"},
+                                           {"nameservice"},
+                                           {"namenode_ip"},
+                                           {"max_copies", FieldType::kInteger},
+                                           {"period"},
+                                           {"start_time"},
+                                           {"verify", FieldType::kBoolean}};
 constexpr FieldRule kRestoreTaskFields[] = {{"name"},      {"cluster"},     {"data_source"},
                                             {"path_type"}, {"source_path"}, {"nameservice"},
                                             {"ip_mode"},   {"namenode_ip"}, {"queue"}};
@@ -428,6 +435,15 @@ struct Api::Impl {
       auto id = TRY(record_id(c.param(1)));
       return Reply{.body = backup_record_json(TRY(engine.get_backup_record(id)))};
     });
+    change("POST", "/backup-records/" + kName + "/verify", kOperator, "backup.verify",
+           "verify a backup file", [this](Call& c) -> Result<Reply> {
+             TRY(no_body(c.req));
+             auto id = TRY(record_id(c.param(1)));
+             c.target = "record " + c.param(1);
+             auto v = TRY(engine.verify_record(id));
+             c.detail = v.checksum;
+             return Reply{.body = verify_json(v)};
+           });
     change("POST", "/backup-verify", kOperator, "backup.verify", "verify a backup file",
            [this](Call& c) -> Result<Reply> {
              json body = TRY(parse_request(c.req.body, kFileFields));

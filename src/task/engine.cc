@@ -718,6 +718,24 @@ Result<VerifyResult> Engine::verify_file(const FileSpec& spec) {
   return out;
 }
 
+Result<VerifyResult> Engine::verify_record(int64_t id) {
+  auto rec = TRY(impl_->store.get_backup_record(id));
+  if (rec.status != BackupStatus::kSucceeded)
+    return failed_precondition("backup record " + std::to_string(id) + " is " +
+                               std::string(to_string(rec.status)) +
+                               "; only the file of a Succeeded record can be verified");
+  auto task = impl_->store.get_backup_task(rec.task_name);
+  if (!task)
+    return not_found("the backup task '" + rec.task_name + "' of record " + std::to_string(id) +
+                     " no longer exists; verify the file with its path instead");
+  return verify_file({.cluster = task->cluster,
+                      .path_type = std::string(to_string(task->params.path_type)),
+                      .source_path = rec.backup_path,
+                      .nameservice = task->params.nameservice,
+                      .ip_mode = task->params.ip_mode,
+                      .namenode_ip = task->params.namenode_ip});
+}
+
 Result<store::RestoreTask> Engine::create_restore_task(const RestoreTaskSpec& spec) {
   TRY(validate_name("name", spec.name));
   TRY(validate_name("cluster", spec.cluster));

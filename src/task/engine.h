@@ -131,6 +131,8 @@ class Engine {
   [[nodiscard]] Status suspend_backup(const std::string& name, bool suspended);
   // Reads and checks one backup file without touching any cluster.
   Result<VerifyResult> verify_file(const FileSpec& spec);
+  // The same for the file of a backup record (the Verify action on a record).
+  Result<VerifyResult> verify_record(int64_t id);
 
   // Restoration tasks.
   Result<store::RestoreTask> create_restore_task(const RestoreTaskSpec& spec);

@@ -187,6 +187,19 @@ TEST(EndToEnd, EachCheckRefusesWithItsReasonAndChangesNothing) {
   auto bad = d.cli({"backup", "verify", "--path-type", "LocalDir", "--source-path", flipped});
   EXPECT_NE(bad.exit_code, 0);
   EXPECT_FALSE(bad.err.empty());
+  auto cut = d.cli({"backup", "verify", "--path-type", "LocalDir", "--source-path", truncated});
+  EXPECT_NE(cut.exit_code, 0);
+  EXPECT_NE(cut.err.find("truncated"), std::string::npos) << cut.err;
+  // The Verify action on a record checks the record's own file.
+  auto history = json::parse(d.cli({"backup", "history", "nightly", "--json"}).out);
+  auto by_record = d.cli(
+      {"backup", "verify", "--record", std::to_string(history[0]["id"].get<int64_t>()), "--json"});
+  ASSERT_EQ(by_record.exit_code, 0) << by_record.err;
+  auto report = json::parse(by_record.out);
+  EXPECT_EQ(report["path"], path);
+  EXPECT_EQ(report["system_version"], "1.18.1");
+  EXPECT_EQ(report["checksum"], history[0]["checksum"]);
+  EXPECT_EQ(report["sources"].size(), 2u);
 }
 
 // Writes a backup file by hand with libarchive: a valid header, the given hostile entry, and a
