@@ -8,7 +8,7 @@ pkgs=(
   libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
   zlib1g-dev libisal-dev libgtest-dev libgmock-dev
   libzookeeper-mt-dev libpq-dev
-  postgresql
+  zookeeper default-jre-headless postgresql
   tar gzip curl procps
 )
 sudo_cmd=""

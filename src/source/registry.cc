@@ -4,6 +4,7 @@
 
 #include "source/files/files_source.h"
 #include "source/postgres/postgres_source.h"
+#include "source/zookeeper/zookeeper_source.h"
 
 namespace flinkbr::source {
 
@@ -20,6 +21,10 @@ struct Kind {
 constexpr Kind kKinds[] = {
     {files::kKind, &files::validate_config,
      [](const config::SourceConfig& c, const config::ClusterConfig&) { return files::create(c); }},
+    {zookeeper::kKind, &zookeeper::validate_config,
+     [](const config::SourceConfig& c, const config::ClusterConfig&) {
+       return zookeeper::create(c);
+     }},
     {postgres::kKind, &postgres::validate_config,
      [](const config::SourceConfig& c, const config::ClusterConfig&) {
        return postgres::create(c);

@@ -186,11 +186,15 @@ struct Engine::Impl {
     }
     // Retention first, so that a record seen Succeeded already has its old copies removed.
     if (result) apply_retention(task, rec.id);
-    if (auto st = store.update_backup_record(rec); !st)
-      spdlog::error("backup {}: cannot record the result: {}", task.name, st.error().message);
+    {
+      // The final status and the end of the run become visible together: whoever sees the
+      // record end may start the next run at once.
+      std::lock_guard g(mu);
+      if (auto st = store.update_backup_record(rec); !st)
+        spdlog::error("backup {}: cannot record the result: {}", task.name, st.error().message);
+      running_backups.erase(task.name);
+    }
     events.publish("backup", record_event(rec));
-    std::lock_guard g(mu);
-    running_backups.erase(task.name);
   }
 
   Status do_backup(const store::BackupTask& task, store::BackupRecord& rec, ClusterRuntime& cl) {

@@ -279,7 +279,7 @@ TEST(Registry, UnknownTypeIsRefusedNamingTheField) {
   EXPECT_EQ(st.error().code, Errc::kInvalidArgument);
   EXPECT_EQ(st.error().field, "clusters[0].metadata[1].type");
   EXPECT_EQ(st.error().message,
-            "unknown source type 'nfs'; expected one of files, postgres");
+            "unknown source type 'nfs'; expected one of files, zookeeper, postgres");
   EXPECT_FALSE(create(cfg, config::ClusterConfig{}));
 }
 

@@ -1,0 +1,1037 @@
+#include "source/zookeeper/zookeeper_source.h"
+
+#ifndef THREADED
+#define THREADED
+#endif
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zookeeper/zookeeper.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <deque>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace flinkbr::source::zookeeper {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr size_t kPartLimit = 4 * 1024 * 1024;  // bytes of one payload part
+constexpr size_t kNodesInFlight = 400;          // znodes being read at once (3 requests each)
+constexpr size_t kBatchBytes = 512 * 1024;      // serialized bytes of one multi (< 1 MiB)
+constexpr size_t kBatchOps = 2000;
+constexpr size_t kBatchesInFlight = 8;
+constexpr size_t kAclsInFlight = 500;
+constexpr std::string_view kPartPrefix = "znodes/part-";
+constexpr std::string_view kPartSuffix = ".jsonl";
+
+// ---- znodes ----
+
+struct Acl {
+  int32_t perms = 0;
+  std::string scheme;
+  std::string id;
+  bool operator==(const Acl&) const = default;
+};
+
+struct Znode {
+  std::optional<std::string> data;  // nullopt: null data
+  std::vector<Acl> acl;
+  bool sequential = false;
+  bool ephemeral = false;
+  int32_t cversion = 0;
+};
+
+// Tree keyed by the path relative to the root: "/" for the root, "/a/b" below it. Byte-wise order
+// puts every parent before its children.
+using Tree = std::map<std::string, Znode>;
+
+std::string parent_of(const std::string& rel) {
+  auto slash = rel.rfind('/');
+  return slash == 0 ? "/" : rel.substr(0, slash);
+}
+
+std::string child_of(const std::string& rel, const std::string& name) {
+  return rel == "/" ? "/" + name : rel + "/" + name;
+}
+
+// Sequential heuristic: ZooKeeper names a sequential child with the parent's cversion at the
+// time of creation, as 10 decimal digits. A name that ends with 10 digits whose value is below
+// the parent's current cversion (which only grows) is taken as created sequential.
+bool looks_sequential(const std::string& rel, int32_t parent_cversion) {
+  std::string name = rel.substr(rel.rfind('/') + 1);
+  if (name.size() < 10) return false;
+  std::string digits = name.substr(name.size() - 10);
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  long long v = std::stoll(digits);
+  return v < static_cast<long long>(parent_cversion);
+}
+
+// ---- base64 ----
+
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string b64_encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v =
+        (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += kB64[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8);
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += kB64[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> b64_decode(std::string_view in) {
+  if (in.size() % 4 != 0) return std::nullopt;
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  for (size_t i = 0; i < in.size(); i += 4) {
+    int a = val(in[i]), b = val(in[i + 1]);
+    bool last = i + 4 == in.size();
+    int c = (last && in[i + 2] == '=') ? -2 : val(in[i + 2]);
+    int d = (last && in[i + 3] == '=') ? -2 : val(in[i + 3]);
+    if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2)) return std::nullopt;
+    uint32_t v = (uint32_t(a) << 18) | (uint32_t(b) << 12) | (uint32_t(c < 0 ? 0 : c) << 6) |
+                 uint32_t(d < 0 ? 0 : d);
+    out += char(v >> 16);
+    if (c >= 0) out += char((v >> 8) & 255);
+    if (d >= 0) out += char(v & 255);
+  }
+  if (b64_encode(out) != in) return std::nullopt;  // non-canonical padding bits
+  return out;
+}
+
+// ---- JSON lines ----
+
+std::string to_line(const std::string& rel, const Znode& z) {
+  json acl = json::array();
+  for (const auto& a : z.acl)
+    acl.push_back({{"perms", a.perms}, {"scheme", a.scheme}, {"id", a.id}});
+  json j = {{"path", rel},
+            {"data", z.data ? json(b64_encode(*z.data)) : json(nullptr)},
+            {"acl", std::move(acl)},
+            {"sequential", z.sequential}};
+  return j.dump(-1, ' ', false, json::error_handler_t::strict) + "\n";
+}
+
+bool valid_rel_path(const std::string& p) {
+  if (p == "/") return true;
+  if (p.empty() || p[0] != '/' || p.back() == '/') return false;
+  size_t start = 1;
+  for (;;) {
+    size_t end = p.find('/', start);
+    std::string_view comp =
+        std::string_view(p).substr(start, end == std::string::npos ? end : end - start);
+    if (comp.empty() || comp == "." || comp == "..") return false;
+    for (char c : comp)
+      if (c == '\0') return false;
+    if (end == std::string::npos) return true;
+    start = end + 1;
+  }
+}
+
+Result<std::pair<std::string, Znode>> from_line(const std::string& line, size_t lineno) {
+  auto bad = [&](const std::string& why) {
+    return corruption("zookeeper payload line " + std::to_string(lineno) + ": " + why);
+  };
+  json j = json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
+  for (const auto& [k, v] : j.items())
+    if (k != "path" && k != "data" && k != "acl" && k != "sequential")
+      return bad("unknown field '" + k + "'");
+  if (!j.contains("path") || !j["path"].is_string()) return bad("no path");
+  std::string rel = j["path"].get<std::string>();
+  if (!valid_rel_path(rel)) return bad("invalid path '" + rel + "'");
+  Znode z;
+  if (!j.contains("data")) return bad(rel + ": no data");
+  if (j["data"].is_string()) {
+    auto d = b64_decode(j["data"].get<std::string>());
+    if (!d) return bad(rel + ": data is not valid base64");
+    z.data = std::move(*d);
+  } else if (!j["data"].is_null()) {
+    return bad(rel + ": data must be a base64 string or null");
+  }
+  if (!j.contains("acl") || !j["acl"].is_array() || j["acl"].empty())
+    return bad(rel + ": acl must be a non-empty list");
+  for (const auto& a : j["acl"]) {
+    if (!a.is_object() || a.size() != 3 || !a.contains("perms") ||
+        !a["perms"].is_number_integer() || !a.contains("scheme") || !a["scheme"].is_string() ||
+        !a.contains("id") || !a["id"].is_string())
+      return bad(rel + ": malformed acl entry");
+    int64_t perms = a["perms"].get<int64_t>();
+    if (perms < 0 || perms > 31) return bad(rel + ": acl perms out of range");
+    z.acl.push_back(
+        {static_cast<int32_t>(perms), a["scheme"].get<std::string>(), a["id"].get<std::string>()});
+  }
+  if (!j.contains("sequential") || !j["sequential"].is_boolean())
+    return bad(rel + ": no sequential flag");
+  z.sequential = j["sequential"].get<bool>();
+  return std::make_pair(std::move(rel), std::move(z));
+}
+
+// ---- configuration ----
+
+struct Params {
+  std::string connect;
+  std::string root;
+  int64_t session_timeout_s = 30;
+  std::string credentials_file;
+};
+
+std::string field_name(const config::SourceConfig& cfg, std::string_view key) {
+  return cfg.key_path.empty() ? std::string(key) : cfg.key_path + "." + std::string(key);
+}
+
+Result<Params> params_from_config(const config::SourceConfig& cfg) {
+  if (!cfg.params.is_object())
+    return invalid_argument(cfg.key_path, "the settings of a zookeeper source must be a map");
+  Params p;
+  for (const auto& [key, value] : cfg.params.items()) {
+    std::string f = field_name(cfg, key);
+    if (key != "connect" && key != "root" && key != "session_timeout" &&
+        key != "digest_credentials_file")
+      return invalid_argument(f, "unknown key '" + key +
+                                     "' for a zookeeper source (expected: connect, root, "
+                                     "session_timeout, digest_credentials_file)");
+    if (!value.is_string()) return invalid_argument(f, "must be a string");
+  }
+  auto get = [&](std::string_view key) -> std::string {
+    auto it = cfg.params.find(std::string(key));
+    return it == cfg.params.end() ? std::string() : it->get<std::string>();
+  };
+  p.connect = get("connect");
+  if (p.connect.empty())
+    return invalid_argument(field_name(cfg, "connect"),
+                            "a zookeeper source needs a connect string (host:port[,host:port])");
+  for (char c : p.connect)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      return invalid_argument(field_name(cfg, "connect"),
+                              "must not contain spaces or control characters");
+  p.root = get("root");
+  if (p.root.empty())
+    return invalid_argument(field_name(cfg, "root"), "a zookeeper source needs a root znode");
+  if (p.root == "/" || !valid_rel_path(p.root))
+    return invalid_argument(field_name(cfg, "root"),
+                            "'" + p.root +
+                                "' must be an absolute, normalized znode path below / "
+                                "(e.g. /flink/cluster-1)");
+  if (auto t = get("session_timeout"); !t.empty()) {
+    p.session_timeout_s = TRY(config::parse_duration(t, field_name(cfg, "session_timeout")));
+    if (p.session_timeout_s > 3600)
+      return invalid_argument(field_name(cfg, "session_timeout"), "must be at most 1h");
+  }
+  p.credentials_file = get("digest_credentials_file");
+  if (!p.credentials_file.empty() && p.credentials_file[0] != '/')
+    return invalid_argument(field_name(cfg, "digest_credentials_file"), "must be an absolute path");
+  return p;
+}
+
+// "user:password" from the file (mode 0600 required) or FLINKBR_ZK_DIGEST; "" when neither.
+Result<std::string> load_credentials(const Params& p) {
+  if (p.credentials_file.empty()) {
+    const char* env = std::getenv("FLINKBR_ZK_DIGEST");
+    std::string s = env ? env : "";
+    if (!s.empty() && s.find(':') == std::string::npos)
+      return invalid_argument("FLINKBR_ZK_DIGEST", "must be user:password");
+    return s;
+  }
+  int fd = ::open(p.credentials_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return errno_error("opening the digest credentials file " + p.credentials_file, errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 07777) != 0600) {
+    ::close(fd);
+    return make_error(Errc::kPermissionDenied,
+                      "the digest credentials file " + p.credentials_file +
+                          " must be a regular file of mode 0600 (readable only by its owner)");
+  }
+  std::string s;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    s.append(buf, static_cast<size_t>(n));
+    if (s.size() > 65536) break;
+  }
+  ::close(fd);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  if (s.find(':') == std::string::npos || s.find('\n') != std::string::npos)
+    return make_error(Errc::kInvalidArgument, "the digest credentials file " + p.credentials_file +
+                                                  " must hold one line user:password");
+  return s;
+}
+
+// ---- session ----
+
+void drop_log(const char*) {}
+
+Errc errc_of(int rc) {
+  if (rc == ZNONODE) return Errc::kNotFound;
+  if (rc == ZNOAUTH || rc == ZAUTHFAILED) return Errc::kPermissionDenied;
+  if (rc == ZCONNECTIONLOSS || rc == ZOPERATIONTIMEOUT || rc == ZSESSIONEXPIRED ||
+      rc == ZINVALIDSTATE || rc == ZCLOSING)
+    return Errc::kUnavailable;
+  if (rc == ZNODEEXISTS) return Errc::kAlreadyExists;
+  return Errc::kIOError;
+}
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> open(const Params& p) {
+    std::string creds = TRY(load_credentials(p));
+    std::unique_ptr<Session> s(new Session(p.connect));
+    int timeout_ms = static_cast<int>(p.session_timeout_s * 1000);
+    s->zh_ = zookeeper_init2(p.connect.c_str(), &Session::watcher, timeout_ms, nullptr, s.get(), 0,
+                             &drop_log);
+    if (!s->zh_) return errno_error("connecting to ZooKeeper at " + p.connect, errno);
+    {
+      std::unique_lock lk(s->m_);
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(p.session_timeout_s);
+      bool answered = s->cv_.wait_until(lk, deadline, [&] {
+        return s->state_ == ZOO_CONNECTED_STATE || s->state_ == ZOO_AUTH_FAILED_STATE ||
+               s->state_ == ZOO_EXPIRED_SESSION_STATE;
+      });
+      if (!answered || s->state_ != ZOO_CONNECTED_STATE)
+        return make_error(Errc::kUnavailable,
+                          "ZooKeeper at " + p.connect + " did not answer within " +
+                              std::to_string(p.session_timeout_s) + " s",
+                          {}, true);
+    }
+    if (!creds.empty()) {
+      s->auth_ = true;
+      int rc = zoo_add_auth(s->zh_, "digest", creds.data(), static_cast<int>(creds.size()),
+                            &Session::on_auth, s.get());
+      if (rc != ZOK) return s->error(rc, "authenticating");
+      std::unique_lock lk(s->m_);
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(p.session_timeout_s);
+      if (!s->cv_.wait_until(lk, deadline, [&] { return s->auth_rc_.has_value(); }))
+        return make_error(Errc::kUnavailable,
+                          "ZooKeeper at " + p.connect +
+                              " did not answer the authentication within " +
+                              std::to_string(p.session_timeout_s) + " s",
+                          {}, true);
+      if (*s->auth_rc_ != ZOK) {
+        std::string user = creds.substr(0, creds.find(':'));
+        return make_error(Errc::kPermissionDenied, "ZooKeeper at " + p.connect +
+                                                       " refused the digest credentials of '" +
+                                                       user + "': " + zerror(*s->auth_rc_));
+      }
+    }
+    return s;
+  }
+
+  ~Session() {
+    if (zh_) zookeeper_close(zh_);
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  zhandle_t* zh() const { return zh_; }
+  const std::string& connect() const { return connect_; }
+  bool authenticated() const { return auth_; }
+
+  std::unexpected<Error> error(int rc, const std::string& what) const {
+    return make_error(errc_of(rc), what + " on ZooKeeper at " + connect_ + ": " + zerror(rc), {},
+                      errc_of(rc) == Errc::kUnavailable);
+  }
+
+ private:
+  explicit Session(std::string connect) : connect_(std::move(connect)) {}
+
+  static void watcher(zhandle_t*, int type, int state, const char*, void* ctx) {
+    if (type != ZOO_SESSION_EVENT || !ctx) return;
+    auto* s = static_cast<Session*>(ctx);
+    std::lock_guard lk(s->m_);
+    s->state_ = state;
+    s->cv_.notify_all();
+  }
+  static void on_auth(int rc, const void* data) {
+    auto* s = static_cast<Session*>(const_cast<void*>(data));
+    std::lock_guard lk(s->m_);
+    s->auth_rc_ = rc;
+    s->cv_.notify_all();
+  }
+
+  std::string connect_;
+  zhandle_t* zh_ = nullptr;
+  std::mutex m_;
+  std::condition_variable cv_;
+  int state_ = 0;
+  std::optional<int> auth_rc_;
+  bool auth_ = false;
+};
+
+// ---- reading a tree, pipelined ----
+
+class TreeReader {
+ public:
+  TreeReader(Session& s, std::string root, const TaskContext* ctx)
+      : s_(s), root_(std::move(root)), ctx_(ctx) {}
+
+  // Reads every znode below the root (ephemeral ones included, flagged). kNotFound when the root
+  // does not exist.
+  Result<Tree> read() {
+    Tree tree;
+    std::deque<std::string> todo{"/"};
+    size_t inflight = 0;
+    std::optional<Error> failure;
+    while ((!todo.empty() && !failure) || inflight > 0) {
+      while (!failure && !todo.empty() && inflight < kNodesInFlight) {
+        issue(new Req{this, todo.front()});
+        todo.pop_front();
+        ++inflight;
+      }
+      std::vector<Req*> got;
+      {
+        std::unique_lock lk(m_);
+        cv_.wait(lk, [&] { return !done_.empty(); });
+        got.swap(done_);
+      }
+      for (Req* raw : got) {
+        std::unique_ptr<Req> r(raw);
+        --inflight;
+        if (failure) continue;
+        int rc = ZOK;
+        for (int x : r->rc)
+          if (x == ZNONODE) rc = ZNONODE;
+        if (rc != ZNONODE)
+          for (int x : r->rc)
+            if (x != ZOK && rc == ZOK) rc = x;
+        if (rc == ZNONODE) {
+          if (r->rel == "/")
+            failure =
+                Error{Errc::kNotFound, "znode " + root_ + " does not exist on " + s_.connect()};
+          continue;  // vanished while being read
+        }
+        if (rc != ZOK) {
+          failure = s_.error(rc, "reading " + abs(r->rel)).error();
+          continue;
+        }
+        Znode z;
+        z.data = std::move(r->data);
+        z.acl = std::move(r->acl);
+        z.ephemeral = r->stat.ephemeralOwner != 0;
+        z.cversion = r->stat.cversion;
+        for (const auto& name : r->children) todo.push_back(child_of(r->rel, name));
+        tree.emplace(r->rel, std::move(z));
+      }
+      if (!failure && ctx_ && ctx_->is_cancelled()) failure = Error{Errc::kCancelled, "cancelled"};
+    }
+    if (failure) return std::unexpected(std::move(*failure));
+    for (auto& [rel, z] : tree) {
+      if (rel == "/") continue;
+      auto parent = tree.find(parent_of(rel));
+      z.sequential = parent != tree.end() && looks_sequential(rel, parent->second.cversion);
+    }
+    return tree;
+  }
+
+  std::string abs(const std::string& rel) const { return rel == "/" ? root_ : root_ + rel; }
+
+ private:
+  struct Req {
+    TreeReader* owner;
+    std::string rel;
+    std::string path;
+    int rc[3] = {ZOK, ZOK, ZOK};
+    int pending = 3;
+    std::vector<std::string> children;
+    Stat stat{};
+    std::optional<std::string> data;
+    std::vector<Acl> acl;
+  };
+
+  void complete(Req* r, int idx, int rc) {
+    std::lock_guard lk(m_);
+    r->rc[idx] = rc;
+    if (--r->pending == 0) {
+      done_.push_back(r);
+      cv_.notify_all();
+    }
+  }
+
+  void issue(Req* r) {
+    r->path = abs(r->rel);
+    int rc = zoo_aget_children2(s_.zh(), r->path.c_str(), 0, &on_children, r);
+    if (rc != ZOK) complete(r, 0, rc);
+    rc = zoo_aget(s_.zh(), r->path.c_str(), 0, &on_data, r);
+    if (rc != ZOK) complete(r, 1, rc);
+    rc = zoo_aget_acl(s_.zh(), r->path.c_str(), &on_acl, r);
+    if (rc != ZOK) complete(r, 2, rc);
+  }
+
+  static void on_children(int rc, const String_vector* sv, const Stat* st, const void* d) {
+    auto* r = static_cast<Req*>(const_cast<void*>(d));
+    if (rc == ZOK) {
+      if (sv)
+        for (int i = 0; i < sv->count; ++i) r->children.emplace_back(sv->data[i]);
+      if (st) r->stat = *st;
+    }
+    r->owner->complete(r, 0, rc);
+  }
+  static void on_data(int rc, const char* value, int len, const Stat*, const void* d) {
+    auto* r = static_cast<Req*>(const_cast<void*>(d));
+    if (rc == ZOK && value && len >= 0) r->data = std::string(value, static_cast<size_t>(len));
+    r->owner->complete(r, 1, rc);
+  }
+  static void on_acl(int rc, ACL_vector* acl, Stat*, const void* d) {
+    auto* r = static_cast<Req*>(const_cast<void*>(d));
+    if (rc == ZOK && acl)
+      for (int i = 0; i < acl->count; ++i)
+        r->acl.push_back({acl->data[i].perms, acl->data[i].id.scheme ? acl->data[i].id.scheme : "",
+                          acl->data[i].id.id ? acl->data[i].id.id : ""});
+    r->owner->complete(r, 2, rc);
+  }
+
+  Session& s_;
+  std::string root_;
+  const TaskContext* ctx_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::vector<Req*> done_;
+};
+
+// ---- writing, pipelined ----
+
+// ACL storage in the C client's layout.
+struct CAcl {
+  explicit CAcl(const std::vector<Acl>& in) : src(in) {
+    for (auto& a : src) {
+      ACL c{};
+      c.perms = a.perms;
+      c.id.scheme = a.scheme.data();
+      c.id.id = a.id.data();
+      acls.push_back(c);
+    }
+    vec.count = static_cast<int32_t>(acls.size());
+    vec.data = acls.data();
+  }
+  CAcl(const CAcl&) = delete;
+  CAcl& operator=(const CAcl&) = delete;
+  std::vector<Acl> src;
+  std::vector<ACL> acls;
+  ACL_vector vec{};
+};
+
+struct Op {
+  enum Kind { kCreate, kDelete, kSetData, kSetAcl } kind;
+  std::string path;  // absolute
+  std::optional<std::string> data;
+  std::vector<Acl> acl;
+
+  size_t bytes() const {
+    size_t n = 32 + path.size() + (data ? data->size() : 0);
+    for (const auto& a : acl) n += 16 + a.scheme.size() + a.id.size();
+    return n;
+  }
+};
+
+class Writer {
+ public:
+  explicit Writer(Session& s) : s_(s) {}
+  ~Writer() { (void)drain(); }
+
+  // Queues an op; multi-able ops are grouped into batches, set-ACL ops go one by one.
+  Status add(Op op) {
+    if (op.kind == Op::kSetAcl) {
+      TRY(flush());
+      auto b = std::make_unique<Batch>();
+      b->ops.push_back(std::move(op));
+      return submit(std::move(b));
+    }
+    if (pending_ &&
+        (pending_->ops.size() >= kBatchOps || pending_->bytes + op.bytes() > kBatchBytes))
+      TRY(flush());
+    if (!pending_) pending_ = std::make_unique<Batch>();
+    pending_->bytes += op.bytes();
+    pending_->ops.push_back(std::move(op));
+    return ok();
+  }
+
+  Status flush() {
+    if (!pending_) return ok();
+    return submit(std::move(pending_));
+  }
+
+  // Flushes and waits for everything; the first failure in submission order.
+  Status finish() {
+    TRY(flush());
+    return drain();
+  }
+
+ private:
+  struct Batch {
+    Writer* owner = nullptr;
+    std::vector<Op> ops;
+    size_t bytes = 0;
+    std::vector<std::unique_ptr<CAcl>> acls;
+    std::vector<zoo_op_t> cops;
+    std::vector<zoo_op_result_t> results;
+    std::vector<char> pathbuf;
+    int rc = ZOK;
+    bool done = false;
+  };
+
+  Status submit(std::unique_ptr<Batch> b) {
+    b->owner = this;
+    Batch* raw = b.get();
+    {
+      std::unique_lock lk(m_);
+      size_t limit = raw->ops[0].kind == Op::kSetAcl ? kAclsInFlight : kBatchesInFlight;
+      cv_.wait(lk, [&] { return inflight_ < limit; });
+      ++inflight_;
+    }
+    batches_.push_back(std::move(b));
+    int rc;
+    if (raw->ops[0].kind == Op::kSetAcl) {
+      raw->acls.push_back(std::make_unique<CAcl>(raw->ops[0].acl));
+      rc = zoo_aset_acl(s_.zh(), raw->ops[0].path.c_str(), -1, &raw->acls.back()->vec, &on_done,
+                        raw);
+    } else {
+      raw->cops.resize(raw->ops.size());
+      raw->results.resize(raw->ops.size());
+      raw->pathbuf.resize(raw->ops.size() * 2);
+      for (size_t i = 0; i < raw->ops.size(); ++i) {
+        Op& op = raw->ops[i];
+        const char* data = op.data ? op.data->data() : nullptr;
+        int len = op.data ? static_cast<int>(op.data->size()) : -1;
+        switch (op.kind) {
+          case Op::kCreate:
+            raw->acls.push_back(std::make_unique<CAcl>(op.acl));
+            zoo_create_op_init(&raw->cops[i], op.path.c_str(), data, len, &raw->acls.back()->vec,
+                               ZOO_PERSISTENT, &raw->pathbuf[2 * i], 2);
+            break;
+          case Op::kDelete:
+            zoo_delete_op_init(&raw->cops[i], op.path.c_str(), -1);
+            break;
+          case Op::kSetData:
+            zoo_set_op_init(&raw->cops[i], op.path.c_str(), data, len, -1, nullptr);
+            break;
+          case Op::kSetAcl:
+            break;
+        }
+      }
+      rc = zoo_amulti(s_.zh(), static_cast<int>(raw->cops.size()), raw->cops.data(),
+                      raw->results.data(), &on_done, raw);
+    }
+    if (rc != ZOK) on_done(rc, raw);
+    // Forget completed batches at the front.
+    std::lock_guard lk(m_);
+    while (!batches_.empty() && batches_.front()->done) {
+      if (batches_.front()->rc != ZOK && !first_error_) first_error_ = describe(*batches_.front());
+      batches_.pop_front();
+    }
+    if (first_error_) return std::unexpected(*first_error_);
+    return ok();
+  }
+
+  Status drain() {
+    std::unique_lock lk(m_);
+    cv_.wait(lk, [&] { return inflight_ == 0; });
+    for (auto& b : batches_)
+      if (b->rc != ZOK && !first_error_) first_error_ = describe(*b);
+    batches_.clear();
+    if (first_error_) return std::unexpected(*first_error_);
+    return ok();
+  }
+
+  Error describe(const Batch& b) const {
+    static constexpr const char* kVerb[] = {"creating", "deleting", "setting the data of",
+                                            "setting the ACL of"};
+    if (b.ops[0].kind != Op::kSetAcl && b.rc != ZCONNECTIONLOSS && b.rc != ZSESSIONEXPIRED)
+      for (size_t i = 0; i < b.results.size(); ++i) {
+        int err = b.results[i].err;
+        if (err != ZOK && err != ZRUNTIMEINCONSISTENCY)
+          return s_.error(err, std::string(kVerb[b.ops[i].kind]) + " " + b.ops[i].path).error();
+      }
+    return s_
+        .error(b.rc, std::string(kVerb[b.ops[0].kind]) + " " + b.ops[0].path +
+                         (b.ops.size() > 1 ? " (and " + std::to_string(b.ops.size() - 1) +
+                                                 " more znodes in one batch)"
+                                           : ""))
+        .error();
+  }
+
+  static void on_done(int rc, const void* d) {
+    auto* b = static_cast<Batch*>(const_cast<void*>(d));
+    Writer* w = b->owner;
+    std::lock_guard lk(w->m_);
+    b->rc = rc;
+    b->done = true;
+    --w->inflight_;
+    w->cv_.notify_all();
+  }
+
+  Session& s_;
+  std::unique_ptr<Batch> pending_;
+  std::deque<std::unique_ptr<Batch>> batches_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  size_t inflight_ = 0;
+  std::optional<Error> first_error_;
+};
+
+// ---- comparing ----
+
+std::string describe_acl(const std::vector<Acl>& acl) {
+  std::string s;
+  for (const auto& a : acl)
+    s += (s.empty() ? "" : ",") + a.scheme + ":" + a.id + ":" + std::to_string(a.perms);
+  return s;
+}
+
+// A live ephemeral znode that a restore leaves alone: not a path of the backup, parent kept.
+bool kept_ephemeral(const std::string& rel, const Znode& live, const Tree& staged) {
+  return live.ephemeral && !staged.contains(rel) && staged.contains(parent_of(rel));
+}
+
+// ---- staged restore ----
+
+class ZkStagedRestore final : public StagedRestore {
+ public:
+  ZkStagedRestore(Params p, std::string name, const TaskContext& ctx)
+      : p_(std::move(p)), log_(ctx.log), prefix_("zookeeper source '" + name + "': ") {
+    std::string safe;
+    for (char c : name) safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
+    file_ = ctx.staging_dir + "/zookeeper-" + safe + "-" + ctx.id + ".jsonl";
+  }
+  ~ZkStagedRestore() override { ::unlink(file_.c_str()); }
+
+  Status open() {
+    out_.open(file_, std::ios::binary | std::ios::trunc);
+    if (!out_) return errno_error("creating the staging file " + file_, errno);
+    return ok();
+  }
+
+  Status add(const archive::Entry& entry, io::Reader& data) override {
+    if (finished_) return failed_precondition("add() after finish_staging()");
+    std::string_view rel = entry.relative_path();
+    if (entry.type == archive::EntryType::kDirectory && (rel.empty() || rel == "znodes"))
+      return ok();
+    char expected[32];
+    std::snprintf(expected, sizeof expected, "znodes/part-%06zu.jsonl", parts_ + 1);
+    if (entry.type != archive::EntryType::kFile || rel != expected)
+      return corruption("zookeeper payload: unexpected entry '" + entry.path + "' (expected " +
+                        expected + ")");
+    if (entry.size > kPartLimit + 1024 * 1024)
+      return corruption("zookeeper payload: entry '" + entry.path + "' is too large");
+    std::string content = TRY(io::read_all(data, entry.size + 1));
+    if (content.size() != entry.size)
+      return corruption("zookeeper payload: entry '" + entry.path + "' is truncated");
+    if (!content.empty() && content.back() != '\n')
+      return corruption("zookeeper payload: entry '" + entry.path + "' does not end a line");
+    out_.write(content.data(), static_cast<std::streamsize>(content.size()));
+    if (!out_) return io_error("writing the staging file " + file_);
+    ++parts_;
+    return ok();
+  }
+
+  Status finish_staging() override {
+    out_.close();
+    if (!out_) return io_error("writing the staging file " + file_);
+    std::ifstream in(file_, std::ios::binary);
+    if (!in) return errno_error("reading the staging file " + file_, errno);
+    std::string line;
+    size_t lineno = 0;
+    std::string last;
+    while (std::getline(in, line)) {
+      ++lineno;
+      auto [rel, z] = TRY(from_line(line, lineno));
+      if (lineno == 1 && rel != "/")
+        return corruption("zookeeper payload: the first znode must be the root \"/\"");
+      if (lineno > 1 && !(last < rel))
+        return corruption("zookeeper payload: znode " + rel + " is out of order or repeated");
+      if (rel != "/" && !staged_.contains(parent_of(rel)))
+        return corruption("zookeeper payload: znode " + rel + " has no parent in the backup");
+      last = rel;
+      staged_.emplace(std::move(rel), std::move(z));
+    }
+    if (staged_.empty()) return corruption("zookeeper payload: no znodes (the root is missing)");
+    finished_ = true;
+    return ok();
+  }
+
+  Result<SourceDiff> diff() override {
+    if (!finished_) return failed_precondition("diff() before finish_staging()");
+    auto session = TRY(Session::open(p_));
+    Tree live = TRY(read_live(*session));
+    SourceDiff d;
+    for (const auto& [rel, z] : live) {
+      if (kept_ephemeral(rel, z, staged_)) continue;
+      auto it = staged_.find(rel);
+      if (it == staged_.end())
+        d.removed.push_back(abs(rel));
+      else if (z.ephemeral || z.data != it->second.data || z.acl != it->second.acl)
+        d.changed.push_back(abs(rel));
+    }
+    for (const auto& [rel, z] : staged_)
+      if (!live.contains(rel)) d.added.push_back(abs(rel));
+    return d;
+  }
+
+  Status commit() override {
+    if (!finished_) return failed_precondition("commit() before finish_staging()");
+    auto session = TRY(Session::open(p_));
+    Tree live = TRY(read_live(*session));
+    if (live.empty()) TRY(create_ancestors(*session));
+    std::vector<Acl> temp_acl = session->authenticated()
+                                    ? std::vector<Acl>{{ZOO_PERM_ALL, "auth", ""}}
+                                    : std::vector<Acl>{{ZOO_PERM_ALL, "world", "anyone"}};
+    size_t deleted = 0, set_data = 0, created = 0, set_acl = 0;
+    {
+      Writer w(*session);
+      // 1. deletes, children first (reverse byte-wise order).
+      for (auto it = live.rbegin(); it != live.rend(); ++it) {
+        const auto& [rel, z] = *it;
+        if (kept_ephemeral(rel, z, staged_)) continue;
+        auto st = staged_.find(rel);
+        if (st == staged_.end() || z.ephemeral) {
+          TRY(w.add({Op::kDelete, abs(rel), std::nullopt, {}}));
+          ++deleted;
+        }
+      }
+      // 2. data of kept znodes.
+      for (const auto& [rel, z] : staged_) {
+        auto l = live.find(rel);
+        if (l != live.end() && !l->second.ephemeral && l->second.data != z.data) {
+          TRY(w.add({Op::kSetData, abs(rel), z.data, {}}));
+          ++set_data;
+        }
+      }
+      // 3. creates, parents first.
+      std::set<std::string> temp;  // created with a temporary ACL
+      for (const auto& [rel, z] : staged_) {
+        auto l = live.find(rel);
+        if (l != live.end() && !l->second.ephemeral) continue;
+        bool world_create = std::any_of(z.acl.begin(), z.acl.end(), [](const Acl& a) {
+          return a.scheme == "world" && a.id == "anyone" && (a.perms & ZOO_PERM_CREATE);
+        });
+        bool has_children = false;
+        auto next = staged_.upper_bound(rel);
+        if (next != staged_.end() && next->first.starts_with(rel == "/" ? "/" : rel + "/"))
+          has_children = true;
+        bool use_temp = has_children && !world_create;
+        if (use_temp) temp.insert(rel);
+        TRY(w.add({Op::kCreate, abs(rel), z.data, use_temp ? temp_acl : z.acl}));
+        ++created;
+      }
+      TRY(w.flush());
+      // 4. final ACLs, children first.
+      for (auto it = staged_.rbegin(); it != staged_.rend(); ++it) {
+        const auto& [rel, z] = *it;
+        auto l = live.find(rel);
+        bool changed = l != live.end() && !l->second.ephemeral && l->second.acl != z.acl;
+        if (changed || temp.contains(rel)) {
+          TRY(w.add({Op::kSetAcl, abs(rel), std::nullopt, z.acl}));
+          ++set_acl;
+        }
+      }
+      TRY(w.finish());
+    }
+    committed_ = true;
+    if (log_)
+      log_(prefix_ + "deleted " + std::to_string(deleted) + ", created " + std::to_string(created) +
+           ", set the data of " + std::to_string(set_data) + " and the ACL of " +
+           std::to_string(set_acl) + " znodes");
+    return ok();
+  }
+
+  Status verify() override {
+    if (!committed_) return failed_precondition("verify() before commit()");
+    auto session = TRY(Session::open(p_));
+    Tree live = TRY(read_live(*session));
+    for (const auto& [rel, z] : live) {
+      if (kept_ephemeral(rel, z, staged_)) continue;
+      auto it = staged_.find(rel);
+      if (it == staged_.end()) return corruption(abs(rel) + ": present but not in the backup");
+      if (z.ephemeral) return corruption(abs(rel) + ": ephemeral, but persistent in the backup");
+      if (z.data != it->second.data) return corruption(abs(rel) + ": data differs from the backup");
+      if (z.acl != it->second.acl)
+        return corruption(abs(rel) + ": ACL " + describe_acl(z.acl) + ", expected " +
+                          describe_acl(it->second.acl));
+    }
+    for (const auto& [rel, z] : staged_)
+      if (!live.contains(rel)) return corruption(abs(rel) + ": missing after the restore");
+    return ok();
+  }
+
+ private:
+  std::string abs(const std::string& rel) const { return rel == "/" ? p_.root : p_.root + rel; }
+
+  // The live tree; empty when the root does not exist.
+  Result<Tree> read_live(Session& s) {
+    TreeReader reader(s, p_.root, nullptr);
+    auto tree = reader.read();
+    if (!tree && tree.error().code == Errc::kNotFound) return Tree{};
+    return tree;
+  }
+
+  // Creates the (missing) ancestors of the root, open, with null data.
+  Status create_ancestors(Session& s) {
+    for (size_t pos = p_.root.find('/', 1); pos != std::string::npos;
+         pos = p_.root.find('/', pos + 1)) {
+      std::string path = p_.root.substr(0, pos);
+      int rc = zoo_create(s.zh(), path.c_str(), nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
+                          nullptr, 0);
+      if (rc != ZOK && rc != ZNODEEXISTS) return s.error(rc, "creating " + path);
+    }
+    return ok();
+  }
+
+  Params p_;
+  std::function<void(const std::string&)> log_;
+  std::string prefix_;
+  std::string file_;
+  std::ofstream out_;
+  size_t parts_ = 0;
+  Tree staged_;
+  bool finished_ = false;
+  bool committed_ = false;
+};
+
+// ---- the source ----
+
+class ZkSource final : public MetadataSource {
+ public:
+  ZkSource(config::SourceConfig cfg, Params p) : cfg_(std::move(cfg)), p_(std::move(p)) {
+    prefix_ = "zookeeper source '" + cfg_.name + "': ";
+  }
+
+  const config::SourceConfig& config() const override { return cfg_; }
+
+  std::string location() const override { return "zookeeper://" + p_.connect + p_.root; }
+
+  Status check() override {
+    auto s = TRY(Session::open(p_));
+    String_vector children{};
+    int rc = zoo_get_children(s->zh(), p_.root.c_str(), 0, &children);
+    if (rc == ZOK) deallocate_String_vector(&children);
+    if (rc == ZNONODE) return not_found("znode " + p_.root + " does not exist on " + p_.connect);
+    if (rc == ZNOAUTH)
+      return make_error(Errc::kPermissionDenied,
+                        "not allowed to read znode " + p_.root + " on " + p_.connect +
+                            (s->authenticated() ? " with the configured digest credentials"
+                                                : " without credentials"));
+    if (rc != ZOK) return s->error(rc, "reading " + p_.root);
+    return ok();
+  }
+
+  Status backup(archive::SourceArchiveWriter& out, const TaskContext& ctx) override {
+    auto s = TRY(Session::open(p_));
+    TreeReader reader(*s, p_.root, &ctx);
+    Tree tree = TRY(reader.read());
+    size_t ephemeral = 0, kept = 0;
+    std::string part;
+    size_t part_no = 0;
+    int64_t now = static_cast<int64_t>(std::time(nullptr));
+    auto flush = [&]() -> Status {
+      char name[40];
+      std::snprintf(name, sizeof name, "znodes/part-%06zu.jsonl", ++part_no);
+      TRY(out.add_bytes(name, part, 0644, now));
+      part.clear();
+      return ok();
+    };
+    for (const auto& [rel, z] : tree) {
+      if (z.ephemeral) {
+        ++ephemeral;
+        continue;
+      }
+      std::string line;
+      try {
+        line = to_line(rel, z);
+      } catch (const std::exception& e) {
+        return failed_precondition("znode " + reader.abs(rel) +
+                                   " cannot be stored in a backup: " + e.what());
+      }
+      if (!part.empty() && part.size() + line.size() > kPartLimit) TRY(flush());
+      part += line;
+      ++kept;
+    }
+    if (!part.empty()) TRY(flush());
+    if (ctx.log) {
+      ctx.log(prefix_ + "backed up " + std::to_string(kept) + " znodes under " + p_.root);
+      ctx.log(prefix_ + "left out " + std::to_string(ephemeral) + " ephemeral znodes");
+    }
+    return ok();
+  }
+
+  Result<std::unique_ptr<StagedRestore>> begin_restore(const TaskContext& ctx) override {
+    if (ctx.staging_dir.empty()) return failed_precondition("no staging directory for the restore");
+    if (ctx.id.empty() || ctx.id.find('/') != std::string::npos || ctx.id.starts_with("."))
+      return invalid_argument("ctx.id", "'" + ctx.id + "' is not a valid attempt id");
+    auto staged = std::make_unique<ZkStagedRestore>(p_, cfg_.name, ctx);
+    TRY(staged->open());
+    return std::unique_ptr<StagedRestore>(std::move(staged));
+  }
+
+  // Staging lives in the engine's staging directory, which the engine removes; nothing of an
+  // interrupted attempt is left in ZooKeeper apart from the partly restored tree, which the
+  // engine's safety copy puts back.
+  Status cleanup_after_crash(const std::string&) override { return ok(); }
+
+ private:
+  const config::SourceConfig cfg_;
+  Params p_;
+  std::string prefix_;
+};
+
+}  // namespace
+
+Status validate_config(const config::SourceConfig& cfg) {
+  TRY(params_from_config(cfg));
+  return ok();
+}
+
+Result<std::unique_ptr<MetadataSource>> create(const config::SourceConfig& cfg) {
+  Params p = TRY(params_from_config(cfg));
+  return std::make_unique<ZkSource>(cfg, std::move(p));
+}
+
+}  // namespace flinkbr::source::zookeeper

@@ -1,0 +1,62 @@
+// The `zookeeper` metadata source: the Flink HA tree under a root znode (e.g. /flink/<cluster-id>).
+//
+// Configuration (SourceConfig.params):
+//   connect                  required; a ZooKeeper connect string "host:port[,host:port...]"
+//   root                     required; absolute, normalized znode path, not "/"
+//   session_timeout          optional duration ("30s", "2m"; default 30s): the session timeout
+//                            asked of the server, and how long a connection may take to be
+//                            established before the server counts as not answering
+//   digest_credentials_file  optional; a file holding "user:password" (digest scheme). It must
+//                            be of mode 0600, or it is refused naming it. Without it the
+//                            environment variable FLINKBR_ZK_DIGEST ("user:password") is used
+//                            when set.
+// Unknown keys are refused naming "<key_path>.<key>".
+//
+// Payload (docs/archive-format.md, "zookeeper sources"): entries "znodes/part-000001.jsonl",
+// "znodes/part-000002.jsonl", ... each at most 4 MiB of JSON lines, one persistent znode per
+// line, sorted byte-wise by path (the root first as "/"), e.g.
+//   {"acl":[{"id":"anyone","perms":31,"scheme":"world"}],"data":"AAEC","path":"/jobs/a",
+//    "sequential":false}
+// "data" is base64, or null for a znode whose data is null (empty data is ""). Ephemeral znodes
+// are left out and counted in the task log.
+//
+// Reads are pipelined through the asynchronous C API (up to 400 znodes, 1,200 requests, in
+// flight); writes go in zoo_amulti batches of at most 512 KiB serialized (well under
+// jute.maxbuffer), 8 batches in flight. A session processes requests in order, so a batch that
+// creates children is applied after the batch that created their parent.
+//
+// Restore: the parts are staged into a file under ctx.staging_dir and parsed and validated by
+// finish_staging(). commit() then, against the live tree read at that moment:
+//   1. deletes live persistent znodes the backup does not hold, children first;
+//   2. sets the data of znodes whose data differs;
+//   3. creates missing znodes parents first (a znode that gets children and whose ACL does not
+//      let world:anyone create is created with a temporary ACL: auth:ALL when digest
+//      credentials are configured, otherwise world:anyone:ALL);
+//   4. sets the final ACL of changed znodes and of those created with a temporary ACL, children
+//      first, so an ACL that forbids later writes is applied after the children exist.
+// Live ephemeral znodes are left alone (they belong to live sessions) unless their parent is
+// removed or their path is a persistent znode of the backup. A znode created sequential is
+// restored under its exact recorded name (as a persistent znode); ZooKeeper does not let a client
+// set the parent's sequence counter (cversion), so later sequential creates under that parent
+// may pick a number that exists and fail with ZNODEEXISTS until the counter has passed it.
+//
+// Not thread-safe: one task thread uses a source and its StagedRestore at a time.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "config/config.h"
+#include "source/metadata_source.h"
+
+namespace flinkbr::source::zookeeper {
+
+inline constexpr std::string_view kKind = "zookeeper";
+
+// Checks cfg.params (see above). kInvalidArgument naming "<key_path>.<key>".
+[[nodiscard]] Status validate_config(const config::SourceConfig& cfg);
+
+// Builds the source; validates first. Connects only when used.
+[[nodiscard]] Result<std::unique_ptr<MetadataSource>> create(const config::SourceConfig& cfg);
+
+}  // namespace flinkbr::source::zookeeper

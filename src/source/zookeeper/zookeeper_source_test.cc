@@ -1,0 +1,623 @@
+// Tests of the zookeeper source against a real ZooKeeper (Debian's `zookeeper` package) that the
+// fixture starts on a free loopback port with a fresh data directory, once for the whole suite.
+#include "source/zookeeper/zookeeper_source.h"
+
+#ifndef THREADED
+#define THREADED
+#endif
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zookeeper/zookeeper.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "archive/archive_reader.h"
+#include "archive/archive_writer.h"
+#include "source/registry.h"
+
+namespace flinkbr::source {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kJar = "/usr/share/java/zookeeper.jar";
+constexpr const char* kCreds = "flinkbr:s3cret";
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// Sends a four-letter word; the answer, or "" when nothing listens.
+std::string four_letter(int port, const std::string& word) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{1, 0};  // a listener that never answers must not hang the fixture
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+      ::write(fd, word.data(), word.size()) == static_cast<ssize_t>(word.size())) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+class ZkServer {
+ public:
+  // Starts the server; the reason in error() when it cannot.
+  ZkServer() {
+    if (::access("/usr/bin/java", X_OK) != 0 && std::system("command -v java >/dev/null") != 0) {
+      error_ = "java is not installed (run scripts/install-deps.sh: default-jre-headless)";
+      return;
+    }
+    if (::access(kJar, R_OK) != 0) {
+      error_ = std::string(kJar) + " is missing (run scripts/install-deps.sh: zookeeper)";
+      return;
+    }
+    std::string tmpl = (fs::temp_directory_path() / "flinkbr-zk-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) {
+      error_ = "mkdtemp failed";
+      return;
+    }
+    dir_ = tmpl;
+    port_ = free_port();
+    {
+      std::ofstream cfg(dir_ + "/zoo.cfg");
+      cfg << "tickTime=500\nminSessionTimeout=1000\ndataDir=" << dir_
+          << "/data\nclientPort=" << port_
+          << "\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
+          << "4lw.commands.whitelist=srvr,ruok,mntr\nmaxClientCnxns=0\n";
+    }
+    fs::create_directories(dir_ + "/data");
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::setpgid(0, 0);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // no server left behind when a test crashes
+      std::string log = dir_ + "/server.log";
+      FILE* f = std::freopen(log.c_str(), "w", stdout);
+      if (f) ::dup2(::fileno(stdout), 2);
+      std::string cfg = dir_ + "/zoo.cfg";
+      ::execlp("java", "java", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+               "-Dzookeeper.jmx.log4j.disable=true", "-cp", kJar,
+               "org.apache.zookeeper.server.ZooKeeperServerMain", cfg.c_str(),
+               static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (four_letter(port_, "srvr").find("Mode: standalone") != std::string::npos) return;
+      int status;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        error_ = "ZooKeeper exited at start; see " + dir_ + "/server.log";
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    error_ = "ZooKeeper did not report Mode: standalone within 30 s; see " + dir_ + "/server.log";
+  }
+  ~ZkServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+  const std::string& error() const { return error_; }
+  std::string connect() const { return "127.0.0.1:" + std::to_string(port_); }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+  std::string error_;
+};
+
+ZkServer* g_server = nullptr;
+
+// A synchronous test client (its own session).
+class Client {
+ public:
+  explicit Client(const std::string& connect, bool auth = true) {
+    zh_ = zookeeper_init2(connect.c_str(), &watcher, 5000, nullptr, this, 0, [](const char*) {});
+    std::unique_lock lk(m_);
+    cv_.wait_for(lk, std::chrono::seconds(10), [&] { return connected_; });
+    lk.unlock();
+    if (auth) {
+      std::string c = kCreds;
+      EXPECT_EQ(zoo_add_auth(
+                    zh_, "digest", c.data(), static_cast<int>(c.size()), [](int, const void*) {},
+                    nullptr),
+                ZOK);
+      // A synchronous read after add_auth orders it before what follows.
+      struct Stat st;
+      zoo_exists(zh_, "/", 0, &st);
+    }
+  }
+  ~Client() { zookeeper_close(zh_); }
+  zhandle_t* zh() const { return zh_; }
+
+  std::string create(const std::string& path, std::optional<std::string> data,
+                     int mode = ZOO_PERSISTENT, ACL_vector* acl = &ZOO_OPEN_ACL_UNSAFE) {
+    char buf[512];
+    int rc = zoo_create(zh_, path.c_str(), data ? data->data() : nullptr,
+                        data ? static_cast<int>(data->size()) : -1, acl, mode, buf, sizeof buf);
+    EXPECT_EQ(rc, ZOK) << "create " << path << ": " << zerror(rc);
+    return buf;
+  }
+  void set(const std::string& path, std::optional<std::string> data) {
+    int rc = zoo_set(zh_, path.c_str(), data ? data->data() : nullptr,
+                     data ? static_cast<int>(data->size()) : -1, -1);
+    EXPECT_EQ(rc, ZOK) << "set " << path << ": " << zerror(rc);
+  }
+  void remove_tree(const std::string& path) {
+    String_vector sv{};
+    if (zoo_get_children(zh_, path.c_str(), 0, &sv) != ZOK) return;
+    for (int i = 0; i < sv.count; ++i) remove_tree(path + "/" + sv.data[i]);
+    deallocate_String_vector(&sv);
+    int rc = zoo_delete(zh_, path.c_str(), -1);
+    EXPECT_EQ(rc, ZOK) << "delete " << path << ": " << zerror(rc);
+  }
+  void set_acl(const std::string& path, ACL_vector* acl) {
+    int rc = zoo_set_acl(zh_, path.c_str(), -1, acl);
+    EXPECT_EQ(rc, ZOK) << "set_acl " << path << ": " << zerror(rc);
+  }
+
+  // path -> "E|" for ephemeral, else "<data or NULL>|<acl>"
+  std::map<std::string, std::string> snapshot(const std::string& path) {
+    std::map<std::string, std::string> out;
+    walk(path, out);
+    return out;
+  }
+
+ private:
+  void walk(const std::string& path, std::map<std::string, std::string>& out) {
+    std::vector<char> buf(1 << 20);
+    int len = static_cast<int>(buf.size());
+    struct Stat st;
+    int rc = zoo_get(zh_, path.c_str(), 0, buf.data(), &len, &st);
+    if (rc != ZOK) {
+      ADD_FAILURE() << "get " << path << ": " << zerror(rc);
+      return;
+    }
+    std::string v = st.ephemeralOwner ? "E"
+                    : len < 0         ? "NULL"
+                                      : "=" + std::string(buf.data(), static_cast<size_t>(len));
+    ACL_vector acl{};
+    if (zoo_get_acl(zh_, path.c_str(), &acl, &st) == ZOK) {
+      for (int i = 0; i < acl.count; ++i)
+        v += std::string("|") + acl.data[i].id.scheme + ":" + acl.data[i].id.id + ":" +
+             std::to_string(acl.data[i].perms);
+      deallocate_ACL_vector(&acl);
+    }
+    out[path] = v;
+    String_vector sv{};
+    if (zoo_get_children(zh_, path.c_str(), 0, &sv) != ZOK) return;
+    for (int i = 0; i < sv.count; ++i) walk(path + "/" + sv.data[i], out);
+    deallocate_String_vector(&sv);
+  }
+  static void watcher(zhandle_t*, int type, int state, const char*, void* ctx) {
+    auto* c = static_cast<Client*>(ctx);
+    if (type != ZOO_SESSION_EVENT) return;
+    std::lock_guard lk(c->m_);
+    c->connected_ = state == ZOO_CONNECTED_STATE;
+    c->cv_.notify_all();
+  }
+  zhandle_t* zh_ = nullptr;
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool connected_ = false;
+};
+
+class ZkSourceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { g_server = new ZkServer(); }
+  static void TearDownTestSuite() {
+    delete g_server;
+    g_server = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_TRUE(g_server->error().empty())
+        << "cannot run the zookeeper source tests against a real ZooKeeper: " << g_server->error();
+    tmp_ =
+        g_server->dir() + "/t-" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    fs::create_directories(tmp_ + "/staging");
+    creds_ = tmp_ + "/zk.creds";
+    std::ofstream(creds_) << kCreds << "\n";
+    ::chmod(creds_.c_str(), 0600);
+  }
+
+  std::unique_ptr<MetadataSource> make(const std::string& root, std::string connect = {},
+                                       std::string timeout = "5s") {
+    config::SourceConfig cfg;
+    cfg.name = "ha";
+    cfg.type = "zookeeper";
+    cfg.key_path = "clusters[0].metadata[0]";
+    cfg.params = {{"connect", connect.empty() ? g_server->connect() : connect},
+                  {"root", root},
+                  {"session_timeout", timeout},
+                  {"digest_credentials_file", creds_}};
+    auto s = create(cfg, config::ClusterConfig{});
+    EXPECT_TRUE(s) << s.error().message;
+    return std::move(*s);
+  }
+
+  TaskContext ctx() {
+    TaskContext c;
+    c.id = "r1-a1";
+    c.staging_dir = tmp_ + "/staging";
+    c.log = [this](const std::string& l) { log_.push_back(l); };
+    return c;
+  }
+
+  // Flink-like tree under `root`; returns the ephemeral holder's client (keep it alive).
+  std::unique_ptr<Client> populate(Client& c, const std::string& root) {
+    c.create("/flink", std::nullopt);
+    c.create(root, "");
+    c.create(root + "/jobgraphs", std::nullopt);
+    c.create(root + "/jobgraphs/job1", std::string("\0\x01\x02graph\0\xff", 10));
+    c.create(root + "/jobgraphs/job2", std::string(3000, '\0'));
+    c.create(root + "/checkpoints", std::nullopt);
+    c.create(root + "/checkpoints/job1", "");
+    for (int i = 0; i < 3; ++i)
+      c.create(root + "/checkpoints/job1/checkpoint-", "cp" + std::to_string(i),
+               ZOO_PERSISTENT_SEQUENTIAL);
+    c.create(root + "/checkpoint-counter", std::nullopt);
+    c.create(root + "/checkpoint-counter/job1", std::string("\0\0\0\x05", 4));
+    c.create(root + "/running_job_registry", "");
+    c.create(root + "/running_job_registry/job1", "RUNNING");
+    c.create(root + "/empty", "");
+    c.create(root + "/null", std::nullopt);
+    // Others may only read; the flinkbr digest user may do everything.
+    ACL acls[2] = {{ZOO_PERM_READ, {const_cast<char*>("world"), const_cast<char*>("anyone")}},
+                   {ZOO_PERM_ALL, {const_cast<char*>("auth"), const_cast<char*>("")}}};
+    ACL_vector ro{2, acls};
+    c.create(root + "/protected", "secret-config", ZOO_PERSISTENT, &ro);
+    c.create(root + "/protected/child", "c", ZOO_PERSISTENT, &ro);
+    c.create(root + "/leader", std::nullopt);
+    auto holder = std::make_unique<Client>(g_server->connect(), false);
+    holder->create(root + "/leader/resource_manager_lock", "me", ZOO_EPHEMERAL);
+    return holder;
+  }
+
+  // Backs up through the real archive writer; returns the tar bytes.
+  std::string backup_tar(MetadataSource& src) {
+    io::StringWriter tar;
+    archive::Header header;
+    header.system_version = "1.18.1";
+    header.data_source = "Flink";
+    header.cluster = "c";
+    header.execution_time = "20260101000000";
+    header.sources.push_back({"ha", "zookeeper", src.location()});
+    auto w = archive::ArchiveWriter::create(tar, header);
+    EXPECT_TRUE(w) << w.error().message;
+    archive::SourceArchiveWriter out(**w, "ha");
+    auto st = src.backup(out, ctx());
+    EXPECT_TRUE(st) << st.error().message;
+    auto fin = (*w)->finish();
+    EXPECT_TRUE(fin) << fin.error().message;
+    return tar.str();
+  }
+
+  std::unique_ptr<StagedRestore> stage(MetadataSource& src, const std::string& tar) {
+    io::StringReader in(tar);
+    auto reader = archive::ArchiveReader::open(in);
+    EXPECT_TRUE(reader) << reader.error().message;
+    auto staged = src.begin_restore(ctx());
+    EXPECT_TRUE(staged) << staged.error().message;
+    for (;;) {
+      auto e = (*reader)->next();
+      EXPECT_TRUE(e) << e.error().message;
+      if (!e || !*e) break;
+      auto st = (*staged)->add(**e, (*reader)->data());
+      EXPECT_TRUE(st) << st.error().message;
+    }
+    auto st = (*staged)->finish_staging();
+    EXPECT_TRUE(st) << st.error().message;
+    return std::move(*staged);
+  }
+
+  std::string tmp_;
+  std::string creds_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(ZkSourceTest, FlinkTreeDamagedIsRestoredExactly) {
+  const std::string root = "/flink/c1";
+  Client c(g_server->connect());
+  auto holder = populate(c, root);
+  auto src = make(root);
+  ASSERT_TRUE(src->check());
+  auto before = c.snapshot(root);
+  ASSERT_EQ(before.at(root + "/leader/resource_manager_lock"), "E|world:anyone:31");
+  ASSERT_EQ(before.at(root + "/null"), "NULL|world:anyone:31");
+  ASSERT_EQ(before.at(root + "/empty"), "=|world:anyone:31");
+
+  std::string tar = backup_tar(*src);
+  bool logged = false;
+  for (const auto& l : log_) logged |= l.find("left out 1 ephemeral znodes") != std::string::npos;
+  EXPECT_TRUE(logged);
+  // The payload: sorted JSON lines, ephemeral left out, sequential flagged.
+  {
+    io::StringReader in(tar);
+    auto reader = archive::ArchiveReader::open(in);
+    ASSERT_TRUE(reader);
+    auto e = (*reader)->next();
+    ASSERT_TRUE(e && *e);
+    EXPECT_EQ((*e)->path, "sources/ha/znodes/part-000001.jsonl");
+    std::string part = *io::read_all((*reader)->data(), 1 << 24);
+    EXPECT_EQ(part.find("resource_manager_lock"), std::string::npos);
+    EXPECT_NE(part.substr(0, part.find('\n')).find("\"path\":\"/\","), std::string::npos) << part;
+    EXPECT_NE(part.find("\"path\":\"/checkpoints/job1/checkpoint-0000000000\",\"sequential\":true"),
+              std::string::npos)
+        << part;
+    EXPECT_NE(part.find("\"data\":null,\"path\":\"/null\",\"sequential\":false"),
+              std::string::npos);
+  }
+
+  // Damage: delete (binary node, a subtree with sequential nodes), change, add, open an ACL.
+  c.remove_tree(root + "/jobgraphs/job1");
+  c.remove_tree(root + "/checkpoints/job1");
+  c.set(root + "/checkpoint-counter/job1", std::string("\0\0\0\x09", 4));
+  c.set(root + "/null", "");
+  c.set(root + "/empty", std::nullopt);
+  c.create(root + "/jobgraphs/job3", "new");
+  c.create(root + "/extra", "x");
+  c.create(root + "/extra/deep", "y");
+  c.set_acl(root + "/protected", &ZOO_OPEN_ACL_UNSAFE);
+
+  auto staged = stage(*src, tar);
+  ASSERT_TRUE(staged);
+  auto d = staged->diff();
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->added.size(), 5u);  // job1, checkpoints/job1 and its 3 children
+  EXPECT_EQ(d->removed, (std::vector<std::string>{root + "/extra", root + "/extra/deep",
+                                                  root + "/jobgraphs/job3"}));
+  EXPECT_EQ(d->changed,
+            (std::vector<std::string>{root + "/checkpoint-counter/job1", root + "/empty",
+                                      root + "/null", root + "/protected"}));
+  auto st = staged->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = staged->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(c.snapshot(root), before);
+  // An ACL that lets others only read holds again.
+  Client anon(g_server->connect(), false);
+  EXPECT_EQ(zoo_set(anon.zh(), (root + "/protected").c_str(), "x", 1, -1), ZNOAUTH);
+}
+
+TEST_F(ZkSourceTest, RestoresIntoAMissingRootWithRestrictiveAcls) {
+  const std::string root = "/flink/c2";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, "r");
+  ACL acls[2] = {{ZOO_PERM_READ, {const_cast<char*>("world"), const_cast<char*>("anyone")}},
+                 {ZOO_PERM_ALL, {const_cast<char*>("auth"), const_cast<char*>("")}}};
+  ACL_vector ro{2, acls};
+  c.create(root + "/ro", std::nullopt, ZOO_PERSISTENT, &ro);
+  c.create(root + "/ro/a", "a", ZOO_PERSISTENT, &ro);
+  c.create(root + "/ro/a/b", std::string(5, '\0'), ZOO_PERSISTENT, &ro);
+  auto src = make(root);
+  auto before = c.snapshot(root);
+  std::string tar = backup_tar(*src);
+  c.remove_tree(root);
+  auto staged = stage(*src, tar);
+  ASSERT_TRUE(staged);
+  auto st = staged->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = staged->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(c.snapshot(root), before);
+}
+
+TEST_F(ZkSourceTest, ManyZnodesGoInSeveralPartsAndBatches) {
+  const std::string root = "/flink/c3";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  // 3,000 znodes of 2 KiB: > 4 MiB of base64 (two parts) and > 512 KiB per multi (many batches).
+  std::string data(2048, 'z');
+  for (int i = 0; i < 30; ++i) {
+    std::string dir = root + "/d" + std::to_string(i);
+    c.create(dir, std::nullopt);
+    for (int j = 0; j < 100; ++j)
+      zoo_acreate(
+          c.zh(), (dir + "/n" + std::to_string(j)).c_str(), data.data(),
+          static_cast<int>(data.size()), &ZOO_OPEN_ACL_UNSAFE, 0,
+          [](int, const char*, const void*) {}, nullptr);
+  }
+  struct Stat sync_st;
+  zoo_exists(c.zh(), root.c_str(), 0, &sync_st);  // after the pipelined creates
+  auto src = make(root);
+  std::string tar = backup_tar(*src);
+  EXPECT_NE(tar.find("znodes/part-000002.jsonl"), std::string::npos);
+  c.remove_tree(root + "/d3");
+  c.set(root + "/d4/n7", "changed");
+  auto staged = stage(*src, tar);
+  ASSERT_TRUE(staged);
+  auto st = staged->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = staged->verify();
+  ASSERT_TRUE(st) << st.error().message;
+}
+
+TEST_F(ZkSourceTest, MissingRootIsRefusedAtCheck) {
+  auto src = make("/flink/does-not-exist");
+  auto st = src->check();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kNotFound);
+  EXPECT_EQ(st.error().message,
+            "znode /flink/does-not-exist does not exist on " + g_server->connect());
+}
+
+TEST_F(ZkSourceTest, ServerDownIsUnavailableAtCheck) {
+  std::string down = "127.0.0.1:" + std::to_string(free_port());
+  auto src = make("/flink/c1", down, "1s");
+  auto t0 = std::chrono::steady_clock::now();
+  auto st = src->check();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kUnavailable);
+  EXPECT_EQ(st.error().message, "ZooKeeper at " + down + " did not answer within 1 s");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+}
+
+TEST_F(ZkSourceTest, UnauthorizedReadIsPermissionDenied) {
+  const std::string root = "/flink/c4";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  ACL only[1] = {{ZOO_PERM_ALL, {const_cast<char*>("auth"), const_cast<char*>("")}}};
+  ACL_vector acl{1, only};
+  c.create(root, "x", ZOO_PERSISTENT, &acl);
+  std::ofstream(creds_) << "intruder:wrong\n";
+  auto st = make(root)->check();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kPermissionDenied) << st.error().message;
+}
+
+TEST(ZkSourceConfig, ValidatesParams) {
+  config::SourceConfig cfg;
+  cfg.name = "ha";
+  cfg.type = "zookeeper";
+  cfg.key_path = "clusters[0].metadata[0]";
+  cfg.params = {{"connect", "127.0.0.1:2181"}, {"root", "/flink/c"}, {"bogus", "1"}};
+  auto st = validate_config(cfg);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().field, "clusters[0].metadata[0].bogus");
+  cfg.params = {{"connect", "127.0.0.1:2181"}, {"root", "flink"}};
+  st = validate_config(cfg);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().field, "clusters[0].metadata[0].root");
+  cfg.params = {{"root", "/flink"}};
+  st = validate_config(cfg);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().field, "clusters[0].metadata[0].connect");
+  cfg.params = {{"connect", "h:1"}, {"root", "/flink"}, {"session_timeout", "soon"}};
+  st = validate_config(cfg);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().field, "clusters[0].metadata[0].session_timeout");
+  cfg.params = {{"connect", "h:1"}, {"root", "/flink/c"}, {"session_timeout", "10s"}};
+  EXPECT_TRUE(validate_config(cfg));
+}
+
+TEST(ZkSourceConfig, CredentialsFileMustBe0600) {
+  std::string tmpl = (fs::temp_directory_path() / "flinkbr-zkc-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  std::string file = tmpl + "/creds";
+  std::ofstream(file) << kCreds;
+  ::chmod(file.c_str(), 0644);
+  config::SourceConfig cfg;
+  cfg.name = "ha";
+  cfg.type = "zookeeper";
+  cfg.params = {
+      {"connect", "127.0.0.1:1"}, {"root", "/flink/c"}, {"digest_credentials_file", file}};
+  auto src = create(cfg, config::ClusterConfig{});
+  ASSERT_TRUE(src);
+  auto st = (*src)->check();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kPermissionDenied);
+  EXPECT_NE(st.error().message.find(file), std::string::npos) << st.error().message;
+  fs::remove_all(tmpl);
+}
+
+TEST(ZkSourceStaging, RefusesMalformedPayloads) {
+  std::string tmpl = (fs::temp_directory_path() / "flinkbr-zks-XXXXXX").string();
+  ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+  config::SourceConfig cfg;
+  cfg.name = "ha";
+  cfg.type = "zookeeper";
+  cfg.params = {{"connect", "127.0.0.1:1"}, {"root", "/flink/c"}};
+  auto src = create(cfg, config::ClusterConfig{});
+  ASSERT_TRUE(src);
+  const std::string acl = R"("acl":[{"id":"anyone","perms":31,"scheme":"world"}])";
+  auto line = [&](const std::string& path, const std::string& data) {
+    return "{" + acl + R"(,"data":)" + data + R"(,"path":")" + path + R"(","sequential":false})" +
+           "\n";
+  };
+  struct Case {
+    std::string part_name;
+    std::string content;
+    std::string why;
+  };
+  std::vector<Case> cases = {
+      {"znodes/part-000001.jsonl", line("/", "null") + line("/a", "\"!!\""), "base64"},
+      {"znodes/part-000001.jsonl", line("/", "null") + line("/b", "null") + line("/a", "null"),
+       "out of order"},
+      {"znodes/part-000001.jsonl", line("/", "null") + line("/a/b", "null"), "no parent"},
+      {"znodes/part-000001.jsonl", line("/a", "null"), "root"},
+      {"znodes/part-000001.jsonl", line("/", "null") + line("/../x", "null"), "invalid path"},
+      {"znodes/part-000002.jsonl", line("/", "null"), "unexpected entry"},
+      {"znodes/part-000001.jsonl", "{\"path\":\"/\"}\n", "no data"},
+  };
+  for (const auto& c : cases) {
+    TaskContext ctx;
+    ctx.id = "r1-a1";
+    ctx.staging_dir = tmpl;
+    auto staged = (*src)->begin_restore(ctx);
+    ASSERT_TRUE(staged) << staged.error().message;
+    archive::Entry e;
+    e.path = "sources/ha/" + c.part_name;
+    e.size = c.content.size();
+    io::StringReader data(c.content);
+    Status st = (*staged)->add(e, data);
+    if (st) st = (*staged)->finish_staging();
+    ASSERT_FALSE(st) << c.why;
+    EXPECT_EQ(st.error().code, Errc::kCorruption) << c.why;
+    EXPECT_NE(st.error().message.find(c.why), std::string::npos) << st.error().message;
+  }
+  // A well-formed payload stages; null and empty data stay apart.
+  TaskContext ctx;
+  ctx.id = "r1-a2";
+  ctx.staging_dir = tmpl;
+  auto staged = (*src)->begin_restore(ctx);
+  ASSERT_TRUE(staged);
+  std::string ok_part = line("/", "null") + line("/a", "\"\"") + line("/b", "\"AAEC\"");
+  archive::Entry e;
+  e.path = "sources/ha/znodes/part-000001.jsonl";
+  e.size = ok_part.size();
+  io::StringReader data(ok_part);
+  ASSERT_TRUE((*staged)->add(e, data));
+  auto st = (*staged)->finish_staging();
+  EXPECT_TRUE(st) << st.error().message;
+  staged->reset();
+  EXPECT_TRUE(fs::is_empty(tmpl));  // the staging file goes with the staged restore
+  fs::remove_all(tmpl);
+}
+
+}  // namespace
+}  // namespace flinkbr::source
