@@ -18,7 +18,7 @@ class ArchiveWriter {
   // Starts the tar stream on `out` (borrowed; must outlive the writer) and writes the header
   // entry.
   [[nodiscard]] static Result<std::unique_ptr<ArchiveWriter>> create(io::Writer& out,
-                                                                    const Header& header);
+                                                                     const Header& header);
   virtual ~ArchiveWriter() = default;
 
   // Adds a directory entry. `path` is a payload path (format.h: validate_entry_path).

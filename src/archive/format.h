@@ -33,7 +33,7 @@ struct SourceDescriptor {
 struct Header {
   int format_version = kFormatVersion;
   std::string system_version;
-  std::string data_source;     // "Flink" | "FlinkServiceData"
+  std::string data_source;  // "Flink" | "FlinkServiceData"
   std::string cluster;
   std::string execution_time;  // yyyyMMddHHmmss UTC
   std::string tool_version;

@@ -46,19 +46,27 @@ constexpr std::pair<BackupStatus, std::string_view> kBackupStatuses[] = {
     {BackupStatus::kRemoved, "Removed"}};
 }  // namespace
 
-std::string_view to_string(DataSource d) { return enum_name(d, kDataSources); }
+std::string_view to_string(DataSource d) {
+  return enum_name(d, kDataSources);
+}
 Result<DataSource> parse_data_source(std::string_view s, std::string_view field) {
   return parse_enum(s, kDataSources, field, "data source");
 }
-std::string_view to_string(PathType p) { return enum_name(p, kPathTypes); }
+std::string_view to_string(PathType p) {
+  return enum_name(p, kPathTypes);
+}
 Result<PathType> parse_path_type(std::string_view s, std::string_view field) {
   return parse_enum(s, kPathTypes, field, "path type");
 }
-std::string_view to_string(RestoreState s) { return enum_name(s, kRestoreStates); }
+std::string_view to_string(RestoreState s) {
+  return enum_name(s, kRestoreStates);
+}
 Result<RestoreState> parse_restore_state(std::string_view s) {
   return parse_enum(s, kRestoreStates, "state", "restoration state");
 }
-std::string_view to_string(BackupStatus s) { return enum_name(s, kBackupStatuses); }
+std::string_view to_string(BackupStatus s) {
+  return enum_name(s, kBackupStatuses);
+}
 Result<BackupStatus> parse_backup_status(std::string_view s) {
   return parse_enum(s, kBackupStatuses, "status", "backup status");
 }
@@ -117,8 +125,8 @@ Result<int64_t> parse_compact_time(std::string_view s) {
   if (s.size() != 14 || !all_digits(s))
     return invalid_argument("time", "'" + std::string(s) + "' is not a yyyyMMddHHmmss time");
   return make_time(to_int(s.substr(0, 4)), to_int(s.substr(4, 2)), to_int(s.substr(6, 2)),
-                   to_int(s.substr(8, 2)), to_int(s.substr(10, 2)), to_int(s.substr(12, 2)),
-                   "time", s);
+                   to_int(s.substr(8, 2)), to_int(s.substr(10, 2)), to_int(s.substr(12, 2)), "time",
+                   s);
 }
 
 Result<int64_t> parse_iso_time(std::string_view s, std::string_view field) {

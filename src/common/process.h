@@ -11,9 +11,9 @@
 namespace flinkbr {
 
 struct CommandResult {
-  int exit_code = -1;   // -1 when killed by a signal or timed out
+  int exit_code = -1;  // -1 when killed by a signal or timed out
   bool timed_out = false;
-  std::string output;   // stdout and stderr interleaved, the last 64 KiB
+  std::string output;  // stdout and stderr interleaved, the last 64 KiB
 };
 
 // Fails only when the command cannot be started at all.

@@ -33,9 +33,15 @@ const Row& row(Errc code) {
 }
 }  // namespace
 
-std::string_view errc_name(Errc code) { return row(code).name; }
-int errc_http_status(Errc code) { return row(code).http; }
-int errc_exit_code(Errc code) { return row(code).exit; }
+std::string_view errc_name(Errc code) {
+  return row(code).name;
+}
+int errc_http_status(Errc code) {
+  return row(code).http;
+}
+int errc_exit_code(Errc code) {
+  return row(code).exit;
+}
 
 Errc errc_from_name(std::string_view name) {
   for (const auto& r : kRows)

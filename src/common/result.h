@@ -85,7 +85,9 @@ inline std::unexpected<Error> internal_error(std::string message) {
 // An IOError built from errno: "what: strerror(errno)".
 std::unexpected<Error> errno_error(std::string_view what, int err);
 
-inline Status ok() { return {}; }
+inline Status ok() {
+  return {};
+}
 
 // Adds context to the error of a failed Result and passes success through.
 template <class T>
@@ -99,18 +101,17 @@ Result<T> with_context(Result<T> r, std::string_view what) {
 // TRY(expr): evaluates a Result; on error returns it from the enclosing function (which must
 // return a Result of any type), otherwise yields the value. GNU statement expression, supported
 // by GCC and Clang, which are the compilers we build with.
-#define TRY(expr)                                                            \
-  ({                                                                         \
-    auto&& flinkbr_try_r_ = (expr);                                          \
+#define TRY(expr)                                                                   \
+  ({                                                                                \
+    auto&& flinkbr_try_r_ = (expr);                                                 \
     if (!flinkbr_try_r_) return std::unexpected(std::move(flinkbr_try_r_).error()); \
-    std::move(flinkbr_try_r_).value();                                       \
+    std::move(flinkbr_try_r_).value();                                              \
   })
 
 // TRY_CTX(expr, what): as TRY, adding context to the error.
-#define TRY_CTX(expr, what)                                                  \
-  ({                                                                         \
-    auto&& flinkbr_try_r_ = (expr);                                          \
-    if (!flinkbr_try_r_)                                                     \
-      return std::unexpected(std::move(flinkbr_try_r_.error().context(what))); \
-    std::move(flinkbr_try_r_).value();                                       \
+#define TRY_CTX(expr, what)                                                                       \
+  ({                                                                                              \
+    auto&& flinkbr_try_r_ = (expr);                                                               \
+    if (!flinkbr_try_r_) return std::unexpected(std::move(flinkbr_try_r_.error().context(what))); \
+    std::move(flinkbr_try_r_).value();                                                            \
   })

@@ -49,7 +49,7 @@ class StorageDriver {
   [[nodiscard]] virtual Result<std::unique_ptr<io::Reader>> open_read(const std::string& path) = 0;
   // Opens an atomic writer (see the file comment).
   [[nodiscard]] virtual Result<std::unique_ptr<io::Writer>> open_write(const std::string& path,
-                                                                      WriteOptions options) = 0;
+                                                                       WriteOptions options) = 0;
   // Removes a file or an empty directory; kNotFound when missing.
   [[nodiscard]] virtual Status remove(const std::string& path) = 0;
   // Renames a file; fails if `to` exists.

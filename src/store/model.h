@@ -47,13 +47,13 @@ struct BackupTask {
   std::string cluster;
   DataSource data_source = DataSource::kFlink;
   PathParams params;
-  int max_copies = 0;     // 0: keep all
+  int max_copies = 0;             // 0: keep all
   bool verify_after_run = false;  // read back and check each new file after writing it
-  int64_t period_seconds = 0;  // 0: manual
-  int64_t start_time = 0;      // first periodic run
+  int64_t period_seconds = 0;     // 0: manual
+  int64_t start_time = 0;         // first periodic run
   bool suspended = false;
-  int64_t next_run = 0;        // periodic: when the scheduler runs it next
-  int64_t created_at = 0;      // CreationTime in the backup directory name
+  int64_t next_run = 0;    // periodic: when the scheduler runs it next
+  int64_t created_at = 0;  // CreationTime in the backup directory name
 };
 
 struct BackupRecord {
@@ -62,9 +62,9 @@ struct BackupRecord {
   std::string task_name;
   BackupStatus status = BackupStatus::kRunning;
   int64_t started_at = 0;
-  int64_t ended_at = 0;  // 0 while running
-  uint64_t size = 0;     // bytes of the backup file
-  std::string checksum;  // "sha256:<hex>" of the whole file
+  int64_t ended_at = 0;       // 0 while running
+  uint64_t size = 0;          // bytes of the backup file
+  std::string checksum;       // "sha256:<hex>" of the whole file
   std::string backup_object;  // data source ("Flink")
   std::string backup_path;    // full path of the file, ready for a restoration task
   std::string system_version;
@@ -79,7 +79,7 @@ struct RestoreTask {
   DataSource data_source = DataSource::kFlink;
   PathParams params;
   RestoreState state = RestoreState::kCreated;
-  int progress = 0;  // 0..100, of the latest attempt
+  int progress = 0;   // 0..100, of the latest attempt
   std::string error;  // reason of the latest failure
   int attempts = 0;
   int64_t created_at = 0;

@@ -659,7 +659,8 @@ Result<BackupTask> Store::create_backup_task(const BackupTask& task) {
       change(db_,
              "INSERT INTO backup_tasks (name, cluster, data_source, path_type, path, nameservice, "
              "ip_mode, namenode_ip, queue, max_copies, period_seconds, start_time, suspended, "
-             "next_run, created_at, verify_after_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             "next_run, created_at, verify_after_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+             "?, ?, ?, ?)",
              t.name, t.cluster, to_string(t.data_source), to_string(p.path_type), p.path,
              p.nameservice, p.ip_mode, p.namenode_ip, p.queue, t.max_copies, t.period_seconds,
              t.start_time, t.suspended, t.next_run, t.created_at, t.verify_after_run),

@@ -45,7 +45,7 @@ class Store {
   [[nodiscard]] Result<BackupTask> create_backup_task(const BackupTask& task);  // id assigned
   [[nodiscard]] Result<BackupTask> get_backup_task(const std::string& name);
   [[nodiscard]] Result<std::vector<BackupTask>> list_backup_tasks(Page page = {});
-  [[nodiscard]] Status update_backup_task(const BackupTask& task);  // by id
+  [[nodiscard]] Status update_backup_task(const BackupTask& task);   // by id
   [[nodiscard]] Status delete_backup_task(const std::string& name);  // records stay
   [[nodiscard]] Result<BackupRecord> create_backup_record(const BackupRecord& record);
   [[nodiscard]] Status update_backup_record(const BackupRecord& record);  // by id

@@ -17,8 +17,8 @@
 namespace flinkbr::task {
 
 struct Event {
-  int64_t seq = 0;    // increasing from 1
-  std::string type;   // "restore", "backup", "service"
+  int64_t seq = 0;      // increasing from 1
+  std::string type;     // "restore", "backup", "service"
   nlohmann::json data;  // the task or record as the REST API shows it
 };
 
