@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/statvfs.h>
+
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -161,6 +163,23 @@ TEST_F(EngineTest, RetentionKeepsTheNewestCopies) {
   EXPECT_TRUE(fs::exists((*history)[1].backup_path));
   EXPECT_FALSE(fs::exists((*history)[2].backup_path));
   EXPECT_FALSE(fs::exists((*history)[3].backup_path));
+}
+
+TEST_F(EngineTest, LocalDirBackupRefusedWhenTheDiskIsTooFull) {
+  // A sparse file larger than the free space of the disk: the estimate of the backup exceeds
+  // what the disk can take, without writing a byte.
+  struct statvfs vfs {};
+  ASSERT_EQ(statvfs(dir_.c_str(), &vfs), 0);
+  uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  fs::path huge = dir_ / "conf" / "huge.bin";
+  { std::ofstream(huge).put('x'); }
+  fs::resize_file(huge, free_bytes + (1ULL << 30));
+  ASSERT_TRUE(engine_->create_backup_task(
+      {.name = "b", .cluster = "c1", .data_source = "Flink", .path_type = "LocalDir"}));
+  auto rec = run_backup_and_wait("b");
+  EXPECT_EQ(rec.status, BackupStatus::kFailed);
+  EXPECT_NE(rec.error.find("not enough free space"), std::string::npos) << rec.error;
+  EXPECT_FALSE(fs::exists(rec.backup_path));
 }
 
 TEST_F(EngineTest, FieldsAreValidatedWithTheirNames) {
