@@ -36,6 +36,14 @@ void damage(Daemon& d) {
   fs::remove_all(d.ha_dir() + "/default/jobresults");                             // empty dir
 }
 
+// Creates a LocalDir restoration task of cluster "prod"; the test fails if it is refused.
+void create_restore(Daemon& d, const std::string& name, const std::string& path,
+                    const std::string& data_source = "Flink") {
+  auto c = d.cli({"restore", "create", name, "--cluster", "prod", "--data-source", data_source,
+                  "--path-type", "LocalDir", "--source-path", path});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+}
+
 json restore_show(Daemon& d, const std::string& name) {
   auto r = d.cli({"restore", "show", name, "--json"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -104,10 +112,7 @@ TEST(EndToEnd, RefusedWhileServiceRunsThenRetrySucceeds) {
   damage(d);
   Tree damaged = cluster_tree(d);
 
-  ASSERT_EQ(d.cli({"restore", "create", "r1", "--cluster", "prod", "--data-source", "Flink",
-                   "--path-type", "LocalDir", "--source-path", path})
-                .exit_code,
-            0);
+  create_restore(d, "r1", path);
   auto s = d.cli({"restore", "start", "r1", "--wait"});
   EXPECT_NE(s.exit_code, 0);
   EXPECT_NE(s.err.find("is running"), std::string::npos) << s.err;
@@ -279,10 +284,7 @@ TEST(EndToEnd, HostileArchivesAreRefusedBeforeAnythingChanges) {
     SCOPED_TRACE(name);
     std::string file = d.root() + "/1.18.1_Flink_2026010100000" + std::to_string(n++) + ".tar.gz";
     write_hostile(file, entry);
-    ASSERT_EQ(d.cli({"restore", "create", name, "--cluster", "prod", "--data-source", "Flink",
-                     "--path-type", "LocalDir", "--source-path", file})
-                  .exit_code,
-              0);
+    create_restore(d, name, file);
     auto s = d.cli({"restore", "start", name, "--wait"});
     EXPECT_NE(s.exit_code, 0);
     auto task = restore_show(d, name);
@@ -306,10 +308,7 @@ TEST(EndToEnd, AFailureWhileApplyingPutsTheSafetyCopyBack) {
   damage(d);
   Tree damaged = cluster_tree(d);
   d.set_service_state("stopped");
-  ASSERT_EQ(d.cli({"restore", "create", "r1", "--cluster", "prod", "--data-source", "Flink",
-                   "--path-type", "LocalDir", "--source-path", path})
-                .exit_code,
-            0);
+  create_restore(d, "r1", path);
   auto s = d.cli({"restore", "start", "r1", "--wait"});
   EXPECT_NE(s.exit_code, 0);
   EXPECT_NE(s.err.find("safety copy was put back"), std::string::npos) << s.err;
@@ -328,10 +327,7 @@ TEST(EndToEnd, KillDuringRestoreThenRestartLeavesTheClusterAsBefore) {
   damage(d);
   Tree damaged = cluster_tree(d);
   d.set_service_state("stopped");
-  ASSERT_EQ(d.cli({"restore", "create", "r1", "--cluster", "prod", "--data-source", "Flink",
-                   "--path-type", "LocalDir", "--source-path", path})
-                .exit_code,
-            0);
+  create_restore(d, "r1", path);
   ASSERT_EQ(d.cli({"restore", "start", "r1"}).exit_code, 0);
   // Wait until the first source has been applied: the cluster is half-restored now.
   bool paused = false;
@@ -359,14 +355,8 @@ TEST(EndToEnd, ServiceDataRestoreRefusedWhileMetadataRestoreRuns) {
   std::string meta = d.backup("meta", "Flink");
   std::string sp = d.backup("sp", "FlinkServiceData");
   d.set_service_state("stopped");
-  ASSERT_EQ(d.cli({"restore", "create", "m", "--cluster", "prod", "--data-source", "Flink",
-                   "--path-type", "LocalDir", "--source-path", meta})
-                .exit_code,
-            0);
-  ASSERT_EQ(d.cli({"restore", "create", "s", "--cluster", "prod", "--data-source",
-                   "FlinkServiceData", "--path-type", "LocalDir", "--source-path", sp})
-                .exit_code,
-            0);
+  create_restore(d, "m", meta);
+  create_restore(d, "s", sp, "FlinkServiceData");
   d.set_status_delay(4);  // the metadata restoration holds the cluster while it checks
   ASSERT_EQ(d.cli({"restore", "start", "m"}).exit_code, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
@@ -391,10 +381,7 @@ TEST(EndToEnd, DryRunListsTheDifferencesAndChangesNothing) {
   damage(d);
   Tree damaged = cluster_tree(d);
   d.set_service_state("stopped");
-  ASSERT_EQ(d.cli({"restore", "create", "r1", "--cluster", "prod", "--data-source", "Flink",
-                   "--path-type", "LocalDir", "--source-path", path})
-                .exit_code,
-            0);
+  create_restore(d, "r1", path);
   auto audit_before = d.api("GET", "/api/v1/audit?limit=1000").body["items"];
   auto p = d.cli({"restore", "start", "r1", "--dry-run", "--json"});
   ASSERT_EQ(p.exit_code, 0) << p.err;
