@@ -190,6 +190,12 @@ void Daemon::set_status_delay(int seconds) {
   write_file(root_ + "/status-delay", std::to_string(seconds) + "\n");
 }
 
+std::string Daemon::extra_metadata_yaml() const {
+  std::string out;
+  for (const auto& entry : options_.extra_metadata) out += "      - " + entry + "\n";
+  return out;
+}
+
 void Daemon::write_config() {
   const std::string r = root_;
   std::string yaml =
@@ -216,8 +222,7 @@ void Daemon::write_config() {
       ha_dir() +
       "\" }\n"
       "      - { name: conf, type: files, uri: \"file://" +
-      conf_dir() +
-      "\" }\n"
+      conf_dir() + "\" }\n" + extra_metadata_yaml() +
       "    service_data:\n"
       "      - { name: savepoints, type: files, uri: \"file://" +
       savepoints_dir() + "\" }\n";

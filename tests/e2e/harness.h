@@ -50,6 +50,9 @@ class Daemon {
   struct Options {
     std::string version = "1.18.1";
     std::map<std::string, std::string> env;  // for the daemon, e.g. FLINKBR_FAULT_INJECTION
+    // More metadata sources of "prod", after "ha" and "conf": YAML flow maps, one per entry,
+    // e.g. "{ name: zk, type: zookeeper, connect: \"127.0.0.1:2181\", root: /flink/prod }".
+    std::vector<std::string> extra_metadata;
   };
   Daemon();
   explicit Daemon(Options options);
@@ -100,6 +103,7 @@ class Daemon {
 
  private:
   void write_config();
+  std::string extra_metadata_yaml() const;
   std::string cli_dir(const std::string& user) const { return root_ + "/cli-" + user; }
   Options options_;
   std::string root_;
