@@ -1269,7 +1269,7 @@ def main(argv):
                                  "rm": rm.server_address[1],
                                  "control": control.server_address[1]}) + "\n")
     sys.stdout.flush()
-    while not stop.wait(0.5):
+    while not stop.wait(0.1):
         pass
     # Exit at once: handler threads may be blocked on a client; nothing needs flushing.
     os._exit(0)
