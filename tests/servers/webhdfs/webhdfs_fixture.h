@@ -49,6 +49,9 @@ struct WebHdfsOptions {
   // ResourceManager queues: name -> RUNNING | STOPPED.
   std::map<std::string, std::string> queues = {{"default", "RUNNING"}};
   int list_page_size = 1000;  // LISTSTATUS_BATCH entries per page (dfs.ls.limit)
+  // A request without user.name is refused with 401 SecurityException; otherwise it runs as
+  // Hadoop's default web user dr.who.
+  bool require_user = false;
 };
 
 class WebHdfsServer {
@@ -187,6 +190,7 @@ class WebHdfsServer {
                                      "--namenodes",      std::to_string(options_.namenodes),
                                      "--superuser",      options_.superuser,
                                      "--list-page-size", std::to_string(options_.list_page_size)};
+    if (options_.require_user) args.push_back("--require-user");
     if (!options_.standby.empty()) {
       std::string s;
       for (int i : options_.standby) s += (s.empty() ? "" : ",") + std::to_string(i);
