@@ -452,7 +452,15 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(st["FileStatus"]["permission"], "711")
         self.assertRemote(self.s.nn("PUT", b + "/moved", op="RENAME",
                                     destination=b + "/moved/inner/x"),
-                          403, "IOException", "java.io.IOException")
+                          403, "IOException", "java.io.IOException",
+                          "Rename destination %s/moved/inner/x is a directory or file under "
+                          "source %s/moved" % (b, b))
+        # A directory onto itself means into itself: refused the same way.
+        self.assertEqual(self.s.nn("PUT", b + "/moved", op="RENAME", destination=b + "/moved")[0],
+                         403)
+        self.assertEqual(self.s.nn_json("PUT", b + "/other", op="RENAME",
+                                        destination=b + "/other"), (200, {"boolean": True}))
+        self.assertEqual(self.s.read(b + "/other"), (200, b"O"))
         self.assertRemote(self.s.nn("PUT", b + "/moved", op="RENAME"), 400,
                           "IllegalArgumentException", "java.lang.IllegalArgumentException",
                           "Required param destination for op: RENAME is null or empty")

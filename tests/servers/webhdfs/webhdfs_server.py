@@ -500,19 +500,18 @@ class Namespace:
             sst = self.c.stat(src)
             if sst is None or src == "/":
                 return {"boolean": False}
-            if dst == src:
-                return {"boolean": stat.S_ISREG(sst.st_mode)}
-            if dst.startswith(src + "/"):
-                raise HdfsError("IOException", "Cannot rename source: %s to destination: %s "
-                                "because the destination is a descendant of the source" %
-                                (src, dst))
             dst_st = self.c.stat(dst)
-            if dst_st is not None:
-                if not stat.S_ISDIR(dst_st.st_mode):
-                    return {"boolean": False}
+            if dst_st is not None and stat.S_ISDIR(dst_st.st_mode):
+                # Into the directory, as HDFS does before any other check.
                 dst = dst.rstrip("/") + "/" + src.rsplit("/", 1)[1]
-                if self.c.stat(dst) is not None:
-                    return {"boolean": False}
+                dst_st = self.c.stat(dst)
+            if dst == src:
+                return {"boolean": True}
+            if dst.startswith(src + "/"):
+                raise HdfsError("IOException", "Rename destination %s is a directory or file "
+                                "under source %s" % (dst, src))
+            if dst_st is not None:
+                return {"boolean": False}
             try:
                 self.check(user, dst, missing_parent="pnd")
             except HdfsError as e:
