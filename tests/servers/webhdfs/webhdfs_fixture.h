@@ -255,8 +255,17 @@ class WebHdfsServer {
     }
     ::close(out_pipe[0]);
     if (!got_line) {
+      int status = 0;
+      const bool exited = ::waitpid(pid_, &status, WNOHANG) == pid_;
+      if (exited) pid_ = -1;
       stop_process();
-      error_ = "webhdfs test server did not print its ports within 10 s: " + log_tail();
+      if (exited && WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        error_ = "webhdfs test server: python3 could not be run (apt-get install python3)";
+      } else if (exited) {
+        error_ = "webhdfs test server exited at start: " + log_tail();
+      } else {
+        error_ = "webhdfs test server did not print its ports within 10 s: " + log_tail();
+      }
       return;
     }
     try {

@@ -147,6 +147,18 @@ TEST(WebHdfsFixture, WritesAHadoopClientConfiguration) {
       << hdfs;
 }
 
+TEST(WebHdfsFixture, AServerThatCannotStartSaysWhy) {
+  WebHdfsOptions options;
+  options.namenodes = 0;
+  WebHdfsServer server(options);
+  EXPECT_NE(server.error().find("exited at start"), std::string::npos) << server.error();
+  EXPECT_NE(server.error().find("--namenodes must be at least 1"), std::string::npos)
+      << server.error();
+  // A control call on a server that is not running leaves the reason in place.
+  server.set_standby(0, true);
+  EXPECT_NE(server.error().find("--namenodes must be at least 1"), std::string::npos);
+}
+
 TEST(WebHdfsFixture, TheDestructorStopsTheServerAndRemovesItsDirectory) {
   std::filesystem::path root;
   int port = 0;
