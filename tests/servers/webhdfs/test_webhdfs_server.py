@@ -252,8 +252,8 @@ class ServerTest(unittest.TestCase):
         self.assertEqual((q["offset"], q["length"], q["namenoderpcaddress"]),
                          ("1000", "5000", "127.0.0.1:8020"))
         status, h, body = self.s.follow(headers["Location"], "GET")
-        self.assertEqual((status, h["Content-Type"], body),
-                         (200, "application/octet-stream", data[1000:6000]))
+        self.assertEqual((status, h["Content-Type"], h["Connection"], body),
+                         (200, "application/octet-stream", "close", data[1000:6000]))
         self.assertEqual(self.s.read(path), (200, data))
         self.assertEqual(self.s.read(path, offset="299990"), (200, data[299990:]))
         self.assertEqual(self.s.read(path, offset=str(len(data))), (200, b""))
@@ -299,6 +299,12 @@ class ServerTest(unittest.TestCase):
             b"x")
         self.assertEqual(status, 400)
         self.assertFalse(os.path.exists(self.s.local(self.base + "/dn")))
+        status, headers, body = self.s.request(
+            self.s.datanode, "GET",
+            "/webhdfs/v1%s?op=LISTSTATUS&user.name=hdfs&namenoderpcaddress=127.0.0.1:8020" % path)
+        self.assertRemote((status, body), 400, "IllegalArgumentException",
+                          "java.lang.IllegalArgumentException", "Invalid operation LISTSTATUS")
+        self.assertEqual(headers["Connection"], "close")
 
     # -- metadata operations -------------------------------------------------------------------
 

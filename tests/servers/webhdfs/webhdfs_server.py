@@ -705,10 +705,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- answers -------------------------------------------------------------------------------
 
-    def send_json(self, status, obj, extra=None):
+    def send_json(self, status, obj, extra=None, content_type="application/json"):
         body = json.dumps(obj).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -795,6 +795,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:
                 self.datanode(raw, params)
         except HdfsError as e:
+            if self.role[0] == "dn":
+                self.close_connection = True  # real DataNodes close after an error
             self.send_error_json(e)
         except (ConnectionError, BrokenPipeError):
             self.close_connection = True
@@ -953,9 +955,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
         try:
             if op not in expected:
-                raise illegal_param("op", "No enum constant org.apache.hadoop.hdfs.web."
-                                    "resources.%s.Op.%s" % (self.OP_ENUMS[self.command][0],
-                                                            op or "NULL"))
+                raise HdfsError("IllegalArgumentException",
+                                "Invalid operation %s" % params.get("op"))
             nnaddr = params.get("namenoderpcaddress")
             if not nnaddr:
                 raise illegal_param("namenoderpcaddress", "namenoderpcaddress is not specified.")
@@ -973,7 +974,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if op == "OPEN":
             return self.dn_open(ns, user, hpath, params)
         if op == "GETFILECHECKSUM":
-            return self.send_json(200, ns.checksum(user, hpath))
+            # Real DataNodes answer OPEN and GETFILECHECKSUM with Connection: close.
+            self.close_connection = True
+            return self.send_json(200, ns.checksum(user, hpath),
+                                  content_type="application/json; charset=utf-8")
         if op == "CREATE":
             return self.dn_create(ns, user, hpath, params, nnaddr)
         return self.dn_append(ns, user, hpath)
@@ -986,9 +990,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise HdfsError("EOFException", "Cannot seek after EOF")
         n = st.st_size - offset if length is None else min(length, st.st_size - offset)
         drop = self.take_drop()
+        self.close_connection = True
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(n))
+        self.send_header("Connection", "close")
         self.end_headers()
         sent = 0
         with open(self.cluster.local(hpath), "rb") as f:
