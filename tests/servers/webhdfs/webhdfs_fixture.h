@@ -255,8 +255,14 @@ class WebHdfsServer {
     }
     ::close(out_pipe[0]);
     if (!got_line) {
+      // Output closed without a line: the server is exiting; give it a moment to be reaped.
       int status = 0;
-      const bool exited = ::waitpid(pid_, &status, WNOHANG) == pid_;
+      bool exited = false;
+      const auto reap_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (!(exited = ::waitpid(pid_, &status, WNOHANG) == pid_) &&
+             std::chrono::steady_clock::now() < reap_deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       if (exited) pid_ = -1;
       stop_process();
       if (exited && WIFEXITED(status) && WEXITSTATUS(status) == 127) {
