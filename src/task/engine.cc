@@ -26,6 +26,7 @@ namespace {
 std::string default_backup_dir(const config::Config& config, PathType type) {
   if (type == PathType::kLocalDir)
     return (fs::path(config.server.state_dir) / "LocalBackup").string();
+  if (type == PathType::kOBS) return "";  // no default bucket: "path is required"
   return "/flinkbr/backup";
 }
 
@@ -611,7 +612,10 @@ Result<store::BackupTask> Engine::create_backup_task(const BackupTaskSpec& spec)
   t.params.path =
       spec.path.empty() ? default_backup_dir(impl_->config, t.params.path_type) : spec.path;
   if (t.params.path.size() > 1 && t.params.path.back() == '/') t.params.path.pop_back();
-  TRY(validate_absolute_path("path", t.params.path));
+  if (t.params.path_type == PathType::kOBS)
+    TRY(validate_object_path("path", t.params.path));
+  else
+    TRY(validate_absolute_path("path", t.params.path));
   t.params.nameservice = spec.nameservice;
   t.params.namenode_ip = spec.namenode_ip;
   auto storage = storage::open_storage({.type = t.params.path_type,
@@ -755,8 +759,7 @@ Result<store::RestoreTask> Engine::create_restore_task(const RestoreTaskSpec& sp
       t.params.path_type == PathType::kRemoteHDFS) {
     TRY(validate_backup_file_path("source_path", spec.source_path));
   } else {
-    if (spec.source_path.empty()) return invalid_argument("source_path", "source_path is required");
-    TRY(validate_text("source_path", spec.source_path));
+    TRY(validate_object_path("source_path", spec.source_path));
   }
   // A name that follows the pattern must agree with the task's data source.
   std::string file = fs::path(spec.source_path).filename().string();

@@ -190,6 +190,12 @@ void Daemon::set_status_delay(int seconds) {
   write_file(root_ + "/status-delay", std::to_string(seconds) + "\n");
 }
 
+std::string Daemon::cluster_settings_yaml() const {
+  std::string out;
+  for (const auto& line : options_.cluster_settings) out += "    " + line + "\n";
+  return out;
+}
+
 std::string Daemon::extra_metadata_yaml() const {
   std::string out;
   for (const auto& entry : options_.extra_metadata) out += "      - " + entry + "\n";
@@ -216,7 +222,8 @@ void Daemon::write_config() {
       "      start: \"echo running > '" +
       r +
       "/service-state'\"\n"
-      "      timeout: 10s\n"
+      "      timeout: 10s\n" +
+      cluster_settings_yaml() +
       "    metadata:\n"
       "      - { name: ha, type: files, uri: \"file://" +
       ha_dir() +

@@ -53,6 +53,9 @@ class Daemon {
     // More metadata sources of "prod", after "ha" and "conf": YAML flow maps, one per entry,
     // e.g. "{ name: zk, type: zookeeper, connect: \"127.0.0.1:2181\", root: /flink/prod }".
     std::vector<std::string> extra_metadata;
+    // More keys of the cluster "prod", one YAML line each at the cluster's level, e.g.
+    // "obs: { endpoint: \"http://127.0.0.1:9000\", region: us-east-1 }".
+    std::vector<std::string> cluster_settings;
   };
   Daemon();
   explicit Daemon(Options options);
@@ -104,6 +107,7 @@ class Daemon {
  private:
   void write_config();
   std::string extra_metadata_yaml() const;
+  std::string cluster_settings_yaml() const;
   std::string cli_dir(const std::string& user) const { return root_ + "/cli-" + user; }
   Options options_;
   std::string root_;
