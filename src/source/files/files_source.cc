@@ -20,14 +20,13 @@
 
 #include "archive/format.h"
 #include "io/layers.h"
+#include "source/files/tree_payload.h"
 
 namespace flinkbr::source::files {
 
 namespace {
 
 constexpr size_t kCopyBufferSize = 256 * 1024;
-constexpr std::string_view kTree = "tree";
-constexpr std::string_view kTreePrefix = "tree/";
 
 std::atomic<bool> g_rename_exchange{true};  // see use_rename_exchange_for_testing
 
@@ -446,13 +445,7 @@ Status check_ctx_id(const std::string& id) {
   return ok();
 }
 
-struct Record {
-  archive::EntryType type = archive::EntryType::kFile;
-  uint64_t size = 0;
-  std::string sha256;
-  uint32_t mode = 0;
-  int64_t mtime = 0;
-};
+using Record = TreeRecord;
 
 timespec to_timespec(int64_t seconds) {
   return timespec{static_cast<time_t>(seconds), 0};
@@ -492,27 +485,10 @@ class FilesStagedRestore final : public StagedRestore {
   Status add(const archive::Entry& entry, io::Reader& data) override {
     if (finished_) return failed_precondition("add() after finish_staging()");
     if (cancelled_ && cancelled_->load()) return make_error(Errc::kCancelled, "cancelled");
-    std::string_view rel = entry.relative_path();
-    auto refuse = [&](std::string why) {
-      return corruption("entry '" + entry.path + "' " + std::move(why));
-    };
-    if (rel == kTree) {
-      if (entry.type != archive::EntryType::kDirectory)
-        return refuse("must be a directory (the root of a files payload)");
-      if (root_record_) return refuse("appears twice");
+    std::string sub = TRY(check_tree_entry(entry, root_record_.has_value(), records_));
+    if (sub.empty()) {
       root_record_ = Record{.type = entry.type, .mode = entry.mode & 07777, .mtime = entry.mtime};
       return ok();
-    }
-    if (!rel.starts_with(kTreePrefix))
-      return refuse("is not part of a files payload (expected 'tree' or 'tree/...')");
-    std::string sub(rel.substr(kTreePrefix.size()));
-    if (auto st = archive::validate_entry_path(sub); !st)
-      return refuse("has an invalid path: " + st.error().message);
-    if (records_.contains(sub)) return refuse("appears twice");
-    if (auto slash = sub.rfind('/'); slash != std::string::npos) {
-      auto parent = records_.find(sub.substr(0, slash));
-      if (parent == records_.end() || parent->second.type != archive::EntryType::kDirectory)
-        return refuse("comes before its parent directory, or its parent is not a directory");
     }
     Record rec{
         .type = entry.type, .size = entry.size, .mode = entry.mode & 07777, .mtime = entry.mtime};
