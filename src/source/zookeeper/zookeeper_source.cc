@@ -45,6 +45,18 @@ constexpr size_t kAclsInFlight = 500;
 constexpr std::string_view kPartPrefix = "znodes/part-";
 constexpr std::string_view kPartSuffix = ".jsonl";
 
+// Seconds since `t0` with millisecond precision, for the task log ("... in 1.234 s"): the
+// benchmark (bench/zookeeper.sh) reads this source's own share of a task from it.
+std::string seconds_since(std::chrono::steady_clock::time_point t0) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - t0)
+                .count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lld.%03lld s", static_cast<long long>(ms / 1000),
+                static_cast<long long>(ms % 1000));
+  return buf;
+}
+
 // ---- znodes ----
 
 struct Acl {
@@ -818,6 +830,7 @@ class ZkStagedRestore final : public StagedRestore {
 
   Status commit() override {
     if (!finished_) return failed_precondition("commit() before finish_staging()");
+    auto t0 = std::chrono::steady_clock::now();
     auto session = TRY(Session::open(p_));
     Tree live = TRY(read_live(*session));
     if (live.empty()) TRY(create_ancestors(*session));
@@ -879,7 +892,7 @@ class ZkStagedRestore final : public StagedRestore {
     if (log_)
       log_(prefix_ + "deleted " + std::to_string(deleted) + ", created " + std::to_string(created) +
            ", set the data of " + std::to_string(set_data) + " and the ACL of " +
-           std::to_string(set_acl) + " znodes");
+           std::to_string(set_acl) + " znodes in " + seconds_since(t0));
     return ok();
   }
 
@@ -964,6 +977,7 @@ class ZkSource final : public MetadataSource {
   }
 
   Status backup(archive::SourceArchiveWriter& out, const TaskContext& ctx) override {
+    auto t0 = std::chrono::steady_clock::now();
     auto s = TRY(Session::open(p_));
     TreeReader reader(*s, p_.root, &ctx);
     Tree tree = TRY(reader.read());
@@ -996,7 +1010,8 @@ class ZkSource final : public MetadataSource {
     }
     if (!part.empty()) TRY(flush());
     if (ctx.log) {
-      ctx.log(prefix_ + "backed up " + std::to_string(kept) + " znodes under " + p_.root);
+      ctx.log(prefix_ + "backed up " + std::to_string(kept) + " znodes under " + p_.root + " in " +
+              seconds_since(t0));
       ctx.log(prefix_ + "left out " + std::to_string(ephemeral) + " ephemeral znodes");
     }
     return ok();
