@@ -23,6 +23,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -126,33 +127,6 @@ void b64_append(std::string& out, std::string_view in) {
   }
 }
 
-std::string b64_encode(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    uint32_t v =
-        (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += kB64[v & 63];
-  }
-  if (i + 1 == in.size()) {
-    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8);
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
 std::optional<std::string> b64_decode(std::string_view in) {
   if (in.size() % 4 != 0) return std::nullopt;
   auto val = [](char c) -> int {
@@ -163,21 +137,23 @@ std::optional<std::string> b64_decode(std::string_view in) {
     if (c == '/') return 63;
     return -1;
   };
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
+  std::string out(in.size() / 4 * 3, '\0');
+  char* o = out.data();
   for (size_t i = 0; i < in.size(); i += 4) {
     int a = val(in[i]), b = val(in[i + 1]);
     bool last = i + 4 == in.size();
     int c = (last && in[i + 2] == '=') ? -2 : val(in[i + 2]);
     int d = (last && in[i + 3] == '=') ? -2 : val(in[i + 3]);
     if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2)) return std::nullopt;
+    // Canonical only: the bits a padded quantum leaves unused must be zero.
+    if ((c == -2 && (b & 15) != 0) || (c >= 0 && d == -2 && (c & 3) != 0)) return std::nullopt;
     uint32_t v = (uint32_t(a) << 18) | (uint32_t(b) << 12) | (uint32_t(c < 0 ? 0 : c) << 6) |
                  uint32_t(d < 0 ? 0 : d);
-    out += char(v >> 16);
-    if (c >= 0) out += char((v >> 8) & 255);
-    if (d >= 0) out += char(v & 255);
+    *o++ = char(v >> 16);
+    if (c >= 0) *o++ = char((v >> 8) & 255);
+    if (d >= 0) *o++ = char(v & 255);
   }
-  if (b64_encode(out) != in) return std::nullopt;  // non-canonical padding bits
+  out.resize(static_cast<size_t>(o - out.data()));
   return out;
 }
 
@@ -797,11 +773,12 @@ struct Op {
   enum Kind { kCreate, kDelete, kSetData, kSetAcl } kind;
   std::string path;  // absolute
   std::optional<std::string> data;
-  std::vector<Acl> acl;
+  std::shared_ptr<const CAcl> acl;  // create and set-ACL; shared by the ops of one ACL
 
   size_t bytes() const {
     size_t n = 32 + path.size() + (data ? data->size() : 0);
-    for (const auto& a : acl) n += 16 + a.scheme.size() + a.id.size();
+    if (acl)
+      for (const auto& a : acl->src) n += 16 + a.scheme.size() + a.id.size();
     return n;
   }
 };
@@ -844,7 +821,6 @@ class Writer {
     Writer* owner = nullptr;
     std::vector<Op> ops;
     size_t bytes = 0;
-    std::vector<std::unique_ptr<CAcl>> acls;
     std::vector<zoo_op_t> cops;
     std::vector<zoo_op_result_t> results;
     std::vector<char> pathbuf;
@@ -864,9 +840,9 @@ class Writer {
     batches_.push_back(std::move(b));
     int rc;
     if (raw->ops[0].kind == Op::kSetAcl) {
-      raw->acls.push_back(std::make_unique<CAcl>(raw->ops[0].acl));
-      rc = zoo_aset_acl(s_.zh(), raw->ops[0].path.c_str(), -1, &raw->acls.back()->vec, &on_done,
-                        raw);
+      // The C API takes a non-const ACL_vector it only reads.
+      rc = zoo_aset_acl(s_.zh(), raw->ops[0].path.c_str(), -1,
+                        const_cast<ACL_vector*>(&raw->ops[0].acl->vec), &on_done, raw);
     } else {
       raw->cops.resize(raw->ops.size());
       raw->results.resize(raw->ops.size());
@@ -877,8 +853,7 @@ class Writer {
         int len = op.data ? static_cast<int>(op.data->size()) : -1;
         switch (op.kind) {
           case Op::kCreate:
-            raw->acls.push_back(std::make_unique<CAcl>(op.acl));
-            zoo_create_op_init(&raw->cops[i], op.path.c_str(), data, len, &raw->acls.back()->vec,
+            zoo_create_op_init(&raw->cops[i], op.path.c_str(), data, len, &op.acl->vec,
                                ZOO_PERSISTENT, &raw->pathbuf[2 * i], 2);
             break;
           case Op::kDelete:
@@ -985,6 +960,7 @@ class AclTable {
     return id;
   }
   const std::vector<Acl>& get(uint32_t id) const { return list_[id]; }
+  size_t size() const { return list_.size(); }
 
  private:
   static constexpr auto kLess = [](const std::vector<Acl>& a, const std::vector<Acl>& b) {
@@ -1138,9 +1114,15 @@ class ZkStagedRestore final : public StagedRestore {
     auto session = TRY(Session::open(p_));
     Index live = TRY(read_live(*session));
     if (live.empty()) TRY(create_ancestors(*session));
-    std::vector<Acl> temp_acl = session->authenticated()
-                                    ? std::vector<Acl>{{ZOO_PERM_ALL, "auth", ""}}
-                                    : std::vector<Acl>{{ZOO_PERM_ALL, "world", "anyone"}};
+    auto temp_acl = std::make_shared<const CAcl>(
+        session->authenticated() ? std::vector<Acl>{{ZOO_PERM_ALL, "auth", ""}}
+                                 : std::vector<Acl>{{ZOO_PERM_ALL, "world", "anyone"}});
+    // One C-layout ACL per distinct ACL, shared by its ops: no per-znode copies.
+    std::vector<std::shared_ptr<const CAcl>> cacls(acls_.size());
+    auto cacl = [&](uint32_t id) {
+      if (!cacls[id]) cacls[id] = std::make_shared<const CAcl>(acls_.get(id));
+      return cacls[id];
+    };
     size_t deleted = 0, set_data = 0, created = 0, set_acl = 0;
     std::vector<bool> temp(staged_.size());  // created with a temporary ACL
     {
@@ -1149,7 +1131,7 @@ class ZkStagedRestore final : public StagedRestore {
       for (auto it = live.rbegin(); it != live.rend(); ++it) {
         if (kept_ephemeral(*it, staged_)) continue;
         if (it->ephemeral || !find(staged_, it->rel)) {
-          TRY(w.add({Op::kDelete, abs(it->rel), std::nullopt, {}}));
+          TRY(w.add({Op::kDelete, abs(it->rel), std::nullopt, nullptr}));
           ++deleted;
         }
       }
@@ -1167,7 +1149,7 @@ class ZkStagedRestore final : public StagedRestore {
         auto [rel, z] = TRY(parse_line(line, i + 1));
         if (rel != m.rel) return io_error("the staging file " + file_ + " changed");
         if (!create) {
-          TRY(w.add({Op::kSetData, abs(m.rel), std::move(z.data), {}}));
+          TRY(w.add({Op::kSetData, abs(m.rel), std::move(z.data), nullptr}));
           ++set_data;
           continue;
         }
@@ -1178,7 +1160,7 @@ class ZkStagedRestore final : public StagedRestore {
         bool has_children = i + 1 < staged_.size() &&
                             staged_[i + 1].rel.starts_with(m.rel == "/" ? "/" : m.rel + "/");
         temp[i] = has_children && !world_create;
-        TRY(w.add({Op::kCreate, abs(m.rel), std::move(z.data), temp[i] ? temp_acl : acl}));
+        TRY(w.add({Op::kCreate, abs(m.rel), std::move(z.data), temp[i] ? temp_acl : cacl(m.acl)}));
         ++created;
       }
       TRY(w.flush());
@@ -1188,7 +1170,7 @@ class ZkStagedRestore final : public StagedRestore {
         const Meta* l = find(live, m.rel);
         bool changed = l && !l->ephemeral && l->acl != m.acl;
         if (changed || temp[i]) {
-          TRY(w.add({Op::kSetAcl, abs(m.rel), std::nullopt, acls_.get(m.acl)}));
+          TRY(w.add({Op::kSetAcl, abs(m.rel), std::nullopt, cacl(m.acl)}));
           ++set_acl;
         }
       }
