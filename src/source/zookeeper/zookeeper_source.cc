@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -42,7 +43,8 @@ using json = nlohmann::json;
 
 constexpr size_t kPartLimit = 4 * 1024 * 1024;  // bytes of one payload part
 constexpr size_t kRequestsInFlight = 4000;      // read requests outstanding at once
-constexpr size_t kReadAhead = 20000;            // znodes read but not yet handed on, at most
+constexpr size_t kReadAhead = 4000;             // znodes read but not yet handed on, at most
+constexpr size_t kWakeBatch = 64;               // answers handed to the reading thread at once
 constexpr size_t kBatchBytes = 512 * 1024;      // serialized bytes of one multi (< 1 MiB)
 constexpr size_t kBatchOps = 2000;
 constexpr size_t kBatchesInFlight = 8;
@@ -668,18 +670,17 @@ class TreeReader {
     Znode z;
   };
 
-  size_t inflight() {
-    std::lock_guard lk(m_);
-    return inflight_;
-  }
+  size_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
 
   void answered(Req* r, int rc) {
     std::lock_guard lk(m_);
-    --inflight_;
+    size_t left = --inflight_;
     if (rc != ZOK && (r->rc == ZOK || rc == ZNONODE)) r->rc = rc;
     if (--r->pending == 0) {
       done_.push_back(r);
-      cv_.notify_one();
+      // Wake the reader once per batch of answers, not per znode: every wake-up is a context
+      // switch on cores the server shares. With few answers still to come, wake at once.
+      if (done_.size() >= kWakeBatch || left < 2 * kWakeBatch) cv_.notify_one();
     }
   }
 
@@ -744,7 +745,7 @@ class TreeReader {
   std::mutex m_;
   std::condition_variable cv_;
   std::vector<Req*> done_;
-  size_t inflight_ = 0;
+  std::atomic<size_t> inflight_{0};
 };
 
 // ---- writing, pipelined ----
