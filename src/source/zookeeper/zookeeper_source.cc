@@ -1020,11 +1020,6 @@ std::string parent_view(std::string_view rel) {
   return slash == 0 ? "/" : std::string(rel.substr(0, slash));
 }
 
-// A live ephemeral znode that a restore leaves alone: not a path of the backup, parent kept.
-bool kept_ephemeral(const Meta& live, const Index& staged) {
-  return live.ephemeral && !find(staged, live.rel) && find(staged, parent_view(live.rel));
-}
-
 // ---- staged restore ----
 
 // The staged payload stays in its staging file; only its Index is in memory. commit() reads the
@@ -1065,6 +1060,7 @@ class ZkStagedRestore final : public StagedRestore {
     out_.write(content.data(), static_cast<std::streamsize>(content.size()));
     if (!out_) return io_error("writing the staging file " + file_);
     ++parts_;
+    lines_ += static_cast<size_t>(std::count(content.begin(), content.end(), '\n'));
     return ok();
   }
 
@@ -1075,6 +1071,7 @@ class ZkStagedRestore final : public StagedRestore {
     if (!in) return errno_error("reading the staging file " + file_, errno);
     std::string line;
     size_t lineno = 0;
+    staged_.reserve(lines_);  // exactly: no spare capacity for a large tree
     while (std::getline(in, line)) {
       ++lineno;
       auto [rel, z] = TRY(parse_line(line, lineno));
@@ -1094,18 +1091,21 @@ class ZkStagedRestore final : public StagedRestore {
   Result<SourceDiff> diff() override {
     if (!finished_) return failed_precondition("diff() before finish_staging()");
     auto session = TRY(Session::open(p_));
-    Index live = TRY(read_live(*session));
     SourceDiff d;
-    for (const Meta& l : live) {
-      if (kept_ephemeral(l, staged_)) continue;
-      const Meta* st = find(staged_, l.rel);
-      if (!st)
-        d.removed.push_back(abs(l.rel));
-      else if (l.ephemeral || !l.same_content(*st))
-        d.changed.push_back(abs(l.rel));
-    }
-    for (const Meta& st : staged_)
-      if (!find(live, st.rel)) d.added.push_back(abs(st.rel));
+    TRY(walk_live(
+        *session,
+        [&](const Meta& l, const Meta* st, size_t) -> Status {
+          if (kept_ephemeral(l, st)) return ok();
+          if (!st)
+            d.removed.push_back(abs(l.rel));
+          else if (l.ephemeral || !l.same_content(*st))
+            d.changed.push_back(abs(l.rel));
+          return ok();
+        },
+        [&](size_t i) -> Status {
+          d.added.push_back(abs(staged_[i].rel));
+          return ok();
+        }));
     return d;
   }
 
@@ -1113,8 +1113,27 @@ class ZkStagedRestore final : public StagedRestore {
     if (!finished_) return failed_precondition("commit() before finish_staging()");
     auto t0 = std::chrono::steady_clock::now();
     auto session = TRY(Session::open(p_));
-    Index live = TRY(read_live(*session));
-    if (live.empty()) TRY(create_ancestors(*session));
+    // One ordered pass over the live tree against the staged one; what is kept of it: the live
+    // znodes to delete and, per staged znode, how the live one differs.
+    enum : uint8_t { kAbsent = 0, kSame = 1, kDataDiffers = 2, kAclDiffers = 4 };
+    std::vector<uint8_t> live_state(staged_.size(), kAbsent);
+    std::vector<std::string> to_delete;
+    bool root_exists = false;
+    TRY(walk_live(
+        *session,
+        [&](const Meta& l, const Meta* st, size_t i) -> Status {
+          root_exists = true;
+          if (kept_ephemeral(l, st)) return ok();
+          if (!st || l.ephemeral) to_delete.push_back(l.rel);
+          if (st && !l.ephemeral)
+            live_state[i] =
+                kSame |
+                (l.null_data != st->null_data || l.digest != st->digest ? kDataDiffers : 0) |
+                (l.acl != st->acl ? kAclDiffers : 0);
+          return ok();
+        },
+        [](size_t) -> Status { return ok(); }));
+    if (!root_exists) TRY(create_ancestors(*session));
     auto temp_acl = std::make_shared<const CAcl>(
         session->authenticated() ? std::vector<Acl>{{ZOO_PERM_ALL, "auth", ""}}
                                  : std::vector<Acl>{{ZOO_PERM_ALL, "world", "anyone"}});
@@ -1129,13 +1148,11 @@ class ZkStagedRestore final : public StagedRestore {
     {
       Writer w(*session);
       // 1. deletes, children first (reverse byte-wise order).
-      for (auto it = live.rbegin(); it != live.rend(); ++it) {
-        if (kept_ephemeral(*it, staged_)) continue;
-        if (it->ephemeral || !find(staged_, it->rel)) {
-          TRY(w.add({Op::kDelete, abs(it->rel), std::nullopt, nullptr}));
-          ++deleted;
-        }
+      for (auto it = to_delete.rbegin(); it != to_delete.rend(); ++it) {
+        TRY(w.add({Op::kDelete, abs(*it), std::nullopt, nullptr}));
+        ++deleted;
       }
+      to_delete = {};
       // 2. in payload order (parents first): the data of kept znodes that differs, and the
       // znodes to create. The data comes from the staging file, read again line by line.
       std::ifstream in(file_, std::ios::binary);
@@ -1144,9 +1161,8 @@ class ZkStagedRestore final : public StagedRestore {
       for (size_t i = 0; i < staged_.size(); ++i) {
         if (!std::getline(in, line)) return io_error("the staging file " + file_ + " shrank");
         const Meta& m = staged_[i];
-        const Meta* l = find(live, m.rel);
-        bool create = !l || l->ephemeral;
-        if (!create && l->null_data == m.null_data && l->digest == m.digest) continue;
+        bool create = live_state[i] == kAbsent;
+        if (!create && !(live_state[i] & kDataDiffers)) continue;
         auto [rel, z] = TRY(parse_line(line, i + 1));
         if (rel != m.rel) return io_error("the staging file " + file_ + " changed");
         if (!create) {
@@ -1167,11 +1183,8 @@ class ZkStagedRestore final : public StagedRestore {
       TRY(w.flush());
       // 3. final ACLs, children first.
       for (size_t i = staged_.size(); i-- > 0;) {
-        const Meta& m = staged_[i];
-        const Meta* l = find(live, m.rel);
-        bool changed = l && !l->ephemeral && l->acl != m.acl;
-        if (changed || temp[i]) {
-          TRY(w.add({Op::kSetAcl, abs(m.rel), std::nullopt, cacl(m.acl)}));
+        if ((live_state[i] & kAclDiffers) || temp[i]) {
+          TRY(w.add({Op::kSetAcl, abs(staged_[i].rel), std::nullopt, cacl(staged_[i].acl)}));
           ++set_acl;
         }
       }
@@ -1188,37 +1201,56 @@ class ZkStagedRestore final : public StagedRestore {
   Status verify() override {
     if (!committed_) return failed_precondition("verify() before commit()");
     auto session = TRY(Session::open(p_));
-    Index live = TRY(read_live(*session));
-    for (const Meta& l : live) {
-      if (kept_ephemeral(l, staged_)) continue;
-      const Meta* st = find(staged_, l.rel);
-      if (!st) return corruption(abs(l.rel) + ": present but not in the backup");
-      if (l.ephemeral) return corruption(abs(l.rel) + ": ephemeral, but persistent in the backup");
-      if (l.null_data != st->null_data || l.digest != st->digest)
-        return corruption(abs(l.rel) + ": data differs from the backup");
-      if (l.acl != st->acl)
-        return corruption(abs(l.rel) + ": ACL " + describe_acl(acls_.get(l.acl)) + ", expected " +
-                          describe_acl(acls_.get(st->acl)));
-    }
-    for (const Meta& st : staged_)
-      if (!find(live, st.rel)) return corruption(abs(st.rel) + ": missing after the restore");
-    return ok();
+    return walk_live(
+        *session,
+        [&](const Meta& l, const Meta* st, size_t) -> Status {
+          if (kept_ephemeral(l, st)) return ok();
+          if (!st) return corruption(abs(l.rel) + ": present but not in the backup");
+          if (l.ephemeral)
+            return corruption(abs(l.rel) + ": ephemeral, but persistent in the backup");
+          if (l.null_data != st->null_data || l.digest != st->digest)
+            return corruption(abs(l.rel) + ": data differs from the backup");
+          if (l.acl != st->acl)
+            return corruption(abs(l.rel) + ": ACL " + describe_acl(acls_.get(l.acl)) +
+                              ", expected " + describe_acl(acls_.get(st->acl)));
+          return ok();
+        },
+        [&](size_t i) -> Status {
+          return corruption(abs(staged_[i].rel) + ": missing after the restore");
+        });
   }
 
  private:
   std::string abs(const std::string& rel) const { return rel == "/" ? p_.root : p_.root + rel; }
 
-  // The live tree, in order; empty when the root does not exist.
-  Result<Index> read_live(Session& s) {
+  // A live ephemeral znode that a restore leaves alone: not a path of the backup (`staged` is
+  // null), parent kept.
+  bool kept_ephemeral(const Meta& live, const Meta* staged) const {
+    return live.ephemeral && !staged && find(staged_, parent_view(live.rel));
+  }
+
+  // Reads the live tree and walks it against the staged one in one ordered pass, keeping
+  // nothing of it: on_live(live, staged znode of that path or null, its index) for every live
+  // znode, on_missing(index) for every staged znode the live tree lacks. A missing root is an
+  // empty live tree.
+  Status walk_live(Session& s,
+                   const std::function<Status(const Meta&, const Meta*, size_t)>& on_live,
+                   const std::function<Status(size_t)>& on_missing) {
     TreeReader reader(s, p_.root, nullptr);
-    Index live;
+    size_t j = 0;
     auto st = reader.read([&](const std::string& rel, Znode& z) -> Status {
-      live.push_back(make_meta(rel, z, acls_, digester_));
-      return ok();
+      Meta l = make_meta(rel, z, acls_, digester_);
+      while (j < staged_.size() && staged_[j].rel < l.rel) TRY(on_missing(j++));
+      if (j < staged_.size() && staged_[j].rel == l.rel) {
+        TRY(on_live(l, &staged_[j], j));
+        ++j;
+        return ok();
+      }
+      return on_live(l, nullptr, 0);
     });
-    if (!st && st.error().code == Errc::kNotFound) return Index{};
-    if (!st) return std::unexpected(st.error());
-    return live;
+    if (!st && st.error().code != Errc::kNotFound) return st;
+    while (j < staged_.size()) TRY(on_missing(j++));
+    return ok();
   }
 
   // Creates the (missing) ancestors of the root, open, with null data.
@@ -1239,6 +1271,7 @@ class ZkStagedRestore final : public StagedRestore {
   std::string file_;
   std::ofstream out_;
   size_t parts_ = 0;
+  size_t lines_ = 0;
   Index staged_;
   AclTable acls_;
   Digester digester_;
