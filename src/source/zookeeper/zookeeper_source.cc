@@ -42,8 +42,8 @@ namespace {
 using json = nlohmann::json;
 
 constexpr size_t kPartLimit = 4 * 1024 * 1024;  // bytes of one payload part
-constexpr size_t kRequestsInFlight = 4000;      // read requests outstanding at once
-constexpr size_t kReadAhead = 4000;             // znodes read but not yet handed on, at most
+constexpr size_t kRequestsInFlight = 2000;      // read requests outstanding at once
+constexpr size_t kReadAhead = 2000;             // znodes read but not yet handed on, at most
 constexpr size_t kWakeBatch = 64;               // answers handed to the reading thread at once
 constexpr size_t kBatchBytes = 512 * 1024;      // serialized bytes of one multi (< 1 MiB)
 constexpr size_t kBatchOps = 2000;
