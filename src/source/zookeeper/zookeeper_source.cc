@@ -4,7 +4,6 @@
 #define THREADED
 #endif
 #include <fcntl.h>
-#include <malloc.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1191,9 +1190,6 @@ class ZkStagedRestore final : public StagedRestore {
       }
       TRY(w.finish());
     }
-    // The batches were written from this thread and freed by the client's threads: give that
-    // memory back before verify() reads the whole tree again (glibc keeps it otherwise).
-    ::malloc_trim(0);
     committed_ = true;
     if (log_)
       log_(prefix_ + "deleted " + std::to_string(deleted) + ", created " + std::to_string(created) +
