@@ -3,7 +3,7 @@
 # a generated Flink-like tree of 1 KiB znodes with zkCli.sh, a synchronous C client, a bare
 # asynchronous C client and flinkbr itself (real daemon and CLI), on one ZooKeeper, in one run.
 #
-#   bench/zookeeper.sh [--quick] [--znodes N] [--keep]
+#   bench/zookeeper.sh [--quick] [--znodes N] [--keep] [--fast]
 #
 #   --quick      10,000 znodes instead of 100,000
 #   --znodes N   any tree size >= 100

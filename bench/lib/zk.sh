@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # ZooKeeper helpers for the benchmarks (sourced). A standalone server from Debian's `zookeeper`
 # package on a free loopback port with a fresh data directory (see docs/benchmarks.md).
 
@@ -46,8 +47,8 @@ CFG
   java "-Xmx$heap" -Dzookeeper.jmx.log4j.disable=true -cp /usr/share/java/zookeeper.jar \
     org.apache.zookeeper.server.ZooKeeperServerMain "$dir/zoo.cfg" >"$dir/server.log" 2>&1 &
   ZK_PID=$!
-  local i
-  for i in $(seq 1 300); do
+  local _
+  for _ in $(seq 1 300); do
     if zkb_four_letter "$ZK_PORT" srvr | grep -q 'Mode: standalone'; then return 0; fi
     if ! kill -0 "$ZK_PID" 2>/dev/null; then
       echo "ZooKeeper exited at start; see $dir/server.log" >&2
