@@ -14,34 +14,34 @@
 static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 
-static size_t env_size(const char *name, size_t def) {
-  const char *v = getenv(name);
+static size_t env_size(const char* name, size_t def) {
+  const char* v = getenv(name);
   return v && *v ? (size_t)strtoull(v, NULL, 10) : def;
 }
 
 /* ---- read ---- */
 
 typedef struct {
-  char **items;
+  char** items;
   size_t head, tail, cap;
 } queue;
 
-static void q_push(queue *q, char *s) {
+static void q_push(queue* q, char* s) {
   if (q->tail == q->cap) {
     if (q->head > 0) {
-      memmove(q->items, q->items + q->head, (q->tail - q->head) * sizeof(char *));
+      memmove(q->items, q->items + q->head, (q->tail - q->head) * sizeof(char*));
       q->tail -= q->head;
       q->head = 0;
     } else {
       q->cap = q->cap ? q->cap * 2 : 1024;
-      q->items = realloc(q->items, q->cap * sizeof(char *));
+      q->items = realloc(q->items, q->cap * sizeof(char*));
     }
   }
   q->items[q->tail++] = s;
 }
 
 typedef struct {
-  char *path;
+  char* path;
   int pending;
 } node;
 
@@ -51,7 +51,7 @@ static unsigned long long bytes;
 static uint64_t digest;
 static int failed;
 
-static void node_done(node *n) { /* under m */
+static void node_done(node* n) { /* under m */
   if (--n->pending > 0) return;
   free(n->path);
   free(n);
@@ -59,8 +59,8 @@ static void node_done(node *n) { /* under m */
   pthread_cond_signal(&cv);
 }
 
-static void on_children(int rc, const struct String_vector *sv, const void *d) {
-  node *n = (node *)d;
+static void on_children(int rc, const struct String_vector* sv, const void* d) {
+  node* n = (node*)d;
   pthread_mutex_lock(&m);
   if (rc != ZOK) {
     fprintf(stderr, "children of %s: %s\n", n->path, zerror(rc));
@@ -68,7 +68,7 @@ static void on_children(int rc, const struct String_vector *sv, const void *d) {
   } else {
     for (int i = 0; i < sv->count; ++i) {
       size_t len = strlen(n->path) + strlen(sv->data[i]) + 2;
-      char *c = malloc(len);
+      char* c = malloc(len);
       snprintf(c, len, "%s/%s", n->path, sv->data[i]);
       q_push(&todo, c);
     }
@@ -77,9 +77,9 @@ static void on_children(int rc, const struct String_vector *sv, const void *d) {
   pthread_mutex_unlock(&m);
 }
 
-static void on_data(int rc, const char *value, int len, const struct Stat *st, const void *d) {
+static void on_data(int rc, const char* value, int len, const struct Stat* st, const void* d) {
   (void)st;
-  node *n = (node *)d;
+  node* n = (node*)d;
   pthread_mutex_lock(&m);
   if (rc != ZOK) {
     fprintf(stderr, "get %s: %s\n", n->path, zerror(rc));
@@ -93,7 +93,7 @@ static void on_data(int rc, const char *value, int len, const struct Stat *st, c
   pthread_mutex_unlock(&m);
 }
 
-static void read_tree(zhandle_t *zh, const char *root) {
+static void read_tree(zhandle_t* zh, const char* root) {
   size_t limit = env_size("ZKB_INFLIGHT", 2000);
   double t0 = zkb_now();
   pthread_mutex_lock(&m);
@@ -101,7 +101,7 @@ static void read_tree(zhandle_t *zh, const char *root) {
   int first = 1;
   while (!failed && (todo.head < todo.tail || inflight > 0)) {
     while (todo.head < todo.tail && inflight < limit) {
-      node *n = calloc(1, sizeof *n);
+      node* n = calloc(1, sizeof *n);
       n->path = todo.items[todo.head++];
       n->pending = first ? 1 : 2;
       ++inflight;
@@ -127,17 +127,17 @@ static void read_tree(zhandle_t *zh, const char *root) {
 /* ---- write / delete in multi batches ---- */
 
 typedef struct {
-  zoo_op_t *ops;
-  zoo_op_result_t *results;
-  char **paths;
-  char *data;
+  zoo_op_t* ops;
+  zoo_op_result_t* results;
+  char** paths;
+  char* data;
   int n;
 } batch;
 
 static size_t batches_inflight;
 
-static void on_multi(int rc, const void *d) {
-  batch *b = (batch *)d;
+static void on_multi(int rc, const void* d) {
+  batch* b = (batch*)d;
   if (rc != ZOK) {
     for (int i = 0; i < b->n; ++i)
       if (b->results[i].err != ZOK && b->results[i].err != ZRUNTIMEINCONSISTENCY) {
@@ -159,24 +159,24 @@ static void on_multi(int rc, const void *d) {
 }
 
 /* Sends ops [from, to) of `paths` as one multi: creates (with data) or deletes. */
-static void send_batch(zhandle_t *zh, char **paths, size_t from, size_t to, int create,
+static void send_batch(zhandle_t* zh, char** paths, size_t from, size_t to, int create,
                        size_t max_inflight) {
   pthread_mutex_lock(&m);
   while (batches_inflight >= max_inflight) pthread_cond_wait(&cv, &m);
   ++batches_inflight;
   pthread_mutex_unlock(&m);
-  batch *b = calloc(1, sizeof *b);
+  batch* b = calloc(1, sizeof *b);
   b->n = (int)(to - from);
   b->ops = calloc((size_t)b->n, sizeof(zoo_op_t));
   b->results = calloc((size_t)b->n, sizeof(zoo_op_result_t));
-  b->paths = malloc((size_t)b->n * sizeof(char *));
-  memcpy(b->paths, paths + from, (size_t)b->n * sizeof(char *));
+  b->paths = malloc((size_t)b->n * sizeof(char*));
+  memcpy(b->paths, paths + from, (size_t)b->n * sizeof(char*));
   if (create) b->data = malloc((size_t)b->n * ZKB_DATA_LEN);
   for (int i = 0; i < b->n; ++i) {
     if (create) {
       zkb_data(b->paths[i], b->data + (size_t)i * ZKB_DATA_LEN);
-      zoo_create_op_init(&b->ops[i], b->paths[i], b->data + (size_t)i * ZKB_DATA_LEN,
-                         ZKB_DATA_LEN, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
+      zoo_create_op_init(&b->ops[i], b->paths[i], b->data + (size_t)i * ZKB_DATA_LEN, ZKB_DATA_LEN,
+                         &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT, NULL, 0);
     } else {
       zoo_delete_op_init(&b->ops[i], b->paths[i], -1);
     }
@@ -192,7 +192,7 @@ static void wait_batches(void) {
 }
 
 /* Batches `paths` in order, each at most max_bytes of (estimated) serialized request. */
-static void run_batches(zhandle_t *zh, char **paths, size_t n, int create) {
+static void run_batches(zhandle_t* zh, char** paths, size_t n, int create) {
   size_t max_bytes = env_size("ZKB_BATCH_BYTES", 256 * 1024);
   size_t max_inflight = env_size("ZKB_BATCHES", 8);
   size_t from = 0, acc = 0;
@@ -209,7 +209,7 @@ static void run_batches(zhandle_t *zh, char **paths, size_t n, int create) {
   wait_batches();
 }
 
-static void write_tree(zhandle_t *zh, const char *root, size_t n) {
+static void write_tree(zhandle_t* zh, const char* root, size_t n) {
   zkb_tree t = zkb_make_tree(root, n);
   uint64_t d = 0;
   char data[ZKB_DATA_LEN];
@@ -223,17 +223,17 @@ static void write_tree(zhandle_t *zh, const char *root, size_t n) {
 }
 
 /* Every path below root, parents first (breadth-first, synchronous listing: not timed). */
-static void list_below(zhandle_t *zh, const char *root, queue *out) {
+static void list_below(zhandle_t* zh, const char* root, queue* out) {
   queue q = {0};
   q_push(&q, strdup(root));
   while (q.head < q.tail) {
-    char *p = q.items[q.head++];
+    char* p = q.items[q.head++];
     struct String_vector sv;
     int rc = zoo_get_children(zh, p, 0, &sv);
     if (rc != ZOK) zkb_die(p, rc);
     for (int i = 0; i < sv.count; ++i) {
       size_t len = strlen(p) + strlen(sv.data[i]) + 2;
-      char *c = malloc(len);
+      char* c = malloc(len);
       snprintf(c, len, "%s/%s", p, sv.data[i]);
       q_push(&q, c);
       q_push(out, c);
@@ -242,13 +242,13 @@ static void list_below(zhandle_t *zh, const char *root, queue *out) {
   }
 }
 
-static void clear_tree(zhandle_t *zh, const char *root) {
+static void clear_tree(zhandle_t* zh, const char* root) {
   queue all = {0};
   list_below(zh, root, &all);
   size_t n = all.tail;
   /* Breadth-first order reversed: every child before its parent. */
   for (size_t i = 0; i < n / 2; ++i) {
-    char *x = all.items[i];
+    char* x = all.items[i];
     all.items[i] = all.items[n - 1 - i];
     all.items[n - 1 - i] = x;
   }
@@ -257,7 +257,7 @@ static void clear_tree(zhandle_t *zh, const char *root) {
   zkb_report("clear", n, 0, zkb_now() - t0, 0);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   if (argc >= 4 && strcmp(argv[1], "zkcli") == 0) {
     zkb_tree t = zkb_make_tree(argv[2], (size_t)strtoull(argv[3], NULL, 10));
     char data[ZKB_DATA_LEN];
@@ -284,7 +284,7 @@ int main(int argc, char **argv) {
             " zk_async expect|zkcli ROOT N\n");
     return 2;
   }
-  zhandle_t *zh = zkb_connect(argv[2]);
+  zhandle_t* zh = zkb_connect(argv[2]);
   if (strcmp(argv[1], "read") == 0)
     read_tree(zh, argv[3]);
   else if (strcmp(argv[1], "write") == 0)

@@ -4,6 +4,7 @@
 #ifndef FLINKBR_BENCH_ZK_BENCH_H
 #define FLINKBR_BENCH_ZK_BENCH_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,13 +12,12 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-#include <pthread.h>
 #include <zookeeper/zookeeper.h>
 
 #define ZKB_DATA_LEN 1024
 #define ZKB_PATH_MAX 512
 
-static void zkb_die(const char *what, int rc) {
+static void zkb_die(const char* what, int rc) {
   fprintf(stderr, "%s: %s\n", what, rc ? zerror(rc) : "failed");
   exit(1);
 }
@@ -29,14 +29,14 @@ static uint64_t zkb_mix(uint64_t x) { /* splitmix64 */
   return x ^ (x >> 31);
 }
 
-static uint64_t zkb_hash(const char *s) { /* FNV-1a */
+static uint64_t zkb_hash(const char* s) { /* FNV-1a */
   uint64_t h = 1469598103934665603ULL;
   for (; *s; ++s) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
   return h;
 }
 
 /* 1 KiB of printable data derived from the path: zkCli.sh can only pass text. */
-static void zkb_data(const char *path, char out[ZKB_DATA_LEN]) {
+static void zkb_data(const char* path, char out[ZKB_DATA_LEN]) {
   static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   uint64_t s = zkb_hash(path);
   for (int i = 0; i < ZKB_DATA_LEN; i += 8) {
@@ -46,11 +46,11 @@ static void zkb_data(const char *path, char out[ZKB_DATA_LEN]) {
 }
 
 typedef struct {
-  char **paths; /* parents before children */
+  char** paths; /* parents before children */
   size_t count;
 } zkb_tree;
 
-static void zkb_add(zkb_tree *t, const char *fmt_root, const char *rest) {
+static void zkb_add(zkb_tree* t, const char* fmt_root, const char* rest) {
   char buf[ZKB_PATH_MAX];
   snprintf(buf, sizeof buf, "%s%s", fmt_root, rest);
   t->paths[t->count++] = strdup(buf);
@@ -60,15 +60,15 @@ static void zkb_add(zkb_tree *t, const char *fmt_root, const char *rest) {
  *   leader/{dispatcher,resource_manager,rest_server}, jobgraphs/<job>,
  *   checkpoints/<job>/<19-digit id>, checkpoint-counter/<job>, running_job_registry/<job>.
  * One job per 100 znodes; checkpoints fill the rest. n >= 100. */
-static zkb_tree zkb_make_tree(const char *root, size_t n) {
+static zkb_tree zkb_make_tree(const char* root, size_t n) {
   zkb_tree t;
-  t.paths = calloc(n, sizeof(char *));
+  t.paths = calloc(n, sizeof(char*));
   t.count = 0;
   size_t jobs = n / 100;
   size_t fixed = 8 + 4 * jobs;
   size_t rem = n - fixed, per = rem / jobs, extra = rem % jobs;
   char job[64], rest[256];
-  static const char *dirs[] = {"/jobgraphs", "/checkpoints", "/checkpoint-counter",
+  static const char* dirs[] = {"/jobgraphs", "/checkpoints", "/checkpoint-counter",
                                "/running_job_registry"};
   zkb_add(&t, root, "/leader");
   zkb_add(&t, root, "/leader/dispatcher");
@@ -101,7 +101,7 @@ static pthread_mutex_t zkb_m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t zkb_c = PTHREAD_COND_INITIALIZER;
 static int zkb_state = 0;
 
-static void zkb_watcher(zhandle_t *zh, int type, int state, const char *path, void *ctx) {
+static void zkb_watcher(zhandle_t* zh, int type, int state, const char* path, void* ctx) {
   (void)zh, (void)path, (void)ctx;
   if (type != ZOO_SESSION_EVENT) return;
   pthread_mutex_lock(&zkb_m);
@@ -110,9 +110,9 @@ static void zkb_watcher(zhandle_t *zh, int type, int state, const char *path, vo
   pthread_mutex_unlock(&zkb_m);
 }
 
-static zhandle_t *zkb_connect(const char *hosts) {
+static zhandle_t* zkb_connect(const char* hosts) {
   zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
-  zhandle_t *zh = zookeeper_init(hosts, zkb_watcher, 30000, NULL, NULL, 0);
+  zhandle_t* zh = zookeeper_init(hosts, zkb_watcher, 30000, NULL, NULL, 0);
   if (!zh) zkb_die("zookeeper_init", 0);
   struct timespec dl;
   clock_gettime(CLOCK_REALTIME, &dl);
@@ -138,17 +138,17 @@ static long zkb_peak_rss_kib(void) {
 
 /* Order-independent digest of a tree: the sum over znodes of a hash of path and data, so that
  * every reader can be checked against the generator. */
-static uint64_t zkb_node_digest(const char *path, const char *data, int len) {
+static uint64_t zkb_node_digest(const char* path, const char* data, int len) {
   uint64_t h = zkb_hash(path);
   for (int i = 0; i < len; ++i) h = (h ^ (unsigned char)data[i]) * 1099511628211ULL;
   return zkb_mix(h ^ (uint64_t)len);
 }
 
 /* One result line the benchmark script parses. */
-static void zkb_report(const char *op, size_t znodes, unsigned long long bytes, double seconds,
+static void zkb_report(const char* op, size_t znodes, unsigned long long bytes, double seconds,
                        uint64_t digest) {
-  printf("RESULT op=%s znodes=%zu bytes=%llu seconds=%.3f rss_kib=%ld digest=%016llx\n", op,
-         znodes, bytes, seconds, zkb_peak_rss_kib(), (unsigned long long)digest);
+  printf("RESULT op=%s znodes=%zu bytes=%llu seconds=%.3f rss_kib=%ld digest=%016llx\n", op, znodes,
+         bytes, seconds, zkb_peak_rss_kib(), (unsigned long long)digest);
 }
 
 #endif
