@@ -256,9 +256,11 @@ row() {
   local op=$1 key=$2 name=$3 s=${secs[$2]:-} base=${secs[$1.zkcli]:-0} lim=${secs[$1.async]}
   [ -n "$s" ] || return 0
   local r=${rss[$key]:-}
-  printf '| %-9s | %-32s | %9.2f | %10.0f | %8.1f | %9.2f | %13s |\n' \
+  local vs_zkcli=-  # --fast runs no zkCli.sh
+  [ "$base" = 0 ] || vs_zkcli=$(printf '%.1f' "$(calc "$base / $s")")
+  printf '| %-9s | %-32s | %9.2f | %10.0f | %8s | %9.2f | %13s |\n' \
     "$([ "$op" = read ] && echo backup || echo restore)" "$name" "$s" \
-    "$(calc "$znodes / $s")" "$(calc "$base / $s")" "$(calc "$lim / $s")" \
+    "$(calc "$znodes / $s")" "$vs_zkcli" "$(calc "$lim / $s")" \
     "$([ -n "$r" ] && echo $((r / 1024)) || echo -)"
 }
 for op in read write; do
