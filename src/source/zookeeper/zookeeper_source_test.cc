@@ -557,6 +557,44 @@ TEST_F(ZkSourceTest, SessionLostDuringCommitIsAnErrorWithTheReason) {
   EXPECT_TRUE(st) << st.error().message;
 }
 
+TEST_F(ZkSourceTest, PayloadIsInByteOrderWhereItDiffersFromTreeOrder) {
+  // '-' (0x2d) sorts before '/' (0x2f): "/x-y" comes between "/x" and "/x/c", so the payload
+  // order interleaves a subtree with a sibling, and the streaming reader must follow it.
+  const std::string root = "/flink/order";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  for (const char* p : {"/x", "/x/c", "/x/c/d", "/x-y", "/x-y/e", "/x.z", "/x0", "/x/c-1"})
+    c.create(root + p, std::string(p));
+  auto src = make(root);
+  auto before = c.snapshot(root);
+  std::string tar = backup_tar(*src);
+  {
+    io::StringReader in(tar);
+    auto reader = archive::ArchiveReader::open(in);
+    ASSERT_TRUE(reader);
+    auto e = (*reader)->next();
+    ASSERT_TRUE(e && *e);
+    std::string part = *io::read_all((*reader)->data(), 1 << 24);
+    std::vector<std::string> paths;
+    for (size_t at = 0; (at = part.find("\"path\":\"", at)) != std::string::npos;) {
+      at += 8;
+      paths.push_back(part.substr(at, part.find('"', at) - at));
+    }
+    EXPECT_EQ(paths, (std::vector<std::string>{"/", "/x", "/x-y", "/x-y/e", "/x.z", "/x/c",
+                                               "/x/c-1", "/x/c/d", "/x0"}));
+  }
+  c.remove_tree(root + "/x");
+  c.remove_tree(root + "/x-y");
+  auto staged = stage(*src, tar);
+  ASSERT_TRUE(staged);
+  auto st = staged->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = staged->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(c.snapshot(root), before);
+}
+
 TEST_F(ZkSourceTest, MissingRootIsRefusedAtCheck) {
   auto src = make("/flink/does-not-exist");
   auto st = src->check();
