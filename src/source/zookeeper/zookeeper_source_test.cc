@@ -18,9 +18,11 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -141,6 +143,9 @@ class ZkServer {
   const std::string& error() const { return error_; }
   std::string connect() const { return "127.0.0.1:" + std::to_string(port_); }
   const std::string& dir() const { return dir_; }
+  // SIGSTOP / SIGCONT: a server that stops answering without closing its connections.
+  void pause() const { ::kill(pid_, SIGSTOP); }
+  void resume() const { ::kill(pid_, SIGCONT); }
 
  private:
   std::string dir_;
@@ -475,6 +480,119 @@ TEST_F(ZkSourceTest, ManyZnodesGoInSeveralPartsAndBatches) {
   ASSERT_TRUE(st) << st.error().message;
   st = staged->verify();
   ASSERT_TRUE(st) << st.error().message;
+}
+
+TEST_F(ZkSourceTest, SessionLostDuringCommitIsAnErrorWithTheReason) {
+  // A payload of 40,000 znodes of 1 KiB (about 60 MB of JSON lines in 4 MiB parts), staged
+  // directly: the commit then creates for long enough to be caught in the middle.
+  const std::string root = "/flink/lost";
+  auto src = make(root, {}, "2s");
+  auto ctx_ = ctx();
+  auto staged = src->begin_restore(ctx_);
+  ASSERT_TRUE(staged) << staged.error().message;
+  const std::string acl = R"({"acl":[{"id":"anyone","perms":31,"scheme":"world"}],"data":")";
+  const std::string data(1368, 'A');  // base64 of 1,026 zero bytes
+  std::string part;
+  size_t part_no = 0;
+  auto flush = [&] {
+    char name[64];
+    std::snprintf(name, sizeof name, "sources/ha/znodes/part-%06zu.jsonl", ++part_no);
+    archive::Entry e;
+    e.path = name;
+    e.size = part.size();
+    io::StringReader in(part);
+    auto st = (*staged)->add(e, in);
+    ASSERT_TRUE(st) << st.error().message;
+    part.clear();
+  };
+  part = acl + R"(","path":"/","sequential":false})"
+               "\n";
+  part.replace(part.find(R"("data":"")"), 9, R"("data":null)");
+  for (int d = 0; d < 40; ++d) {
+    std::string dir = "/d" + std::to_string(100 + d);
+    part += acl + data + R"(","path":")" + dir + R"(","sequential":false})" + "\n";
+    for (int n = 0; n < 1000; ++n) {
+      part += acl + data + R"(","path":")" + dir + "/n" + std::to_string(1000 + n) +
+              R"(","sequential":false})" + "\n";
+      if (part.size() > 4 * 1024 * 1024 - 2048) flush();
+    }
+  }
+  flush();
+  auto fin = (*staged)->finish_staging();
+  ASSERT_TRUE(fin) << fin.error().message;
+
+  auto commit = std::async(std::launch::async, [&] { return (*staged)->commit(); });
+  // Pause the server as soon as the commit has created something, past the session timeout.
+  Client c(g_server->connect());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool started = false;
+  while (!started && std::chrono::steady_clock::now() < deadline &&
+         commit.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
+    struct Stat st;
+    started = zoo_exists(c.zh(), (root + "/d100").c_str(), 0, &st) == ZOK;
+  }
+  ASSERT_TRUE(started) << "the commit never began creating";
+  g_server->pause();
+  bool returned = commit.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  g_server->resume();
+  ASSERT_TRUE(returned) << "the commit did not return while the server was not answering";
+  Status st = commit.get();
+  ASSERT_FALSE(st) << "the commit ended before the server was paused; make the payload larger";
+  EXPECT_EQ(st.error().code, Errc::kUnavailable) << st.error().message;
+  EXPECT_NE(st.error().message.find("on ZooKeeper at " + g_server->connect() + ": "),
+            std::string::npos)
+      << st.error().message;
+  // The C client reports the lost session as one of these, depending on when it noticed.
+  const std::string& m = st.error().message;
+  EXPECT_TRUE(m.ends_with(": connection loss") || m.ends_with(": operation timeout") ||
+              m.ends_with(": session expired"))
+      << m;
+  EXPECT_EQ(st.error().message.find("creating "), 0u) << st.error().message;
+
+  // Once the server answers again, committing the same staged payload completes the tree: a
+  // partly applied tree is repairable (the engine puts its safety copy back the same way).
+  st = (*staged)->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = (*staged)->verify();
+  EXPECT_TRUE(st) << st.error().message;
+}
+
+TEST_F(ZkSourceTest, PayloadIsInByteOrderWhereItDiffersFromTreeOrder) {
+  // '-' (0x2d) sorts before '/' (0x2f): "/x-y" comes between "/x" and "/x/c", so the payload
+  // order interleaves a subtree with a sibling, and the streaming reader must follow it.
+  const std::string root = "/flink/order";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  for (const char* p : {"/x", "/x/c", "/x/c/d", "/x-y", "/x-y/e", "/x.z", "/x0", "/x/c-1"})
+    c.create(root + p, std::string(p));
+  auto src = make(root);
+  auto before = c.snapshot(root);
+  std::string tar = backup_tar(*src);
+  {
+    io::StringReader in(tar);
+    auto reader = archive::ArchiveReader::open(in);
+    ASSERT_TRUE(reader);
+    auto e = (*reader)->next();
+    ASSERT_TRUE(e && *e);
+    std::string part = *io::read_all((*reader)->data(), 1 << 24);
+    std::vector<std::string> paths;
+    for (size_t at = 0; (at = part.find("\"path\":\"", at)) != std::string::npos;) {
+      at += 8;
+      paths.push_back(part.substr(at, part.find('"', at) - at));
+    }
+    EXPECT_EQ(paths, (std::vector<std::string>{"/", "/x", "/x-y", "/x-y/e", "/x.z", "/x/c",
+                                               "/x/c-1", "/x/c/d", "/x0"}));
+  }
+  c.remove_tree(root + "/x");
+  c.remove_tree(root + "/x-y");
+  auto staged = stage(*src, tar);
+  ASSERT_TRUE(staged);
+  auto st = staged->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = staged->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(c.snapshot(root), before);
 }
 
 TEST_F(ZkSourceTest, MissingRootIsRefusedAtCheck) {
