@@ -261,24 +261,9 @@ Result<std::string> parse_file_uri(std::string_view uri, const std::string& fiel
   return path;
 }
 
-std::string field_name(const config::SourceConfig& cfg, std::string_view key) {
-  return cfg.key_path.empty() ? std::string(key) : cfg.key_path + "." + std::string(key);
-}
-
 Result<std::string> root_from_config(const config::SourceConfig& cfg) {
-  if (!cfg.params.is_object())
-    return invalid_argument(cfg.key_path, "the settings of a files source must be a map");
-  for (const auto& [key, value] : cfg.params.items()) {
-    if (key != "uri")
-      return invalid_argument(field_name(cfg, key),
-                              "unknown key '" + key + "' for a files source (expected: uri)");
-  }
-  auto it = cfg.params.find("uri");
-  if (it == cfg.params.end())
-    return invalid_argument(field_name(cfg, "uri"), "a files source needs a uri");
-  if (!it->is_string())
-    return invalid_argument(field_name(cfg, "uri"), "must be a string (file:///absolute/path)");
-  return parse_file_uri(it->get<std::string>(), field_name(cfg, "uri"));
+  std::string uri = TRY(uri_setting(cfg));
+  return parse_file_uri(uri, field_name(cfg, "uri"));
 }
 
 // ---- walking a live tree ----

@@ -27,26 +27,6 @@ constexpr size_t kCopyBufferSize = size_t{1} << 20;
 constexpr uint32_t kDefaultDirMode = 0755;
 constexpr uint32_t kDefaultFileMode = 0644;
 
-std::string field_name(const config::SourceConfig& cfg, const std::string& key) {
-  return cfg.key_path.empty() ? key : cfg.key_path + "." + key;
-}
-
-Result<std::string> uri_of(const config::SourceConfig& cfg) {
-  for (const auto& [key, value] : cfg.params.items()) {
-    (void)value;
-    if (key != "uri")
-      return invalid_argument(field_name(cfg, key),
-                              "unknown key '" + key + "' for a files source (expected: uri)");
-  }
-  auto it = cfg.params.find("uri");
-  if (it == cfg.params.end())
-    return invalid_argument(field_name(cfg, "uri"), "a files source needs a uri");
-  if (!it->is_string())
-    return invalid_argument(field_name(cfg, "uri"),
-                            "must be a string (hdfs://nameservice/path or s3://bucket/prefix)");
-  return it->get<std::string>();
-}
-
 Error errno_error(const std::string& what, int err) {
   Errc code = err == ENOENT   ? Errc::kNotFound
               : err == EACCES ? Errc::kPermissionDenied
@@ -631,7 +611,7 @@ class StorageTreeSource final : public MetadataSource {
 }  // namespace
 
 Status validate_storage_tree_config(const config::SourceConfig& cfg) {
-  std::string uri = TRY(uri_of(cfg));
+  std::string uri = TRY(uri_setting(cfg));
   auto parsed = TRY(storage::parse_tree_uri(uri, field_name(cfg, "uri")));
   if (parsed.scheme == "file")
     return invalid_argument(field_name(cfg, "uri"),
@@ -642,7 +622,7 @@ Status validate_storage_tree_config(const config::SourceConfig& cfg) {
 Result<std::unique_ptr<MetadataSource>> create_storage_tree(const config::SourceConfig& cfg,
                                                             const config::ClusterConfig& cluster) {
   TRY(validate_storage_tree_config(cfg));
-  std::string uri = TRY(uri_of(cfg));
+  std::string uri = TRY(uri_setting(cfg));
   return std::unique_ptr<MetadataSource>(
       std::make_unique<StorageTreeSource>(cfg, cluster, std::move(uri)));
 }

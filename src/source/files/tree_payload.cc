@@ -31,4 +31,27 @@ Result<std::string> check_tree_entry(const archive::Entry& entry, bool have_root
   return sub;
 }
 
+std::string field_name(const config::SourceConfig& cfg, std::string_view key) {
+  return cfg.key_path.empty() ? std::string(key) : cfg.key_path + "." + std::string(key);
+}
+
+Result<std::string> uri_setting(const config::SourceConfig& cfg) {
+  if (!cfg.params.is_object())
+    return invalid_argument(cfg.key_path, "the settings of a files source must be a map");
+  for (const auto& [key, value] : cfg.params.items()) {
+    (void)value;
+    if (key != "uri")
+      return invalid_argument(field_name(cfg, key),
+                              "unknown key '" + key + "' for a files source (expected: uri)");
+  }
+  auto it = cfg.params.find("uri");
+  if (it == cfg.params.end())
+    return invalid_argument(field_name(cfg, "uri"), "a files source needs a uri");
+  if (!it->is_string())
+    return invalid_argument(field_name(cfg, "uri"),
+                            "must be a string (file:///absolute/path, hdfs://nameservice/path, "
+                            "s3://bucket/prefix or obs://bucket/prefix)");
+  return it->get<std::string>();
+}
+
 }  // namespace flinkbr::source::files

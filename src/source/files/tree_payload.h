@@ -2,7 +2,7 @@
 //   tree             directory entry for the root itself
 //   tree/<relpath>   every directory and regular file below it, parents before children
 // and the check of each entry a restore stages, shared so that a local tree and a remote one
-// refuse exactly the same archives.
+// refuse exactly the same archives; also the source's one setting, "uri".
 #pragma once
 
 #include <cstdint>
@@ -12,6 +12,7 @@
 
 #include "archive/archive_reader.h"
 #include "common/result.h"
+#include "config/config.h"
 
 namespace flinkbr::source::files {
 
@@ -32,5 +33,12 @@ struct TreeRecord {
 // below the root ("" for the root itself), or kCorruption naming the entry.
 [[nodiscard]] Result<std::string> check_tree_entry(const archive::Entry& entry, bool have_root,
                                                    const std::map<std::string, TreeRecord>& staged);
+
+// "<key_path>.<key>": how messages name a setting of the source.
+std::string field_name(const config::SourceConfig& cfg, std::string_view key);
+
+// The one setting of a files source, "uri", as written (unknown or missing keys refused, naming
+// them); the caller parses it.
+[[nodiscard]] Result<std::string> uri_setting(const config::SourceConfig& cfg);
 
 }  // namespace flinkbr::source::files
