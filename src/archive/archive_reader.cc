@@ -184,6 +184,8 @@ class TarArchiveReader final : public ArchiveReader {
     if (archive_entry_size_is_set(e) && static_cast<uint64_t>(archive_entry_size(e)) > limit)
       return corruption("entry " + path + " is larger than " + std::to_string(limit) + " bytes");
     std::string out;
+    // Sized once: growing by doubling would hold two copies of a large manifest at a time.
+    if (archive_entry_size_is_set(e)) out.reserve(static_cast<size_t>(archive_entry_size(e)));
     std::vector<char> buf(kDrainBufferSize);
     for (;;) {
       la_ssize_t n = archive_read_data(a_.get(), buf.data(), buf.size());
