@@ -4,7 +4,7 @@
 #
 #   bench/files.sh            # 600 MB: 20,000 files of 1-64 KB + 50 of 2-8 MB
 #   bench/files.sh --quick    # about 60 MB
-#   bench/files.sh --big      # about 3 GB, flinkbr and the reading/pigz rows only (memory check)
+#   bench/files.sh --big      # about 3 GB, flinkbr, reading and tar xzf only (memory check)
 #   bench/files.sh --rounds 3 # restore pairs (tar xzf, then flinkbr) measured 3 times
 #
 # Builds build/flinkbr when it is missing (FLINKBR_BIN picks another binary). The dataset is

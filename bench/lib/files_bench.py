@@ -206,8 +206,10 @@ def main():
     if not big:
         tool("backup", "tar czf (gzip -6)", "tar czf '%s/t.tar.gz' -C '%s' '%s'" %
              (out, parent, base), os.path.join(out, "t.tar.gz"))
-    tool("backup", "tar cf - | pigz -p2 -6", "tar cf - -C '%s' '%s' | pigz -p2 -6 > '%s/p.tar.gz'"
-         % (parent, base, out), os.path.join(out, "p.tar.gz"))
+    if not big:
+        tool("backup", "tar cf - | pigz -p2 -6",
+             "tar cf - -C '%s' '%s' | pigz -p2 -6 > '%s/p.tar.gz'" % (parent, base, out),
+             os.path.join(out, "p.tar.gz"))
 
     target = os.path.join(out, "restore", "tree")
     os.makedirs(target)
