@@ -234,8 +234,9 @@ struct Engine::Impl {
         .staging_dir = {},
         .log = [&task](const std::string& s) { spdlog::info("backup {}: {}", task.name, s); },
         .cancelled = &cancelled};
-    auto written = TRY(write_backup_file(
-        *storage, rec.backup_path, header, ptrs, ctx, config.server.gzip_level, [&](uint64_t done) {
+    const io::Compression& zip = config.server.compression;
+    auto written = TRY(
+        write_backup_file(*storage, rec.backup_path, header, ptrs, ctx, zip, [&](uint64_t done) {
           if (estimate == 0) return;
           rec.progress = static_cast<int>(std::min<uint64_t>(99, done * 100 / estimate));
           auto now = std::chrono::steady_clock::now();
