@@ -127,7 +127,8 @@ json page_json(json items, const store::Page& page, int64_t total) {
 std::string cookie_value(const Request& req, std::string_view name) {
   const size_t n = req.get_header_value_count("Cookie");
   for (size_t i = 0; i < n; ++i) {
-    std::string_view h = req.get_header_value("Cookie", i);
+    const std::string header = req.get_header_value("Cookie", i);
+    std::string_view h = header;
     while (!h.empty()) {
       size_t end = h.find(';');
       std::string_view pair = h.substr(0, end);

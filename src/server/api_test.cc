@@ -396,7 +396,10 @@ TEST_F(ConsoleApiTest, LoginSetsAnHttpOnlyStrictCookieAndHidesTheToken) {
   EXPECT_NE(sc.find("; HttpOnly"), std::string::npos) << sc;
   EXPECT_NE(sc.find("; SameSite=Strict"), std::string::npos) << sc;
   EXPECT_NE(sc.find("; Path=/"), std::string::npos) << sc;
-  EXPECT_NE(sc.find("; Max-Age=3600"), std::string::npos) << sc;  // the token's lifetime
+  // The token's lifetime.
+  EXPECT_NE(sc.find("; Max-Age=" + std::to_string(config_.server.token_ttl_seconds)),
+            std::string::npos)
+      << sc;
   EXPECT_EQ(sc.find("Secure"), std::string::npos) << "no TLS here: " << sc;
   json j = json::parse(r->body);
   // Scripts of the page never see the token: only the cookie carries it.
