@@ -386,6 +386,25 @@ try {
     await vctx.close();
   });
 
+  await step("long lists page (the API's limit/offset and total)", async () => {
+    for (let i = 0; i < 25; i++) {
+      const r = await daemon.api('POST', '/restore-tasks', {
+        name: `page-${String(i).padStart(2, '0')}`, cluster: 'demo', data_source: 'Flink', path_type: 'LocalDir', source_path: backupPath,
+      });
+      assert.equal(r.status, 201);
+    }
+    await page.reload();
+    await page.getByRole('heading', { level: 1, name: 'Restoration Management' }).waitFor();
+    const pager = page.getByRole('navigation', { name: 'Pages of restoration tasks' });
+    await pager.getByText('Page 1 of 2 (27 restoration tasks)').waitFor();
+    assert.equal(await page.locator('tr[data-task]').count(), 20);
+    await pager.getByRole('button', { name: 'Next ›' }).click();
+    await pager.getByText('Page 2 of 2 (27 restoration tasks)').waitFor();
+    await page.locator('tr[data-task="page-24"]').waitFor();
+    assert.equal(await page.locator('tr[data-task]').count(), 7);
+    assert.equal(await page.locator('tr[data-task="undo"]').count(), 0);
+  });
+
   await step('log out clears the session', async () => {
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByText('You have logged out.').waitFor();

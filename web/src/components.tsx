@@ -32,18 +32,23 @@ export function StateBadge({ state }: { state: string }) {
 export function ProgressBar({ value, state, label }: { value: number; state: string; label: string }) {
   const v = Math.max(0, Math.min(100, value));
   return (
-    <div
-      class={`progress progress-${state.toLowerCase()}`}
-      role="progressbar"
-      aria-label={label}
-      aria-valuemin={0}
-      aria-valuemax={100}
-      aria-valuenow={v}
-      aria-valuetext={`${v}% — ${state}`}
-      data-state={state}
-    >
-      <div class="progress-fill" style={{ width: `${state === 'Failed' && v === 0 ? 100 : v}%` }} />
-      <span class="progress-text">{v}%</span>
+    <div class="progress-wrap">
+      <div
+        class={`progress progress-${state.toLowerCase()}`}
+        role="progressbar"
+        aria-label={label}
+        aria-valuemin={0}
+        aria-valuemax={100}
+        aria-valuenow={v}
+        aria-valuetext={`${v}% — ${state}`}
+        data-state={state}
+      >
+        {/* A failure before any progress still shows a red bar, not an empty one. */}
+        <div class="progress-fill" style={{ width: `${state === 'Failed' && v === 0 ? 100 : v}%` }} />
+      </div>
+      <span class="progress-text" aria-hidden="true">
+        {v}%
+      </span>
     </div>
   );
 }

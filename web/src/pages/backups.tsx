@@ -87,7 +87,7 @@ export function BackupsPage({ canOperate }: { canOperate: boolean }) {
                             setNotice('');
                             try {
                               await call('POST', `/backup-tasks/${enc(t.name)}/run`);
-                              setNotice(`Backup task ${t.name} is running.`);
+                              setNotice(`Started a run of ${t.name}; its status shows in its row.`);
                               load();
                             } catch (e) {
                               setRowError({ task: t.name, error: e as ApiError });

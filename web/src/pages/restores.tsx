@@ -100,7 +100,7 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
                     <tr data-task={t.name} data-state={t.state}>
                       <th scope="row">
                         {t.name}
-                        <div class="muted small mono" title={t.source_path}>
+                        <div class="muted small mono break source-path" title={t.source_path}>
                           {t.source_path}
                         </div>
                       </th>
@@ -187,7 +187,7 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
           onClose={() => setPending(null)}
           onConfirm={async () => {
             await call('POST', `/restore-tasks/${enc(pending.task.name)}/${pending.kind}`);
-            setNotice(`Restoration ${pending.task.name} is running.`);
+            setNotice(`Started restoration ${pending.task.name}; its progress shows in its row.`);
             load();
           }}
         >
