@@ -173,6 +173,8 @@ try {
   await step('log in: a wrong password is refused on the form, then the session cookie is set', async () => {
     await page.goto(daemon.url + '/');
     await page.getByRole('heading', { name: 'Log in to the flinkbr console' }).waitFor();
+    // A first visit is not a lost session: no notice.
+    assert.equal(await page.locator('.notice').count(), 0);
     await shot(page, 'login');
     await page.getByLabel('User name').fill('admin');
     await page.getByLabel('Password').fill('not-the-password');
@@ -187,6 +189,18 @@ try {
     assert.equal(cookie.sameSite, 'Strict');
     // HttpOnly: the page's scripts cannot read it.
     assert.equal(await page.evaluate(() => document.cookie.includes('flinkbr_session')), false);
+  });
+
+  await step('keyboard: a dialog opens on Enter with focus in its first field, Escape closes it', async () => {
+    const open = page.getByRole('button', { name: 'Create backup task' });
+    await open.focus();
+    await page.keyboard.press('Enter');
+    const dlg = page.getByRole('dialog', { name: 'Create backup task' });
+    await dlg.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'b-name');
+    await page.keyboard.press('Escape');
+    await dlg.waitFor({ state: 'detached' });
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Create backup task');
   });
 
   await step('create a LocalDir backup task', async () => {

@@ -164,7 +164,9 @@ export async function call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, b
   }
   if (!res.ok) {
     const err = data && data.error;
-    if (res.status === 401 && path !== '/auth/login' && onSessionLost) onSessionLost();
+    // /auth/me is how the console learns whether it has a session at all: no session there is
+    // the normal first visit, not a lost one.
+    if (res.status === 401 && path !== '/auth/login' && path !== '/auth/me' && onSessionLost) onSessionLost();
     throw new ApiError(
       err?.code ?? 'internal',
       err?.message ?? `The daemon answered HTTP ${res.status} without an explanation.`,

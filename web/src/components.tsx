@@ -68,7 +68,11 @@ export function Dialog(props: {
   useEffect(() => {
     const d = ref.current!;
     if (!d.open) d.showModal();
-    return () => opener?.focus?.();
+    return () => {
+      // Close before moving focus: while the modal is open the rest of the page is inert.
+      if (d.open) d.close();
+      opener?.focus?.();
+    };
   }, []);
   return (
     <dialog

@@ -207,7 +207,7 @@ function CreateBackupDialog({ onClose, onCreated }: { onClose: () => void; onCre
       >
         <ErrorText error={clusterError} />
         <Field id="b-name" label="Task name" error={fieldError('name')} hint="Letters, digits, '.', '_' and '-'.">
-          {(a) => <input {...a} value={f.name} onInput={set('name')} required autocomplete="off" />}
+          {(a) => <input {...a} value={f.name} onInput={set('name')} required autocomplete="off" autoFocus />}
         </Field>
         <Field id="b-cluster" label="Cluster" error={fieldError('cluster')}>
           {(a) => (

@@ -323,7 +323,7 @@ function CreateRestoreDialog({ clusters, onClose, onCreated }: { clusters: Clust
         }}
       >
         <Field id="r-name" label="Task name" error={fe('name')} hint="Letters, digits, '.', '_' and '-'.">
-          {(a) => <input {...a} value={f.name} onInput={set('name')} autocomplete="off" />}
+          {(a) => <input {...a} value={f.name} onInput={set('name')} autocomplete="off" autoFocus />}
         </Field>
         <Field id="r-cluster" label="Recovery object (cluster)" error={fe('cluster')}>
           {(a) => (
