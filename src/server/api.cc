@@ -795,6 +795,17 @@ void Api::set_ready(bool ready) {
 
 void Api::mount(httplib::Server& http, const std::string& console_dir) {
   impl_->install_server_handlers(http);
+  // On every answer, the console's pages included: its scripts and styles come from this origin
+  // only (Vite bundles everything), no other site may frame it (its buttons stop services and
+  // overwrite metadata: no clickjacking), and no content-type guessing.
+  http.set_default_headers({
+      {"Content-Security-Policy",
+       "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'"},
+      {"X-Frame-Options", "DENY"},
+      {"X-Content-Type-Options", "nosniff"},
+      {"Referrer-Policy", "same-origin"},
+  });
 
   // Health needs no credentials and is not audited.
   http.Get("/api/v1/health", httplib::Server::Handler([this](const Request&, Response& res) {

@@ -160,14 +160,20 @@ try {
   const page = await context.newPage();
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(String(e)));
+  // The daemon's Content-Security-Policy must not block anything the console does.
+  page.on('console', (m) => {
+    if (/Content Security Policy|Refused to/.test(m.text())) pageErrors.push(m.text());
+  });
 
   const conf = path.join(daemon.state, 'demo/flink/conf/flink-conf.yaml');
   const confBefore = fs.readFileSync(conf);
   let backupPath = '';
 
-  await step('the daemon serves the built console at /', async () => {
-    const html = await (await fetch(daemon.url + '/')).text();
-    assert.equal(html, fs.readFileSync(path.join(dist, 'index.html'), 'utf8'));
+  await step('the daemon serves the built console at /, not to be framed by another site', async () => {
+    const r = await fetch(daemon.url + '/');
+    assert.equal(await r.text(), fs.readFileSync(path.join(dist, 'index.html'), 'utf8'));
+    assert.equal(r.headers.get('x-frame-options'), 'DENY');
+    assert.match(r.headers.get('content-security-policy'), /frame-ancestors 'none'/);
   });
 
   await step('log in: a wrong password is refused on the form, then the session cookie is set', async () => {

@@ -8,14 +8,27 @@ type Listener = (kind: EventKind, data: any) => void;
 const listeners = new Set<Listener>();
 const statusListeners = new Set<(live: boolean) => void>();
 let source: EventSource | null = null;
+let retry: ReturnType<typeof setTimeout> | null = null;
 
 export function connectEvents() {
   if (source) return;
-  source = new EventSource('/api/v1/events');
-  source.onopen = () => statusListeners.forEach((l) => l(true));
-  source.onerror = () => statusListeners.forEach((l) => l(false));
+  const es = new EventSource('/api/v1/events');
+  source = es;
+  es.onopen = () => statusListeners.forEach((l) => l(true));
+  es.onerror = () => {
+    statusListeners.forEach((l) => l(false));
+    // The browser reconnects by itself after a dropped stream, but gives up for good after an
+    // error answer (a daemon restarting answers 503, say): try again a little later.
+    if (es.readyState === EventSource.CLOSED && source === es) {
+      source = null;
+      retry = setTimeout(() => {
+        retry = null;
+        connectEvents();
+      }, 5000);
+    }
+  };
   for (const kind of ['restore', 'backup', 'service'] as EventKind[])
-    source.addEventListener(kind, (e) => {
+    es.addEventListener(kind, (e) => {
       let data: any;
       try {
         data = JSON.parse((e as MessageEvent).data);
@@ -27,6 +40,8 @@ export function connectEvents() {
 }
 
 export function disconnectEvents() {
+  if (retry) clearTimeout(retry);
+  retry = null;
   source?.close();
   source = null;
   statusListeners.forEach((l) => l(false));
