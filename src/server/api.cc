@@ -569,7 +569,14 @@ struct Api::Impl {
              return Reply{.status = 201, .body = restore_task_json(t)};
            });
     get("/restore-tasks/" + kName, kViewer, [this](Call& c) -> Result<Reply> {
-      return Reply{.body = restore_view_json(TRY(engine.get_restore_task(c.param(1))))};
+      const auto view = TRY(engine.get_restore_task(c.param(1)));
+      json body = restore_view_json(view);
+      // Each attempt with its own log, so that the console can show the log of every attempt
+      // (the top-level "log" stays the latest attempt's, as before).
+      json& history = body["attempt_history"];
+      for (size_t i = 0; i < view.attempts.size() && i < history.size(); ++i)
+        history[i]["log"] = items_json(TRY(store.list_log(view.attempts[i].id)), log_line_json);
+      return Reply{.body = std::move(body)};
     });
     change("DELETE", "/restore-tasks/" + kName, kOperator, "restore.delete",
            "delete a restoration task", [this](Call& c) -> Result<Reply> {

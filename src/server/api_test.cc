@@ -255,6 +255,9 @@ TEST_F(ApiTest, BackupAndRestoreRoundTrip) {
   ASSERT_EQ(t["attempt_history"].size(), 1u);
   EXPECT_FALSE(t["attempt_history"][0]["steps"].empty());
   EXPECT_TRUE(t["log"].is_array());
+  // Each attempt carries its own log; the top-level one is the latest attempt's.
+  EXPECT_FALSE(t["log"].empty());
+  EXPECT_EQ(t["attempt_history"][0]["log"], t["log"]);
   a = call("POST", "/api/v1/restore-tasks/r1/start", op);
   EXPECT_EQ(a.status, 409);
 

@@ -366,6 +366,13 @@ try {
     for (const s of last.steps) assert.ok(text.includes(s.name), s.name);
     assert.ok(detail.log.length > 0);
     assert.ok(text.includes(detail.log[0].text));
+    // The log of every attempt: the first one's says why it was refused.
+    const first = detail.attempt_history[0];
+    assert.equal(first.state, 'Failed');
+    assert.ok(first.log.length > 0);
+    const firstLog = await dlg.getByRole('list', { name: 'Log of attempt 1' }).innerText();
+    for (const l of first.log) assert.ok(firstLog.includes(l.text), l.text);
+    assert.ok(text.includes(first.error));
     await shot(page, 'restore-details');
     await dlg.getByRole('button', { name: 'Close' }).click();
   });

@@ -96,6 +96,7 @@ export interface Attempt {
   error: string;
   safety_copy: string;
   steps: Step[];
+  log?: LogLine[];
   started_at: string | null;
   ended_at: string | null;
 }

@@ -503,14 +503,17 @@ function DetailsDialog({ name, onClose }: { name: string; onClose: () => void })
                   ))}
                 </tbody>
               </table>
-              {i === 0 && (
+              {(() => {
+                // Older daemons sent only the latest attempt's log, at the top level.
+                const log = a.log ?? (i === 0 ? d.log : []);
+                return (
                 <>
                   <h4>Log</h4>
-                  {d.log.length === 0 ? (
+                  {log.length === 0 ? (
                     <p class="muted">No log lines.</p>
                   ) : (
                     <ol class="log" aria-label={`Log of attempt ${a.number}`}>
-                      {d.log.map((l) => (
+                      {log.map((l) => (
                         <li class={`log-${l.level}`}>
                           <Time iso={l.at} /> <span class="lvl">{l.level}</span> {l.text}
                         </li>
@@ -518,7 +521,8 @@ function DetailsDialog({ name, onClose }: { name: string; onClose: () => void })
                     </ol>
                   )}
                 </>
-              )}
+                );
+              })()}
             </section>
           ))}
         </>
