@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call, type Cluster, enc } from '../api';
-import { Confirm, ErrorText, StateBadge } from '../components';
+import { Confirm, ErrorText } from '../components';
 import { useEvents } from '../events';
 import { useClusters } from './backups';
 
@@ -45,7 +45,8 @@ export function ServicesPage({ canOperate }: { canOperate: boolean }) {
                 <th scope="row">{c.name}</th>
                 <td>{c.version || <span class="error">{c.version_error || 'unknown'}</span>}</td>
                 <td>
-                  <StateBadge state={c.service.state} />
+                  {/* A running service is the healthy state here: green, unlike a running task. */}
+                  <span class={`badge svc-${c.service.state}`}>{c.service.state}</span>
                 </td>
                 <td class="muted">{c.service.detail}</td>
                 <td>{c.restore_running ?? <span class="muted">—</span>}</td>
