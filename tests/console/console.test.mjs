@@ -36,7 +36,7 @@ if (!fs.existsSync(process.env.FLINKBR_CHROMIUM || '/usr/bin/chromium')) {
 const shots = shotsArg ?? path.resolve(here, '../../docs/screenshots');
 fs.mkdirSync(shots, { recursive: true });
 
-// As /work/shared/docs/facts.md "Chromium" says: no sandbox as root, and nothing that reaches out
+// As the shared facts.md ("Chromium") says: no sandbox as root, and nothing that reaches out
 // to the network (this machine's network is closed). Playwright gives each launch a new,
 // empty profile directory.
 const CHROMIUM_ARGS = [
