@@ -147,6 +147,7 @@ async function loginAs(page, url, user, password) {
 
 const daemon = new Daemon();
 let browser;
+let mainPage; // for a picture of what the page showed when a step failed
 try {
   await daemon.start();
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
@@ -158,6 +159,7 @@ try {
   });
   context.setDefaultTimeout(TIMEOUT);
   const page = await context.newPage();
+  mainPage = page;
   const pageErrors = [];
   page.on('pageerror', (e) => pageErrors.push(String(e)));
   // The daemon's Content-Security-Policy must not block anything the console does.
@@ -444,6 +446,12 @@ try {
 } catch (e) {
   if (!failures) console.log(`FAIL ${e.stack || e}`);
   failures++;
+  if (mainPage) {
+    const where = path.join(daemon.dir ?? os.tmpdir(), 'failure.png');
+    await mainPage.screenshot({ path: where }).catch(() => {});
+    console.log(`--- the page at the failure: ${where} ---`);
+    console.log(await mainPage.locator('main').innerText().catch(() => '(no main)'));
+  }
   console.log('--- daemon log ---\n' + daemon.logText());
 } finally {
   await browser?.close().catch(() => {});

@@ -189,3 +189,14 @@ export function Pager(props: { total: number; limit: number; offset: number; onP
     </nav>
   );
 }
+
+// Loads overlap (a click and the events it causes each read the list again) and their answers
+// may come back in any order. Each load takes a ticket; only the newest ticket's answer is
+// applied, so an older answer never puts back a state the page has already left.
+export function useLatest() {
+  const n = useRef(0);
+  return () => {
+    const mine = ++n.current;
+    return () => mine === n.current;
+  };
+}

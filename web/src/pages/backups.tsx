@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, type BackupRecord, type BackupTask, call, type Cluster, enc, type Page, pageQuery } from '../api';
-import { Dialog, ErrorText, Field, Pager, StateBadge, Time } from '../components';
+import { Dialog, ErrorText, Field, Pager, StateBadge, Time, useLatest } from '../components';
 import { useEvents } from '../events';
 import { bytes, period } from '../format';
 
@@ -16,14 +16,18 @@ export function BackupsPage({ canOperate }: { canOperate: boolean }) {
   const [notice, setNotice] = useState('');
   const [creating, setCreating] = useState(false);
   const [history, setHistory] = useState<string | null>(null);
+  const ticket = useLatest();
 
-  const load = () =>
-    call<Page<BackupTask>>('GET', '/backup-tasks' + pageQuery(PAGE, offset))
+  const load = () => {
+    const current = ticket();
+    return call<Page<BackupTask>>('GET', '/backup-tasks' + pageQuery(PAGE, offset))
       .then((d) => {
+        if (!current()) return;
         setData(d);
         setError(null);
       })
-      .catch(setError);
+      .catch((e) => current() && setError(e));
+  };
   useEffect(() => void load(), [offset]);
   useEvents((kind) => kind === 'backup' && void load(), [offset]);
 
@@ -134,13 +138,17 @@ export function BackupsPage({ canOperate }: { canOperate: boolean }) {
 export function useClusters() {
   const [clusters, setClusters] = useState<Cluster[]>([]);
   const [error, setError] = useState<ApiError | null>(null);
-  const load = () =>
-    call<{ items: Cluster[] }>('GET', '/clusters')
+  const ticket = useLatest();
+  const load = () => {
+    const current = ticket();
+    return call<{ items: Cluster[] }>('GET', '/clusters')
       .then((r) => {
+        if (!current()) return;
         setClusters(r.items);
         setError(null);
       })
-      .catch(setError);
+      .catch((e) => current() && setError(e));
+  };
   useEffect(() => void load(), []);
   return { clusters, error, reload: load };
 }
@@ -306,13 +314,17 @@ function HistoryDialog({ task, onClose }: { task: string; onClose: () => void })
   const [offset, setOffset] = useState(0);
   const [error, setError] = useState<ApiError | null>(null);
   const [view, setView] = useState<BackupRecord | null>(null);
-  const load = () =>
-    call<Page<BackupRecord>>('GET', `/backup-tasks/${enc(task)}/records` + pageQuery(PAGE, offset))
+  const ticket = useLatest();
+  const load = () => {
+    const current = ticket();
+    return call<Page<BackupRecord>>('GET', `/backup-tasks/${enc(task)}/records` + pageQuery(PAGE, offset))
       .then((d) => {
+        if (!current()) return;
         setData(d);
         setError(null);
       })
-      .catch(setError);
+      .catch((e) => current() && setError(e));
+  };
   useEffect(() => void load(), [offset]);
   useEvents((kind, d) => kind === 'backup' && d.task === task && void load(), [offset]);
 

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError, call, type Cluster, enc, type Page, pageQuery, type RestoreDetail, type RestoreTask } from '../api';
-import { Confirm, Dialog, ErrorText, Field, Pager, ProgressBar, StateBadge, Time } from '../components';
+import { Confirm, Dialog, ErrorText, Field, Pager, ProgressBar, StateBadge, Time, useLatest } from '../components';
 import { useEvents } from '../events';
 import { useClusters } from './backups';
 
@@ -22,14 +22,18 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
   const [details, setDetails] = useState<string | null>(null);
   const [pending, setPending] = useState<Pending | null>(null);
   const { clusters, error: clusterError, reload: reloadClusters } = useClusters();
+  const ticket = useLatest();
 
-  const load = () =>
-    call<Page<RestoreTask>>('GET', '/restore-tasks' + pageQuery(PAGE, offset))
+  const load = () => {
+    const current = ticket();
+    return call<Page<RestoreTask>>('GET', '/restore-tasks' + pageQuery(PAGE, offset))
       .then((d) => {
+        if (!current()) return;
         setData(d);
         setError(null);
       })
-      .catch(setError);
+      .catch((e) => current() && setError(e));
+  };
   useEffect(() => void load(), [offset]);
   // Progress arrives on the event stream; a task that reached an end state is read again for
   // its error, and the clusters for their service state.
@@ -402,13 +406,17 @@ function CreateRestoreDialog({ clusters, onClose, onCreated }: { clusters: Clust
 function DetailsDialog({ name, onClose }: { name: string; onClose: () => void }) {
   const [d, setD] = useState<RestoreDetail | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
-  const load = () =>
-    call<RestoreDetail>('GET', `/restore-tasks/${enc(name)}`)
+  const ticket = useLatest();
+  const load = () => {
+    const current = ticket();
+    return call<RestoreDetail>('GET', `/restore-tasks/${enc(name)}`)
       .then((x) => {
+        if (!current()) return;
         setD(x);
         setError(null);
       })
-      .catch(setError);
+      .catch((e) => current() && setError(e));
+  };
   useEffect(() => void load(), []);
   useEvents((kind, ev) => kind === 'restore' && ev.name === name && void load(), []);
   const attempts = d ? d.attempt_history.slice().reverse() : [];
