@@ -10,6 +10,7 @@ pkgs=(
   libzookeeper-mt-dev libpq-dev
   zookeeper default-jre-headless postgresql
   tar gzip pigz curl procps ccache python3 time
+  chromium fonts-dejavu-core util-linux
 )
 sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
@@ -23,7 +24,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# Node.js for the S3 test server (and the console): the machine's own when it has one.
+# Node.js for the web console's build, its browser tests and the S3 test server: the machine's
+# own when it has one. The browser tests use Debian's chromium above; no tool downloads a browser.
 if ! command -v npm >/dev/null 2>&1; then
   $sudo_cmd apt-get install -y -qq --no-install-recommends nodejs npm
 fi

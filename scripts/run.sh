@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Builds flinkbr and starts it on its embedded default: 127.0.0.1:8080, state (SQLite database,
-# LocalDir backups, logs) in ./flinkbr-state, and a demo cluster to back up and restore.
+# Builds flinkbr and its web console and starts it on its embedded default: 127.0.0.1:8080,
+# state (SQLite database, LocalDir backups, logs) in ./flinkbr-state, and a demo cluster to back
+# up and restore.
 # The first start prints the administrator's password and writes it to
 # ./flinkbr-state/initial-admin-password.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build.sh
+# The web console (web/dist, found by the daemon above its binary); skipped when up to date.
+./web/build.sh
+echo "run.sh: the console is at http://127.0.0.1:8080/ (unless --config or FLINKBR_LISTEN says otherwise)" >&2
 exec ./build/flinkbr serve "$@"

@@ -243,6 +243,16 @@ Result<store::User> Auth::authenticate(const std::string& token) {
   return user;
 }
 
+std::string Auth::csrf_token(const std::string& token) {
+  return io::sha256_hex("flinkbr-csrf-v1:" + token);
+}
+
+bool Auth::csrf_matches(const std::string& token, const std::string& given) {
+  const std::string want = csrf_token(token);
+  if (given.size() != want.size()) return false;
+  return sodium_memcmp(want.data(), given.data(), want.size()) == 0;
+}
+
 Status Auth::logout(const std::string& token) {
   return store_.delete_token(io::sha256_hex(token));
 }

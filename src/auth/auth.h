@@ -30,6 +30,14 @@ class Auth {
   [[nodiscard]] Result<store::User> create_user(const std::string& name, store::Role role,
                                                 const std::string& password);
 
+  // The anti-CSRF token of a console session whose cookie holds `token`: SHA-256 of a fixed
+  // label and the token, as hex. A page of another site can neither read the cookie nor this
+  // value, so a state-changing call that carries it in X-Flinkbr-CSRF came from our console.
+  // Derived rather than stored: it lives and dies with the session token.
+  static std::string csrf_token(const std::string& token);
+  // Whether `given` is the anti-CSRF token of `token`, compared in constant time.
+  static bool csrf_matches(const std::string& token, const std::string& given);
+
   static Result<std::string> hash_password(const std::string& password);
   static bool verify_password(const std::string& hash, const std::string& password);
 

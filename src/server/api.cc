@@ -32,6 +32,11 @@ constexpr size_t kWorkerThreads = 64;
 // Largest request body accepted (every body of this API is a few hundred bytes).
 constexpr size_t kMaxBodyBytes = 1 << 20;
 constexpr auto kKeepAliveEvery = std::chrono::seconds(15);
+// The console's session: the token rides in this HttpOnly cookie, so the page's scripts never
+// see it; state-changing calls authenticated by the cookie must carry kCsrfHeader (see
+// docs/design.md, "Console sessions").
+constexpr std::string_view kSessionCookie = "flinkbr_session";
+constexpr std::string_view kCsrfHeader = "X-Flinkbr-CSRF";
 
 // A successful answer: a status and a JSON body, or (for the event stream) a function that sets
 // up the response itself.
@@ -39,6 +44,7 @@ struct Reply {
   int status = 200;
   json body = json::object();
   std::function<void(Response&)> stream;
+  std::vector<std::pair<std::string, std::string>> headers;  // e.g. Set-Cookie
 };
 
 // What a handler sees, and what it leaves for the audit trail.
@@ -46,6 +52,7 @@ struct Call {
   const Request& req;
   std::optional<store::User> user;  // set when the route needs credentials
   std::string token;
+  bool by_cookie = false;  // the token came from the session cookie (the console)
   std::string action;      // audit action; the route's, a handler may refine it
   std::string target;      // audit target; the first {name} unless the handler sets it
   std::string detail;      // audit detail on success (short; never secrets)
@@ -67,7 +74,7 @@ struct Route {
 };
 
 // Pure shape rules for request bodies (json.h checks them).
-constexpr FieldRule kLoginFields[] = {{"user"}, {"password"}};
+constexpr FieldRule kLoginFields[] = {{"user"}, {"password"}, {"cookie", FieldType::kBoolean}};
 constexpr FieldRule kUserFields[] = {{"name"}, {"role"}, {"password"}};
 constexpr FieldRule kBackupTaskFields[] = {{"name"},
                                            {"cluster"},
@@ -109,8 +116,30 @@ Result<store::Page> page_of(const Request& req) {
   return parse_page(param("limit"), param("offset"));
 }
 
-json page_json(json items, const store::Page& page) {
-  return {{"items", std::move(items)}, {"limit", page.limit}, {"offset", page.offset}};
+json page_json(json items, const store::Page& page, int64_t total) {
+  return {{"items", std::move(items)},
+          {"limit", page.limit},
+          {"offset", page.offset},
+          {"total", total}};
+}
+
+// The value of cookie `name` in the request's Cookie header(s), "" when absent.
+std::string cookie_value(const Request& req, std::string_view name) {
+  const size_t n = req.get_header_value_count("Cookie");
+  for (size_t i = 0; i < n; ++i) {
+    const std::string header = req.get_header_value("Cookie", i);
+    std::string_view h = header;
+    while (!h.empty()) {
+      size_t end = h.find(';');
+      std::string_view pair = h.substr(0, end);
+      h = end == std::string_view::npos ? std::string_view() : h.substr(end + 1);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == name)
+        return std::string(pair.substr(eq + 1));
+    }
+  }
+  return {};
 }
 
 template <class T, class F>
@@ -197,6 +226,9 @@ struct Api::Impl {
       while (!token.empty() && token.back() == ' ') token.pop_back();
     } else if (token_in_query && req.has_param("token")) {
       token = req.get_param_value("token");
+    } else if (std::string v = cookie_value(req, kSessionCookie); !v.empty()) {
+      token = std::move(v);
+      call.by_cookie = true;
     }
     if (token.empty())
       return make_error(Errc::kUnauthenticated,
@@ -210,6 +242,17 @@ struct Api::Impl {
     if (!user) return std::unexpected(user.error());
     call.token = std::move(token);
     return user;
+  }
+
+  // Set-Cookie for the console's session cookie: HttpOnly (scripts cannot read it),
+  // SameSite=Strict (no other site's page makes the browser send it), Secure under TLS.
+  // An empty token clears it.
+  std::string session_cookie(const std::string& token) const {
+    std::string c =
+        std::string(kSessionCookie) + "=" + token + "; Path=/; HttpOnly; SameSite=Strict";
+    c += "; Max-Age=" + std::to_string(token.empty() ? 0 : config.server.token_ttl_seconds);
+    if (!config.server.tls_cert_file.empty()) c += "; Secure";
+    return c;
   }
 
   void audit(const Call& call, const Result<Reply>& out) {
@@ -242,6 +285,17 @@ struct Api::Impl {
           return make_error(Errc::kPermissionDenied,
                             "the " + std::string(store::to_string(*route.role)) +
                                 " role is required to " + route.what);
+        // A browser sends the cookie by itself; only our console can read the session's
+        // anti-CSRF token and put it in a header (another site cannot set custom headers on a
+        // request to us without a CORS preflight, which this daemon never grants).
+        if (call.by_cookie && route.method != "GET" &&
+            !auth::Auth::csrf_matches(call.token, req.get_header_value(std::string(kCsrfHeader))))
+          return make_error(Errc::kPermissionDenied,
+                            "a request authenticated by the console's session cookie must carry "
+                            "the header " +
+                                std::string(kCsrfHeader) +
+                                " with the session's csrf_token (GET /api/v1/auth/me); reload the "
+                                "console");
       }
       for (size_t i = 1; i < req.matches.size(); ++i)
         TRY(check_path_param(req.matches[i].str(),
@@ -257,6 +311,8 @@ struct Api::Impl {
     }();
 
     if (!call.action.empty()) audit(call, out);
+    if (out)
+      for (const auto& [k, v] : out->headers) res.set_header(k, v);
     if (!out) {
       write_error(res, out.error());
       return;
@@ -318,10 +374,17 @@ struct Api::Impl {
              TRY(no_body(c.req));
              c.target = c.user->name;
              TRY(auth.logout(c.token));
-             return Reply{.body = {{"logged_out", true}}};
+             Reply r{.body = {{"logged_out", true}}};
+             if (c.by_cookie) r.headers.emplace_back("Set-Cookie", session_cookie(""));
+             return r;
            });
-    get("/auth/me", kViewer,
-        [](Call& c) -> Result<Reply> { return Reply{.body = user_json(*c.user)}; });
+    get("/auth/me", kViewer, [](Call& c) -> Result<Reply> {
+      json me = user_json(*c.user);
+      me["session"] = c.by_cookie ? "cookie" : "bearer";
+      // Readable only by a page of our own origin (no CORS), which is the point.
+      if (c.by_cookie) me["csrf_token"] = auth::Auth::csrf_token(c.token);
+      return Reply{.body = std::move(me)};
+    });
 
     // Users.
     get(
@@ -374,7 +437,21 @@ struct Api::Impl {
     get("/backup-tasks", kViewer, [this](Call& c) -> Result<Reply> {
       auto page = TRY(page_of(c.req));
       auto tasks = TRY(engine.list_backup_tasks(page));
-      return Reply{.body = page_json(items_json(tasks, backup_task_json), page)};
+      const int64_t total = TRY(store.count_backup_tasks());
+      // Each task with its latest run (one indexed query per task of this page), so that a list
+      // shows "last run and its status" without a request per row.
+      json items = json::array();
+      for (const auto& t : tasks) {
+        json j = backup_task_json(t);
+        auto last = TRY(store.list_backup_records(t.id, {.limit = 1}));
+        j["last_run"] = last.empty() ? json(nullptr)
+                                     : json{{"id", last[0].id},
+                                            {"status", to_string(last[0].status)},
+                                            {"started_at", time_json(last[0].started_at)},
+                                            {"ended_at", time_json(last[0].ended_at)}};
+        items.push_back(std::move(j));
+      }
+      return Reply{.body = page_json(std::move(items), page, total)};
     });
     change("POST", "/backup-tasks", kOperator, "backup.create", "create a backup task",
            [this](Call& c) -> Result<Reply> {
@@ -429,7 +506,9 @@ struct Api::Impl {
     get("/backup-tasks/" + kName + "/records", kViewer, [this](Call& c) -> Result<Reply> {
       auto page = TRY(page_of(c.req));
       auto recs = TRY(engine.backup_history(c.param(1), page));
-      return Reply{.body = page_json(items_json(recs, backup_record_json), page)};
+      const auto task = TRY(engine.get_backup_task(c.param(1)));
+      const int64_t total = TRY(store.count_backup_records(task.id));
+      return Reply{.body = page_json(items_json(recs, backup_record_json), page, total)};
     });
     get("/backup-records/" + kName, kViewer, [this](Call& c) -> Result<Reply> {
       auto id = TRY(record_id(c.param(1)));
@@ -465,7 +544,8 @@ struct Api::Impl {
     get("/restore-tasks", kViewer, [this](Call& c) -> Result<Reply> {
       auto page = TRY(page_of(c.req));
       auto tasks = TRY(engine.list_restore_tasks(page));
-      return Reply{.body = page_json(items_json(tasks, restore_task_json), page)};
+      const int64_t total = TRY(store.count_restore_tasks());
+      return Reply{.body = page_json(items_json(tasks, restore_task_json), page, total)};
     });
     change("POST", "/restore-tasks", kOperator, "restore.create", "create a restoration task",
            [this](Call& c) -> Result<Reply> {
@@ -489,7 +569,14 @@ struct Api::Impl {
              return Reply{.status = 201, .body = restore_task_json(t)};
            });
     get("/restore-tasks/" + kName, kViewer, [this](Call& c) -> Result<Reply> {
-      return Reply{.body = restore_view_json(TRY(engine.get_restore_task(c.param(1))))};
+      const auto view = TRY(engine.get_restore_task(c.param(1)));
+      json body = restore_view_json(view);
+      // Each attempt with its own log, so that the console can show the log of every attempt
+      // (the top-level "log" stays the latest attempt's, as before).
+      json& history = body["attempt_history"];
+      for (size_t i = 0; i < view.attempts.size() && i < history.size(); ++i)
+        history[i]["log"] = items_json(TRY(store.list_log(view.attempts[i].id)), log_line_json);
+      return Reply{.body = std::move(body)};
     });
     change("DELETE", "/restore-tasks/" + kName, kOperator, "restore.delete",
            "delete a restoration task", [this](Call& c) -> Result<Reply> {
@@ -521,7 +608,8 @@ struct Api::Impl {
         [this](Call& c) -> Result<Reply> {
           auto page = TRY(page_of(c.req));
           auto entries = TRY(store.list_audit(page));
-          return Reply{.body = page_json(items_json(entries, audit_json), page)};
+          const int64_t total = TRY(store.count_audit());
+          return Reply{.body = page_json(items_json(entries, audit_json), page, total)};
         },
         false, "read the audit log");
 
@@ -540,12 +628,24 @@ struct Api::Impl {
     TRY(require(body, "password"));
     const std::string name = string_field(body, "user");
     c.target = c.audit_user;
+    const bool cookie = bool_field(body, "cookie");
+    // A cross-site form could post a login too (login CSRF: the victim then works in the
+    // attacker's account). It cannot add a custom header, so the console's login must.
+    if (cookie && !c.req.has_header(std::string(kCsrfHeader)))
+      return make_error(Errc::kPermissionDenied, "a console login must carry the header " +
+                                                     std::string(kCsrfHeader) + " (any value)");
     const std::string token = TRY(auth.login(name, string_field(body, "password")));
     auto user = TRY(auth.authenticate(token));
-    return Reply{
-        .body = {{"token", token},
-                 {"expires_at", format_iso_time(now_seconds() + config.server.token_ttl_seconds)},
-                 {"user", user_json(user)}}};
+    const json expires = format_iso_time(now_seconds() + config.server.token_ttl_seconds);
+    if (cookie) {
+      c.detail = "session=cookie";
+      Reply r{.body = {{"expires_at", expires},
+                       {"user", user_json(user)},
+                       {"csrf_token", auth::Auth::csrf_token(token)}}};
+      r.headers.emplace_back("Set-Cookie", session_cookie(token));
+      return r;
+    }
+    return Reply{.body = {{"token", token}, {"expires_at", expires}, {"user", user_json(user)}}};
   }
 
   Result<Reply> event_stream(Call& c) {
@@ -702,6 +802,17 @@ void Api::set_ready(bool ready) {
 
 void Api::mount(httplib::Server& http, const std::string& console_dir) {
   impl_->install_server_handlers(http);
+  // On every answer, the console's pages included: its scripts and styles come from this origin
+  // only (Vite bundles everything), no other site may frame it (its buttons stop services and
+  // overwrite metadata: no clickjacking), and no content-type guessing.
+  http.set_default_headers({
+      {"Content-Security-Policy",
+       "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'"},
+      {"X-Frame-Options", "DENY"},
+      {"X-Content-Type-Options", "nosniff"},
+      {"Referrer-Policy", "same-origin"},
+  });
 
   // Health needs no credentials and is not audited.
   http.Get("/api/v1/health", httplib::Server::Handler([this](const Request&, Response& res) {

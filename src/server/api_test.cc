@@ -255,6 +255,9 @@ TEST_F(ApiTest, BackupAndRestoreRoundTrip) {
   ASSERT_EQ(t["attempt_history"].size(), 1u);
   EXPECT_FALSE(t["attempt_history"][0]["steps"].empty());
   EXPECT_TRUE(t["log"].is_array());
+  // Each attempt carries its own log; the top-level one is the latest attempt's.
+  EXPECT_FALSE(t["log"].empty());
+  EXPECT_EQ(t["attempt_history"][0]["log"], t["log"]);
   a = call("POST", "/api/v1/restore-tasks/r1/start", op);
   EXPECT_EQ(a.status, 409);
 
@@ -341,6 +344,226 @@ TEST_F(ApiTest, PostWithoutContentLengthIsAnEmptyBody) {
   ::close(fd);
   ASSERT_GT(n, 12);
   EXPECT_EQ(std::string(buf, 12), "HTTP/1.1 200");
+}
+
+// ---- Console sessions: cookie, anti-CSRF header, logout, events, paging -----------------------
+
+// What the console does: log in for a cookie. Returns the cookie ("flinkbr_session=<hex>") and
+// the session's anti-CSRF token.
+struct ConsoleSession {
+  std::string cookie;
+  std::string csrf;
+  std::string set_cookie;  // the whole Set-Cookie header of the login
+};
+
+class ConsoleApiTest : public ApiTest {
+ protected:
+  ConsoleSession console_login(const std::string& user, const std::string& password) {
+    auto r = client().Post("/api/v1/auth/login", httplib::Headers{{"X-Flinkbr-CSRF", "login"}},
+                           json{{"user", user}, {"password", password}, {"cookie", true}}.dump(),
+                           "application/json");
+    EXPECT_TRUE(r);
+    if (!r) return {};
+    EXPECT_EQ(r->status, 200) << r->body;
+    ConsoleSession s;
+    s.set_cookie = r->get_header_value("Set-Cookie");
+    s.cookie = s.set_cookie.substr(0, s.set_cookie.find(';'));
+    s.csrf = json::parse(r->body).value("csrf_token", "");
+    return s;
+  }
+  Answer cookie_call(const std::string& method, const std::string& path, const ConsoleSession& s,
+                     const std::string& csrf, const std::string& body = "",
+                     std::string* set_cookie = nullptr) {
+    httplib::Headers h{{"Cookie", "theme=dark; " + s.cookie + "; other=1"}};
+    if (!csrf.empty()) h.emplace("X-Flinkbr-CSRF", csrf);
+    auto c = client();
+    httplib::Result r = method == "GET"    ? c.Get(path, h)
+                        : method == "POST" ? c.Post(path, h, body, "application/json")
+                                           : c.Delete(path, h);
+    EXPECT_TRUE(r) << method << " " << path;
+    if (!r) return {};
+    if (set_cookie) *set_cookie = r->get_header_value("Set-Cookie");
+    return {r->status, json::parse(r->body, nullptr, false)};
+  }
+};
+
+TEST_F(ConsoleApiTest, LoginSetsAnHttpOnlyStrictCookieAndHidesTheToken) {
+  auto r = client().Post("/api/v1/auth/login", httplib::Headers{{"X-Flinkbr-CSRF", "login"}},
+                         R"({"user":"otto","password":"operator-password","cookie":true})",
+                         "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const std::string sc = r->get_header_value("Set-Cookie");
+  EXPECT_TRUE(sc.starts_with("flinkbr_session=")) << sc;
+  EXPECT_EQ(sc.find(';'), std::string("flinkbr_session=").size() + 64) << sc;  // 32 bytes, hex
+  EXPECT_NE(sc.find("; HttpOnly"), std::string::npos) << sc;
+  EXPECT_NE(sc.find("; SameSite=Strict"), std::string::npos) << sc;
+  EXPECT_NE(sc.find("; Path=/"), std::string::npos) << sc;
+  // The token's lifetime.
+  EXPECT_NE(sc.find("; Max-Age=" + std::to_string(config_.server.token_ttl_seconds)),
+            std::string::npos)
+      << sc;
+  EXPECT_EQ(sc.find("Secure"), std::string::npos) << "no TLS here: " << sc;
+  json j = json::parse(r->body);
+  // Scripts of the page never see the token: only the cookie carries it.
+  EXPECT_FALSE(j.contains("token")) << r->body;
+  EXPECT_EQ(j["user"]["role"], "operator");
+  EXPECT_EQ(j["csrf_token"].get<std::string>().size(), 64u);
+
+  // The cookie authenticates reads, and /auth/me tells the role and the anti-CSRF token (so a
+  // reloaded page finds both).
+  ConsoleSession s{.cookie = sc.substr(0, sc.find(';')), .csrf = j["csrf_token"]};
+  auto me = cookie_call("GET", "/api/v1/auth/me", s, "");
+  EXPECT_EQ(me.status, 200);
+  EXPECT_EQ(me.body["name"], "otto");
+  EXPECT_EQ(me.body["role"], "operator");
+  EXPECT_EQ(me.body["session"], "cookie");
+  EXPECT_EQ(me.body["csrf_token"], s.csrf);
+  // A Bearer client is told its role too, and gets no anti-CSRF token (it needs none).
+  auto bearer_me = call("GET", "/api/v1/auth/me", token("vera", "viewer-password"));
+  EXPECT_EQ(bearer_me.body["role"], "viewer");
+  EXPECT_EQ(bearer_me.body["session"], "bearer");
+  EXPECT_FALSE(bearer_me.body.contains("csrf_token"));
+}
+
+TEST_F(ConsoleApiTest, ACookieLoginWithoutTheCustomHeaderIsRefused) {
+  // What a cross-site form could send: no custom header.
+  auto r = client().Post("/api/v1/auth/login",
+                         R"({"user":"otto","password":"operator-password","cookie":true})",
+                         "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 403);
+  EXPECT_FALSE(r->has_header("Set-Cookie"));
+  EXPECT_EQ(json::parse(r->body)["error"]["message"],
+            "a console login must carry the header X-Flinkbr-CSRF (any value)");
+}
+
+TEST_F(ConsoleApiTest, StateChangesByCookieNeedTheSessionsCsrfToken) {
+  const ConsoleSession s = console_login("otto", "operator-password");
+  const std::string body =
+      R"({"name":"nightly","cluster":"c1","data_source":"Flink","path_type":"LocalDir"})";
+  // No header (a forged cross-site request), then another session's token: refused, nothing made.
+  for (const std::string& csrf :
+       {std::string(), std::string(64, 'a'), console_login("admin", "admin-password").csrf}) {
+    auto a = cookie_call("POST", "/api/v1/backup-tasks", s, csrf, body);
+    EXPECT_EQ(a.status, 403) << csrf;
+    EXPECT_EQ(a.body["error"]["code"], "permission_denied");
+    EXPECT_NE(a.body["error"]["message"].get<std::string>().find("X-Flinkbr-CSRF"),
+              std::string::npos);
+  }
+  EXPECT_EQ(cookie_call("GET", "/api/v1/backup-tasks", s, "").body["total"], 0);
+  // DELETE is protected the same way.
+  EXPECT_EQ(cookie_call("DELETE", "/api/v1/backup-tasks/nightly", s, "").status, 403);
+
+  auto a = cookie_call("POST", "/api/v1/backup-tasks", s, s.csrf, body);
+  EXPECT_EQ(a.status, 201) << a.body;
+  auto list = cookie_call("GET", "/api/v1/backup-tasks", s, "");
+  EXPECT_EQ(list.body["total"], 1);
+  EXPECT_EQ(list.body["items"][0]["name"], "nightly");
+  EXPECT_TRUE(list.body["items"][0]["last_run"].is_null());
+
+  // The Bearer API of the CLI is unchanged: no header needed.
+  EXPECT_EQ(call("POST", "/api/v1/backup-tasks/nightly/suspend", token("otto", "operator-password"))
+                .status,
+            409);  // a manual task cannot be suspended: the call got through to the engine
+}
+
+TEST_F(ConsoleApiTest, LogoutEndsTheSessionAndClearsTheCookie) {
+  const ConsoleSession s = console_login("vera", "viewer-password");
+  // Logging out changes state: without the header it is refused and the session lives on.
+  EXPECT_EQ(cookie_call("POST", "/api/v1/auth/logout", s, "").status, 403);
+  EXPECT_EQ(cookie_call("GET", "/api/v1/auth/me", s, "").status, 200);
+  std::string set_cookie;
+  auto a = cookie_call("POST", "/api/v1/auth/logout", s, s.csrf, "", &set_cookie);
+  EXPECT_EQ(a.status, 200);
+  EXPECT_TRUE(set_cookie.starts_with("flinkbr_session=;")) << set_cookie;
+  EXPECT_NE(set_cookie.find("Max-Age=0"), std::string::npos) << set_cookie;
+  // The old cookie is worthless now, even replayed.
+  EXPECT_EQ(cookie_call("GET", "/api/v1/auth/me", s, "").status, 401);
+}
+
+TEST_F(ConsoleApiTest, SecureCookieUnderTls) {
+  // The flag follows server.tls_cert_file; the Api does not load the certificate itself.
+  config::Config tls = config_;
+  tls.server.tls_cert_file = "/nonexistent/cert.pem";
+  Api api(tls, *engine_, *auth_, *store_, events_);
+  httplib::Server http;
+  api.mount(http, "");
+  int port = http.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread t([&] { http.listen_after_bind(); });
+  while (!http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  httplib::Client c("127.0.0.1", port);
+  auto r =
+      c.Post("/api/v1/auth/login", httplib::Headers{{"X-Flinkbr-CSRF", "login"}},
+             R"({"user":"otto","password":"operator-password","cookie":true})", "application/json");
+  http.stop();
+  t.join();
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  EXPECT_NE(r->get_header_value("Set-Cookie").find("; Secure"), std::string::npos);
+}
+
+TEST_F(ConsoleApiTest, EventStreamWorksWithTheCookie) {
+  const ConsoleSession s = console_login("vera", "viewer-password");
+  std::string received;
+  std::thread reader([&] {
+    auto c = client();
+    c.Get("/api/v1/events", httplib::Headers{{"Cookie", s.cookie}},
+          [&](const char* data, size_t n) {
+            received.append(data, n);
+            return received.find("\"cookie-event\"") == std::string::npos;
+          });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  events_.publish("restore", {{"name", "cookie-event"}});
+  reader.join();
+  EXPECT_NE(received.find("event: restore\ndata: {\"name\":\"cookie-event\"}"), std::string::npos)
+      << received;
+  // A forged or expired cookie is no credential.
+  auto r = client().Get("/api/v1/events",
+                        httplib::Headers{{"Cookie", "flinkbr_session=" + std::string(64, '0')}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+}
+
+// Issue 9: 10,000 restoration tasks are answered a page at a time (LIMIT/OFFSET in SQL), with
+// the total, in the order they were made.
+TEST_F(ApiTest, TenThousandRestorationTasksArePaged) {
+  constexpr int kTasks = 10000;
+  for (int i = 0; i < kTasks; ++i) {
+    store::RestoreTask t;
+    char name[16];
+    std::snprintf(name, sizeof name, "r%05d", i);
+    t.name = name;
+    t.cluster = "c1";
+    t.params.path = "/backups/" + t.name + ".tar.gz";
+    t.created_at = t.updated_at = 1;
+    ASSERT_TRUE(store_->create_restore_task(t)) << i;
+  }
+  const std::string viewer = token("vera", "viewer-password");
+  const auto begin = std::chrono::steady_clock::now();
+  auto a = call("GET", "/api/v1/restore-tasks?limit=100&offset=9950", viewer);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - begin)
+                      .count();
+  ASSERT_EQ(a.status, 200);
+  EXPECT_EQ(a.body["total"], kTasks);
+  EXPECT_EQ(a.body["limit"], 100);
+  EXPECT_EQ(a.body["offset"], 9950);
+  ASSERT_EQ(a.body["items"].size(), 50u);
+  EXPECT_EQ(a.body["items"][0]["name"], "r09950");
+  EXPECT_EQ(a.body["items"][49]["name"], "r09999");
+  // Without limit: the default page of 100, the first ones.
+  a = call("GET", "/api/v1/restore-tasks", viewer);
+  ASSERT_EQ(a.body["items"].size(), 100u);
+  EXPECT_EQ(a.body["items"][0]["name"], "r00000");
+  EXPECT_EQ(a.body["items"][99]["name"], "r00099");
+  // Past the end: an empty page, still with the total.
+  a = call("GET", "/api/v1/restore-tasks?limit=10&offset=10000", viewer);
+  EXPECT_TRUE(a.body["items"].empty());
+  EXPECT_EQ(a.body["total"], kTasks);
+  RecordProperty("page_ms", static_cast<int>(ms));
 }
 
 }  // namespace

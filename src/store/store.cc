@@ -614,6 +614,35 @@ Result<int64_t> Store::count_users() {
       "no count");
 }
 
+// The total behind a paged list, so that a client can show "page 3 of 40".
+Result<int64_t> Store::count_backup_tasks() {
+  std::lock_guard lock(mu_);
+  return query_one(
+      db_, "SELECT count(*) FROM backup_tasks", [](Stmt& s) -> Result<int64_t> { return s.i64(0); },
+      "no count");
+}
+
+Result<int64_t> Store::count_backup_records(int64_t task_id) {
+  std::lock_guard lock(mu_);
+  return query_one(
+      db_, "SELECT count(*) FROM backup_records WHERE task_id = ?",
+      [](Stmt& s) -> Result<int64_t> { return s.i64(0); }, "no count", task_id);
+}
+
+Result<int64_t> Store::count_restore_tasks() {
+  std::lock_guard lock(mu_);
+  return query_one(
+      db_, "SELECT count(*) FROM restore_tasks",
+      [](Stmt& s) -> Result<int64_t> { return s.i64(0); }, "no count");
+}
+
+Result<int64_t> Store::count_audit() {
+  std::lock_guard lock(mu_);
+  return query_one(
+      db_, "SELECT count(*) FROM audit_log", [](Stmt& s) -> Result<int64_t> { return s.i64(0); },
+      "no count");
+}
+
 Status Store::put_token(const Token& token) {
   std::lock_guard lock(mu_);
   TRY(name_constraint(

@@ -45,6 +45,7 @@ class Store {
   [[nodiscard]] Result<BackupTask> create_backup_task(const BackupTask& task);  // id assigned
   [[nodiscard]] Result<BackupTask> get_backup_task(const std::string& name);
   [[nodiscard]] Result<std::vector<BackupTask>> list_backup_tasks(Page page = {});
+  [[nodiscard]] Result<int64_t> count_backup_tasks();
   [[nodiscard]] Status update_backup_task(const BackupTask& task);   // by id
   [[nodiscard]] Status delete_backup_task(const std::string& name);  // records stay
   [[nodiscard]] Result<BackupRecord> create_backup_record(const BackupRecord& record);
@@ -53,12 +54,15 @@ class Store {
   // Newest first.
   [[nodiscard]] Result<std::vector<BackupRecord>> list_backup_records(int64_t task_id,
                                                                       Page page = {});
+  [[nodiscard]] Result<int64_t> count_backup_records(int64_t task_id);
   [[nodiscard]] Result<std::vector<BackupRecord>> list_running_backup_records();
 
   // Restoration tasks and their attempts.
   [[nodiscard]] Result<RestoreTask> create_restore_task(const RestoreTask& task);
   [[nodiscard]] Result<RestoreTask> get_restore_task(const std::string& name);
+  // Lists page in SQL (LIMIT/OFFSET): a page costs its own rows, not the table's.
   [[nodiscard]] Result<std::vector<RestoreTask>> list_restore_tasks(Page page = {});
+  [[nodiscard]] Result<int64_t> count_restore_tasks();
   [[nodiscard]] Status update_restore_task(const RestoreTask& task);  // by id
   [[nodiscard]] Status delete_restore_task(const std::string& name);  // with its attempts and logs
   [[nodiscard]] Result<RestoreAttempt> create_attempt(const RestoreAttempt& attempt);
@@ -71,6 +75,7 @@ class Store {
   // Audit log, newest first.
   [[nodiscard]] Status append_audit(const AuditEntry& entry);
   [[nodiscard]] Result<std::vector<AuditEntry>> list_audit(Page page = {});
+  [[nodiscard]] Result<int64_t> count_audit();
 
   // Settings (key/value), e.g. schema version, scheduler state.
   [[nodiscard]] Result<std::optional<std::string>> get_setting(const std::string& key);
