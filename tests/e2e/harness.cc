@@ -206,7 +206,7 @@ void Daemon::write_config() {
   const std::string r = root_;
   std::string yaml =
       "server:\n  listen: 127.0.0.1:" + std::to_string(port_) + "\n  state_dir: " + state_dir() +
-      "\n  gzip_level: 1\n"
+      "\n"
       "clusters:\n"
       "  - name: prod\n"
       "    version_command: \"cat '" +
