@@ -2,6 +2,20 @@
 
 namespace flinkbr::storage {
 
+Status StorageDriver::make_dir(const std::string& path) {
+  if (!has_directories()) return ok();  // prefixes come and go with the objects under them
+  return failed_precondition(kind() + " cannot create the directory " + path);
+}
+
+Status StorageDriver::remove_tree(const std::string& path) {
+  FileInfo info = TRY(stat(path));
+  if (info.is_dir) {
+    for (const FileInfo& child : TRY(list(path))) TRY(remove_tree(child.path));
+    if (!has_directories()) return ok();  // the prefix went with its last object
+  }
+  return remove(path);
+}
+
 Result<bool> Storage::exists(const std::string& path) {
   auto st = driver_->stat(path);
   if (st) return true;

@@ -28,6 +28,7 @@ struct FileInfo {
   bool is_dir = false;
   uint64_t size = 0;
   int64_t mtime = 0;  // seconds since the epoch, UTC
+  uint32_t mode = 0;  // permission bits (07777) where the storage keeps them; 0 when unknown
 };
 
 struct WriteOptions {
@@ -52,8 +53,23 @@ class StorageDriver {
                                                                        WriteOptions options) = 0;
   // Removes a file or an empty directory; kNotFound when missing.
   [[nodiscard]] virtual Status remove(const std::string& path) = 0;
-  // Renames a file; fails if `to` exists.
+  // Renames a file, or a directory when has_directories(); fails if `to` exists.
   [[nodiscard]] virtual Status rename(const std::string& from, const std::string& to) = 0;
+  // False for object stores, where "directories" are key prefixes that exist while an object
+  // lies under them: no empty directories, no directory renames, no make_dir.
+  virtual bool has_directories() const { return true; }
+  // Creates a directory and its missing parents; ok when it exists already.
+  [[nodiscard]] virtual Status make_dir(const std::string& path);
+  // Sets a path's permission bits and/or modification time, where the storage keeps them;
+  // the default (storages without them) does nothing.
+  [[nodiscard]] virtual Status set_attributes(const std::string& path, std::optional<uint32_t> mode,
+                                              std::optional<int64_t> mtime) {
+    (void)path, (void)mode, (void)mtime;
+    return ok();
+  }
+  // Removes a file or a directory with everything below it; kNotFound when missing. The
+  // default walks the tree with list() and remove(); drivers with a recursive delete override.
+  [[nodiscard]] virtual Status remove_tree(const std::string& path);
   // Bytes available for new data at `path`, when the driver can tell.
   [[nodiscard]] virtual Result<std::optional<uint64_t>> free_space(const std::string& path) {
     (void)path;
@@ -83,6 +99,13 @@ class Storage {
   Result<std::optional<uint64_t>> free_space(const std::string& path) {
     return driver_->free_space(path);
   }
+  bool has_directories() const { return driver_->has_directories(); }
+  Status make_dir(const std::string& path) { return driver_->make_dir(path); }
+  Status set_attributes(const std::string& path, std::optional<uint32_t> mode,
+                        std::optional<int64_t> mtime) {
+    return driver_->set_attributes(path, mode, mtime);
+  }
+  Status remove_tree(const std::string& path) { return driver_->remove_tree(path); }
 
   // Generic helpers built on the driver.
   Result<bool> exists(const std::string& path);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
 
@@ -320,6 +321,43 @@ TEST_P(StorageContractTest, Rename) {
       << missing.error().message;
 }
 
+TEST_P(StorageContractTest, RemoveTreeRemovesEverythingBelow) {
+  ASSERT_TRUE(put(at("t/a"), "1"));
+  ASSERT_TRUE(put(at("t/sub/b"), "2"));
+  ASSERT_TRUE(put(at("t/sub/deeper/c"), "3"));
+  ASSERT_TRUE(put(at("keep"), "4"));
+  ASSERT_TRUE(storage_->remove_tree(at("t"))) << "remove_tree";
+  EXPECT_EQ(names(root_), std::vector<std::string>{"keep"});
+  auto again = storage_->remove_tree(at("t"));
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, Errc::kNotFound) << again.error().message;
+  // A single file goes too.
+  ASSERT_TRUE(storage_->remove_tree(at("keep")));
+  EXPECT_EQ(names(root_), std::vector<std::string>{});
+}
+
+TEST_P(StorageContractTest, MakeDirCreatesParentsAndToleratesExisting) {
+  ASSERT_TRUE(storage_->make_dir(at("x/y/z")));
+  ASSERT_TRUE(storage_->make_dir(at("x/y/z")));
+  if (GetParam().has_directories) {
+    auto info = storage_->stat(at("x/y/z"));
+    ASSERT_TRUE(info) << info.error().message;
+    EXPECT_TRUE(info->is_dir);
+  } else {
+    // Object stores have no empty directories: nothing was created, nothing fails.
+    EXPECT_EQ(names(root_), std::vector<std::string>{});
+  }
+}
+
+TEST_P(StorageContractTest, RenameMovesADirectoryWhereThereAreDirectories) {
+  if (!GetParam().has_directories) GTEST_SKIP() << "object stores rename objects, not prefixes";
+  ASSERT_TRUE(put(at("d/one"), "1"));
+  ASSERT_TRUE(put(at("d/sub/two"), "22"));
+  ASSERT_TRUE(storage_->rename(at("d"), at("e")));
+  EXPECT_EQ(names(root_), std::vector<std::string>{"e"});
+  EXPECT_EQ(get(at("e/sub/two")).value_or("?"), "22");
+}
+
 TEST_P(StorageContractTest, OpenReadMissing) {
   auto r = storage_->open_read(at("missing"));
   ASSERT_FALSE(r);
@@ -378,6 +416,25 @@ TEST_F(LocalDriverTest, TemporaryNameModeAndCleanup) {
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   // A finished writer takes nothing more.
   EXPECT_FALSE((*w)->write(io::as_bytes("more")));
+}
+
+TEST_F(LocalDriverTest, SetAttributesAndStatReportModeAndMtime) {
+  std::string f = root_ + "/f";
+  { std::ofstream(f) << "x"; }
+  ASSERT_TRUE(storage_.set_attributes(f, 0640u, int64_t{1500000000}));
+  auto info = storage_.stat(f);
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->mode, 0640u);
+  EXPECT_EQ(info->mtime, 1500000000);
+  // Only what is given changes.
+  ASSERT_TRUE(storage_.set_attributes(f, std::nullopt, int64_t{1600000000}));
+  info = storage_.stat(f);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->mode, 0640u);
+  EXPECT_EQ(info->mtime, 1600000000);
+  auto missing = storage_.set_attributes(root_ + "/nope", 0600u, std::nullopt);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::kNotFound) << missing.error().message;
 }
 
 TEST_F(LocalDriverTest, RelativePathsAreRefused) {

@@ -126,7 +126,8 @@ FileInfo info_from(const std::string& path, const struct stat& st) {
   return FileInfo{.path = path,
                   .is_dir = S_ISDIR(st.st_mode),
                   .size = S_ISDIR(st.st_mode) ? 0 : static_cast<uint64_t>(st.st_size),
-                  .mtime = static_cast<int64_t>(st.st_mtime)};
+                  .mtime = static_cast<int64_t>(st.st_mtime),
+                  .mode = static_cast<uint32_t>(st.st_mode & 07777)};
 }
 
 // rename(2) that refuses to replace `to`. renameat2(RENAME_NOREPLACE) where the file system
@@ -303,6 +304,25 @@ class LocalDriver final : public StorageDriver {
     }
     TRY(fsync_dir(parent_of(to)));
     if (parent_of(from) != parent_of(to)) TRY(fsync_dir(parent_of(from)));
+    return ok();
+  }
+
+  Status make_dir(const std::string& path) override {
+    TRY(check_absolute(path));
+    return make_dirs(trim_slashes(path));
+  }
+
+  Status set_attributes(const std::string& path, std::optional<uint32_t> mode,
+                        std::optional<int64_t> mtime) override {
+    TRY(check_absolute(path));
+    if (mode && ::chmod(path.c_str(), *mode & 07777) != 0)
+      return sys_error("setting the mode of", path, errno);
+    if (mtime) {
+      // Access time left as it is; only the modification time is part of a backup.
+      struct timespec times[2] = {{0, UTIME_OMIT}, {static_cast<time_t>(*mtime), 0}};
+      if (::utimensat(AT_FDCWD, path.c_str(), times, 0) != 0)
+        return sys_error("setting the modification time of", path, errno);
+    }
     return ok();
   }
 

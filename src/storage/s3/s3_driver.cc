@@ -763,6 +763,8 @@ class S3Driver final : public StorageDriver {
     return std::unique_ptr<io::Writer>(std::make_unique<S3Writer>(client_, o, path, options));
   }
 
+  bool has_directories() const override { return false; }
+
   Status remove(const std::string& path) override {
     FileInfo info = TRY(stat(path));
     ObjectPath o = TRY(split_path(path));
