@@ -37,6 +37,7 @@ FileInfo to_info(const std::string& path, const FileStatus& s) {
   f.is_dir = s.is_dir;
   f.size = s.is_dir ? 0 : s.length;
   f.mtime = s.modification_ms / 1000;
+  f.mode = s.permission;
   return f;
 }
 
@@ -301,6 +302,36 @@ class HdfsDriver final : public StorageDriver {
     bool renamed = TRY(client_->rename(f, t));
     if (!renamed)
       return io_error("HDFS refused to rename " + client_->uri(f) + " to " + client_->uri(t));
+    return ok();
+  }
+
+  Status make_dir(const std::string& path) override {
+    std::string p = TRY(norm(path));
+    auto s = client_->get_file_status(p);
+    if (s) {
+      if (!s->is_dir)
+        return make_error(Errc::kAlreadyExists,
+                          "cannot create the directory " + client_->uri(p) + ": a file is there");
+      return ok();
+    }
+    if (s.error().code != Errc::kNotFound) return std::unexpected(s.error());
+    return client_->mkdirs(p);
+  }
+
+  Status set_attributes(const std::string& path, std::optional<uint32_t> mode,
+                        std::optional<int64_t> mtime) override {
+    std::string p = TRY(norm(path));
+    if (mode) TRY(client_->set_permission(p, *mode));
+    if (mtime) TRY(client_->set_times(p, *mtime * 1000));
+    return ok();
+  }
+
+  Status remove_tree(const std::string& path) override {
+    std::string p = TRY(norm(path));
+    if (p == "/") return invalid_argument("path", "refusing to remove the HDFS root");
+    TRY(client_->get_file_status(p));  // kNotFound naming the path
+    bool removed = TRY(client_->remove(p, true));
+    if (!removed) return not_found("HDFS path " + client_->uri(p) + " does not exist");
     return ok();
   }
 

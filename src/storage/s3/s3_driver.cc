@@ -267,6 +267,16 @@ bool retryable_status(const Response& r) {
   return r.status >= 500 || r.status == 429 || xml_value(r.body, "Code").value_or("") == "SlowDown";
 }
 
+class Client {
+ public:
+  Client(S3Options options, Endpoint endpoint)
+      : options_(std::move(options)), endpoint_(std::move(endpoint)), rng_(std::random_device{}()) {
+    global_init();
+    if (options_.region.empty()) options_.region = "us-east-1";
+    path_style_ =
+        options_.addressing == "path" || (options_.addressing.empty() && endpoint_.host_is_ip);
+  }
+
   const S3Options& options() const { return options_; }
 
   // One attempt. A connection failure is kUnavailable (retryable); any HTTP answer is a Response.
