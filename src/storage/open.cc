@@ -32,8 +32,8 @@ hdfs::WebHdfsOptions client_options(const config::ClusterConfig& cluster, std::s
 
 Result<std::unique_ptr<Storage>> open_local_hdfs(const Location& location,
                                                  const config::ClusterConfig& cluster) {
-  const std::string ns = location.nameservice.empty() ? std::string(kDefaultNameService)
-                                                      : location.nameservice;
+  const std::string ns =
+      location.nameservice.empty() ? std::string(kDefaultNameService) : location.nameservice;
   auto conf = TRY(hdfs::load_hadoop_conf(cluster.hadoop_conf_dir));
   auto namenodes = hdfs::resolve_nameservice(conf, ns);
   if (!namenodes) {
@@ -48,10 +48,10 @@ Result<std::unique_ptr<Storage>> open_local_hdfs(const Location& location,
 
 Result<std::unique_ptr<Storage>> open_remote_hdfs(const Location& location,
                                                   const config::ClusterConfig& cluster) {
-  const std::string ns = location.nameservice.empty() ? std::string(kDefaultNameService)
-                                                      : location.nameservice;
-  auto address =
-      TRY(hdfs::parse_namenode_address(location.namenode_ip, location.ip_mode, cluster.webhdfs_port));
+  const std::string ns =
+      location.nameservice.empty() ? std::string(kDefaultNameService) : location.nameservice;
+  auto address = TRY(
+      hdfs::parse_namenode_address(location.namenode_ip, location.ip_mode, cluster.webhdfs_port));
   HdfsDriverOptions options{.client = client_options(cluster, ns), .kind = "RemoteHDFS"};
   const std::string given = cluster.webhdfs_scheme + "://" + address.authority();
   options.client.namenodes.push_back(given);
@@ -102,8 +102,8 @@ Result<std::unique_ptr<Storage>> open_storage(const Location& location,
 }
 
 std::string hdfs_uri(const Location& location, const std::string& path) {
-  const std::string ns = location.nameservice.empty() ? std::string(kDefaultNameService)
-                                                      : location.nameservice;
+  const std::string ns =
+      location.nameservice.empty() ? std::string(kDefaultNameService) : location.nameservice;
   if (path.starts_with("hdfs://")) return path;
   return "hdfs://" + ns + path;
 }

@@ -458,16 +458,15 @@ TEST_F(LocalDriverTest, ParentThatIsAFile) {
   ASSERT_FALSE(w);
 }
 
-TEST(OpenStorageTest, LocalDirAndUnsupportedTypes) {
+TEST(OpenStorageTest, LocalDirAndHdfsWithoutCluster) {
   auto local = open_storage({.type = PathType::kLocalDir}, nullptr);
   ASSERT_TRUE(local) << local.error().message;
   EXPECT_EQ((*local)->kind(), "LocalDir");
   for (PathType t : {PathType::kLocalHDFS, PathType::kRemoteHDFS}) {
     auto s = open_storage({.type = t}, nullptr);
     ASSERT_FALSE(s);
-    EXPECT_EQ(s.error().code, Errc::kFailedPrecondition);
-    EXPECT_EQ(s.error().message,
-              "path type " + std::string(to_string(t)) + " is not supported by this build yet");
+    EXPECT_EQ(s.error().code, Errc::kInvalidArgument);
+    EXPECT_EQ(s.error().field, "cluster");
   }
 }
 

@@ -186,9 +186,9 @@ class HdfsWriter final : public io::Writer {
       created_ = true;
       if (fs->length < written_ || fs->length > written_ + part.size())
         return io_error("writing " + uri() + ": the temporary file " + client_->uri(tmp_) +
-                        " holds " + std::to_string(fs->length) + " bytes after a broken transfer, " +
-                        "expected " + std::to_string(written_) + " to " +
-                        std::to_string(written_ + part.size()));
+                        " holds " + std::to_string(fs->length) +
+                        " bytes after a broken transfer, " + "expected " +
+                        std::to_string(written_) + " to " + std::to_string(written_ + part.size()));
       size_t landed = static_cast<size_t>(fs->length - written_);
       written_ += landed;
       sent += landed;
@@ -225,9 +225,9 @@ class HdfsWriter final : public io::Writer {
   WriteOptions options_;
   size_t chunk_;
   std::string buf_;
-  uint64_t written_ = 0;   // bytes in the temporary file
-  bool created_ = false;   // the temporary file exists
-  bool touched_ = false;   // a request may have created the temporary file
+  uint64_t written_ = 0;  // bytes in the temporary file
+  bool created_ = false;  // the temporary file exists
+  bool touched_ = false;  // a request may have created the temporary file
   bool done_ = false;
   bool failed_ = false;
 };
@@ -369,8 +369,8 @@ Result<std::string> normalize_hdfs_path(const std::string& path, const std::stri
     std::string_view comp = p.substr(i, j - i);
     if (comp.empty()) break;
     if (comp == "." || comp == "..")
-      return invalid_argument("path", "HDFS path '" + path + "' has a '" + std::string(comp) +
-                                          "' component");
+      return invalid_argument(
+          "path", "HDFS path '" + path + "' has a '" + std::string(comp) + "' component");
     for (char c : comp)
       if (static_cast<unsigned char>(c) < 0x20 || c == ':')
         return invalid_argument("path", "HDFS path '" + path +

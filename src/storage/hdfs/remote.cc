@@ -54,7 +54,8 @@ Result<NameNodeAddress> parse_namenode_address(const std::string& text, const st
                                 " (examples: 192.168.0.10, 192.168.0.10:9870, fd00::10, "
                                 "[fd00::10]:9870)");
   };
-  if (text.empty()) return invalid_argument("namenode_ip", "namenode_ip is required for RemoteHDFS");
+  if (text.empty())
+    return invalid_argument("namenode_ip", "namenode_ip is required for RemoteHDFS");
   if (!ip_mode.empty() && ip_mode != "auto" && ip_mode != "IPv4" && ip_mode != "IPv6")
     return invalid_argument("ip_mode", "ip_mode '" + ip_mode + "' must be auto, IPv4 or IPv6");
   std::string addr;
@@ -108,12 +109,12 @@ Result<NameNodeAddress> parse_namenode_address(const std::string& text, const st
 
 Status check_yarn_queue(const YarnOptions& options, const std::string& queue) {
   if (queue.empty())
-    return invalid_argument("queue", "queue is required for RemoteHDFS: the YARN queue of the "
-                                     "local cluster used for the copy");
+    return invalid_argument("queue",
+                            "queue is required for RemoteHDFS: the YARN queue of the "
+                            "local cluster used for the copy");
   if (options.rm_url.empty())
     return failed_precondition(
-        "cluster '" + options.cluster +
-        "' has no ResourceManager to check YARN queue '" + queue +
+        "cluster '" + options.cluster + "' has no ResourceManager to check YARN queue '" + queue +
         "' against: set yarn_rm_url in its configuration (e.g. http://resourcemanager:8088)");
   curl::global_init();
   curl::EasyPtr c(curl_easy_init());

@@ -56,7 +56,8 @@ Result<FileStatus> parse_file_status(const nlohmann::json& j) {
   std::string perm = j.value("permission", "");
   uint32_t bits = 0;
   for (char c : perm) {
-    if (c < '0' || c > '7') return io_error("a FileStatus has a malformed permission '" + perm + "'");
+    if (c < '0' || c > '7')
+      return io_error("a FileStatus has a malformed permission '" + perm + "'");
     bits = bits * 8 + static_cast<uint32_t>(c - '0');
   }
   s.permission = bits;
@@ -153,8 +154,8 @@ void WebHdfsClient::backoff(int attempt) {
 
 std::string WebHdfsClient::url(size_t namenode, const std::string& op, const std::string& path,
                                const Params& params) const {
-  std::string u = options_.namenodes[namenode] + "/webhdfs/v1" + percent_encode(path, true) +
-                  "?op=" + op;
+  std::string u =
+      options_.namenodes[namenode] + "/webhdfs/v1" + percent_encode(path, true) + "?op=" + op;
   if (!options_.kerberos && !options_.user.empty())
     u += "&user.name=" + percent_encode(options_.user, false);
   for (const auto& [k, v] : params) u += "&" + k + "=" + percent_encode(v, false);
@@ -249,8 +250,8 @@ Result<WebHdfsClient::Response> WebHdfsClient::namenode(const std::string& metho
         failure = r.error();
         continue;  // this NameNode is down: try the next one
       }
-      RemoteException ex = r->status / 100 == 2 ? RemoteException{}
-                                                 : parse_remote_exception(r->body);
+      RemoteException ex =
+          r->status / 100 == 2 ? RemoteException{} : parse_remote_exception(r->body);
       if (ex.exception == "StandbyException") {
         standby.push_back(options_.namenodes[i]);
         continue;
@@ -275,8 +276,8 @@ Result<WebHdfsClient::Response> WebHdfsClient::namenode(const std::string& metho
       }
       if (failure) {
         Error e = *failure;
-        e.message = "no NameNode of NameService '" + options_.nameservice +
-                    "' answered: " + e.message;
+        e.message =
+            "no NameNode of NameService '" + options_.nameservice + "' answered: " + e.message;
         return std::unexpected(e);
       }
     }
@@ -288,13 +289,13 @@ Error WebHdfsClient::remote_error(const Response& r, const std::string& what,
                                   const std::string& path) const {
   RemoteException ex = parse_remote_exception(r.body);
   const std::string where = uri(path);
-  std::string detail = ex.exception.empty() ? "HTTP " + std::to_string(r.status)
-                                            : ex.exception + (ex.message.empty() ? "" : ": " + ex.message);
+  std::string detail = ex.exception.empty()
+                           ? "HTTP " + std::to_string(r.status)
+                           : ex.exception + (ex.message.empty() ? "" : ": " + ex.message);
   const std::string& e = ex.exception;
   if (e == "FileNotFoundException" || (e.empty() && r.status == 404))
     return Error{Errc::kNotFound, "HDFS path " + where + " does not exist"};
-  if (e == "AccessControlException" || e == "SecurityException" ||
-      (e.empty() && r.status == 403)) {
+  if (e == "AccessControlException" || e == "SecurityException" || (e.empty() && r.status == 403)) {
     std::string who = options_.kerberos ? std::string("the Kerberos principal of flinkbr")
                                         : "user '" + options_.user + "'";
     return Error{Errc::kPermissionDenied,
@@ -440,7 +441,8 @@ Result<uint64_t> WebHdfsClient::open_range(const std::string& path, uint64_t off
   auto d = perform("GET", location, &t);
   if (!d) {
     if (t.delivered > 0) return t.delivered;  // resumed by the caller at the offset reached
-    return std::unexpected(std::move(d.error()).context("reading " + uri(path) + " from a DataNode"));
+    return std::unexpected(
+        std::move(d.error()).context("reading " + uri(path) + " from a DataNode"));
   }
   if (d->status != 200) return std::unexpected(remote_error(*d, "reading", path));
   return t.delivered;

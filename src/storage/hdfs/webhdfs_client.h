@@ -43,8 +43,8 @@ struct WebHdfsOptions {
   // Added to the error when every NameNode is standby (e.g. "the NameService is not in
   // hadoop_conf_dir, so its active NameNode is unknown").
   std::string all_standby_hint;
-  int list_page_size = 0;  // unused by the protocol (the NameNode fixes the page); for tests
-  int max_attempts = 5;    // per call, the first included
+  int list_page_size = 0;   // unused by the protocol (the NameNode fixes the page); for tests
+  int max_attempts = 5;     // per call, the first included
   int retry_base_ms = 200;  // backoff: base * 2^n plus jitter, at most 10 s
   long connect_timeout_s = 10;
   long stall_timeout_s = 60;  // a transfer that moves no byte for this long is cut and retried
@@ -113,7 +113,6 @@ class WebHdfsClient {
   };
 
  private:
-
   // One HTTP exchange. Connection failures are kUnavailable (retryable when curl says so).
   Result<Response> perform(const std::string& method, const std::string& url, Transfer* transfer);
   // A NameNode call with fail-over and retries; returns the first non-standby answer.
