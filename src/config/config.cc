@@ -33,11 +33,10 @@ constexpr std::string_view kTopKeys[] = {"server", "clusters"};
 constexpr std::string_view kServerKeys[] = {"listen",       "state_dir", "tls_cert_file",
                                             "tls_key_file", "token_ttl", "gzip_level",
                                             "console_dir"};
-constexpr std::string_view kClusterKeys[] = {"name",         "version",         "version_command",
-                                             "service",      "hadoop_conf_dir", "hdfs_user",
-                                             "webhdfs_port", "yarn_rm_url",     "obs",
-                                             "hdfs_auth",    "hdfs_ca_file",    "webhdfs_scheme",
-                                             "metadata",     "service_data"};
+constexpr std::string_view kClusterKeys[] = {
+    "name",         "version",        "version_command", "service",     "hadoop_conf_dir",
+    "hdfs_user",    "webhdfs_port",   "yarn_rm_url",     "obs",         "hdfs_auth",
+    "hdfs_ca_file", "webhdfs_scheme", "metadata",        "service_data"};
 constexpr std::string_view kServiceKeys[] = {"status", "stop", "start", "rest_url", "timeout"};
 constexpr std::string_view kObsKeys[] = {"endpoint", "region", "credentials_file", "addressing"};
 

@@ -210,14 +210,14 @@ void Daemon::write_config() {
       "      start: \"echo running > '" +
       r +
       "/service-state'\"\n"
-      "      timeout: 10s\n"
+      "      timeout: 10s\n" +
+      options_.cluster_yaml +
       "    metadata:\n"
       "      - { name: ha, type: files, uri: \"file://" +
       ha_dir() +
       "\" }\n"
       "      - { name: conf, type: files, uri: \"file://" +
-      conf_dir() +
-      "\" }\n"
+      conf_dir() + "\" }\n" + options_.metadata_yaml +
       "    service_data:\n"
       "      - { name: savepoints, type: files, uri: \"file://" +
       savepoints_dir() + "\" }\n";

@@ -50,6 +50,10 @@ class Daemon {
   struct Options {
     std::string version = "1.18.1";
     std::map<std::string, std::string> env;  // for the daemon, e.g. FLINKBR_FAULT_INJECTION
+    // More keys of cluster "prod", as YAML lines indented by 4 spaces (hadoop_conf_dir: ...).
+    std::string cluster_yaml;
+    // More entries of its metadata list, as YAML lines indented by 6 spaces ("- { ... }").
+    std::string metadata_yaml;
   };
   Daemon();
   explicit Daemon(Options options);
