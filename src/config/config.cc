@@ -38,7 +38,8 @@ constexpr std::string_view kClusterKeys[] = {
     "hdfs_user",    "webhdfs_port",   "yarn_rm_url",     "obs",         "hdfs_auth",
     "hdfs_ca_file", "webhdfs_scheme", "metadata",        "service_data"};
 constexpr std::string_view kServiceKeys[] = {"status", "stop", "start", "rest_url", "timeout"};
-constexpr std::string_view kObsKeys[] = {"endpoint", "region", "credentials_file", "addressing"};
+constexpr std::string_view kObsKeys[] = {"endpoint", "region", "credentials_file", "addressing",
+                                         "part_size"};
 
 // Levenshtein distance, for "did you mean" hints on misspelt keys.
 size_t edit_distance(std::string_view a, std::string_view b) {
@@ -312,6 +313,41 @@ class Parser {
     return ok();
   }
 
+  // A byte size: "16MiB", "512 KiB", "1GiB" or a plain number of bytes, within [min, max].
+  Status set_size(const Fields& f, std::string_view key, uint64_t min, uint64_t max,
+                  uint64_t& out) const {
+    const YAML::Node* n = f.get(key);
+    if (!n) return ok();
+    std::string path = join(f.path, key);
+    auto bad = [&] {
+      return fail(*n, path,
+                  "expected a size such as 16MiB (units B, KiB, MiB, GiB) between " +
+                      std::to_string(min >> 20) + "MiB and " + std::to_string(max >> 30) +
+                      "GiB, got " + describe(*n));
+    };
+    if (!n->IsScalar()) return bad();
+    const std::string& text = n->Scalar();
+    size_t i = 0;
+    uint64_t value = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      if (value > (uint64_t{1} << 40)) return bad();
+      value = value * 10 + static_cast<uint64_t>(text[i++] - '0');
+    }
+    if (i == 0) return bad();
+    while (i < text.size() && text[i] == ' ') ++i;
+    std::string unit = text.substr(i);
+    int shift = -1;
+    if (unit.empty() || unit == "B") shift = 0;
+    if (unit == "KiB") shift = 10;
+    if (unit == "MiB") shift = 20;
+    if (unit == "GiB") shift = 30;
+    if (shift < 0) return bad();
+    value <<= shift;
+    if (value < min || value > max) return bad();
+    out = value;
+    return ok();
+  }
+
   Status set_duration(const Fields& f, std::string_view key, int& out) const {
     const YAML::Node* n = f.get(key);
     if (!n) return ok();
@@ -458,6 +494,7 @@ class Parser {
     TRY(set_str(f, "region", out.region));
     TRY(set_str(f, "credentials_file", out.credentials_file));
     TRY(set_str(f, "addressing", out.addressing));
+    TRY(set_size(f, "part_size", uint64_t{5} << 20, uint64_t{5} << 30, out.part_size));
     if (!out.addressing.empty() && out.addressing != "path" && out.addressing != "virtual") {
       return fail(*f.get("addressing"), join(path, "addressing"),
                   "expected 'path' or 'virtual', got '" + out.addressing + "'");

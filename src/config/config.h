@@ -39,6 +39,9 @@ struct ObsConfig {
   std::string region;
   std::string credentials_file;
   std::string addressing;  // "", "path", "virtual"
+  // Bytes per part of a multipart upload, 5 MiB to 5 GiB (S3's limits): also the memory an
+  // upload holds. A backup file may have at most 10,000 parts.
+  uint64_t part_size = uint64_t{16} << 20;
 };
 
 struct ClusterConfig {

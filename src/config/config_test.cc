@@ -42,7 +42,7 @@ clusters:
     hdfs_user: flink
     webhdfs_port: 9870
     yarn_rm_url: http://resourcemanager:8088
-    obs: { endpoint: "https://obs.example.com", region: "region-1", credentials_file: /etc/flinkbr/obs.cred, addressing: path }
+    obs: { endpoint: "https://obs.example.com", region: "region-1", credentials_file: /etc/flinkbr/obs.cred, addressing: path, part_size: 8MiB }
     metadata:
       - { name: ha, type: zookeeper, connect: "zk1:2181,zk2:2181", root: /flink/prod }
       - { name: ha-storage, type: files, uri: "hdfs://hacluster/flink/ha" }
@@ -89,6 +89,7 @@ TEST(ConfigTest, FullExampleParsesWithEveryField) {
   EXPECT_EQ(c.obs.region, "region-1");
   EXPECT_EQ(c.obs.credentials_file, "/etc/flinkbr/obs.cred");
   EXPECT_EQ(c.obs.addressing, "path");
+  EXPECT_EQ(c.obs.part_size, uint64_t{8} << 20);
 
   ASSERT_EQ(c.metadata.size(), 4u);
   EXPECT_EQ(c.metadata[0].name, "ha");
@@ -396,6 +397,12 @@ INSTANTIATE_TEST_SUITE_P(
         Refusal{"bad obs addressing",
                 "clusters: [{ name: a, version: '1', obs: { addressing: dns } }]\n",
                 "clusters[0].obs.addressing", "expected 'path' or 'virtual', got 'dns'"},
+        Refusal{"obs part size below S3's minimum",
+                "clusters: [{ name: a, version: '1', obs: { part_size: 4MiB } }]\n",
+                "clusters[0].obs.part_size", "between 5MiB and 5GiB, got '4MiB'"},
+        Refusal{"obs part size without a known unit",
+                "clusters: [{ name: a, version: '1', obs: { part_size: 16MB } }]\n",
+                "clusters[0].obs.part_size", "units B, KiB, MiB, GiB"},
         Refusal{"server not a map", "server: 127.0.0.1:8080\n", "server",
                 "server: expected a map of keys, got '127.0.0.1:8080' (flinkbr.yaml:1:9)"},
         Refusal{"service not a map",

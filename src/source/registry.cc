@@ -1,8 +1,12 @@
 #include "source/registry.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <string_view>
 
 #include "source/files/files_source.h"
+#include "source/files/storage_tree.h"
 #include "source/postgres/postgres_source.h"
 #include "source/zookeeper/zookeeper_source.h"
 
@@ -18,9 +22,29 @@ struct Kind {
                                                     const config::ClusterConfig&);
 };
 
+// A files source on the manager's disk (file://) has its own implementation; trees in HDFS or
+// object storage go through Storage (files/storage_tree.h).
+bool is_remote_tree(const config::SourceConfig& c) {
+  auto it = c.params.find("uri");
+  if (it == c.params.end() || !it->is_string()) return false;
+  std::string uri = it->get<std::string>();
+  auto colon = uri.find("://");
+  if (colon == std::string::npos) return false;
+  std::string scheme = uri.substr(0, colon);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  return scheme != "file";
+}
+
 constexpr Kind kKinds[] = {
-    {files::kKind, &files::validate_config,
-     [](const config::SourceConfig& c, const config::ClusterConfig&) { return files::create(c); }},
+    {files::kKind,
+     [](const config::SourceConfig& c) {
+       return is_remote_tree(c) ? files::validate_storage_tree_config(c)
+                                : files::validate_config(c);
+     },
+     [](const config::SourceConfig& c, const config::ClusterConfig& cluster) {
+       return is_remote_tree(c) ? files::create_storage_tree(c, cluster) : files::create(c);
+     }},
     {zookeeper::kKind, &zookeeper::validate_config,
      [](const config::SourceConfig& c, const config::ClusterConfig&) {
        return zookeeper::create(c);

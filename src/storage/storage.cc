@@ -2,6 +2,16 @@
 
 namespace flinkbr::storage {
 
+Result<std::vector<FileInfo>> StorageDriver::list_recursive(const std::string& dir) {
+  std::vector<FileInfo> out = TRY(list(dir));
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!out[i].is_dir) continue;
+    std::vector<FileInfo> below = TRY(list(out[i].path));
+    for (auto& f : below) out.push_back(std::move(f));
+  }
+  return out;
+}
+
 Status StorageDriver::make_dir(const std::string& path) {
   if (!has_directories()) return ok();  // prefixes come and go with the objects under them
   return failed_precondition(kind() + " cannot create the directory " + path);

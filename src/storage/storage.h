@@ -46,6 +46,11 @@ class StorageDriver {
   // Direct children of a directory, in no particular order; kNotFound if the directory is
   // missing.
   [[nodiscard]] virtual Result<std::vector<FileInfo>> list(const std::string& dir) = 0;
+  // Every file and directory below `dir` (not `dir` itself), in no particular order; kNotFound
+  // if `dir` is missing. The default recurses with list(); object stores override it with one
+  // flat listing of the prefix, which also spares a request per "directory". Object stores
+  // report files only (their "directories" are implied by the keys).
+  [[nodiscard]] virtual Result<std::vector<FileInfo>> list_recursive(const std::string& dir);
   // Opens a file for streaming reads; kNotFound (naming the path) when it does not exist.
   [[nodiscard]] virtual Result<std::unique_ptr<io::Reader>> open_read(const std::string& path) = 0;
   // Opens an atomic writer (see the file comment).
@@ -85,6 +90,9 @@ class Storage {
   std::string kind() const { return driver_->kind(); }
   Result<FileInfo> stat(const std::string& path) { return driver_->stat(path); }
   Result<std::vector<FileInfo>> list(const std::string& dir) { return driver_->list(dir); }
+  Result<std::vector<FileInfo>> list_recursive(const std::string& dir) {
+    return driver_->list_recursive(dir);
+  }
   Result<std::unique_ptr<io::Reader>> open_read(const std::string& path) {
     return driver_->open_read(path);
   }

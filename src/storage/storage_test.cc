@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <random>
 
 #include "common/domain.h"
@@ -334,6 +335,23 @@ TEST_P(StorageContractTest, RemoveTreeRemovesEverythingBelow) {
   // A single file goes too.
   ASSERT_TRUE(storage_->remove_tree(at("keep")));
   EXPECT_EQ(names(root_), std::vector<std::string>{});
+}
+
+TEST_P(StorageContractTest, ListRecursiveGivesEveryFileBelow) {
+  ASSERT_TRUE(put(at("r/a"), "1"));
+  ASSERT_TRUE(put(at("r/sub/b"), "22"));
+  ASSERT_TRUE(put(at("r/sub/deeper/c"), "333"));
+  ASSERT_TRUE(put(at("other"), "4"));
+  auto all = storage_->list_recursive(at("r"));
+  ASSERT_TRUE(all) << all.error().message;
+  std::map<std::string, uint64_t> files;
+  for (const auto& f : *all)
+    if (!f.is_dir) files[f.path.substr(root_.size() + 1)] = f.size;
+  EXPECT_EQ(files,
+            (std::map<std::string, uint64_t>{{"r/a", 1}, {"r/sub/b", 2}, {"r/sub/deeper/c", 3}}));
+  auto missing = storage_->list_recursive(at("nothing"));
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::kNotFound) << missing.error().message;
 }
 
 TEST_P(StorageContractTest, MakeDirCreatesParentsAndToleratesExisting) {

@@ -1,6 +1,7 @@
-// The `files` metadata source: a directory tree (HA storageDir, conf dir, job archive dir, UDF
-// jars). This build reaches local directories only, configured as {"uri": "file:///abs/path"};
-// hdfs:// and s3:// trees come with the remote storage drivers.
+// The `files` metadata source on the manager's own disk: a directory tree (HA storageDir, conf
+// dir, job archive dir, UDF jars) configured as {"uri": "file:///abs/path"}. Trees on HDFS or in
+// object storage (hdfs://, s3://, obs://) are served by files/storage_tree.h with the same
+// payload layout; the registry picks one by the URI's scheme.
 //
 // Payload layout, under the source's prefix "sources/<name>/" (docs/archive-format.md):
 //   tree             directory entry for the root itself (its mode and mtime)

@@ -21,12 +21,16 @@
 #include "archive/archive_reader.h"
 #include "archive/archive_writer.h"
 #include "source/registry.h"
+#include "source/testing/capturing_writer.h"
 
 namespace flinkbr::source {
 namespace {
 
 namespace fs = std::filesystem;
 using archive::EntryType;
+using testing::Captured;
+using testing::CapturingWriter;
+using testing::entry_of;
 
 // ---- fixtures ----
 
@@ -111,43 +115,6 @@ std::vector<std::string> names_in(const std::string& dir) {
   return out;
 }
 
-// An ArchiveWriter that keeps every entry in memory.
-struct Captured {
-  std::string path;
-  EntryType type;
-  uint32_t mode;
-  int64_t mtime;
-  std::string data;
-};
-
-class CapturingWriter final : public archive::ArchiveWriter {
- public:
-  Status add_directory(std::string_view path, uint32_t mode, int64_t mtime) override {
-    entries.push_back({std::string(path), EntryType::kDirectory, mode, mtime, ""});
-    return ok();
-  }
-  Status add_file(std::string_view path, uint32_t mode, int64_t mtime, uint64_t size,
-                  io::Reader& data) override {
-    if (before_read) before_read(path);
-    std::string content = TRY(io::read_all(data, 1 << 30));
-    if (content.size() != size) return io_error(std::string(path) + ": size changed");
-    bytes += size;
-    entries.push_back({std::string(path), EntryType::kFile, mode, mtime, std::move(content)});
-    return ok();
-  }
-  Status add_bytes(std::string_view path, std::string_view data, uint32_t mode,
-                   int64_t mtime) override {
-    entries.push_back({std::string(path), EntryType::kFile, mode, mtime, std::string(data)});
-    return ok();
-  }
-  Status finish() override { return ok(); }
-  uint64_t payload_bytes() const override { return bytes; }
-
-  std::vector<Captured> entries;
-  uint64_t bytes = 0;
-  std::function<void(std::string_view)> before_read;
-};
-
 config::SourceConfig files_config(const std::string& uri, std::string name = "conf") {
   config::SourceConfig cfg;
   cfg.name = std::move(name);
@@ -178,11 +145,6 @@ std::vector<Captured> backup_of(MetadataSource& src, Logged& log) {
   auto st = src.backup(out, log.ctx());
   EXPECT_TRUE(st) << st.error().message;
   return w.entries;
-}
-
-archive::Entry entry_of(const Captured& c) {
-  return archive::Entry{
-      .path = c.path, .type = c.type, .size = c.data.size(), .mode = c.mode, .mtime = c.mtime};
 }
 
 Status add(StagedRestore& staged, const Captured& c) {

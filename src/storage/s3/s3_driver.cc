@@ -755,6 +755,24 @@ class S3Driver final : public StorageDriver {
     return out;
   }
 
+  Result<std::vector<FileInfo>> list_recursive(const std::string& dir) override {
+    ObjectPath o = TRY(split_path(dir));
+    const std::string prefix = o.key.empty() ? std::string() : o.key + "/";
+    std::vector<FileInfo> out;
+    std::string token;
+    do {
+      auto page = TRY(list_page(o.bucket, prefix, token, client_->options().list_page_size,
+                                /*delimited=*/false));
+      for (auto& e : page.entries)
+        if (!e.path.ends_with('/')) out.push_back(std::move(e));  // skip "dir/" marker objects
+      token = page.next_token;
+    } while (!token.empty());
+    if (out.empty() && !o.key.empty()) {
+      return not_found("OBS directory " + dir + " not found (no object under it)");
+    }
+    return out;
+  }
+
   Result<std::unique_ptr<io::Reader>> open_read(const std::string& path) override {
     ObjectPath o = TRY(split_path(path));
     if (o.key.empty()) return invalid_argument("path", "OBS path '" + path + "' names no object");
@@ -829,10 +847,13 @@ class S3Driver final : public StorageDriver {
     std::string next_token;
   };
 
+  // One page of ListObjectsV2; with `delimited`, objects further below come as CommonPrefixes
+  // ("directories"), else every object under the prefix is listed.
   Result<Page> list_page(const std::string& bucket, const std::string& prefix,
-                         const std::string& token, int max_keys) {
+                         const std::string& token, int max_keys, bool delimited = true) {
     Request req{.method = "GET", .bucket = bucket};
-    req.query = {{"list-type", "2"}, {"delimiter", "/"}, {"max-keys", std::to_string(max_keys)}};
+    req.query = {{"list-type", "2"}, {"max-keys", std::to_string(max_keys)}};
+    if (delimited) req.query.emplace_back("delimiter", "/");
     req.query.emplace_back("prefix", prefix);
     if (!token.empty()) req.query.emplace_back("continuation-token", token);
     const std::string where = prefix.empty() ? bucket : bucket + "/" + prefix;
@@ -900,6 +921,7 @@ Result<std::unique_ptr<StorageDriver>> make_s3_driver(const config::ObsConfig& o
   options.endpoint = obs.endpoint;
   options.region = obs.region;
   options.addressing = obs.addressing;
+  options.part_size = static_cast<size_t>(obs.part_size);
   options.credentials = TRY(s3::load_credentials(obs.credentials_file));
   return make_s3_driver(std::move(options));
 }
