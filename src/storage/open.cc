@@ -1,17 +1,14 @@
 #include "storage/open.h"
 
-<<<<<<< HEAD
 #include <pwd.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
 
 #include "storage/hdfs/hadoop_conf.h"
 #include "storage/hdfs/hdfs_driver.h"
 #include "storage/hdfs/remote.h"
-=======
-#include <algorithm>
-#include <cctype>
-
->>>>>>> main
 #include "storage/local/local_driver.h"
 #include "storage/s3/s3_driver.h"
 
