@@ -277,6 +277,83 @@ TEST(Hdfs, RefusalsSayWhyAndChangeNothing) {
                           "namenode_ip", "is not a NameNode IP address");
 }
 
+// Everything a user sees of an HDFS tree through WebHDFS: type, permission, mtime and content.
+Tree hdfs_tree(storage::StorageDriver& driver, const std::string& root) {
+  Tree out;
+  std::vector<std::string> dirs = {root};
+  while (!dirs.empty()) {
+    std::string dir = dirs.back();
+    dirs.pop_back();
+    auto list = driver.list(dir);
+    EXPECT_TRUE(list) << list.error().message;
+    if (!list) return out;
+    for (const auto& e : *list) {
+      TreeEntry t{.is_dir = e.is_dir, .mode = e.mode, .mtime = e.mtime};
+      if (e.is_dir) {
+        dirs.push_back(e.path);
+      } else {
+        auto r = driver.open_read(e.path);
+        EXPECT_TRUE(r);
+        if (r) t.content = io::read_all(**r, size_t{1} << 26).value_or("<unreadable>");
+      }
+      out[e.path.substr(root.size() + 1)] = t;
+    }
+  }
+  return out;
+}
+
+void put(storage::StorageDriver& driver, const std::string& path, const std::string& data,
+         uint32_t mode, int64_t mtime) {
+  auto w = driver.open_write(path, {.overwrite = true});
+  ASSERT_TRUE(w) << w.error().message;
+  ASSERT_TRUE((*w)->write(io::as_bytes(data)));
+  auto st = (*w)->finish();
+  ASSERT_TRUE(st) << st.error().message;
+  st = driver.set_attributes(path, mode, mtime);
+  ASSERT_TRUE(st) << st.error().message;
+}
+
+TEST(Hdfs, FilesSourceOnHdfsIsRestoredExactly) {
+  Hdfs hdfs({.namenodes = 2, .standby = {0}});
+  ASSERT_EQ(hdfs.server.error(), "");
+  auto admin = hdfs.driver("hdfs");
+  // Flink's high-availability.storageDir on HDFS.
+  put(*admin, "/flink/ha/default/completedCheckpoint1", std::string(70000, 'c') + "end", 0640,
+      1'700'000'000);
+  put(*admin, "/flink/ha/default/submittedJobGraph", std::string("\xAC\xED\0\x05", 4), 0600,
+      1'700'000'100);
+  put(*admin, "/flink/ha/default/empty", "", 0644, 1'700'000'200);
+  ASSERT_TRUE(admin->make_dir("/flink/ha/default/jobresults"));
+  ASSERT_TRUE(admin->set_attributes("/flink/ha/default/jobresults", 0750, std::nullopt));
+  Daemon d({.cluster_yaml = hdfs.cluster_yaml(),
+            .metadata_yaml =
+                "      - { name: ha-storage, type: files, uri: \"hdfs://hacluster/flink/ha\" }\n"});
+  d.seed_cluster();
+  const Tree before = hdfs_tree(*admin, "/flink/ha");
+  ASSERT_EQ(before.size(), 5u);
+  const Tree local_before = cluster_tree(d);
+  std::string path = d.backup();  // to LocalDir
+
+  // Change, delete and add on HDFS.
+  put(*admin, "/flink/ha/default/completedCheckpoint1", "changed", 0644, 1'800'000'000);
+  ASSERT_TRUE(admin->remove("/flink/ha/default/submittedJobGraph"));
+  put(*admin, "/flink/ha/default/added", "added since", 0644, 1'800'000'000);
+  ASSERT_TRUE(admin->remove("/flink/ha/default/jobresults"));
+  ASSERT_NE(describe_difference(before, hdfs_tree(*admin, "/flink/ha")), "");
+
+  ASSERT_EQ(d.cli({"service", "stop", "prod"}).exit_code, 0);
+  ASSERT_EQ(create_restore(d, "r1", {"--path-type", "LocalDir", "--source-path", path}).exit_code,
+            0);
+  auto s = d.cli({"restore", "start", "r1", "--wait"});
+  ASSERT_EQ(s.exit_code, 0) << s.err << s.out;
+  EXPECT_EQ(describe_difference(before, hdfs_tree(*admin, "/flink/ha")), "");
+  EXPECT_EQ(describe_difference(local_before, cluster_tree(d)), "");
+  // No staging or old tree is left beside the live one.
+  auto siblings = admin->list("/flink");
+  ASSERT_TRUE(siblings);
+  EXPECT_EQ(siblings->size(), 1u);
+}
+
 TEST(Hdfs, RemoteHdfsWithoutResourceManagerIsRefused) {
   Hdfs hdfs({});
   ASSERT_EQ(hdfs.server.error(), "");
