@@ -261,6 +261,15 @@ TEST(Hdfs, RefusalsSayWhyAndChangeNothing) {
   ASSERT_EQ(remote("stopped", "etl").exit_code, 0);
   expect_refused_run(d, "stopped", "YARN queue 'etl' is STOPPED, not RUNNING");
 
+  // An address that answers HTTP, but not as a NameNode (the ResourceManager's).
+  ASSERT_EQ(create_restore(d, "not-nn",
+                           {"--path-type", "RemoteHDFS", "--namenode-ip",
+                            "127.0.0.1:" + std::to_string(hdfs.server.rm_port()), "--queue",
+                            "default", "--source-path", path})
+                .exit_code,
+            0);
+  expect_refused_run(d, "not-nn", "does not answer as a WebHDFS NameNode");
+
   // The IP mode contradicting the address, and malformed addresses, at creation.
   expect_refused_create(d,
                         {"--path-type", "RemoteHDFS", "--ip-mode", "IPv4", "--namenode-ip", "::1",

@@ -295,11 +295,14 @@ Error WebHdfsClient::remote_error(const Response& r, const std::string& what,
   const std::string& e = ex.exception;
   if (e == "FileNotFoundException")
     return Error{Errc::kNotFound, "HDFS path " + where + " does not exist"};
-  if (e.empty() && (r.status == 404 || r.status == 400 || r.status == 405))
-    // A NameNode answers every WebHDFS error with a RemoteException document.
+  if ((e.empty() && (r.status == 404 || r.status == 400 || r.status == 405)) ||
+      e == "NotFoundException")
+    // A NameNode answers every WebHDFS error with a RemoteException document, and a missing
+    // path with FileNotFoundException; NotFoundException is what other Hadoop web servers (a
+    // ResourceManager, a DataNode's UI) answer for a resource they do not have.
     return Error{Errc::kFailedPrecondition,
-                 "the address of NameService '" + options_.nameservice +
-                     "' does not answer as a WebHDFS NameNode (HTTP " + std::to_string(r.status) +
+                 options_.namenodes[active_] + " (NameService '" + options_.nameservice +
+                     "') does not answer as a WebHDFS NameNode (HTTP " + std::to_string(r.status) +
                      " to " + what + " " + where + ")"};
   if (e == "AccessControlException" || e == "SecurityException" || (e.empty() && r.status == 403)) {
     std::string who = options_.kerberos ? std::string("the Kerberos principal of flinkbr")
