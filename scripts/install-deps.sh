@@ -9,7 +9,7 @@ pkgs=(
   zlib1g-dev libisal-dev libgtest-dev libgmock-dev
   libzookeeper-mt-dev libpq-dev libpugixml-dev
   zookeeper default-jre-headless postgresql
-  tar gzip curl procps ccache python3
+  tar gzip pigz curl procps ccache python3 time
 )
 sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

@@ -97,6 +97,10 @@ class TarArchiveReader final : public ArchiveReader {
    public:
     explicit DataReader(TarArchiveReader& owner) : owner_(owner) {}
     Result<size_t> read(std::span<std::byte> out) override { return owner_.read_data(out); }
+    bool hashes_sha256() const override { return true; }
+    std::string sha256_at_end() const override {
+      return owner_.in_file_ || owner_.seen_.empty() ? std::string() : owner_.seen_.back().sha256;
+    }
 
    private:
     TarArchiveReader& owner_;
@@ -180,6 +184,8 @@ class TarArchiveReader final : public ArchiveReader {
     if (archive_entry_size_is_set(e) && static_cast<uint64_t>(archive_entry_size(e)) > limit)
       return corruption("entry " + path + " is larger than " + std::to_string(limit) + " bytes");
     std::string out;
+    // Sized once: growing by doubling would hold two copies of a large manifest at a time.
+    if (archive_entry_size_is_set(e)) out.reserve(static_cast<size_t>(archive_entry_size(e)));
     std::vector<char> buf(kDrainBufferSize);
     for (;;) {
       la_ssize_t n = archive_read_data(a_.get(), buf.data(), buf.size());
@@ -218,8 +224,9 @@ class TarArchiveReader final : public ArchiveReader {
   // Reads (and so hashes) what the caller left of the current file.
   Status drain() {
     if (!in_file_) return ok();
-    std::vector<std::byte> buf(kDrainBufferSize);
-    while (in_file_) TRY(read_data(buf));
+    // One buffer for every entry: most entries of a verification are drained whole.
+    if (drain_buf_.empty()) drain_buf_.resize(kDrainBufferSize);
+    while (in_file_) TRY(read_data(drain_buf_));
     return ok();
   }
 
@@ -327,7 +334,8 @@ class TarArchiveReader final : public ArchiveReader {
   std::deque<ManifestEntry> seen_;
   std::unordered_set<std::string_view> seen_paths_;
   std::unique_ptr<io::Sha256> hash_;  // of the current file entry
-  bool in_file_ = false;              // the current file entry has data left to read
+  std::vector<std::byte> drain_buf_;
+  bool in_file_ = false;  // the current file entry has data left to read
   uint64_t file_bytes_ = 0;
   uint64_t payload_bytes_ = 0;
   bool done_ = false;

@@ -16,6 +16,7 @@
 #include "archive/archive_reader.h"
 #include "archive/archive_writer.h"
 #include "io/layers.h"
+#include "io/parallel_gzip.h"
 
 namespace flinkbr::archive {
 namespace {
@@ -29,11 +30,19 @@ std::string random_bytes(size_t n, uint32_t seed) {
   return s;
 }
 
+// Compressed as backup files are: the parallel gzip writer at its default (isal:1), with small
+// blocks so that even these archives span several.
+io::ParallelGzipOptions backup_gzip() {
+  return {.threads = 2, .block_size = 64 * 1024};
+}
+
 std::string gzip(std::string_view data) {
   io::StringWriter sink;
-  auto gz = io::gzip_writer(sink);
-  EXPECT_TRUE(gz->write(io::as_bytes(data)));
-  EXPECT_TRUE(gz->finish());
+  auto gz = io::ParallelGzipWriter::create(sink, backup_gzip());
+  EXPECT_TRUE(gz);
+  if (!gz) return {};
+  EXPECT_TRUE((*gz)->write(io::as_bytes(data)));
+  EXPECT_TRUE((*gz)->finish());
   return sink.str();
 }
 
@@ -218,9 +227,10 @@ TEST(ArchiveTest, RoundTripThroughGzipByteForByte) {
   auto items = sample_items();
   io::StringWriter sink;
   io::HashingWriter hashed(sink);
-  auto gz = io::gzip_writer(hashed);
+  auto gz = io::ParallelGzipWriter::create(hashed, backup_gzip());
+  ASSERT_TRUE(gz);
   {
-    auto w = ArchiveWriter::create(*gz, sample_header());
+    auto w = ArchiveWriter::create(**gz, sample_header());
     ASSERT_TRUE(w) << w.error().message;
     SourceArchiveWriter conf(**w, "conf");
     uint64_t expected_bytes = 0;

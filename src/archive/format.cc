@@ -1,6 +1,7 @@
 #include "archive/format.h"
 
 #include <nlohmann/json.hpp>
+#include <optional>
 
 namespace flinkbr::archive {
 
@@ -186,36 +187,69 @@ std::string Manifest::to_json() const {
   return out;
 }
 
+namespace {
+
+Result<ManifestEntry> manifest_entry(const json& ej, size_t i) {
+  std::string where = "manifest entry " + std::to_string(i);
+  if (!ej.is_object()) return corruption(where + " is not a JSON object");
+  ManifestEntry e;
+  e.path = TRY(get_string(ej, where, "path"));
+  where += " (" + e.path + ")";
+  std::string type = TRY(get_string(ej, where, "type"));
+  if (type == "file") {
+    e.type = EntryType::kFile;
+    e.size = TRY(get_uint(ej, where, "size"));
+    e.sha256 = TRY(get_string(ej, where, "sha256"));
+    if (!is_sha256_hex(e.sha256)) return wrong_type(where, "sha256", "a lower-case SHA-256 hex");
+  } else if (type == "dir") {
+    e.type = EntryType::kDirectory;
+  } else {
+    return corruption(where + ": field 'type' is \"" + type + "\", not \"file\" or \"dir\"");
+  }
+  e.mode = TRY(parse_mode(TRY(get_string(ej, where, "mode")), where));
+  e.mtime = TRY(get_int(ej, where, "mtime"));
+  return e;
+}
+
+}  // namespace
+
 Result<Manifest> Manifest::from_json(std::string_view text) {
   constexpr std::string_view kWhere = "manifest";
-  json j = TRY(parse_object(text, kWhere));
+  // A manifest has one entry per file of the backup: a document tree of all of them would cost
+  // several hundred bytes per entry. The parser's callback turns each entry into a
+  // ManifestEntry as soon as it is parsed and drops it from the tree, which so holds one entry
+  // at a time.
+  Manifest m;
+  std::optional<Error> entry_error;  // the first bad entry; reported after format_version
+  std::string top_key;
+  bool in_entries = false;
+  size_t index = 0;
+  using Event = json::parse_event_t;
+  auto callback = [&](int depth, Event event, json& parsed) -> bool {
+    if (depth == 1 && event == Event::key) top_key = parsed.get<std::string>();
+    if (depth == 1 && event == Event::array_start) in_entries = top_key == "entries";
+    if (depth == 1 && event == Event::array_end) in_entries = false;
+    if (!in_entries || depth != 2) return true;
+    // An element of "entries": an object ends, or a value (or an array) that is no object.
+    if (event == Event::object_start || event == Event::array_start) return true;
+    size_t i = index++;
+    if (!entry_error) {
+      auto e =
+          event == Event::object_end ? manifest_entry(parsed, i) : manifest_entry(json(nullptr), i);
+      if (e)
+        m.entries.push_back(std::move(*e));
+      else
+        entry_error = std::move(e).error();
+    }
+    return false;  // keep it out of the tree
+  };
+  json j = json::parse(text, callback, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return corruption(std::string(kWhere) + " is not valid JSON");
+  if (!j.is_object()) return corruption(std::string(kWhere) + " is not a JSON object");
   TRY(check_format_version(j, kWhere));
   const json* entries = TRY(field(j, kWhere, "entries"));
   if (!entries->is_array()) return wrong_type(kWhere, "entries", "an array");
-  Manifest m;
-  m.entries.reserve(entries->size());
-  for (size_t i = 0; i < entries->size(); ++i) {
-    const json& ej = (*entries)[i];
-    std::string where = "manifest entry " + std::to_string(i);
-    if (!ej.is_object()) return corruption(where + " is not a JSON object");
-    ManifestEntry e;
-    e.path = TRY(get_string(ej, where, "path"));
-    where += " (" + e.path + ")";
-    std::string type = TRY(get_string(ej, where, "type"));
-    if (type == "file") {
-      e.type = EntryType::kFile;
-      e.size = TRY(get_uint(ej, where, "size"));
-      e.sha256 = TRY(get_string(ej, where, "sha256"));
-      if (!is_sha256_hex(e.sha256)) return wrong_type(where, "sha256", "a lower-case SHA-256 hex");
-    } else if (type == "dir") {
-      e.type = EntryType::kDirectory;
-    } else {
-      return corruption(where + ": field 'type' is \"" + type + "\", not \"file\" or \"dir\"");
-    }
-    e.mode = TRY(parse_mode(TRY(get_string(ej, where, "mode")), where));
-    e.mtime = TRY(get_int(ej, where, "mtime"));
-    m.entries.push_back(std::move(e));
-  }
+  if (entry_error) return std::unexpected(std::move(*entry_error));
   return m;
 }
 

@@ -30,9 +30,9 @@ constexpr int64_t kMaxDurationSeconds = 3650LL * 86400;  // ten years; fits an i
 constexpr size_t kMaxConfigBytes = 16 << 20;
 
 constexpr std::string_view kTopKeys[] = {"server", "clusters"};
-constexpr std::string_view kServerKeys[] = {"listen",       "state_dir", "tls_cert_file",
-                                            "tls_key_file", "token_ttl", "gzip_level",
-                                            "console_dir"};
+constexpr std::string_view kServerKeys[] = {"listen",       "state_dir",  "tls_cert_file",
+                                            "tls_key_file", "token_ttl",  "gzip_level",
+                                            "compression",  "console_dir"};
 constexpr std::string_view kClusterKeys[] = {
     "name",         "version",        "version_command", "service",     "hadoop_conf_dir",
     "hdfs_user",    "webhdfs_port",   "yarn_rm_url",     "obs",         "hdfs_auth",
@@ -429,6 +429,17 @@ class Parser {
     }
     TRY(set_duration(f, "token_ttl", out.token_ttl_seconds));
     TRY(set_int(f, "gzip_level", 1, 9, out.gzip_level));
+    if (f.get("gzip_level"))  // the older key keeps its meaning: a zlib level
+      out.compression = {.engine = io::DeflateEngine::kZlib, .level = out.gzip_level};
+    if (const YAML::Node* c = f.get("compression")) {
+      if (f.get("gzip_level"))
+        return fail(*c, "server.compression",
+                    "set either compression or gzip_level (the older key), not both");
+      auto text = TRY(str(f, "compression"));
+      auto parsed = io::Compression::parse(text.value_or(""), "server.compression");
+      if (!parsed) return fail(*c, "server.compression", parsed.error().message);
+      out.compression = *parsed;
+    }
     TRY(set_str(f, "console_dir", out.console_dir));
     return ok();
   }

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/result.h"
+#include "io/parallel_gzip.h"
 
 namespace flinkbr::config {
 
@@ -68,7 +69,10 @@ struct ServerConfig {
   std::string tls_cert_file;                  // both set: serve HTTPS
   std::string tls_key_file;
   int token_ttl_seconds = 12 * 3600;
-  int gzip_level = 6;
+  // How backup files are compressed (always one standard gzip stream). Set by `compression`
+  // ("isal:1" by default), or by the older `gzip_level` N, which means "zlib:N".
+  io::Compression compression;
+  int gzip_level = 6;       // as configured; only meaningful when the file set it
   std::string console_dir;  // static console files; default: found next to the binary
 };
 

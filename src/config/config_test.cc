@@ -69,6 +69,8 @@ TEST(ConfigTest, FullExampleParsesWithEveryField) {
   EXPECT_EQ(cfg.server.tls_key_file, "/etc/flinkbr/tls.key");
   EXPECT_EQ(cfg.server.token_ttl_seconds, 8 * 3600);
   EXPECT_EQ(cfg.server.gzip_level, 3);
+  // The older key keeps its meaning: a zlib level.
+  EXPECT_EQ(cfg.server.compression.to_string(), "zlib:3");
   EXPECT_EQ(cfg.server.console_dir, "/usr/share/flinkbr/console");
 
   ASSERT_EQ(cfg.clusters.size(), 2u);
@@ -135,6 +137,7 @@ TEST(ConfigTest, DefaultsWhenServerIsLeftOut) {
   EXPECT_EQ(cfg.server.state_dir, (fs::current_path() / "flinkbr-state").string());
   EXPECT_EQ(cfg.server.token_ttl_seconds, 12 * 3600);
   EXPECT_EQ(cfg.server.gzip_level, 6);
+  EXPECT_EQ(cfg.server.compression.to_string(), "isal:1");
   EXPECT_EQ(cfg.server.tls_cert_file, "");
   EXPECT_EQ(cfg.clusters[0].version, "1.17");
 }
@@ -376,6 +379,10 @@ INSTANTIATE_TEST_SUITE_P(
                 "server.gzip_level: expected a whole number from 1 to 9"},
         Refusal{"gzip_level not a number", "server: { gzip_level: fast }\n", "server.gzip_level",
                 "got 'fast'"},
+        Refusal{"bad compression", "server: { compression: 'isal:4' }\n", "server.compression",
+                "server.compression: 'isal:4' is not a compression; expected isal:<0-3>"},
+        Refusal{"compression and gzip_level", "server: { compression: 'zlib:6', gzip_level: 6 }\n",
+                "server.compression", "set either compression or gzip_level"},
         Refusal{"bad token_ttl", "server: { token_ttl: 12 }\n", "server.token_ttl",
                 "server.token_ttl: expected a duration such as 12h"},
         Refusal{"bad service timeout",
@@ -445,6 +452,18 @@ TEST(ConfigTest, ValueErrorsSayWhere) {
   EXPECT_EQ(r.error().message,
             "server.listen: expected host:port such as 127.0.0.1:8080 (IPv6 as [::1]:8080), got "
             "'nowhere'; the port is missing (f.yaml:2:11)");
+}
+
+TEST(ConfigTest, CompressionSetting) {
+  EXPECT_EQ(parse_ok("server: { compression: 'zlib:9' }\n" + std::string(kCluster))
+                .server.compression.to_string(),
+            "zlib:9");
+  EXPECT_EQ(parse_ok("server: { compression: 'isal:3' }\n" + std::string(kCluster))
+                .server.compression.to_string(),
+            "isal:3");
+  EXPECT_EQ(
+      parse_ok("server:\n  compression:\n" + std::string(kCluster)).server.compression.to_string(),
+      "isal:1");
 }
 
 TEST(ConfigTest, NullValuesMeanNotSet) {

@@ -1,12 +1,18 @@
 #include "io/layers.h"
 
+#include <isa-l/igzip_lib.h>
 #include <openssl/evp.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <climits>
+#include <condition_variable>
 #include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 namespace flinkbr::io {
@@ -164,17 +170,17 @@ class GzipWriter final : public Writer {
   bool finished_ = false;
 };
 
-class GzipReader final : public Reader {
+class ZlibGzipReader final : public Reader {
  public:
-  explicit GzipReader(Reader& inner) : inner_(inner), in_(kGzipBufferSize) {
+  explicit ZlibGzipReader(Reader& inner) : inner_(inner), in_(kGzipBufferSize) {
     // windowBits 15 + 32: detect the gzip (or zlib) wrapper automatically.
     init_ = inflateInit2(&zs_, 15 + 32);
   }
-  ~GzipReader() override {
+  ~ZlibGzipReader() override {
     if (init_ == Z_OK) inflateEnd(&zs_);
   }
-  GzipReader(const GzipReader&) = delete;
-  GzipReader& operator=(const GzipReader&) = delete;
+  ZlibGzipReader(const ZlibGzipReader&) = delete;
+  ZlibGzipReader& operator=(const ZlibGzipReader&) = delete;
 
   Result<size_t> read(std::span<std::byte> out) override {
     if (init_ != Z_OK)
@@ -248,14 +254,216 @@ class GzipReader final : public Reader {
   std::optional<Error> error_;  // sticky: a failed stream keeps failing
 };
 
+// zlib's words for the same faults, so that messages do not depend on the engine.
+std::string isal_error_text(int ret) {
+  switch (ret) {
+    case ISAL_INVALID_BLOCK:
+      return "invalid block type";
+    case ISAL_INVALID_SYMBOL:
+      return "invalid code";
+    case ISAL_INVALID_LOOKBACK:
+      return "invalid distance too far back";
+    case ISAL_INVALID_WRAPPER:
+      return "incorrect header check";
+    case ISAL_UNSUPPORTED_METHOD:
+      return "unknown compression method";
+    case ISAL_INCORRECT_CHECKSUM:
+      return "incorrect data check";
+    case ISAL_NEED_DICT:
+      return "need dictionary";
+    default:
+      return "invalid data (" + std::to_string(ret) + ")";
+  }
+}
+
+// gzip through ISA-L's inflate. ISAL_GZIP makes it parse each member's header and check its
+// trailer (CRC-32 and length).
+class IsalGzipReader final : public Reader {
+ public:
+  explicit IsalGzipReader(Reader& inner) : inner_(inner), in_(kGzipBufferSize) {
+    isal_inflate_init(&st_);
+    st_.crc_flag = ISAL_GZIP;
+  }
+  IsalGzipReader(const IsalGzipReader&) = delete;
+  IsalGzipReader& operator=(const IsalGzipReader&) = delete;
+
+  Result<size_t> read(std::span<std::byte> out) override {
+    if (error_) return std::unexpected(*error_);
+    if (done_ || out.empty()) return size_t{0};
+    auto r = read_some(out);
+    if (!r) error_ = r.error();
+    return r;
+  }
+
+ private:
+  Result<size_t> read_some(std::span<std::byte> out) {
+    const size_t want = std::min<size_t>(out.size(), UINT32_MAX);
+    st_.next_out = reinterpret_cast<uint8_t*>(out.data());
+    st_.avail_out = static_cast<uint32_t>(want);
+    for (;;) {
+      if (st_.avail_in == 0 && !in_eof_) {
+        size_t n = TRY(inner_.read(in_));
+        if (n == 0) {
+          in_eof_ = true;
+        } else {
+          st_.next_in = reinterpret_cast<uint8_t*>(in_.data());
+          st_.avail_in = static_cast<uint32_t>(n);
+        }
+      }
+      if (member_end_) {
+        // A gzip file may hold several members one after the other (`cat a.gz b.gz`).
+        if (st_.avail_in == 0) {
+          if (in_eof_) {
+            done_ = true;
+            return want - st_.avail_out;
+          }
+          continue;
+        }
+        // The reset forgets the buffers; what is left of the input belongs to the next member.
+        uint8_t* next_in = st_.next_in;
+        uint32_t avail_in = st_.avail_in;
+        uint8_t* next_out = st_.next_out;
+        uint32_t avail_out = st_.avail_out;
+        isal_inflate_reset(&st_);
+        st_.crc_flag = ISAL_GZIP;
+        st_.next_in = next_in;
+        st_.avail_in = avail_in;
+        st_.next_out = next_out;
+        st_.avail_out = avail_out;
+        member_end_ = false;
+      }
+      const uint32_t in_before = st_.avail_in;
+      int ret = isal_inflate(&st_);
+      if (ret < 0) return corruption("gzip stream is corrupt: " + isal_error_text(ret));
+      size_t produced = want - st_.avail_out;
+      if (st_.block_state == ISAL_BLOCK_FINISH) {
+        member_end_ = true;
+      } else if (st_.avail_in == 0 && in_eof_ && st_.avail_in == in_before) {
+        // No input left and none consumed: the member can never end.
+        if (produced > 0) return produced;  // report the truncation on the next call
+        return corruption("gzip stream is truncated");
+      }
+      if (produced > 0) return produced;
+    }
+  }
+
+  Reader& inner_;
+  inflate_state st_{};
+  std::vector<std::byte> in_;
+  bool in_eof_ = false;
+  bool member_end_ = false;
+  bool done_ = false;
+  std::optional<Error> error_;  // sticky: a failed stream keeps failing
+};
+
 }  // namespace
 
 std::unique_ptr<Writer> gzip_writer(Writer& inner, GzipOptions options) {
   return std::make_unique<GzipWriter>(inner, options);
 }
 
-std::unique_ptr<Reader> gzip_reader(Reader& inner) {
-  return std::make_unique<GzipReader>(inner);
+std::unique_ptr<Reader> gzip_reader(Reader& inner, DeflateEngine engine) {
+  if (engine == DeflateEngine::kZlib) return std::make_unique<ZlibGzipReader>(inner);
+  return std::make_unique<IsalGzipReader>(inner);
+}
+
+// ---- ReadAhead ----
+
+struct ReadAhead::State {
+  State(Reader& r, size_t size, size_t count) : inner(r), chunk_size(size), max_chunks(count) {}
+
+  struct Chunk {
+    std::vector<std::byte> data;
+    size_t len = 0;
+  };
+
+  Reader& inner;
+  const size_t chunk_size;
+  const size_t max_chunks;
+  std::mutex mu;
+  std::condition_variable filled_cv;  // caller: a chunk, the end or an error arrived
+  std::condition_variable room_cv;    // reader thread: a chunk was consumed, or stop
+  std::deque<Chunk> ready;            // filled, in order
+  std::vector<Chunk> spare;           // consumed, for reuse
+  size_t pos = 0;                     // consumed bytes of ready.front()
+  bool eof = false;
+  std::optional<Error> error;  // after the chunks in `ready`
+  bool stop = false;
+  bool closed = false;
+  std::thread thread;
+
+  void run() {
+    for (;;) {
+      Chunk c;
+      {
+        std::unique_lock lock(mu);
+        room_cv.wait(lock, [&] { return stop || ready.size() < max_chunks; });
+        if (stop) return;
+        if (!spare.empty()) {
+          c = std::move(spare.back());
+          spare.pop_back();
+        }
+      }
+      if (c.data.size() != chunk_size) c.data.resize(chunk_size);
+      auto n = inner.read(c.data);
+      std::lock_guard lock(mu);
+      if (!n) {
+        error = std::move(n).error();
+      } else if (*n == 0) {
+        eof = true;
+      } else {
+        c.len = *n;
+        ready.push_back(std::move(c));
+      }
+      filled_cv.notify_all();
+      if (!n || *n == 0) return;
+    }
+  }
+};
+
+ReadAhead::ReadAhead(Reader& inner, size_t chunk_size, size_t chunks)
+    : state_(std::make_unique<State>(inner, std::max<size_t>(chunk_size, 1),
+                                     std::max<size_t>(chunks, 1))) {
+  state_->thread = std::thread([s = state_.get()] { s->run(); });
+}
+
+ReadAhead::~ReadAhead() {
+  close();
+}
+
+void ReadAhead::close() {
+  {
+    std::lock_guard lock(state_->mu);
+    state_->stop = true;
+    state_->closed = true;
+  }
+  state_->room_cv.notify_all();
+  if (state_->thread.joinable()) state_->thread.join();
+}
+
+Result<size_t> ReadAhead::read(std::span<std::byte> out) {
+  State& s = *state_;
+  std::unique_lock lock(s.mu);
+  if (s.closed) return failed_precondition("read-ahead: read after close()");
+  if (out.empty()) return size_t{0};
+  s.filled_cv.wait(lock, [&] { return !s.ready.empty() || s.eof || s.error; });
+  if (s.ready.empty()) {
+    if (s.error) return std::unexpected(*s.error);
+    return size_t{0};
+  }
+  // Copy out under the lock: the reader thread only touches chunks it took from `spare`.
+  State::Chunk& c = s.ready.front();
+  size_t n = std::min(out.size(), c.len - s.pos);
+  std::memcpy(out.data(), c.data.data() + s.pos, n);
+  s.pos += n;
+  if (s.pos == c.len) {
+    s.spare.push_back(std::move(c));
+    s.ready.pop_front();
+    s.pos = 0;
+    lock.unlock();
+    s.room_cv.notify_one();
+  }
+  return n;
 }
 
 }  // namespace flinkbr::io

@@ -28,6 +28,13 @@ class Reader {
   // Reads up to out.size() bytes into out. Returns the number read; 0 means end of stream.
   // A short read is not end of stream.
   [[nodiscard]] virtual Result<size_t> read(std::span<std::byte> out) = 0;
+
+  // Readers that hash everything they return anyway (the data of an archive entry, which the
+  // archive reader checks against its manifest) say so, so that a consumer need not hash the
+  // same bytes a second time. sha256_at_end() is the lower-case hex SHA-256 of all the data
+  // returned, valid once read() returned 0 (end of stream); empty before.
+  virtual bool hashes_sha256() const { return false; }
+  virtual std::string sha256_at_end() const { return {}; }
 };
 
 class Writer {

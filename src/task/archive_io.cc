@@ -1,5 +1,7 @@
 #include "task/archive_io.h"
 
+#include <atomic>
+
 #include "io/layers.h"
 
 namespace flinkbr::task {
@@ -7,12 +9,15 @@ namespace flinkbr::task {
 Result<WrittenFile> write_backup_file(storage::Storage& storage, const std::string& path,
                                       const archive::Header& header,
                                       const std::vector<source::MetadataSource*>& sources,
-                                      const source::TaskContext& ctx, int gzip_level,
+                                      const source::TaskContext& ctx,
+                                      const io::Compression& compression,
                                       const std::function<void(uint64_t)>& on_payload) {
   auto file = TRY_CTX(storage.open_write(path, {.create_parents = true, .overwrite = false}),
                       "creating " + path);
   io::HashingWriter hashing(*file);
-  auto gzip = io::gzip_writer(hashing, {.level = gzip_level});
+  // Destroyed before `hashing` and `file` (declared after them): an abandoned run stops the
+  // gzip threads before the layers they write to go away.
+  auto gzip = TRY(io::ParallelGzipWriter::create(hashing, {.compression = compression}));
   auto tar = TRY(archive::ArchiveWriter::create(*gzip, header));
   for (source::MetadataSource* src : sources) {
     if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
@@ -28,19 +33,58 @@ Result<WrittenFile> write_backup_file(storage::Storage& storage, const std::stri
 }
 
 namespace {
-// The read stack of one backup file; members destroyed in reverse order.
+// Reports the progress counted by a HashingReader on another thread to a callback on the
+// caller's thread (callbacks touch task records, which are not thread-safe): after each read,
+// when the count changed.
+class ProgressOnCaller final : public io::Reader {
+ public:
+  ProgressOnCaller(io::Reader& inner, const std::atomic<uint64_t>& bytes,
+                   std::function<void(uint64_t)> on_bytes)
+      : inner_(inner), bytes_(bytes), on_bytes_(std::move(on_bytes)) {}
+  Result<size_t> read(std::span<std::byte> out) override {
+    size_t n = TRY(inner_.read(out));
+    uint64_t now = bytes_.load(std::memory_order_relaxed);
+    if (on_bytes_ && now != reported_) {
+      reported_ = now;
+      on_bytes_(now);
+    }
+    return n;
+  }
+
+ private:
+  io::Reader& inner_;
+  const std::atomic<uint64_t>& bytes_;
+  std::function<void(uint64_t)> on_bytes_;
+  uint64_t reported_ = 0;
+};
+
+// The read stack of one backup file; members destroyed in reverse order, so the read-ahead
+// thread stops before the layers it reads go away.
 struct ReadStack {
+  std::unique_ptr<std::atomic<uint64_t>> file_bytes = std::make_unique<std::atomic<uint64_t>>(0);
   std::unique_ptr<io::Reader> file;
   std::unique_ptr<io::HashingReader> hashing;
   std::unique_ptr<io::Reader> gunzip;
+  // Runs file, hashing and gunzip on its own thread. Only for whole reads: a header peek would
+  // waste the work read ahead.
+  std::unique_ptr<io::ReadAhead> ahead;
+  std::unique_ptr<ProgressOnCaller> progress;
+
+  io::Reader& tar() { return progress ? static_cast<io::Reader&>(*progress) : *gunzip; }
 };
 
 Result<ReadStack> open_read_stack(storage::Storage& storage, const std::string& path,
-                                  std::function<void(uint64_t)> on_bytes) {
+                                  std::function<void(uint64_t)> on_bytes, bool read_ahead) {
   ReadStack s;
   s.file = TRY(storage.open_read(path));
-  s.hashing = std::make_unique<io::HashingReader>(*s.file, std::move(on_bytes));
+  s.hashing = std::make_unique<io::HashingReader>(
+      *s.file,
+      [bytes = s.file_bytes.get()](uint64_t n) { bytes->store(n, std::memory_order_relaxed); });
   s.gunzip = io::gzip_reader(*s.hashing);
+  if (read_ahead) {
+    s.ahead = std::make_unique<io::ReadAhead>(*s.gunzip);
+    s.progress = std::make_unique<ProgressOnCaller>(*s.ahead, *s.file_bytes, std::move(on_bytes));
+  }
   return s;
 }
 
@@ -55,17 +99,18 @@ Status drain(io::Reader& r) {
 }  // namespace
 
 Result<archive::Header> read_backup_header(storage::Storage& storage, const std::string& path) {
-  auto s = TRY(open_read_stack(storage, path, {}));
-  auto reader = TRY_CTX(archive::ArchiveReader::open(*s.gunzip), path);
+  auto s = TRY(open_read_stack(storage, path, {}, /*read_ahead=*/false));
+  auto reader = TRY_CTX(archive::ArchiveReader::open(s.tar()), path);
   return reader->header();
 }
 
 Result<VerifiedFile> verify_backup_file(storage::Storage& storage, const std::string& path,
                                         const std::function<void(uint64_t)>& on_file_bytes) {
-  auto s = TRY(open_read_stack(storage, path, on_file_bytes));
+  auto s = TRY(open_read_stack(storage, path, on_file_bytes, /*read_ahead=*/true));
   VerifiedFile out;
-  out.report = TRY_CTX(archive::verify_archive(*s.gunzip), path);
-  TRY_CTX(drain(*s.gunzip), path);
+  out.report = TRY_CTX(archive::verify_archive(s.tar()), path);
+  TRY_CTX(drain(s.tar()), path);
+  s.ahead->close();  // the layers beneath are ours again
   TRY_CTX(drain(*s.hashing), path);
   out.file_size = s.hashing->bytes();
   out.sha256 = s.hashing->sha256();
@@ -76,8 +121,8 @@ Result<StagedMap> stage_backup_file(storage::Storage& storage, const std::string
                                     const std::map<std::string, source::MetadataSource*>& sources,
                                     const source::TaskContext& ctx,
                                     const std::function<void(uint64_t)>& on_file_bytes) {
-  auto s = TRY(open_read_stack(storage, path, on_file_bytes));
-  auto reader = TRY_CTX(archive::ArchiveReader::open(*s.gunzip), path);
+  auto s = TRY(open_read_stack(storage, path, on_file_bytes, /*read_ahead=*/true));
+  auto reader = TRY_CTX(archive::ArchiveReader::open(s.tar()), path);
   StagedMap staged;
   for (const auto& desc : reader->header().sources) {
     auto it = sources.find(desc.name);

@@ -1,7 +1,11 @@
 // The pipelines that move a backup file between sources and storage, shared by backup runs,
 // safety copies, verification, restoration runs and previews:
-//   write:  sources -> ArchiveWriter (tar) -> gzip -> SHA-256/size -> storage writer (atomic)
-//   read:   storage reader -> SHA-256/size (progress) -> gunzip -> ArchiveReader (checks)
+//   write:  sources -> ArchiveWriter (tar) -> parallel gzip -> SHA-256/size -> storage writer
+//           (atomic); blocks compress on every core while the source reads, and the writer
+//           thread of the gzip layer hashes and stores (io/parallel_gzip.h)
+//   read:   storage reader -> SHA-256/size (progress) -> gunzip (ISA-L) -> read-ahead thread
+//           -> ArchiveReader (checks); reading, hashing and inflating run on the read-ahead
+//           thread while the caller checks entries and writes staged files
 #pragma once
 
 #include <functional>
@@ -11,6 +15,7 @@
 #include <vector>
 
 #include "archive/archive_reader.h"
+#include "io/parallel_gzip.h"
 #include "source/metadata_source.h"
 #include "storage/storage.h"
 
@@ -27,7 +32,7 @@ struct WrittenFile {
 [[nodiscard]] Result<WrittenFile> write_backup_file(
     storage::Storage& storage, const std::string& path, const archive::Header& header,
     const std::vector<source::MetadataSource*>& sources, const source::TaskContext& ctx,
-    int gzip_level, const std::function<void(uint64_t)>& on_payload);
+    const io::Compression& compression, const std::function<void(uint64_t)>& on_payload);
 
 // Reads only the header of a backup file (cheap: the first entry).
 [[nodiscard]] Result<archive::Header> read_backup_header(storage::Storage& storage,

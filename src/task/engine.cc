@@ -26,6 +26,7 @@ namespace {
 std::string default_backup_dir(const config::Config& config, PathType type) {
   if (type == PathType::kLocalDir)
     return (fs::path(config.server.state_dir) / "LocalBackup").string();
+  if (type == PathType::kOBS) return "";  // no default bucket: "path is required"
   return "/flinkbr/backup";
 }
 
@@ -267,8 +268,9 @@ struct Engine::Impl {
         .staging_dir = {},
         .log = [&task](const std::string& s) { spdlog::info("backup {}: {}", task.name, s); },
         .cancelled = &cancelled};
-    auto written = TRY(write_backup_file(
-        *storage, rec.backup_path, header, ptrs, ctx, config.server.gzip_level, [&](uint64_t done) {
+    const io::Compression& zip = config.server.compression;
+    auto written = TRY(
+        write_backup_file(*storage, rec.backup_path, header, ptrs, ctx, zip, [&](uint64_t done) {
           if (estimate == 0) return;
           rec.progress = static_cast<int>(std::min<uint64_t>(99, done * 100 / estimate));
           auto now = std::chrono::steady_clock::now();
@@ -645,7 +647,10 @@ Result<store::BackupTask> Engine::create_backup_task(const BackupTaskSpec& spec)
   t.params.path =
       spec.path.empty() ? default_backup_dir(impl_->config, t.params.path_type) : spec.path;
   if (t.params.path.size() > 1 && t.params.path.back() == '/') t.params.path.pop_back();
-  TRY(validate_absolute_path("path", t.params.path));
+  if (t.params.path_type == PathType::kOBS)
+    TRY(validate_object_path("path", t.params.path));
+  else
+    TRY(validate_absolute_path("path", t.params.path));
   t.params.nameservice = spec.nameservice;
   t.params.namenode_ip = spec.namenode_ip;
   auto storage = storage::open_storage({.type = t.params.path_type,
@@ -790,8 +795,7 @@ Result<store::RestoreTask> Engine::create_restore_task(const RestoreTaskSpec& sp
   } else if (is_hdfs(t.params.path_type)) {
     TRY(validate_hdfs_file_path("source_path", spec.nameservice, spec.source_path));
   } else {
-    if (spec.source_path.empty()) return invalid_argument("source_path", "source_path is required");
-    TRY(validate_text("source_path", spec.source_path));
+    TRY(validate_object_path("source_path", spec.source_path));
   }
   // A name that follows the pattern must agree with the task's data source.
   std::string file = fs::path(spec.source_path).filename().string();

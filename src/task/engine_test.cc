@@ -236,5 +236,18 @@ TEST(Validate, Paths) {
   EXPECT_TRUE(validate_backup_file_path("p", "/a/1_Flink_2.tar.gz"));
 }
 
+TEST(Validate, ObjectPaths) {
+  EXPECT_TRUE(validate_object_path("path", "flink-backups/prod/nightly"));
+  EXPECT_TRUE(validate_object_path("path", "b.1-x"));
+  for (const char* bad : {"", "/bucket/key", "Bucket/key", "ab/key", "b_x/key", "bucket//key",
+                          "bucket/./key", "bucket/../key"}) {
+    auto st = validate_object_path("path", bad);
+    ASSERT_FALSE(st) << bad;
+    EXPECT_EQ(st.error().field, "path") << bad;
+  }
+  EXPECT_NE(validate_object_path("path", "/b/k").error().message.find("must start with the bucket"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace flinkbr::task

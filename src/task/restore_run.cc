@@ -304,7 +304,7 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
     for (auto* s : to_copy) h.sources.push_back({s->name(), s->kind(), s->location()});
     uint64_t estimate = 0;
     for (auto* s : to_copy) estimate += s->estimate_bytes();
-    auto written = TRY_CTX(write_backup_file(*local, safety, h, to_copy, ctx, 1,
+    auto written = TRY_CTX(write_backup_file(*local, safety, h, to_copy, ctx, io::Compression{},
                                              band(rec, kSafetyFrom, kSafetyTo, estimate)),
                            "taking the safety copy");
     rec.attempt()->safety_copy = safety;

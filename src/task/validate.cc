@@ -58,6 +58,27 @@ Status validate_absolute_path(std::string_view field, std::string_view value) {
   return ok();
 }
 
+Status validate_object_path(std::string_view field, std::string_view value) {
+  const std::string f(field);
+  if (value.empty()) return invalid_argument(f, f + " is required (<bucket>/<prefix>)");
+  TRY(validate_text(field, value, 1024));
+  const std::string shown = f + " '" + std::string(value) + "'";
+  if (value[0] == '/')
+    return invalid_argument(f, shown + " must start with the bucket: <bucket>/<prefix>");
+  std::string_view bucket = value.substr(0, value.find('/'));
+  bool bucket_ok = bucket.size() >= 3 && bucket.size() <= 63;
+  for (char c : bucket)
+    bucket_ok =
+        bucket_ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-');
+  if (!bucket_ok)
+    return invalid_argument(f, shown +
+                                   " does not start with a bucket name (3-63 characters of "
+                                   "a-z, 0-9, '.' and '-')");
+  if (!validate_absolute_path(field, "/" + std::string(value)))
+    return invalid_argument(f, shown + " must not contain empty, '.' or '..' components");
+  return ok();
+}
+
 Status validate_backup_file_path(std::string_view field, std::string_view value) {
   TRY(validate_absolute_path(field, value));
   if (value.size() < 8 || value.substr(value.size() - 7) != ".tar.gz" || value.back() == '/')

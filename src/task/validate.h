@@ -14,6 +14,9 @@ namespace flinkbr::task {
 // An absolute, normalized local path: starts with '/', no empty, "." or ".." components, no
 // control characters, at most 4096 bytes.
 [[nodiscard]] Status validate_absolute_path(std::string_view field, std::string_view value);
+// An object-store path "<bucket>/<prefix>" (OBS): a bucket name as S3 allows it (3-63 of a-z,
+// 0-9, '.', '-'), then normalized key components; no leading '/'.
+[[nodiscard]] Status validate_object_path(std::string_view field, std::string_view value);
 // A backup file path: validate_absolute_path, and the name ends with ".tar.gz".
 [[nodiscard]] Status validate_backup_file_path(std::string_view field, std::string_view value);
 // "N{s,m,h,d}", N >= 1; returns seconds.

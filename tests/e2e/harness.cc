@@ -190,6 +190,18 @@ void Daemon::set_status_delay(int seconds) {
   write_file(root_ + "/status-delay", std::to_string(seconds) + "\n");
 }
 
+std::string Daemon::cluster_settings_yaml() const {
+  std::string out;
+  for (const auto& line : options_.cluster_settings) out += "    " + line + "\n";
+  return out;
+}
+
+std::string Daemon::extra_metadata_yaml() const {
+  std::string out;
+  for (const auto& entry : options_.extra_metadata) out += "      - " + entry + "\n";
+  return out;
+}
+
 void Daemon::write_config() {
   const std::string r = root_;
   std::string yaml =
@@ -211,13 +223,13 @@ void Daemon::write_config() {
       r +
       "/service-state'\"\n"
       "      timeout: 10s\n" +
-      options_.cluster_yaml +
+      cluster_settings_yaml() +
       "    metadata:\n"
       "      - { name: ha, type: files, uri: \"file://" +
       ha_dir() +
       "\" }\n"
       "      - { name: conf, type: files, uri: \"file://" +
-      conf_dir() + "\" }\n" + options_.metadata_yaml +
+      conf_dir() + "\" }\n" + extra_metadata_yaml() +
       "    service_data:\n"
       "      - { name: savepoints, type: files, uri: \"file://" +
       savepoints_dir() + "\" }\n";

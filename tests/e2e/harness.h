@@ -50,10 +50,12 @@ class Daemon {
   struct Options {
     std::string version = "1.18.1";
     std::map<std::string, std::string> env;  // for the daemon, e.g. FLINKBR_FAULT_INJECTION
-    // More keys of cluster "prod", as YAML lines indented by 4 spaces (hadoop_conf_dir: ...).
-    std::string cluster_yaml;
-    // More entries of its metadata list, as YAML lines indented by 6 spaces ("- { ... }").
-    std::string metadata_yaml;
+    // More metadata sources of "prod", after "ha" and "conf": YAML flow maps, one per entry,
+    // e.g. "{ name: zk, type: zookeeper, connect: \"127.0.0.1:2181\", root: /flink/prod }".
+    std::vector<std::string> extra_metadata;
+    // More keys of the cluster "prod", one YAML line each at the cluster's level, e.g.
+    // "obs: { endpoint: \"http://127.0.0.1:9000\", region: us-east-1 }".
+    std::vector<std::string> cluster_settings;
   };
   Daemon();
   explicit Daemon(Options options);
@@ -104,6 +106,8 @@ class Daemon {
 
  private:
   void write_config();
+  std::string extra_metadata_yaml() const;
+  std::string cluster_settings_yaml() const;
   std::string cli_dir(const std::string& user) const { return root_ + "/cli-" + user; }
   Options options_;
   std::string root_;

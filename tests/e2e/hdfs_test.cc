@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "../servers/webhdfs/webhdfs_fixture.h"
 #include "harness.h"
+#include "servers/webhdfs/webhdfs_fixture.h"
 #include "storage/hdfs/hdfs_driver.h"
 
 namespace flinkbr::e2e {
@@ -45,10 +45,12 @@ struct Hdfs {
     fs::remove_all(conf_dir, ec);
   }
   // Keys of cluster "prod": its Hadoop configuration, user, WebHDFS port and ResourceManager.
-  std::string cluster_yaml(const std::string& user = "hdfs", bool with_rm = true) const {
-    return "    hadoop_conf_dir: " + conf_dir + "\n    hdfs_user: " + user +
-           "\n    webhdfs_port: " + std::to_string(server.namenode_port(0)) + "\n" +
-           (with_rm ? "    yarn_rm_url: " + server.rm_url() + "\n" : "");
+  std::vector<std::string> cluster_yaml(const std::string& user = "hdfs",
+                                        bool with_rm = true) const {
+    std::vector<std::string> lines = {"hadoop_conf_dir: " + conf_dir, "hdfs_user: " + user,
+                                      "webhdfs_port: " + std::to_string(server.namenode_port(0))};
+    if (with_rm) lines.push_back("yarn_rm_url: " + server.rm_url());
+    return lines;
   }
   // A storage driver of this server as `user`, for set-up and checks from the test.
   std::unique_ptr<storage::StorageDriver> driver(const std::string& user = "hdfs") const {
@@ -129,7 +131,7 @@ void expect_refused_create(Daemon& d, const std::vector<std::string>& args,
 TEST(Hdfs, LocalHdfsRoundTripThroughAStandbyFirstNameService) {
   Hdfs hdfs({.namenodes = 2, .standby = {0}});
   ASSERT_EQ(hdfs.server.error(), "");
-  Daemon d({.cluster_yaml = hdfs.cluster_yaml()});
+  Daemon d({.cluster_settings = hdfs.cluster_yaml()});
   d.seed_cluster();
   Tree before = cluster_tree(d);
 
@@ -155,9 +157,9 @@ TEST_P(RemoteHdfs, RoundTrip) {
   Hdfs hdfs({.host = host}, "standby");
   ASSERT_EQ(hdfs.server.error(), "");
   // The cluster does not list the remote NameService: only the given NameNode is used.
-  Daemon d({.cluster_yaml = "    hdfs_user: hdfs\n    webhdfs_port: " +
-                            std::to_string(hdfs.server.namenode_port(0)) +
-                            "\n    yarn_rm_url: " + hdfs.server.rm_url() + "\n"});
+  Daemon d({.cluster_settings = {"hdfs_user: hdfs",
+                                 "webhdfs_port: " + std::to_string(hdfs.server.namenode_port(0)),
+                                 "yarn_rm_url: " + hdfs.server.rm_url()}});
   d.seed_cluster();
   Tree before = cluster_tree(d);
   const std::string with_port = hdfs.server.namenode_address(0);  // 127.0.0.1:p or [::1]:p
@@ -186,7 +188,7 @@ INSTANTIATE_TEST_SUITE_P(Hosts, RemoteHdfs, ::testing::Values("127.0.0.1", "::1"
 TEST(Hdfs, DroppedTransfersAreRetriedAndTheRestoreIsExact) {
   Hdfs hdfs({});
   ASSERT_EQ(hdfs.server.error(), "");
-  Daemon d({.cluster_yaml = hdfs.cluster_yaml()});
+  Daemon d({.cluster_settings = hdfs.cluster_yaml()});
   d.seed_cluster();
   Tree before = cluster_tree(d);
   hdfs.server.drop_next_transfers(1, 300);  // the upload of the backup file breaks
@@ -209,7 +211,7 @@ TEST(Hdfs, RefusalsSayWhyAndChangeNothing) {
   auto admin = hdfs.driver("hdfs");
   ASSERT_TRUE(admin->make_dir("/flinkbr"));
   ASSERT_TRUE(admin->set_attributes("/flinkbr", 0777, std::nullopt));
-  Daemon d({.cluster_yaml = hdfs.cluster_yaml("flink")});
+  Daemon d({.cluster_settings = hdfs.cluster_yaml("flink")});
   d.seed_cluster();
   std::string path = run_backup(d, {"--path-type", "LocalHDFS"});
   ASSERT_EQ(d.cli({"service", "stop", "prod"}).exit_code, 0);
@@ -334,9 +336,9 @@ TEST(Hdfs, FilesSourceOnHdfsIsRestoredExactly) {
   put(*admin, "/flink/ha/default/empty", "", 0644, 1'700'000'200);
   ASSERT_TRUE(admin->make_dir("/flink/ha/default/jobresults"));
   ASSERT_TRUE(admin->set_attributes("/flink/ha/default/jobresults", 0750, std::nullopt));
-  Daemon d({.cluster_yaml = hdfs.cluster_yaml(),
-            .metadata_yaml =
-                "      - { name: ha-storage, type: files, uri: \"hdfs://hacluster/flink/ha\" }\n"});
+  Daemon d(
+      {.extra_metadata = {"{ name: ha-storage, type: files, uri: \"hdfs://hacluster/flink/ha\" }"},
+       .cluster_settings = hdfs.cluster_yaml()});
   d.seed_cluster();
   const Tree before = hdfs_tree(*admin, "/flink/ha");
   ASSERT_EQ(before.size(), 5u);
@@ -366,7 +368,7 @@ TEST(Hdfs, FilesSourceOnHdfsIsRestoredExactly) {
 TEST(Hdfs, RemoteHdfsWithoutResourceManagerIsRefused) {
   Hdfs hdfs({});
   ASSERT_EQ(hdfs.server.error(), "");
-  Daemon d({.cluster_yaml = hdfs.cluster_yaml("hdfs", /*with_rm=*/false)});
+  Daemon d({.cluster_settings = hdfs.cluster_yaml("hdfs", /*with_rm=*/false)});
   d.seed_cluster();
   Tree before = cluster_tree(d);
   expect_refused_create(

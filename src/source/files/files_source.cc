@@ -13,21 +13,22 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <utility>
 #include <vector>
 
 #include "archive/format.h"
 #include "io/layers.h"
+#include "source/files/tree_payload.h"
 
 namespace flinkbr::source::files {
 
 namespace {
 
 constexpr size_t kCopyBufferSize = 256 * 1024;
-constexpr std::string_view kTree = "tree";
-constexpr std::string_view kTreePrefix = "tree/";
 
 std::atomic<bool> g_rename_exchange{true};  // see use_rename_exchange_for_testing
 
@@ -185,9 +186,19 @@ Status fsync_dir(const std::string& path) {
   return ok();
 }
 
-Result<std::string> hash_fd(int fd, const std::string& path) {
+// A copy buffer that is not zero-filled: the per-file paths reuse one, allocated once per walk
+// or per restore (a fresh zeroed 256 KiB vector per file cost more than small files' I/O).
+class CopyBuffer {
+ public:
+  CopyBuffer() : data_(std::make_unique_for_overwrite<std::byte[]>(kCopyBufferSize)) {}
+  std::span<std::byte> span() { return {data_.get(), kCopyBufferSize}; }
+
+ private:
+  std::unique_ptr<std::byte[]> data_;
+};
+
+Result<std::string> hash_fd(int fd, const std::string& path, std::span<std::byte> buf) {
   io::Sha256 hash;
-  std::vector<std::byte> buf(kCopyBufferSize);
   for (;;) {
     ssize_t n = ::read(fd, buf.data(), buf.size());
     if (n < 0) {
@@ -200,10 +211,11 @@ Result<std::string> hash_fd(int fd, const std::string& path) {
   return hash.hex_digest();
 }
 
-Result<std::string> hash_at(int dirfd, const std::string& name, const std::string& path) {
+Result<std::string> hash_at(int dirfd, const std::string& name, const std::string& path,
+                            std::span<std::byte> buf) {
   Fd f(::openat(dirfd, name.c_str(), kReadFlags));
   if (!f) return errno_error("opening " + path, errno);
-  return hash_fd(f.get(), path);
+  return hash_fd(f.get(), path, buf);
 }
 
 // ---- URIs ----
@@ -262,24 +274,9 @@ Result<std::string> parse_file_uri(std::string_view uri, const std::string& fiel
   return path;
 }
 
-std::string field_name(const config::SourceConfig& cfg, std::string_view key) {
-  return cfg.key_path.empty() ? std::string(key) : cfg.key_path + "." + std::string(key);
-}
-
 Result<std::string> root_from_config(const config::SourceConfig& cfg) {
-  if (!cfg.params.is_object())
-    return invalid_argument(cfg.key_path, "the settings of a files source must be a map");
-  for (const auto& [key, value] : cfg.params.items()) {
-    if (key != "uri")
-      return invalid_argument(field_name(cfg, key),
-                              "unknown key '" + key + "' for a files source (expected: uri)");
-  }
-  auto it = cfg.params.find("uri");
-  if (it == cfg.params.end())
-    return invalid_argument(field_name(cfg, "uri"), "a files source needs a uri");
-  if (!it->is_string())
-    return invalid_argument(field_name(cfg, "uri"), "must be a string (file:///absolute/path)");
-  return parse_file_uri(it->get<std::string>(), field_name(cfg, "uri"));
+  std::string uri = TRY(uri_setting(cfg));
+  return parse_file_uri(uri, field_name(cfg, "uri"));
 }
 
 // ---- walking a live tree ----
@@ -446,13 +443,7 @@ Status check_ctx_id(const std::string& id) {
   return ok();
 }
 
-struct Record {
-  archive::EntryType type = archive::EntryType::kFile;
-  uint64_t size = 0;
-  std::string sha256;
-  uint32_t mode = 0;
-  int64_t mtime = 0;
-};
+using Record = TreeRecord;
 
 timespec to_timespec(int64_t seconds) {
   return timespec{static_cast<time_t>(seconds), 0};
@@ -492,27 +483,10 @@ class FilesStagedRestore final : public StagedRestore {
   Status add(const archive::Entry& entry, io::Reader& data) override {
     if (finished_) return failed_precondition("add() after finish_staging()");
     if (cancelled_ && cancelled_->load()) return make_error(Errc::kCancelled, "cancelled");
-    std::string_view rel = entry.relative_path();
-    auto refuse = [&](std::string why) {
-      return corruption("entry '" + entry.path + "' " + std::move(why));
-    };
-    if (rel == kTree) {
-      if (entry.type != archive::EntryType::kDirectory)
-        return refuse("must be a directory (the root of a files payload)");
-      if (root_record_) return refuse("appears twice");
+    std::string sub = TRY(check_tree_entry(entry, root_record_.has_value(), records_));
+    if (sub.empty()) {
       root_record_ = Record{.type = entry.type, .mode = entry.mode & 07777, .mtime = entry.mtime};
       return ok();
-    }
-    if (!rel.starts_with(kTreePrefix))
-      return refuse("is not part of a files payload (expected 'tree' or 'tree/...')");
-    std::string sub(rel.substr(kTreePrefix.size()));
-    if (auto st = archive::validate_entry_path(sub); !st)
-      return refuse("has an invalid path: " + st.error().message);
-    if (records_.contains(sub)) return refuse("appears twice");
-    if (auto slash = sub.rfind('/'); slash != std::string::npos) {
-      auto parent = records_.find(sub.substr(0, slash));
-      if (parent == records_.end() || parent->second.type != archive::EntryType::kDirectory)
-        return refuse("comes before its parent directory, or its parent is not a directory");
     }
     Record rec{
         .type = entry.type, .size = entry.size, .mode = entry.mode & 07777, .mtime = entry.mtime};
@@ -560,6 +534,7 @@ class FilesStagedRestore final : public StagedRestore {
   Result<SourceDiff> diff() override {
     SourceDiff out;
     std::set<std::string> seen;
+    CopyBuffer buf;
     if (TRY(exists(root_))) {
       Visit visit = [&](const std::string& rel, const Node& node, int parent_fd,
                         const std::string& name) -> Status {
@@ -575,7 +550,8 @@ class FilesStagedRestore final : public StagedRestore {
         }
         if (node.kind == Node::kFile) {
           bool differs = node.size != rec->size || node.mtime != rec->mtime;
-          if (!differs) differs = TRY(hash_at(parent_fd, name, root_ + "/" + rel)) != rec->sha256;
+          if (!differs)
+            differs = TRY(hash_at(parent_fd, name, root_ + "/" + rel, buf.span())) != rec->sha256;
           if (differs) out.changed.push_back(display(rel));
         }
         return ok();
@@ -641,6 +617,7 @@ class FilesStagedRestore final : public StagedRestore {
   Status verify() override {
     if (!committed_) return failed_precondition("verify() before commit()");
     std::set<std::string> seen;
+    CopyBuffer buf;
     Visit visit = [&](const std::string& rel, const Node& node, int parent_fd,
                       const std::string& name) -> Status {
       auto differ = [&](std::string why) {
@@ -665,7 +642,7 @@ class FilesStagedRestore final : public StagedRestore {
       if (node.mtime != rec->mtime)
         return differ("mtime " + std::to_string(node.mtime) + ", expected " +
                       std::to_string(rec->mtime));
-      if (TRY(hash_at(parent_fd, name, root_ + "/" + rel)) != rec->sha256)
+      if (TRY(hash_at(parent_fd, name, root_ + "/" + rel, buf.span())) != rec->sha256)
         return differ("content differs from the backup (SHA-256)");
       return ok();
     };
@@ -701,8 +678,11 @@ class FilesStagedRestore final : public StagedRestore {
     Fd f(::openat(stage_fd_.get(), sub.c_str(),
                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!f) return errno_error("creating " + staged, errno);
-    io::Sha256 hash;
-    std::vector<std::byte> buf(kCopyBufferSize);
+    // The archive reader hashes every entry's data for its manifest check; its digest is the
+    // digest of what we write, so the bytes are hashed once.
+    std::optional<io::Sha256> hash;
+    if (!data.hashes_sha256()) hash.emplace();
+    std::span<std::byte> buf = buf_.span();
     uint64_t total = 0;
     for (;;) {
       size_t n = TRY(data.read(buf));
@@ -710,7 +690,7 @@ class FilesStagedRestore final : public StagedRestore {
       total += n;
       if (total > entry.size) break;
       std::span<const std::byte> chunk(buf.data(), n);
-      hash.update(chunk);
+      if (hash) hash->update(chunk);
       while (!chunk.empty()) {
         ssize_t w = ::write(f.get(), chunk.data(), chunk.size());
         if (w < 0 && errno == EINTR) continue;
@@ -732,7 +712,10 @@ class FilesStagedRestore final : public StagedRestore {
     if (::futimens(f.get(), times) != 0)
       return errno_error("setting the mtime of " + staged, errno);
     TRY(f.close("closing " + staged));
-    return hash.hex_digest();
+    if (hash) return hash->hex_digest();
+    std::string digest = data.sha256_at_end();
+    if (digest.empty()) return internal_error("no SHA-256 for " + entry.path);
+    return digest;
   }
 
   const std::string root_;
@@ -743,6 +726,7 @@ class FilesStagedRestore final : public StagedRestore {
   const std::atomic<bool>* cancelled_;
   std::string log_prefix_;
   Fd stage_fd_;
+  CopyBuffer buf_;                                // write_file's, reused for every file
   std::optional<std::pair<uid_t, gid_t>> owner_;  // when running as root: the live tree's owner
   std::optional<Record> root_record_;
   std::map<std::string, Record> records_;  // relative path below the root -> what was staged

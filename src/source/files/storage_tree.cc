@@ -15,38 +15,17 @@
 #include <vector>
 
 #include "io/layers.h"
+#include "source/files/tree_payload.h"
 #include "storage/open.h"
 
 namespace flinkbr::source::files {
 
 namespace {
 
-constexpr std::string_view kTree = "tree";
-constexpr std::string_view kTreePrefix = "tree/";
 constexpr size_t kCopyBufferSize = size_t{1} << 20;
 // What a restored file or directory gets where the storage keeps no permission bits.
 constexpr uint32_t kDefaultDirMode = 0755;
 constexpr uint32_t kDefaultFileMode = 0644;
-
-std::string field_name(const config::SourceConfig& cfg, const std::string& key) {
-  return cfg.key_path.empty() ? key : cfg.key_path + "." + key;
-}
-
-Result<std::string> uri_of(const config::SourceConfig& cfg) {
-  for (const auto& [key, value] : cfg.params.items()) {
-    (void)value;
-    if (key != "uri")
-      return invalid_argument(field_name(cfg, key),
-                              "unknown key '" + key + "' for a files source (expected: uri)");
-  }
-  auto it = cfg.params.find("uri");
-  if (it == cfg.params.end())
-    return invalid_argument(field_name(cfg, "uri"), "a files source needs a uri");
-  if (!it->is_string())
-    return invalid_argument(field_name(cfg, "uri"),
-                            "must be a string (hdfs://nameservice/path or s3://bucket/prefix)");
-  return it->get<std::string>();
-}
 
 Error errno_error(const std::string& what, int err) {
   Errc code = err == ENOENT   ? Errc::kNotFound
@@ -195,13 +174,7 @@ class FdWriter final : public io::Writer {
   std::string path_;
 };
 
-struct Record {
-  archive::EntryType type = archive::EntryType::kFile;
-  uint64_t size = 0;
-  std::string sha256;
-  uint32_t mode = 0;
-  int64_t mtime = 0;
-};
+using Record = TreeRecord;
 
 // The common part of both restore strategies: checks the entries and keeps what was staged.
 class StagedTree : public StagedRestore {
@@ -212,28 +185,10 @@ class StagedTree : public StagedRestore {
   Status add(const archive::Entry& entry, io::Reader& data) override {
     if (finished_) return failed_precondition("add() after finish_staging()");
     if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "cancelled");
-    std::string_view rel = entry.relative_path();
-    auto refuse = [&](std::string why) {
-      return corruption("entry '" + entry.path + "' " + std::move(why));
-    };
-    if (rel == kTree) {
-      if (entry.type != archive::EntryType::kDirectory)
-        return refuse("must be a directory (the root of a files payload)");
-      if (root_record_) return refuse("appears twice");
+    std::string sub = TRY(check_tree_entry(entry, root_record_.has_value(), records_));
+    if (sub.empty()) {
       root_record_ = Record{.type = entry.type, .mode = entry.mode & 07777, .mtime = entry.mtime};
       return stage_root();
-    }
-    if (!rel.starts_with(kTreePrefix))
-      return refuse("is not part of a files payload (expected 'tree' or 'tree/...')");
-    if (!root_record_) return refuse("comes before the root entry 'tree'");
-    std::string sub(rel.substr(kTreePrefix.size()));
-    if (auto st = archive::validate_entry_path(sub); !st)
-      return refuse("has an invalid path: " + st.error().message);
-    if (records_.contains(sub)) return refuse("appears twice");
-    if (auto slash = sub.rfind('/'); slash != std::string::npos) {
-      auto parent = records_.find(sub.substr(0, slash));
-      if (parent == records_.end() || parent->second.type != archive::EntryType::kDirectory)
-        return refuse("comes before its parent directory, or its parent is not a directory");
     }
     Record rec{
         .type = entry.type, .size = entry.size, .mode = entry.mode & 07777, .mtime = entry.mtime};
@@ -656,7 +611,7 @@ class StorageTreeSource final : public MetadataSource {
 }  // namespace
 
 Status validate_storage_tree_config(const config::SourceConfig& cfg) {
-  std::string uri = TRY(uri_of(cfg));
+  std::string uri = TRY(uri_setting(cfg));
   auto parsed = TRY(storage::parse_tree_uri(uri, field_name(cfg, "uri")));
   if (parsed.scheme == "file")
     return invalid_argument(field_name(cfg, "uri"),
@@ -667,7 +622,7 @@ Status validate_storage_tree_config(const config::SourceConfig& cfg) {
 Result<std::unique_ptr<MetadataSource>> create_storage_tree(const config::SourceConfig& cfg,
                                                             const config::ClusterConfig& cluster) {
   TRY(validate_storage_tree_config(cfg));
-  std::string uri = TRY(uri_of(cfg));
+  std::string uri = TRY(uri_setting(cfg));
   return std::unique_ptr<MetadataSource>(
       std::make_unique<StorageTreeSource>(cfg, cluster, std::move(uri)));
 }

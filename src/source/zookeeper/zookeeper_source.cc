@@ -4,27 +4,32 @@
 #define THREADED
 #endif
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zookeeper/zookeeper.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <fstream>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -37,13 +42,27 @@ namespace {
 using json = nlohmann::json;
 
 constexpr size_t kPartLimit = 4 * 1024 * 1024;  // bytes of one payload part
-constexpr size_t kNodesInFlight = 400;          // znodes being read at once (3 requests each)
+constexpr size_t kRequestsInFlight = 2000;      // read requests outstanding at once
+constexpr size_t kReadAhead = 2000;             // znodes read but not yet handed on, at most
+constexpr size_t kWakeBatch = 64;               // answers handed to the reading thread at once
 constexpr size_t kBatchBytes = 512 * 1024;      // serialized bytes of one multi (< 1 MiB)
 constexpr size_t kBatchOps = 2000;
 constexpr size_t kBatchesInFlight = 8;
 constexpr size_t kAclsInFlight = 500;
 constexpr std::string_view kPartPrefix = "znodes/part-";
 constexpr std::string_view kPartSuffix = ".jsonl";
+
+// Seconds since `t0` with millisecond precision, for the task log ("... in 1.234 s"): the
+// benchmark (bench/zookeeper.sh) reads this source's own share of a task from it.
+std::string seconds_since(std::chrono::steady_clock::time_point t0) {
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lld.%03lld s", static_cast<long long>(ms / 1000),
+                static_cast<long long>(ms % 1000));
+  return buf;
+}
 
 // ---- znodes ----
 
@@ -59,17 +78,7 @@ struct Znode {
   std::vector<Acl> acl;
   bool sequential = false;
   bool ephemeral = false;
-  int32_t cversion = 0;
 };
-
-// Tree keyed by the path relative to the root: "/" for the root, "/a/b" below it. Byte-wise order
-// puts every parent before its children.
-using Tree = std::map<std::string, Znode>;
-
-std::string parent_of(const std::string& rel) {
-  auto slash = rel.rfind('/');
-  return slash == 0 ? "/" : rel.substr(0, slash);
-}
 
 std::string child_of(const std::string& rel, const std::string& name) {
   return rel == "/" ? "/" + name : rel + "/" + name;
@@ -92,31 +101,32 @@ bool looks_sequential(const std::string& rel, int32_t parent_cversion) {
 
 constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-std::string b64_encode(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
+void b64_append(std::string& out, std::string_view in) {
+  size_t at = out.size();
+  out.resize(at + (in.size() + 2) / 3 * 4);
+  char* o = out.data() + at;
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
     uint32_t v =
         (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) | uint8_t(in[i + 2]);
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += kB64[v & 63];
+    *o++ = kB64[v >> 18];
+    *o++ = kB64[(v >> 12) & 63];
+    *o++ = kB64[(v >> 6) & 63];
+    *o++ = kB64[v & 63];
   }
   if (i + 1 == in.size()) {
     uint32_t v = uint32_t(uint8_t(in[i])) << 16;
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += "==";
+    *o++ = kB64[v >> 18];
+    *o++ = kB64[(v >> 12) & 63];
+    *o++ = '=';
+    *o++ = '=';
   } else if (i + 2 == in.size()) {
     uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8);
-    out += kB64[v >> 18];
-    out += kB64[(v >> 12) & 63];
-    out += kB64[(v >> 6) & 63];
-    out += '=';
+    *o++ = kB64[v >> 18];
+    *o++ = kB64[(v >> 12) & 63];
+    *o++ = kB64[(v >> 6) & 63];
+    *o++ = '=';
   }
-  return out;
 }
 
 std::optional<std::string> b64_decode(std::string_view in) {
@@ -129,35 +139,117 @@ std::optional<std::string> b64_decode(std::string_view in) {
     if (c == '/') return 63;
     return -1;
   };
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
+  std::string out(in.size() / 4 * 3, '\0');
+  char* o = out.data();
   for (size_t i = 0; i < in.size(); i += 4) {
     int a = val(in[i]), b = val(in[i + 1]);
     bool last = i + 4 == in.size();
     int c = (last && in[i + 2] == '=') ? -2 : val(in[i + 2]);
     int d = (last && in[i + 3] == '=') ? -2 : val(in[i + 3]);
     if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2)) return std::nullopt;
+    // Canonical only: the bits a padded quantum leaves unused must be zero.
+    if ((c == -2 && (b & 15) != 0) || (c >= 0 && d == -2 && (c & 3) != 0)) return std::nullopt;
     uint32_t v = (uint32_t(a) << 18) | (uint32_t(b) << 12) | (uint32_t(c < 0 ? 0 : c) << 6) |
                  uint32_t(d < 0 ? 0 : d);
-    out += char(v >> 16);
-    if (c >= 0) out += char((v >> 8) & 255);
-    if (d >= 0) out += char(v & 255);
+    *o++ = char(v >> 16);
+    if (c >= 0) *o++ = char((v >> 8) & 255);
+    if (d >= 0) *o++ = char(v & 255);
   }
-  if (b64_encode(out) != in) return std::nullopt;  // non-canonical padding bits
+  out.resize(static_cast<size_t>(o - out.data()));
   return out;
 }
 
 // ---- JSON lines ----
 
-std::string to_line(const std::string& rel, const Znode& z) {
-  json acl = json::array();
-  for (const auto& a : z.acl)
-    acl.push_back({{"perms", a.perms}, {"scheme", a.scheme}, {"id", a.id}});
-  json j = {{"path", rel},
-            {"data", z.data ? json(b64_encode(*z.data)) : json(nullptr)},
-            {"acl", std::move(acl)},
-            {"sequential", z.sequential}};
-  return j.dump(-1, ' ', false, json::error_handler_t::strict) + "\n";
+// Appends `s` as a JSON string the way nlohmann::json::dump() writes it (UTF-8 kept, control
+// characters escaped); false when `s` is not valid UTF-8, which JSON cannot carry.
+bool append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {  // a multi-byte UTF-8 sequence, copied when well-formed
+      size_t n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+      if (n == 0 || c > 0xf4 || i + n > s.size()) return false;
+      uint32_t cp = c & (0x7f >> n);
+      for (size_t k = 1; k < n; ++k) {
+        auto cc = static_cast<unsigned char>(s[i + k]);
+        if ((cc & 0xc0) != 0x80) return false;
+        cp = (cp << 6) | (cc & 0x3f);
+      }
+      if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+          (cp >= 0xd800 && cp <= 0xdfff))
+        return false;
+      out.append(s.substr(i, n));
+      i += n;
+      continue;
+    }
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+    ++i;
+  }
+  out += '"';
+  return true;
+}
+
+// Appends the payload line of a znode: keys in byte-wise order, no spaces, as
+//   {"acl":[{"id":"anyone","perms":31,"scheme":"world"}],"data":"AAEC","path":"/a","sequential":false}
+// Written by hand, not through nlohmann::json: it is the per-znode cost of a backup.
+Status append_line(std::string& out, const std::string& rel, const Znode& z) {
+  auto not_utf8 = [&](std::string_view what) {
+    return failed_precondition(std::string(what) + " is not valid UTF-8 and cannot be stored");
+  };
+  out += "{\"acl\":[";
+  for (size_t i = 0; i < z.acl.size(); ++i) {
+    const Acl& a = z.acl[i];
+    out += i ? ",{\"id\":" : "{\"id\":";
+    if (!append_json_string(out, a.id)) return not_utf8("its ACL id");
+    out += ",\"perms\":";
+    out += std::to_string(a.perms);
+    out += ",\"scheme\":";
+    if (!append_json_string(out, a.scheme)) return not_utf8("its ACL scheme");
+    out += '}';
+  }
+  out += "],\"data\":";
+  if (z.data) {
+    out += '"';
+    b64_append(out, *z.data);
+    out += '"';
+  } else {
+    out += "null";
+  }
+  out += ",\"path\":";
+  if (!append_json_string(out, rel)) return not_utf8("its path");
+  out += z.sequential ? ",\"sequential\":true}\n" : ",\"sequential\":false}\n";
+  return ok();
 }
 
 bool valid_rel_path(const std::string& p) {
@@ -213,6 +305,66 @@ Result<std::pair<std::string, Znode>> from_line(const std::string& line, size_t 
     return bad(rel + ": no sequential flag");
   z.sequential = j["sequential"].get<bool>();
   return std::make_pair(std::move(rel), std::move(z));
+}
+
+// The fast path of reading a payload line: exactly the form append_line() writes, with strings
+// of printable ASCII without escapes. Anything else (or anything invalid) returns false and goes
+// through from_line(), which accepts every valid JSON spelling and names what is wrong.
+bool parse_canonical(std::string_view line, std::string& rel, Znode& z) {
+  size_t i = 0;
+  auto lit = [&](std::string_view l) {
+    if (line.substr(i, l.size()) != l) return false;
+    i += l.size();
+    return true;
+  };
+  auto str = [&](std::string& out) {  // after the opening quote, up to and past the closing one
+    size_t start = i;
+    for (; i < line.size(); ++i) {
+      auto c = static_cast<unsigned char>(line[i]);
+      if (c == '"') break;
+      if (c == '\\' || c < 0x20 || c >= 0x7f) return false;
+    }
+    if (i >= line.size()) return false;
+    out.assign(line.substr(start, i - start));
+    ++i;
+    return true;
+  };
+  if (!lit("{\"acl\":[")) return false;
+  z = Znode{};
+  for (;;) {
+    Acl a;
+    if (!lit("{\"id\":\"") || !str(a.id) || !lit(",\"perms\":")) return false;
+    size_t start = i;
+    while (i < line.size() && line[i] >= '0' && line[i] <= '9') ++i;
+    size_t n = i - start;
+    if (n == 0 || n > 2 || (n == 2 && line[start] == '0')) return false;
+    a.perms = std::stoi(std::string(line.substr(start, n)));
+    if (a.perms > 31) return false;
+    if (!lit(",\"scheme\":\"") || !str(a.scheme) || !lit("}")) return false;
+    z.acl.push_back(std::move(a));
+    if (lit("],")) break;
+    if (!lit(",")) return false;
+  }
+  if (!lit("\"data\":")) return false;
+  if (!lit("null")) {
+    std::string b64;
+    if (!lit("\"") || !str(b64)) return false;
+    auto d = b64_decode(b64);
+    if (!d) return false;
+    z.data = std::move(*d);
+  }
+  if (!lit(",\"path\":\"") || !str(rel) || !valid_rel_path(rel)) return false;
+  if (lit(",\"sequential\":true}"))
+    z.sequential = true;
+  else if (!lit(",\"sequential\":false}"))
+    return false;
+  return i == line.size();
+}
+
+Result<std::pair<std::string, Znode>> parse_line(const std::string& line, size_t lineno) {
+  std::pair<std::string, Znode> out;
+  if (parse_canonical(line, out.first, out.second)) return out;
+  return from_line(line, lineno);
 }
 
 // ---- configuration ----
@@ -410,124 +562,181 @@ class Session {
 
 // ---- reading a tree, pipelined ----
 
+// Reads every znode below a root (ephemeral ones included, flagged) and hands them to a visitor
+// in byte-wise path order, the order of the payload, without holding the tree: only the znodes
+// being read and those read ahead of a smaller one still being listed are in memory.
+//
+// Per znode: zoo_aget (data and Stat) and zoo_aget_acl at once; zoo_aget_children2 only when the
+// Stat counts children, so a leaf (most of a Flink tree) costs two requests. Up to
+// kRequestsInFlight requests are outstanding; the smallest known path is always issued first, so
+// the visitor's next znode is never starved by read-ahead.
 class TreeReader {
  public:
+  using Visit = std::function<Status(const std::string& rel, Znode& z)>;
+
   TreeReader(Session& s, std::string root, const TaskContext* ctx)
       : s_(s), root_(std::move(root)), ctx_(ctx) {}
 
-  // Reads every znode below the root (ephemeral ones included, flagged). kNotFound when the root
-  // does not exist.
-  Result<Tree> read() {
-    Tree tree;
-    std::deque<std::string> todo{"/"};
-    size_t inflight = 0;
+  // kNotFound when the root does not exist. Znodes that vanish while being read are skipped.
+  Status read(const Visit& visit) {
+    std::map<std::string, bool> unissued{{"/", false}};  // known, not requested; -> sequential
+    std::map<std::string, std::unique_ptr<Req>> issued;  // requested, not visited yet
     std::optional<Error> failure;
-    while ((!todo.empty() && !failure) || inflight > 0) {
-      while (!failure && !todo.empty() && inflight < kNodesInFlight) {
-        issue(new Req{this, todo.front()});
-        todo.pop_front();
-        ++inflight;
+    std::vector<Req*> got;
+    for (;;) {
+      // Issue: the smallest known paths first, bounded by requests in flight and read-ahead.
+      while (!failure && !unissued.empty()) {
+        auto u = unissued.begin();
+        bool front = issued.empty() || u->first < issued.begin()->first;
+        if (!front && (issued.size() >= kReadAhead || inflight() >= kRequestsInFlight)) break;
+        auto r = std::make_unique<Req>();
+        r->owner = this;
+        r->rel = u->first;
+        r->path = abs(r->rel);
+        r->z.sequential = u->second;
+        unissued.erase(u);
+        Req* raw = r.get();
+        issued.emplace(raw->rel, std::move(r));
+        issue_get(raw);
       }
-      std::vector<Req*> got;
+      // Visit, in order, what is complete and cannot be preceded by a path not known yet.
+      while (!failure && !issued.empty()) {
+        auto it = issued.begin();
+        Req& r = *it->second;
+        if (!r.complete || (!unissued.empty() && unissued.begin()->first < it->first)) break;
+        if (!r.vanished) {
+          if (auto st = visit(r.rel, r.z); !st) failure = st.error();
+        }
+        issued.erase(it);
+      }
+      if (failure && inflight() == 0) break;
+      if (!failure && issued.empty() && unissued.empty()) break;
+      // Wait for answers.
       {
         std::unique_lock lk(m_);
         cv_.wait(lk, [&] { return !done_.empty(); });
         got.swap(done_);
       }
-      for (Req* raw : got) {
-        std::unique_ptr<Req> r(raw);
-        --inflight;
+      for (Req* r : got) {
         if (failure) continue;
-        int rc = ZOK;
-        for (int x : r->rc)
-          if (x == ZNONODE) rc = ZNONODE;
-        if (rc != ZNONODE)
-          for (int x : r->rc)
-            if (x != ZOK && rc == ZOK) rc = x;
-        if (rc == ZNONODE) {
+        if (r->rc == ZNONODE) {
           if (r->rel == "/")
             failure =
                 Error{Errc::kNotFound, "znode " + root_ + " does not exist on " + s_.connect()};
-          continue;  // vanished while being read
-        }
-        if (rc != ZOK) {
-          failure = s_.error(rc, "reading " + abs(r->rel)).error();
+          r->complete = r->vanished = true;
           continue;
         }
-        Znode z;
-        z.data = std::move(r->data);
-        z.acl = std::move(r->acl);
-        z.ephemeral = r->stat.ephemeralOwner != 0;
-        z.cversion = r->stat.cversion;
-        for (const auto& name : r->children) todo.push_back(child_of(r->rel, name));
-        tree.emplace(r->rel, std::move(z));
+        if (r->rc != ZOK) {
+          failure = s_.error(r->rc, "reading " + r->path).error();
+          continue;
+        }
+        if (!r->listing && r->stat.numChildren > 0) {
+          issue_children(r);
+          continue;
+        }
+        if (r->listing) {
+          int32_t cversion = r->child_stat.cversion;
+          for (auto& name : r->children) {
+            std::string child = child_of(r->rel, name);
+            bool seq = looks_sequential(child, cversion);
+            unissued.emplace(std::move(child), seq);
+          }
+          r->children = {};
+        }
+        r->complete = true;
       }
+      got.clear();
       if (!failure && ctx_ && ctx_->is_cancelled()) failure = Error{Errc::kCancelled, "cancelled"};
     }
     if (failure) return std::unexpected(std::move(*failure));
-    for (auto& [rel, z] : tree) {
-      if (rel == "/") continue;
-      auto parent = tree.find(parent_of(rel));
-      z.sequential = parent != tree.end() && looks_sequential(rel, parent->second.cversion);
-    }
-    return tree;
+    return ok();
   }
 
   std::string abs(const std::string& rel) const { return rel == "/" ? root_ : root_ + rel; }
 
  private:
   struct Req {
-    TreeReader* owner;
+    TreeReader* owner = nullptr;
     std::string rel;
     std::string path;
-    int rc[3] = {ZOK, ZOK, ZOK};
-    int pending = 3;
-    std::vector<std::string> children;
+    int rc = ZOK;     // first failure of its requests (ZNONODE wins: vanished)
+    int pending = 0;  // requests not answered yet
+    bool listing = false;
+    bool complete = false;
+    bool vanished = false;
     Stat stat{};
-    std::optional<std::string> data;
-    std::vector<Acl> acl;
+    Stat child_stat{};
+    std::vector<std::string> children;
+    Znode z;
   };
 
-  void complete(Req* r, int idx, int rc) {
+  size_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
+
+  void answered(Req* r, int rc) {
     std::lock_guard lk(m_);
-    r->rc[idx] = rc;
+    size_t left = --inflight_;
+    if (rc != ZOK && (r->rc == ZOK || rc == ZNONODE)) r->rc = rc;
     if (--r->pending == 0) {
       done_.push_back(r);
-      cv_.notify_all();
+      // Wake the reader once per batch of answers, not per znode: every wake-up is a context
+      // switch on cores the server shares. With few answers still to come, wake at once.
+      if (done_.size() >= kWakeBatch || left < 2 * kWakeBatch) cv_.notify_one();
     }
   }
 
-  void issue(Req* r) {
-    r->path = abs(r->rel);
-    int rc = zoo_aget_children2(s_.zh(), r->path.c_str(), 0, &on_children, r);
-    if (rc != ZOK) complete(r, 0, rc);
-    rc = zoo_aget(s_.zh(), r->path.c_str(), 0, &on_data, r);
-    if (rc != ZOK) complete(r, 1, rc);
+  void issue_get(Req* r) {
+    {
+      std::lock_guard lk(m_);
+      r->pending = 2;
+      inflight_ += 2;
+    }
+    int rc = zoo_aget(s_.zh(), r->path.c_str(), 0, &on_data, r);
+    if (rc != ZOK) answered(r, rc);
     rc = zoo_aget_acl(s_.zh(), r->path.c_str(), &on_acl, r);
-    if (rc != ZOK) complete(r, 2, rc);
+    if (rc != ZOK) answered(r, rc);
   }
 
-  static void on_children(int rc, const String_vector* sv, const Stat* st, const void* d) {
+  void issue_children(Req* r) {
+    r->listing = true;
+    {
+      std::lock_guard lk(m_);
+      r->pending = 1;
+      ++inflight_;
+    }
+    int rc = zoo_aget_children2(s_.zh(), r->path.c_str(), 0, &on_children, r);
+    if (rc != ZOK) answered(r, rc);
+  }
+
+  static void on_data(int rc, const char* value, int len, const Stat* st, const void* d) {
     auto* r = static_cast<Req*>(const_cast<void*>(d));
     if (rc == ZOK) {
-      if (sv)
-        for (int i = 0; i < sv->count; ++i) r->children.emplace_back(sv->data[i]);
-      if (st) r->stat = *st;
+      if (value && len >= 0) r->z.data.emplace(value, static_cast<size_t>(len));
+      if (st) {
+        r->stat = *st;
+        r->z.ephemeral = st->ephemeralOwner != 0;
+      }
     }
-    r->owner->complete(r, 0, rc);
-  }
-  static void on_data(int rc, const char* value, int len, const Stat*, const void* d) {
-    auto* r = static_cast<Req*>(const_cast<void*>(d));
-    if (rc == ZOK && value && len >= 0) r->data = std::string(value, static_cast<size_t>(len));
-    r->owner->complete(r, 1, rc);
+    r->owner->answered(r, rc);
   }
   static void on_acl(int rc, ACL_vector* acl, Stat*, const void* d) {
     auto* r = static_cast<Req*>(const_cast<void*>(d));
     if (rc == ZOK && acl)
       for (int i = 0; i < acl->count; ++i)
-        r->acl.push_back({acl->data[i].perms, acl->data[i].id.scheme ? acl->data[i].id.scheme : "",
-                          acl->data[i].id.id ? acl->data[i].id.id : ""});
-    r->owner->complete(r, 2, rc);
+        r->z.acl.push_back({acl->data[i].perms,
+                            acl->data[i].id.scheme ? acl->data[i].id.scheme : "",
+                            acl->data[i].id.id ? acl->data[i].id.id : ""});
+    r->owner->answered(r, rc);
+  }
+  static void on_children(int rc, const String_vector* sv, const Stat* st, const void* d) {
+    auto* r = static_cast<Req*>(const_cast<void*>(d));
+    if (rc == ZOK) {
+      if (sv) {
+        r->children.reserve(static_cast<size_t>(sv->count));
+        for (int i = 0; i < sv->count; ++i) r->children.emplace_back(sv->data[i]);
+      }
+      if (st) r->child_stat = *st;
+    }
+    r->owner->answered(r, rc);
   }
 
   Session& s_;
@@ -536,6 +745,7 @@ class TreeReader {
   std::mutex m_;
   std::condition_variable cv_;
   std::vector<Req*> done_;
+  std::atomic<size_t> inflight_{0};
 };
 
 // ---- writing, pipelined ----
@@ -564,11 +774,12 @@ struct Op {
   enum Kind { kCreate, kDelete, kSetData, kSetAcl } kind;
   std::string path;  // absolute
   std::optional<std::string> data;
-  std::vector<Acl> acl;
+  std::shared_ptr<const CAcl> acl;  // create and set-ACL; shared by the ops of one ACL
 
   size_t bytes() const {
     size_t n = 32 + path.size() + (data ? data->size() : 0);
-    for (const auto& a : acl) n += 16 + a.scheme.size() + a.id.size();
+    if (acl)
+      for (const auto& a : acl->src) n += 16 + a.scheme.size() + a.id.size();
     return n;
   }
 };
@@ -611,7 +822,6 @@ class Writer {
     Writer* owner = nullptr;
     std::vector<Op> ops;
     size_t bytes = 0;
-    std::vector<std::unique_ptr<CAcl>> acls;
     std::vector<zoo_op_t> cops;
     std::vector<zoo_op_result_t> results;
     std::vector<char> pathbuf;
@@ -631,9 +841,9 @@ class Writer {
     batches_.push_back(std::move(b));
     int rc;
     if (raw->ops[0].kind == Op::kSetAcl) {
-      raw->acls.push_back(std::make_unique<CAcl>(raw->ops[0].acl));
-      rc = zoo_aset_acl(s_.zh(), raw->ops[0].path.c_str(), -1, &raw->acls.back()->vec, &on_done,
-                        raw);
+      // The C API takes a non-const ACL_vector it only reads.
+      rc = zoo_aset_acl(s_.zh(), raw->ops[0].path.c_str(), -1,
+                        const_cast<ACL_vector*>(&raw->ops[0].acl->vec), &on_done, raw);
     } else {
       raw->cops.resize(raw->ops.size());
       raw->results.resize(raw->ops.size());
@@ -644,8 +854,7 @@ class Writer {
         int len = op.data ? static_cast<int>(op.data->size()) : -1;
         switch (op.kind) {
           case Op::kCreate:
-            raw->acls.push_back(std::make_unique<CAcl>(op.acl));
-            zoo_create_op_init(&raw->cops[i], op.path.c_str(), data, len, &raw->acls.back()->vec,
+            zoo_create_op_init(&raw->cops[i], op.path.c_str(), data, len, &op.acl->vec,
                                ZOO_PERSISTENT, &raw->pathbuf[2 * i], 2);
             break;
           case Op::kDelete:
@@ -718,7 +927,85 @@ class Writer {
   std::optional<Error> first_error_;
 };
 
-// ---- comparing ----
+// ---- comparing, without holding data ----
+
+// A znode as a restore compares it: its data by digest, its ACL by index in an AclTable. A
+// 100,000-znode tree of 1 KiB is then about 15 MB instead of more than 100 MB.
+struct Meta {
+  std::string rel;
+  std::array<unsigned char, 16> digest{};  // first 16 bytes of the SHA-256 of the data
+  uint32_t acl = 0;
+  bool null_data = false;
+  bool ephemeral = false;
+  bool same_content(const Meta& o) const {
+    return null_data == o.null_data && digest == o.digest && acl == o.acl;
+  }
+};
+using Index = std::vector<Meta>;  // sorted byte-wise by rel
+
+const Meta* find(const Index& index, std::string_view rel) {
+  auto it = std::lower_bound(index.begin(), index.end(), rel,
+                             [](const Meta& m, std::string_view r) { return m.rel < r; });
+  return it != index.end() && it->rel == rel ? &*it : nullptr;
+}
+
+// Distinct ACLs; a tree has few.
+class AclTable {
+ public:
+  uint32_t intern(std::vector<Acl>&& acl) {
+    auto it = index_.find(acl);
+    if (it != index_.end()) return it->second;
+    auto id = static_cast<uint32_t>(list_.size());
+    list_.push_back(acl);
+    index_.emplace(std::move(acl), id);
+    return id;
+  }
+  const std::vector<Acl>& get(uint32_t id) const { return list_[id]; }
+  size_t size() const { return list_.size(); }
+
+ private:
+  static constexpr auto kLess = [](const std::vector<Acl>& a, const std::vector<Acl>& b) {
+    return std::lexicographical_compare(
+        a.begin(), a.end(), b.begin(), b.end(), [](const Acl& x, const Acl& y) {
+          return std::tie(x.perms, x.scheme, x.id) < std::tie(y.perms, y.scheme, y.id);
+        });
+  };
+  std::vector<std::vector<Acl>> list_;
+  std::map<std::vector<Acl>, uint32_t, decltype(kLess)> index_{kLess};
+};
+
+// SHA-256 through one reused OpenSSL context.
+class Digester {
+ public:
+  Digester() : ctx_(EVP_MD_CTX_new()) {}
+  ~Digester() { EVP_MD_CTX_free(ctx_); }
+  Digester(const Digester&) = delete;
+  Digester& operator=(const Digester&) = delete;
+  std::array<unsigned char, 16> of(std::string_view data) {
+    unsigned char full[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!ctx_ || EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr) != 1 ||
+        EVP_DigestUpdate(ctx_, data.data(), data.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx_, full, &len) != 1)
+      throw std::runtime_error("SHA-256 failed");  // out of memory in OpenSSL
+    std::array<unsigned char, 16> out;
+    std::memcpy(out.data(), full, out.size());
+    return out;
+  }
+
+ private:
+  EVP_MD_CTX* ctx_;
+};
+
+Meta make_meta(std::string rel, Znode& z, AclTable& acls, Digester& digester) {
+  Meta m;
+  m.rel = std::move(rel);
+  m.null_data = !z.data;
+  if (z.data) m.digest = digester.of(*z.data);
+  m.acl = acls.intern(std::move(z.acl));
+  m.ephemeral = z.ephemeral;
+  return m;
+}
 
 std::string describe_acl(const std::vector<Acl>& acl) {
   std::string s;
@@ -727,13 +1014,16 @@ std::string describe_acl(const std::vector<Acl>& acl) {
   return s;
 }
 
-// A live ephemeral znode that a restore leaves alone: not a path of the backup, parent kept.
-bool kept_ephemeral(const std::string& rel, const Znode& live, const Tree& staged) {
-  return live.ephemeral && !staged.contains(rel) && staged.contains(parent_of(rel));
+// "/" for "/a", "/a" for "/a/b".
+std::string parent_view(std::string_view rel) {
+  auto slash = rel.rfind('/');
+  return slash == 0 ? "/" : std::string(rel.substr(0, slash));
 }
 
 // ---- staged restore ----
 
+// The staged payload stays in its staging file; only its Index is in memory. commit() reads the
+// file again, in order, for the data it has to write.
 class ZkStagedRestore final : public StagedRestore {
  public:
   ZkStagedRestore(Params p, std::string name, const TaskContext& ctx)
@@ -770,6 +1060,7 @@ class ZkStagedRestore final : public StagedRestore {
     out_.write(content.data(), static_cast<std::streamsize>(content.size()));
     if (!out_) return io_error("writing the staging file " + file_);
     ++parts_;
+    lines_ += static_cast<size_t>(std::count(content.begin(), content.end(), '\n'));
     return ok();
   }
 
@@ -780,18 +1071,17 @@ class ZkStagedRestore final : public StagedRestore {
     if (!in) return errno_error("reading the staging file " + file_, errno);
     std::string line;
     size_t lineno = 0;
-    std::string last;
+    staged_.reserve(lines_);  // exactly: no spare capacity for a large tree
     while (std::getline(in, line)) {
       ++lineno;
-      auto [rel, z] = TRY(from_line(line, lineno));
+      auto [rel, z] = TRY(parse_line(line, lineno));
       if (lineno == 1 && rel != "/")
         return corruption("zookeeper payload: the first znode must be the root \"/\"");
-      if (lineno > 1 && !(last < rel))
+      if (lineno > 1 && !(staged_.back().rel < rel))
         return corruption("zookeeper payload: znode " + rel + " is out of order or repeated");
-      if (rel != "/" && !staged_.contains(parent_of(rel)))
+      if (rel != "/" && !find(staged_, parent_view(rel)))
         return corruption("zookeeper payload: znode " + rel + " has no parent in the backup");
-      last = rel;
-      staged_.emplace(std::move(rel), std::move(z));
+      staged_.push_back(make_meta(std::move(rel), z, acls_, digester_));
     }
     if (staged_.empty()) return corruption("zookeeper payload: no znodes (the root is missing)");
     finished_ = true;
@@ -801,75 +1091,100 @@ class ZkStagedRestore final : public StagedRestore {
   Result<SourceDiff> diff() override {
     if (!finished_) return failed_precondition("diff() before finish_staging()");
     auto session = TRY(Session::open(p_));
-    Tree live = TRY(read_live(*session));
     SourceDiff d;
-    for (const auto& [rel, z] : live) {
-      if (kept_ephemeral(rel, z, staged_)) continue;
-      auto it = staged_.find(rel);
-      if (it == staged_.end())
-        d.removed.push_back(abs(rel));
-      else if (z.ephemeral || z.data != it->second.data || z.acl != it->second.acl)
-        d.changed.push_back(abs(rel));
-    }
-    for (const auto& [rel, z] : staged_)
-      if (!live.contains(rel)) d.added.push_back(abs(rel));
+    TRY(walk_live(
+        *session,
+        [&](const Meta& l, const Meta* st, size_t) -> Status {
+          if (kept_ephemeral(l, st)) return ok();
+          if (!st)
+            d.removed.push_back(abs(l.rel));
+          else if (l.ephemeral || !l.same_content(*st))
+            d.changed.push_back(abs(l.rel));
+          return ok();
+        },
+        [&](size_t i) -> Status {
+          d.added.push_back(abs(staged_[i].rel));
+          return ok();
+        }));
     return d;
   }
 
   Status commit() override {
     if (!finished_) return failed_precondition("commit() before finish_staging()");
+    auto t0 = std::chrono::steady_clock::now();
     auto session = TRY(Session::open(p_));
-    Tree live = TRY(read_live(*session));
-    if (live.empty()) TRY(create_ancestors(*session));
-    std::vector<Acl> temp_acl = session->authenticated()
-                                    ? std::vector<Acl>{{ZOO_PERM_ALL, "auth", ""}}
-                                    : std::vector<Acl>{{ZOO_PERM_ALL, "world", "anyone"}};
+    // One ordered pass over the live tree against the staged one; what is kept of it: the live
+    // znodes to delete and, per staged znode, how the live one differs.
+    enum : uint8_t { kAbsent = 0, kSame = 1, kDataDiffers = 2, kAclDiffers = 4 };
+    std::vector<uint8_t> live_state(staged_.size(), kAbsent);
+    std::vector<std::string> to_delete;
+    bool root_exists = false;
+    TRY(walk_live(
+        *session,
+        [&](const Meta& l, const Meta* st, size_t i) -> Status {
+          root_exists = true;
+          if (kept_ephemeral(l, st)) return ok();
+          if (!st || l.ephemeral) to_delete.push_back(l.rel);
+          if (st && !l.ephemeral)
+            live_state[i] =
+                kSame |
+                (l.null_data != st->null_data || l.digest != st->digest ? kDataDiffers : 0) |
+                (l.acl != st->acl ? kAclDiffers : 0);
+          return ok();
+        },
+        [](size_t) -> Status { return ok(); }));
+    if (!root_exists) TRY(create_ancestors(*session));
+    auto temp_acl = std::make_shared<const CAcl>(
+        session->authenticated() ? std::vector<Acl>{{ZOO_PERM_ALL, "auth", ""}}
+                                 : std::vector<Acl>{{ZOO_PERM_ALL, "world", "anyone"}});
+    // One C-layout ACL per distinct ACL, shared by its ops: no per-znode copies.
+    std::vector<std::shared_ptr<const CAcl>> cacls(acls_.size());
+    auto cacl = [&](uint32_t id) {
+      if (!cacls[id]) cacls[id] = std::make_shared<const CAcl>(acls_.get(id));
+      return cacls[id];
+    };
     size_t deleted = 0, set_data = 0, created = 0, set_acl = 0;
+    std::vector<bool> temp(staged_.size());  // created with a temporary ACL
     {
       Writer w(*session);
       // 1. deletes, children first (reverse byte-wise order).
-      for (auto it = live.rbegin(); it != live.rend(); ++it) {
-        const auto& [rel, z] = *it;
-        if (kept_ephemeral(rel, z, staged_)) continue;
-        auto st = staged_.find(rel);
-        if (st == staged_.end() || z.ephemeral) {
-          TRY(w.add({Op::kDelete, abs(rel), std::nullopt, {}}));
-          ++deleted;
-        }
+      for (auto it = to_delete.rbegin(); it != to_delete.rend(); ++it) {
+        TRY(w.add({Op::kDelete, abs(*it), std::nullopt, nullptr}));
+        ++deleted;
       }
-      // 2. data of kept znodes.
-      for (const auto& [rel, z] : staged_) {
-        auto l = live.find(rel);
-        if (l != live.end() && !l->second.ephemeral && l->second.data != z.data) {
-          TRY(w.add({Op::kSetData, abs(rel), z.data, {}}));
+      to_delete = {};
+      // 2. in payload order (parents first): the data of kept znodes that differs, and the
+      // znodes to create. The data comes from the staging file, read again line by line.
+      std::ifstream in(file_, std::ios::binary);
+      if (!in) return errno_error("reading the staging file " + file_, errno);
+      std::string line;
+      for (size_t i = 0; i < staged_.size(); ++i) {
+        if (!std::getline(in, line)) return io_error("the staging file " + file_ + " shrank");
+        const Meta& m = staged_[i];
+        bool create = live_state[i] == kAbsent;
+        if (!create && !(live_state[i] & kDataDiffers)) continue;
+        auto [rel, z] = TRY(parse_line(line, i + 1));
+        if (rel != m.rel) return io_error("the staging file " + file_ + " changed");
+        if (!create) {
+          TRY(w.add({Op::kSetData, abs(m.rel), std::move(z.data), nullptr}));
           ++set_data;
+          continue;
         }
-      }
-      // 3. creates, parents first.
-      std::set<std::string> temp;  // created with a temporary ACL
-      for (const auto& [rel, z] : staged_) {
-        auto l = live.find(rel);
-        if (l != live.end() && !l->second.ephemeral) continue;
-        bool world_create = std::any_of(z.acl.begin(), z.acl.end(), [](const Acl& a) {
+        const auto& acl = acls_.get(m.acl);
+        bool world_create = std::any_of(acl.begin(), acl.end(), [](const Acl& a) {
           return a.scheme == "world" && a.id == "anyone" && (a.perms & ZOO_PERM_CREATE);
         });
-        bool has_children = false;
-        auto next = staged_.upper_bound(rel);
-        if (next != staged_.end() && next->first.starts_with(rel == "/" ? "/" : rel + "/"))
-          has_children = true;
-        bool use_temp = has_children && !world_create;
-        if (use_temp) temp.insert(rel);
-        TRY(w.add({Op::kCreate, abs(rel), z.data, use_temp ? temp_acl : z.acl}));
+        bool has_children = i + 1 < staged_.size() &&
+                            staged_[i + 1].rel.starts_with(m.rel == "/" ? "/" : m.rel + "/");
+        temp[i] = has_children && !world_create;
+        TRY(w.add({Op::kCreate, abs(m.rel), std::move(z.data), temp[i] ? temp_acl : cacl(m.acl)}));
         ++created;
       }
       TRY(w.flush());
-      // 4. final ACLs, children first.
-      for (auto it = staged_.rbegin(); it != staged_.rend(); ++it) {
-        const auto& [rel, z] = *it;
-        auto l = live.find(rel);
-        bool changed = l != live.end() && !l->second.ephemeral && l->second.acl != z.acl;
-        if (changed || temp.contains(rel)) {
-          TRY(w.add({Op::kSetAcl, abs(rel), std::nullopt, z.acl}));
+      // 3. final ACLs, children first.
+      for (size_t i = staged_.size(); i-- > 0;) {
+        if ((live_state[i] & kAclDiffers) || temp[i]) {
+          TRY(w.add({Op::kSetAcl, abs(staged_[i].rel), std::nullopt, cacl(staged_[i].acl)}));
           ++set_acl;
         }
       }
@@ -879,38 +1194,63 @@ class ZkStagedRestore final : public StagedRestore {
     if (log_)
       log_(prefix_ + "deleted " + std::to_string(deleted) + ", created " + std::to_string(created) +
            ", set the data of " + std::to_string(set_data) + " and the ACL of " +
-           std::to_string(set_acl) + " znodes");
+           std::to_string(set_acl) + " znodes in " + seconds_since(t0));
     return ok();
   }
 
   Status verify() override {
     if (!committed_) return failed_precondition("verify() before commit()");
     auto session = TRY(Session::open(p_));
-    Tree live = TRY(read_live(*session));
-    for (const auto& [rel, z] : live) {
-      if (kept_ephemeral(rel, z, staged_)) continue;
-      auto it = staged_.find(rel);
-      if (it == staged_.end()) return corruption(abs(rel) + ": present but not in the backup");
-      if (z.ephemeral) return corruption(abs(rel) + ": ephemeral, but persistent in the backup");
-      if (z.data != it->second.data) return corruption(abs(rel) + ": data differs from the backup");
-      if (z.acl != it->second.acl)
-        return corruption(abs(rel) + ": ACL " + describe_acl(z.acl) + ", expected " +
-                          describe_acl(it->second.acl));
-    }
-    for (const auto& [rel, z] : staged_)
-      if (!live.contains(rel)) return corruption(abs(rel) + ": missing after the restore");
-    return ok();
+    return walk_live(
+        *session,
+        [&](const Meta& l, const Meta* st, size_t) -> Status {
+          if (kept_ephemeral(l, st)) return ok();
+          if (!st) return corruption(abs(l.rel) + ": present but not in the backup");
+          if (l.ephemeral)
+            return corruption(abs(l.rel) + ": ephemeral, but persistent in the backup");
+          if (l.null_data != st->null_data || l.digest != st->digest)
+            return corruption(abs(l.rel) + ": data differs from the backup");
+          if (l.acl != st->acl)
+            return corruption(abs(l.rel) + ": ACL " + describe_acl(acls_.get(l.acl)) +
+                              ", expected " + describe_acl(acls_.get(st->acl)));
+          return ok();
+        },
+        [&](size_t i) -> Status {
+          return corruption(abs(staged_[i].rel) + ": missing after the restore");
+        });
   }
 
  private:
   std::string abs(const std::string& rel) const { return rel == "/" ? p_.root : p_.root + rel; }
 
-  // The live tree; empty when the root does not exist.
-  Result<Tree> read_live(Session& s) {
+  // A live ephemeral znode that a restore leaves alone: not a path of the backup (`staged` is
+  // null), parent kept.
+  bool kept_ephemeral(const Meta& live, const Meta* staged) const {
+    return live.ephemeral && !staged && find(staged_, parent_view(live.rel));
+  }
+
+  // Reads the live tree and walks it against the staged one in one ordered pass, keeping
+  // nothing of it: on_live(live, staged znode of that path or null, its index) for every live
+  // znode, on_missing(index) for every staged znode the live tree lacks. A missing root is an
+  // empty live tree.
+  Status walk_live(Session& s,
+                   const std::function<Status(const Meta&, const Meta*, size_t)>& on_live,
+                   const std::function<Status(size_t)>& on_missing) {
     TreeReader reader(s, p_.root, nullptr);
-    auto tree = reader.read();
-    if (!tree && tree.error().code == Errc::kNotFound) return Tree{};
-    return tree;
+    size_t j = 0;
+    auto st = reader.read([&](const std::string& rel, Znode& z) -> Status {
+      Meta l = make_meta(rel, z, acls_, digester_);
+      while (j < staged_.size() && staged_[j].rel < l.rel) TRY(on_missing(j++));
+      if (j < staged_.size() && staged_[j].rel == l.rel) {
+        TRY(on_live(l, &staged_[j], j));
+        ++j;
+        return ok();
+      }
+      return on_live(l, nullptr, 0);
+    });
+    if (!st && st.error().code != Errc::kNotFound) return st;
+    while (j < staged_.size()) TRY(on_missing(j++));
+    return ok();
   }
 
   // Creates the (missing) ancestors of the root, open, with null data.
@@ -931,7 +1271,10 @@ class ZkStagedRestore final : public StagedRestore {
   std::string file_;
   std::ofstream out_;
   size_t parts_ = 0;
-  Tree staged_;
+  size_t lines_ = 0;
+  Index staged_;
+  AclTable acls_;
+  Digester digester_;
   bool finished_ = false;
   bool committed_ = false;
 };
@@ -964,11 +1307,12 @@ class ZkSource final : public MetadataSource {
   }
 
   Status backup(archive::SourceArchiveWriter& out, const TaskContext& ctx) override {
+    auto t0 = std::chrono::steady_clock::now();
     auto s = TRY(Session::open(p_));
     TreeReader reader(*s, p_.root, &ctx);
-    Tree tree = TRY(reader.read());
     size_t ephemeral = 0, kept = 0;
     std::string part;
+    part.reserve(kPartLimit + 64 * 1024);
     size_t part_no = 0;
     int64_t now = static_cast<int64_t>(std::time(nullptr));
     auto flush = [&]() -> Status {
@@ -978,25 +1322,25 @@ class ZkSource final : public MetadataSource {
       part.clear();
       return ok();
     };
-    for (const auto& [rel, z] : tree) {
+    std::string line;
+    TRY(reader.read([&](const std::string& rel, Znode& z) -> Status {
       if (z.ephemeral) {
         ++ephemeral;
-        continue;
+        return ok();
       }
-      std::string line;
-      try {
-        line = to_line(rel, z);
-      } catch (const std::exception& e) {
+      line.clear();
+      if (auto st = append_line(line, rel, z); !st)
         return failed_precondition("znode " + reader.abs(rel) +
-                                   " cannot be stored in a backup: " + e.what());
-      }
+                                   " cannot be stored in a backup: " + st.error().message);
       if (!part.empty() && part.size() + line.size() > kPartLimit) TRY(flush());
       part += line;
       ++kept;
-    }
+      return ok();
+    }));
     if (!part.empty()) TRY(flush());
     if (ctx.log) {
-      ctx.log(prefix_ + "backed up " + std::to_string(kept) + " znodes under " + p_.root);
+      ctx.log(prefix_ + "backed up " + std::to_string(kept) + " znodes under " + p_.root + " in " +
+              seconds_since(t0));
       ctx.log(prefix_ + "left out " + std::to_string(ephemeral) + " ephemeral znodes");
     }
     return ok();

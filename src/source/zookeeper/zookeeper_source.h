@@ -20,19 +20,24 @@
 // "data" is base64, or null for a znode whose data is null (empty data is ""). Ephemeral znodes
 // are left out and counted in the task log.
 //
-// Reads are pipelined through the asynchronous C API (up to 400 znodes, 1,200 requests, in
-// flight); writes go in zoo_amulti batches of at most 512 KiB serialized (well under
+// Reads are pipelined through the asynchronous C API: per znode a get and a get-ACL at once, a
+// get-children only when its Stat counts children; up to 2,000 requests in flight. The tree is
+// streamed in payload order (smallest known path first, at most 2,000 znodes read ahead), never
+// held whole. Writes go in zoo_amulti batches of at most 512 KiB serialized (well under
 // jute.maxbuffer), 8 batches in flight. A session processes requests in order, so a batch that
-// creates children is applied after the batch that created their parent.
+// creates children is applied after the batch that created their parent. docs/benchmarks.md
+// ("ZooKeeper") has the measured rates next to zkCli.sh and bare C clients.
 //
-// Restore: the parts are staged into a file under ctx.staging_dir and parsed and validated by
-// finish_staging(). commit() then, against the live tree read at that moment:
+// Restore: the parts are staged into a file under ctx.staging_dir, parsed and validated by
+// finish_staging() into an index without the data (path, SHA-256 of the data, ACL); the data is
+// read again from the file when it is written. diff(), commit() and verify() compare with the
+// live tree in one ordered pass, without holding it. commit():
 //   1. deletes live persistent znodes the backup does not hold, children first;
-//   2. sets the data of znodes whose data differs;
-//   3. creates missing znodes parents first (a znode that gets children and whose ACL does not
-//      let world:anyone create is created with a temporary ACL: auth:ALL when digest
-//      credentials are configured, otherwise world:anyone:ALL);
-//   4. sets the final ACL of changed znodes and of those created with a temporary ACL, children
+//   2. in payload order, sets the data of znodes whose data differs and creates missing znodes,
+//      parents first; a znode that gets children and whose ACL does not let world:anyone
+//      create is created with a temporary ACL: auth:ALL when digest credentials are
+//      configured, otherwise world:anyone:ALL;
+//   3. sets the final ACL of changed znodes and of those created with a temporary ACL, children
 //      first, so an ACL that forbids later writes is applied after the children exist.
 // Live ephemeral znodes are left alone (they belong to live sessions) unless their parent is
 // removed or their path is a persistent znode of the backup. A znode created sequential is

@@ -18,9 +18,11 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -33,217 +35,25 @@
 #include "archive/archive_reader.h"
 #include "archive/archive_writer.h"
 #include "source/registry.h"
+#include "support/zookeeper_server.h"
 
 namespace flinkbr::source {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kJar = "/usr/share/java/zookeeper.jar";
 constexpr const char* kCreds = "flinkbr:s3cret";
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-// Sends a four-letter word; the answer, or "" when nothing listens.
-std::string four_letter(int port, const std::string& word) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{1, 0};  // a listener that never answers must not hang the fixture
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  std::string out;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::write(fd, word.data(), word.size()) == static_cast<ssize_t>(word.size())) {
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
-
-class ZkServer {
+using testsupport::free_port;
+using testsupport::ZkServer;
+// The suite's client authenticates with kCreds unless told otherwise.
+class Client : public testsupport::ZkClient {
  public:
-  // Starts the server; the reason in error() when it cannot.
-  ZkServer() {
-    if (::access("/usr/bin/java", X_OK) != 0 && std::system("command -v java >/dev/null") != 0) {
-      error_ = "java is not installed (run scripts/install-deps.sh: default-jre-headless)";
-      return;
-    }
-    if (::access(kJar, R_OK) != 0) {
-      error_ = std::string(kJar) + " is missing (run scripts/install-deps.sh: zookeeper)";
-      return;
-    }
-    std::string tmpl = (fs::temp_directory_path() / "flinkbr-zk-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) {
-      error_ = "mkdtemp failed";
-      return;
-    }
-    dir_ = tmpl;
-    port_ = free_port();
-    {
-      std::ofstream cfg(dir_ + "/zoo.cfg");
-      cfg << "tickTime=500\nminSessionTimeout=1000\ndataDir=" << dir_
-          << "/data\nclientPort=" << port_
-          << "\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
-          << "4lw.commands.whitelist=srvr,ruok,mntr\nmaxClientCnxns=0\n";
-    }
-    fs::create_directories(dir_ + "/data");
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      ::setpgid(0, 0);
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // no server left behind when a test crashes
-      std::string log = dir_ + "/server.log";
-      FILE* f = std::freopen(log.c_str(), "w", stdout);
-      if (f) ::dup2(::fileno(stdout), 2);
-      std::string cfg = dir_ + "/zoo.cfg";
-      ::execlp("java", "java", "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-               "-Dzookeeper.jmx.log4j.disable=true", "-cp", kJar,
-               "org.apache.zookeeper.server.ZooKeeperServerMain", cfg.c_str(),
-               static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (four_letter(port_, "srvr").find("Mode: standalone") != std::string::npos) return;
-      int status;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        error_ = "ZooKeeper exited at start; see " + dir_ + "/server.log";
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    error_ = "ZooKeeper did not report Mode: standalone within 30 s; see " + dir_ + "/server.log";
-  }
-  ~ZkServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ec;
-    if (!dir_.empty()) fs::remove_all(dir_, ec);
-  }
-  const std::string& error() const { return error_; }
-  std::string connect() const { return "127.0.0.1:" + std::to_string(port_); }
-  const std::string& dir() const { return dir_; }
-
- private:
-  std::string dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-  std::string error_;
+  explicit Client(const std::string& connect, bool auth = true)
+      : ZkClient(connect, auth ? kCreds : "") {}
 };
 
 ZkServer* g_server = nullptr;
-
-// A synchronous test client (its own session).
-class Client {
- public:
-  explicit Client(const std::string& connect, bool auth = true) {
-    zh_ = zookeeper_init2(connect.c_str(), &watcher, 5000, nullptr, this, 0, [](const char*) {});
-    std::unique_lock lk(m_);
-    cv_.wait_for(lk, std::chrono::seconds(10), [&] { return connected_; });
-    lk.unlock();
-    if (auth) {
-      std::string c = kCreds;
-      EXPECT_EQ(zoo_add_auth(
-                    zh_, "digest", c.data(), static_cast<int>(c.size()), [](int, const void*) {},
-                    nullptr),
-                ZOK);
-      // A synchronous read after add_auth orders it before what follows.
-      struct Stat st;
-      zoo_exists(zh_, "/", 0, &st);
-    }
-  }
-  ~Client() { zookeeper_close(zh_); }
-  zhandle_t* zh() const { return zh_; }
-
-  std::string create(const std::string& path, std::optional<std::string> data,
-                     int mode = ZOO_PERSISTENT, ACL_vector* acl = &ZOO_OPEN_ACL_UNSAFE) {
-    char buf[512];
-    int rc = zoo_create(zh_, path.c_str(), data ? data->data() : nullptr,
-                        data ? static_cast<int>(data->size()) : -1, acl, mode, buf, sizeof buf);
-    EXPECT_EQ(rc, ZOK) << "create " << path << ": " << zerror(rc);
-    return buf;
-  }
-  void set(const std::string& path, std::optional<std::string> data) {
-    int rc = zoo_set(zh_, path.c_str(), data ? data->data() : nullptr,
-                     data ? static_cast<int>(data->size()) : -1, -1);
-    EXPECT_EQ(rc, ZOK) << "set " << path << ": " << zerror(rc);
-  }
-  void remove_tree(const std::string& path) {
-    String_vector sv{};
-    if (zoo_get_children(zh_, path.c_str(), 0, &sv) != ZOK) return;
-    for (int i = 0; i < sv.count; ++i) remove_tree(path + "/" + sv.data[i]);
-    deallocate_String_vector(&sv);
-    int rc = zoo_delete(zh_, path.c_str(), -1);
-    EXPECT_EQ(rc, ZOK) << "delete " << path << ": " << zerror(rc);
-  }
-  void set_acl(const std::string& path, ACL_vector* acl) {
-    int rc = zoo_set_acl(zh_, path.c_str(), -1, acl);
-    EXPECT_EQ(rc, ZOK) << "set_acl " << path << ": " << zerror(rc);
-  }
-
-  // path -> "E|" for ephemeral, else "<data or NULL>|<acl>"
-  std::map<std::string, std::string> snapshot(const std::string& path) {
-    std::map<std::string, std::string> out;
-    walk(path, out);
-    return out;
-  }
-
- private:
-  void walk(const std::string& path, std::map<std::string, std::string>& out) {
-    std::vector<char> buf(1 << 20);
-    int len = static_cast<int>(buf.size());
-    struct Stat st;
-    int rc = zoo_get(zh_, path.c_str(), 0, buf.data(), &len, &st);
-    if (rc != ZOK) {
-      ADD_FAILURE() << "get " << path << ": " << zerror(rc);
-      return;
-    }
-    std::string v = st.ephemeralOwner ? "E"
-                    : len < 0         ? "NULL"
-                                      : "=" + std::string(buf.data(), static_cast<size_t>(len));
-    ACL_vector acl{};
-    if (zoo_get_acl(zh_, path.c_str(), &acl, &st) == ZOK) {
-      for (int i = 0; i < acl.count; ++i)
-        v += std::string("|") + acl.data[i].id.scheme + ":" + acl.data[i].id.id + ":" +
-             std::to_string(acl.data[i].perms);
-      deallocate_ACL_vector(&acl);
-    }
-    out[path] = v;
-    String_vector sv{};
-    if (zoo_get_children(zh_, path.c_str(), 0, &sv) != ZOK) return;
-    for (int i = 0; i < sv.count; ++i) walk(path + "/" + sv.data[i], out);
-    deallocate_String_vector(&sv);
-  }
-  static void watcher(zhandle_t*, int type, int state, const char*, void* ctx) {
-    auto* c = static_cast<Client*>(ctx);
-    if (type != ZOO_SESSION_EVENT) return;
-    std::lock_guard lk(c->m_);
-    c->connected_ = state == ZOO_CONNECTED_STATE;
-    c->cv_.notify_all();
-  }
-  zhandle_t* zh_ = nullptr;
-  std::mutex m_;
-  std::condition_variable cv_;
-  bool connected_ = false;
-};
 
 class ZkSourceTest : public ::testing::Test {
  protected:
@@ -475,6 +285,119 @@ TEST_F(ZkSourceTest, ManyZnodesGoInSeveralPartsAndBatches) {
   ASSERT_TRUE(st) << st.error().message;
   st = staged->verify();
   ASSERT_TRUE(st) << st.error().message;
+}
+
+TEST_F(ZkSourceTest, SessionLostDuringCommitIsAnErrorWithTheReason) {
+  // A payload of 40,000 znodes of 1 KiB (about 60 MB of JSON lines in 4 MiB parts), staged
+  // directly: the commit then creates for long enough to be caught in the middle.
+  const std::string root = "/flink/lost";
+  auto src = make(root, {}, "2s");
+  auto ctx_ = ctx();
+  auto staged = src->begin_restore(ctx_);
+  ASSERT_TRUE(staged) << staged.error().message;
+  const std::string acl = R"({"acl":[{"id":"anyone","perms":31,"scheme":"world"}],"data":")";
+  const std::string data(1368, 'A');  // base64 of 1,026 zero bytes
+  std::string part;
+  size_t part_no = 0;
+  auto flush = [&] {
+    char name[64];
+    std::snprintf(name, sizeof name, "sources/ha/znodes/part-%06zu.jsonl", ++part_no);
+    archive::Entry e;
+    e.path = name;
+    e.size = part.size();
+    io::StringReader in(part);
+    auto st = (*staged)->add(e, in);
+    ASSERT_TRUE(st) << st.error().message;
+    part.clear();
+  };
+  part = acl + R"(","path":"/","sequential":false})"
+               "\n";
+  part.replace(part.find(R"("data":"")"), 9, R"("data":null)");
+  for (int d = 0; d < 40; ++d) {
+    std::string dir = "/d" + std::to_string(100 + d);
+    part += acl + data + R"(","path":")" + dir + R"(","sequential":false})" + "\n";
+    for (int n = 0; n < 1000; ++n) {
+      part += acl + data + R"(","path":")" + dir + "/n" + std::to_string(1000 + n) +
+              R"(","sequential":false})" + "\n";
+      if (part.size() > 4 * 1024 * 1024 - 2048) flush();
+    }
+  }
+  flush();
+  auto fin = (*staged)->finish_staging();
+  ASSERT_TRUE(fin) << fin.error().message;
+
+  auto commit = std::async(std::launch::async, [&] { return (*staged)->commit(); });
+  // Pause the server as soon as the commit has created something, past the session timeout.
+  Client c(g_server->connect());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool started = false;
+  while (!started && std::chrono::steady_clock::now() < deadline &&
+         commit.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) {
+    struct Stat st;
+    started = zoo_exists(c.zh(), (root + "/d100").c_str(), 0, &st) == ZOK;
+  }
+  ASSERT_TRUE(started) << "the commit never began creating";
+  g_server->pause();
+  bool returned = commit.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  g_server->resume();
+  ASSERT_TRUE(returned) << "the commit did not return while the server was not answering";
+  Status st = commit.get();
+  ASSERT_FALSE(st) << "the commit ended before the server was paused; make the payload larger";
+  EXPECT_EQ(st.error().code, Errc::kUnavailable) << st.error().message;
+  EXPECT_NE(st.error().message.find("on ZooKeeper at " + g_server->connect() + ": "),
+            std::string::npos)
+      << st.error().message;
+  // The C client reports the lost session as one of these, depending on when it noticed.
+  const std::string& m = st.error().message;
+  EXPECT_TRUE(m.ends_with(": connection loss") || m.ends_with(": operation timeout") ||
+              m.ends_with(": session expired"))
+      << m;
+  EXPECT_EQ(st.error().message.find("creating "), 0u) << st.error().message;
+
+  // Once the server answers again, committing the same staged payload completes the tree: a
+  // partly applied tree is repairable (the engine puts its safety copy back the same way).
+  st = (*staged)->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = (*staged)->verify();
+  EXPECT_TRUE(st) << st.error().message;
+}
+
+TEST_F(ZkSourceTest, PayloadIsInByteOrderWhereItDiffersFromTreeOrder) {
+  // '-' (0x2d) sorts before '/' (0x2f): "/x-y" comes between "/x" and "/x/c", so the payload
+  // order interleaves a subtree with a sibling, and the streaming reader must follow it.
+  const std::string root = "/flink/order";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  for (const char* p : {"/x", "/x/c", "/x/c/d", "/x-y", "/x-y/e", "/x.z", "/x0", "/x/c-1"})
+    c.create(root + p, std::string(p));
+  auto src = make(root);
+  auto before = c.snapshot(root);
+  std::string tar = backup_tar(*src);
+  {
+    io::StringReader in(tar);
+    auto reader = archive::ArchiveReader::open(in);
+    ASSERT_TRUE(reader);
+    auto e = (*reader)->next();
+    ASSERT_TRUE(e && *e);
+    std::string part = *io::read_all((*reader)->data(), 1 << 24);
+    std::vector<std::string> paths;
+    for (size_t at = 0; (at = part.find("\"path\":\"", at)) != std::string::npos;) {
+      at += 8;
+      paths.push_back(part.substr(at, part.find('"', at) - at));
+    }
+    EXPECT_EQ(paths, (std::vector<std::string>{"/", "/x", "/x-y", "/x-y/e", "/x.z", "/x/c",
+                                               "/x/c-1", "/x/c/d", "/x0"}));
+  }
+  c.remove_tree(root + "/x");
+  c.remove_tree(root + "/x-y");
+  auto staged = stage(*src, tar);
+  ASSERT_TRUE(staged);
+  auto st = staged->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = staged->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(c.snapshot(root), before);
 }
 
 TEST_F(ZkSourceTest, MissingRootIsRefusedAtCheck) {

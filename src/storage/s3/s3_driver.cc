@@ -715,7 +715,8 @@ class S3Driver final : public StorageDriver {
       Request head{.method = "HEAD", .bucket = o.bucket};
       auto r = TRY_CTX(client_->send(head), "stat " + path);
       if (r.status == 404) return not_found("OBS bucket " + o.bucket + " does not exist");
-      if (r.status != 200) return std::unexpected(s3_error(r, "stat " + path, path, o.bucket));
+      if (r.status != 200)
+        return std::unexpected(head_error(head, r, "stat " + path, path, o.bucket));
       info.is_dir = true;
       return info;
     }
@@ -730,7 +731,8 @@ class S3Driver final : public StorageDriver {
       }
       return info;
     }
-    if (r.status != 404) return std::unexpected(s3_error(r, "stat " + path, path, o.bucket));
+    if (r.status != 404)
+      return std::unexpected(head_error(head, r, "stat " + path, path, o.bucket));
     auto page = TRY(list_page(o.bucket, o.key + "/", "", 1));
     if (!page.entries.empty()) {
       info.is_dir = true;
@@ -778,7 +780,8 @@ class S3Driver final : public StorageDriver {
     if (o.key.empty()) return invalid_argument("path", "OBS path '" + path + "' names no object");
     Request head{.method = "HEAD", .bucket = o.bucket, .key = o.key};
     auto r = TRY_CTX(client_->send(head), "reading " + path);
-    if (r.status != 200) return std::unexpected(s3_error(r, "reading " + path, path, o.bucket));
+    if (r.status != 200)
+      return std::unexpected(head_error(head, r, "reading " + path, path, o.bucket));
     uint64_t size = std::strtoull(r.header("content-length").c_str(), nullptr, 10);
     return std::unique_ptr<io::Reader>(
         std::make_unique<S3Reader>(client_, o, path, size, r.header("etag")));
@@ -846,6 +849,20 @@ class S3Driver final : public StorageDriver {
     std::vector<FileInfo> entries;
     std::string next_token;
   };
+
+  // The error of a failed HEAD. A HEAD answer has no body, so a 403 cannot say whether the
+  // signature, the key or a policy was refused: the same request as a one-byte GET can.
+  Error head_error(const Request& head, const Response& r, std::string_view what,
+                   const std::string& path, const std::string& bucket) {
+    if (r.status == 403 && r.body.empty()) {
+      Request get = head;
+      get.method = "GET";
+      if (!get.key.empty()) get.headers.emplace_back("range", "bytes=0-0");
+      auto g = client_->send(get);
+      if (g && g->status == 403 && !g->body.empty()) return s3_error(*g, what, path, bucket);
+    }
+    return s3_error(r, what, path, bucket);
+  }
 
   // One page of ListObjectsV2; with `delimited`, objects further below come as CommonPrefixes
   // ("directories"), else every object under the prefix is listed.

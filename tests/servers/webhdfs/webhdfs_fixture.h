@@ -49,6 +49,9 @@ struct WebHdfsOptions {
   // ResourceManager queues: name -> RUNNING | STOPPED.
   std::map<std::string, std::string> queues = {{"default", "RUNNING"}};
   int list_page_size = 1000;  // LISTSTATUS_BATCH entries per page (dfs.ls.limit)
+  // A request without user.name is refused with 401 SecurityException; otherwise it runs as
+  // Hadoop's default web user dr.who.
+  bool require_user = false;
 };
 
 class WebHdfsServer {
@@ -187,6 +190,7 @@ class WebHdfsServer {
                                      "--namenodes",      std::to_string(options_.namenodes),
                                      "--superuser",      options_.superuser,
                                      "--list-page-size", std::to_string(options_.list_page_size)};
+    if (options_.require_user) args.push_back("--require-user");
     if (!options_.standby.empty()) {
       std::string s;
       for (int i : options_.standby) s += (s.empty() ? "" : ",") + std::to_string(i);
@@ -251,8 +255,23 @@ class WebHdfsServer {
     }
     ::close(out_pipe[0]);
     if (!got_line) {
+      // Output closed without a line: the server is exiting; give it a moment to be reaped.
+      int status = 0;
+      bool exited = false;
+      const auto reap_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (!(exited = ::waitpid(pid_, &status, WNOHANG) == pid_) &&
+             std::chrono::steady_clock::now() < reap_deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      if (exited) pid_ = -1;
       stop_process();
-      error_ = "webhdfs test server did not print its ports within 10 s: " + log_tail();
+      if (exited && WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        error_ = "webhdfs test server: python3 could not be run (apt-get install python3)";
+      } else if (exited) {
+        error_ = "webhdfs test server exited at start: " + log_tail();
+      } else {
+        error_ = "webhdfs test server did not print its ports within 10 s: " + log_tail();
+      }
       return;
     }
     try {

@@ -500,19 +500,18 @@ class Namespace:
             sst = self.c.stat(src)
             if sst is None or src == "/":
                 return {"boolean": False}
-            if dst == src:
-                return {"boolean": stat.S_ISREG(sst.st_mode)}
-            if dst.startswith(src + "/"):
-                raise HdfsError("IOException", "Cannot rename source: %s to destination: %s "
-                                "because the destination is a descendant of the source" %
-                                (src, dst))
             dst_st = self.c.stat(dst)
-            if dst_st is not None:
-                if not stat.S_ISDIR(dst_st.st_mode):
-                    return {"boolean": False}
+            if dst_st is not None and stat.S_ISDIR(dst_st.st_mode):
+                # Into the directory, as HDFS does before any other check.
                 dst = dst.rstrip("/") + "/" + src.rsplit("/", 1)[1]
-                if self.c.stat(dst) is not None:
-                    return {"boolean": False}
+                dst_st = self.c.stat(dst)
+            if dst == src:
+                return {"boolean": True}
+            if dst.startswith(src + "/"):
+                raise HdfsError("IOException", "Rename destination %s is a directory or file "
+                                "under source %s" % (dst, src))
+            if dst_st is not None:
+                return {"boolean": False}
             try:
                 self.check(user, dst, missing_parent="pnd")
             except HdfsError as e:
@@ -706,11 +705,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- answers -------------------------------------------------------------------------------
 
-    def send_json(self, status, obj, extra=None):
+    def send_json(self, status, obj, extra=None, content_type="application/json"):
         body = json.dumps(obj).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         for k, v in (extra or {}).items():
             self.send_header(k, v)
         self.end_headers()
@@ -794,6 +795,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:
                 self.datanode(raw, params)
         except HdfsError as e:
+            if self.role[0] == "dn":
+                self.close_connection = True  # real DataNodes close after an error
             self.send_error_json(e)
         except (ConnectionError, BrokenPipeError):
             self.close_connection = True
@@ -952,9 +955,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.flush()
         try:
             if op not in expected:
-                raise illegal_param("op", "No enum constant org.apache.hadoop.hdfs.web."
-                                    "resources.%s.Op.%s" % (self.OP_ENUMS[self.command][0],
-                                                            op or "NULL"))
+                raise HdfsError("IllegalArgumentException",
+                                "Invalid operation %s" % params.get("op"))
             nnaddr = params.get("namenoderpcaddress")
             if not nnaddr:
                 raise illegal_param("namenoderpcaddress", "namenoderpcaddress is not specified.")
@@ -972,7 +974,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if op == "OPEN":
             return self.dn_open(ns, user, hpath, params)
         if op == "GETFILECHECKSUM":
-            return self.send_json(200, ns.checksum(user, hpath))
+            # Real DataNodes answer OPEN and GETFILECHECKSUM with Connection: close.
+            self.close_connection = True
+            return self.send_json(200, ns.checksum(user, hpath),
+                                  content_type="application/json; charset=utf-8")
         if op == "CREATE":
             return self.dn_create(ns, user, hpath, params, nnaddr)
         return self.dn_append(ns, user, hpath)
@@ -985,9 +990,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise HdfsError("EOFException", "Cannot seek after EOF")
         n = st.st_size - offset if length is None else min(length, st.st_size - offset)
         drop = self.take_drop()
+        self.close_connection = True
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(n))
+        self.send_header("Connection", "close")
         self.end_headers()
         sent = 0
         with open(self.cluster.local(hpath), "rb") as f:
@@ -1269,7 +1276,7 @@ def main(argv):
                                  "rm": rm.server_address[1],
                                  "control": control.server_address[1]}) + "\n")
     sys.stdout.flush()
-    while not stop.wait(0.5):
+    while not stop.wait(0.1):
         pass
     # Exit at once: handler threads may be blocked on a client; nothing needs flushing.
     os._exit(0)

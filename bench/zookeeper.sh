@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# ZooKeeper benchmark (docs/benchmarks.md, "ZooKeeper"): backs up (reads) and restores (creates)
+# a generated Flink-like tree of 1 KiB znodes with zkCli.sh, a synchronous C client, a bare
+# asynchronous C client and flinkbr itself (real daemon and CLI), on one ZooKeeper, in one run.
+#
+#   bench/zookeeper.sh [--quick] [--znodes N] [--keep] [--fast]
+#
+#   --quick      10,000 znodes instead of 100,000
+#   --znodes N   any tree size >= 100
+#   --keep       keep the work directory (server and daemon logs, backup file)
+#   --fast       only the bare asynchronous client and flinkbr (skips zkCli.sh and the
+#                synchronous client, which take minutes): for tuning, not for the record
+#
+# Installs its packages with scripts/install-deps.sh and builds flinkbr (build/) when needed.
+# Every restore is checked: the tree read back must hold exactly the generated paths and data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+znodes=100000
+keep=0
+fast=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) znodes=10000 ;;
+    --znodes) znodes=$2; shift ;;
+    --keep) keep=1 ;;
+    --fast) fast=1 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+./scripts/install-deps.sh >&2
+# Up to date, this is a no-op; an existing build/ keeps its build type.
+[ -f build/CMakeCache.txt ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$(nproc)" --target flinkbr >/dev/null
+bin=build/bench-zk
+mkdir -p "$bin"
+for c in zk_sync zk_async; do
+  if [ ! -x "$bin/$c" ] || [ "bench/zk/$c.c" -nt "$bin/$c" ] || [ bench/zk/zk_bench.h -nt "$bin/$c" ]; then
+    cc -O2 -Wall -Wextra -Werror -DTHREADED -o "$bin/$c" "bench/zk/$c.c" -lzookeeper_mt
+  fi
+done
+flinkbr=$repo/build/flinkbr
+zk_sync=$repo/$bin/zk_sync
+zk_async=$repo/$bin/zk_async
+zkcli=/usr/share/zookeeper/bin/zkCli.sh
+
+# shellcheck source=bench/lib/zk.sh
+. bench/lib/zk.sh
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/flinkbr-zkbench-XXXXXX")
+daemon_pid=
+cleanup() {
+  if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
+  zkb_stop_server
+  if [ "$keep" = 1 ]; then echo "work directory kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+
+root=/flink/bench
+zkb_start_server "$work/zk" 2g
+hosts=127.0.0.1:$ZK_PORT
+echo "ZooKeeper on $hosts (pid $ZK_PID); tree of $znodes znodes of 1 KiB under $root" >&2
+"$zk_sync" mkroot "$hosts" "$root"
+
+expected=$("$zk_async" expect "$root" "$znodes" | sed -n 's/.*digest=\([0-9a-f]*\).*/\1/p')
+now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }  # a field of a RESULT line on stdin
+declare -A secs rss
+
+# The tree read back must be the generated one (paths and data); else the run is worthless.
+check_tree() {
+  local got
+  got=$("$zk_async" read "$hosts" "$root")
+  if [ "$(field digest <<<"$got")" != "$expected" ] || [ "$(field znodes <<<"$got")" != "$znodes" ]; then
+    echo "$1: the tree read back is not the generated one: $got (expected digest $expected)" >&2
+    exit 1
+  fi
+}
+clear_tree() { "$zk_async" clear "$hosts" "$root" >/dev/null; }
+
+# Runs a C client; records its seconds and peak RSS under key $1.
+run_client() {
+  local key=$1
+  shift
+  local out
+  out=$("$@")
+  secs[$key]=$(field seconds <<<"$out")
+  rss[$key]=$(field rss_kib <<<"$out")
+  echo "  $key: ${secs[$key]} s" >&2
+}
+
+# Runs a command (an exported function) under GNU time; records wall seconds and peak RSS (KiB) under key $1.
+run_timed() {
+  local key=$1
+  shift
+  local t0 t1
+  t0=$(now)
+  /usr/bin/time -f %M -o "$work/time.$key" bash -c "$*"
+  t1=$(now)
+  secs[$key]=$(calc "$t1 - $t0")
+  rss[$key]=$(tail -1 "$work/time.$key")
+  printf '  %s: %.3f s\n' "$key" "${secs[$key]}" >&2
+}
+
+# ---- restore of the bare async client (it also creates the tree the readers read) ----
+echo "restore (create the tree into the empty root):" >&2
+run_client write.async "$zk_async" write "$hosts" "$root" "$znodes"
+check_tree async
+
+# ---- backup (read the tree) ----
+echo "backup (read the tree):" >&2
+# zkCli.sh: one session lists the tree (ls -R), a second gets every znode.
+zkcli_read() {
+  "$zkcli" -server "$hosts" ls -R "$root" >"$work/zkcli-ls.out" 2>"$work/zkcli-ls.err"
+  grep "^$root/" "$work/zkcli-ls.out" | sed 's/^/get /' >"$work/zkcli-get.txt"
+  "$zkcli" -server "$hosts" <"$work/zkcli-get.txt" >"$work/zkcli-get.out" 2>"$work/zkcli-get.err"
+}
+export work zkcli hosts root
+export -f zkcli_read
+if [ "$fast" = 0 ]; then
+  run_timed read.zkcli zkcli_read
+  got=$(grep -c '^[A-Za-z0-9+/]\{1024\}$' "$work/zkcli-get.out" || true)
+  [ "$got" = "$znodes" ] || { echo "zkCli.sh printed $got values of 1 KiB, expected $znodes" >&2; exit 1; }
+  run_client read.sync "$zk_sync" read "$hosts" "$root"
+fi
+run_client read.async "$zk_async" read "$hosts" "$root"
+
+# ---- flinkbr: real daemon and CLI ----
+fb=$work/flinkbr
+mkdir -p "$fb/state" "$fb/cli" "$fb/backups"
+echo running >"$fb/service-state"
+fb_port=$(zkb_free_port)
+cat >"$fb/flinkbr.yaml" <<EOF
+server:
+  listen: 127.0.0.1:$fb_port
+  state_dir: $fb/state
+  gzip_level: 1
+clusters:
+  - name: bench
+    version: "1.18.1"
+    service:
+      status: "case \$(cat '$fb/service-state') in running) exit 0;; stopped) exit 3;; *) exit 1;; esac"
+      stop: "echo stopped > '$fb/service-state'"
+      start: "echo running > '$fb/service-state'"
+      timeout: 10s
+    metadata:
+      - { name: ha, type: zookeeper, connect: "$hosts", root: "$root", session_timeout: 30s }
+EOF
+export FLINKBR_SERVER=http://127.0.0.1:$fb_port FLINKBR_CONFIG_DIR=$fb/cli
+start_daemon() {
+  "$flinkbr" serve --config "$fb/flinkbr.yaml" >>"$fb/daemon.log" 2>&1 &
+  daemon_pid=$!
+  for _ in $(seq 1 300); do
+    curl -sf "$FLINKBR_SERVER/api/v1/health" >/dev/null 2>&1 && return 0
+    kill -0 "$daemon_pid" 2>/dev/null || { echo "the daemon exited; see $fb/daemon.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "the daemon did not become healthy; see $fb/daemon.log" >&2
+  exit 1
+}
+stop_daemon() {
+  kill "$daemon_pid"
+  wait "$daemon_pid" 2>/dev/null || true
+  daemon_pid=
+}
+peak_rss_kib() { sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$daemon_pid/status"; }
+# Resets the daemon's peak RSS (Linux >= 4.0), so that it covers the task alone: a login hashes
+# the password with Argon2id, which takes 64 MiB for a moment.
+reset_peak_rss() { echo 5 >"/proc/$daemon_pid/clear_refs"; }
+# The zookeeper source logs how long its own part took: "... in 1.234 s".
+zk_part_seconds() { { grep -o "$1.* in [0-9.]* s" || true; } | tail -1 | sed 's/.* in \([0-9.]*\) s$/\1/'; }
+
+start_daemon
+"$flinkbr" login --user admin <"$fb/state/initial-admin-password" >/dev/null
+"$flinkbr" backup create zk --cluster bench --data-source Flink --path-type LocalDir \
+  --path "$fb/backups" >/dev/null
+reset_peak_rss
+t0=$(now)
+"$flinkbr" backup run zk --wait --json >"$fb/backup.json" 2>/dev/null
+t1=$(now)
+secs[read.flinkbr]=$(calc "$t1 - $t0")
+rss[read.flinkbr]=$(peak_rss_kib)
+secs[read.flinkbr.zk]=$(zk_part_seconds "backed up" <"$fb/daemon.log")
+backup_path=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["backup_path"])' <"$fb/backup.json")
+printf '  read.flinkbr: %.3f s (zookeeper part %s s), %s\n' "${secs[read.flinkbr]}" \
+  "${secs[read.flinkbr.zk]}" "$(du -h "$backup_path" | cut -f1)" >&2
+stop_daemon
+
+# ---- restores into the emptied root ----
+echo "restore (create the tree into the empty root):" >&2
+clear_tree
+[ "$fast" = 1 ] || "$zk_async" zkcli "$root" "$znodes" >"$work/zkcli-create.txt"  # untimed
+zkcli_write() {
+  "$zkcli" -server "$hosts" <"$work/zkcli-create.txt" >"$work/zkcli-create.out" 2>"$work/zkcli-create.err"
+}
+export -f zkcli_write
+if [ "$fast" = 0 ]; then
+  run_timed write.zkcli zkcli_write
+  check_tree zkCli.sh
+  clear_tree
+  run_client write.sync "$zk_sync" write "$hosts" "$root" "$znodes"
+  check_tree "synchronous client"
+  clear_tree
+fi
+
+start_daemon
+"$flinkbr" service stop bench >/dev/null
+"$flinkbr" restore create r1 --cluster bench --data-source Flink --path-type LocalDir \
+  --source-path "$backup_path" >/dev/null
+reset_peak_rss
+t0=$(now)
+"$flinkbr" restore start r1 --wait >/dev/null 2>"$fb/restore.err" || {
+  cat "$fb/restore.err" >&2
+  exit 1
+}
+t1=$(now)
+secs[write.flinkbr]=$(calc "$t1 - $t0")
+rss[write.flinkbr]=$(peak_rss_kib)
+"$flinkbr" restore show r1 --json >"$fb/restore.json"
+secs[write.flinkbr.zk]=$(python3 -c '
+import json, sys
+for line in json.load(sys.stdin)["log"]:
+    print(line["text"] if isinstance(line, dict) else line)' <"$fb/restore.json" | zk_part_seconds "created")
+printf '  write.flinkbr: %.3f s (zookeeper part %s s)\n' "${secs[write.flinkbr]}" \
+  "${secs[write.flinkbr.zk]}" >&2
+# Where the restore's time goes: the daemon log's step lines (millisecond timestamps).
+restore_steps=$(python3 - "$fb/daemon.log" <<'PY'
+import re, sys
+from datetime import datetime
+marks = []
+for line in open(sys.argv[1]):
+    m = re.match(r"(\S+)Z info restore r1: (step (\S+)|restoration succeeded)", line)
+    if m:
+        marks.append((datetime.fromisoformat(m.group(1)), m.group(3) or "end"))
+print(", ".join(f"{name} {(b[0] - a[0]).total_seconds():.2f} s"
+                for a, b in zip(marks, marks[1:]) for name in [a[1]]))
+PY
+)
+echo "  flinkbr restore steps: $restore_steps" >&2
+stop_daemon
+check_tree flinkbr
+
+# ---- the table ----
+echo
+echo "ZooKeeper, $znodes znodes of 1 KiB under $root, loopback; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+printf '| %-9s | %-32s | %9s | %10s | %8s | %9s | %13s |\n' operation client seconds znodes/s \
+  "× zkCli" "× async" "peak RSS MiB"
+echo '|---|---|---:|---:|---:|---:|---:|'
+row() {
+  local op=$1 key=$2 name=$3 s=${secs[$2]:-} base=${secs[$1.zkcli]:-0} lim=${secs[$1.async]}
+  [ -n "$s" ] || return 0
+  local r=${rss[$key]:-}
+  local vs_zkcli=-  # --fast runs no zkCli.sh
+  [ "$base" = 0 ] || vs_zkcli=$(printf '%.1f' "$(calc "$base / $s")")
+  printf '| %-9s | %-32s | %9.2f | %10.0f | %8s | %9.2f | %13s |\n' \
+    "$([ "$op" = read ] && echo backup || echo restore)" "$name" "$s" \
+    "$(calc "$znodes / $s")" "$vs_zkcli" "$(calc "$lim / $s")" \
+    "$([ -n "$r" ] && echo $((r / 1024)) || echo -)"
+}
+for op in read write; do
+  row $op $op.zkcli "zkCli.sh"
+  row $op $op.sync "synchronous C client"
+  row $op $op.async "bare asynchronous C client"
+  row $op $op.flinkbr "flinkbr (whole task, CLI --wait)"
+  row $op $op.flinkbr.zk "flinkbr (zookeeper part)"
+done
+echo
+echo "peak RSS: zkCli.sh is the JVM; flinkbr is the daemon's VmHWM over the task alone (daemon"
+echo "restarted for each task, peak reset just before it)."
+echo "flinkbr restore steps: $restore_steps (stage includes the comparison with the live tree)."

@@ -1,0 +1,57 @@
+#include "source/files/tree_payload.h"
+
+#include "archive/format.h"
+
+namespace flinkbr::source::files {
+
+Result<std::string> check_tree_entry(const archive::Entry& entry, bool have_root,
+                                     const std::map<std::string, TreeRecord>& staged) {
+  std::string_view rel = entry.relative_path();
+  auto refuse = [&](std::string why) {
+    return corruption("entry '" + entry.path + "' " + std::move(why));
+  };
+  if (rel == kTree) {
+    if (entry.type != archive::EntryType::kDirectory)
+      return refuse("must be a directory (the root of a files payload)");
+    if (have_root) return refuse("appears twice");
+    return std::string();
+  }
+  if (!rel.starts_with(kTreePrefix))
+    return refuse("is not part of a files payload (expected 'tree' or 'tree/...')");
+  if (!have_root) return refuse("comes before the root entry 'tree'");
+  std::string sub(rel.substr(kTreePrefix.size()));
+  if (auto st = archive::validate_entry_path(sub); !st)
+    return refuse("has an invalid path: " + st.error().message);
+  if (staged.contains(sub)) return refuse("appears twice");
+  if (auto slash = sub.rfind('/'); slash != std::string::npos) {
+    auto parent = staged.find(sub.substr(0, slash));
+    if (parent == staged.end() || parent->second.type != archive::EntryType::kDirectory)
+      return refuse("comes before its parent directory, or its parent is not a directory");
+  }
+  return sub;
+}
+
+std::string field_name(const config::SourceConfig& cfg, std::string_view key) {
+  return cfg.key_path.empty() ? std::string(key) : cfg.key_path + "." + std::string(key);
+}
+
+Result<std::string> uri_setting(const config::SourceConfig& cfg) {
+  if (!cfg.params.is_object())
+    return invalid_argument(cfg.key_path, "the settings of a files source must be a map");
+  for (const auto& [key, value] : cfg.params.items()) {
+    (void)value;
+    if (key != "uri")
+      return invalid_argument(field_name(cfg, key),
+                              "unknown key '" + key + "' for a files source (expected: uri)");
+  }
+  auto it = cfg.params.find("uri");
+  if (it == cfg.params.end())
+    return invalid_argument(field_name(cfg, "uri"), "a files source needs a uri");
+  if (!it->is_string())
+    return invalid_argument(field_name(cfg, "uri"),
+                            "must be a string (file:///absolute/path, hdfs://nameservice/path, "
+                            "s3://bucket/prefix or obs://bucket/prefix)");
+  return it->get<std::string>();
+}
+
+}  // namespace flinkbr::source::files
