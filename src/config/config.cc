@@ -33,10 +33,10 @@ constexpr std::string_view kTopKeys[] = {"server", "clusters"};
 constexpr std::string_view kServerKeys[] = {"listen",       "state_dir",  "tls_cert_file",
                                             "tls_key_file", "token_ttl",  "gzip_level",
                                             "compression",  "console_dir"};
-constexpr std::string_view kClusterKeys[] = {"name",         "version",         "version_command",
-                                             "service",      "hadoop_conf_dir", "hdfs_user",
-                                             "webhdfs_port", "yarn_rm_url",     "obs",
-                                             "metadata",     "service_data"};
+constexpr std::string_view kClusterKeys[] = {
+    "name",         "version",        "version_command", "service",     "hadoop_conf_dir",
+    "hdfs_user",    "webhdfs_port",   "yarn_rm_url",     "obs",         "hdfs_auth",
+    "hdfs_ca_file", "webhdfs_scheme", "metadata",        "service_data"};
 constexpr std::string_view kServiceKeys[] = {"status", "stop", "start", "rest_url", "timeout"};
 constexpr std::string_view kObsKeys[] = {"endpoint", "region", "credentials_file", "addressing",
                                          "part_size"};
@@ -472,6 +472,15 @@ class Parser {
     TRY(set_str(f, "hdfs_user", c.hdfs_user));
     TRY(set_int(f, "webhdfs_port", 1, 65535, c.webhdfs_port));
     TRY(set_url(f, "yarn_rm_url", "http://resourcemanager:8088", c.yarn_rm_url));
+    TRY(set_str(f, "hdfs_auth", c.hdfs_auth));
+    if (c.hdfs_auth != "simple" && c.hdfs_auth != "kerberos")
+      return fail(*f.get("hdfs_auth"), join(path, "hdfs_auth"),
+                  "expected 'simple' or 'kerberos', got '" + c.hdfs_auth + "'");
+    TRY(set_str(f, "hdfs_ca_file", c.hdfs_ca_file));
+    TRY(set_str(f, "webhdfs_scheme", c.webhdfs_scheme));
+    if (c.webhdfs_scheme != "http" && c.webhdfs_scheme != "https")
+      return fail(*f.get("webhdfs_scheme"), join(path, "webhdfs_scheme"),
+                  "expected 'http' or 'https', got '" + c.webhdfs_scheme + "'");
     if (const YAML::Node* obs = f.get("obs")) TRY(parse_obs(*obs, join(path, "obs"), c.obs));
 
     std::map<std::string, std::string> source_names;  // name -> key path of its first use

@@ -51,9 +51,12 @@ struct ClusterConfig {
   std::string version_command;  // a shell command printing it
   ServiceConfig service;
   std::string hadoop_conf_dir;
-  std::string hdfs_user;
-  int webhdfs_port = 9870;
-  std::string yarn_rm_url;
+  std::string hdfs_user;                // user.name of simple authentication; default: the OS user
+  int webhdfs_port = 9870;              // RemoteHDFS: when the NameNode address has no port
+  std::string yarn_rm_url;              // ResourceManager, for the queue check of RemoteHDFS
+  std::string hdfs_auth = "simple";     // "simple" (user.name) or "kerberos" (SPNEGO)
+  std::string hdfs_ca_file;             // PEM CA bundle for HTTPS WebHDFS; empty: the system's
+  std::string webhdfs_scheme = "http";  // RemoteHDFS: "http" or "https"
   ObsConfig obs;
   std::vector<SourceConfig> metadata;
   std::vector<SourceConfig> service_data;

@@ -19,9 +19,20 @@ struct Location {
   std::string namenode_ip;
 };
 
-// `cluster` gives the HDFS/OBS settings; may be null for LocalDir.
+// The NameService of LocalHDFS and RemoteHDFS when none is given.
+inline constexpr std::string_view kDefaultNameService = "hacluster";
+
+// `cluster` gives the HDFS/OBS settings; may be null for LocalDir. LocalHDFS resolves the
+// NameService (default hacluster) through the cluster's hadoop_conf_dir; RemoteHDFS talks to the
+// given NameNode address (checked against the IP mode) and fails over to the other NameNodes of
+// the NameService when the Hadoop configuration knows it. Nothing is contacted here: a wrong
+// address or user shows on the first request.
 [[nodiscard]] Result<std::unique_ptr<Storage>> open_storage(const Location& location,
                                                             const config::ClusterConfig* cluster);
+
+// "hdfs://<nameservice>/path" for an HDFS location (a path already in that form is kept): the
+// form backup records give.
+std::string hdfs_uri(const Location& location, const std::string& path);
 
 // A tree named by a URI, as `files` sources give it: the Storage that reaches it and the path
 // of its root in that driver's form.

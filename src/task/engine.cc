@@ -53,6 +53,36 @@ Status check_path_fields(PathType type, const std::string& nameservice, const st
   return ok();
 }
 
+bool is_hdfs(PathType type) {
+  return type == PathType::kLocalHDFS || type == PathType::kRemoteHDFS;
+}
+
+// A backup file path of an HDFS path type: "/dir/file.tar.gz", or the record form
+// "hdfs://<nameservice>/dir/file.tar.gz" whose NameService must be the task's.
+Status validate_hdfs_file_path(const std::string& field, const std::string& nameservice,
+                               const std::string& path) {
+  if (!path.starts_with("hdfs://")) return validate_backup_file_path(field, path);
+  const std::string ns =
+      nameservice.empty() ? std::string(storage::kDefaultNameService) : nameservice;
+  std::string rest = path.substr(7);
+  size_t slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  if (authority != ns)
+    return invalid_argument(field, field + " '" + path + "' is on NameService '" + authority +
+                                       "', but the task's NameService is '" + ns +
+                                       "' (give --nameservice " + authority + ")");
+  if (slash == std::string::npos)
+    return invalid_argument(field, field + " '" + path + "' names no file");
+  return validate_backup_file_path(field, rest.substr(slash));
+}
+
+// open_storage's refusal of a task's parameters, keeping the field it names (nameservice,
+// namenode_ip, ip_mode, hadoop_conf_dir) and naming path_type otherwise.
+Error storage_refusal(Error e) {
+  if (e.code == Errc::kInvalidArgument && !e.field.empty()) return e;
+  return Error{Errc::kInvalidArgument, e.message, "path_type"};
+}
+
 // A thread running one task, reaped once done.
 struct Worker {
   std::thread thread;
@@ -157,6 +187,10 @@ struct Engine::Impl {
     rec.system_version = version;
     rec.backup_path = archive::backup_file_path(task.params.path_type, task.params.path, task.name,
                                                 task.data_source, task.created_at, version, exec);
+    // HDFS records give the full hdfs://<nameservice>/path, ready for a restoration task.
+    if (is_hdfs(task.params.path_type))
+      rec.backup_path =
+          storage::hdfs_uri({.nameservice = task.params.nameservice}, rec.backup_path);
     auto created = store.create_backup_record(rec);
     if (!created) {
       std::lock_guard g(mu);
@@ -623,7 +657,7 @@ Result<store::BackupTask> Engine::create_backup_task(const BackupTaskSpec& spec)
                                         .nameservice = t.params.nameservice,
                                         .namenode_ip = t.params.namenode_ip},
                                        cl->cfg);
-  if (!storage) return invalid_argument("path_type", storage.error().message);
+  if (!storage) return std::unexpected(storage_refusal(storage.error()));
   if (spec.max_copies < 0 || spec.max_copies > 10000)
     return invalid_argument("max_copies", "max_copies must be between 0 (keep all) and 10000");
   t.max_copies = spec.max_copies;
@@ -756,9 +790,10 @@ Result<store::RestoreTask> Engine::create_restore_task(const RestoreTaskSpec& sp
   t.params.path_type = TRY(parse_path_type(spec.path_type, "path_type"));
   TRY(check_path_fields(t.params.path_type, spec.nameservice, spec.ip_mode, spec.namenode_ip,
                         spec.queue));
-  if (t.params.path_type == PathType::kLocalDir || t.params.path_type == PathType::kLocalHDFS ||
-      t.params.path_type == PathType::kRemoteHDFS) {
+  if (t.params.path_type == PathType::kLocalDir) {
     TRY(validate_backup_file_path("source_path", spec.source_path));
+  } else if (is_hdfs(t.params.path_type)) {
+    TRY(validate_hdfs_file_path("source_path", spec.nameservice, spec.source_path));
   } else {
     TRY(validate_object_path("source_path", spec.source_path));
   }
@@ -775,7 +810,21 @@ Result<store::RestoreTask> Engine::create_restore_task(const RestoreTaskSpec& sp
                                         .ip_mode = spec.ip_mode,
                                         .namenode_ip = spec.namenode_ip},
                                        cl->cfg);
-  if (!storage) return invalid_argument("path_type", storage.error().message);
+  if (!storage) return std::unexpected(storage_refusal(storage.error()));
+  if (t.params.path_type == PathType::kRemoteHDFS) {
+    // What can be checked without asking the ResourceManager: a queue is named, and there is a
+    // ResourceManager to ask at the check step.
+    if (spec.queue.empty())
+      return invalid_argument(
+          "queue", "queue is required for RemoteHDFS: the YARN queue of cluster '" + cl->cfg->name +
+                       "' used for the copy");
+    if (cl->cfg->yarn_rm_url.empty())
+      return invalid_argument("queue", "cluster '" + cl->cfg->name +
+                                           "' has no ResourceManager to check YARN queue '" +
+                                           spec.queue +
+                                           "' against: set yarn_rm_url in its configuration (e.g. "
+                                           "http://resourcemanager:8088)");
+  }
   t.params.path = spec.source_path;
   t.params.nameservice = spec.nameservice;
   t.params.ip_mode = spec.ip_mode;

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "archive/names.h"
+#include "storage/hdfs/remote.h"
 #include "storage/open.h"
 #include "task/archive_io.h"
 #include "task/validate.h"
@@ -80,6 +81,15 @@ Result<Prepared> check(const RestoreInputs& in, Recorder& rec) {
                                          .ip_mode = t.params.ip_mode,
                                          .namenode_ip = t.params.namenode_ip},
                                         &cluster));
+  if (t.params.path_type == PathType::kRemoteHDFS) {
+    // The copy runs in a YARN queue of this cluster: it must exist and be RUNNING.
+    TRY(storage::hdfs::check_yarn_queue({.rm_url = cluster.yarn_rm_url,
+                                         .cluster = cluster.name,
+                                         .kerberos = cluster.hdfs_auth == "kerberos",
+                                         .ca_file = cluster.hdfs_ca_file},
+                                        t.params.queue));
+    rec.log("info", "YARN queue " + t.params.queue + " is RUNNING");
+  }
 
   if (in.claim_slot) TRY(in.claim_slot());
 

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/curl_util.h"
 #include "storage/s3/credentials.h"
 
 namespace flinkbr::storage {
@@ -22,18 +23,16 @@ namespace flinkbr::storage {
 namespace {
 
 using s3::Credentials;
+using curl::global_init;
+using curl::lower;
+using curl::Slist;
+using CurlPtr = curl::EasyPtr;
 
 constexpr uint64_t kMaxCopySize = uint64_t{5} << 30;
 constexpr size_t kErrorBodyRoom = 64 * 1024;
 constexpr int kMaxParts = 10000;  // the S3 limit of parts per multipart upload
 
 // ---- small helpers ----
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string xml_unescape(std::string_view s) {
   std::string out;
@@ -166,36 +165,6 @@ int64_t parse_iso8601(std::string_view s) {
   return static_cast<int64_t>(timegm(&tm));
 }
 
-// ---- libcurl RAII ----
-
-void global_init() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
-
-class Slist {
- public:
-  Slist() = default;
-  ~Slist() {
-    if (list_) curl_slist_free_all(list_);
-  }
-  Slist(const Slist&) = delete;
-  Slist& operator=(const Slist&) = delete;
-  void append(const std::string& line) {
-    curl_slist* n = curl_slist_append(list_, line.c_str());
-    if (n) list_ = n;
-  }
-  curl_slist* get() const { return list_; }
-
- private:
-  curl_slist* list_ = nullptr;
-};
-
 // ---- requests ----
 
 struct Endpoint {
@@ -294,43 +263,8 @@ size_t write_cb(char* ptr, size_t size, size_t n, void* user) {
   return len;
 }
 
-size_t header_cb(char* ptr, size_t size, size_t n, void* user) {
-  auto* r = static_cast<Response*>(user);
-  size_t len = size * n;
-  std::string_view line(ptr, len);
-  if (line.starts_with("HTTP/")) {
-    r->headers.clear();  // a new response (after 100 Continue or a redirect)
-    return len;
-  }
-  size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return len;
-  std::string name = lower(line.substr(0, colon));
-  std::string_view value = line.substr(colon + 1);
-  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
-    value.remove_suffix(1);
-  r->headers[name] = std::string(value);
-  return len;
-}
-
 bool retryable_status(const Response& r) {
   return r.status >= 500 || r.status == 429 || xml_value(r.body, "Code").value_or("") == "SlowDown";
-}
-
-bool retryable_curl(CURLcode c) {
-  switch (c) {
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_URL_MALFORMAT:
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_WRITE_ERROR:
-    case CURLE_OUT_OF_MEMORY:
-      return false;
-    default:
-      return true;
-  }
 }
 
 class Client {
@@ -406,8 +340,8 @@ class Client {
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, curl::header_callback);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &resp.headers);
     if (req.method == "HEAD") {
       curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (req.method == "GET") {
@@ -426,7 +360,7 @@ class Client {
       return make_error(
           Errc::kUnavailable,
           "OBS endpoint " + endpoint_.scheme + "://" + host_header + " did not answer: " + detail,
-          {}, retryable_curl(rc));
+          {}, curl::retryable(rc));
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp.status);
     return resp;
