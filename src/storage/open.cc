@@ -206,8 +206,8 @@ Result<UriTarget> open_storage_for_uri(std::string_view uri, const config::Clust
   }
   // hdfs://<nameservice>/path: the cluster's own HDFS (LocalHDFS), its NameService resolved
   // through hadoop_conf_dir.
-  auto storage = open_storage({.type = PathType::kLocalHDFS, .nameservice = parsed.authority},
-                              &cluster);
+  auto storage =
+      open_storage({.type = PathType::kLocalHDFS, .nameservice = parsed.authority}, &cluster);
   if (!storage) {
     Error e = storage.error();
     e.field = field;

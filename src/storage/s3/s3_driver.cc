@@ -22,10 +22,10 @@ namespace flinkbr::storage {
 
 namespace {
 
-using s3::Credentials;
 using curl::global_init;
 using curl::lower;
 using curl::Slist;
+using s3::Credentials;
 using CurlPtr = curl::EasyPtr;
 
 constexpr uint64_t kMaxCopySize = uint64_t{5} << 30;
