@@ -16,6 +16,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using namespace std::string_literals;
 using testsupport::PgServer;
 using testsupport::Rows;
 using testsupport::sql;
@@ -67,18 +68,17 @@ class SourcesEndToEnd : public ::testing::Test {
     if (zoo_exists(c.zh(), "/flink", 0, nullptr) != ZOK) c.create("/flink", std::nullopt);
     c.create(zk_root_, std::nullopt);
     c.create(zk_root_ + "/leader", "");
-    c.create(zk_root_ + "/leader/rest_server",
-             std::string("\xac\xed\0\x05t\0\x15http://jm:8081", 24));
+    c.create(zk_root_ + "/leader/rest_server", "\xac\xed\0\x05t\0\x15http://jm:8081"s);
     c.create(zk_root_ + "/jobgraphs", std::nullopt);
     c.create(zk_root_ + "/checkpoints", std::nullopt);
     c.create(zk_root_ + "/checkpoint-counter", std::nullopt);
     for (std::string job : {"7a1c", "9be0"}) {
-      c.create(zk_root_ + "/jobgraphs/" + job, std::string("\xac\xed\0\x05graph-", 11) + job);
+      c.create(zk_root_ + "/jobgraphs/" + job, "\xac\xed\0\x05graph-"s + job);
       c.create(zk_root_ + "/checkpoints/" + job, std::nullopt);
       for (int i = 0; i < 3; ++i)
         c.create(zk_root_ + "/checkpoints/" + job + "/checkpoint-", "pointer " + std::to_string(i),
                  ZOO_PERSISTENT_SEQUENTIAL);
-      c.create(zk_root_ + "/checkpoint-counter/" + job, std::string("\0\0\0\x04", 4));
+      c.create(zk_root_ + "/checkpoint-counter/" + job, "\0\0\0\x04"s);
     }
     c.create(zk_root_ + "/running_job_registry", std::nullopt);
   }
@@ -131,7 +131,7 @@ class SourcesEndToEnd : public ::testing::Test {
     write_file(d.conf_dir() + "/added-since", "x");
     ZkClient c(connect);
     c.remove_tree(zk_root_ + "/jobgraphs/9be0");
-    c.set(zk_root_ + "/checkpoint-counter/7a1c", std::string("\0\0\0\x09", 4));
+    c.set(zk_root_ + "/checkpoint-counter/7a1c", "\0\0\0\x09"s);
     c.create(zk_root_ + "/checkpoints/7a1c/checkpoint-", "added since", ZOO_PERSISTENT_SEQUENTIAL);
     sql(g_pg->dsn(database_), R"(
       DELETE FROM jobs WHERE id = 2;
