@@ -363,4 +363,11 @@ std::string Daemon::backup(const std::string& task, const std::string& data_sour
   return records.at(0).at("backup_path").get<std::string>();
 }
 
+Tree cluster_tree(Daemon& d) {
+  Tree t;
+  for (auto& [dir, name] : {std::pair{d.ha_dir(), "ha"}, std::pair{d.conf_dir(), "conf"}})
+    for (auto& [path, e] : snapshot(dir)) t[std::string(name) + "/" + path] = e;
+  return t;
+}
+
 }  // namespace flinkbr::e2e

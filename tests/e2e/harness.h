@@ -45,6 +45,10 @@ Tree snapshot(const std::string& dir);
 // A readable list of the differences, empty when equal.
 std::string describe_difference(const Tree& expected, const Tree& actual);
 
+class Daemon;
+// The metadata trees of the test cluster "prod" ("ha/..." and "conf/..."), as snapshot() sees them.
+Tree cluster_tree(Daemon& d);
+
 class Daemon {
  public:
   struct Options {

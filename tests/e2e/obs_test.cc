@@ -78,13 +78,6 @@ class ObsEndToEnd : public ::testing::Test {
     return out;
   }
 
-  Tree local_tree(Daemon& d) {
-    Tree t;
-    for (auto& [dir, name] : {std::pair{d.ha_dir(), "ha"}, std::pair{d.conf_dir(), "conf"}})
-      for (auto& [path, e] : snapshot(dir)) t[std::string(name) + "/" + path] = e;
-    return t;
-  }
-
   std::string creds_dir_;
   std::string prefix_;
   std::unique_ptr<storage::Storage> bucket_;
@@ -99,7 +92,7 @@ TEST_F(ObsEndToEnd, BackupToObsThenRestoreFromItBringsBackFilesAndObjectsExactly
   std::string blob(6 << 20, '\0');
   for (auto& ch : blob) ch = static_cast<char>(rng() & 0xff);
   put(bucket_ha() + "/default/blob/job_7a1c/blob_p-1", blob);
-  Tree files_before = local_tree(d);
+  Tree files_before = cluster_tree(d);
   auto objects_before = objects(bucket_ha());
 
   auto c = d.cli({"backup", "create", "to-obs", "--cluster", "prod", "--data-source", "Flink",
@@ -130,7 +123,7 @@ TEST_F(ObsEndToEnd, BackupToObsThenRestoreFromItBringsBackFilesAndObjectsExactly
   ASSERT_EQ(c.exit_code, 0) << c.err;
   auto s = d.cli({"restore", "start", "from-obs", "--wait"});
   ASSERT_EQ(s.exit_code, 0) << s.err << s.out;
-  EXPECT_EQ(describe_difference(files_before, local_tree(d)), "");
+  EXPECT_EQ(describe_difference(files_before, cluster_tree(d)), "");
   EXPECT_EQ(objects(bucket_ha()), objects_before);
 }
 
@@ -158,7 +151,7 @@ TEST_F(ObsEndToEnd, AWrongSecretIsRefusedWithTheReasonAndLeavesNoObjectAndNoChan
   // A restoration: refused, nothing changed.
   put(bucket_ha() + "/default/added-since", "x");
   write_file(d.conf_dir() + "/added-since", "x");
-  Tree files_before = local_tree(d);
+  Tree files_before = cluster_tree(d);
   auto objects_before = objects(bucket_ha());
   d.set_service_state("stopped");
   c = d.cli({"restore", "create", "from-obs", "--cluster", "prod", "--data-source", "Flink",
@@ -167,7 +160,7 @@ TEST_F(ObsEndToEnd, AWrongSecretIsRefusedWithTheReasonAndLeavesNoObjectAndNoChan
   auto s = d.cli({"restore", "start", "from-obs", "--wait"});
   EXPECT_NE(s.exit_code, 0);
   EXPECT_NE(s.err.find("signature"), std::string::npos) << s.err;
-  EXPECT_EQ(describe_difference(files_before, local_tree(d)), "");
+  EXPECT_EQ(describe_difference(files_before, cluster_tree(d)), "");
   EXPECT_EQ(objects(bucket_ha()), objects_before);
   auto task = json::parse(d.cli({"restore", "show", "from-obs", "--json"}).out);
   EXPECT_EQ(task["state"], "Failed");

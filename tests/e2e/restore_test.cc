@@ -19,13 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-Tree cluster_tree(Daemon& d) {
-  Tree t;
-  for (auto& [dir, name] : {std::pair{d.ha_dir(), "ha"}, std::pair{d.conf_dir(), "conf"}})
-    for (auto& [path, e] : snapshot(dir)) t[std::string(name) + "/" + path] = e;
-  return t;
-}
-
 // Damages the cluster in every way a restore must undo.
 void damage(Daemon& d) {
   write_file(d.ha_dir() + "/default/completedCheckpoint7a1c-1", "changed");       // changed

@@ -117,8 +117,7 @@ class SourcesEndToEnd : public ::testing::Test {
   };
   State state(Daemon& d, const std::string& connect) {
     State s;
-    for (auto& [dir, name] : {std::pair{d.ha_dir(), "ha"}, std::pair{d.conf_dir(), "conf"}})
-      for (auto& [path, e] : snapshot(dir)) s.files[std::string(name) + "/" + path] = e;
+    s.files = cluster_tree(d);
     s.zk = zk_state(connect);
     s.db = db_state();
     return s;
