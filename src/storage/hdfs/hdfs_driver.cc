@@ -4,6 +4,8 @@
 #include <cstring>
 #include <random>
 
+#include "storage/chunked_reader.h"
+
 namespace flinkbr::storage {
 
 namespace {
@@ -41,26 +43,14 @@ FileInfo to_info(const std::string& path, const FileStatus& s) {
   return f;
 }
 
-class HdfsReader final : public io::Reader {
+class HdfsReader final : public ChunkedReader {
  public:
   HdfsReader(std::shared_ptr<WebHdfsClient> client, std::string path, uint64_t size, size_t chunk)
-      : client_(std::move(client)), path_(std::move(path)), size_(size), chunk_(chunk) {}
-
-  Result<size_t> read(std::span<std::byte> out) override {
-    if (out.empty()) return size_t{0};
-    if (pos_ == buf_.size()) {
-      if (next_ >= size_) return size_t{0};
-      TRY(fill());
-    }
-    size_t n = std::min(out.size(), buf_.size() - pos_);
-    std::memcpy(out.data(), buf_.data() + pos_, n);
-    pos_ += n;
-    return n;
-  }
+      : ChunkedReader(size), client_(std::move(client)), path_(std::move(path)), chunk_(chunk) {}
 
  private:
   // Reads [next_, next_ + want) into buf_, resuming a broken transfer at the byte reached.
-  Status fill() {
+  Status fill() override {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk_, size_ - next_));
     buf_.clear();
     if (buf_.capacity() < want) buf_.reserve(want);
@@ -97,11 +87,7 @@ class HdfsReader final : public io::Reader {
 
   std::shared_ptr<WebHdfsClient> client_;
   std::string path_;
-  uint64_t size_;
   size_t chunk_;
-  std::string buf_;
-  size_t pos_ = 0;
-  uint64_t next_ = 0;  // offset of the byte after buf_
 };
 
 class HdfsWriter final : public io::Writer {

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/chunked_reader.h"
 #include "storage/curl_util.h"
 #include "storage/s3/credentials.h"
 
@@ -472,32 +473,20 @@ std::string join(const ObjectPath& o) {
 
 // ---- reader ----
 
-class S3Reader final : public io::Reader {
+class S3Reader final : public ChunkedReader {
  public:
   S3Reader(std::shared_ptr<Client> client, ObjectPath obj, std::string path, uint64_t size,
            std::string etag)
-      : client_(std::move(client)),
+      : ChunkedReader(size),
+        client_(std::move(client)),
         obj_(std::move(obj)),
         path_(std::move(path)),
-        size_(size),
         etag_(std::move(etag)) {}
-
-  Result<size_t> read(std::span<std::byte> out) override {
-    if (out.empty()) return size_t{0};
-    if (pos_ == buf_.size()) {
-      if (next_ >= size_) return size_t{0};
-      TRY(fill());
-    }
-    size_t n = std::min(out.size(), buf_.size() - pos_);
-    std::memcpy(out.data(), buf_.data() + pos_, n);
-    pos_ += n;
-    return n;
-  }
 
  private:
   // Fetches the next chunk [next_, next_ + want) into buf_, resuming after a cut connection at
   // the byte reached.
-  Status fill() {
+  Status fill() override {
     const uint64_t want = std::min<uint64_t>(client_->options().read_chunk, size_ - next_);
     buf_.clear();
     pos_ = 0;
@@ -550,11 +539,7 @@ class S3Reader final : public io::Reader {
   std::shared_ptr<Client> client_;
   ObjectPath obj_;
   std::string path_;
-  uint64_t size_;
   std::string etag_;
-  std::string buf_;
-  size_t pos_ = 0;
-  uint64_t next_ = 0;  // offset of the byte after buf_
 };
 
 // ---- writer ----
