@@ -29,6 +29,7 @@
 #include "archive/archive_reader.h"
 #include "archive/archive_writer.h"
 #include "source/registry.h"
+#include "source/testing/capturing_writer.h"
 #include "support/postgres_server.h"
 
 namespace flinkbr::source {
@@ -36,28 +37,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+using testing::TempDir;
 using testsupport::free_port;
 using testsupport::PgServer;
 using testsupport::Rows;
 using testsupport::slurp;
 using testsupport::sql;
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "flinkbr-pgt-XXXXXX").string();
-    EXPECT_NE(::mkdtemp(tmpl.data()), nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 const char* kSchema = R"SQL(
 CREATE TABLE users (
@@ -148,23 +133,8 @@ class PostgresSourceTest : public ::testing::Test {
 
   // Backs up through the real archive writer and reads the entries back through the reader.
   std::vector<Entry> backup(MetadataSource& src) {
-    io::StringWriter tar;
-    archive::Header header;
-    header.system_version = "1.18.1";
-    header.data_source = "Flink";
-    header.cluster = "c";
-    header.execution_time = "20260101000000";
-    header.sources.push_back({"jobdb", "postgres", src.location()});
-    {
-      auto w = archive::ArchiveWriter::create(tar, header);
-      EXPECT_TRUE(w) << w.error().message;
-      archive::SourceArchiveWriter out(**w, "jobdb");
-      auto st = src.backup(out, ctx());
-      EXPECT_TRUE(st) << st.error().message;
-      st = (*w)->finish();
-      EXPECT_TRUE(st) << st.error().message;
-    }
-    io::StringReader in(tar.str());
+    const std::string tar = testing::backup_tar(src, ctx());
+    io::StringReader in(tar);
     auto reader = archive::ArchiveReader::open(in);
     EXPECT_TRUE(reader) << reader.error().message;
     std::vector<Entry> entries;

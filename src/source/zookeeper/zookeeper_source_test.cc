@@ -35,6 +35,7 @@
 #include "archive/archive_reader.h"
 #include "archive/archive_writer.h"
 #include "source/registry.h"
+#include "source/testing/capturing_writer.h"
 #include "support/zookeeper_server.h"
 
 namespace flinkbr::source {
@@ -127,23 +128,7 @@ class ZkSourceTest : public ::testing::Test {
   }
 
   // Backs up through the real archive writer; returns the tar bytes.
-  std::string backup_tar(MetadataSource& src) {
-    io::StringWriter tar;
-    archive::Header header;
-    header.system_version = "1.18.1";
-    header.data_source = "Flink";
-    header.cluster = "c";
-    header.execution_time = "20260101000000";
-    header.sources.push_back({"ha", "zookeeper", src.location()});
-    auto w = archive::ArchiveWriter::create(tar, header);
-    EXPECT_TRUE(w) << w.error().message;
-    archive::SourceArchiveWriter out(**w, "ha");
-    auto st = src.backup(out, ctx());
-    EXPECT_TRUE(st) << st.error().message;
-    auto fin = (*w)->finish();
-    EXPECT_TRUE(fin) << fin.error().message;
-    return tar.str();
-  }
+  std::string backup_tar(MetadataSource& src) { return testing::backup_tar(src, ctx()); }
 
   std::unique_ptr<StagedRestore> stage(MetadataSource& src, const std::string& tar) {
     io::StringReader in(tar);
