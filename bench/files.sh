@@ -6,6 +6,8 @@
 #   bench/files.sh --quick    # about 60 MB
 #   bench/files.sh --big      # about 3 GB, flinkbr, reading and tar xzf only (memory check)
 #   bench/files.sh --rounds 3 # restore pairs (tar xzf, then flinkbr) measured 3 times
+#   bench/files.sh --shared-disk  # extract on the work directory's disk, not on a fresh ext4
+#                               # per extraction (the default when run as root)
 #
 # Builds build/flinkbr when it is missing (FLINKBR_BIN picks another binary). The dataset is
 # generated once, deterministically, under $FLINKBR_BENCH_DIR (default: $TMPDIR/flinkbr-bench)
@@ -14,12 +16,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=default
 rounds=2
+extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) mode=quick ;;
     --big) mode=big ;;
     --rounds) rounds="$2"; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --shared-disk) extra+=(--shared-disk) ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bench/files.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -35,4 +39,4 @@ fi
 work="${FLINKBR_BENCH_DIR:-${TMPDIR:-/tmp}/flinkbr-bench}"
 mkdir -p "$work"
 exec python3 bench/lib/files_bench.py --binary "$bin" --work "$work" --mode "$mode" \
-  --rounds "$rounds"
+  --rounds "$rounds" ${extra[@]+"${extra[@]}"}
