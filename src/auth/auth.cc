@@ -170,8 +170,7 @@ Auth::Auth(store::Store& store, int token_ttl_seconds)
 Result<std::string> Auth::hash_password(const std::string& password) {
   TRY(init_sodium());
   char out[crypto_pwhash_STRBYTES];
-  if (crypto_pwhash_str(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                        crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
+  if (crypto_pwhash_str(out, password.data(), password.size(), kHashPasses, kHashMemoryBytes) != 0)
     return make_error(Errc::kInternal, "hashing a password failed: out of memory", {},
                       /*retryable=*/true);
   return std::string(out);
@@ -213,6 +212,13 @@ Result<std::string> Auth::login(const std::string& user, const std::string& pass
     return unauthenticated(kWrongCredentials);
   }
   if (!verify_password(found->password_hash, password)) return unauthenticated(kWrongCredentials);
+  // A hash made with other parameters (before flinkbr 0.3: libsodium's interactive limits,
+  // 64 MiB per login) is replaced now that the password is known. A failure here must not
+  // refuse a valid login: the old hash keeps working.
+  if (crypto_pwhash_str_needs_rehash(found->password_hash.c_str(), kHashPasses, kHashMemoryBytes) !=
+      0) {
+    if (auto h = hash_password(password); h) (void)store_.set_password_hash(found->id, *h);
+  }
 
   const int64_t now = now_seconds();
   // Opportunistic clean-up; a failure here must not refuse a valid login.

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <sodium.h>
 
 #include "io/layers.h"
 
@@ -62,6 +63,31 @@ TEST_F(AuthTest, HashAndVerify) {
   EXPECT_TRUE(Auth::verify_password(*h2, "correct horse"));
   EXPECT_FALSE(Auth::verify_password(*h1, "correct horsE"));
   EXPECT_FALSE(Auth::verify_password("not a hash", "correct horse"));
+  // OWASP's Argon2id setting, recorded in the hash itself: 19 MiB, 2 passes, 1 lane.
+  EXPECT_NE(h1->find("$m=19456,t=2,p=1$"), std::string::npos) << *h1;
+}
+
+// A user whose hash was made by an older flinkbr (libsodium's interactive limits: 64 MiB per
+// login) still logs in, and that login replaces the hash with one at today's setting.
+TEST_F(AuthTest, LoginReplacesAHashOfOlderParameters) {
+  const std::string password = "an older password";
+  char old_hash[crypto_pwhash_STRBYTES];
+  ASSERT_EQ(
+      crypto_pwhash_str(old_hash, password.data(), password.size(),
+                        crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE),
+      0);
+  ASSERT_NE(std::string(old_hash).find("$m=65536,"), std::string::npos) << old_hash;
+  ASSERT_TRUE(store_->create_user("old", Role::kOperator, old_hash));
+
+  EXPECT_FALSE(auth_->login("old", "a wrong password"));
+  EXPECT_EQ(store_->get_user("old")->password_hash, old_hash);  // unchanged by a failed login
+
+  ASSERT_TRUE(auth_->login("old", password));
+  const std::string now = store_->get_user("old")->password_hash;
+  EXPECT_NE(now, old_hash);
+  EXPECT_NE(now.find("$m=19456,t=2,p=1$"), std::string::npos) << now;
+  EXPECT_TRUE(auth_->login("old", password));
+  EXPECT_EQ(store_->get_user("old")->password_hash, now);  // already current: kept
 }
 
 TEST_F(AuthTest, BootstrapWritesThePasswordOnce) {

@@ -590,6 +590,14 @@ Result<User> Store::create_user(const std::string& name, Role role,
   return u;
 }
 
+Status Store::set_password_hash(int64_t user_id, const std::string& password_hash) {
+  std::lock_guard lock(mu_);
+  auto n =
+      TRY(change(db_, "UPDATE users SET password_hash = ? WHERE id = ?", password_hash, user_id));
+  if (n == 0) return not_found("user with id " + std::to_string(user_id) + " does not exist");
+  return ok();
+}
+
 Result<User> Store::get_user(const std::string& name) {
   std::lock_guard lock(mu_);
   return query_one(db_, sql("SELECT ", kUserColumns, " FROM users WHERE name = ?"), read_user,

@@ -33,6 +33,7 @@ class Store {
   [[nodiscard]] Result<User> create_user(const std::string& name, Role role,
                                          const std::string& password_hash);
   [[nodiscard]] Result<User> get_user(const std::string& name);
+  [[nodiscard]] Status set_password_hash(int64_t user_id, const std::string& password_hash);
   [[nodiscard]] Result<User> get_user_by_id(int64_t id);
   [[nodiscard]] Result<std::vector<User>> list_users();
   [[nodiscard]] Result<int64_t> count_users();
