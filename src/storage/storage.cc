@@ -39,4 +39,24 @@ Status Storage::remove_if_exists(const std::string& path) {
   return st;
 }
 
+Result<int> Storage::remove_leftovers_of(const std::string& path) {
+  if (!driver_->has_directories()) return 0;
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return 0;
+  const std::string dir = slash == 0 ? "/" : path.substr(0, slash);
+  const std::string_view final_name = std::string_view(path).substr(slash + 1);
+  auto children = driver_->list(dir);
+  if (!children && children.error().code == Errc::kNotFound) return 0;
+  if (!children) return std::unexpected(std::move(children).error());
+  int removed = 0;
+  for (const FileInfo& f : *children) {
+    if (f.is_dir) continue;
+    std::string_view name = std::string_view(f.path).substr(f.path.rfind('/') + 1);
+    if (!driver_->is_temporary_of(name, final_name)) continue;
+    TRY(remove_if_exists(f.path));
+    ++removed;
+  }
+  return removed;
+}
+
 }  // namespace flinkbr::storage

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/result.h"
@@ -75,6 +76,14 @@ class StorageDriver {
   // Removes a file or a directory with everything below it; kNotFound when missing. The
   // default walks the tree with list() and remove(); drivers with a recursive delete override.
   [[nodiscard]] virtual Status remove_tree(const std::string& path);
+  // Whether `name`, in the directory of a file named `final_name`, is the temporary name one
+  // of this driver's writers uses for it. Such a name outlives its writer only when the process
+  // died before finish() (a destroyed writer removes it). Drivers whose writers leave no named
+  // temporary behind (object stores: an unfinished multipart upload has no key) say false.
+  virtual bool is_temporary_of(std::string_view name, std::string_view final_name) const {
+    (void)name, (void)final_name;
+    return false;
+  }
   // Bytes available for new data at `path`, when the driver can tell.
   [[nodiscard]] virtual Result<std::optional<uint64_t>> free_space(const std::string& path) {
     (void)path;
@@ -119,6 +128,9 @@ class Storage {
   Result<bool> exists(const std::string& path);
   // Removes a file; ok when it was already gone.
   Status remove_if_exists(const std::string& path);
+  // Removes what writers of `path` interrupted by a crash left under temporary names beside it
+  // (is_temporary_of); ok when there is none or the directory is gone. Returns how many.
+  Result<int> remove_leftovers_of(const std::string& path);
 
  private:
   std::unique_ptr<StorageDriver> driver_;

@@ -443,8 +443,15 @@ struct Engine::Impl {
       r.ended_at = now_seconds();
       r.error = "the daemon stopped while this backup was running";
       TRY(store.update_backup_record(r));
-      remove_local_temp_files(r.backup_path);
       spdlog::warn("backup record {} of {} marked Failed: {}", r.id, r.task_name, r.error);
+    }
+    // The interrupted writers' temporary files: on a worker, because a remote storage (HDFS)
+    // may be slow or down, and the daemon must start regardless.
+    if (!running.empty()) {
+      std::lock_guard g(mu);
+      spawn([this, running] {
+        for (const auto& r : running) remove_backup_leftovers(r);
+      });
     }
     // Restoration runs.
     for (int64_t offset = 0;; offset += 1000) {
@@ -456,15 +463,28 @@ struct Engine::Impl {
     return ok();
   }
 
-  // LocalDir writers leave ".<name>.tmp-<random>" when the process dies mid-write.
-  static void remove_local_temp_files(const std::string& final_path) {
-    fs::path p(final_path);
-    std::string prefix = "." + p.filename().string() + ".tmp-";
-    std::error_code ec;
-    for (auto it = fs::directory_iterator(p.parent_path(), ec);
-         !ec && it != fs::directory_iterator(); it.increment(ec)) {
-      if (it->path().filename().string().starts_with(prefix)) fs::remove(it->path(), ec);
-    }
+  // Removes what the writer of an interrupted run left under a temporary name beside its file
+  // (LocalDir ".<name>.tmp-<random>", HDFS ".<name>.<random>.flinkbr-tmp"). Logged, never fatal.
+  void remove_backup_leftovers(const store::BackupRecord& r) {
+    auto task = store.get_backup_task(r.task_name);
+    if (!task) return;  // deleted since; its parameters (which storage) went with it
+    auto cl = cluster(task->cluster, "");
+    auto storage = storage::open_storage({.type = task->params.path_type,
+                                          .nameservice = task->params.nameservice,
+                                          .namenode_ip = task->params.namenode_ip},
+                                         cl ? (*cl)->cfg : nullptr);
+    auto removed = storage ? (*storage)->remove_leftovers_of(r.backup_path)
+                           : Result<int>(std::unexpected(storage.error()));
+    if (!removed)
+      spdlog::warn(
+          "backup record {} of {}: cannot remove the temporary file of the interrupted "
+          "run beside {}: {}",
+          r.id, r.task_name, r.backup_path, removed.error().message);
+    else if (*removed > 0)
+      spdlog::info(
+          "backup record {} of {}: removed the temporary file of the interrupted run "
+          "beside {}",
+          r.id, r.task_name, r.backup_path);
   }
 
   Status recover_restore(store::RestoreTask& task) {

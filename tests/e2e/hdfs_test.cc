@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "harness.h"
 #include "servers/webhdfs/webhdfs_fixture.h"
@@ -195,6 +197,55 @@ TEST(Hdfs, DroppedTransfersAreRetriedAndTheRestoreIsExact) {
   auto s = d.cli({"restore", "start", "r1", "--wait"});
   ASSERT_EQ(s.exit_code, 0) << s.err << s.out;
   EXPECT_EQ(describe_difference(before, cluster_tree(d)), "");
+}
+
+// Every "*.flinkbr-tmp" file below the server's namespace.
+std::vector<fs::path> hdfs_temporaries(const Hdfs& hdfs) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(hdfs.server.root_dir(), ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
+    if (it->path().filename().string().ends_with(".flinkbr-tmp")) out.push_back(it->path());
+  return out;
+}
+
+// A daemon killed while its upload waits to be renamed leaves a temporary file in HDFS; the
+// next start marks the run Failed and removes that file, and no file ever had the final name.
+TEST(Hdfs, TemporaryFileOfABackupInterruptedByACrashIsRemovedAtTheNextStart) {
+  Hdfs hdfs({});
+  ASSERT_EQ(hdfs.server.error(), "");
+  Daemon d({.cluster_settings = hdfs.cluster_yaml()});
+  d.seed_cluster();
+  ASSERT_EQ(d.cli({"backup", "create", "nightly", "--cluster", "prod", "--data-source", "Flink",
+                   "--path-type", "LocalHDFS"})
+                .exit_code,
+            0);
+  hdfs.server.set_delay_ms(1500);  // every request waits: the RENAME that commits too
+  ASSERT_EQ(d.cli({"backup", "run", "nightly"}).exit_code, 0);
+  std::vector<fs::path> temporaries;
+  for (int i = 0; i < 3000 && temporaries.empty(); ++i) {
+    temporaries = hdfs_temporaries(hdfs);
+    if (temporaries.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(temporaries.size(), 1u) << "the upload never reached HDFS";
+  d.kill9();
+  hdfs.server.set_delay_ms(0);
+  ASSERT_TRUE(fs::exists(temporaries[0]));
+
+  d.start();
+  for (int i = 0; i < 200 && fs::exists(temporaries[0]); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(fs::exists(temporaries[0])) << temporaries[0];
+  EXPECT_TRUE(hdfs_temporaries(hdfs).empty());
+  auto h = history(d, "nightly");
+  ASSERT_EQ(h.size(), 1u) << h.dump();
+  EXPECT_EQ(h[0]["status"], "Failed") << h.dump();
+  EXPECT_NE(h[0]["error"].get<std::string>().find("daemon stopped"), std::string::npos) << h.dump();
+  EXPECT_FALSE(fs::exists(hdfs.on_disk(h[0]["backup_path"].get<std::string>())));
+  // The task still works.
+  auto r = d.cli({"backup", "run", "nightly", "--wait"});
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_EQ(history(d, "nightly").at(0)["status"], "Succeeded");
 }
 
 TEST(Hdfs, RefusalsSayWhyAndChangeNothing) {

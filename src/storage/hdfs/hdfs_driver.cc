@@ -225,6 +225,14 @@ class HdfsDriver final : public StorageDriver {
 
   std::string kind() const override { return options_.kind; }
 
+  // ".<name>.<hex>.flinkbr-tmp" (HdfsWriter).
+  bool is_temporary_of(std::string_view name, std::string_view final_name) const override {
+    constexpr std::string_view kSuffix = ".flinkbr-tmp";
+    return name.size() > 1 + final_name.size() + 1 + kSuffix.size() && name.starts_with('.') &&
+           name.substr(1).starts_with(final_name) && name[1 + final_name.size()] == '.' &&
+           name.ends_with(kSuffix);
+  }
+
   Result<FileInfo> stat(const std::string& path) override {
     std::string p = TRY(norm(path));
     auto s = TRY(client_->get_file_status(p));

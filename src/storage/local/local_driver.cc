@@ -210,6 +210,13 @@ class LocalDriver final : public StorageDriver {
  public:
   std::string kind() const override { return "LocalDir"; }
 
+  // ".<name>.tmp-<hex>" (open_write).
+  bool is_temporary_of(std::string_view name, std::string_view final_name) const override {
+    return name.size() > final_name.size() + 6 && name.starts_with('.') &&
+           name.substr(1).starts_with(final_name) &&
+           name.substr(1 + final_name.size()).starts_with(".tmp-");
+  }
+
   Result<FileInfo> stat(const std::string& path) override {
     TRY(check_absolute(path));
     struct stat st {};
