@@ -14,6 +14,15 @@ export function Time({ iso, empty = '—' }: { iso: string | null | undefined; e
   );
 }
 
+// A table cell holding a time.
+export function TimeCell(props: { iso: string | null | undefined; empty?: string }) {
+  return (
+    <td>
+      <Time iso={props.iso} empty={props.empty} />
+    </td>
+  );
+}
+
 // An error where the user acted: role=alert so that it is announced.
 export function ErrorText({ error, id }: { error: ApiError | string | null; id?: string }) {
   if (!error) return null;

@@ -48,7 +48,7 @@ export function useCreateForm<F extends { cluster: string }>(initial: F, cluster
       setBusy(false);
     }
   };
-  return { f, set, field, fieldError, error, busy, submit };
+  return { f, set, field, error, busy, submit };
 }
 
 type Form<K extends string> = { field: (k: K) => BoundField };

@@ -1,20 +1,8 @@
 import { useState } from 'preact/hooks';
 import { ApiError, type BackupRecord, type BackupTask, call, enc } from '../api';
-import { Dialog, ErrorText, PagedList, PageTop, RowBelow, StateBadge, Table, Time } from '../components';
+import { Dialog, ErrorText, PagedList, PageTop, RowBelow, StateBadge, Table, Time, TimeCell } from '../components';
 import { useEvents } from '../events';
-import {
-  ClusterField,
-  CreateForm,
-  DataSourceField,
-  onHdfs,
-  PathParameters,
-  type PathType,
-  PathTypeField,
-  SelectField,
-  taskBody,
-  TextField,
-  useCreateForm,
-} from '../fields';
+import { ClusterField, CreateForm, DataSourceField, onHdfs, PathParameters, type PathType, PathTypeField, SelectField, taskBody, TextField, useCreateForm } from '../fields';
 import { bytes, period } from '../format';
 import { useClusters, usePaged } from '../resource';
 
@@ -55,9 +43,7 @@ export function BackupsPage({ canOperate }: { canOperate: boolean }) {
                   <td>{t.data_source}</td>
                   <td>{t.path_type}</td>
                   <td>{t.mode === 'periodic' ? `${period(t.period_seconds)}${t.suspended ? ' (suspended)' : ''}` : 'manual'}</td>
-                  <td>
-                    <Time iso={t.last_run?.started_at} empty="never" />
-                  </td>
+                  <TimeCell iso={t.last_run?.started_at} empty="never" />
                   <td>{t.last_run ? <StateBadge state={t.last_run.status} /> : <span class="muted">—</span>}</td>
                   <td>{t.mode === 'periodic' && !t.suspended ? <Time iso={t.next_run} /> : <span class="muted">—</span>}</td>
                   <td class="row-actions">
@@ -206,12 +192,8 @@ function HistoryDialog({ task, onClose }: { task: string; onClose: () => void })
                   {r.status === 'Running' && <span class="muted"> {r.progress}%</span>}
                   {r.status === 'Failed' && r.error && <div class="error small">{r.error}</div>}
                 </td>
-                <td>
-                  <Time iso={r.started_at} />
-                </td>
-                <td>
-                  <Time iso={r.ended_at} />
-                </td>
+                <TimeCell iso={r.started_at} />
+                <TimeCell iso={r.ended_at} />
                 <td>{r.status === 'Succeeded' || r.status === 'Removed' ? bytes(r.size) : '—'}</td>
                 <td>
                   <button type="button" aria-label={`View record ${r.id}`} onClick={() => setView(r)}>

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { call, type Cluster, enc, type RestoreDetail, type RestoreTask } from '../api';
-import { Confirm, Dialog, ErrorText, PagedList, PageTop, ProgressBar, RowBelow, StateBadge, Table, Time } from '../components';
+import { Confirm, Dialog, ErrorText, PagedList, PageTop, ProgressBar, RowBelow, StateBadge, Table, Time, TimeCell } from '../components';
 import { useEvents } from '../events';
 import { ClusterField, CreateForm, DataSourceField, onHdfs, PathParameters, type PathType, PathTypeField, SelectField, taskBody, TextField, useCreateForm } from '../fields';
 import { useClusters, usePaged, useResource } from '../resource';
@@ -82,9 +82,7 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
                     <td>
                       <StateBadge state={t.state} />
                     </td>
-                    <td>
-                      <Time iso={t.updated_at} />
-                    </td>
+                    <TimeCell iso={t.updated_at} />
                     <td class="row-actions">
                       <button type="button" aria-label={`Details of ${t.name}`} onClick={() => setDetails(t.name)}>
                         Details
@@ -375,35 +373,19 @@ function DetailsDialog({ name, onClose }: { name: string; onClose: () => void })
               <p>
                 Safety copy: {a.safety_copy ? <code class="break">{a.safety_copy}</code> : <span class="muted">none (nothing was changed before it ended)</span>}
               </p>
-              <table class="steps">
-                <caption class="sr-only">Steps of attempt {a.number}</caption>
-                <thead>
+              <Table class="steps" caption={`Steps of attempt ${a.number}`} columns={['Step', 'Status', 'Started', 'Ended', 'Detail']}>
+                {a.steps.map((s) => (
                   <tr>
-                    <th scope="col">Step</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Started</th>
-                    <th scope="col">Ended</th>
-                    <th scope="col">Detail</th>
+                    <td>{s.name}</td>
+                    <td>
+                      <span class={`step step-${s.status}`}>{s.status}</span>
+                    </td>
+                    <TimeCell iso={s.started_at} />
+                    <TimeCell iso={s.ended_at} />
+                    <td class="break">{s.detail}</td>
                   </tr>
-                </thead>
-                <tbody>
-                  {a.steps.map((s) => (
-                    <tr>
-                      <td>{s.name}</td>
-                      <td>
-                        <span class={`step step-${s.status}`}>{s.status}</span>
-                      </td>
-                      <td>
-                        <Time iso={s.started_at} />
-                      </td>
-                      <td>
-                        <Time iso={s.ended_at} />
-                      </td>
-                      <td class="break">{s.detail}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                ))}
+              </Table>
               {(() => {
                 // Older daemons sent only the latest attempt's log, at the top level.
                 const log = a.log ?? (i === 0 ? d.log : []);
