@@ -1,7 +1,8 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError } from './api';
+import type { ApiError, Page } from './api';
 import { localTime, utcTime } from './format';
+import { PAGE_SIZE } from './resource';
 
 // A time in the browser's zone; UTC on hover (and for screen readers through the title).
 export function Time({ iso, empty = '—' }: { iso: string | null | undefined; empty?: string }) {
@@ -10,6 +11,15 @@ export function Time({ iso, empty = '—' }: { iso: string | null | undefined; e
     <time dateTime={iso} title={utcTime(iso)}>
       {localTime(iso)}
     </time>
+  );
+}
+
+// A table cell holding a time.
+export function TimeCell(props: { iso: string | null | undefined; empty?: string }) {
+  return (
+    <td>
+      <Time iso={props.iso} empty={props.empty} />
+    </td>
   );
 }
 
@@ -190,13 +200,87 @@ export function Pager(props: { total: number; limit: number; offset: number; onP
   );
 }
 
-// Loads overlap (a click and the events it causes each read the list again) and their answers
-// may come back in any order. Each load takes a ticket; only the newest ticket's answer is
-// applied, so an older answer never puts back a state the page has already left.
-export function useLatest() {
-  const n = useRef(0);
-  return () => {
-    const mine = ++n.current;
-    return () => mine === n.current;
-  };
+// The top of a page: what it is for with its buttons, the error of reading it, and what the
+// last action did (role=status, announced politely).
+export function PageTop(props: { intro: string; error: ApiError | null; notice: string; children?: ComponentChildren }) {
+  return (
+    <>
+      <div class="toolbar">
+        <p class="muted">{props.intro}</p>
+        {props.children}
+      </div>
+      <ErrorText error={props.error} />
+      {props.notice && (
+        <p class="notice" role="status">
+          {props.notice}
+        </p>
+      )}
+    </>
+  );
+}
+
+// A table with a caption for screen readers. Column headings are texts, or [text, class]; with
+// `actions` a last column holds the rows' buttons, its heading for screen readers only. `wrap`
+// puts it in the scrolling card of a page's main list.
+export function Table(props: {
+  caption: ComponentChildren;
+  columns: (string | [string, string])[];
+  actions?: boolean;
+  wrap?: boolean;
+  class?: string;
+  children: ComponentChildren;
+}) {
+  const table = (
+    <table class={props.class}>
+      <caption class="sr-only">{props.caption}</caption>
+      <thead>
+        <tr>
+          {props.columns.map((c) =>
+            typeof c === 'string' ? (
+              <th scope="col">{c}</th>
+            ) : (
+              <th scope="col" class={c[1]}>
+                {c[0]}
+              </th>
+            ),
+          )}
+          {props.actions && (
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          )}
+        </tr>
+      </thead>
+      <tbody>{props.children}</tbody>
+    </table>
+  );
+  return props.wrap ? <div class="table-wrap">{table}</div> : table;
+}
+
+// A row under a table's row that says more about it (its error, a note), across all `span`
+// columns. errorOf names the task whose error it shows (data-error-of).
+export function RowBelow(props: { class: string; span: number; errorOf?: string; children: ComponentChildren }) {
+  return (
+    <tr class={props.class} data-error-of={props.errorOf}>
+      <td colSpan={props.span}>{props.children}</td>
+    </tr>
+  );
+}
+
+// A page of a list (usePaged): nothing before the first answer, then `empty` or the rows, and
+// the pager under them.
+export function PagedList<T>(props: {
+  list: { data: Page<T> | null; offset: number; setOffset: (offset: number) => void };
+  what: string;
+  empty: ComponentChildren;
+  children: (items: T[]) => ComponentChildren;
+}) {
+  const { data, offset, setOffset } = props.list;
+  if (!data) return null;
+  return (
+    <>
+      {data.items.length === 0 ? <p class="empty">{props.empty}</p> : props.children(data.items)}
+      <Pager total={data.total} limit={PAGE_SIZE} offset={offset} onPage={setOffset} what={props.what} />
+    </>
+  );
 }

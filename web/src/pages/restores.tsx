@@ -1,12 +1,9 @@
-import { useEffect, useState } from 'preact/hooks';
-import { ApiError, call, type Cluster, enc, type Page, pageQuery, type RestoreDetail, type RestoreTask } from '../api';
-import { Confirm, Dialog, ErrorText, Field, Pager, ProgressBar, StateBadge, Time, useLatest } from '../components';
+import { useState } from 'preact/hooks';
+import { call, type Cluster, enc, type RestoreDetail, type RestoreTask } from '../api';
+import { Confirm, Dialog, ErrorText, PagedList, PageTop, ProgressBar, RowBelow, StateBadge, Table, Time, TimeCell } from '../components';
 import { useEvents } from '../events';
-import { useClusters } from './backups';
-
-const PAGE = 20;
-const PATH_TYPES = ['LocalDir', 'LocalHDFS', 'RemoteHDFS', 'OBS'] as const;
-type PathType = (typeof PATH_TYPES)[number];
+import { ClusterField, CreateForm, DataSourceField, onHdfs, PathParameters, type PathType, PathTypeField, SelectField, taskBody, TextField, useCreateForm } from '../fields';
+import { useClusters, usePaged, useResource } from '../resource';
 
 type Pending =
   | { kind: 'start' | 'retry'; task: RestoreTask }
@@ -14,34 +11,19 @@ type Pending =
   | { kind: 'service'; task: RestoreTask };
 
 export function RestoresPage({ canOperate }: { canOperate: boolean }) {
-  const [data, setData] = useState<Page<RestoreTask> | null>(null);
-  const [offset, setOffset] = useState(0);
-  const [error, setError] = useState<ApiError | null>(null);
+  const tasks = usePaged<RestoreTask>('/restore-tasks');
   const [notice, setNotice] = useState('');
   const [creating, setCreating] = useState(false);
   const [details, setDetails] = useState<string | null>(null);
   const [pending, setPending] = useState<Pending | null>(null);
   const { clusters, error: clusterError, reload: reloadClusters } = useClusters();
-  const ticket = useLatest();
-
-  const load = () => {
-    const current = ticket();
-    return call<Page<RestoreTask>>('GET', '/restore-tasks' + pageQuery(PAGE, offset))
-      .then((d) => {
-        if (!current()) return;
-        setData(d);
-        setError(null);
-      })
-      .catch((e) => current() && setError(e));
-  };
-  useEffect(() => void load(), [offset]);
   // Progress arrives on the event stream; a task that reached an end state is read again for
   // its error, and the clusters for their service state.
   useEvents(
     (kind, ev) => {
       if (kind === 'service') return void reloadClusters();
       if (kind !== 'restore') return;
-      setData((d) => {
+      tasks.setData((d) => {
         if (!d) return d;
         const i = d.items.findIndex((t) => t.name === ev.name);
         if (i < 0) return d;
@@ -50,127 +32,102 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
         return { ...d, items };
       });
       if (ev.state !== 'Running') {
-        load();
+        tasks.reload();
         reloadClusters();
       }
     },
-    [offset],
+    [tasks.offset],
   );
 
   const clusterOf = (name: string) => clusters.find((c) => c.name === name);
 
   return (
     <section aria-label="Restoration tasks">
-      <div class="toolbar">
-        <p class="muted">Each task restores one backup file into one cluster. The Flink service must be stopped while it runs.</p>
+      <PageTop
+        intro="Each task restores one backup file into one cluster. The Flink service must be stopped while it runs."
+        error={tasks.error ?? clusterError}
+        notice={notice}
+      >
         {canOperate && (
           <button type="button" class="primary" onClick={() => setCreating(true)}>
             Create restoration task
           </button>
         )}
-      </div>
-      <ErrorText error={error ?? clusterError} />
-      {notice && (
-        <p class="notice" role="status">
-          {notice}
-        </p>
-      )}
-      {data && data.items.length === 0 && <p class="empty">No restoration tasks.</p>}
-      {data && data.items.length > 0 && (
-        <div class="table-wrap">
-          <table>
-            <caption class="sr-only">Restoration tasks</caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Recovery object</th>
-                <th scope="col">Data source</th>
-                <th scope="col">Path type</th>
-                <th scope="col" class="col-progress">
-                  Progress
-                </th>
-                <th scope="col">State</th>
-                <th scope="col">Updated</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {data.items.map((t) => {
-                const service = clusterOf(t.cluster)?.service.state;
-                return (
-                  <>
-                    <tr data-task={t.name} data-state={t.state}>
-                      <th scope="row">
-                        {t.name}
-                        <div class="muted small mono break source-path" title={t.source_path}>
-                          {t.source_path}
-                        </div>
-                      </th>
-                      <td>{t.cluster}</td>
-                      <td>{t.data_source}</td>
-                      <td>{t.path_type}</td>
-                      <td>
-                        <ProgressBar value={t.progress} state={t.state} label={`Progress of ${t.name}`} />
-                      </td>
-                      <td>
-                        <StateBadge state={t.state} />
-                      </td>
-                      <td>
-                        <Time iso={t.updated_at} />
-                      </td>
-                      <td class="row-actions">
-                        <button type="button" aria-label={`Details of ${t.name}`} onClick={() => setDetails(t.name)}>
-                          Details
+      </PageTop>
+      <PagedList list={tasks} what="restoration tasks" empty="No restoration tasks.">
+        {(items) => (
+          <Table
+            wrap
+            actions
+            caption="Restoration tasks"
+            columns={['Name', 'Recovery object', 'Data source', 'Path type', ['Progress', 'col-progress'], 'State', 'Updated']}
+          >
+            {items.map((t) => {
+              const service = clusterOf(t.cluster)?.service.state;
+              return (
+                <>
+                  <tr data-task={t.name} data-state={t.state}>
+                    <th scope="row">
+                      {t.name}
+                      <div class="muted small mono break source-path" title={t.source_path}>
+                        {t.source_path}
+                      </div>
+                    </th>
+                    <td>{t.cluster}</td>
+                    <td>{t.data_source}</td>
+                    <td>{t.path_type}</td>
+                    <td>
+                      <ProgressBar value={t.progress} state={t.state} label={`Progress of ${t.name}`} />
+                    </td>
+                    <td>
+                      <StateBadge state={t.state} />
+                    </td>
+                    <TimeCell iso={t.updated_at} />
+                    <td class="row-actions">
+                      <button type="button" aria-label={`Details of ${t.name}`} onClick={() => setDetails(t.name)}>
+                        Details
+                      </button>
+                      {canOperate && t.state === 'Created' && (
+                        <button type="button" class="primary" onClick={() => setPending({ kind: 'start', task: t })}>
+                          Start
                         </button>
-                        {canOperate && t.state === 'Created' && (
-                          <button type="button" class="primary" onClick={() => setPending({ kind: 'start', task: t })}>
-                            Start
-                          </button>
-                        )}
-                        {canOperate && t.state === 'Failed' && (
-                          <button type="button" class="primary" onClick={() => setPending({ kind: 'retry', task: t })}>
-                            Retry
-                          </button>
-                        )}
-                        {canOperate && t.state === 'Succeeded' && service !== 'running' && (
-                          <button type="button" class="primary" onClick={() => setPending({ kind: 'service', task: t })}>
-                            Start service
-                          </button>
-                        )}
-                        {canOperate && t.state !== 'Running' && (
-                          <button type="button" class="danger-quiet" aria-label={`Delete ${t.name}`} onClick={() => setPending({ kind: 'delete', task: t })}>
-                            Delete
-                          </button>
-                        )}
-                      </td>
-                    </tr>
-                    {t.state === 'Failed' && t.error && (
-                      <tr class="row-error" data-error-of={t.name}>
-                        <td colSpan={8}>
-                          <p class="error" role="alert">
-                            <strong>Failed:</strong> {t.error}
-                          </p>
-                        </td>
-                      </tr>
-                    )}
-                    {t.state === 'Succeeded' && service && service !== 'running' && (
-                      <tr class="row-note">
-                        <td colSpan={8}>
-                          Restored. The Flink service of {t.cluster} is {service}
-                          {canOperate ? ': start it when you are ready.' : '.'}
-                        </td>
-                      </tr>
-                    )}
-                  </>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      )}
-      {data && <Pager total={data.total} limit={PAGE} offset={offset} onPage={setOffset} what="restoration tasks" />}
+                      )}
+                      {canOperate && t.state === 'Failed' && (
+                        <button type="button" class="primary" onClick={() => setPending({ kind: 'retry', task: t })}>
+                          Retry
+                        </button>
+                      )}
+                      {canOperate && t.state === 'Succeeded' && service !== 'running' && (
+                        <button type="button" class="primary" onClick={() => setPending({ kind: 'service', task: t })}>
+                          Start service
+                        </button>
+                      )}
+                      {canOperate && t.state !== 'Running' && (
+                        <button type="button" class="danger-quiet" aria-label={`Delete ${t.name}`} onClick={() => setPending({ kind: 'delete', task: t })}>
+                          Delete
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                  {t.state === 'Failed' && t.error && (
+                    <RowBelow class="row-error" span={8} errorOf={t.name}>
+                      <p class="error" role="alert">
+                        <strong>Failed:</strong> {t.error}
+                      </p>
+                    </RowBelow>
+                  )}
+                  {t.state === 'Succeeded' && service && service !== 'running' && (
+                    <RowBelow class="row-note" span={8}>
+                      Restored. The Flink service of {t.cluster} is {service}
+                      {canOperate ? ': start it when you are ready.' : '.'}
+                    </RowBelow>
+                  )}
+                </>
+              );
+            })}
+          </Table>
+        )}
+      </PagedList>
       {creating && (
         <CreateRestoreDialog
           clusters={clusters}
@@ -178,7 +135,7 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
           onCreated={(name) => {
             setCreating(false);
             setNotice(`Restoration task ${name} created. Start it when the Flink service is stopped.`);
-            load();
+            tasks.reload();
           }}
         />
       )}
@@ -192,7 +149,7 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
           onConfirm={async () => {
             await call('POST', `/restore-tasks/${enc(pending.task.name)}/${pending.kind}`);
             setNotice(`Started restoration ${pending.task.name}; its progress shows in its row.`);
-            load();
+            tasks.reload();
           }}
         >
           <StartWarning task={pending.task} cluster={clusterOf(pending.task.cluster)} />
@@ -207,7 +164,7 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
           onConfirm={async () => {
             await call('DELETE', `/restore-tasks/${enc(pending.task.name)}`);
             setNotice(`Restoration task ${pending.task.name} deleted.`);
-            load();
+            tasks.reload();
           }}
         >
           <p>The task, its attempts and their logs are deleted. The cluster and the backup file are not touched.</p>
@@ -270,155 +227,89 @@ function StartWarning({ task, cluster }: { task: RestoreTask; cluster?: Cluster 
   );
 }
 
+// The fields of the form that the daemon names in its errors; an error on any other is shown
+// under the form.
 const RESTORE_FIELDS = ['name', 'cluster', 'data_source', 'path_type', 'source_path', 'nameservice', 'ip_mode', 'namenode_ip', 'queue'];
 
+const IP_MODES: [string, string][] = [['auto', 'auto (from the address)'], ['IPv4', 'IPv4'], ['IPv6', 'IPv6']];
+
 function CreateRestoreDialog({ clusters, onClose, onCreated }: { clusters: Cluster[]; onClose: () => void; onCreated: (name: string) => void }) {
-  const [f, setF] = useState({
-    name: '',
-    cluster: clusters[0]?.name ?? '',
-    data_source: 'Flink',
-    path_type: 'LocalDir' as PathType,
-    source_path: '',
-    nameservice: 'hacluster',
-    ip_mode: 'auto',
-    namenode_ip: '',
-    queue: '',
-  });
-  const [error, setError] = useState<ApiError | null>(null);
-  const [busy, setBusy] = useState(false);
-  useEffect(() => {
-    if (!f.cluster && clusters.length) setF((x) => ({ ...x, cluster: clusters[0].name }));
-  }, [clusters]);
-  const set = (k: keyof typeof f) => (e: Event) => setF({ ...f, [k]: (e.currentTarget as HTMLInputElement).value });
-  const fe = (name: string) => (error?.field === name ? error.message : undefined);
+  const form = useCreateForm(
+    {
+      name: '',
+      cluster: clusters[0]?.name ?? '',
+      data_source: 'Flink',
+      path_type: 'LocalDir' as PathType,
+      source_path: '',
+      nameservice: 'hacluster',
+      ip_mode: 'auto',
+      namenode_ip: '',
+      queue: '',
+    },
+    clusters,
+  );
+  const { f, field } = form;
   const pt = f.path_type;
   const pathLabel = pt === 'OBS' ? 'Source path (bucket/key)' : pt === 'LocalDir' ? 'Source path (backup file on the manager)' : 'Source path (full HDFS path)';
 
+  const send = async () => {
+    // Exactly the parameters of the path type (product brief, "Parameters of a
+    // restoration task by path type").
+    const body: Record<string, string> = { ...taskBody(f), source_path: f.source_path };
+    if (onHdfs(pt)) body.nameservice = f.nameservice;
+    if (pt === 'RemoteHDFS') {
+      body.ip_mode = f.ip_mode;
+      body.namenode_ip = f.namenode_ip;
+      body.queue = f.queue;
+    }
+    await call('POST', '/restore-tasks', body);
+    onCreated(f.name);
+  };
+
   return (
-    <Dialog title="Create restoration task" onClose={onClose}>
-      <form
-        noValidate
-        onSubmit={async (e) => {
-          e.preventDefault();
-          setBusy(true);
-          setError(null);
-          // Exactly the parameters of the path type (product brief, "Parameters of a
-          // restoration task by path type").
-          const body: Record<string, string> = {
-            name: f.name,
-            cluster: f.cluster,
-            data_source: f.data_source,
-            path_type: pt,
-            source_path: f.source_path,
-          };
-          if (pt === 'LocalHDFS' || pt === 'RemoteHDFS') body.nameservice = f.nameservice;
-          if (pt === 'RemoteHDFS') {
-            body.ip_mode = f.ip_mode;
-            body.namenode_ip = f.namenode_ip;
-            body.queue = f.queue;
-          }
-          try {
-            await call('POST', '/restore-tasks', body);
-            onCreated(f.name);
-          } catch (err) {
-            setError(err as ApiError);
-            setBusy(false);
-          }
-        }}
-      >
-        <Field id="r-name" label="Task name" error={fe('name')} hint="Letters, digits, '.', '_' and '-'.">
-          {(a) => <input {...a} value={f.name} onInput={set('name')} autocomplete="off" autoFocus />}
-        </Field>
-        <Field id="r-cluster" label="Recovery object (cluster)" error={fe('cluster')}>
-          {(a) => (
-            <select {...a} value={f.cluster} onChange={set('cluster')}>
-              {clusters.map((c) => (
-                <option value={c.name}>
-                  {c.name} (version {c.version || 'unknown'})
-                </option>
-              ))}
-            </select>
-          )}
-        </Field>
-        <Field id="r-data-source" label="Data source" error={fe('data_source')}>
-          {(a) => (
-            <select {...a} value={f.data_source} onChange={set('data_source')}>
-              <option value="Flink">Flink</option>
-              <option value="FlinkServiceData">FlinkServiceData</option>
-            </select>
-          )}
-        </Field>
-        <Field id="r-path-type" label="Path type" error={fe('path_type')}>
-          {(a) => (
-            <select {...a} value={pt} onChange={set('path_type')}>
-              {PATH_TYPES.map((p) => (
-                <option value={p}>{p}</option>
-              ))}
-            </select>
-          )}
-        </Field>
-        <fieldset>
-          <legend>{pt} parameters</legend>
-          {(pt === 'LocalHDFS' || pt === 'RemoteHDFS') && (
-            <Field id="r-nameservice" label="Source NameService name" error={fe('nameservice')}>
-              {(a) => <input {...a} value={f.nameservice} onInput={set('nameservice')} />}
-            </Field>
-          )}
-          {pt === 'RemoteHDFS' && (
-            <>
-              <Field id="r-ip-mode" label="IP mode" error={fe('ip_mode')}>
-                {(a) => (
-                  <select {...a} value={f.ip_mode} onChange={set('ip_mode')}>
-                    <option value="auto">auto (from the address)</option>
-                    <option value="IPv4">IPv4</option>
-                    <option value="IPv6">IPv6</option>
-                  </select>
-                )}
-              </Field>
-              <Field id="r-namenode-ip" label="Source NameNode IP address" error={fe('namenode_ip')} hint="Active or standby NameNode of the standby cluster; a port may follow.">
-                {(a) => <input {...a} value={f.namenode_ip} onInput={set('namenode_ip')} />}
-              </Field>
-            </>
-          )}
-          <Field id="r-source-path" label={pathLabel} error={fe('source_path')} hint={pt === 'LocalDir' ? 'Copy it from View History in Backup Management.' : undefined}>
-            {(a) => <input {...a} class="mono" value={f.source_path} onInput={set('source_path')} />}
-          </Field>
-          {pt === 'RemoteHDFS' && (
-            <Field id="r-queue" label="Queue name" error={fe('queue')} hint="YARN queue of the local cluster used for the copy.">
-              {(a) => <input {...a} value={f.queue} onInput={set('queue')} />}
-            </Field>
-          )}
-        </fieldset>
-        {error && (!error.field || !RESTORE_FIELDS.includes(error.field)) && <ErrorText error={error} />}
-        <div class="actions">
-          <button type="button" onClick={onClose}>
-            Cancel
-          </button>
-          <button type="submit" class="primary" disabled={busy}>
-            {busy ? 'Creating…' : 'Create'}
-          </button>
-        </div>
-      </form>
-    </Dialog>
+    <CreateForm title="Create restoration task" form={form} fields={RESTORE_FIELDS} send={send} onClose={onClose}>
+      <TextField id="r-name" label="Task name" hint="Letters, digits, '.', '_' and '-'." {...field('name')} autocomplete="off" autoFocus />
+      <ClusterField
+        id="r-cluster"
+        label="Recovery object (cluster)"
+        form={form}
+        clusters={clusters}
+        text={(c) => (
+          <>
+            {c.name} (version {c.version || 'unknown'})
+          </>
+        )}
+      />
+      <DataSourceField id="r-data-source" form={form} />
+      <PathTypeField id="r-path-type" form={form} />
+      <PathParameters pathType={pt} nameservice={{ id: 'r-nameservice', label: 'Source NameService name' }} form={form}>
+        {pt === 'RemoteHDFS' && (
+          <>
+            <SelectField id="r-ip-mode" label="IP mode" {...field('ip_mode')} options={IP_MODES} />
+            <TextField
+              id="r-namenode-ip"
+              label="Source NameNode IP address"
+              hint="Active or standby NameNode of the standby cluster; a port may follow."
+              {...field('namenode_ip')}
+            />
+          </>
+        )}
+        <TextField
+          id="r-source-path"
+          label={pathLabel}
+          hint={pt === 'LocalDir' ? 'Copy it from View History in Backup Management.' : undefined}
+          {...field('source_path')}
+          class="mono"
+        />
+        {pt === 'RemoteHDFS' && <TextField id="r-queue" label="Queue name" hint="YARN queue of the local cluster used for the copy." {...field('queue')} />}
+      </PathParameters>
+    </CreateForm>
   );
 }
 
 function DetailsDialog({ name, onClose }: { name: string; onClose: () => void }) {
-  const [d, setD] = useState<RestoreDetail | null>(null);
-  const [error, setError] = useState<ApiError | null>(null);
-  const ticket = useLatest();
-  const load = () => {
-    const current = ticket();
-    return call<RestoreDetail>('GET', `/restore-tasks/${enc(name)}`)
-      .then((x) => {
-        if (!current()) return;
-        setD(x);
-        setError(null);
-      })
-      .catch((e) => current() && setError(e));
-  };
-  useEffect(() => void load(), []);
-  useEvents((kind, ev) => kind === 'restore' && ev.name === name && void load(), []);
+  const { data: d, error, reload } = useResource<RestoreDetail>(`/restore-tasks/${enc(name)}`);
+  useEvents((kind, ev) => kind === 'restore' && ev.name === name && void reload(), []);
   const attempts = d ? d.attempt_history.slice().reverse() : [];
   return (
     <Dialog title={`Restoration ${name}`} onClose={onClose} wide>
@@ -482,35 +373,19 @@ function DetailsDialog({ name, onClose }: { name: string; onClose: () => void })
               <p>
                 Safety copy: {a.safety_copy ? <code class="break">{a.safety_copy}</code> : <span class="muted">none (nothing was changed before it ended)</span>}
               </p>
-              <table class="steps">
-                <caption class="sr-only">Steps of attempt {a.number}</caption>
-                <thead>
+              <Table class="steps" caption={`Steps of attempt ${a.number}`} columns={['Step', 'Status', 'Started', 'Ended', 'Detail']}>
+                {a.steps.map((s) => (
                   <tr>
-                    <th scope="col">Step</th>
-                    <th scope="col">Status</th>
-                    <th scope="col">Started</th>
-                    <th scope="col">Ended</th>
-                    <th scope="col">Detail</th>
+                    <td>{s.name}</td>
+                    <td>
+                      <span class={`step step-${s.status}`}>{s.status}</span>
+                    </td>
+                    <TimeCell iso={s.started_at} />
+                    <TimeCell iso={s.ended_at} />
+                    <td class="break">{s.detail}</td>
                   </tr>
-                </thead>
-                <tbody>
-                  {a.steps.map((s) => (
-                    <tr>
-                      <td>{s.name}</td>
-                      <td>
-                        <span class={`step step-${s.status}`}>{s.status}</span>
-                      </td>
-                      <td>
-                        <Time iso={s.started_at} />
-                      </td>
-                      <td>
-                        <Time iso={s.ended_at} />
-                      </td>
-                      <td class="break">{s.detail}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+                ))}
+              </Table>
               {(() => {
                 // Older daemons sent only the latest attempt's log, at the top level.
                 const log = a.log ?? (i === 0 ? d.log : []);

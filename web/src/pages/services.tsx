@@ -1,8 +1,8 @@
 import { useState } from 'preact/hooks';
 import { call, type Cluster, enc } from '../api';
-import { Confirm, ErrorText } from '../components';
+import { Confirm, PageTop, Table } from '../components';
 import { useEvents } from '../events';
-import { useClusters } from './backups';
+import { useClusters } from '../resource';
 
 export function ServicesPage({ canOperate }: { canOperate: boolean }) {
   const { clusters, error, reload } = useClusters();
@@ -12,61 +12,46 @@ export function ServicesPage({ canOperate }: { canOperate: boolean }) {
 
   return (
     <section aria-label="Flink services">
-      <div class="toolbar">
-        <p class="muted">The Flink service of each managed cluster. A restoration needs it stopped; start it again afterwards.</p>
+      <PageTop
+        intro="The Flink service of each managed cluster. A restoration needs it stopped; start it again afterwards."
+        error={error}
+        notice={notice}
+      >
         <button type="button" onClick={() => reload()}>
           Refresh
         </button>
-      </div>
-      <ErrorText error={error} />
-      {notice && (
-        <p class="notice" role="status">
-          {notice}
-        </p>
-      )}
-      <div class="table-wrap">
-        <table>
-          <caption class="sr-only">Clusters and their Flink service</caption>
-          <thead>
-            <tr>
-              <th scope="col">Cluster</th>
-              <th scope="col">System version</th>
-              <th scope="col">Flink service</th>
-              <th scope="col">Detail</th>
-              <th scope="col">Restoration running</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {clusters.map((c) => (
-              <tr data-cluster={c.name} data-service={c.service.state}>
-                <th scope="row">{c.name}</th>
-                <td>{c.version || <span class="error">{c.version_error || 'unknown'}</span>}</td>
-                <td>
-                  {/* A running service is the healthy state here: green, unlike a running task. */}
-                  <span class={`badge svc-${c.service.state}`}>{c.service.state}</span>
-                </td>
-                <td class="muted">{c.service.detail}</td>
-                <td>{c.restore_running ?? <span class="muted">—</span>}</td>
-                <td class="row-actions">
-                  {canOperate && c.service.state !== 'stopped' && (
-                    <button type="button" class="danger-quiet" onClick={() => setPending({ cluster: c, action: 'stop' })}>
-                      Stop
-                    </button>
-                  )}
-                  {canOperate && c.service.state !== 'running' && (
-                    <button type="button" class="primary" onClick={() => setPending({ cluster: c, action: 'start' })}>
-                      Start
-                    </button>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      </PageTop>
+      <Table
+        wrap
+        actions
+        caption="Clusters and their Flink service"
+        columns={['Cluster', 'System version', 'Flink service', 'Detail', 'Restoration running']}
+      >
+        {clusters.map((c) => (
+          <tr data-cluster={c.name} data-service={c.service.state}>
+            <th scope="row">{c.name}</th>
+            <td>{c.version || <span class="error">{c.version_error || 'unknown'}</span>}</td>
+            <td>
+              {/* A running service is the healthy state here: green, unlike a running task. */}
+              <span class={`badge svc-${c.service.state}`}>{c.service.state}</span>
+            </td>
+            <td class="muted">{c.service.detail}</td>
+            <td>{c.restore_running ?? <span class="muted">—</span>}</td>
+            <td class="row-actions">
+              {canOperate && c.service.state !== 'stopped' && (
+                <button type="button" class="danger-quiet" onClick={() => setPending({ cluster: c, action: 'stop' })}>
+                  Stop
+                </button>
+              )}
+              {canOperate && c.service.state !== 'running' && (
+                <button type="button" class="primary" onClick={() => setPending({ cluster: c, action: 'start' })}>
+                  Start
+                </button>
+              )}
+            </td>
+          </tr>
+        ))}
+      </Table>
       {pending && (
         <Confirm
           title={`${pending.action === 'stop' ? 'Stop' : 'Start'} the Flink service of ${pending.cluster.name}?`}
