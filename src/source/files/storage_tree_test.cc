@@ -208,10 +208,10 @@ TEST_F(StorageTreeTest, RoundTripRestoresDeletedChangedAndAddedObjectsExactly) {
   ASSERT_TRUE(staged);
   auto diff = staged->diff();
   ASSERT_TRUE(diff) << diff.error().message;
-  EXPECT_EQ(diff->added, (std::vector<std::string>{"default/blob/job_1/blob_p-1",
-                                                   "default/completedCheckpoint1a2b"}));
-  EXPECT_EQ(diff->changed, std::vector<std::string>{"default/submittedJobGraph8f3c"});
-  EXPECT_EQ(diff->removed, std::vector<std::string>{"default/submittedJobGraph-new"});
+  EXPECT_EQ(diff->added.items, (std::vector<std::string>{"default/blob/job_1/blob_p-1",
+                                                         "default/completedCheckpoint1a2b"}));
+  EXPECT_EQ(diff->changed.items, std::vector<std::string>{"default/submittedJobGraph8f3c"});
+  EXPECT_EQ(diff->removed.items, std::vector<std::string>{"default/submittedJobGraph-new"});
   // Staging changed nothing live.
   EXPECT_EQ(objects().count("default/submittedJobGraph-new"), 1u);
 
