@@ -537,7 +537,7 @@ class Spool {
 
     // The next record, or nullptr after the last.
     Result<const Record*> next() {
-      if (pos_ >= spool_.end_) return static_cast<const Record*>(nullptr);
+      if (at_ == buf_.size() && pos_ >= spool_.end_) return static_cast<const Record*>(nullptr);
       uint16_t len = 0;
       TRY(get(&len, sizeof len));
       rec_.path.resize(len);

@@ -1,6 +1,6 @@
 // The payload layout that both files sources write and read (docs/archive-format.md):
 //   tree             directory entry for the root itself
-//   tree/<relpath>   every directory and regular file below it, parents before children
+//   tree/<relpath>   every directory and regular file below it, in tree order (below)
 // and the check of each entry a restore stages, shared so that a local tree and a remote one
 // refuse exactly the same archives; also the source's one setting, "uri".
 #pragma once
