@@ -184,6 +184,20 @@ TEST_F(StorageTreeTest, ConfigAcceptsRemoteUrisAndNamesTheFieldOtherwise) {
   }
 }
 
+// The order the local files source writes and restores in bounded memory: each directory
+// followed at once by everything below it ("a/b" before "a-c", unlike plain byte order).
+TEST_F(StorageTreeTest, BackupWritesTreeOrder) {
+  for (const char* key : {"a-c", "a/b", "a.d", "B"}) put(key, key);
+  auto src = source();
+  ASSERT_TRUE(src);
+  std::vector<std::string> paths;
+  for (const auto& e : backup(*src)) paths.push_back(e.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{
+                       "sources/ha-storage/tree", "sources/ha-storage/tree/B",
+                       "sources/ha-storage/tree/a", "sources/ha-storage/tree/a/b",
+                       "sources/ha-storage/tree/a-c", "sources/ha-storage/tree/a.d"}));
+}
+
 TEST_F(StorageTreeTest, RoundTripRestoresDeletedChangedAndAddedObjectsExactly) {
   auto want = populate();
   auto src = source();
