@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "archive/archive_reader.h"
@@ -41,12 +42,30 @@ struct TaskContext {
   bool is_cancelled() const { return cancelled && cancelled->load(); }
 };
 
+// How many items each list of a SourceDiff keeps (the REST answer shows at most these).
+inline constexpr size_t kDiffListLimit = 1000;
+
+// One list of a SourceDiff: the first `limit` items in the order they were added, and how many
+// there were in all, so that comparing a tree of millions of entries costs bounded memory.
+struct DiffList {
+  std::vector<std::string> items;
+  uint64_t count = 0;
+  size_t limit = kDiffListLimit;
+
+  void add(std::string item) {
+    ++count;
+    if (items.size() < limit) items.push_back(std::move(item));
+  }
+  bool truncated() const { return count > items.size(); }
+  bool empty() const { return count == 0; }
+};
+
 // What a restore would change or changed, per source. Items are relative paths (files), znode
 // paths, or "table" names with row counts, depending on the kind.
 struct SourceDiff {
-  std::vector<std::string> added;    // in the backup, not live: the restore creates them
-  std::vector<std::string> changed;  // in both, different
-  std::vector<std::string> removed;  // live, not in the backup: the restore deletes them
+  DiffList added;    // in the backup, not live: the restore creates them
+  DiffList changed;  // in both, different
+  DiffList removed;  // live, not in the backup: the restore deletes them
 };
 
 class StagedRestore {

@@ -212,30 +212,23 @@ Status apply_and_verify(StagedMap& staged, Recorder& rec, bool* changed) {
 }
 
 // Per source: what the restore adds, changes and removes, comparing staged and live state. The
-// lists hold at most kMaxListed entries each ("truncated" says so); the counts are complete.
-constexpr size_t kMaxListed = 1000;
+// lists hold at most source::kDiffListLimit entries each ("truncated" says so); the counts are
+// complete.
 Result<nlohmann::json> diff_report(StagedMap& staged,
                                    const std::map<std::string, source::MetadataSource*>& sources) {
   nlohmann::json out = nlohmann::json::array();
   for (auto& [name, st] : staged) {
     auto diff = TRY_CTX(st->diff(), "comparing source '" + name + "'");
-    bool truncated = false;
-    auto capped = [&](std::vector<std::string>& v) {
-      if (v.size() > kMaxListed) {
-        v.resize(kMaxListed);
-        truncated = true;
-      }
-      return v;
-    };
-    nlohmann::json counts = {{"added", diff.added.size()},
-                             {"changed", diff.changed.size()},
-                             {"removed", diff.removed.size()}};
+    bool truncated = diff.added.truncated() || diff.changed.truncated() || diff.removed.truncated();
+    nlohmann::json counts = {{"added", diff.added.count},
+                             {"changed", diff.changed.count},
+                             {"removed", diff.removed.count}};
     out.push_back({{"name", name},
                    {"kind", sources.at(name)->kind()},
                    {"location", sources.at(name)->location()},
-                   {"added", capped(diff.added)},
-                   {"changed", capped(diff.changed)},
-                   {"removed", capped(diff.removed)},
+                   {"added", diff.added.items},
+                   {"changed", diff.changed.items},
+                   {"removed", diff.removed.items},
                    {"counts", counts},
                    {"truncated", truncated}});
   }

@@ -11,11 +11,10 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <functional>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <span>
 #include <utility>
 #include <vector>
@@ -443,11 +442,165 @@ Status check_ctx_id(const std::string& id) {
   return ok();
 }
 
-using Record = TreeRecord;
-
 timespec to_timespec(int64_t seconds) {
   return timespec{static_cast<time_t>(seconds), 0};
 }
+
+// What a restore staged for one entry below the root, as kept in the Spool.
+struct Record {
+  std::string path;  // relative to the root
+  archive::EntryType type = archive::EntryType::kFile;
+  uint64_t size = 0;
+  uint32_t mode = 0;
+  int64_t mtime = 0;
+  std::string sha256;  // hex; files only
+};
+
+int hex_nibble(char c) {
+  return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+// The records of a restore, one per staged entry, in an unnamed file rather than in memory, so
+// that a restore of millions of entries holds only a buffer of them. Written once in staging
+// order; read from the start by each diff() and verify(). The file has no name (O_TMPFILE): it
+// goes with its descriptor, whatever happens to the process.
+class Spool {
+ public:
+  // In `dir`, on its file system.
+  Status open(const std::string& dir) {
+    fd_ = Fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+    if (fd_) return ok();
+    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+      return errno_error("creating a temporary file in " + dir, errno);
+    // A file system without O_TMPFILE: a named file, unlinked at once.
+    std::string name = dir + "/.flinkbr-records-XXXXXX";
+    fd_ = Fd(::mkostemp(name.data(), O_CLOEXEC));
+    if (!fd_) return errno_error("creating a temporary file in " + dir, errno);
+    if (::unlink(name.c_str()) != 0) return errno_error("removing " + name, errno);
+    return ok();
+  }
+
+  // Layout: u16 path length, path, u8 type, u32 mode, i64 mtime, u64 size, and for files the
+  // 32 bytes of the SHA-256 (a temporary file of this process: native byte order).
+  Status append(const Record& rec) {
+    if (out_.size() + 2 + rec.path.size() + 21 + 32 > kBufferSize) TRY(flush());
+    auto put = [&](const void* p, size_t n) {
+      const char* c = static_cast<const char*>(p);
+      out_.insert(out_.end(), c, c + n);
+    };
+    uint16_t len = static_cast<uint16_t>(rec.path.size());
+    auto type = static_cast<uint8_t>(rec.type);
+    put(&len, sizeof len);
+    put(rec.path.data(), rec.path.size());
+    put(&type, sizeof type);
+    put(&rec.mode, sizeof rec.mode);
+    put(&rec.mtime, sizeof rec.mtime);
+    put(&rec.size, sizeof rec.size);
+    if (rec.type == archive::EntryType::kFile) {
+      if (rec.sha256.size() != 64) return internal_error("no SHA-256 for " + rec.path);
+      for (size_t i = 0; i < 64; i += 2)
+        out_.push_back(
+            static_cast<char>(hex_nibble(rec.sha256[i]) * 16 + hex_nibble(rec.sha256[i + 1])));
+    }
+    ++count_;
+    return ok();
+  }
+
+  Status flush() {
+    std::string_view rest(out_.data(), out_.size());
+    while (!rest.empty()) {
+      ssize_t w = ::pwrite(fd_.get(), rest.data(), rest.size(), static_cast<off_t>(end_));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return errno_error("writing the restore's records", errno);
+      rest.remove_prefix(static_cast<size_t>(w));
+      end_ += static_cast<uint64_t>(w);
+    }
+    out_.clear();
+    return ok();
+  }
+
+  // Empties the spool (to write it again in another order).
+  Status clear() {
+    out_.clear();
+    end_ = 0;
+    count_ = 0;
+    if (::ftruncate(fd_.get(), 0) != 0) return errno_error("emptying the restore's records", errno);
+    return ok();
+  }
+
+  uint64_t count() const { return count_; }
+
+  // Reads the records from the first, after a flush().
+  class Reader {
+   public:
+    explicit Reader(const Spool& spool) : spool_(spool) {}
+
+    // The next record, or nullptr after the last.
+    Result<const Record*> next() {
+      if (at_ == buf_.size() && pos_ >= spool_.end_) return static_cast<const Record*>(nullptr);
+      uint16_t len = 0;
+      TRY(get(&len, sizeof len));
+      rec_.path.resize(len);
+      TRY(get(rec_.path.data(), len));
+      uint8_t type = 0;
+      TRY(get(&type, sizeof type));
+      rec_.type = static_cast<archive::EntryType>(type);
+      TRY(get(&rec_.mode, sizeof rec_.mode));
+      TRY(get(&rec_.mtime, sizeof rec_.mtime));
+      TRY(get(&rec_.size, sizeof rec_.size));
+      rec_.sha256.clear();
+      if (rec_.type == archive::EntryType::kFile) {
+        unsigned char sha[32];
+        TRY(get(sha, sizeof sha));
+        static constexpr char kHex[] = "0123456789abcdef";
+        for (unsigned char b : sha) {
+          rec_.sha256 += kHex[b >> 4];
+          rec_.sha256 += kHex[b & 15];
+        }
+      }
+      return &rec_;
+    }
+
+   private:
+    Status get(void* out, size_t n) {
+      char* dst = static_cast<char*>(out);
+      while (n > 0) {
+        if (at_ == buf_.size()) {
+          if (pos_ >= spool_.end_) return internal_error("the restore's records end mid-record");
+          size_t want = static_cast<size_t>(std::min<uint64_t>(kBufferSize, spool_.end_ - pos_));
+          buf_.resize(want);
+          ssize_t r = ::pread(spool_.fd_.get(), buf_.data(), want, static_cast<off_t>(pos_));
+          if (r < 0 && errno == EINTR) continue;
+          if (r < 0) return errno_error("reading the restore's records", errno);
+          if (r == 0) return internal_error("the restore's records end early");
+          buf_.resize(static_cast<size_t>(r));
+          pos_ += static_cast<uint64_t>(r);
+          at_ = 0;
+        }
+        size_t take = std::min(n, buf_.size() - at_);
+        std::memcpy(dst, buf_.data() + at_, take);
+        at_ += take;
+        dst += take;
+        n -= take;
+      }
+      return ok();
+    }
+
+    const Spool& spool_;
+    std::vector<char> buf_;
+    size_t at_ = 0;
+    uint64_t pos_ = 0;  // file offset of buf_'s end
+    Record rec_;
+  };
+
+ private:
+  static constexpr size_t kBufferSize = 64 * 1024;
+
+  Fd fd_;
+  std::vector<char> out_;  // appended records not yet written
+  uint64_t end_ = 0;       // bytes written to the file
+  uint64_t count_ = 0;
+};
 
 class FilesStagedRestore final : public StagedRestore {
  public:
@@ -457,6 +610,7 @@ class FilesStagedRestore final : public StagedRestore {
         parent_(std::move(parent)),
         stage_path_(stage_path_for(parent_, base, ctx.id)),
         old_path_(old_path_for(parent_, base, ctx.id)),
+        spool_dir_(ctx.staging_dir.empty() ? parent_ : ctx.staging_dir),
         log_(ctx.log),
         cancelled_(ctx.cancelled),
         log_prefix_(std::move(log_prefix)) {}
@@ -477,48 +631,64 @@ class FilesStagedRestore final : public StagedRestore {
     if (!stage_fd_) return errno_error("opening " + stage_path_, errno);
     if (owner_ && ::fchown(stage_fd_.get(), owner_->first, owner_->second) != 0)
       return errno_error("changing the owner of " + stage_path_, errno);
-    return ok();
+    return spool_.open(spool_dir_);
   }
 
+  // Entries come in tree order (tree_order_less) from every backup this version writes: then
+  // only the chain of directories still open is kept, and a directory gets its mode and mtime
+  // as the walk leaves it. Any other order in which parents come first (backups of remote
+  // trees written before tree order) is restored too, with the directories' attributes set at
+  // the end. Duplicates and entries without their parent directory are refused by the file
+  // system itself (EEXIST, ENOENT, ENOTDIR): no per-entry bookkeeping in memory.
   Status add(const archive::Entry& entry, io::Reader& data) override {
     if (finished_) return failed_precondition("add() after finish_staging()");
     if (cancelled_ && cancelled_->load()) return make_error(Errc::kCancelled, "cancelled");
-    std::string sub = TRY(check_tree_entry(entry, root_record_.has_value(), records_));
+    std::string sub = TRY(check_tree_path(entry, root_record_.has_value()));
     if (sub.empty()) {
       root_record_ = Record{.type = entry.type, .mode = entry.mode & 07777, .mtime = entry.mtime};
       return ok();
     }
-    Record rec{
-        .type = entry.type, .size = entry.size, .mode = entry.mode & 07777, .mtime = entry.mtime};
-    std::string staged = stage_path_ + "/" + sub;
+    if (in_order_ && !tree_order_less(last_, sub)) {
+      // Out of tree order (or a duplicate, which the file system refuses below). From here on
+      // the directories' attributes wait for finish_staging().
+      in_order_ = false;
+      open_dirs_.clear();
+    }
+    if (in_order_) TRY(close_dirs_not_above(sub));
+    Record rec{.path = std::move(sub),
+               .type = entry.type,
+               .size = entry.size,
+               .mode = entry.mode & 07777,
+               .mtime = entry.mtime};
+    const std::string& path = rec.path;
+    std::string staged = stage_path_ + "/" + path;
     if (entry.type == archive::EntryType::kDirectory) {
-      if (::mkdirat(stage_fd_.get(), sub.c_str(), 0700) != 0)
-        return errno_error("creating " + staged, errno);
-      if (owner_ && ::fchownat(stage_fd_.get(), sub.c_str(), owner_->first, owner_->second,
+      int rc = ::mkdirat(stage_fd_.get(), path.c_str(), 0700);
+      if (rc != 0 && errno == EACCES && !in_order_) {
+        TRY(open_up_ancestors(path));
+        rc = ::mkdirat(stage_fd_.get(), path.c_str(), 0700);
+      }
+      if (rc != 0) return refuse_or_error(entry, errno, "creating " + staged);
+      if (owner_ && ::fchownat(stage_fd_.get(), path.c_str(), owner_->first, owner_->second,
                                AT_SYMLINK_NOFOLLOW) != 0)
         return errno_error("changing the owner of " + staged, errno);
+      if (in_order_) open_dirs_.push_back(OpenDir{path.size(), rec.mode, rec.mtime});
     } else {
-      rec.sha256 = TRY(write_file(sub, staged, entry, data));
+      rec.sha256 = TRY(write_file(path, staged, entry, data));
     }
-    records_.emplace(std::move(sub), std::move(rec));
+    TRY(spool_.append(rec));
+    if (in_order_) last_ = std::move(rec.path);
     return ok();
   }
 
   Status finish_staging() override {
     if (finished_) return ok();
     if (!root_record_) return corruption("the files payload has no root entry 'tree'");
-    // Bottom-up (reverse byte order puts every descendant before its directory), so that a
-    // directory made read-only or unsearchable does not block its children.
-    for (auto it = records_.rbegin(); it != records_.rend(); ++it) {
-      const auto& [sub, rec] = *it;
-      if (rec.type != archive::EntryType::kDirectory) continue;
-      std::string staged = stage_path_ + "/" + sub;
-      if (::fchmodat(stage_fd_.get(), sub.c_str(), rec.mode, 0) != 0)
-        return errno_error("setting the mode of " + staged, errno);
-      timespec times[2] = {to_timespec(rec.mtime), to_timespec(rec.mtime)};
-      if (::utimensat(stage_fd_.get(), sub.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
-        return errno_error("setting the mtime of " + staged, errno);
-    }
+    if (in_order_)
+      TRY(close_dirs_not_above(std::string_view()));
+    else
+      TRY(sort_and_set_directories());
+    TRY(spool_.flush());
     if (::fchmod(stage_fd_.get(), root_record_->mode) != 0)
       return errno_error("setting the mode of " + stage_path_, errno);
     timespec times[2] = {to_timespec(root_record_->mtime), to_timespec(root_record_->mtime)};
@@ -531,39 +701,45 @@ class FilesStagedRestore final : public StagedRestore {
     return ok();
   }
 
+  // A merge of two walks in tree order: the live tree's and the spool's.
   Result<SourceDiff> diff() override {
+    TRY(spool_.flush());
     SourceDiff out;
-    std::set<std::string> seen;
+    Spool::Reader spooled(spool_);
+    const Record* rec = TRY(spooled.next());
     CopyBuffer buf;
-    if (TRY(exists(root_))) {
+    bool live_root = TRY(exists(root_));
+    if (live_root) {
       Visit visit = [&](const std::string& rel, const Node& node, int parent_fd,
                         const std::string& name) -> Status {
-        const Record* rec = find(rel);
-        if (!rec) {
-          out.removed.push_back(display(rel));
+        if (rel.empty()) {
+          if (root_record_ && (!same_kind(node, *root_record_) || node.mode != root_record_->mode))
+            out.changed.add(".");
           return ok();
         }
-        seen.insert(rel);
-        if (!same_kind(node, *rec) || node.mode != rec->mode) {
-          out.changed.push_back(display(rel));
+        while (rec && tree_order_less(rec->path, rel)) {
+          out.added.add(rec->path);
+          rec = TRY(spooled.next());
+        }
+        if (!rec || rec->path != rel) {
+          out.removed.add(rel);
           return ok();
         }
-        if (node.kind == Node::kFile) {
-          bool differs = node.size != rec->size || node.mtime != rec->mtime;
+        bool differs = !same_kind(node, *rec) || node.mode != rec->mode;
+        if (!differs && node.kind == Node::kFile) {
+          differs = node.size != rec->size || node.mtime != rec->mtime;
           if (!differs)
             differs = TRY(hash_at(parent_fd, name, root_ + "/" + rel, buf.span())) != rec->sha256;
-          if (differs) out.changed.push_back(display(rel));
         }
+        if (differs) out.changed.add(rel);
+        rec = TRY(spooled.next());
         return ok();
       };
       Walker walker{root_, visit, nullptr, log_prefix_};
       TRY_CTX(walker.walk_root(), "comparing with " + root_);
     }
-    if (root_record_ && !seen.contains("")) out.added.push_back(".");
-    for (const auto& [sub, rec] : records_)
-      if (!seen.contains(sub)) out.added.push_back(sub);
-    std::sort(out.removed.begin(), out.removed.end());
-    std::sort(out.changed.begin(), out.changed.end());
+    if (root_record_ && !live_root) out.added.add(".");
+    for (; rec; rec = TRY(spooled.next())) out.added.add(rec->path);
     return out;
   }
 
@@ -614,52 +790,64 @@ class FilesStagedRestore final : public StagedRestore {
     return ok();
   }
 
+  // The same merge as diff(), stopping at the first difference.
   Status verify() override {
     if (!committed_) return failed_precondition("verify() before commit()");
-    std::set<std::string> seen;
+    Spool::Reader spooled(spool_);
+    const Record* rec = TRY(spooled.next());
     CopyBuffer buf;
+    auto missing = [&](const Record& r) {
+      return corruption(root_ + ": " + r.path + ": missing after the restore");
+    };
     Visit visit = [&](const std::string& rel, const Node& node, int parent_fd,
                       const std::string& name) -> Status {
       auto differ = [&](std::string why) {
         return corruption(root_ + ": " + display(rel) + ": " + std::move(why));
       };
-      const Record* rec = find(rel);
-      if (!rec) {
+      const Record* want = nullptr;
+      if (rel.empty()) {
+        want = root_record_ ? &*root_record_ : nullptr;
+      } else {
+        if (rec && tree_order_less(rec->path, rel)) return missing(*rec);
+        if (rec && rec->path == rel) want = rec;
+      }
+      if (!want) {
         return differ(node.kind == Node::kOther
                           ? "a " + node.what + " that the backup does not hold"
                           : "present but not in the backup");
       }
-      seen.insert(rel);
-      if (!same_kind(node, *rec))
-        return differ(rec->type == archive::EntryType::kDirectory ? "not a directory"
-                                                                  : "not a regular file");
-      if (node.mode != rec->mode)
-        return differ("mode " + octal(node.mode) + ", expected " + octal(rec->mode));
-      if (node.kind != Node::kFile) return ok();
-      if (node.size != rec->size)
-        return differ("size " + std::to_string(node.size) + ", expected " +
-                      std::to_string(rec->size));
-      if (node.mtime != rec->mtime)
-        return differ("mtime " + std::to_string(node.mtime) + ", expected " +
-                      std::to_string(rec->mtime));
-      if (TRY(hash_at(parent_fd, name, root_ + "/" + rel, buf.span())) != rec->sha256)
-        return differ("content differs from the backup (SHA-256)");
+      if (!same_kind(node, *want))
+        return differ(want->type == archive::EntryType::kDirectory ? "not a directory"
+                                                                   : "not a regular file");
+      if (node.mode != want->mode)
+        return differ("mode " + octal(node.mode) + ", expected " + octal(want->mode));
+      if (node.kind == Node::kFile) {
+        if (node.size != want->size)
+          return differ("size " + std::to_string(node.size) + ", expected " +
+                        std::to_string(want->size));
+        if (node.mtime != want->mtime)
+          return differ("mtime " + std::to_string(node.mtime) + ", expected " +
+                        std::to_string(want->mtime));
+        if (TRY(hash_at(parent_fd, name, root_ + "/" + rel, buf.span())) != want->sha256)
+          return differ("content differs from the backup (SHA-256)");
+      }
+      if (!rel.empty()) rec = TRY(spooled.next());
       return ok();
     };
     Walker walker{root_, visit, nullptr, log_prefix_};
     TRY_CTX(walker.walk_root(), "verifying " + root_);
-    for (const auto& [sub, rec] : records_)
-      if (!seen.contains(sub))
-        return corruption(root_ + ": " + sub + ": missing after the restore");
+    if (rec) return missing(*rec);
     return ok();
   }
 
  private:
-  const Record* find(const std::string& rel) const {
-    if (rel.empty()) return root_record_ ? &*root_record_ : nullptr;
-    auto it = records_.find(rel);
-    return it == records_.end() ? nullptr : &it->second;
-  }
+  // A staged directory whose mode and mtime wait until the walk leaves it: its path is the
+  // first `len` bytes of last_.
+  struct OpenDir {
+    size_t len;
+    uint32_t mode;
+    int64_t mtime;
+  };
 
   static bool same_kind(const Node& node, const Record& rec) {
     return rec.type == archive::EntryType::kDirectory ? node.kind == Node::kDir
@@ -672,12 +860,90 @@ class FilesStagedRestore final : public StagedRestore {
     return buf;
   }
 
+  // Sets the mode and mtime of a staged directory: after everything below it was created (the
+  // mode may forbid writing, and every creation below it changes its mtime).
+  Status set_directory(const std::string& sub, uint32_t mode, int64_t mtime) {
+    if (::fchmodat(stage_fd_.get(), sub.c_str(), mode, 0) != 0)
+      return errno_error("setting the mode of " + stage_path_ + "/" + sub, errno);
+    timespec times[2] = {to_timespec(mtime), to_timespec(mtime)};
+    if (::utimensat(stage_fd_.get(), sub.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+      return errno_error("setting the mtime of " + stage_path_ + "/" + sub, errno);
+    return ok();
+  }
+
+  // Closes, deepest first, the open directories that are not ancestors of `next` (all of them
+  // for an empty `next`).
+  Status close_dirs_not_above(std::string_view next) {
+    while (!open_dirs_.empty()) {
+      const OpenDir& top = open_dirs_.back();
+      if (!next.empty() && next.size() > top.len && next[top.len] == '/' &&
+          next.compare(0, top.len, last_, 0, top.len) == 0)
+        break;
+      TRY(set_directory(last_.substr(0, top.len), top.mode, top.mtime));
+      open_dirs_.pop_back();
+    }
+    return ok();
+  }
+
+  // Out of tree order, an entry may go into a directory closed before (with its final mode,
+  // which may forbid writing): lets us write and search its ancestors again; the final modes
+  // are set again by finish_staging().
+  Status open_up_ancestors(const std::string& sub) {
+    for (size_t slash = sub.find('/'); slash != std::string::npos;
+         slash = sub.find('/', slash + 1)) {
+      std::string dir = sub.substr(0, slash);
+      struct stat st;
+      if (::fstatat(stage_fd_.get(), dir.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return ok();
+      if (S_ISDIR(st.st_mode) && (st.st_mode & 0700) != 0700 &&
+          ::fchmodat(stage_fd_.get(), dir.c_str(), (st.st_mode & 07777) | 0700, 0) != 0)
+        return errno_error("setting the mode of " + stage_path_ + "/" + dir, errno);
+    }
+    return ok();
+  }
+
+  // The file system's answer to creating an entry: a refusal of the archive when it holds the
+  // entry twice or before its parent directory.
+  std::unexpected<Error> refuse_or_error(const archive::Entry& entry, int err,
+                                         const std::string& what) {
+    if (err == EEXIST) return entry_twice(entry);
+    if (err == ENOENT || err == ENOTDIR) return entry_without_parent(entry);
+    return errno_error(what, err);
+  }
+
+  // For a backup out of tree order: puts the spool in tree order (the order diff() and
+  // verify() walk the live tree in), then sets the directories' attributes bottom-up. Holds
+  // every record in memory: only backups of remote trees written before tree order need it.
+  Status sort_and_set_directories() {
+    TRY(spool_.flush());
+    std::vector<Record> all;
+    all.reserve(static_cast<size_t>(spool_.count()));
+    {
+      Spool::Reader in(spool_);
+      for (const Record* r = TRY(in.next()); r; r = TRY(in.next())) all.push_back(*r);
+    }
+    std::sort(all.begin(), all.end(),
+              [](const Record& a, const Record& b) { return tree_order_less(a.path, b.path); });
+    TRY(spool_.clear());
+    for (const Record& r : all) TRY(spool_.append(r));
+    // In reverse tree order every descendant comes before its directory.
+    for (auto it = all.rbegin(); it != all.rend(); ++it)
+      if (it->type == archive::EntryType::kDirectory)
+        TRY(set_directory(it->path, it->mode, it->mtime));
+    log_line(log_, log_prefix_ + "the backup's entries were not in tree order; " +
+                       std::to_string(all.size()) + " entries sorted in memory");
+    return ok();
+  }
+
   // Writes one staged file, hashing what it writes; returns the SHA-256.
   Result<std::string> write_file(const std::string& sub, const std::string& staged,
                                  const archive::Entry& entry, io::Reader& data) {
-    Fd f(::openat(stage_fd_.get(), sub.c_str(),
-                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!f) return errno_error("creating " + staged, errno);
+    constexpr int kCreate = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    Fd f(::openat(stage_fd_.get(), sub.c_str(), kCreate, 0600));
+    if (!f && errno == EACCES && !in_order_) {
+      TRY(open_up_ancestors(sub));
+      f = Fd(::openat(stage_fd_.get(), sub.c_str(), kCreate, 0600));
+    }
+    if (!f) return refuse_or_error(entry, errno, "creating " + staged);
     // The archive reader hashes every entry's data for its manifest check; its digest is the
     // digest of what we write, so the bytes are hashed once.
     std::optional<io::Sha256> hash;
@@ -722,6 +988,7 @@ class FilesStagedRestore final : public StagedRestore {
   const std::string parent_;
   const std::string stage_path_;
   const std::string old_path_;
+  const std::string spool_dir_;  // where the spool's unnamed file lives
   std::function<void(const std::string&)> log_;
   const std::atomic<bool>* cancelled_;
   std::string log_prefix_;
@@ -729,7 +996,10 @@ class FilesStagedRestore final : public StagedRestore {
   CopyBuffer buf_;                                // write_file's, reused for every file
   std::optional<std::pair<uid_t, gid_t>> owner_;  // when running as root: the live tree's owner
   std::optional<Record> root_record_;
-  std::map<std::string, Record> records_;  // relative path below the root -> what was staged
+  Spool spool_;                     // a record of every staged entry below the root
+  std::string last_;                // the last entry staged, while in tree order
+  std::vector<OpenDir> open_dirs_;  // its directory and their ancestors, while in tree order
+  bool in_order_ = true;            // every entry so far came in tree order
   bool finished_ = false;
   bool committed_ = false;
 };

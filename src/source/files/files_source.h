@@ -6,12 +6,15 @@
 // Payload layout, under the source's prefix "sources/<name>/" (docs/archive-format.md):
 //   tree             directory entry for the root itself (its mode and mtime)
 //   tree/<relpath>   every directory (empty ones too) and regular file below it, with mode
-//                    (& 07777) and mtime (seconds), depth-first in byte-wise sorted order
+//                    (& 07777) and mtime (seconds), in tree order (tree_payload.h: depth
+//                    first, names sorted byte-wise)
 // Symbolic links, sockets, FIFOs and devices are not backed up (a log line names each).
 //
 // Restore stages the tree into a sibling of the live directory, "<parent>/.<base>.flinkbr-stage-
-// <ctx.id>" (same file system, so the switch is a rename), applies modes and mtimes bottom-up and
-// syncs it. commit() swaps staged and live in one atomic exchange (renameat2 RENAME_EXCHANGE)
+// <ctx.id>" (same file system, so the switch is a rename), sets each directory's mode and mtime
+// as the walk leaves it and syncs it; it keeps only the chain of open directories in memory and
+// spools a record per entry to an unnamed file, which diff() and verify() merge with a walk of
+// the live tree. commit() swaps staged and live in one atomic exchange (renameat2 RENAME_EXCHANGE)
 // where the file system supports it, otherwise renames live to "<parent>/.<base>.flinkbr-old-
 // <ctx.id>" and staged to live; then syncs the parent and removes the old tree. When running as
 // root, the restored tree takes the owner of the live directory it replaces.

@@ -20,6 +20,7 @@
 
 #include "archive/archive_reader.h"
 #include "archive/archive_writer.h"
+#include "source/files/tree_payload.h"
 #include "source/registry.h"
 #include "source/testing/capturing_writer.h"
 
@@ -439,7 +440,7 @@ TEST(FilesSource, DiffReportsARootModeChangeAsDot) {
   ASSERT_TRUE(staged);
   auto d = staged->diff();
   ASSERT_TRUE(d);
-  EXPECT_EQ(d->changed, (std::vector<std::string>{"."}));
+  EXPECT_EQ(d->changed.items, (std::vector<std::string>{"."}));
   EXPECT_TRUE(d->added.empty());
   EXPECT_TRUE(d->removed.empty());
 }
@@ -497,8 +498,8 @@ TEST(FilesSource, RestoreIntoAMissingDirectoryRenamesItIn) {
   ASSERT_TRUE(staged);
   auto d = staged->diff();
   ASSERT_TRUE(d);
-  EXPECT_EQ(d->added.size(), entries.size());
-  EXPECT_EQ(d->added.front(), ".");
+  EXPECT_EQ(d->added.count, entries.size());
+  EXPECT_EQ(d->added.items.front(), ".");
   ASSERT_TRUE(staged->commit());
   ASSERT_TRUE(staged->verify());
   EXPECT_EQ(snapshot(tmp / "fresh"), snapshot(tmp / "live"));
@@ -528,9 +529,9 @@ TEST(FilesSource, StagesBesideTheLiveTreeAndDiffListsExactChanges) {
   EXPECT_TRUE(fs::is_directory(tmp / ".live.flinkbr-stage-r1-a1"));
   auto d = staged->diff();
   ASSERT_TRUE(d) << d.error().message;
-  EXPECT_EQ(d->added, (std::vector<std::string>{"conf/empty", "empty-dir"}));
-  EXPECT_EQ(d->changed, (std::vector<std::string>{"conf/flink-conf.yaml", "ha", "run.sh"}));
-  EXPECT_EQ(d->removed, (std::vector<std::string>{"conf/added.yaml", "extra", "extra/x"}));
+  EXPECT_EQ(d->added.items, (std::vector<std::string>{"conf/empty", "empty-dir"}));
+  EXPECT_EQ(d->changed.items, (std::vector<std::string>{"conf/flink-conf.yaml", "ha", "run.sh"}));
+  EXPECT_EQ(d->removed.items, (std::vector<std::string>{"conf/added.yaml", "extra", "extra/x"}));
   // The comparison changed nothing.
   EXPECT_EQ(snapshot(tmp / "live"), before);
 
@@ -709,6 +710,217 @@ TEST(FilesSource, CleanupAfterCrashPutsTheOldTreeBack) {
   // Ids that could escape are refused.
   EXPECT_FALSE(src->cleanup_after_crash("../x"));
   EXPECT_FALSE(src->cleanup_after_crash(""));
+}
+
+// ---- order of the entries, bounded memory ----
+
+// Stages `entries` and returns the first refusal (the test fails when all are staged).
+Error first_refusal(MetadataSource& src, const std::vector<Captured>& entries, Logged& log) {
+  auto staged = src.begin_restore(log.ctx());
+  EXPECT_TRUE(staged) << staged.error().message;
+  if (!staged) return {};
+  for (const auto& c : entries)
+    if (auto st = add(**staged, c); !st) return st.error();
+  if (auto st = (*staged)->finish_staging(); !st) return st.error();
+  ADD_FAILURE() << "every entry was staged";
+  return {};
+}
+
+TEST(FilesSource, BackupWritesTreeOrderWithEachDirectoryFollowedByItsContents) {
+  TempDir tmp;
+  make_dir(tmp / "live", 0755);
+  make_dir(tmp / "live/a", 0755);
+  put_file(tmp / "live/a/b", "b", 0644, 1);
+  put_file(tmp / "live/a-c", "c", 0644, 1);
+  put_file(tmp / "live/a.d", "d", 0644, 1);
+  put_file(tmp / "live/B", "B", 0644, 1);
+  Logged log;
+  std::vector<std::string> paths;
+  for (const auto& e : backup_of(*make_source(tmp / "live"), log)) paths.push_back(e.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"sources/conf/tree", "sources/conf/tree/B",
+                                             "sources/conf/tree/a", "sources/conf/tree/a/b",
+                                             "sources/conf/tree/a-c", "sources/conf/tree/a.d"}));
+  EXPECT_TRUE(files::tree_order_less("a/b", "a-c"));
+  EXPECT_TRUE(files::tree_order_less("a", "a/b"));
+  EXPECT_FALSE(files::tree_order_less("a/b", "a/b"));
+  EXPECT_TRUE(files::tree_order_less("a/\xc3\xa9", "ab"));
+}
+
+TEST(FilesSource, RefusesEntriesBeforeTheirParentTwiceOrWithoutParentAndChangesNothing) {
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  populate(tmp / "target");
+  auto before = snapshot(tmp / "target");
+  auto target = make_source(tmp / "target");
+  auto index_of = [&](const std::string& path) {
+    return std::find_if(entries.begin(), entries.end(),
+                        [&](const Captured& c) { return c.path == path; }) -
+           entries.begin();
+  };
+  const std::string job = "sources/conf/tree/ha/job-1";
+  const std::string checkpoint = job + "/checkpoint";
+
+  // A child before its parent directory.
+  auto swapped = entries;
+  std::swap(swapped[index_of(job)], swapped[index_of(checkpoint)]);
+  // The same file twice, right after itself and later.
+  auto twice = entries;
+  twice.insert(twice.begin() + index_of(checkpoint) + 1, entries[index_of(checkpoint)]);
+  auto twice_later = entries;
+  twice_later.push_back(entries[index_of("sources/conf/tree/conf")]);
+  // A file whose parent directory is missing, and one whose parent is a file.
+  auto orphan = entries;
+  orphan.erase(orphan.begin() + index_of(job));
+  auto under_file = entries;
+  under_file.push_back({"sources/conf/tree/run.sh/x", EntryType::kFile, 0644, 1, "x"});
+
+  struct Case {
+    std::vector<Captured> entries;
+    std::string path, why;
+  };
+  for (const auto& c : std::vector<Case>{
+           {swapped, checkpoint, "comes before its parent directory"},
+           {twice, checkpoint, "appears twice"},
+           {twice_later, "sources/conf/tree/conf", "appears twice"},
+           {orphan, checkpoint, "comes before its parent directory"},
+           {under_file, "sources/conf/tree/run.sh/x", "its parent is not a directory"}}) {
+    Error e = first_refusal(*target, c.entries, log);
+    EXPECT_EQ(e.code, Errc::kCorruption) << c.path;
+    EXPECT_NE(e.message.find("entry '" + c.path + "' "), std::string::npos) << e.message;
+    EXPECT_NE(e.message.find(c.why), std::string::npos) << e.message;
+    EXPECT_EQ(snapshot(tmp / "target"), before) << c.path;
+    EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live", "target"})) << c.path;
+  }
+}
+
+// Backups of remote trees written before tree order hold their entries in plain byte order
+// ("a-c" before "a/b"); any order with parents first still restores exactly, read-only
+// directories included.
+TEST(FilesSource, RestoresEntriesInAnotherOrderWithParentsFirst) {
+  TempDir tmp;
+  make_dir(tmp / "live", 0755);
+  make_dir(tmp / "live/a", 0755);
+  make_dir(tmp / "live/a/sub", 0755);
+  put_file(tmp / "live/a/sub/f", "f", 0444, 3);
+  put_file(tmp / "live/a/b", "b", 0644, 4);
+  put_file(tmp / "live/a-c", "c", 0644, 5);
+  put_file(tmp / "live/a.d", "d", 0600, 6);
+  ASSERT_EQ(::chmod((tmp / "live/a/sub").c_str(), 0555), 0);
+  ASSERT_EQ(::chmod((tmp / "live/a").c_str(), 0500), 0);
+  set_mtime(tmp / "live/a/sub", 7);
+  set_mtime(tmp / "live/a", 8);
+  set_mtime(tmp / "live", 9);
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  auto expected = snapshot(tmp / "live");
+
+  auto byte_order = entries;
+  std::sort(byte_order.begin(), byte_order.end(),
+            [](const Captured& a, const Captured& b) { return a.path < b.path; });
+  ASSERT_NE(byte_order[2].path, entries[2].path);  // the orders differ here
+  // Parents first, otherwise reversed: the last sibling first.
+  auto reversed = entries;
+  std::stable_sort(reversed.begin() + 1, reversed.end(), [](const Captured& a, const Captured& b) {
+    return std::count(a.path.begin(), a.path.end(), '/') <
+           std::count(b.path.begin(), b.path.end(), '/');
+  });
+  std::reverse(reversed.begin() + 1, reversed.begin() + 4);
+
+  for (const auto* order : {&byte_order, &reversed}) {
+    TempDir out;
+    auto target = make_source(out / "target");
+    auto staged = stage(*target, *order, log);
+    ASSERT_TRUE(staged);
+    auto d = staged->diff();
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->added.count, entries.size());
+    EXPECT_EQ(d->added.items,
+              (std::vector<std::string>{".", "a", "a/b", "a/sub", "a/sub/f", "a-c", "a.d"}));
+    ASSERT_TRUE(staged->commit());
+    auto st = staged->verify();
+    EXPECT_TRUE(st) << st.error().message;
+    EXPECT_EQ(snapshot(out / "target"), expected);
+    ASSERT_EQ(::chmod((out / "target/a").c_str(), 0700), 0);  // so that TempDir can remove it
+  }
+  ASSERT_EQ(::chmod((tmp / "live/a").c_str(), 0700), 0);
+}
+
+TEST(FilesSource, ReadOnlyDirectoriesWithChildrenRestore) {
+  TempDir tmp;
+  make_dir(tmp / "live", 0755);
+  make_dir(tmp / "live/ro", 0755);
+  make_dir(tmp / "live/ro/inner", 0755);
+  put_file(tmp / "live/ro/inner/f", "inner", 0400, 11);
+  put_file(tmp / "live/ro/g", "g", 0444, 12);
+  ASSERT_EQ(::chmod((tmp / "live/ro/inner").c_str(), 0500), 0);
+  ASSERT_EQ(::chmod((tmp / "live/ro").c_str(), 0555), 0);
+  set_mtime(tmp / "live/ro/inner", 13);
+  set_mtime(tmp / "live/ro", 14);
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  auto staged = stage(*make_source(tmp / "target"), entries, log);
+  ASSERT_TRUE(staged);
+  ASSERT_TRUE(staged->commit());
+  auto st = staged->verify();
+  EXPECT_TRUE(st) << st.error().message;
+  EXPECT_EQ(snapshot(tmp / "target"), snapshot(tmp / "live"));
+  for (auto dir : {"live/ro", "live/ro/inner", "target/ro", "target/ro/inner"})
+    ASSERT_EQ(::chmod((tmp / dir).c_str(), 0700), 0);
+}
+
+TEST(FilesSource, DeepTreeRoundTrip) {
+  TempDir tmp;
+  make_dir(tmp / "live", 0755);
+  std::string dir = tmp / "live";
+  for (int depth = 0; depth < 300; ++depth) {
+    dir += "/d";
+    make_dir(dir, 0750);
+    put_file(dir + "-f", "level " + std::to_string(depth), 0640, depth);
+  }
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  ASSERT_EQ(entries.size(), 601u);
+  auto staged = stage(*make_source(tmp / "target"), entries, log);
+  ASSERT_TRUE(staged);
+  ASSERT_TRUE(staged->commit());
+  auto st = staged->verify();
+  EXPECT_TRUE(st) << st.error().message;
+  EXPECT_EQ(snapshot(tmp / "target"), snapshot(tmp / "live"));
+}
+
+TEST(FilesSource, DiffListsAreCappedWithCompleteCounts) {
+  TempDir tmp;
+  make_dir(tmp / "live", 0755);
+  make_dir(tmp / "live/backed-up", 0755);
+  for (int i = 0; i < 1500; ++i)
+    put_file(tmp / ("live/backed-up/" + std::to_string(10000 + i)), "x", 0644, 1);
+  put_file(tmp / "live/changed", "old", 0644, 1);
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  fs::remove_all(tmp / "live/backed-up");
+  put_file(tmp / "live/changed", "new", 0644, 1);
+  make_dir(tmp / "live/later", 0755);
+  for (int i = 0; i < 1200; ++i)
+    put_file(tmp / ("live/later/" + std::to_string(10000 + i)), "y", 0644, 1);
+
+  auto staged = stage(*make_source(tmp / "live"), entries, log);
+  ASSERT_TRUE(staged);
+  auto d = staged->diff();
+  ASSERT_TRUE(d) << d.error().message;
+  EXPECT_EQ(d->added.count, 1501u);
+  ASSERT_EQ(d->added.items.size(), kDiffListLimit);
+  EXPECT_TRUE(d->added.truncated());
+  EXPECT_EQ(d->added.items[0], "backed-up");
+  EXPECT_EQ(d->added.items[1], "backed-up/10000");
+  EXPECT_EQ(d->added.items.back(), "backed-up/10998");
+  EXPECT_EQ(d->removed.count, 1201u);
+  ASSERT_EQ(d->removed.items.size(), kDiffListLimit);
+  EXPECT_EQ(d->removed.items.back(), "later/10998");
+  EXPECT_EQ(d->changed.count, 1u);
+  EXPECT_EQ(d->changed.items, std::vector<std::string>{"changed"});
+  EXPECT_FALSE(d->changed.truncated());
 }
 
 }  // namespace

@@ -82,9 +82,11 @@ std::string base_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// Every node below `root`, depth first in byte-wise order of relative paths (the order of the
-// archive, so that a directory precedes its children). Object stores list files only: their
-// directories are the key prefixes, added here.
+// Every node below `root`, in tree order (tree_order_less: depth first, names byte-wise; the
+// order the local source writes, so that either source restores what the other wrote in
+// bounded memory). Backups written before this used plain byte order of the relative paths,
+// which puts "a-c" before "a/b": both sources still restore those. Object stores list files only:
+// their directories are the key prefixes, added here.
 Result<std::vector<Node>> walk(storage::Storage& storage, const std::string& root,
                                const TaskContext* ctx) {
   if (ctx && ctx->is_cancelled()) return make_error(Errc::kCancelled, "cancelled");
@@ -114,7 +116,8 @@ Result<std::vector<Node>> walk(storage::Storage& storage, const std::string& roo
   if (!storage.has_directories())
     for (const std::string& d : dirs)
       out.push_back(Node{d, storage::FileInfo{.path = prefix + d, .is_dir = true}});
-  std::sort(out.begin(), out.end(), [](const Node& a, const Node& b) { return a.rel < b.rel; });
+  std::sort(out.begin(), out.end(),
+            [](const Node& a, const Node& b) { return tree_order_less(a.rel, b.rel); });
   return out;
 }
 
@@ -201,24 +204,11 @@ class StagedTree : public StagedRestore {
   }
 
   Result<SourceDiff> diff() override {
+    Plan plan = TRY(make_plan());
     SourceDiff out;
-    std::set<std::string> seen;
-    for (const Node& node : TRY(live_nodes())) {
-      auto it = records_.find(node.rel);
-      if (it == records_.end()) {
-        if (!node.info.is_dir || storage_.has_directories()) out.removed.push_back(node.rel);
-        continue;
-      }
-      seen.insert(node.rel);
-      const Record& rec = it->second;
-      if (node.info.is_dir != (rec.type == archive::EntryType::kDirectory)) {
-        out.changed.push_back(node.rel);
-      } else if (!node.info.is_dir && TRY(file_differs(node, rec))) {
-        out.changed.push_back(node.rel);
-      }
-    }
-    for (const auto& [sub, rec] : records_)
-      if (!seen.contains(sub) && representable(rec)) out.added.push_back(sub);
+    for (auto& sub : plan.added) out.added.add(std::move(sub));
+    for (auto& sub : plan.changed) out.changed.add(std::move(sub));
+    for (auto& sub : plan.removed) out.removed.add(std::move(sub));
     return out;
   }
 
@@ -258,6 +248,33 @@ class StagedTree : public StagedRestore {
   }
 
  protected:
+  // Every difference between the staged tree and the live one, in full: diff() reports it
+  // capped, commit() of an object store uploads and deletes by it.
+  struct Plan {
+    std::vector<std::string> added, changed, removed;
+  };
+  Result<Plan> make_plan() {
+    Plan out;
+    std::set<std::string> seen;
+    for (const Node& node : TRY(live_nodes())) {
+      auto it = records_.find(node.rel);
+      if (it == records_.end()) {
+        if (!node.info.is_dir || storage_.has_directories()) out.removed.push_back(node.rel);
+        continue;
+      }
+      seen.insert(node.rel);
+      const Record& rec = it->second;
+      if (node.info.is_dir != (rec.type == archive::EntryType::kDirectory)) {
+        out.changed.push_back(node.rel);
+      } else if (!node.info.is_dir && TRY(file_differs(node, rec))) {
+        out.changed.push_back(node.rel);
+      }
+    }
+    for (const auto& [sub, rec] : records_)
+      if (!seen.contains(sub) && representable(rec)) out.added.push_back(sub);
+    return out;
+  }
+
   virtual Status stage_root() = 0;
   virtual Status stage_directory(const std::string& sub) = 0;
   virtual Result<std::string> stage_file(const std::string& sub, const archive::Entry& entry,
@@ -409,7 +426,7 @@ class ObjectStagedTree final : public StagedTree {
   Status commit() override {
     if (!finished_) return failed_precondition("commit() before finish_staging()");
     if (committed_) return ok();
-    SourceDiff plan = TRY(diff());
+    Plan plan = TRY(make_plan());
     // Objects first, deletions last: until the end every key the backup holds is readable.
     std::vector<std::string> uploads = plan.added;
     uploads.insert(uploads.end(), plan.changed.begin(), plan.changed.end());

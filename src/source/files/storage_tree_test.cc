@@ -184,6 +184,20 @@ TEST_F(StorageTreeTest, ConfigAcceptsRemoteUrisAndNamesTheFieldOtherwise) {
   }
 }
 
+// The order the local files source writes and restores in bounded memory: each directory
+// followed at once by everything below it ("a/b" before "a-c", unlike plain byte order).
+TEST_F(StorageTreeTest, BackupWritesTreeOrder) {
+  for (const char* key : {"a-c", "a/b", "a.d", "B"}) put(key, key);
+  auto src = source();
+  ASSERT_TRUE(src);
+  std::vector<std::string> paths;
+  for (const auto& e : backup(*src)) paths.push_back(e.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{
+                       "sources/ha-storage/tree", "sources/ha-storage/tree/B",
+                       "sources/ha-storage/tree/a", "sources/ha-storage/tree/a/b",
+                       "sources/ha-storage/tree/a-c", "sources/ha-storage/tree/a.d"}));
+}
+
 TEST_F(StorageTreeTest, RoundTripRestoresDeletedChangedAndAddedObjectsExactly) {
   auto want = populate();
   auto src = source();
@@ -208,10 +222,10 @@ TEST_F(StorageTreeTest, RoundTripRestoresDeletedChangedAndAddedObjectsExactly) {
   ASSERT_TRUE(staged);
   auto diff = staged->diff();
   ASSERT_TRUE(diff) << diff.error().message;
-  EXPECT_EQ(diff->added, (std::vector<std::string>{"default/blob/job_1/blob_p-1",
-                                                   "default/completedCheckpoint1a2b"}));
-  EXPECT_EQ(diff->changed, std::vector<std::string>{"default/submittedJobGraph8f3c"});
-  EXPECT_EQ(diff->removed, std::vector<std::string>{"default/submittedJobGraph-new"});
+  EXPECT_EQ(diff->added.items, (std::vector<std::string>{"default/blob/job_1/blob_p-1",
+                                                         "default/completedCheckpoint1a2b"}));
+  EXPECT_EQ(diff->changed.items, std::vector<std::string>{"default/submittedJobGraph8f3c"});
+  EXPECT_EQ(diff->removed.items, std::vector<std::string>{"default/submittedJobGraph-new"});
   // Staging changed nothing live.
   EXPECT_EQ(objects().count("default/submittedJobGraph-new"), 1u);
 

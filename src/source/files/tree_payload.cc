@@ -1,11 +1,30 @@
 #include "source/files/tree_payload.h"
 
+#include <algorithm>
+
 #include "archive/format.h"
 
 namespace flinkbr::source::files {
 
-Result<std::string> check_tree_entry(const archive::Entry& entry, bool have_root,
-                                     const std::map<std::string, TreeRecord>& staged) {
+bool tree_order_less(std::string_view a, std::string_view b) {
+  // '/' maps to 0, below every byte a name can hold (names hold no NUL).
+  auto key = [](char c) { return c == '/' ? 0 : static_cast<unsigned char>(c); };
+  size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i)
+    if (a[i] != b[i]) return key(a[i]) < key(b[i]);
+  return a.size() < b.size();
+}
+
+std::unexpected<Error> entry_twice(const archive::Entry& entry) {
+  return corruption("entry '" + entry.path + "' appears twice");
+}
+
+std::unexpected<Error> entry_without_parent(const archive::Entry& entry) {
+  return corruption("entry '" + entry.path +
+                    "' comes before its parent directory, or its parent is not a directory");
+}
+
+Result<std::string> check_tree_path(const archive::Entry& entry, bool have_root) {
   std::string_view rel = entry.relative_path();
   auto refuse = [&](std::string why) {
     return corruption("entry '" + entry.path + "' " + std::move(why));
@@ -13,7 +32,7 @@ Result<std::string> check_tree_entry(const archive::Entry& entry, bool have_root
   if (rel == kTree) {
     if (entry.type != archive::EntryType::kDirectory)
       return refuse("must be a directory (the root of a files payload)");
-    if (have_root) return refuse("appears twice");
+    if (have_root) return entry_twice(entry);
     return std::string();
   }
   if (!rel.starts_with(kTreePrefix))
@@ -22,11 +41,18 @@ Result<std::string> check_tree_entry(const archive::Entry& entry, bool have_root
   std::string sub(rel.substr(kTreePrefix.size()));
   if (auto st = archive::validate_entry_path(sub); !st)
     return refuse("has an invalid path: " + st.error().message);
-  if (staged.contains(sub)) return refuse("appears twice");
+  return sub;
+}
+
+Result<std::string> check_tree_entry(const archive::Entry& entry, bool have_root,
+                                     const std::map<std::string, TreeRecord>& staged) {
+  std::string sub = TRY(check_tree_path(entry, have_root));
+  if (sub.empty()) return sub;
+  if (staged.contains(sub)) return entry_twice(entry);
   if (auto slash = sub.rfind('/'); slash != std::string::npos) {
     auto parent = staged.find(sub.substr(0, slash));
     if (parent == staged.end() || parent->second.type != archive::EntryType::kDirectory)
-      return refuse("comes before its parent directory, or its parent is not a directory");
+      return entry_without_parent(entry);
   }
   return sub;
 }

@@ -705,15 +705,15 @@ Result<SourceDiff> PostgresStaged::diff() {
     std::string item = t.name + ": " + std::to_string(live.rows) + " rows now, " +
                        std::to_string(t.rows) + " in backup";
     if (live.rows == t.rows) item += " (contents differ)";
-    d.changed.push_back(std::move(item));
+    d.changed.add(std::move(item));
   }
   for (const auto& s : sequences_) {
     SequenceInfo live = TRY(src_.read_sequence(db, s.name));
     if (live == s) continue;
-    d.changed.push_back("sequence " + s.name + ": last_value " + std::to_string(live.last_value) +
-                        (live.is_called ? "" : " (not called)") + " now, " +
-                        std::to_string(s.last_value) + (s.is_called ? "" : " (not called)") +
-                        " in backup");
+    d.changed.add("sequence " + s.name + ": last_value " + std::to_string(live.last_value) +
+                  (live.is_called ? "" : " (not called)") + " now, " +
+                  std::to_string(s.last_value) + (s.is_called ? "" : " (not called)") +
+                  " in backup");
   }
   TRY(db.exec("COMMIT"));
   return d;

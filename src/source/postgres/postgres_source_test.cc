@@ -203,7 +203,7 @@ TEST_F(PostgresSourceTest, DamagedJobDatabaseIsRestoredExactly) {
   auto diff = (*staged)->diff();
   ASSERT_TRUE(diff) << diff.error().message;
   std::string changed;
-  for (const auto& c : diff->changed) changed += c + "\n";
+  for (const auto& c : diff->changed.items) changed += c + "\n";
   EXPECT_NE(changed.find("jobs: 3 rows now, 3 in backup (contents differ)"), std::string::npos)
       << changed;
   EXPECT_NE(changed.find("artifacts: 3 rows now, 6 in backup"), std::string::npos) << changed;
@@ -220,7 +220,7 @@ TEST_F(PostgresSourceTest, DamagedJobDatabaseIsRestoredExactly) {
   ASSERT_TRUE(again);
   auto diff2 = (*again)->diff();
   ASSERT_TRUE(diff2);
-  EXPECT_TRUE(diff2->changed.empty()) << diff2->changed.front();
+  EXPECT_TRUE(diff2->changed.empty()) << diff2->changed.items.front();
 
   // The next ids are the ones the backed-up database would have handed out.
   EXPECT_EQ(sql(dsn(), "INSERT INTO users (name, created) VALUES ('carol', now()) RETURNING id"),

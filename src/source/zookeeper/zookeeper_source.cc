@@ -1097,13 +1097,13 @@ class ZkStagedRestore final : public StagedRestore {
         [&](const Meta& l, const Meta* st, size_t) -> Status {
           if (kept_ephemeral(l, st)) return ok();
           if (!st)
-            d.removed.push_back(abs(l.rel));
+            d.removed.add(abs(l.rel));
           else if (l.ephemeral || !l.same_content(*st))
-            d.changed.push_back(abs(l.rel));
+            d.changed.add(abs(l.rel));
           return ok();
         },
         [&](size_t i) -> Status {
-          d.added.push_back(abs(staged_[i].rel));
+          d.added.add(abs(staged_[i].rel));
           return ok();
         }));
     return d;

@@ -201,10 +201,10 @@ TEST_F(ZkSourceTest, FlinkTreeDamagedIsRestoredExactly) {
   ASSERT_TRUE(staged);
   auto d = staged->diff();
   ASSERT_TRUE(d) << d.error().message;
-  EXPECT_EQ(d->added.size(), 5u);  // job1, checkpoints/job1 and its 3 children
-  EXPECT_EQ(d->removed, (std::vector<std::string>{root + "/extra", root + "/extra/deep",
-                                                  root + "/jobgraphs/job3"}));
-  EXPECT_EQ(d->changed,
+  EXPECT_EQ(d->added.count, 5u);  // job1, checkpoints/job1 and its 3 children
+  EXPECT_EQ(d->removed.items, (std::vector<std::string>{root + "/extra", root + "/extra/deep",
+                                                        root + "/jobgraphs/job3"}));
+  EXPECT_EQ(d->changed.items,
             (std::vector<std::string>{root + "/checkpoint-counter/job1", root + "/empty",
                                       root + "/null", root + "/protected"}));
   auto st = staged->commit();
