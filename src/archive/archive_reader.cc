@@ -332,7 +332,10 @@ class TarArchiveReader final : public ArchiveReader {
       current_.size = file_bytes_;
       hash_.reset();
       in_file_ = false;
-      TRY(record(current_));
+      if (auto st = record(current_); !st) {
+        error_ = st.error();  // what was seen is incomplete: nothing can be verified
+        return std::unexpected(st.error());
+      }
       return size_t{0};
     }
     auto got = out.first(static_cast<size_t>(n));
@@ -401,6 +404,7 @@ class TarArchiveReader final : public ArchiveReader {
         ++src.entries;
         src.bytes += entry.size;
       }
+    last_sha256_.clear();
     current_ = Seen{.path = std::move(path),
                     .type = entry.type,
                     .size = 0,
