@@ -4,11 +4,15 @@
 #include <archive_entry.h>
 #include <sys/stat.h>
 
-#include <deque>
-#include <unordered_map>
-#include <unordered_set>
+#include <array>
+#include <cstring>
+#include <functional>
+#include <istream>
+#include <streambuf>
 #include <vector>
 
+#include "archive/spool.h"
+#include "archive/unique_paths.h"
 #include "archive/utf8_locale.h"
 #include "io/layers.h"
 
@@ -53,9 +57,125 @@ std::string_view type_word(EntryType t) {
   return t == EntryType::kFile ? "a file" : "a directory";
 }
 
+// What the reader saw of one payload entry, as spooled: u16 path length, the path, then u8 type,
+// u64 size, the 32-byte SHA-256 (zeros for directories), u32 mode, i64 mtime (host order: the
+// spool never outlives the process).
+struct Seen {
+  std::string path;
+  EntryType type = EntryType::kFile;
+  uint64_t size = 0;
+  std::array<unsigned char, 32> digest{};
+  uint32_t mode = 0;
+  int64_t mtime = 0;
+};
+constexpr size_t kSeenFixed = 1 + 8 + 32 + 4 + 8;
+
+template <class T>
+void put(char*& p, const T& v) {
+  std::memcpy(p, &v, sizeof v);
+  p += sizeof v;
+}
+template <class T>
+T get(const char*& p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  p += sizeof v;
+  return v;
+}
+
+Status spool_seen(Spool& spool, const Seen& s) {
+  char buf[2 + kSeenFixed];
+  char* p = buf;
+  put(p, static_cast<uint16_t>(s.path.size()));  // payload paths are at most 4096 bytes
+  TRY(spool.append(std::string_view(buf, 2)));
+  TRY(spool.append(s.path));
+  p = buf;
+  put(p, static_cast<uint8_t>(s.type == EntryType::kDirectory));
+  put(p, s.size);
+  std::memcpy(p, s.digest.data(), s.digest.size());
+  p += s.digest.size();
+  put(p, s.mode);
+  put(p, s.mtime);
+  return spool.append(std::string_view(buf, kSeenFixed));
+}
+
+// The next record, or std::nullopt at the end of the spool.
+Result<std::optional<Seen>> read_seen(SpoolCursor& cur) {
+  char len_buf[2];
+  if (!TRY(cur.read(len_buf))) return std::optional<Seen>{};
+  const char* p = len_buf;
+  Seen s;
+  s.path.resize(get<uint16_t>(p));
+  char fixed[kSeenFixed];
+  if (!TRY(cur.read(s.path)) || !TRY(cur.read(fixed)))
+    return internal_error("the entry spool ends in a record");
+  p = fixed;
+  s.type = get<uint8_t>(p) ? EntryType::kDirectory : EntryType::kFile;
+  s.size = get<uint64_t>(p);
+  std::memcpy(s.digest.data(), p, s.digest.size());
+  p += s.digest.size();
+  s.mode = get<uint32_t>(p);
+  s.mtime = get<int64_t>(p);
+  return std::optional<Seen>(std::move(s));
+}
+
+// Lower-case hex (as the manifest writes it) to bytes; the manifest parser checked the form.
+std::array<unsigned char, 32> digest_bytes(std::string_view hex) {
+  std::array<unsigned char, 32> out{};
+  auto nibble = [](char c) {
+    return static_cast<unsigned char>(c <= '9' ? c - '0' : c - 'a' + 10);
+  };
+  for (size_t i = 0; i < out.size() && 2 * i + 1 < hex.size(); ++i)
+    out[i] = static_cast<unsigned char>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+  return out;
+}
+
+// The data of one tar entry as a std::streambuf, for the JSON parser to read the manifest from
+// without holding its whole text. Stops (end of input) at `limit` bytes or a read error, which
+// it keeps for the caller.
+class EntryStreamBuf final : public std::streambuf {
+ public:
+  using ReadFn = std::function<la_ssize_t(char*, size_t)>;
+  EntryStreamBuf(ReadFn read, uint64_t limit) : read_(std::move(read)), limit_(limit) {}
+  bool over_limit() const { return over_limit_; }
+  bool failed() const { return failed_; }
+
+ protected:
+  int_type underflow() override {
+    if (gptr() < egptr()) return traits_type::to_int_type(*gptr());
+    if (failed_ || over_limit_) return traits_type::eof();
+    la_ssize_t n = read_(buf_.data(), buf_.size());
+    if (n < 0) {
+      failed_ = true;
+      return traits_type::eof();
+    }
+    if (n == 0) return traits_type::eof();
+    total_ += static_cast<uint64_t>(n);
+    if (total_ > limit_) {
+      over_limit_ = true;
+      return traits_type::eof();
+    }
+    setg(buf_.data(), buf_.data(), buf_.data() + n);
+    return traits_type::to_int_type(*gptr());
+  }
+
+ private:
+  ReadFn read_;
+  uint64_t limit_;
+  uint64_t total_ = 0;
+  bool failed_ = false;
+  bool over_limit_ = false;
+  std::array<char, kDrainBufferSize> buf_;
+};
+
 class TarArchiveReader final : public ArchiveReader {
  public:
-  explicit TarArchiveReader(io::Reader& in) : in_(in), in_buf_(kInputBufferSize), data_(*this) {}
+  TarArchiveReader(io::Reader& in, Spool seen, UniquePaths paths)
+      : in_(in),
+        in_buf_(kInputBufferSize),
+        data_(*this),
+        seen_(std::move(seen)),
+        paths_(std::move(paths)) {}
 
   Status open() {
     Utf8LocaleScope locale;
@@ -73,13 +193,13 @@ class TarArchiveReader final : public ArchiveReader {
     TRY(check_regular_file(e, path));
     std::string text = TRY(read_small(e, path, kMaxHeaderSize));
     header_ = TRY_CTX(Header::from_json(text), std::string(kHeaderEntry));
+    for (const auto& src : header_.sources) summary_.sources.push_back({.name = src.name});
     return ok();
   }
 
   const Header& header() const override { return header_; }
   io::Reader& data() override { return data_; }
-  const Manifest& manifest() const override { return manifest_; }
-  Manifest take_manifest() { return std::move(manifest_); }
+  const ArchiveSummary& summary() const override { return summary_; }
   uint64_t payload_bytes() const { return payload_bytes_; }
 
   Result<std::optional<Entry>> next() override {
@@ -99,7 +219,7 @@ class TarArchiveReader final : public ArchiveReader {
     Result<size_t> read(std::span<std::byte> out) override { return owner_.read_data(out); }
     bool hashes_sha256() const override { return true; }
     std::string sha256_at_end() const override {
-      return owner_.in_file_ || owner_.seen_.empty() ? std::string() : owner_.seen_.back().sha256;
+      return owner_.in_file_ ? std::string() : owner_.last_sha256_;
     }
 
    private:
@@ -201,17 +321,21 @@ class TarArchiveReader final : public ArchiveReader {
     if (!in_file_ || out.empty()) return size_t{0};
     la_ssize_t n = archive_read_data(a_.get(), out.data(), out.size());
     if (n < 0) {
-      auto err = la_error("reading " + seen_.back().path);
+      auto err = la_error("reading " + current_.path);
       error_ = err.error();  // the archive cannot be read further
       in_file_ = false;
       return err;
     }
     if (n == 0) {
-      ManifestEntry& cur = seen_.back();
-      cur.sha256 = hash_->hex_digest();
-      cur.size = file_bytes_;
+      last_sha256_ = hash_->hex_digest();
+      current_.digest = digest_bytes(last_sha256_);
+      current_.size = file_bytes_;
       hash_.reset();
       in_file_ = false;
+      if (auto st = record(current_); !st) {
+        error_ = st.error();  // what was seen is incomplete: nothing can be verified
+        return std::unexpected(st.error());
+      }
       return size_t{0};
     }
     auto got = out.first(static_cast<size_t>(n));
@@ -247,12 +371,12 @@ class TarArchiveReader final : public ArchiveReader {
     std::string path = TRY(entry_path(e));
     if (path == kManifestEntry) {
       TRY(check_regular_file(e, path));
-      std::string text = TRY(read_small(e, path, kMaxManifestSize));
-      manifest_ = TRY_CTX(Manifest::from_json(text), std::string(kManifestEntry));
+      Merge merge(seen_);
+      TRY(read_manifest(e, path, merge));
       archive_entry* after = TRY(next_header());
       if (after) return corruption("entry " + TRY(entry_path(after)) + " follows the manifest");
       TRY(drain_input());
-      TRY(compare_with_manifest());
+      TRY(merge.finish());
       done_ = true;
       return std::optional<Entry>{};
     }
@@ -273,16 +397,23 @@ class TarArchiveReader final : public ArchiveReader {
     entry.mode = static_cast<uint32_t>(archive_entry_perm(e)) & 07777;
     entry.mtime = static_cast<int64_t>(archive_entry_mtime(e));
 
-    seen_.push_back(ManifestEntry{.path = std::move(path),
-                                  .type = entry.type,
-                                  .size = 0,
-                                  .mode = entry.mode,
-                                  .mtime = entry.mtime});
-    if (!seen_paths_.insert(seen_.back().path).second) {
-      seen_.pop_back();
-      return corruption("entry " + entry.path + " appears twice");
-    }
-    if (!is_dir) {
+    if (!TRY(paths_.insert(path))) return corruption("entry " + entry.path + " appears twice");
+    ++summary_.entries;
+    for (auto& src : summary_.sources)
+      if (src.name == entry.source()) {
+        ++src.entries;
+        src.bytes += entry.size;
+      }
+    last_sha256_.clear();
+    current_ = Seen{.path = std::move(path),
+                    .type = entry.type,
+                    .size = 0,
+                    .mode = entry.mode,
+                    .mtime = entry.mtime};
+    if (is_dir) {
+      TRY(record(current_));
+    } else {
+      // Spooled when its data ends (read_data), with its size and digest.
       hash_ = std::make_unique<io::Sha256>();
       file_bytes_ = 0;
       in_file_ = true;
@@ -290,37 +421,132 @@ class TarArchiveReader final : public ArchiveReader {
     return std::optional<Entry>(std::move(entry));
   }
 
-  // Everything seen must be listed with the same attributes, and everything listed seen.
-  Status compare_with_manifest() {
-    std::unordered_map<std::string_view, const ManifestEntry*> listed;
-    listed.reserve(manifest_.entries.size());
-    for (const auto& m : manifest_.entries)
-      if (!listed.emplace(m.path, &m).second)
-        return corruption("the manifest lists " + m.path + " twice");
-    for (const auto& s : seen_) {
-      auto it = listed.find(s.path);
-      if (it == listed.end())
-        return corruption("entry " + s.path + " is not listed in the manifest");
-      const ManifestEntry& m = *it->second;
+  Status record(const Seen& s) { return spool_seen(seen_, s); }
+
+  // The sequential merge of the manifest (entry i, as it is parsed) with the spool of what was
+  // seen (record i). On the first difference of paths, it keeps both and only watches the rest
+  // of the manifest for the record's path; finish() then names the fault exactly, scanning the
+  // spool (a refusal may cost a pass over the spool; an accepted file never does).
+  class Merge {
+   public:
+    explicit Merge(Spool& seen) : seen_(seen), cur_(seen, 0) {}
+
+    Status on_entry(ManifestEntry&& m) {
+      if (error_) return ok();
+      if (diverged_) {
+        if (m.path == record_path_) record_listed_ = true;
+        return ok();
+      }
+      uint64_t at = cur_.offset();
+      auto s = TRY(read_seen(cur_));
+      if (!s) {
+        // More listed than seen: a second listing of an entry, or one the file lacks.
+        if (TRY(seen_in(m.path, 0, UINT64_MAX)))
+          error_ = corruption("the manifest lists " + m.path + " twice").error();
+        else
+          error_ = missing(m.path).error();
+        return ok();
+      }
+      if (s->path != m.path) {
+        diverged_ = true;
+        diverged_at_ = at;
+        after_diverged_ = cur_.offset();
+        record_path_ = std::move(s->path);
+        listed_path_ = std::move(m.path);
+        return ok();
+      }
+      error_ = compare(*s, m);
+      return ok();
+    }
+
+    // After the whole manifest was parsed: the fault, if any.
+    Status finish() {
+      if (error_) return std::unexpected(*error_);
+      if (diverged_) {
+        if (TRY(seen_in(listed_path_, 0, diverged_at_)))
+          return corruption("the manifest lists " + listed_path_ + " twice");
+        if (!record_listed_) return not_listed(record_path_);
+        if (!TRY(seen_in(listed_path_, after_diverged_, UINT64_MAX))) return missing(listed_path_);
+        return corruption("entry " + record_path_ +
+                          " is listed out of order in the manifest (the file holds it before " +
+                          listed_path_ + ")");
+      }
+      auto s = TRY(read_seen(cur_));
+      if (s) return not_listed(s->path);
+      return ok();
+    }
+
+   private:
+    static std::unexpected<Error> not_listed(const std::string& path) {
+      return corruption("entry " + path + " is not listed in the manifest");
+    }
+    static std::unexpected<Error> missing(const std::string& path) {
+      return corruption("the manifest lists " + path + " but the file does not contain it");
+    }
+
+    static std::optional<Error> compare(const Seen& s, const ManifestEntry& m) {
       if (m.type != s.type)
         return corruption("entry " + s.path + " is " + std::string(type_word(s.type)) +
-                          " but the manifest lists " + std::string(type_word(m.type)));
+                          " but the manifest lists " + std::string(type_word(m.type)))
+            .error();
       if (m.size != s.size)
         return corruption("size mismatch for " + s.path + ": the manifest says " +
                           std::to_string(m.size) + " bytes, the file holds " +
-                          std::to_string(s.size));
-      if (m.sha256 != s.sha256) return corruption("checksum mismatch for " + s.path);
+                          std::to_string(s.size))
+            .error();
+      if (m.type == EntryType::kFile && digest_bytes(m.sha256) != s.digest)
+        return corruption("checksum mismatch for " + s.path).error();
       if (m.mode != s.mode)
         return corruption("mode mismatch for " + s.path + ": the manifest says " +
-                          mode_octal(m.mode) + ", the file has " + mode_octal(s.mode));
+                          mode_octal(m.mode) + ", the file has " + mode_octal(s.mode))
+            .error();
       if (m.mtime != s.mtime)
         return corruption("mtime mismatch for " + s.path + ": the manifest says " +
-                          std::to_string(m.mtime) + ", the file has " + std::to_string(s.mtime));
+                          std::to_string(m.mtime) + ", the file has " + std::to_string(s.mtime))
+            .error();
+      return std::nullopt;
     }
-    for (const auto& m : manifest_.entries)
-      if (!seen_paths_.contains(m.path))
-        return corruption("the manifest lists " + m.path + " but the file does not contain it");
+
+    // Whether a record with `path` starts in [from, to) of the spool.
+    Result<bool> seen_in(const std::string& path, uint64_t from, uint64_t to) {
+      SpoolCursor c(seen_, from);
+      while (c.offset() < to) {
+        auto s = TRY(read_seen(c));
+        if (!s) return false;
+        if (s->path == path) return true;
+      }
+      return false;
+    }
+
+    Spool& seen_;
+    SpoolCursor cur_;
+    std::optional<Error> error_;
+    bool diverged_ = false;
+    uint64_t diverged_at_ = 0, after_diverged_ = 0;
+    std::string record_path_, listed_path_;
+    bool record_listed_ = false;
+  };
+
+  // Parses the manifest from the tar data, feeding `merge` one entry at a time.
+  Status read_manifest(archive_entry* e, const std::string& path, Merge& merge) {
+    if (archive_entry_size_is_set(e) &&
+        static_cast<uint64_t>(archive_entry_size(e)) > kMaxManifestSize)
+      return too_large(path);
+    EntryStreamBuf buf([this](char* out, size_t n) { return archive_read_data(a_.get(), out, n); },
+                       kMaxManifestSize);
+    std::istream in(&buf);
+    auto st = parse_manifest(
+        in, [&](ManifestEntry&& m, uint64_t) { return merge.on_entry(std::move(m)); });
+    // A failed read explains the parser's error better than the parser does.
+    if (buf.failed()) return la_error("reading " + path);
+    if (buf.over_limit()) return too_large(path);
+    if (!st) return std::unexpected(std::move(st.error()).context(kManifestEntry));
     return ok();
+  }
+
+  static std::unexpected<Error> too_large(const std::string& path) {
+    return corruption("entry " + path + " is larger than " + std::to_string(kMaxManifestSize) +
+                      " bytes");
   }
 
   io::Reader& in_;
@@ -328,11 +554,13 @@ class TarArchiveReader final : public ArchiveReader {
   std::optional<Error> in_error_;
   std::unique_ptr<struct archive, ArchiveReadDeleter> a_;
   DataReader data_;
+  // What was seen so far, in archive order, as compact records; and the paths, for duplicates.
+  Spool seen_;
+  UniquePaths paths_;
   Header header_;
-  Manifest manifest_;
-  // What was seen so far, in archive order; a deque keeps each path in place for seen_paths_.
-  std::deque<ManifestEntry> seen_;
-  std::unordered_set<std::string_view> seen_paths_;
+  ArchiveSummary summary_;
+  Seen current_;                      // the current entry (spooled once complete)
+  std::string last_sha256_;           // of the last file entry read to its end
   std::unique_ptr<io::Sha256> hash_;  // of the current file entry
   std::vector<std::byte> drain_buf_;
   bool in_file_ = false;  // the current file entry has data left to read
@@ -344,21 +572,24 @@ class TarArchiveReader final : public ArchiveReader {
 
 }  // namespace
 
-Result<std::unique_ptr<ArchiveReader>> ArchiveReader::open(io::Reader& in) {
-  auto r = std::make_unique<TarArchiveReader>(in);
+Result<std::unique_ptr<ArchiveReader>> ArchiveReader::open(io::Reader& in,
+                                                           const std::string& spool_dir) {
+  auto r = std::make_unique<TarArchiveReader>(in, TRY(Spool::create(spool_dir)),
+                                              TRY(UniquePaths::create(spool_dir)));
   TRY(r->open());
   return std::unique_ptr<ArchiveReader>(std::move(r));
 }
 
-Result<VerifyReport> verify_archive(io::Reader& tar_stream) {
-  TarArchiveReader reader(tar_stream);
+Result<VerifyReport> verify_archive(io::Reader& tar_stream, const std::string& spool_dir) {
+  TarArchiveReader reader(tar_stream, TRY(Spool::create(spool_dir)),
+                          TRY(UniquePaths::create(spool_dir)));
   TRY(reader.open());
   for (;;) {
     auto entry = TRY(reader.next());
     if (!entry) break;  // next() drains and hashes the data of each file itself
   }
   return VerifyReport{.header = reader.header(),
-                      .manifest = reader.take_manifest(),
+                      .summary = reader.summary(),
                       .payload_bytes = reader.payload_bytes()};
 }
 

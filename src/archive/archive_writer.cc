@@ -5,11 +5,11 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <deque>
 #include <optional>
-#include <unordered_set>
 #include <vector>
 
+#include "archive/spool.h"
+#include "archive/unique_paths.h"
 #include "archive/utf8_locale.h"
 #include "common/domain.h"
 #include "io/layers.h"
@@ -40,7 +40,8 @@ Status check_payload_path(std::string_view path) {
 
 class TarArchiveWriter final : public ArchiveWriter {
  public:
-  explicit TarArchiveWriter(io::Writer& out) : out_(out) {}
+  TarArchiveWriter(io::Writer& out, Spool manifest, UniquePaths paths)
+      : out_(out), manifest_(std::move(manifest)), paths_(std::move(paths)) {}
 
   ~TarArchiveWriter() override {
     // Abandoned: make the write callback refuse, so that freeing the archive does not append an
@@ -62,6 +63,7 @@ class TarArchiveWriter final : public ArchiveWriter {
     if (archive_write_open(a_.get(), this, nullptr, &write_cb, &close_cb) != ARCHIVE_OK)
       return la_error("opening the tar stream");
     return guarded([&]() -> Status {
+      TRY(manifest_.append(manifest_begin()));
       std::string text = header.to_json();
       return write_bytes(kHeaderEntry, text, 0644, now_seconds());
     });
@@ -70,13 +72,13 @@ class TarArchiveWriter final : public ArchiveWriter {
   Status add_directory(std::string_view path, uint32_t mode, int64_t mtime) override {
     return guarded([&]() -> Status {
       TRY(check_payload_path(path));
-      ManifestEntry& entry = *TRY(remember(path));
+      TRY(remember(path));
       TRY(write_header(path, AE_IFDIR, mode, mtime, 0));
       TRY(finish_entry(path));
-      entry.type = EntryType::kDirectory;
-      entry.mode = mode & 07777;
-      entry.mtime = mtime;
-      return ok();
+      return list(ManifestEntry{.path = std::string(path),
+                                .type = EntryType::kDirectory,
+                                .mode = mode & 07777,
+                                .mtime = mtime});
     });
   }
 
@@ -84,7 +86,7 @@ class TarArchiveWriter final : public ArchiveWriter {
                   io::Reader& data) override {
     return guarded([&]() -> Status {
       TRY(check_payload_path(path));
-      ManifestEntry& entry = *TRY(remember(path));
+      TRY(remember(path));
       TRY(write_header(path, AE_IFREG, mode, mtime, size));
       if (buffer_.empty()) buffer_.resize(kCopyBufferSize);
       io::Sha256 hash;
@@ -107,12 +109,12 @@ class TarArchiveWriter final : public ArchiveWriter {
       std::byte probe[1];
       if (TRY(data.read(probe)) != 0) return changed();
       TRY(finish_entry(path));
-      entry.type = EntryType::kFile;
-      entry.size = size;
-      entry.sha256 = hash.hex_digest();
-      entry.mode = mode & 07777;
-      entry.mtime = mtime;
-      return ok();
+      return list(ManifestEntry{.path = std::string(path),
+                                .type = EntryType::kFile,
+                                .size = size,
+                                .sha256 = hash.hex_digest(),
+                                .mode = mode & 07777,
+                                .mtime = mtime});
     });
   }
 
@@ -125,12 +127,8 @@ class TarArchiveWriter final : public ArchiveWriter {
   Status finish() override {
     return guarded([&]() -> Status {
       if (finished_) return failed_precondition("archive writer: finish() called twice");
-      Manifest manifest;
-      manifest.entries.reserve(entries_.size());
-      paths_.clear();  // it points into entries_
-      for (auto& e : entries_) manifest.entries.push_back(std::move(e));
-      entries_.clear();
-      TRY(write_bytes(kManifestEntry, manifest.to_json(), 0644, now_seconds()));
+      TRY(manifest_.append(manifest_end(listed_)));
+      TRY(write_spool(kManifestEntry, manifest_, 0644, now_seconds()));
       if (archive_write_close(a_.get()) != ARCHIVE_OK) return la_error("closing the tar stream");
       finished_ = true;
       return out_.finish();
@@ -174,14 +172,18 @@ class TarArchiveWriter final : public ArchiveWriter {
     return io_error(std::string(what) + ": " + (msg ? msg : "unknown libarchive error"));
   }
 
-  // Records a new entry; its path is never reassigned afterwards (paths_ points into it).
-  Result<ManifestEntry*> remember(std::string_view path) {
-    entries_.push_back(ManifestEntry{.path = std::string(path)});
-    if (!paths_.insert(entries_.back().path).second) {
-      entries_.pop_back();
+  // Refuses a path added before.
+  Status remember(std::string_view path) {
+    if (!TRY(paths_.insert(path)))
       return invalid_argument("path", "entry \"" + std::string(path) + "\" was already added");
-    }
-    return &entries_.back();
+    return ok();
+  }
+
+  // Appends the entry's manifest line to the spool.
+  Status list(const ManifestEntry& e) {
+    TRY(manifest_.append(manifest_line(e, listed_)));
+    ++listed_;
+    return ok();
   }
 
   Status write_header(std::string_view path, unsigned filetype, uint32_t mode, int64_t mtime,
@@ -217,6 +219,20 @@ class TarArchiveWriter final : public ArchiveWriter {
     return ok();
   }
 
+  // An entry whose data is the whole spool, copied through the fixed buffer.
+  Status write_spool(std::string_view path, Spool& spool, uint32_t mode, int64_t mtime) {
+    TRY(write_header(path, AE_IFREG, mode, mtime, spool.size()));
+    if (buffer_.empty()) buffer_.resize(kCopyBufferSize);
+    std::span<char> buf(reinterpret_cast<char*>(buffer_.data()), buffer_.size());
+    for (uint64_t at = 0; at < spool.size();) {
+      size_t n = TRY(spool.read_at(at, buf));
+      if (n == 0) return internal_error("the manifest spool ended early");
+      TRY(write_data(path, std::span(buffer_.data(), n)));
+      at += n;
+    }
+    return finish_entry(path);
+  }
+
   Status write_bytes(std::string_view path, std::string_view data, uint32_t mode, int64_t mtime) {
     TRY(write_header(path, AE_IFREG, mode, mtime, data.size()));
     TRY(write_data(path, io::as_bytes(data)));
@@ -229,19 +245,21 @@ class TarArchiveWriter final : public ArchiveWriter {
   bool failed_ = false;
   bool finished_ = false;
   bool closed_ = false;
-  // One record per payload entry (the future manifest); a deque keeps the strings in place, so
-  // that paths_ can point into them.
-  std::deque<ManifestEntry> entries_;
-  std::unordered_set<std::string_view> paths_;
+  // The manifest text so far (the tar header of its entry needs its size first), and the paths
+  // added, both in bounded memory.
+  Spool manifest_;
+  UniquePaths paths_;
+  uint64_t listed_ = 0;  // manifest lines in manifest_
   std::vector<std::byte> buffer_;
   uint64_t payload_bytes_ = 0;
 };
 
 }  // namespace
 
-Result<std::unique_ptr<ArchiveWriter>> ArchiveWriter::create(io::Writer& out,
-                                                             const Header& header) {
-  auto w = std::make_unique<TarArchiveWriter>(out);
+Result<std::unique_ptr<ArchiveWriter>> ArchiveWriter::create(io::Writer& out, const Header& header,
+                                                             const std::string& spool_dir) {
+  auto w = std::make_unique<TarArchiveWriter>(out, TRY(Spool::create(spool_dir)),
+                                              TRY(UniquePaths::create(spool_dir)));
   TRY(w->start(header));
   return std::unique_ptr<ArchiveWriter>(std::move(w));
 }

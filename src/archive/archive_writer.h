@@ -1,11 +1,13 @@
 // Writes a backup archive (format.h) as a tar stream into a borrowed io::Writer, normally a
 // gzip layer over a hashing layer over a storage writer. Streams: each file entry's data is
-// copied through a fixed buffer; only the manifest (one small record per entry) is kept in
-// memory. Not thread-safe.
+// copied through a fixed buffer, and the manifest is spooled line by line to an unnamed
+// temporary file (spool.h) and copied into the tar stream at the end, so memory does not grow
+// with the number of entries. Not thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "archive/format.h"
@@ -16,12 +18,13 @@ namespace flinkbr::archive {
 class ArchiveWriter {
  public:
   // Starts the tar stream on `out` (borrowed; must outlive the writer) and writes the header
-  // entry.
-  [[nodiscard]] static Result<std::unique_ptr<ArchiveWriter>> create(io::Writer& out,
-                                                                     const Header& header);
+  // entry. `spool_dir` is where the unnamed spool files go (spool.h; "" for $TMPDIR or /tmp).
+  [[nodiscard]] static Result<std::unique_ptr<ArchiveWriter>> create(
+      io::Writer& out, const Header& header, const std::string& spool_dir = {});
   virtual ~ArchiveWriter() = default;
 
-  // Adds a directory entry. `path` is a payload path (format.h: validate_entry_path).
+  // Adds a directory entry. `path` is a payload path (format.h: validate_entry_path). A path
+  // added before is refused (kInvalidArgument), in bounded memory (unique_paths.h).
   [[nodiscard]] virtual Status add_directory(std::string_view path, uint32_t mode,
                                              int64_t mtime) = 0;
   // Adds a regular file of exactly `size` bytes read from `data`. Fails with kIOError naming the

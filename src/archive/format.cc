@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <sstream>
 
 namespace flinkbr::archive {
 
@@ -161,30 +162,36 @@ Result<Header> Header::from_json(std::string_view text) {
 
 // ---- Manifest ----
 
-std::string Manifest::to_json() const {
-  // Written entry by entry, one per line, so that the text stays greppable and no document tree
-  // of the whole manifest is built.
-  std::string out =
-      "{\n  \"format_version\": " + std::to_string(format_version) + ",\n  \"entries\": [";
-  bool first = true;
-  for (const auto& e : entries) {
-    ordered_json j;
-    if (e.type == EntryType::kDirectory) {
-      j = {{"path", e.path}, {"type", "dir"}, {"mode", mode_string(e.mode)}, {"mtime", e.mtime}};
-    } else {
-      j = {{"path", e.path},
-           {"type", "file"},
-           {"size", e.size},
-           {"sha256", e.sha256},
-           {"mode", mode_string(e.mode)},
-           {"mtime", e.mtime}};
-    }
-    out += first ? "\n    " : ",\n    ";
-    out += j.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
-    first = false;
+std::string manifest_begin(int format_version) {
+  return "{\n  \"format_version\": " + std::to_string(format_version) + ",\n  \"entries\": [";
+}
+
+std::string manifest_line(const ManifestEntry& e, uint64_t index) {
+  // One entry per line, so that the text stays greppable; no document tree of the whole
+  // manifest is ever built.
+  ordered_json j;
+  if (e.type == EntryType::kDirectory) {
+    j = {{"path", e.path}, {"type", "dir"}, {"mode", mode_string(e.mode)}, {"mtime", e.mtime}};
+  } else {
+    j = {{"path", e.path},
+         {"type", "file"},
+         {"size", e.size},
+         {"sha256", e.sha256},
+         {"mode", mode_string(e.mode)},
+         {"mtime", e.mtime}};
   }
-  out += first ? "]\n}\n" : "\n  ]\n}\n";
-  return out;
+  return (index == 0 ? "\n    " : ",\n    ") +
+         j.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+}
+
+std::string manifest_end(uint64_t count) {
+  return count == 0 ? "]\n}\n" : "\n  ]\n}\n";
+}
+
+std::string Manifest::to_json() const {
+  std::string out = manifest_begin(format_version);
+  for (size_t i = 0; i < entries.size(); ++i) out += manifest_line(entries[i], i);
+  return out + manifest_end(entries.size());
 }
 
 namespace {
@@ -213,17 +220,16 @@ Result<ManifestEntry> manifest_entry(const json& ej, size_t i) {
 
 }  // namespace
 
-Result<Manifest> Manifest::from_json(std::string_view text) {
+Status parse_manifest(std::istream& in, const ManifestEntrySink& on_entry) {
   constexpr std::string_view kWhere = "manifest";
   // A manifest has one entry per file of the backup: a document tree of all of them would cost
   // several hundred bytes per entry. The parser's callback turns each entry into a
-  // ManifestEntry as soon as it is parsed and drops it from the tree, which so holds one entry
-  // at a time.
-  Manifest m;
-  std::optional<Error> entry_error;  // the first bad entry; reported after format_version
+  // ManifestEntry as soon as it is parsed, hands it over and drops it from the tree, which so
+  // holds one entry at a time; the text is read from `in` as the parser goes.
+  std::optional<Error> entry_error;  // the first bad entry or refusal; reported last
   std::string top_key;
   bool in_entries = false;
-  size_t index = 0;
+  uint64_t index = 0;
   using Event = json::parse_event_t;
   auto callback = [&](int depth, Event event, json& parsed) -> bool {
     if (depth == 1 && event == Event::key) top_key = parsed.get<std::string>();
@@ -232,24 +238,32 @@ Result<Manifest> Manifest::from_json(std::string_view text) {
     if (!in_entries || depth != 2) return true;
     // An element of "entries": an object ends, or a value (or an array) that is no object.
     if (event == Event::object_start || event == Event::array_start) return true;
-    size_t i = index++;
+    uint64_t i = index++;
     if (!entry_error) {
       auto e =
           event == Event::object_end ? manifest_entry(parsed, i) : manifest_entry(json(nullptr), i);
-      if (e)
-        m.entries.push_back(std::move(*e));
-      else
-        entry_error = std::move(e).error();
+      Status st = e ? on_entry(std::move(*e), i) : Status(std::unexpected(std::move(e).error()));
+      if (!st) entry_error = std::move(st).error();
     }
     return false;  // keep it out of the tree
   };
-  json j = json::parse(text, callback, /*allow_exceptions=*/false);
+  json j = json::parse(in, callback, /*allow_exceptions=*/false);
   if (j.is_discarded()) return corruption(std::string(kWhere) + " is not valid JSON");
   if (!j.is_object()) return corruption(std::string(kWhere) + " is not a JSON object");
   TRY(check_format_version(j, kWhere));
   const json* entries = TRY(field(j, kWhere, "entries"));
   if (!entries->is_array()) return wrong_type(kWhere, "entries", "an array");
   if (entry_error) return std::unexpected(std::move(*entry_error));
+  return ok();
+}
+
+Result<Manifest> Manifest::from_json(std::string_view text) {
+  Manifest m;
+  std::istringstream in{std::string(text)};
+  TRY(parse_manifest(in, [&](ManifestEntry&& e, uint64_t) -> Status {
+    m.entries.push_back(std::move(e));
+    return ok();
+  }));
   return m;
 }
 

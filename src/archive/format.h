@@ -11,6 +11,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <istream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -57,6 +59,8 @@ struct ManifestEntry {
   int64_t mtime = 0;   // seconds since the epoch
 };
 
+// A whole manifest in memory: for tests and small tools. The writer and the reader never hold
+// one; they go entry by entry through the functions below, which produce and read the same text.
 struct Manifest {
   int format_version = kFormatVersion;
   std::vector<ManifestEntry> entries;
@@ -64,6 +68,21 @@ struct Manifest {
   std::string to_json() const;
   static Result<Manifest> from_json(std::string_view text);
 };
+
+// The manifest text, piece by piece: manifest_begin(), then manifest_line(e, i) for entry i of
+// the tar stream, then manifest_end(count). Their concatenation is Manifest::to_json().
+std::string manifest_begin(int format_version = kFormatVersion);
+std::string manifest_line(const ManifestEntry& e, uint64_t index);
+std::string manifest_end(uint64_t count);
+
+// Parses a manifest from `in`, one entry at a time: `on_entry(entry, index)` is called with each
+// entry as soon as it is parsed, so memory does not grow with the number of entries. After the
+// first entry that is invalid, or the first error of `on_entry`, no further entry is delivered
+// but the text is still parsed to its end. Returns kCorruption when the text is not valid JSON,
+// not an object, has another format_version or no "entries" array (in that order of
+// precedence), else the first entry's error, else on_entry's.
+using ManifestEntrySink = std::function<Status(ManifestEntry&& e, uint64_t index)>;
+[[nodiscard]] Status parse_manifest(std::istream& in, const ManifestEntrySink& on_entry);
 
 // A payload path is valid when it is relative, has no empty, "." or ".." component, no
 // backslash, no NUL or other control character, and is at most 4096 bytes. Returns kCorruption

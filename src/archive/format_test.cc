@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace flinkbr::archive {
 namespace {
@@ -155,6 +156,76 @@ TEST(FormatTest, ValidateEntryPath) {
   EXPECT_FALSE(validate_entry_path(std::string(4097, 'a')));
   auto st = validate_entry_path("../x");
   EXPECT_NE(st.error().message.find("../x"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace flinkbr::archive
+
+namespace flinkbr::archive {
+namespace {
+
+// The text is what docs/archive-format.md shows and what every earlier version wrote, byte for
+// byte, whether built whole or piece by piece (the writer spools it line by line).
+TEST(FormatTest, ManifestTextIsOneEntryPerLineInOrder) {
+  Manifest m;
+  m.entries = {{.path = "sources/conf", .type = EntryType::kDirectory, .mode = 0755, .mtime = 7},
+               {.path = "sources/conf/a",
+                .size = 3,
+                .sha256 = std::string(64, 'a'),
+                .mode = 0644,
+                .mtime = 8}};
+  const std::string want =
+      "{\n  \"format_version\": 1,\n  \"entries\": [\n"
+      "    {\"path\":\"sources/conf\",\"type\":\"dir\",\"mode\":\"0755\",\"mtime\":7},\n"
+      "    {\"path\":\"sources/conf/a\",\"type\":\"file\",\"size\":3,\"sha256\":\"" +
+      std::string(64, 'a') +
+      "\",\"mode\":\"0644\",\"mtime\":8}\n"
+      "  ]\n}\n";
+  EXPECT_EQ(m.to_json(), want);
+  EXPECT_EQ(manifest_begin() + manifest_line(m.entries[0], 0) + manifest_line(m.entries[1], 1) +
+                manifest_end(2),
+            want);
+  EXPECT_EQ(Manifest{}.to_json(), "{\n  \"format_version\": 1,\n  \"entries\": []\n}\n");
+  EXPECT_EQ(manifest_begin() + manifest_end(0), Manifest{}.to_json());
+}
+
+TEST(FormatTest, ParseManifestHandsOverEntriesOneByOne) {
+  Manifest m;
+  for (int i = 0; i < 5; ++i)
+    m.entries.push_back({.path = "sources/s/" + std::to_string(i),
+                         .type = EntryType::kDirectory,
+                         .mode = 0700,
+                         .mtime = i});
+  std::istringstream in(m.to_json());
+  std::vector<std::string> got;
+  auto st = parse_manifest(in, [&](ManifestEntry&& e, uint64_t i) -> Status {
+    EXPECT_EQ(i, got.size());
+    got.push_back(e.path);
+    return ok();
+  });
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(got, (std::vector<std::string>{"sources/s/0", "sources/s/1", "sources/s/2",
+                                           "sources/s/3", "sources/s/4"}));
+
+  // The sink's refusal stops the deliveries and is returned once the text is known valid.
+  std::istringstream again(m.to_json());
+  int calls = 0;
+  st = parse_manifest(again, [&](ManifestEntry&&, uint64_t i) -> Status {
+    ++calls;
+    if (i == 1) return corruption("stop at 1");
+    return ok();
+  });
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message, "stop at 1");
+  EXPECT_EQ(calls, 2);
+
+  // ... but a bad format_version comes first.
+  std::string v2 = m.to_json();
+  v2.replace(v2.find("\"format_version\": 1"), 19, "\"format_version\": 2");
+  std::istringstream bad(v2);
+  st = parse_manifest(bad, [&](ManifestEntry&&, uint64_t) -> Status { return corruption("x"); });
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("format_version 2"), std::string::npos) << st.error().message;
 }
 
 }  // namespace

@@ -18,7 +18,8 @@ Result<WrittenFile> write_backup_file(storage::Storage& storage, const std::stri
   // Destroyed before `hashing` and `file` (declared after them): an abandoned run stops the
   // gzip threads before the layers they write to go away.
   auto gzip = TRY(io::ParallelGzipWriter::create(hashing, {.compression = compression}));
-  auto tar = TRY(archive::ArchiveWriter::create(*gzip, header));
+  // The manifest spools to the task's scratch space when it has one (else $TMPDIR).
+  auto tar = TRY(archive::ArchiveWriter::create(*gzip, header, ctx.staging_dir));
   for (source::MetadataSource* src : sources) {
     if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
     ctx.log("backing up source '" + src->name() + "' (" + src->location() + ")");
@@ -105,10 +106,11 @@ Result<archive::Header> read_backup_header(storage::Storage& storage, const std:
 }
 
 Result<VerifiedFile> verify_backup_file(storage::Storage& storage, const std::string& path,
-                                        const std::function<void(uint64_t)>& on_file_bytes) {
+                                        const std::function<void(uint64_t)>& on_file_bytes,
+                                        const std::string& spool_dir) {
   auto s = TRY(open_read_stack(storage, path, on_file_bytes, /*read_ahead=*/true));
   VerifiedFile out;
-  out.report = TRY_CTX(archive::verify_archive(s.tar()), path);
+  out.report = TRY_CTX(archive::verify_archive(s.tar(), spool_dir), path);
   TRY_CTX(drain(s.tar()), path);
   s.ahead->close();  // the layers beneath are ours again
   TRY_CTX(drain(*s.hashing), path);
@@ -122,7 +124,7 @@ Result<StagedMap> stage_backup_file(storage::Storage& storage, const std::string
                                     const source::TaskContext& ctx,
                                     const std::function<void(uint64_t)>& on_file_bytes) {
   auto s = TRY(open_read_stack(storage, path, on_file_bytes, /*read_ahead=*/true));
-  auto reader = TRY_CTX(archive::ArchiveReader::open(s.tar()), path);
+  auto reader = TRY_CTX(archive::ArchiveReader::open(s.tar(), ctx.staging_dir), path);
   StagedMap staged;
   for (const auto& desc : reader->header().sources) {
     auto it = sources.find(desc.name);

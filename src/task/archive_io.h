@@ -28,7 +28,8 @@ struct WrittenFile {
 };
 
 // Writes a complete backup file at `path` (never overwriting). `on_payload` is called with the
-// payload bytes written so far. Nothing carries the final name unless everything succeeded.
+// payload bytes written so far. The manifest is spooled in ctx.staging_dir ("" for $TMPDIR).
+// Nothing carries the final name unless everything succeeded.
 [[nodiscard]] Result<WrittenFile> write_backup_file(
     storage::Storage& storage, const std::string& path, const archive::Header& header,
     const std::vector<source::MetadataSource*>& sources, const source::TaskContext& ctx,
@@ -44,10 +45,11 @@ struct VerifiedFile {
   std::string sha256;
 };
 // Reads the whole file and checks every entry against the manifest. `on_file_bytes` gets the
-// bytes of the (compressed) file read so far.
+// bytes of the (compressed) file read so far. The reader's per-entry records go to unnamed spool
+// files in `spool_dir` ("" for $TMPDIR or /tmp; archive/spool.h).
 [[nodiscard]] Result<VerifiedFile> verify_backup_file(
     storage::Storage& storage, const std::string& path,
-    const std::function<void(uint64_t)>& on_file_bytes);
+    const std::function<void(uint64_t)>& on_file_bytes, const std::string& spool_dir = {});
 
 using StagedMap = std::map<std::string, std::unique_ptr<source::StagedRestore>>;
 // Stages every source listed in the file's header into its StagedRestore. `sources` maps source

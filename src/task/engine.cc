@@ -768,16 +768,15 @@ Result<VerifyResult> Engine::verify_file(const FileSpec& spec) {
   out.header = v.report.header;
   out.file_size = v.file_size;
   out.checksum = "sha256:" + v.sha256;
-  for (const auto& src : v.report.header.sources) {
-    VerifyResult::SourceSummary s{.name = src.name, .kind = src.kind};
-    std::string prefix = std::string(archive::kSourcesPrefix) + src.name + "/";
-    for (const auto& e : v.report.manifest.entries)
-      if (e.path.starts_with(prefix) || e.path + "/" == prefix) {
-        ++s.entries;
-        s.bytes += e.size;
-      }
-    out.sources.push_back(std::move(s));
-  }
+  // The reader counted each source's entries and bytes (one total per source of the header, in
+  // its order) while checking them against the manifest.
+  const auto& header_sources = v.report.header.sources;
+  const auto& totals = v.report.summary.sources;
+  for (size_t i = 0; i < header_sources.size() && i < totals.size(); ++i)
+    out.sources.push_back(VerifyResult::SourceSummary{.name = header_sources[i].name,
+                                                      .kind = header_sources[i].kind,
+                                                      .entries = totals[i].entries,
+                                                      .bytes = totals[i].bytes});
   return out;
 }
 

@@ -157,7 +157,7 @@ Result<Prepared> check_and_verify(const RestoreInputs& in, Recorder& rec) {
   TRY(step(rec, "verify", [&]() -> Status {
     auto v = TRY(verify_backup_file(*p.storage, in.task.params.path,
                                     band(rec, kVerifyFrom, kVerifyTo, p.file_size)));
-    rec.log("info", "integrity verified: " + std::to_string(v.report.manifest.entries.size()) +
+    rec.log("info", "integrity verified: " + std::to_string(v.report.summary.entries) +
                         " entries, " + std::to_string(v.report.payload_bytes) +
                         " payload bytes, file sha256 " + v.sha256);
     return ok();
