@@ -265,7 +265,7 @@ struct Engine::Impl {
     auto last_flush = std::chrono::steady_clock::now();
     source::TaskContext ctx{
         .id = "b" + std::to_string(rec.id),
-        .staging_dir = {},
+        .staging_dir = spool_dir(config),
         .log = [&task](const std::string& s) { spdlog::info("backup {}: {}", task.name, s); },
         .cancelled = &cancelled};
     const io::Compression& zip = config.server.compression;
@@ -284,7 +284,7 @@ struct Engine::Impl {
     if (task.verify_after_run) {
       // Read the new file back as a restore would, so a bad disk or a bad upload is found now,
       // not at 3 a.m. when the file is needed. A file that fails is deleted: it is useless.
-      auto v = verify_backup_file(*storage, rec.backup_path, {});
+      auto v = verify_backup_file(*storage, rec.backup_path, {}, spool_dir(config));
       if (!v || v->sha256 != written.sha256) {
         std::string why = v ? "its checksum changed after writing" : v.error().message;
         (void)storage->remove_if_exists(rec.backup_path);
@@ -762,7 +762,7 @@ Result<VerifyResult> Engine::verify_file(const FileSpec& spec) {
   if (!exists)
     return not_found("the backup file was not found at " + spec.path_type + " path " +
                      spec.source_path);
-  auto v = TRY(verify_backup_file(*storage, spec.source_path, {}));
+  auto v = TRY(verify_backup_file(*storage, spec.source_path, {}, spool_dir(impl_->config)));
   VerifyResult out;
   out.path = spec.source_path;
   out.header = v.report.header;

@@ -156,7 +156,8 @@ Result<Prepared> check_and_verify(const RestoreInputs& in, Recorder& rec) {
   auto p = TRY(step(rec, "check", [&] { return check(in, rec); }));
   TRY(step(rec, "verify", [&]() -> Status {
     auto v = TRY(verify_backup_file(*p.storage, in.task.params.path,
-                                    band(rec, kVerifyFrom, kVerifyTo, p.file_size)));
+                                    band(rec, kVerifyFrom, kVerifyTo, p.file_size),
+                                    spool_dir(in.config)));
     rec.log("info", "integrity verified: " + std::to_string(v.report.summary.entries) +
                         " entries, " + std::to_string(v.report.payload_bytes) +
                         " payload bytes, file sha256 " + v.sha256);
@@ -244,6 +245,13 @@ Result<std::string> make_staging_dir(const config::Config& config, const std::st
   fs::create_directories(dir, ec);
   if (ec) return errno_error("creating " + dir.string(), ec.value());
   return dir.string();
+}
+
+std::string spool_dir(const config::Config& config) {
+  fs::path dir = fs::path(config.server.state_dir) / "staging";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  return ec ? std::string() : dir.string();
 }
 
 void remove_staging_dir(const std::string& dir) {

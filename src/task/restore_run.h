@@ -46,5 +46,9 @@ struct RestoreInputs {
 [[nodiscard]] Result<std::string> make_staging_dir(const config::Config& config,
                                                    const std::string& ctx_id);
 void remove_staging_dir(const std::string& dir);
+// <state_dir>/staging, created when missing: where the archive layer's unnamed spool files go
+// (a manifest's worth of records; on the state directory's disk rather than a /tmp that may be
+// memory). Empty (meaning $TMPDIR) when it cannot be created.
+std::string spool_dir(const config::Config& config);
 
 }  // namespace flinkbr::task
