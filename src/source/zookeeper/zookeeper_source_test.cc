@@ -487,6 +487,10 @@ TEST(ZkSourceStaging, RefusesMalformedPayloads) {
       {"znodes/part-000001.jsonl", line("/", "null") + line("/b", "null") + line("/a", "null"),
        "out of order"},
       {"znodes/part-000001.jsonl", line("/", "null") + line("/a/b", "null"), "no parent"},
+      // "/a-b" sorts between "/a" and "/a/c": the parent of "/a/c" is looked up in the staged
+      // index on disk, not among the ancestors of the previous path.
+      {"znodes/part-000001.jsonl", line("/", "null") + line("/a-b", "null") + line("/a/c", "null"),
+       "/a/c has no parent"},
       {"znodes/part-000001.jsonl", line("/a", "null"), "root"},
       {"znodes/part-000001.jsonl", line("/", "null") + line("/../x", "null"), "invalid path"},
       {"znodes/part-000002.jsonl", line("/", "null"), "unexpected entry"},
@@ -514,7 +518,8 @@ TEST(ZkSourceStaging, RefusesMalformedPayloads) {
   ctx.staging_dir = tmpl;
   auto staged = (*src)->begin_restore(ctx);
   ASSERT_TRUE(staged);
-  std::string ok_part = line("/", "null") + line("/a", "\"\"") + line("/b", "\"AAEC\"");
+  std::string ok_part = line("/", "null") + line("/a", "\"\"") + line("/a-b", "null") +
+                        line("/a/c", "null") + line("/b", "\"AAEC\"");
   archive::Entry e;
   e.path = "sources/ha/znodes/part-000001.jsonl";
   e.size = ok_part.size();
