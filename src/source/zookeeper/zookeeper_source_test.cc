@@ -264,12 +264,39 @@ TEST_F(ZkSourceTest, ManyZnodesGoInSeveralPartsAndBatches) {
   EXPECT_NE(tar.find("znodes/part-000002.jsonl"), std::string::npos);
   c.remove_tree(root + "/d3");
   c.set(root + "/d4/n7", "changed");
+  // Enough deletes and ACL changes that the commit's spool files, read backward (children
+  // first), span several of their 64 KiB windows: 3,000 znodes to delete, 2,000 ACLs to reset.
+  c.create(root + "/extra", std::nullopt);
+  for (int j = 0; j < 3000; ++j)
+    zoo_acreate(
+        c.zh(), (root + "/extra/x" + std::to_string(j)).c_str(), "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0,
+        [](int, const char*, const void*) {}, nullptr);
+  // world:anyone without WRITE (ADMIN stays, so the restore may set the ACL back).
+  struct ACL no_write {
+    ZOO_PERM_ALL & ~ZOO_PERM_WRITE, { const_cast<char*>("world"), const_cast<char*>("anyone") }
+  };
+  struct ACL_vector no_write_acl {
+    1, &no_write
+  };
+  for (int i = 10; i < 30; ++i)
+    for (int j = 0; j < 100; ++j)
+      zoo_aset_acl(
+          c.zh(), (root + "/d" + std::to_string(i) + "/n" + std::to_string(j)).c_str(), -1,
+          &no_write_acl, [](int, const void*) {}, nullptr);
+  zoo_exists(c.zh(), root.c_str(), 0, &sync_st);
   auto staged = stage(*src, tar);
   ASSERT_TRUE(staged);
   auto st = staged->commit();
   ASSERT_TRUE(st) << st.error().message;
   st = staged->verify();
   ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(zoo_exists(c.zh(), (root + "/extra").c_str(), 0, &sync_st), ZNONODE);
+  // verify() compares every ACL with the backup's; and one seen from outside: open again.
+  struct ACL_vector acl {};
+  ASSERT_EQ(zoo_get_acl(c.zh(), (root + "/d29/n99").c_str(), &acl, &sync_st), ZOK);
+  ASSERT_EQ(acl.count, 1);
+  EXPECT_EQ(acl.data[0].perms, ZOO_PERM_ALL);
+  deallocate_ACL_vector(&acl);
 }
 
 TEST_F(ZkSourceTest, SessionLostDuringCommitIsAnErrorWithTheReason) {
