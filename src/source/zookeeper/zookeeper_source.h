@@ -29,9 +29,12 @@
 // ("ZooKeeper") has the measured rates next to zkCli.sh and bare C clients.
 //
 // Restore: the parts are staged into a file under ctx.staging_dir, parsed and validated by
-// finish_staging() into an index without the data (path, SHA-256 of the data, ACL); the data is
-// read again from the file when it is written. diff(), commit() and verify() compare with the
-// live tree in one ordered pass, without holding it. commit():
+// finish_staging() into an index without the data (path, SHA-256 of the data, ACL id), spooled
+// to two more files there; the data is read again from the payload file when it is written.
+// diff(), commit() and verify() compare the live tree with the index in one ordered pass,
+// holding neither; what commit() learns per znode (how it differs, what to delete, whose ACL to
+// set last) is spooled to the staging directory too. Memory holds the distinct ACLs and bounded
+// buffers, whatever the number of znodes. commit():
 //   1. deletes live persistent znodes the backup does not hold, children first;
 //   2. in payload order, sets the data of znodes whose data differs and creates missing znodes,
 //      parents first; a znode that gets children and whose ACL does not let world:anyone
