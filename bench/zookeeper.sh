@@ -11,6 +11,8 @@
 #   --fast       only the bare asynchronous client and flinkbr (skips zkCli.sh and the
 #                synchronous client, which take minutes): for tuning, not for the record
 #
+# FLINKBR_BIN=path measures that flinkbr binary instead of build/flinkbr (before/after runs).
+#
 # Installs its packages with scripts/install-deps.sh and builds flinkbr (build/) when needed.
 # Every restore is checked: the tree read back must hold exactly the generated paths and data.
 set -euo pipefail
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
     --znodes) znodes=$2; shift ;;
     --keep) keep=1 ;;
     --fast) fast=1 ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -43,7 +45,8 @@ for c in zk_sync zk_async; do
     cc -O2 -Wall -Wextra -Werror -DTHREADED -o "$bin/$c" "bench/zk/$c.c" -lzookeeper_mt
   fi
 done
-flinkbr=$repo/build/flinkbr
+# FLINKBR_BIN: another build of flinkbr to measure (e.g. a copy of an earlier commit's binary).
+flinkbr=${FLINKBR_BIN:-$repo/build/flinkbr}
 zk_sync=$repo/$bin/zk_sync
 zk_async=$repo/$bin/zk_async
 zkcli=/usr/share/zookeeper/bin/zkCli.sh
