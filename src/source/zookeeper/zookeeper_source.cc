@@ -44,6 +44,7 @@ using json = nlohmann::json;
 constexpr size_t kPartLimit = 4 * 1024 * 1024;  // bytes of one payload part
 constexpr size_t kRequestsInFlight = 2000;      // read requests outstanding at once
 constexpr size_t kReadAhead = 2000;             // znodes read but not yet handed on, at most
+constexpr size_t kListAhead = 4096;             // paths listed but not yet requested, about
 constexpr size_t kWakeBatch = 64;               // answers handed to the reading thread at once
 constexpr size_t kBatchBytes = 512 * 1024;      // serialized bytes of one multi (< 1 MiB)
 constexpr size_t kBatchOps = 2000;
@@ -581,9 +582,25 @@ class TreeReader {
   Status read(const Visit& visit) {
     std::map<std::string, bool> unissued{{"/", false}};  // known, not requested; -> sequential
     std::map<std::string, std::unique_ptr<Req>> issued;  // requested, not visited yet
+    // Read znodes with children, not listed yet. Listing every inner znode read ahead would put
+    // all their children's paths in `unissued` (a whole level of checkpoints: memory growing
+    // with the tree), so a listing waits until the paths listed ahead fall under kListAhead,
+    // except the smallest znode's, which the visitor waits for.
+    std::map<std::string, Req*> unlisted;
+    size_t listing = 0;  // children counted by the Stats of the listings in flight
     std::optional<Error> failure;
     std::vector<Req*> got;
     for (;;) {
+      // List: the smallest first, bounded by the paths listed ahead.
+      while (!failure && !unlisted.empty()) {
+        Req* r = unlisted.begin()->second;
+        bool front = issued.begin()->second.get() == r;
+        size_t n = static_cast<size_t>(r->stat.numChildren);
+        if (!front && unissued.size() + listing + n > kListAhead) break;
+        unlisted.erase(unlisted.begin());
+        listing += n;
+        issue_children(r);
+      }
       // Issue: the smallest known paths first, bounded by requests in flight and read-ahead.
       while (!failure && !unissued.empty()) {
         auto u = unissued.begin();
@@ -618,6 +635,7 @@ class TreeReader {
         got.swap(done_);
       }
       for (Req* r : got) {
+        if (r->listing) listing -= static_cast<size_t>(r->stat.numChildren);
         if (failure) continue;
         if (r->rc == ZNONODE) {
           if (r->rel == "/")
@@ -631,7 +649,7 @@ class TreeReader {
           continue;
         }
         if (!r->listing && r->stat.numChildren > 0) {
-          issue_children(r);
+          unlisted.emplace(r->rel, r);
           continue;
         }
         if (r->listing) {

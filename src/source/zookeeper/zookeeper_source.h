@@ -22,7 +22,8 @@
 //
 // Reads are pipelined through the asynchronous C API: per znode a get and a get-ACL at once, a
 // get-children only when its Stat counts children; up to 2,000 requests in flight. The tree is
-// streamed in payload order (smallest known path first, at most 2,000 znodes read ahead), never
+// streamed in payload order (smallest known path first, at most 2,000 znodes read ahead and
+// about 4,096 paths listed ahead: an inner znode is listed when that many allow it), never
 // held whole. Writes go in zoo_amulti batches of at most 512 KiB serialized (well under
 // jute.maxbuffer), 8 batches in flight. A session processes requests in order, so a batch that
 // creates children is applied after the batch that created their parent. docs/benchmarks.md
