@@ -1,7 +1,7 @@
 /* A bare asynchronous ZooKeeper client: the practical limit of a client on this server.
  *   zk_async read   HOSTS ROOT     zoo_aget_children + zoo_aget per znode below ROOT, pipelined
  *                                  (ZKB_INFLIGHT znodes in flight, default 2000), over
- *                                  ZKB_SESSIONS sessions (default 1), znodes dealt in turn
+ *                                  ZKB_SESSIONS sessions (default 2, as flinkbr), znodes dealt in turn
  *   zk_async write  HOSTS ROOT N   creates the generated tree in zoo_amulti batches of at most
  *                                  ZKB_BATCH_BYTES serialized bytes (default 256 KiB, well under
  *                                  jute.maxbuffer), ZKB_BATCHES batches in flight (default 8)
@@ -290,7 +290,7 @@ int main(int argc, char** argv) {
   if (strcmp(argv[1], "read") == 0) {
     /* Several sessions: the server orders the requests of one session; those of different
      * sessions may run on its worker threads at once. */
-    size_t sessions = env_size("ZKB_SESSIONS", 1);
+    size_t sessions = env_size("ZKB_SESSIONS", 2);
     if (sessions < 1) sessions = 1;
     zhandle_t** zhs = calloc(sessions, sizeof *zhs);
     for (size_t i = 0; i < sessions; ++i) zhs[i] = zkb_connect(argv[2]);
