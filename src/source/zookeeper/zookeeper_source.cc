@@ -46,6 +46,7 @@ constexpr size_t kRequestsInFlight = 2000;      // read requests outstanding at 
 constexpr size_t kReadAhead = 2000;             // znodes read but not yet handed on, at most
 constexpr size_t kListAhead = 4096;             // paths listed but not yet requested, about
 constexpr size_t kReadSessions = 2;             // sessions a tree is read over
+constexpr int kResolveDelayMs = 1000;           // between host name resolutions, at least
 constexpr size_t kWakeBatch = 64;               // answers handed to the reading thread at once
 constexpr size_t kBatchBytes = 512 * 1024;      // serialized bytes of one multi (< 1 MiB)
 constexpr size_t kBatchOps = 2000;
@@ -485,6 +486,11 @@ class Session {
     s->zh_ = zookeeper_init2(p.connect.c_str(), &Session::watcher, timeout_ms, nullptr, s.get(), 0,
                              &drop_log);
     if (!s->zh_) return errno_error("connecting to ZooKeeper at " + p.connect, errno);
+    // By default the C client resolves the host names every time it checks its socket: a
+    // getaddrinfo (a netlink socket, /etc files) per wake-up of its I/O thread, about one per
+    // request when pipelining, most of the client's system time. Once a second still follows
+    // DNS changes (and a lost connection always resolves again).
+    zoo_set_servers_resolution_delay(s->zh_, kResolveDelayMs);
     {
       std::unique_lock lk(s->m_);
       auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(p.session_timeout_s);
