@@ -649,9 +649,11 @@ class TreeReader {
       }
       if (failure && inflight() == 0) break;
       if (!failure && issued.empty() && unissued.empty()) break;
-      // Wait for answers.
+      // Wait for answers. With none to come, go round again: visiting may have made a parked
+      // znode the smallest, which is then listed (nothing in flight would wait forever).
       {
         std::unique_lock lk(m_);
+        if (done_.empty() && inflight_ == 0) continue;
         cv_.wait(lk, [&] { return !done_.empty(); });
         got.swap(done_);
       }
