@@ -412,6 +412,36 @@ TEST_F(ZkSourceTest, PayloadIsInByteOrderWhereItDiffersFromTreeOrder) {
   EXPECT_EQ(c.snapshot(root), before);
 }
 
+TEST_F(ZkSourceTest, WideZnodeWaitsForItsListingAndIsReadWhole) {
+  // "/wide" has more children than the reader lists ahead (about 4,096), so its listing waits
+  // until it is the smallest znode not yet handed on; the leaves before it answer around then.
+  // Once hung when nothing else was in flight at that moment.
+  const std::string root = "/flink/wide";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  for (int i = 0; i < 20; ++i) c.create(root + "/a" + std::to_string(i), "leaf");
+  c.create(root + "/wide", std::nullopt);
+  for (int j = 0; j < 5000; ++j)
+    zoo_acreate(
+        c.zh(), (root + "/wide/w" + std::to_string(j)).c_str(), "w", 1, &ZOO_OPEN_ACL_UNSAFE, 0,
+        [](int, const char*, const void*) {}, nullptr);
+  c.create(root + "/z", "last");
+  auto src = make(root);
+  auto before = c.snapshot(root);
+  std::string tar = backup_tar(*src);
+  c.remove_tree(root + "/wide");
+  c.set(root + "/z", "changed");
+  auto staged = stage(*src, tar);
+  ASSERT_TRUE(staged);
+  auto st = staged->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = staged->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(c.snapshot(root), before);
+  EXPECT_EQ(before.size(), 1u + 20 + 1 + 5000 + 1);
+}
+
 TEST_F(ZkSourceTest, MissingRootIsRefusedAtCheck) {
   auto src = make("/flink/does-not-exist");
   auto st = src->check();
