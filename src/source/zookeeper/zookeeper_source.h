@@ -21,8 +21,10 @@
 // are left out and counted in the task log.
 //
 // Reads are pipelined through the asynchronous C API: per znode a get and a get-ACL at once, a
-// get-children only when its Stat counts children; up to 2,000 requests in flight. The tree is
-// streamed in payload order (smallest known path first, at most 2,000 znodes read ahead and
+// get-children only when its Stat counts children; up to 2,000 requests in flight, the znodes
+// dealt in turn over two sessions (the server answers one session's requests in order), host
+// names resolved at most once a second (the C client's default is at every socket check). The tree
+// is streamed in payload order (smallest known path first, at most 2,000 znodes read ahead and
 // about 4,096 paths listed ahead: an inner znode is listed when that many allow it), never
 // held whole. Writes go in zoo_amulti batches of at most 512 KiB serialized (well under
 // jute.maxbuffer), 8 batches in flight. A session processes requests in order, so a batch that
