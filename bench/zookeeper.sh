@@ -11,6 +11,8 @@
 #   --fast       only the bare asynchronous client and flinkbr (skips zkCli.sh and the
 #                synchronous client, which take minutes): for tuning, not for the record
 #
+# FLINKBR_BIN=path measures that flinkbr binary instead of build/flinkbr (before/after runs).
+#
 # Installs its packages with scripts/install-deps.sh and builds flinkbr (build/) when needed.
 # Every restore is checked: the tree read back must hold exactly the generated paths and data.
 set -euo pipefail
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
     --znodes) znodes=$2; shift ;;
     --keep) keep=1 ;;
     --fast) fast=1 ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -43,7 +45,8 @@ for c in zk_sync zk_async; do
     cc -O2 -Wall -Wextra -Werror -DTHREADED -o "$bin/$c" "bench/zk/$c.c" -lzookeeper_mt
   fi
 done
-flinkbr=$repo/build/flinkbr
+# FLINKBR_BIN: another build of flinkbr to measure (e.g. a copy of an earlier commit's binary).
+flinkbr=${FLINKBR_BIN:-$repo/build/flinkbr}
 zk_sync=$repo/$bin/zk_sync
 zk_async=$repo/$bin/zk_async
 zkcli=/usr/share/zookeeper/bin/zkCli.sh
@@ -120,12 +123,26 @@ zkcli_read() {
   grep "^$root/" "$work/zkcli-ls.out" | sed 's/^/get /' >"$work/zkcli-get.txt"
   "$zkcli" -server "$hosts" <"$work/zkcli-get.txt" >"$work/zkcli-get.out" 2>"$work/zkcli-get.err"
 }
+# The same with getAcl per znode too: the content flinkbr backs up (a restore that is exact needs
+# the ACLs), while `get` alone gives only the data.
+zkcli_read_acl() {
+  "$zkcli" -server "$hosts" ls -R "$root" >"$work/zkcli-ls.out" 2>"$work/zkcli-ls.err"
+  grep "^$root/" "$work/zkcli-ls.out" | sed 's/.*/get &\ngetAcl &/' >"$work/zkcli-getacl.txt"
+  "$zkcli" -server "$hosts" <"$work/zkcli-getacl.txt" >"$work/zkcli-getacl.out" 2>"$work/zkcli-getacl.err"
+}
 export work zkcli hosts root
-export -f zkcli_read
+export -f zkcli_read zkcli_read_acl
 if [ "$fast" = 0 ]; then
   run_timed read.zkcli zkcli_read
   got=$(grep -c '^[A-Za-z0-9+/]\{1024\}$' "$work/zkcli-get.out" || true)
   [ "$got" = "$znodes" ] || { echo "zkCli.sh printed $got values of 1 KiB, expected $znodes" >&2; exit 1; }
+  run_timed read.zkcliacl zkcli_read_acl
+  got=$(grep -c '^[A-Za-z0-9+/]\{1024\}$' "$work/zkcli-getacl.out" || true)
+  acls=$(grep -c "^: cdrwa$" "$work/zkcli-getacl.out" || true)
+  [ "$got" = "$znodes" ] && [ "$acls" = "$znodes" ] || {
+    echo "zkCli.sh printed $got values of 1 KiB and $acls ACLs, expected $znodes each" >&2
+    exit 1
+  }
   run_client read.sync "$zk_sync" read "$hosts" "$root"
 fi
 run_client read.async "$zk_async" read "$hosts" "$root"
@@ -249,22 +266,25 @@ check_tree flinkbr
 echo
 echo "ZooKeeper, $znodes znodes of 1 KiB under $root, loopback; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-printf '| %-9s | %-32s | %9s | %10s | %8s | %9s | %13s |\n' operation client seconds znodes/s \
-  "× zkCli" "× async" "peak RSS MiB"
-echo '|---|---|---:|---:|---:|---:|---:|'
+printf '| %-9s | %-32s | %9s | %10s | %8s | %13s | %9s | %13s |\n' operation client seconds znodes/s \
+  "× zkCli" "× zkCli+acl" "× async" "peak RSS MiB"
+echo '|---|---|---:|---:|---:|---:|---:|---:|'
 row() {
   local op=$1 key=$2 name=$3 s=${secs[$2]:-} base=${secs[$1.zkcli]:-0} lim=${secs[$1.async]}
+  local base_acl=${secs[$1.zkcliacl]:-0}
   [ -n "$s" ] || return 0
   local r=${rss[$key]:-}
-  local vs_zkcli=-  # --fast runs no zkCli.sh
+  local vs_zkcli=- vs_acl=-  # --fast runs no zkCli.sh; restores have no getAcl variant
   [ "$base" = 0 ] || vs_zkcli=$(printf '%.1f' "$(calc "$base / $s")")
-  printf '| %-9s | %-32s | %9.2f | %10.0f | %8s | %9.2f | %13s |\n' \
+  [ "$base_acl" = 0 ] || vs_acl=$(printf '%.1f' "$(calc "$base_acl / $s")")
+  printf '| %-9s | %-32s | %9.2f | %10.0f | %8s | %13s | %9.2f | %13s |\n' \
     "$([ "$op" = read ] && echo backup || echo restore)" "$name" "$s" \
-    "$(calc "$znodes / $s")" "$vs_zkcli" "$(calc "$lim / $s")" \
+    "$(calc "$znodes / $s")" "$vs_zkcli" "$vs_acl" "$(calc "$lim / $s")" \
     "$([ -n "$r" ] && echo $((r / 1024)) || echo -)"
 }
 for op in read write; do
   row $op $op.zkcli "zkCli.sh"
+  row $op $op.zkcliacl "zkCli.sh, get + getAcl"
   row $op $op.sync "synchronous C client"
   row $op $op.async "bare asynchronous C client"
   row $op $op.flinkbr "flinkbr (whole task, CLI --wait)"

@@ -1,6 +1,7 @@
 /* A bare asynchronous ZooKeeper client: the practical limit of a client on this server.
  *   zk_async read   HOSTS ROOT     zoo_aget_children + zoo_aget per znode below ROOT, pipelined
- *                                  (ZKB_INFLIGHT znodes in flight, default 2000)
+ *                                  (ZKB_INFLIGHT znodes in flight, default 2000), over
+ *                                  ZKB_SESSIONS sessions (default 2, as flinkbr), znodes dealt in turn
  *   zk_async write  HOSTS ROOT N   creates the generated tree in zoo_amulti batches of at most
  *                                  ZKB_BATCH_BYTES serialized bytes (default 256 KiB, well under
  *                                  jute.maxbuffer), ZKB_BATCHES batches in flight (default 8)
@@ -93,8 +94,9 @@ static void on_data(int rc, const char* value, int len, const struct Stat* st, c
   pthread_mutex_unlock(&m);
 }
 
-static void read_tree(zhandle_t* zh, const char* root) {
+static void read_tree(zhandle_t** zhs, size_t sessions, const char* root) {
   size_t limit = env_size("ZKB_INFLIGHT", 2000);
+  size_t turn = 0;
   double t0 = zkb_now();
   pthread_mutex_lock(&m);
   q_push(&todo, strdup(root));
@@ -107,6 +109,7 @@ static void read_tree(zhandle_t* zh, const char* root) {
       ++inflight;
       /* The completion thread takes m: issue without holding it. */
       pthread_mutex_unlock(&m);
+      zhandle_t* zh = zhs[turn++ % sessions];
       int rc = zoo_aget_children(zh, n->path, 0, on_children, n);
       if (rc != ZOK) zkb_die("zoo_aget_children", rc);
       if (!first) {
@@ -284,10 +287,20 @@ int main(int argc, char** argv) {
             " zk_async expect|zkcli ROOT N\n");
     return 2;
   }
+  if (strcmp(argv[1], "read") == 0) {
+    /* Several sessions: the server orders the requests of one session; those of different
+     * sessions may run on its worker threads at once. */
+    size_t sessions = env_size("ZKB_SESSIONS", 2);
+    if (sessions < 1) sessions = 1;
+    zhandle_t** zhs = calloc(sessions, sizeof *zhs);
+    for (size_t i = 0; i < sessions; ++i) zhs[i] = zkb_connect(argv[2]);
+    read_tree(zhs, sessions, argv[3]);
+    for (size_t i = 0; i < sessions; ++i) zookeeper_close(zhs[i]);
+    free(zhs);
+    return 0;
+  }
   zhandle_t* zh = zkb_connect(argv[2]);
-  if (strcmp(argv[1], "read") == 0)
-    read_tree(zh, argv[3]);
-  else if (strcmp(argv[1], "write") == 0)
+  if (strcmp(argv[1], "write") == 0)
     write_tree(zh, argv[3], (size_t)strtoull(argv[4], NULL, 10));
   else if (strcmp(argv[1], "clear") == 0)
     clear_tree(zh, argv[3]);

@@ -114,6 +114,11 @@ static zhandle_t* zkb_connect(const char* hosts) {
   zoo_set_debug_level(ZOO_LOG_LEVEL_ERROR);
   zhandle_t* zh = zookeeper_init(hosts, zkb_watcher, 30000, NULL, NULL, 0);
   if (!zh) zkb_die("zookeeper_init", 0);
+  /* By default the C client resolves the host names every time it checks the socket: a
+   * getaddrinfo (netlink socket, /etc files) per wake-up of its I/O thread, about one per
+   * request when pipelining. Once a second is plenty (ZKB_RESOLVE_DELAY_MS=0: the default). */
+  const char* rd = getenv("ZKB_RESOLVE_DELAY_MS");
+  zoo_set_servers_resolution_delay(zh, rd && *rd ? atoi(rd) : 1000);
   struct timespec dl;
   clock_gettime(CLOCK_REALTIME, &dl);
   dl.tv_sec += 30;

@@ -44,6 +44,9 @@ using json = nlohmann::json;
 constexpr size_t kPartLimit = 4 * 1024 * 1024;  // bytes of one payload part
 constexpr size_t kRequestsInFlight = 2000;      // read requests outstanding at once
 constexpr size_t kReadAhead = 2000;             // znodes read but not yet handed on, at most
+constexpr size_t kListAhead = 4096;             // paths listed but not yet requested, about
+constexpr size_t kReadSessions = 2;             // sessions a tree is read over
+constexpr int kResolveDelayMs = 1000;           // between host name resolutions, at least
 constexpr size_t kWakeBatch = 64;               // answers handed to the reading thread at once
 constexpr size_t kBatchBytes = 512 * 1024;      // serialized bytes of one multi (< 1 MiB)
 constexpr size_t kBatchOps = 2000;
@@ -483,6 +486,11 @@ class Session {
     s->zh_ = zookeeper_init2(p.connect.c_str(), &Session::watcher, timeout_ms, nullptr, s.get(), 0,
                              &drop_log);
     if (!s->zh_) return errno_error("connecting to ZooKeeper at " + p.connect, errno);
+    // By default the C client resolves the host names every time it checks its socket: a
+    // getaddrinfo (a netlink socket, /etc files) per wake-up of its I/O thread, about one per
+    // request when pipelining, most of the client's system time. Once a second still follows
+    // DNS changes (and a lost connection always resolves again).
+    zoo_set_servers_resolution_delay(s->zh_, kResolveDelayMs);
     {
       std::unique_lock lk(s->m_);
       auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(p.session_timeout_s);
@@ -570,20 +578,50 @@ class Session {
 // Stat counts children, so a leaf (most of a Flink tree) costs two requests. Up to
 // kRequestsInFlight requests are outstanding; the smallest known path is always issued first, so
 // the visitor's next znode is never starved by read-ahead.
+//
+// The znodes are dealt in turn over kReadSessions sessions (the given one and more opened with
+// the same parameters): the server answers one session's requests in order, and measured on a
+// 2-core machine two sessions read faster, the server spending about a third less CPU
+// (docs/benchmarks.md, "ZooKeeper"). The requests of one znode go over one session.
 class TreeReader {
  public:
   using Visit = std::function<Status(const std::string& rel, Znode& z)>;
 
   TreeReader(Session& s, std::string root, const TaskContext* ctx)
-      : s_(s), root_(std::move(root)), ctx_(ctx) {}
+      : s_(s), root_(std::move(root)), ctx_(ctx), zhs_{s.zh()} {}
+
+  // Opens the further sessions to read over (see above).
+  Status open_sessions(const Params& p) {
+    while (zhs_.size() < kReadSessions) {
+      extra_.push_back(TRY(Session::open(p)));
+      zhs_.push_back(extra_.back()->zh());
+    }
+    return ok();
+  }
 
   // kNotFound when the root does not exist. Znodes that vanish while being read are skipped.
   Status read(const Visit& visit) {
     std::map<std::string, bool> unissued{{"/", false}};  // known, not requested; -> sequential
     std::map<std::string, std::unique_ptr<Req>> issued;  // requested, not visited yet
+    // Read znodes with children, not listed yet. Listing every inner znode read ahead would put
+    // all their children's paths in `unissued` (a whole level of checkpoints: memory growing
+    // with the tree), so a listing waits until the paths listed ahead fall under kListAhead,
+    // except the smallest znode's, which the visitor waits for.
+    std::map<std::string, Req*> unlisted;
+    size_t listing = 0;  // children counted by the Stats of the listings in flight
     std::optional<Error> failure;
     std::vector<Req*> got;
     for (;;) {
+      // List: the smallest first, bounded by the paths listed ahead.
+      while (!failure && !unlisted.empty()) {
+        Req* r = unlisted.begin()->second;
+        bool front = issued.begin()->second.get() == r;
+        size_t n = static_cast<size_t>(r->stat.numChildren);
+        if (!front && unissued.size() + listing + n > kListAhead) break;
+        unlisted.erase(unlisted.begin());
+        listing += n;
+        issue_children(r);
+      }
       // Issue: the smallest known paths first, bounded by requests in flight and read-ahead.
       while (!failure && !unissued.empty()) {
         auto u = unissued.begin();
@@ -611,13 +649,16 @@ class TreeReader {
       }
       if (failure && inflight() == 0) break;
       if (!failure && issued.empty() && unissued.empty()) break;
-      // Wait for answers.
+      // Wait for answers. With none to come, go round again: visiting may have made a parked
+      // znode the smallest, which is then listed (nothing in flight would wait forever).
       {
         std::unique_lock lk(m_);
+        if (done_.empty() && inflight_ == 0) continue;
         cv_.wait(lk, [&] { return !done_.empty(); });
         got.swap(done_);
       }
       for (Req* r : got) {
+        if (r->listing) listing -= static_cast<size_t>(r->stat.numChildren);
         if (failure) continue;
         if (r->rc == ZNONODE) {
           if (r->rel == "/")
@@ -631,7 +672,7 @@ class TreeReader {
           continue;
         }
         if (!r->listing && r->stat.numChildren > 0) {
-          issue_children(r);
+          unlisted.emplace(r->rel, r);
           continue;
         }
         if (r->listing) {
@@ -657,6 +698,7 @@ class TreeReader {
  private:
   struct Req {
     TreeReader* owner = nullptr;
+    zhandle_t* zh = nullptr;  // the session of its requests
     std::string rel;
     std::string path;
     int rc = ZOK;     // first failure of its requests (ZNONODE wins: vanished)
@@ -690,9 +732,10 @@ class TreeReader {
       r->pending = 2;
       inflight_ += 2;
     }
-    int rc = zoo_aget(s_.zh(), r->path.c_str(), 0, &on_data, r);
+    r->zh = zhs_[turn_++ % zhs_.size()];
+    int rc = zoo_aget(r->zh, r->path.c_str(), 0, &on_data, r);
     if (rc != ZOK) answered(r, rc);
-    rc = zoo_aget_acl(s_.zh(), r->path.c_str(), &on_acl, r);
+    rc = zoo_aget_acl(r->zh, r->path.c_str(), &on_acl, r);
     if (rc != ZOK) answered(r, rc);
   }
 
@@ -703,7 +746,7 @@ class TreeReader {
       r->pending = 1;
       ++inflight_;
     }
-    int rc = zoo_aget_children2(s_.zh(), r->path.c_str(), 0, &on_children, r);
+    int rc = zoo_aget_children2(r->zh, r->path.c_str(), 0, &on_children, r);
     if (rc != ZOK) answered(r, rc);
   }
 
@@ -742,6 +785,9 @@ class TreeReader {
   Session& s_;
   std::string root_;
   const TaskContext* ctx_;
+  std::vector<zhandle_t*> zhs_;  // s_ and extra_
+  std::vector<std::unique_ptr<Session>> extra_;
+  size_t turn_ = 0;
   std::mutex m_;
   std::condition_variable cv_;
   std::vector<Req*> done_;
@@ -929,8 +975,7 @@ class Writer {
 
 // ---- comparing, without holding data ----
 
-// A znode as a restore compares it: its data by digest, its ACL by index in an AclTable. A
-// 100,000-znode tree of 1 KiB is then about 15 MB instead of more than 100 MB.
+// A znode as a restore compares it: its data by digest, its ACL by index in an AclTable.
 struct Meta {
   std::string rel;
   std::array<unsigned char, 16> digest{};  // first 16 bytes of the SHA-256 of the data
@@ -941,13 +986,237 @@ struct Meta {
     return null_data == o.null_data && digest == o.digest && acl == o.acl;
   }
 };
-using Index = std::vector<Meta>;  // sorted byte-wise by rel
 
-const Meta* find(const Index& index, std::string_view rel) {
-  auto it = std::lower_bound(index.begin(), index.end(), rel,
-                             [](const Meta& m, std::string_view r) { return m.rel < r; });
-  return it != index.end() && it->rel == rel ? &*it : nullptr;
-}
+// ---- spooling per-znode state to the staging directory ----
+
+// A file of the staging directory that holds what a restore would otherwise keep in memory per
+// znode, so that the daemon's memory does not grow with the tree (issue 9, point 5). Appends
+// are buffered; reads go through one window of the file, so walking it in order, forward or
+// backward, costs a system call per 64 KiB. Append-only: a window read earlier stays valid.
+// The file is removed by the destructor (and with the staging directory after a crash).
+class SpoolFile {
+ public:
+  explicit SpoolFile(std::string path) : path_(std::move(path)) {}
+  ~SpoolFile() {
+    if (fd_ >= 0) {
+      ::close(fd_);
+      ::unlink(path_.c_str());
+    }
+  }
+  SpoolFile(const SpoolFile&) = delete;
+  SpoolFile& operator=(const SpoolFile&) = delete;
+
+  Status open() {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd_ < 0) return errno_error("creating the staging file " + path_, errno);
+    return ok();
+  }
+
+  Status append(std::string_view bytes) {
+    wbuf_.append(bytes);
+    size_ += bytes.size();
+    if (wbuf_.size() >= kWindow) return flush();
+    return ok();
+  }
+
+  uint64_t size() const { return size_; }
+
+  // The n bytes at `off`, valid until the next read. `backward`: the caller walks towards the
+  // start of the file, so the window is filled with what precedes `off`.
+  Result<std::string_view> read(uint64_t off, size_t n, bool backward) {
+    if (off > size_ || n > size_ - off) return io_error("the staging file " + path_ + " shrank");
+    if (!wbuf_.empty()) TRY(flush());
+    if (off < win_off_ || off + n > win_off_ + win_.size()) {
+      uint64_t len = std::max<uint64_t>(n, kWindow);
+      uint64_t start = !backward ? off : off + n >= len ? off + n - len : 0;
+      len = std::min<uint64_t>(len, size_ - start);
+      win_.resize(static_cast<size_t>(len));
+      size_t got = 0;
+      while (got < win_.size()) {
+        ssize_t r =
+            ::pread(fd_, win_.data() + got, win_.size() - got, static_cast<off_t>(start + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return errno_error("reading the staging file " + path_, errno);
+        if (r == 0) return io_error("the staging file " + path_ + " shrank");
+        got += static_cast<size_t>(r);
+      }
+      win_off_ = start;
+    }
+    return std::string_view(win_).substr(static_cast<size_t>(off - win_off_), n);
+  }
+
+ private:
+  static constexpr size_t kWindow = 64 * 1024;
+
+  Status flush() {
+    size_t done = 0;
+    while (done < wbuf_.size()) {
+      ssize_t n = ::pwrite(fd_, wbuf_.data() + done, wbuf_.size() - done,
+                           static_cast<off_t>(flushed_ + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno_error("writing the staging file " + path_, errno);
+      done += static_cast<size_t>(n);
+    }
+    flushed_ += done;
+    wbuf_.clear();
+    return ok();
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  std::string wbuf_;
+  uint64_t flushed_ = 0;  // bytes written to the file
+  uint64_t size_ = 0;     // flushed_ + wbuf_.size()
+  std::string win_;
+  uint64_t win_off_ = 0;
+};
+
+// Records of any length in a SpoolFile, framed [u32 length][bytes][u32 length] so that they
+// can be read in either direction (deletes and final ACLs go children first: backward).
+class RecordSpool {
+ public:
+  explicit RecordSpool(std::string path) : file_(std::move(path)) {}
+
+  Status open() { return file_.open(); }
+
+  // The offset of the record, for RecordSpool::at().
+  Result<uint64_t> append(std::string_view rec) {
+    uint64_t off = file_.size();
+    auto len = static_cast<uint32_t>(rec.size());
+    char n[4];
+    std::memcpy(n, &len, 4);
+    TRY(file_.append({n, 4}));
+    TRY(file_.append(rec));
+    TRY(file_.append({n, 4}));
+    ++count_;
+    return off;
+  }
+
+  size_t count() const { return count_; }
+
+  // The record at `off` (an offset append() returned), valid until the next read.
+  Result<std::string_view> at(uint64_t off) { return read_at(off, false); }
+
+  // Walks the records in order (or in reverse order).
+  class Cursor {
+   public:
+    Cursor(RecordSpool& s, bool backward)
+        : s_(s), backward_(backward), pos_(backward ? s.file_.size() : 0) {}
+    // The next record, or nullopt at the end; valid until the next read of the spool.
+    Result<std::optional<std::string_view>> next() {
+      if (backward_) {
+        if (pos_ == 0) return std::nullopt;
+        if (pos_ < 8) return s_.shrank();
+        uint32_t len = TRY(s_.len_at(pos_ - 4, true));
+        if (pos_ < 8 + uint64_t{len}) return s_.shrank();
+        pos_ -= 8 + uint64_t{len};
+        return TRY(s_.read_at(pos_, true));
+      }
+      if (pos_ == s_.file_.size()) return std::nullopt;
+      std::string_view rec = TRY(s_.read_at(pos_, false));
+      pos_ += 8 + rec.size();
+      return rec;
+    }
+
+   private:
+    RecordSpool& s_;
+    bool backward_;
+    uint64_t pos_;
+  };
+
+ private:
+  std::unexpected<Error> shrank() const { return io_error("a staging file of the restore shrank"); }
+
+  Result<uint32_t> len_at(uint64_t off, bool backward) {
+    std::string_view b = TRY(file_.read(off, 4, backward));
+    uint32_t len;
+    std::memcpy(&len, b.data(), 4);
+    return len;
+  }
+
+  Result<std::string_view> read_at(uint64_t off, bool backward) {
+    uint32_t len = TRY(len_at(off, backward));
+    return file_.read(off + 4, len, backward);
+  }
+
+  SpoolFile file_;
+  size_t count_ = 0;
+};
+
+// The staged tree's index, sorted byte-wise by path: one record per znode (digest, ACL id,
+// null-data flag, path) and a file of their offsets, for the rare lookup of one path.
+class StagedIndex {
+ public:
+  explicit StagedIndex(const std::string& base)
+      : recs_(base + ".index"), offsets_(base + ".offsets") {}
+
+  Status open() {
+    TRY(recs_.open());
+    return offsets_.open();
+  }
+
+  Status add(const Meta& m) {
+    std::string rec(21 + m.rel.size(), '\0');
+    std::memcpy(rec.data(), m.digest.data(), 16);
+    std::memcpy(rec.data() + 16, &m.acl, 4);
+    rec[20] = m.null_data ? 1 : 0;
+    std::memcpy(rec.data() + 21, m.rel.data(), m.rel.size());
+    uint64_t off = TRY(recs_.append(rec));
+    char o[8];
+    std::memcpy(o, &off, 8);
+    return offsets_.append({o, 8});
+  }
+
+  size_t size() const { return recs_.count(); }
+
+  static Result<Meta> decode(std::string_view rec) {
+    if (rec.size() < 22) return io_error("a staging file of the restore is damaged");
+    Meta m;
+    std::memcpy(m.digest.data(), rec.data(), 16);
+    std::memcpy(&m.acl, rec.data() + 16, 4);
+    m.null_data = rec[20] != 0;
+    m.rel.assign(rec.substr(21));
+    return m;
+  }
+
+  // Whether the index holds `rel`: a binary search over the files.
+  Result<bool> contains(std::string_view rel) {
+    size_t lo = 0, hi = size();
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+      std::string_view o = TRY(offsets_.read(uint64_t{mid} * 8, 8, false));
+      uint64_t off;
+      std::memcpy(&off, o.data(), 8);
+      std::string_view rec = TRY(recs_.at(off));
+      if (rec.size() < 22) return io_error("a staging file of the restore is damaged");
+      std::string_view r = rec.substr(21);
+      if (r == rel) return true;
+      if (r < rel)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    return false;
+  }
+
+  // Walks the index in order.
+  class Cursor {
+   public:
+    explicit Cursor(StagedIndex& idx) : c_(idx.recs_, false) {}
+    Result<std::optional<Meta>> next() {
+      auto rec = TRY(c_.next());
+      if (!rec) return std::nullopt;
+      return TRY(decode(*rec));
+    }
+
+   private:
+    RecordSpool::Cursor c_;
+  };
+
+ private:
+  RecordSpool recs_;
+  SpoolFile offsets_;
+};
 
 // Distinct ACLs; a tree has few.
 class AclTable {
@@ -1022,22 +1291,26 @@ std::string parent_view(std::string_view rel) {
 
 // ---- staged restore ----
 
-// The staged payload stays in its staging file; only its Index is in memory. commit() reads the
-// file again, in order, for the data it has to write.
+// The staged payload stays in its staging file and its index in two more (StagedIndex); what a
+// commit finds per znode goes to spool files too. Memory holds the distinct ACLs and bounded
+// buffers, whatever the size of the tree. commit() reads the payload again, in order, for the
+// data it has to write.
 class ZkStagedRestore final : public StagedRestore {
  public:
   ZkStagedRestore(Params p, std::string name, const TaskContext& ctx)
       : p_(std::move(p)), log_(ctx.log), prefix_("zookeeper source '" + name + "': ") {
     std::string safe;
     for (char c : name) safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
-    file_ = ctx.staging_dir + "/zookeeper-" + safe + "-" + ctx.id + ".jsonl";
+    base_ = ctx.staging_dir + "/zookeeper-" + safe + "-" + ctx.id;
+    file_ = base_ + ".jsonl";
+    index_ = std::make_unique<StagedIndex>(base_);
   }
   ~ZkStagedRestore() override { ::unlink(file_.c_str()); }
 
   Status open() {
     out_.open(file_, std::ios::binary | std::ios::trunc);
     if (!out_) return errno_error("creating the staging file " + file_, errno);
-    return ok();
+    return index_->open();
   }
 
   Status add(const archive::Entry& entry, io::Reader& data) override {
@@ -1060,7 +1333,6 @@ class ZkStagedRestore final : public StagedRestore {
     out_.write(content.data(), static_cast<std::streamsize>(content.size()));
     if (!out_) return io_error("writing the staging file " + file_);
     ++parts_;
-    lines_ += static_cast<size_t>(std::count(content.begin(), content.end(), '\n'));
     return ok();
   }
 
@@ -1069,21 +1341,22 @@ class ZkStagedRestore final : public StagedRestore {
     if (!out_) return io_error("writing the staging file " + file_);
     std::ifstream in(file_, std::ios::binary);
     if (!in) return errno_error("reading the staging file " + file_, errno);
-    std::string line;
+    std::string line, prev;
     size_t lineno = 0;
-    staged_.reserve(lines_);  // exactly: no spare capacity for a large tree
     while (std::getline(in, line)) {
       ++lineno;
       auto [rel, z] = TRY(parse_line(line, lineno));
       if (lineno == 1 && rel != "/")
         return corruption("zookeeper payload: the first znode must be the root \"/\"");
-      if (lineno > 1 && !(staged_.back().rel < rel))
+      if (lineno > 1 && !(prev < rel))
         return corruption("zookeeper payload: znode " + rel + " is out of order or repeated");
-      if (rel != "/" && !find(staged_, parent_view(rel)))
+      if (rel != "/" && !TRY(has_staged_parent(rel, prev)))
         return corruption("zookeeper payload: znode " + rel + " has no parent in the backup");
-      staged_.push_back(make_meta(std::move(rel), z, acls_, digester_));
+      TRY(index_->add(make_meta(rel, z, acls_, digester_)));
+      prev = std::move(rel);
     }
-    if (staged_.empty()) return corruption("zookeeper payload: no znodes (the root is missing)");
+    if (index_->size() == 0)
+      return corruption("zookeeper payload: no znodes (the root is missing)");
     finished_ = true;
     return ok();
   }
@@ -1094,16 +1367,16 @@ class ZkStagedRestore final : public StagedRestore {
     SourceDiff d;
     TRY(walk_live(
         *session,
-        [&](const Meta& l, const Meta* st, size_t) -> Status {
-          if (kept_ephemeral(l, st)) return ok();
+        [&](const Meta& l, const Meta* st) -> Status {
+          if (TRY(kept_ephemeral(l, st))) return ok();
           if (!st)
             d.removed.add(abs(l.rel));
           else if (l.ephemeral || !l.same_content(*st))
             d.changed.add(abs(l.rel));
           return ok();
         },
-        [&](size_t i) -> Status {
-          d.added.add(abs(staged_[i].rel));
+        [&](const Meta& st) -> Status {
+          d.added.add(abs(st.rel));
           return ok();
         }));
     return d;
@@ -1113,26 +1386,39 @@ class ZkStagedRestore final : public StagedRestore {
     if (!finished_) return failed_precondition("commit() before finish_staging()");
     auto t0 = std::chrono::steady_clock::now();
     auto session = TRY(Session::open(p_));
-    // One ordered pass over the live tree against the staged one; what is kept of it: the live
-    // znodes to delete and, per staged znode, how the live one differs.
+    // One ordered pass over the live tree against the staged one; what is kept of it goes to
+    // spool files: the live znodes to delete and, per staged znode in index order, how the live
+    // one differs (one byte).
     enum : uint8_t { kAbsent = 0, kSame = 1, kDataDiffers = 2, kAclDiffers = 4 };
-    std::vector<uint8_t> live_state(staged_.size(), kAbsent);
-    std::vector<std::string> to_delete;
+    RecordSpool to_delete(base_ + ".delete");
+    SpoolFile live_state(base_ + ".state");
+    RecordSpool acl_todo(base_ + ".acl");
+    TRY(to_delete.open());
+    TRY(live_state.open());
+    TRY(acl_todo.open());
     bool root_exists = false;
     TRY(walk_live(
         *session,
-        [&](const Meta& l, const Meta* st, size_t i) -> Status {
+        [&](const Meta& l, const Meta* st) -> Status {
           root_exists = true;
-          if (kept_ephemeral(l, st)) return ok();
-          if (!st || l.ephemeral) to_delete.push_back(l.rel);
-          if (st && !l.ephemeral)
-            live_state[i] =
-                kSame |
-                (l.null_data != st->null_data || l.digest != st->digest ? kDataDiffers : 0) |
-                (l.acl != st->acl ? kAclDiffers : 0);
-          return ok();
+          if (TRY(kept_ephemeral(l, st))) return ok();
+          if (!st || l.ephemeral) TRY(to_delete.append(l.rel));
+          if (!st) return ok();
+          char state = static_cast<char>(
+              l.ephemeral
+                  ? kAbsent
+                  : kSame |
+                        (l.null_data != st->null_data || l.digest != st->digest ? kDataDiffers
+                                                                                : 0) |
+                        (l.acl != st->acl ? kAclDiffers : 0));
+          return live_state.append({&state, 1});
         },
-        [](size_t) -> Status { return ok(); }));
+        [&](const Meta&) -> Status {
+          char state = kAbsent;
+          return live_state.append({&state, 1});
+        }));
+    if (live_state.size() != index_->size())
+      return io_error("the staging file " + base_ + ".state is incomplete");
     if (!root_exists) TRY(create_ancestors(*session));
     auto temp_acl = std::make_shared<const CAcl>(
         session->authenticated() ? std::vector<Acl>{{ZOO_PERM_ALL, "auth", ""}}
@@ -1144,49 +1430,64 @@ class ZkStagedRestore final : public StagedRestore {
       return cacls[id];
     };
     size_t deleted = 0, set_data = 0, created = 0, set_acl = 0;
-    std::vector<bool> temp(staged_.size());  // created with a temporary ACL
     {
       Writer w(*session);
       // 1. deletes, children first (reverse byte-wise order).
-      for (auto it = to_delete.rbegin(); it != to_delete.rend(); ++it) {
-        TRY(w.add({Op::kDelete, abs(*it), std::nullopt, nullptr}));
+      RecordSpool::Cursor dels(to_delete, true);
+      while (auto rel = TRY(dels.next())) {
+        TRY(w.add({Op::kDelete, abs(std::string(*rel)), std::nullopt, nullptr}));
         ++deleted;
       }
-      to_delete = {};
       // 2. in payload order (parents first): the data of kept znodes that differs, and the
-      // znodes to create. The data comes from the staging file, read again line by line.
+      // znodes to create. The data comes from the staging file, read again line by line. The
+      // znodes whose ACL is set afterwards (changed, or created with a temporary ACL) are
+      // spooled as "<ACL id><path>" for step 3.
       std::ifstream in(file_, std::ios::binary);
       if (!in) return errno_error("reading the staging file " + file_, errno);
       std::string line;
-      for (size_t i = 0; i < staged_.size(); ++i) {
+      StagedIndex::Cursor idx(*index_);
+      std::optional<Meta> next = TRY(idx.next());
+      for (size_t i = 0; next; ++i) {
+        Meta m = std::move(*next);
+        next = TRY(idx.next());  // one ahead: whether m gets children
         if (!std::getline(in, line)) return io_error("the staging file " + file_ + " shrank");
-        const Meta& m = staged_[i];
-        bool create = live_state[i] == kAbsent;
-        if (!create && !(live_state[i] & kDataDiffers)) continue;
-        auto [rel, z] = TRY(parse_line(line, i + 1));
-        if (rel != m.rel) return io_error("the staging file " + file_ + " changed");
-        if (!create) {
-          TRY(w.add({Op::kSetData, abs(m.rel), std::move(z.data), nullptr}));
-          ++set_data;
-          continue;
+        uint8_t state = static_cast<uint8_t>(TRY(live_state.read(i, 1, false))[0]);
+        bool create = state == kAbsent;
+        bool temp = false;
+        if (create || (state & kDataDiffers)) {
+          auto [rel, z] = TRY(parse_line(line, i + 1));
+          if (rel != m.rel) return io_error("the staging file " + file_ + " changed");
+          if (!create) {
+            TRY(w.add({Op::kSetData, abs(m.rel), std::move(z.data), nullptr}));
+            ++set_data;
+          } else {
+            const auto& acl = acls_.get(m.acl);
+            bool world_create = std::any_of(acl.begin(), acl.end(), [](const Acl& a) {
+              return a.scheme == "world" && a.id == "anyone" && (a.perms & ZOO_PERM_CREATE);
+            });
+            bool has_children = next && next->rel.starts_with(m.rel == "/" ? "/" : m.rel + "/");
+            temp = has_children && !world_create;
+            TRY(w.add({Op::kCreate, abs(m.rel), std::move(z.data), temp ? temp_acl : cacl(m.acl)}));
+            ++created;
+          }
         }
-        const auto& acl = acls_.get(m.acl);
-        bool world_create = std::any_of(acl.begin(), acl.end(), [](const Acl& a) {
-          return a.scheme == "world" && a.id == "anyone" && (a.perms & ZOO_PERM_CREATE);
-        });
-        bool has_children = i + 1 < staged_.size() &&
-                            staged_[i + 1].rel.starts_with(m.rel == "/" ? "/" : m.rel + "/");
-        temp[i] = has_children && !world_create;
-        TRY(w.add({Op::kCreate, abs(m.rel), std::move(z.data), temp[i] ? temp_acl : cacl(m.acl)}));
-        ++created;
+        if ((state & kAclDiffers) || temp) {
+          std::string rec(4, '\0');
+          std::memcpy(rec.data(), &m.acl, 4);
+          rec += m.rel;
+          TRY(acl_todo.append(rec));
+        }
       }
       TRY(w.flush());
       // 3. final ACLs, children first.
-      for (size_t i = staged_.size(); i-- > 0;) {
-        if ((live_state[i] & kAclDiffers) || temp[i]) {
-          TRY(w.add({Op::kSetAcl, abs(staged_[i].rel), std::nullopt, cacl(staged_[i].acl)}));
-          ++set_acl;
-        }
+      RecordSpool::Cursor acls(acl_todo, true);
+      while (auto rec = TRY(acls.next())) {
+        if (rec->size() < 5) return io_error("the staging file " + base_ + ".acl is damaged");
+        uint32_t id;
+        std::memcpy(&id, rec->data(), 4);
+        if (id >= acls_.size()) return io_error("the staging file " + base_ + ".acl is damaged");
+        TRY(w.add({Op::kSetAcl, abs(std::string(rec->substr(4))), std::nullopt, cacl(id)}));
+        ++set_acl;
       }
       TRY(w.finish());
     }
@@ -1203,8 +1504,8 @@ class ZkStagedRestore final : public StagedRestore {
     auto session = TRY(Session::open(p_));
     return walk_live(
         *session,
-        [&](const Meta& l, const Meta* st, size_t) -> Status {
-          if (kept_ephemeral(l, st)) return ok();
+        [&](const Meta& l, const Meta* st) -> Status {
+          if (TRY(kept_ephemeral(l, st))) return ok();
           if (!st) return corruption(abs(l.rel) + ": present but not in the backup");
           if (l.ephemeral)
             return corruption(abs(l.rel) + ": ephemeral, but persistent in the backup");
@@ -1215,41 +1516,61 @@ class ZkStagedRestore final : public StagedRestore {
                               ", expected " + describe_acl(acls_.get(st->acl)));
           return ok();
         },
-        [&](size_t i) -> Status {
-          return corruption(abs(staged_[i].rel) + ": missing after the restore");
+        [&](const Meta& st) -> Status {
+          return corruption(abs(st.rel) + ": missing after the restore");
         });
   }
 
  private:
   std::string abs(const std::string& rel) const { return rel == "/" ? p_.root : p_.root + rel; }
 
+  // Whether the parent of `rel` is in the index so far, `prev` being the last path added. All
+  // ancestors of `prev` are (each path was checked for its parent), so a parent that is `prev`
+  // or one of its ancestors needs no lookup; byte-wise order interleaves a sibling such as
+  // "/a-b" between "/a" and "/a/c", and only then the index is searched.
+  Result<bool> has_staged_parent(const std::string& rel, const std::string& prev) {
+    std::string parent = parent_view(rel);
+    if (parent == "/" || parent == prev ||
+        (prev.starts_with(parent) && prev.size() > parent.size() && prev[parent.size()] == '/'))
+      return true;
+    return index_->contains(parent);
+  }
+
   // A live ephemeral znode that a restore leaves alone: not a path of the backup (`staged` is
   // null), parent kept.
-  bool kept_ephemeral(const Meta& live, const Meta* staged) const {
-    return live.ephemeral && !staged && find(staged_, parent_view(live.rel));
+  Result<bool> kept_ephemeral(const Meta& live, const Meta* staged) {
+    if (!live.ephemeral || staged) return false;
+    return index_->contains(parent_view(live.rel));
   }
 
   // Reads the live tree and walks it against the staged one in one ordered pass, keeping
-  // nothing of it: on_live(live, staged znode of that path or null, its index) for every live
-  // znode, on_missing(index) for every staged znode the live tree lacks. A missing root is an
-  // empty live tree.
-  Status walk_live(Session& s,
-                   const std::function<Status(const Meta&, const Meta*, size_t)>& on_live,
-                   const std::function<Status(size_t)>& on_missing) {
+  // nothing of either: on_live(live, staged znode of that path or null) for every live znode,
+  // on_missing(staged znode) for every staged znode the live tree lacks, both in byte-wise path
+  // order; every staged znode gets exactly one of the two. A missing root is an empty live tree.
+  Status walk_live(Session& s, const std::function<Status(const Meta&, const Meta*)>& on_live,
+                   const std::function<Status(const Meta&)>& on_missing) {
     TreeReader reader(s, p_.root, nullptr);
-    size_t j = 0;
+    TRY(reader.open_sessions(p_));
+    StagedIndex::Cursor staged(*index_);
+    std::optional<Meta> cur = TRY(staged.next());
     auto st = reader.read([&](const std::string& rel, Znode& z) -> Status {
       Meta l = make_meta(rel, z, acls_, digester_);
-      while (j < staged_.size() && staged_[j].rel < l.rel) TRY(on_missing(j++));
-      if (j < staged_.size() && staged_[j].rel == l.rel) {
-        TRY(on_live(l, &staged_[j], j));
-        ++j;
+      while (cur && cur->rel < l.rel) {
+        TRY(on_missing(*cur));
+        cur = TRY(staged.next());
+      }
+      if (cur && cur->rel == l.rel) {
+        TRY(on_live(l, &*cur));
+        cur = TRY(staged.next());
         return ok();
       }
-      return on_live(l, nullptr, 0);
+      return on_live(l, nullptr);
     });
     if (!st && st.error().code != Errc::kNotFound) return st;
-    while (j < staged_.size()) TRY(on_missing(j++));
+    while (cur) {
+      TRY(on_missing(*cur));
+      cur = TRY(staged.next());
+    }
     return ok();
   }
 
@@ -1268,11 +1589,11 @@ class ZkStagedRestore final : public StagedRestore {
   Params p_;
   std::function<void(const std::string&)> log_;
   std::string prefix_;
+  std::string base_;  // staging files: base_ + ".jsonl", ".index", ".offsets", ...
   std::string file_;
   std::ofstream out_;
   size_t parts_ = 0;
-  size_t lines_ = 0;
-  Index staged_;
+  std::unique_ptr<StagedIndex> index_;
   AclTable acls_;
   Digester digester_;
   bool finished_ = false;
@@ -1310,6 +1631,7 @@ class ZkSource final : public MetadataSource {
     auto t0 = std::chrono::steady_clock::now();
     auto s = TRY(Session::open(p_));
     TreeReader reader(*s, p_.root, &ctx);
+    TRY(reader.open_sessions(p_));
     size_t ephemeral = 0, kept = 0;
     std::string part;
     part.reserve(kPartLimit + 64 * 1024);

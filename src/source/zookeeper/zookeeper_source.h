@@ -21,17 +21,23 @@
 // are left out and counted in the task log.
 //
 // Reads are pipelined through the asynchronous C API: per znode a get and a get-ACL at once, a
-// get-children only when its Stat counts children; up to 2,000 requests in flight. The tree is
-// streamed in payload order (smallest known path first, at most 2,000 znodes read ahead), never
+// get-children only when its Stat counts children; up to 2,000 requests in flight, the znodes
+// dealt in turn over two sessions (the server answers one session's requests in order), host
+// names resolved at most once a second (the C client's default is at every socket check). The tree
+// is streamed in payload order (smallest known path first, at most 2,000 znodes read ahead and
+// about 4,096 paths listed ahead: an inner znode is listed when that many allow it), never
 // held whole. Writes go in zoo_amulti batches of at most 512 KiB serialized (well under
 // jute.maxbuffer), 8 batches in flight. A session processes requests in order, so a batch that
 // creates children is applied after the batch that created their parent. docs/benchmarks.md
 // ("ZooKeeper") has the measured rates next to zkCli.sh and bare C clients.
 //
 // Restore: the parts are staged into a file under ctx.staging_dir, parsed and validated by
-// finish_staging() into an index without the data (path, SHA-256 of the data, ACL); the data is
-// read again from the file when it is written. diff(), commit() and verify() compare with the
-// live tree in one ordered pass, without holding it. commit():
+// finish_staging() into an index without the data (path, SHA-256 of the data, ACL id), spooled
+// to two more files there; the data is read again from the payload file when it is written.
+// diff(), commit() and verify() compare the live tree with the index in one ordered pass,
+// holding neither; what commit() learns per znode (how it differs, what to delete, whose ACL to
+// set last) is spooled to the staging directory too. Memory holds the distinct ACLs and bounded
+// buffers, whatever the number of znodes. commit():
 //   1. deletes live persistent znodes the backup does not hold, children first;
 //   2. in payload order, sets the data of znodes whose data differs and creates missing znodes,
 //      parents first; a znode that gets children and whose ACL does not let world:anyone

@@ -264,12 +264,39 @@ TEST_F(ZkSourceTest, ManyZnodesGoInSeveralPartsAndBatches) {
   EXPECT_NE(tar.find("znodes/part-000002.jsonl"), std::string::npos);
   c.remove_tree(root + "/d3");
   c.set(root + "/d4/n7", "changed");
+  // Enough deletes and ACL changes that the commit's spool files, read backward (children
+  // first), span several of their 64 KiB windows: 3,000 znodes to delete, 2,000 ACLs to reset.
+  c.create(root + "/extra", std::nullopt);
+  for (int j = 0; j < 3000; ++j)
+    zoo_acreate(
+        c.zh(), (root + "/extra/x" + std::to_string(j)).c_str(), "x", 1, &ZOO_OPEN_ACL_UNSAFE, 0,
+        [](int, const char*, const void*) {}, nullptr);
+  // world:anyone without WRITE (ADMIN stays, so the restore may set the ACL back).
+  struct ACL no_write {
+    ZOO_PERM_ALL & ~ZOO_PERM_WRITE, { const_cast<char*>("world"), const_cast<char*>("anyone") }
+  };
+  struct ACL_vector no_write_acl {
+    1, &no_write
+  };
+  for (int i = 10; i < 30; ++i)
+    for (int j = 0; j < 100; ++j)
+      zoo_aset_acl(
+          c.zh(), (root + "/d" + std::to_string(i) + "/n" + std::to_string(j)).c_str(), -1,
+          &no_write_acl, [](int, const void*) {}, nullptr);
+  zoo_exists(c.zh(), root.c_str(), 0, &sync_st);
   auto staged = stage(*src, tar);
   ASSERT_TRUE(staged);
   auto st = staged->commit();
   ASSERT_TRUE(st) << st.error().message;
   st = staged->verify();
   ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(zoo_exists(c.zh(), (root + "/extra").c_str(), 0, &sync_st), ZNONODE);
+  // verify() compares every ACL with the backup's; and one seen from outside: open again.
+  struct ACL_vector acl {};
+  ASSERT_EQ(zoo_get_acl(c.zh(), (root + "/d29/n99").c_str(), &acl, &sync_st), ZOK);
+  ASSERT_EQ(acl.count, 1);
+  EXPECT_EQ(acl.data[0].perms, ZOO_PERM_ALL);
+  deallocate_ACL_vector(&acl);
 }
 
 TEST_F(ZkSourceTest, SessionLostDuringCommitIsAnErrorWithTheReason) {
@@ -385,6 +412,36 @@ TEST_F(ZkSourceTest, PayloadIsInByteOrderWhereItDiffersFromTreeOrder) {
   EXPECT_EQ(c.snapshot(root), before);
 }
 
+TEST_F(ZkSourceTest, WideZnodeWaitsForItsListingAndIsReadWhole) {
+  // "/wide" has more children than the reader lists ahead (about 4,096), so its listing waits
+  // until it is the smallest znode not yet handed on; the leaves before it answer around then.
+  // Once hung when nothing else was in flight at that moment.
+  const std::string root = "/flink/wide";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  for (int i = 0; i < 20; ++i) c.create(root + "/a" + std::to_string(i), "leaf");
+  c.create(root + "/wide", std::nullopt);
+  for (int j = 0; j < 5000; ++j)
+    zoo_acreate(
+        c.zh(), (root + "/wide/w" + std::to_string(j)).c_str(), "w", 1, &ZOO_OPEN_ACL_UNSAFE, 0,
+        [](int, const char*, const void*) {}, nullptr);
+  c.create(root + "/z", "last");
+  auto src = make(root);
+  auto before = c.snapshot(root);
+  std::string tar = backup_tar(*src);
+  c.remove_tree(root + "/wide");
+  c.set(root + "/z", "changed");
+  auto staged = stage(*src, tar);
+  ASSERT_TRUE(staged);
+  auto st = staged->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = staged->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(c.snapshot(root), before);
+  EXPECT_EQ(before.size(), 1u + 20 + 1 + 5000 + 1);
+}
+
 TEST_F(ZkSourceTest, MissingRootIsRefusedAtCheck) {
   auto src = make("/flink/does-not-exist");
   auto st = src->check();
@@ -487,6 +544,10 @@ TEST(ZkSourceStaging, RefusesMalformedPayloads) {
       {"znodes/part-000001.jsonl", line("/", "null") + line("/b", "null") + line("/a", "null"),
        "out of order"},
       {"znodes/part-000001.jsonl", line("/", "null") + line("/a/b", "null"), "no parent"},
+      // "/a-b" sorts between "/a" and "/a/c": the parent of "/a/c" is looked up in the staged
+      // index on disk, not among the ancestors of the previous path.
+      {"znodes/part-000001.jsonl", line("/", "null") + line("/a-b", "null") + line("/a/c", "null"),
+       "/a/c has no parent"},
       {"znodes/part-000001.jsonl", line("/a", "null"), "root"},
       {"znodes/part-000001.jsonl", line("/", "null") + line("/../x", "null"), "invalid path"},
       {"znodes/part-000002.jsonl", line("/", "null"), "unexpected entry"},
@@ -514,7 +575,8 @@ TEST(ZkSourceStaging, RefusesMalformedPayloads) {
   ctx.staging_dir = tmpl;
   auto staged = (*src)->begin_restore(ctx);
   ASSERT_TRUE(staged);
-  std::string ok_part = line("/", "null") + line("/a", "\"\"") + line("/b", "\"AAEC\"");
+  std::string ok_part = line("/", "null") + line("/a", "\"\"") + line("/a-b", "null") +
+                        line("/a/c", "null") + line("/b", "\"AAEC\"");
   archive::Entry e;
   e.path = "sources/ha/znodes/part-000001.jsonl";
   e.size = ok_part.size();
