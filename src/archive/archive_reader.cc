@@ -11,10 +11,10 @@
 #include <streambuf>
 #include <vector>
 
-#include "archive/spool.h"
 #include "archive/unique_paths.h"
 #include "archive/utf8_locale.h"
 #include "io/layers.h"
+#include "io/spool.h"
 
 namespace flinkbr::archive {
 
@@ -83,7 +83,7 @@ T get(const char*& p) {
   return v;
 }
 
-Status spool_seen(Spool& spool, const Seen& s) {
+Status spool_seen(io::Spool& spool, const Seen& s) {
   char buf[2 + kSeenFixed];
   char* p = buf;
   put(p, static_cast<uint16_t>(s.path.size()));  // payload paths are at most 4096 bytes
@@ -100,7 +100,7 @@ Status spool_seen(Spool& spool, const Seen& s) {
 }
 
 // The next record, or std::nullopt at the end of the spool.
-Result<std::optional<Seen>> read_seen(SpoolCursor& cur) {
+Result<std::optional<Seen>> read_seen(io::SpoolCursor& cur) {
   char len_buf[2];
   if (!TRY(cur.read(len_buf))) return std::optional<Seen>{};
   const char* p = len_buf;
@@ -170,7 +170,7 @@ class EntryStreamBuf final : public std::streambuf {
 
 class TarArchiveReader final : public ArchiveReader {
  public:
-  TarArchiveReader(io::Reader& in, Spool seen, UniquePaths paths)
+  TarArchiveReader(io::Reader& in, io::Spool seen, UniquePaths paths)
       : in_(in),
         in_buf_(kInputBufferSize),
         data_(*this),
@@ -429,7 +429,7 @@ class TarArchiveReader final : public ArchiveReader {
   // spool (a refusal may cost a pass over the spool; an accepted file never does).
   class Merge {
    public:
-    explicit Merge(Spool& seen) : seen_(seen), cur_(seen, 0) {}
+    explicit Merge(io::Spool& seen) : seen_(seen), cur_(seen, 0) {}
 
     Status on_entry(ManifestEntry&& m) {
       if (error_) return ok();
@@ -509,7 +509,7 @@ class TarArchiveReader final : public ArchiveReader {
 
     // Whether a record with `path` starts in [from, to) of the spool.
     Result<bool> seen_in(const std::string& path, uint64_t from, uint64_t to) {
-      SpoolCursor c(seen_, from);
+      io::SpoolCursor c(seen_, from);
       while (c.offset() < to) {
         auto s = TRY(read_seen(c));
         if (!s) return false;
@@ -518,8 +518,8 @@ class TarArchiveReader final : public ArchiveReader {
       return false;
     }
 
-    Spool& seen_;
-    SpoolCursor cur_;
+    io::Spool& seen_;
+    io::SpoolCursor cur_;
     std::optional<Error> error_;
     bool diverged_ = false;
     uint64_t diverged_at_ = 0, after_diverged_ = 0;
@@ -555,7 +555,7 @@ class TarArchiveReader final : public ArchiveReader {
   std::unique_ptr<struct archive, ArchiveReadDeleter> a_;
   DataReader data_;
   // What was seen so far, in archive order, as compact records; and the paths, for duplicates.
-  Spool seen_;
+  io::Spool seen_;
   UniquePaths paths_;
   Header header_;
   ArchiveSummary summary_;
@@ -574,14 +574,14 @@ class TarArchiveReader final : public ArchiveReader {
 
 Result<std::unique_ptr<ArchiveReader>> ArchiveReader::open(io::Reader& in,
                                                            const std::string& spool_dir) {
-  auto r = std::make_unique<TarArchiveReader>(in, TRY(Spool::create(spool_dir)),
+  auto r = std::make_unique<TarArchiveReader>(in, TRY(io::Spool::create(spool_dir)),
                                               TRY(UniquePaths::create(spool_dir)));
   TRY(r->open());
   return std::unique_ptr<ArchiveReader>(std::move(r));
 }
 
 Result<VerifyReport> verify_archive(io::Reader& tar_stream, const std::string& spool_dir) {
-  TarArchiveReader reader(tar_stream, TRY(Spool::create(spool_dir)),
+  TarArchiveReader reader(tar_stream, TRY(io::Spool::create(spool_dir)),
                           TRY(UniquePaths::create(spool_dir)));
   TRY(reader.open());
   for (;;) {

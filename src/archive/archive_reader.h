@@ -7,7 +7,7 @@
 // no manifest entry missing from the file. Any failure is kCorruption naming the entry.
 //
 // Memory does not grow with the number of entries: what was seen is spooled as compact records
-// to an unnamed temporary file (spool.h), the manifest is parsed from the tar data one entry at
+// to an unnamed temporary file (io/spool.h), the manifest is parsed from the tar data one entry at
 // a time and compared with record i of the spool (a sequential merge: the manifest lists the
 // entries in the order of the tar stream), and a path seen twice is refused at once by
 // UniquePaths (unique_paths.h).
@@ -54,7 +54,7 @@ struct ArchiveSummary {
 class ArchiveReader {
  public:
   // Reads up to and including the header entry from `in` (borrowed). `spool_dir` is where the
-  // unnamed spool files go (spool.h; "" for $TMPDIR or /tmp).
+  // unnamed spool files go (io/spool.h; "" for $TMPDIR or /tmp).
   [[nodiscard]] static Result<std::unique_ptr<ArchiveReader>> open(
       io::Reader& in, const std::string& spool_dir = {});
   virtual ~ArchiveReader() = default;

@@ -8,11 +8,11 @@
 #include <optional>
 #include <vector>
 
-#include "archive/spool.h"
 #include "archive/unique_paths.h"
 #include "archive/utf8_locale.h"
 #include "common/domain.h"
 #include "io/layers.h"
+#include "io/spool.h"
 
 namespace flinkbr::archive {
 
@@ -40,7 +40,7 @@ Status check_payload_path(std::string_view path) {
 
 class TarArchiveWriter final : public ArchiveWriter {
  public:
-  TarArchiveWriter(io::Writer& out, Spool manifest, UniquePaths paths)
+  TarArchiveWriter(io::Writer& out, io::Spool manifest, UniquePaths paths)
       : out_(out), manifest_(std::move(manifest)), paths_(std::move(paths)) {}
 
   ~TarArchiveWriter() override {
@@ -220,7 +220,7 @@ class TarArchiveWriter final : public ArchiveWriter {
   }
 
   // An entry whose data is the whole spool, copied through the fixed buffer.
-  Status write_spool(std::string_view path, Spool& spool, uint32_t mode, int64_t mtime) {
+  Status write_spool(std::string_view path, io::Spool& spool, uint32_t mode, int64_t mtime) {
     TRY(write_header(path, AE_IFREG, mode, mtime, spool.size()));
     if (buffer_.empty()) buffer_.resize(kCopyBufferSize);
     std::span<char> buf(reinterpret_cast<char*>(buffer_.data()), buffer_.size());
@@ -247,7 +247,7 @@ class TarArchiveWriter final : public ArchiveWriter {
   bool closed_ = false;
   // The manifest text so far (the tar header of its entry needs its size first), and the paths
   // added, both in bounded memory.
-  Spool manifest_;
+  io::Spool manifest_;
   UniquePaths paths_;
   uint64_t listed_ = 0;  // manifest lines in manifest_
   std::vector<std::byte> buffer_;
@@ -258,7 +258,7 @@ class TarArchiveWriter final : public ArchiveWriter {
 
 Result<std::unique_ptr<ArchiveWriter>> ArchiveWriter::create(io::Writer& out, const Header& header,
                                                              const std::string& spool_dir) {
-  auto w = std::make_unique<TarArchiveWriter>(out, TRY(Spool::create(spool_dir)),
+  auto w = std::make_unique<TarArchiveWriter>(out, TRY(io::Spool::create(spool_dir)),
                                               TRY(UniquePaths::create(spool_dir)));
   TRY(w->start(header));
   return std::unique_ptr<ArchiveWriter>(std::move(w));

@@ -1,7 +1,7 @@
 // Writes a backup archive (format.h) as a tar stream into a borrowed io::Writer, normally a
 // gzip layer over a hashing layer over a storage writer. Streams: each file entry's data is
 // copied through a fixed buffer, and the manifest is spooled line by line to an unnamed
-// temporary file (spool.h) and copied into the tar stream at the end, so memory does not grow
+// temporary file (io/spool.h) and copied into the tar stream at the end, so memory does not grow
 // with the number of entries. Not thread-safe.
 #pragma once
 
@@ -18,7 +18,7 @@ namespace flinkbr::archive {
 class ArchiveWriter {
  public:
   // Starts the tar stream on `out` (borrowed; must outlive the writer) and writes the header
-  // entry. `spool_dir` is where the unnamed spool files go (spool.h; "" for $TMPDIR or /tmp).
+  // entry. `spool_dir` is where the unnamed spool files go (io/spool.h; "" for $TMPDIR or /tmp).
   [[nodiscard]] static Result<std::unique_ptr<ArchiveWriter>> create(
       io::Writer& out, const Header& header, const std::string& spool_dir = {});
   virtual ~ArchiveWriter() = default;

@@ -32,7 +32,7 @@ bool component_less(std::string_view a, std::string_view b) {
 }  // namespace
 
 Result<UniquePaths> UniquePaths::create(const std::string& spool_dir, Hash hash) {
-  return UniquePaths(TRY(Spool::create(spool_dir)), std::move(hash));
+  return UniquePaths(TRY(io::Spool::create(spool_dir)), std::move(hash));
 }
 
 uint64_t UniquePaths::hash_of(std::string_view path) const {
@@ -73,7 +73,7 @@ Status UniquePaths::build_table(uint64_t from) {
   table_count_ = 0;
   table_from_ = from;
   hashing_ = true;
-  SpoolCursor cur(spool_, from);
+  io::SpoolCursor cur(spool_, from);
   std::string path;
   for (;;) {
     char prefix[2];
@@ -87,7 +87,7 @@ Status UniquePaths::build_table(uint64_t from) {
 }
 
 Result<bool> UniquePaths::spooled(std::string_view path, uint64_t from) {
-  SpoolCursor cur(spool_, from);
+  io::SpoolCursor cur(spool_, from);
   std::string p;
   for (;;) {
     char prefix[2];

@@ -11,7 +11,7 @@
 // scanning the spooled paths, so a collision is never mistaken for a duplicate. A source that
 // comes back makes the table cover every entry from then on.
 //
-// Every path is appended to an unnamed spool file (spool.h). Not thread-safe.
+// Every path is appended to an unnamed spool file (io/spool.h). Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -21,14 +21,14 @@
 #include <unordered_set>
 #include <vector>
 
-#include "archive/spool.h"
+#include "io/spool.h"
 
 namespace flinkbr::archive {
 
 class UniquePaths {
  public:
   using Hash = std::function<uint64_t(std::string_view)>;
-  // `spool_dir` as in Spool::create. `hash` only for tests (to force collisions).
+  // `spool_dir` as in io::Spool::create. `hash` only for tests (to force collisions).
   [[nodiscard]] static Result<UniquePaths> create(const std::string& spool_dir, Hash hash = {});
 
   // True when `path` is new (and remembers it), false when it was inserted before.
@@ -38,7 +38,7 @@ class UniquePaths {
   size_t hash_slots() const { return table_.size(); }
 
  private:
-  UniquePaths(Spool spool, Hash hash) : spool_(std::move(spool)), hash_(std::move(hash)) {}
+  UniquePaths(io::Spool spool, Hash hash) : spool_(std::move(spool)), hash_(std::move(hash)) {}
   uint64_t hash_of(std::string_view path) const;
   // Starts (or restarts) the hash table with every path spooled from `from`.
   Status build_table(uint64_t from);
@@ -48,7 +48,7 @@ class UniquePaths {
   Result<bool> spooled(std::string_view path, uint64_t from);
   Status spool_path(std::string_view path);
 
-  Spool spool_;
+  io::Spool spool_;
   Hash hash_;
   std::string source_;                        // "sources/<name>" of the current source
   uint64_t source_start_ = 0;                 // spool offset of its first path

@@ -46,7 +46,7 @@ struct VerifiedFile {
 };
 // Reads the whole file and checks every entry against the manifest. `on_file_bytes` gets the
 // bytes of the (compressed) file read so far. The reader's per-entry records go to unnamed spool
-// files in `spool_dir` ("" for $TMPDIR or /tmp; archive/spool.h).
+// files in `spool_dir` ("" for $TMPDIR or /tmp; io/spool.h).
 [[nodiscard]] Result<VerifiedFile> verify_backup_file(
     storage::Storage& storage, const std::string& path,
     const std::function<void(uint64_t)>& on_file_bytes, const std::string& spool_dir = {});

@@ -21,6 +21,7 @@
 
 #include "archive/format.h"
 #include "io/layers.h"
+#include "io/spool.h"
 #include "source/files/tree_payload.h"
 
 namespace flinkbr::source::files {
@@ -460,34 +461,23 @@ int hex_nibble(char c) {
   return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
 }
 
-// The records of a restore, one per staged entry, in an unnamed file rather than in memory, so
-// that a restore of millions of entries holds only a buffer of them. Written once in staging
-// order; read from the start by each diff() and verify(). The file has no name (O_TMPFILE): it
-// goes with its descriptor, whatever happens to the process.
-class Spool {
+// The records of a restore, one per staged entry, in an unnamed file (io::Spool) rather than in
+// memory, so that a restore of millions of entries holds only a buffer of them. Written once in
+// staging order; read from the start by each diff() and verify().
+class RecordSpool {
  public:
   // In `dir`, on its file system.
   Status open(const std::string& dir) {
-    fd_ = Fd(::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
-    if (fd_) return ok();
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-      return errno_error("creating a temporary file in " + dir, errno);
-    // A file system without O_TMPFILE: a named file, unlinked at once.
-    std::string name = dir + "/.flinkbr-records-XXXXXX";
-    fd_ = Fd(::mkostemp(name.data(), O_CLOEXEC));
-    if (!fd_) return errno_error("creating a temporary file in " + dir, errno);
-    if (::unlink(name.c_str()) != 0) return errno_error("removing " + name, errno);
+    spool_ = TRY(io::Spool::create(dir));
     return ok();
   }
 
   // Layout: u16 path length, path, u8 type, u32 mode, i64 mtime, u64 size, and for files the
   // 32 bytes of the SHA-256 (a temporary file of this process: native byte order).
   Status append(const Record& rec) {
-    if (out_.size() + 2 + rec.path.size() + 21 + 32 > kBufferSize) TRY(flush());
-    auto put = [&](const void* p, size_t n) {
-      const char* c = static_cast<const char*>(p);
-      out_.insert(out_.end(), c, c + n);
-    };
+    std::string out;
+    out.reserve(2 + rec.path.size() + 21 + 32);
+    auto put = [&](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
     uint16_t len = static_cast<uint16_t>(rec.path.size());
     auto type = static_cast<uint8_t>(rec.type);
     put(&len, sizeof len);
@@ -499,47 +489,32 @@ class Spool {
     if (rec.type == archive::EntryType::kFile) {
       if (rec.sha256.size() != 64) return internal_error("no SHA-256 for " + rec.path);
       for (size_t i = 0; i < 64; i += 2)
-        out_.push_back(
+        out.push_back(
             static_cast<char>(hex_nibble(rec.sha256[i]) * 16 + hex_nibble(rec.sha256[i + 1])));
     }
+    TRY(spool_->append(out));
     ++count_;
-    return ok();
-  }
-
-  Status flush() {
-    std::string_view rest(out_.data(), out_.size());
-    while (!rest.empty()) {
-      ssize_t w = ::pwrite(fd_.get(), rest.data(), rest.size(), static_cast<off_t>(end_));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return errno_error("writing the restore's records", errno);
-      rest.remove_prefix(static_cast<size_t>(w));
-      end_ += static_cast<uint64_t>(w);
-    }
-    out_.clear();
     return ok();
   }
 
   // Empties the spool (to write it again in another order).
   Status clear() {
-    out_.clear();
-    end_ = 0;
     count_ = 0;
-    if (::ftruncate(fd_.get(), 0) != 0) return errno_error("emptying the restore's records", errno);
-    return ok();
+    return spool_->truncate();
   }
 
   uint64_t count() const { return count_; }
 
-  // Reads the records from the first, after a flush().
+  // Reads the records from the first.
   class Reader {
    public:
-    explicit Reader(const Spool& spool) : spool_(spool) {}
+    explicit Reader(RecordSpool& spool) : cur_(*spool.spool_, 0) {}
 
     // The next record, or nullptr after the last.
     Result<const Record*> next() {
-      if (at_ == buf_.size() && pos_ >= spool_.end_) return static_cast<const Record*>(nullptr);
       uint16_t len = 0;
-      TRY(get(&len, sizeof len));
+      if (!TRY(cur_.read({reinterpret_cast<char*>(&len), sizeof len})))
+        return static_cast<const Record*>(nullptr);
       rec_.path.resize(len);
       TRY(get(rec_.path.data(), len));
       uint8_t type = 0;
@@ -563,42 +538,18 @@ class Spool {
 
    private:
     Status get(void* out, size_t n) {
-      char* dst = static_cast<char*>(out);
-      while (n > 0) {
-        if (at_ == buf_.size()) {
-          if (pos_ >= spool_.end_) return internal_error("the restore's records end mid-record");
-          size_t want = static_cast<size_t>(std::min<uint64_t>(kBufferSize, spool_.end_ - pos_));
-          buf_.resize(want);
-          ssize_t r = ::pread(spool_.fd_.get(), buf_.data(), want, static_cast<off_t>(pos_));
-          if (r < 0 && errno == EINTR) continue;
-          if (r < 0) return errno_error("reading the restore's records", errno);
-          if (r == 0) return internal_error("the restore's records end early");
-          buf_.resize(static_cast<size_t>(r));
-          pos_ += static_cast<uint64_t>(r);
-          at_ = 0;
-        }
-        size_t take = std::min(n, buf_.size() - at_);
-        std::memcpy(dst, buf_.data() + at_, take);
-        at_ += take;
-        dst += take;
-        n -= take;
-      }
+      if (n == 0) return ok();
+      if (!TRY(cur_.read({static_cast<char*>(out), n})))
+        return internal_error("the restore's records end mid-record");
       return ok();
     }
 
-    const Spool& spool_;
-    std::vector<char> buf_;
-    size_t at_ = 0;
-    uint64_t pos_ = 0;  // file offset of buf_'s end
+    io::SpoolCursor cur_;
     Record rec_;
   };
 
  private:
-  static constexpr size_t kBufferSize = 64 * 1024;
-
-  Fd fd_;
-  std::vector<char> out_;  // appended records not yet written
-  uint64_t end_ = 0;       // bytes written to the file
+  std::optional<io::Spool> spool_;
   uint64_t count_ = 0;
 };
 
@@ -688,7 +639,6 @@ class FilesStagedRestore final : public StagedRestore {
       TRY(close_dirs_not_above(std::string_view()));
     else
       TRY(sort_and_set_directories());
-    TRY(spool_.flush());
     if (::fchmod(stage_fd_.get(), root_record_->mode) != 0)
       return errno_error("setting the mode of " + stage_path_, errno);
     timespec times[2] = {to_timespec(root_record_->mtime), to_timespec(root_record_->mtime)};
@@ -703,9 +653,8 @@ class FilesStagedRestore final : public StagedRestore {
 
   // A merge of two walks in tree order: the live tree's and the spool's.
   Result<SourceDiff> diff() override {
-    TRY(spool_.flush());
     SourceDiff out;
-    Spool::Reader spooled(spool_);
+    RecordSpool::Reader spooled(spool_);
     const Record* rec = TRY(spooled.next());
     CopyBuffer buf;
     bool live_root = TRY(exists(root_));
@@ -793,7 +742,7 @@ class FilesStagedRestore final : public StagedRestore {
   // The same merge as diff(), stopping at the first difference.
   Status verify() override {
     if (!committed_) return failed_precondition("verify() before commit()");
-    Spool::Reader spooled(spool_);
+    RecordSpool::Reader spooled(spool_);
     const Record* rec = TRY(spooled.next());
     CopyBuffer buf;
     auto missing = [&](const Record& r) {
@@ -914,11 +863,10 @@ class FilesStagedRestore final : public StagedRestore {
   // verify() walk the live tree in), then sets the directories' attributes bottom-up. Holds
   // every record in memory: only backups of remote trees written before tree order need it.
   Status sort_and_set_directories() {
-    TRY(spool_.flush());
     std::vector<Record> all;
     all.reserve(static_cast<size_t>(spool_.count()));
     {
-      Spool::Reader in(spool_);
+      RecordSpool::Reader in(spool_);
       for (const Record* r = TRY(in.next()); r; r = TRY(in.next())) all.push_back(*r);
     }
     std::sort(all.begin(), all.end(),
@@ -996,7 +944,7 @@ class FilesStagedRestore final : public StagedRestore {
   CopyBuffer buf_;                                // write_file's, reused for every file
   std::optional<std::pair<uid_t, gid_t>> owner_;  // when running as root: the live tree's owner
   std::optional<Record> root_record_;
-  Spool spool_;                     // a record of every staged entry below the root
+  RecordSpool spool_;               // a record of every staged entry below the root
   std::string last_;                // the last entry staged, while in tree order
   std::vector<OpenDir> open_dirs_;  // its directory and their ancestors, while in tree order
   bool in_order_ = true;            // every entry so far came in tree order

@@ -35,6 +35,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/spool.h"
+
 namespace flinkbr::source::zookeeper {
 
 namespace {
@@ -989,85 +991,49 @@ struct Meta {
 
 // ---- spooling per-znode state to the staging directory ----
 
-// A file of the staging directory that holds what a restore would otherwise keep in memory per
-// znode, so that the daemon's memory does not grow with the tree (issue 9, point 5). Appends
-// are buffered; reads go through one window of the file, so walking it in order, forward or
-// backward, costs a system call per 64 KiB. Append-only: a window read earlier stays valid.
-// The file is removed by the destructor (and with the staging directory after a crash).
+// A file (io::Spool: unnamed, in the staging directory) that holds what a restore would
+// otherwise keep in memory per znode, so that the daemon's memory does not grow with the tree
+// (issue 9, point 5). Reads go through one window of the file, so walking it in order, forward
+// or backward, costs a system call per 64 KiB. Append-only: a window read earlier stays valid.
 class SpoolFile {
  public:
+  // `path` names the file's place (its directory) and the file in messages.
   explicit SpoolFile(std::string path) : path_(std::move(path)) {}
-  ~SpoolFile() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-      ::unlink(path_.c_str());
-    }
-  }
-  SpoolFile(const SpoolFile&) = delete;
-  SpoolFile& operator=(const SpoolFile&) = delete;
 
   Status open() {
-    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd_ < 0) return errno_error("creating the staging file " + path_, errno);
+    spool_ = TRY_CTX(io::Spool::create(path_.substr(0, path_.rfind('/'))),
+                     "creating the staging file " + path_);
     return ok();
   }
 
-  Status append(std::string_view bytes) {
-    wbuf_.append(bytes);
-    size_ += bytes.size();
-    if (wbuf_.size() >= kWindow) return flush();
-    return ok();
-  }
+  Status append(std::string_view bytes) { return spool_->append(bytes); }
 
-  uint64_t size() const { return size_; }
+  uint64_t size() const { return spool_ ? spool_->size() : 0; }
 
   // The n bytes at `off`, valid until the next read. `backward`: the caller walks towards the
   // start of the file, so the window is filled with what precedes `off`.
   Result<std::string_view> read(uint64_t off, size_t n, bool backward) {
-    if (off > size_ || n > size_ - off) return io_error("the staging file " + path_ + " shrank");
-    if (!wbuf_.empty()) TRY(flush());
+    const uint64_t size = this->size();
+    if (off > size || n > size - off) return io_error("the staging file " + path_ + " shrank");
     if (off < win_off_ || off + n > win_off_ + win_.size()) {
       uint64_t len = std::max<uint64_t>(n, kWindow);
       uint64_t start = !backward ? off : off + n >= len ? off + n - len : 0;
-      len = std::min<uint64_t>(len, size_ - start);
+      len = std::min<uint64_t>(len, size - start);
       win_.resize(static_cast<size_t>(len));
-      size_t got = 0;
-      while (got < win_.size()) {
-        ssize_t r =
-            ::pread(fd_, win_.data() + got, win_.size() - got, static_cast<off_t>(start + got));
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return errno_error("reading the staging file " + path_, errno);
-        if (r == 0) return io_error("the staging file " + path_ + " shrank");
-        got += static_cast<size_t>(r);
-      }
+      size_t got = TRY(spool_->read_at(start, win_));
+      if (got != win_.size()) return io_error("the staging file " + path_ + " shrank");
       win_off_ = start;
     }
-    return std::string_view(win_).substr(static_cast<size_t>(off - win_off_), n);
+    return std::string_view(win_.data(), win_.size())
+        .substr(static_cast<size_t>(off - win_off_), n);
   }
 
  private:
   static constexpr size_t kWindow = 64 * 1024;
 
-  Status flush() {
-    size_t done = 0;
-    while (done < wbuf_.size()) {
-      ssize_t n = ::pwrite(fd_, wbuf_.data() + done, wbuf_.size() - done,
-                           static_cast<off_t>(flushed_ + done));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return errno_error("writing the staging file " + path_, errno);
-      done += static_cast<size_t>(n);
-    }
-    flushed_ += done;
-    wbuf_.clear();
-    return ok();
-  }
-
   std::string path_;
-  int fd_ = -1;
-  std::string wbuf_;
-  uint64_t flushed_ = 0;  // bytes written to the file
-  uint64_t size_ = 0;     // flushed_ + wbuf_.size()
-  std::string win_;
+  std::optional<io::Spool> spool_;
+  std::vector<char> win_;
   uint64_t win_off_ = 0;
 };
 

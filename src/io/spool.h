@@ -1,7 +1,8 @@
-// An unnamed temporary file that the archive layer spools per-entry records to, so that its
-// memory stays bounded whatever the number of entries: the writer spools the manifest text
-// (its tar header needs the size first), the reader spools what it saw to compare with the
-// manifest that arrives last, and UniquePaths spools the paths it was given.
+// An unnamed temporary file to spool per-entry records to, so that memory stays bounded whatever
+// the number of entries (issue 9): the archive writer spools the manifest text (its tar header
+// needs the size first), the archive reader what it saw (to compare with the manifest that
+// arrives last), UniquePaths the paths it was given, the files and ZooKeeper sources what they
+// staged (to compare with the live state after the switch).
 //
 // The file has no name from the start (O_TMPFILE), so nothing is left behind after a crash;
 // where the file system cannot do that, it is created with mkstemp and unlinked at once. It
@@ -18,7 +19,7 @@
 
 #include "common/result.h"
 
-namespace flinkbr::archive {
+namespace flinkbr::io {
 
 class Spool {
  public:
@@ -31,6 +32,8 @@ class Spool {
   ~Spool();
 
   [[nodiscard]] Status append(std::string_view data);
+  // Empties the file (to write it again).
+  [[nodiscard]] Status truncate();
   // Bytes appended so far (buffered ones too).
   uint64_t size() const { return written_ + buffer_.size(); }
   // Reads up to out.size() bytes at `offset` (buffered ones too); fewer only at the end.
@@ -62,4 +65,4 @@ class SpoolCursor {
   size_t pos_ = 0, end_ = 0;
 };
 
-}  // namespace flinkbr::archive
+}  // namespace flinkbr::io

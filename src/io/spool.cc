@@ -1,4 +1,4 @@
-#include "archive/spool.h"
+#include "io/spool.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 
-namespace flinkbr::archive {
+namespace flinkbr::io {
 
 namespace {
 
@@ -71,6 +71,13 @@ Status Spool::append(std::string_view data) {
   return ok();
 }
 
+Status Spool::truncate() {
+  buffer_.clear();
+  written_ = 0;
+  if (::ftruncate(fd_, 0) != 0) return errno_error("emptying a spool file in " + where_, errno);
+  return ok();
+}
+
 Status Spool::flush() {
   size_t done = 0;
   while (done < buffer_.size()) {
@@ -128,4 +135,4 @@ Result<bool> SpoolCursor::read(std::span<char> out) {
   return true;
 }
 
-}  // namespace flinkbr::archive
+}  // namespace flinkbr::io
