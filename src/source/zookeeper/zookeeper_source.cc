@@ -544,6 +544,25 @@ class Session {
                       errc_of(rc) == Errc::kUnavailable);
   }
 
+  // Brings the server this session is connected to up to date with the leader (ZooKeeper's
+  // sync), so that reads after it see every write the ensemble committed before: a new session
+  // may land on a follower that has not applied a restore's last transactions yet.
+  Status sync(const std::string& path) {
+    // Shared with the completion, which the C client always calls (ZCONNECTIONLOSS, ZCLOSING
+    // included), and which drops its reference.
+    auto done = std::make_shared<SyncDone>();
+    auto* ref = new std::shared_ptr<SyncDone>(done);
+    int rc = zoo_async(zh_, path.c_str(), &Session::on_sync, ref);
+    if (rc != ZOK) {
+      delete ref;
+      return error(rc, "syncing " + path);
+    }
+    std::unique_lock lk(done->m);
+    done->cv.wait(lk, [&] { return done->rc.has_value(); });
+    if (*done->rc != ZOK) return error(*done->rc, "syncing " + path);
+    return ok();
+  }
+
  private:
   explicit Session(std::string connect) : connect_(std::move(connect)) {}
 
@@ -554,6 +573,23 @@ class Session {
     s->state_ = state;
     s->cv_.notify_all();
   }
+
+ private:
+  struct SyncDone {
+    std::mutex m;
+    std::condition_variable cv;
+    std::optional<int> rc;
+  };
+
+  static void on_sync(int rc, const char*, const void* data) {
+    std::unique_ptr<std::shared_ptr<SyncDone>> ref(
+        static_cast<std::shared_ptr<SyncDone>*>(const_cast<void*>(data)));
+    SyncDone& d = **ref;
+    std::lock_guard lk(d.m);
+    d.rc = rc;
+    d.cv.notify_all();
+  }
+
   static void on_auth(int rc, const void* data) {
     auto* s = static_cast<Session*>(const_cast<void*>(data));
     std::lock_guard lk(s->m_);
@@ -592,10 +628,28 @@ class TreeReader {
   TreeReader(Session& s, std::string root, const TaskContext* ctx)
       : s_(s), root_(std::move(root)), ctx_(ctx), zhs_{s.zh()} {}
 
-  // Opens the further sessions to read over (see above).
+  // Opens the further sessions to read over (see above), on the server of the first one: the
+  // servers of an ensemble may lag each other by a few transactions, and a znode that one
+  // session lists must not be missing for the session that reads it.
   Status open_sessions(const Params& p) {
+    Params same = p;
+    size_t chroot = p.connect.find('/');
+    std::string hosts = p.connect.substr(0, chroot);
+    if (hosts.find(',') != std::string::npos) {
+      // An ensemble: pin the further sessions to this session's server. Where that server's
+      // address cannot be given back as a connect string, read over this session alone.
+      const char* server = zoo_get_current_server(s_.zh());
+      std::string at = server ? server : "";
+      if (at.empty() || std::count(at.begin(), at.end(), ':') != 1) return ok();
+      same.connect = at + (chroot == std::string::npos ? "" : p.connect.substr(chroot));
+    }
     while (zhs_.size() < kReadSessions) {
-      extra_.push_back(TRY(Session::open(p)));
+      auto extra = Session::open(same);
+      if (!extra) {
+        if (same.connect == p.connect) return std::unexpected(std::move(extra).error());
+        return ok();  // the pinned server refused a second session: one session reads it all
+      }
+      extra_.push_back(std::move(*extra));
       zhs_.push_back(extra_.back()->zh());
     }
     return ok();
@@ -1468,6 +1522,8 @@ class ZkStagedRestore final : public StagedRestore {
   Status verify() override {
     if (!committed_) return failed_precondition("verify() before commit()");
     auto session = TRY(Session::open(p_));
+    // This new session may be on a follower that has not applied the commit's last writes.
+    TRY(session->sync(p_.root.empty() ? "/" : p_.root));
     return walk_live(
         *session,
         [&](const Meta& l, const Meta* st) -> Status {
