@@ -40,8 +40,6 @@ namespace {
 constexpr size_t kInputBufferSize = 256 * 1024;
 constexpr size_t kDrainBufferSize = 64 * 1024;
 constexpr uint64_t kMaxHeaderSize = 1 << 20;
-// One manifest line is ~200 bytes: this is several million entries.
-constexpr uint64_t kMaxManifestSize = uint64_t{1} << 30;
 
 struct ArchiveReadDeleter {
   void operator()(struct archive* a) const { archive_read_free(a); }

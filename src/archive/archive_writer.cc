@@ -128,6 +128,11 @@ class TarArchiveWriter final : public ArchiveWriter {
     return guarded([&]() -> Status {
       if (finished_) return failed_precondition("archive writer: finish() called twice");
       TRY(manifest_.append(manifest_end(listed_)));
+      if (manifest_.size() > kMaxManifestSize)
+        return failed_precondition("the backup holds " + std::to_string(listed_) +
+                                   " entries: its manifest would take " +
+                                   std::to_string(manifest_.size() >> 20) + " MiB, more than the " +
+                                   std::to_string(kMaxManifestSize >> 20) + " MiB a restore reads");
       TRY(write_spool(kManifestEntry, manifest_, 0644, now_seconds()));
       if (archive_write_close(a_.get()) != ARCHIVE_OK) return la_error("closing the tar stream");
       finished_ = true;

@@ -25,6 +25,10 @@ inline constexpr int kFormatVersion = 1;
 inline constexpr std::string_view kHeaderEntry = "flinkbr-header.json";
 inline constexpr std::string_view kManifestEntry = "flinkbr-manifest.json";
 inline constexpr std::string_view kSourcesPrefix = "sources/";
+// The largest manifest a reader accepts (a bound on what a forged file can make it spool; about
+// 5 million entries). A writer refuses to finish a larger one, so that no backup is written
+// that no restore would read.
+inline constexpr uint64_t kMaxManifestSize = uint64_t{1} << 30;
 
 struct SourceDescriptor {
   std::string name;      // source name from the configuration

@@ -450,7 +450,8 @@ struct Engine::Impl {
     if (!running.empty()) {
       std::lock_guard g(mu);
       spawn([this, running] {
-        for (const auto& r : running) remove_backup_leftovers(r);
+        for (const auto& r : running)
+          if (!cancelled.load()) remove_backup_leftovers(r);  // a stopping daemon gives up
       });
     }
     // Restoration runs.
