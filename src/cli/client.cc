@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "cli/cli.h"
+#include "common/text.h"
 
 namespace flinkbr::cli {
 
@@ -91,19 +92,7 @@ std::string normalize_server(std::string url) {
 }
 
 std::string url_segment(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += ch;
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  return percent_encode(s);
 }
 
 Error error_from_response(int status, std::string_view body) {

@@ -18,6 +18,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/text.h"
+
 namespace flinkbr::config {
 
 namespace {
@@ -114,20 +116,7 @@ std::string make_absolute(const std::string& path) {
 // file:// URI of an absolute path; bytes outside the unreserved and path characters of RFC 3986
 // (blanks, '%', '?', '#', non-ASCII, ...) are percent-encoded, as the files source decodes them.
 std::string file_uri(std::string_view path) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out = "file://";
-  for (unsigned char c : path) {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-        std::string_view("-._~/!$&'()*+,;=:@").find(static_cast<char>(c)) !=
-            std::string_view::npos) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
+  return "file://" + percent_encode(path, "/!$&'()*+,;=:@");
 }
 
 std::string describe(const YAML::Node& n) {

@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/text.h"
+
 namespace flinkbr::io {
 
 namespace {
@@ -28,13 +30,7 @@ struct EvpMdCtxDeleter {
 };
 
 std::string to_hex(const unsigned char* data, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(n * 2, '0');
-  for (size_t i = 0; i < n; ++i) {
-    out[2 * i] = kDigits[data[i] >> 4];
-    out[2 * i + 1] = kDigits[data[i] & 0x0f];
-  }
-  return out;
+  return hex_lower({reinterpret_cast<const char*>(data), n});
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "archive/format.h"
+#include "common/text.h"
 #include "io/layers.h"
 #include "io/spool.h"
 #include "source/files/tree_payload.h"
@@ -525,13 +526,9 @@ class RecordSpool {
       TRY(get(&rec_.size, sizeof rec_.size));
       rec_.sha256.clear();
       if (rec_.type == archive::EntryType::kFile) {
-        unsigned char sha[32];
+        char sha[32];
         TRY(get(sha, sizeof sha));
-        static constexpr char kHex[] = "0123456789abcdef";
-        for (unsigned char b : sha) {
-          rec_.sha256 += kHex[b >> 4];
-          rec_.sha256 += kHex[b & 15];
-        }
+        rec_.sha256 = hex_lower({sha, sizeof sha});
       }
       return &rec_;
     }

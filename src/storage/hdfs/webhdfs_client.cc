@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/text.h"
+
 namespace flinkbr::storage::hdfs {
 
 namespace {
@@ -15,22 +17,6 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 
 constexpr size_t kJsonBodyLimit = size_t{64} << 20;   // a LISTSTATUS page of a huge directory
 constexpr size_t kErrorBodyLimit = size_t{64} << 10;  // an error document
-
-std::string percent_encode(std::string_view s, bool keep_slash) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~' || (keep_slash && c == '/')) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 // The short name of a Java exception class ("org.apache...StandbyException" -> "StandbyException").
 std::string short_name(const std::string& name) {
@@ -155,10 +141,10 @@ void WebHdfsClient::backoff(int attempt) {
 std::string WebHdfsClient::url(size_t namenode, const std::string& op, const std::string& path,
                                const Params& params) const {
   std::string u =
-      options_.namenodes[namenode] + "/webhdfs/v1" + percent_encode(path, true) + "?op=" + op;
+      options_.namenodes[namenode] + "/webhdfs/v1" + percent_encode(path, "/") + "?op=" + op;
   if (!options_.kerberos && !options_.user.empty())
-    u += "&user.name=" + percent_encode(options_.user, false);
-  for (const auto& [k, v] : params) u += "&" + k + "=" + percent_encode(v, false);
+    u += "&user.name=" + percent_encode(options_.user);
+  for (const auto& [k, v] : params) u += "&" + k + "=" + percent_encode(v);
   return u;
 }
 
