@@ -450,23 +450,10 @@ TEST(FilesSource, RoundTripThroughARealArchive) {
   TempDir tmp;
   populate(tmp / "live");
   auto src = make_source(tmp / "live");
-  io::StringWriter tar;
-  archive::Header header;
-  header.system_version = "1.18.1";
-  header.data_source = "Flink";
-  header.cluster = "c";
-  header.execution_time = "20260101000000";
-  header.sources.push_back({"conf", "files", src->location()});
-  {
-    auto w = archive::ArchiveWriter::create(tar, header);
-    ASSERT_TRUE(w) << w.error().message;
-    archive::SourceArchiveWriter out(**w, "conf");
-    Logged log;
-    ASSERT_TRUE(src->backup(out, log.ctx()));
-    auto st = (*w)->finish();
-    ASSERT_TRUE(st) << st.error().message;
-  }
-  io::StringReader in(tar.str());
+  Logged backup_log;
+  const std::string tar = testing::backup_tar(*src, backup_log.ctx());
+  ASSERT_FALSE(tar.empty());
+  io::StringReader in(tar);
   auto reader = archive::ArchiveReader::open(in);
   ASSERT_TRUE(reader) << reader.error().message;
   auto target = make_source(tmp / "target");
