@@ -20,6 +20,15 @@
 // "data" is base64, or null for a znode whose data is null (empty data is ""). Ephemeral znodes
 // are left out and counted in the task log.
 //
+// The source is made of small units, each with its own header beside this one:
+//   codec.h           the payload's JSON lines and base64; the engine may include it to read a
+//                     ZooKeeper payload from a backup file (parse_line, for_each_line)
+//   session.h         one session: connection, digest credentials, error mapping
+//   tree_reader.h     the pipelined read of a tree, one sink call per znode in payload order
+//   batch_writer.h    pipelined writes in zoo_amulti batches
+//   staged_index.h    what a restore keeps per znode, spooled to the staging directory
+//   staged_restore.h  the restore: staging, diff, commit() as named steps, verify
+//
 // Reads are pipelined through the asynchronous C API: per znode a get and a get-ACL at once, a
 // get-children only when its Stat counts children; up to 2,000 requests in flight, the znodes
 // dealt in turn over two sessions (the server answers one session's requests in order), host
@@ -38,12 +47,13 @@
 // holding neither; what commit() learns per znode (how it differs, what to delete, whose ACL to
 // set last) is spooled to the staging directory too. Memory holds the distinct ACLs and bounded
 // buffers, whatever the number of znodes. commit():
-//   1. deletes live persistent znodes the backup does not hold, children first;
-//   2. in payload order, sets the data of znodes whose data differs and creates missing znodes,
+//   1. compares the live tree with the staged one, spooling what differs;
+//   2. deletes live persistent znodes the backup does not hold, children first;
+//   3. in payload order, sets the data of znodes whose data differs and creates missing znodes,
 //      parents first; a znode that gets children and whose ACL does not let world:anyone
 //      create is created with a temporary ACL: auth:ALL when digest credentials are
 //      configured, otherwise world:anyone:ALL;
-//   3. sets the final ACL of changed znodes and of those created with a temporary ACL, children
+//   4. sets the final ACL of changed znodes and of those created with a temporary ACL, children
 //      first, so an ACL that forbids later writes is applied after the children exist.
 // Live ephemeral znodes are left alone (they belong to live sessions) unless their parent is
 // removed or their path is a persistent znode of the backup. A znode created sequential is

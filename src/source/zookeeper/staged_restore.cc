@@ -1,0 +1,385 @@
+#include "source/zookeeper/staged_restore.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "source/zookeeper/batch_writer.h"
+#include "source/zookeeper/codec.h"
+#include "source/zookeeper/staged_index.h"
+#include "source/zookeeper/tree_reader.h"
+
+namespace flinkbr::source::zookeeper {
+
+namespace {
+
+// The staged payload stays in its staging file and its index in two more (StagedIndex); what a
+// commit finds per znode goes to spool files too. Memory holds the distinct ACLs and bounded
+// buffers, whatever the size of the tree. commit() reads the payload again, in order, for the
+// data it has to write.
+class ZkStagedRestore final : public StagedRestore {
+ public:
+  ZkStagedRestore(Params p, std::string name, const TaskContext& ctx)
+      : p_(std::move(p)), log_(ctx.log), prefix_("zookeeper source '" + name + "': ") {
+    std::string safe;
+    for (char c : name) safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
+    base_ = ctx.staging_dir + "/zookeeper-" + safe + "-" + ctx.id;
+    file_ = base_ + ".jsonl";
+    index_ = std::make_unique<StagedIndex>(base_);
+  }
+  ~ZkStagedRestore() override { ::unlink(file_.c_str()); }
+
+  Status open() {
+    out_.open(file_, std::ios::binary | std::ios::trunc);
+    if (!out_) return errno_error("creating the staging file " + file_, errno);
+    return index_->open();
+  }
+
+  Status add(const archive::Entry& entry, io::Reader& data) override {
+    if (finished_) return failed_precondition("add() after finish_staging()");
+    std::string_view rel = entry.relative_path();
+    if (entry.type == archive::EntryType::kDirectory && (rel.empty() || rel == "znodes"))
+      return ok();
+    std::string expected = part_name(parts_ + 1);
+    if (entry.type != archive::EntryType::kFile || rel != expected)
+      return corruption("zookeeper payload: unexpected entry '" + entry.path + "' (expected " +
+                        expected + ")");
+    if (entry.size > kPartLimit + 1024 * 1024)
+      return corruption("zookeeper payload: entry '" + entry.path + "' is too large");
+    std::string content = TRY(io::read_all(data, entry.size + 1));
+    if (content.size() != entry.size)
+      return corruption("zookeeper payload: entry '" + entry.path + "' is truncated");
+    if (!content.empty() && content.back() != '\n')
+      return corruption("zookeeper payload: entry '" + entry.path + "' does not end a line");
+    out_.write(content.data(), static_cast<std::streamsize>(content.size()));
+    if (!out_) return io_error("writing the staging file " + file_);
+    ++parts_;
+    return ok();
+  }
+
+  Status finish_staging() override {
+    out_.close();
+    if (!out_) return io_error("writing the staging file " + file_);
+    std::ifstream in(file_, std::ios::binary);
+    if (!in) return errno_error("reading the staging file " + file_, errno);
+    std::string line, prev;
+    size_t lineno = 0;
+    while (std::getline(in, line)) {
+      ++lineno;
+      auto [rel, z] = TRY(parse_line(line, lineno));
+      if (lineno == 1 && rel != "/")
+        return corruption("zookeeper payload: the first znode must be the root \"/\"");
+      if (lineno > 1 && !(prev < rel))
+        return corruption("zookeeper payload: znode " + rel + " is out of order or repeated");
+      if (rel != "/" && !TRY(has_staged_parent(rel, prev)))
+        return corruption("zookeeper payload: znode " + rel + " has no parent in the backup");
+      TRY(index_->add(make_meta(rel, z, acls_, digester_)));
+      prev = std::move(rel);
+    }
+    if (index_->size() == 0)
+      return corruption("zookeeper payload: no znodes (the root is missing)");
+    finished_ = true;
+    return ok();
+  }
+
+  Result<SourceDiff> diff() override {
+    if (!finished_) return failed_precondition("diff() before finish_staging()");
+    auto session = TRY(Session::open(p_));
+    SourceDiff d;
+    TRY(walk_live(
+        *session,
+        [&](const Meta& l, const Meta* st) -> Status {
+          if (TRY(kept_ephemeral(l, st))) return ok();
+          if (!st)
+            d.removed.add(abs(l.rel));
+          else if (l.ephemeral || !l.same_content(*st))
+            d.changed.add(abs(l.rel));
+          return ok();
+        },
+        [&](const Meta& st) -> Status {
+          d.added.add(abs(st.rel));
+          return ok();
+        }));
+    return d;
+  }
+
+  Status commit() override {
+    if (!finished_) return failed_precondition("commit() before finish_staging()");
+    auto t0 = std::chrono::steady_clock::now();
+    auto session = TRY(Session::open(p_));
+    CommitPlan plan(base_);
+    TRY(plan.open());
+    bool root_exists = TRY(compare_with_live(*session, plan));
+    if (!root_exists) TRY(create_ancestors(*session));
+    CommitCounts n;
+    {
+      Writer w(*session);
+      TRY(delete_extra(w, plan, n));
+      TRY(write_staged(w, session->authenticated(), plan, n));
+      TRY(w.flush());
+      TRY(set_final_acls(w, plan, n));
+      TRY(w.finish());
+    }
+    committed_ = true;
+    if (log_)
+      log_(prefix_ + "deleted " + std::to_string(n.deleted) + ", created " +
+           std::to_string(n.created) + ", set the data of " + std::to_string(n.set_data) +
+           " and the ACL of " + std::to_string(n.set_acl) + " znodes in " + seconds_since(t0));
+    return ok();
+  }
+
+  Status verify() override {
+    if (!committed_) return failed_precondition("verify() before commit()");
+    auto session = TRY(Session::open(p_));
+    // This new session may be on a follower that has not applied the commit's last writes.
+    TRY(session->sync(p_.root.empty() ? "/" : p_.root));
+    return walk_live(
+        *session,
+        [&](const Meta& l, const Meta* st) -> Status {
+          if (TRY(kept_ephemeral(l, st))) return ok();
+          if (!st) return corruption(abs(l.rel) + ": present but not in the backup");
+          if (l.ephemeral)
+            return corruption(abs(l.rel) + ": ephemeral, but persistent in the backup");
+          if (l.null_data != st->null_data || l.digest != st->digest)
+            return corruption(abs(l.rel) + ": data differs from the backup");
+          if (l.acl != st->acl)
+            return corruption(abs(l.rel) + ": ACL " + describe_acl(acls_.get(l.acl)) +
+                              ", expected " + describe_acl(acls_.get(st->acl)));
+          return ok();
+        },
+        [&](const Meta& st) -> Status {
+          return corruption(abs(st.rel) + ": missing after the restore");
+        });
+  }
+
+ private:
+  std::string abs(const std::string& rel) const { return rel == "/" ? p_.root : p_.root + rel; }
+
+  // What commit() learns from comparing the live tree with the staged one, spooled to the
+  // staging directory: the live znodes to delete, per staged znode in index order how the live
+  // one differs (one byte), and the znodes whose ACL is set last ("<ACL id><path>").
+  enum : uint8_t { kAbsent = 0, kSame = 1, kDataDiffers = 2, kAclDiffers = 4 };
+  struct CommitPlan {
+    explicit CommitPlan(const std::string& base)
+        : to_delete(base + ".delete"), live_state(base + ".state"), acl_todo(base + ".acl") {}
+    Status open() {
+      TRY(to_delete.open());
+      TRY(live_state.open());
+      return acl_todo.open();
+    }
+    RecordSpool to_delete;
+    SpoolFile live_state;
+    RecordSpool acl_todo;
+  };
+
+  struct CommitCounts {
+    size_t deleted = 0, set_data = 0, created = 0, set_acl = 0;
+  };
+
+  // Step 1: one ordered pass over the live tree against the staged one, filling the plan's
+  // to_delete and live_state. Whether the root exists.
+  Result<bool> compare_with_live(Session& session, CommitPlan& plan) {
+    bool root_exists = false;
+    TRY(walk_live(
+        session,
+        [&](const Meta& l, const Meta* st) -> Status {
+          root_exists = true;
+          if (TRY(kept_ephemeral(l, st))) return ok();
+          if (!st || l.ephemeral) TRY(plan.to_delete.append(l.rel));
+          if (!st) return ok();
+          char state = static_cast<char>(
+              l.ephemeral
+                  ? kAbsent
+                  : kSame |
+                        (l.null_data != st->null_data || l.digest != st->digest ? kDataDiffers
+                                                                                : 0) |
+                        (l.acl != st->acl ? kAclDiffers : 0));
+          return plan.live_state.append({&state, 1});
+        },
+        [&](const Meta&) -> Status {
+          char state = kAbsent;
+          return plan.live_state.append({&state, 1});
+        }));
+    if (plan.live_state.size() != index_->size())
+      return io_error("the staging file " + base_ + ".state is incomplete");
+    return root_exists;
+  }
+
+  // Step 2: deletes the live znodes the backup does not hold, children first (reverse
+  // byte-wise order).
+  Status delete_extra(Writer& w, CommitPlan& plan, CommitCounts& n) {
+    RecordSpool::Cursor dels(plan.to_delete, true);
+    while (auto rel = TRY(dels.next())) {
+      TRY(w.add({Op::kDelete, abs(std::string(*rel)), std::nullopt, nullptr}));
+      ++n.deleted;
+    }
+    return ok();
+  }
+
+  // Step 3: in payload order (parents first), sets the data of kept znodes whose data differs
+  // and creates the missing ones. The data comes from the staging file, read again line by
+  // line. A znode that gets children and whose ACL does not let world:anyone create is created
+  // with a temporary ACL (auth:ALL with digest credentials, world:anyone:ALL without); it and
+  // the znodes whose ACL differs are spooled to plan.acl_todo for step 4.
+  Status write_staged(Writer& w, bool authenticated, CommitPlan& plan, CommitCounts& n) {
+    auto temp_acl = std::make_shared<const CAcl>(
+        authenticated ? std::vector<Acl>{{ZOO_PERM_ALL, "auth", ""}}
+                      : std::vector<Acl>{{ZOO_PERM_ALL, "world", "anyone"}});
+    std::ifstream in(file_, std::ios::binary);
+    if (!in) return errno_error("reading the staging file " + file_, errno);
+    std::string line;
+    StagedIndex::Cursor idx(*index_);
+    std::optional<Meta> next = TRY(idx.next());
+    for (size_t i = 0; next; ++i) {
+      Meta m = std::move(*next);
+      next = TRY(idx.next());  // one ahead: whether m gets children
+      if (!std::getline(in, line)) return io_error("the staging file " + file_ + " shrank");
+      uint8_t state = static_cast<uint8_t>(TRY(plan.live_state.read(i, 1, false))[0]);
+      bool create = state == kAbsent;
+      bool temp = false;
+      if (create || (state & kDataDiffers)) {
+        auto [rel, z] = TRY(parse_line(line, i + 1));
+        if (rel != m.rel) return io_error("the staging file " + file_ + " changed");
+        if (!create) {
+          TRY(w.add({Op::kSetData, abs(m.rel), std::move(z.data), nullptr}));
+          ++n.set_data;
+        } else {
+          const auto& acl = acls_.get(m.acl);
+          bool world_create = std::any_of(acl.begin(), acl.end(), [](const Acl& a) {
+            return a.scheme == "world" && a.id == "anyone" && (a.perms & ZOO_PERM_CREATE);
+          });
+          bool has_children = next && next->rel.starts_with(m.rel == "/" ? "/" : m.rel + "/");
+          temp = has_children && !world_create;
+          TRY(w.add({Op::kCreate, abs(m.rel), std::move(z.data), temp ? temp_acl : cacl(m.acl)}));
+          ++n.created;
+        }
+      }
+      if ((state & kAclDiffers) || temp) {
+        std::string rec(4, '\0');
+        std::memcpy(rec.data(), &m.acl, 4);
+        rec += m.rel;
+        TRY(plan.acl_todo.append(rec));
+      }
+    }
+    return ok();
+  }
+
+  // Step 4: the final ACLs, children first, so an ACL that forbids later writes is applied
+  // after the children exist.
+  Status set_final_acls(Writer& w, CommitPlan& plan, CommitCounts& n) {
+    RecordSpool::Cursor acls(plan.acl_todo, true);
+    while (auto rec = TRY(acls.next())) {
+      if (rec->size() < 5) return io_error("the staging file " + base_ + ".acl is damaged");
+      uint32_t id;
+      std::memcpy(&id, rec->data(), 4);
+      if (id >= acls_.size()) return io_error("the staging file " + base_ + ".acl is damaged");
+      TRY(w.add({Op::kSetAcl, abs(std::string(rec->substr(4))), std::nullopt, cacl(id)}));
+      ++n.set_acl;
+    }
+    return ok();
+  }
+
+  // One C-layout ACL per distinct ACL, shared by its ops: no per-znode copies.
+  std::shared_ptr<const CAcl> cacl(uint32_t id) {
+    if (cacls_.size() < acls_.size()) cacls_.resize(acls_.size());
+    if (!cacls_[id]) cacls_[id] = std::make_shared<const CAcl>(acls_.get(id));
+    return cacls_[id];
+  }
+
+  // Whether the parent of `rel` is in the index so far, `prev` being the last path added. All
+  // ancestors of `prev` are (each path was checked for its parent), so a parent that is `prev`
+  // or one of its ancestors needs no lookup; byte-wise order interleaves a sibling such as
+  // "/a-b" between "/a" and "/a/c", and only then the index is searched.
+  Result<bool> has_staged_parent(const std::string& rel, const std::string& prev) {
+    std::string parent = parent_view(rel);
+    if (parent == "/" || parent == prev ||
+        (prev.starts_with(parent) && prev.size() > parent.size() && prev[parent.size()] == '/'))
+      return true;
+    return index_->contains(parent);
+  }
+
+  // A live ephemeral znode that a restore leaves alone: not a path of the backup (`staged` is
+  // null), parent kept.
+  Result<bool> kept_ephemeral(const Meta& live, const Meta* staged) {
+    if (!live.ephemeral || staged) return false;
+    return index_->contains(parent_view(live.rel));
+  }
+
+  // Reads the live tree and walks it against the staged one in one ordered pass, keeping
+  // nothing of either: on_live(live, staged znode of that path or null) for every live znode,
+  // on_missing(staged znode) for every staged znode the live tree lacks, both in byte-wise path
+  // order; every staged znode gets exactly one of the two. A missing root is an empty live tree.
+  Status walk_live(Session& s, const std::function<Status(const Meta&, const Meta*)>& on_live,
+                   const std::function<Status(const Meta&)>& on_missing) {
+    TreeReader reader(s, p_.root, nullptr);
+    TRY(reader.open_sessions(p_));
+    StagedIndex::Cursor staged(*index_);
+    std::optional<Meta> cur = TRY(staged.next());
+    auto st = reader.read([&](const std::string& rel, Znode& z) -> Status {
+      Meta l = make_meta(rel, z, acls_, digester_);
+      while (cur && cur->rel < l.rel) {
+        TRY(on_missing(*cur));
+        cur = TRY(staged.next());
+      }
+      if (cur && cur->rel == l.rel) {
+        TRY(on_live(l, &*cur));
+        cur = TRY(staged.next());
+        return ok();
+      }
+      return on_live(l, nullptr);
+    });
+    if (!st && st.error().code != Errc::kNotFound) return st;
+    while (cur) {
+      TRY(on_missing(*cur));
+      cur = TRY(staged.next());
+    }
+    return ok();
+  }
+
+  // Creates the (missing) ancestors of the root, open, with null data.
+  Status create_ancestors(Session& s) {
+    for (size_t pos = p_.root.find('/', 1); pos != std::string::npos;
+         pos = p_.root.find('/', pos + 1)) {
+      std::string path = p_.root.substr(0, pos);
+      int rc = zoo_create(s.zh(), path.c_str(), nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, ZOO_PERSISTENT,
+                          nullptr, 0);
+      if (rc != ZOK && rc != ZNODEEXISTS) return s.error(rc, "creating " + path);
+    }
+    return ok();
+  }
+
+  Params p_;
+  std::function<void(const std::string&)> log_;
+  std::string prefix_;
+  std::string base_;  // staging files: base_ + ".jsonl", ".index", ".offsets", ...
+  std::string file_;
+  std::ofstream out_;
+  size_t parts_ = 0;
+  std::unique_ptr<StagedIndex> index_;
+  AclTable acls_;
+  Digester digester_;
+  bool finished_ = false;
+  bool committed_ = false;
+  std::vector<std::shared_ptr<const CAcl>> cacls_;  // by ACL id, built when first used
+};
+
+}  // namespace
+
+Result<std::unique_ptr<StagedRestore>> begin_restore(const Params& p,
+                                                     const std::string& source_name,
+                                                     const TaskContext& ctx) {
+  auto staged = std::make_unique<ZkStagedRestore>(p, source_name, ctx);
+  TRY(staged->open());
+  return std::unique_ptr<StagedRestore>(std::move(staged));
+}
+
+}  // namespace flinkbr::source::zookeeper

@@ -1,0 +1,84 @@
+// Reading a ZooKeeper tree, pipelined: every znode below a root (ephemeral ones included,
+// flagged) is handed to a sink in byte-wise path order, the order of the payload, without
+// holding the tree. Only the znodes being read and those read ahead of a smaller one still
+// being listed are in memory.
+//
+// Per znode: zoo_aget (data and Stat) and zoo_aget_acl at once; zoo_aget_children2 only when the
+// Stat counts children, so a leaf (most of a Flink tree) costs two requests. Up to 2,000 requests
+// are outstanding; the smallest known path is always issued first, so the sink's next znode is
+// never starved by read-ahead.
+//
+// The znodes are dealt in turn over two sessions (the given one and one more opened with the
+// same parameters, on the same server): the server answers one session's requests in order, and
+// measured on a 2-core machine two sessions read faster, the server spending about a third less
+// CPU (docs/benchmarks.md, "ZooKeeper"). The requests of one znode go over one session.
+//
+// The sink is the one place that sees each znode: a backup writes it as a payload line, a
+// restore compares it, and a capture may inspect or replace it (the Znode is the sink's to
+// change or move from) before handing it on. read() calls the sink on the calling thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "source/metadata_source.h"
+#include "source/zookeeper/codec.h"
+#include "source/zookeeper/session.h"
+
+namespace flinkbr::source::zookeeper {
+
+// Called once per znode in byte-wise order of `rel` (the path relative to the root, "/" for
+// the root itself). An error stops the read and is returned by read().
+using ZnodeSink = std::function<Status(const std::string& rel, Znode& z)>;
+
+class TreeReader {
+ public:
+  // Reads below `root` over `s` (which must outlive the reader); `ctx` (may be null) is asked
+  // whether the task was cancelled.
+  TreeReader(Session& s, std::string root, const TaskContext* ctx)
+      : s_(s), root_(std::move(root)), ctx_(ctx), zhs_{s.zh()} {}
+  TreeReader(const TreeReader&) = delete;
+  TreeReader& operator=(const TreeReader&) = delete;
+
+  // Opens the further sessions to read over (see above), on the server of the first one: the
+  // servers of an ensemble may lag each other by a few transactions, and a znode that one
+  // session lists must not be missing for the session that reads it.
+  [[nodiscard]] Status open_sessions(const Params& p);
+
+  // Reads the tree into `sink`. kNotFound when the root does not exist; znodes that vanish while
+  // being read are skipped; kCancelled when the task is. Waits for every request in flight
+  // before it returns, also on failure.
+  [[nodiscard]] Status read(const ZnodeSink& sink);
+
+  // The absolute path of `rel`.
+  std::string abs(const std::string& rel) const { return rel == "/" ? root_ : root_ + rel; }
+
+ private:
+  struct Req;
+
+  size_t inflight() const { return inflight_.load(std::memory_order_relaxed); }
+  void answered(Req* r, int rc);
+  void issue_get(Req* r);
+  void issue_children(Req* r);
+  static void on_data(int rc, const char* value, int len, const Stat* st, const void* d);
+  static void on_acl(int rc, ACL_vector* acl, Stat*, const void* d);
+  static void on_children(int rc, const String_vector* sv, const Stat* st, const void* d);
+
+  Session& s_;
+  std::string root_;
+  const TaskContext* ctx_;
+  std::vector<zhandle_t*> zhs_;  // s_ and extra_
+  std::vector<std::unique_ptr<Session>> extra_;
+  size_t turn_ = 0;
+  std::mutex m_;
+  std::condition_variable cv_;
+  std::vector<Req*> done_;
+  std::atomic<size_t> inflight_{0};
+};
+
+}  // namespace flinkbr::source::zookeeper
