@@ -7,15 +7,12 @@
 // whose only serialized field is the URI string, percent-encoded as java.net.URI quotes a path.
 // This unit reads and rewrites those bytes without a JVM.
 //
-// The reader is a bounded parser of the Java Object Serialization Stream Protocol (the grammar
-// of java.io: objects, class descriptors, strings, arrays, enums, block data, back-references by
-// handle). It parses the whole stream generically, then checks it the way Java's
+// The reader parses the whole stream with java_stream.h (bounded, hostile-input safe: memory
+// proportional to the input, nesting cut at java::kMaxDepth), then checks it the way Java's
 // ObjectInputStream would against Flink's classes: class names, serialVersionUIDs and field
-// types must match, so bytes this reader accepts are bytes a JobManager can read back.
-// Hostile input is expected (the data comes from a ZooKeeper anyone may have written): every
-// length is checked against the bytes left before it is used, the handle table holds at most
-// one entry per input byte, and nesting is cut at kMaxDepth, so memory stays proportional to
-// the input and the stack small. No function here keeps state; all are thread-safe.
+// types must match, and the URI string must be one java.net.URI accepts, so bytes this reader
+// accepts are bytes a JobManager can read back. No function here keeps state; all are
+// thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -36,10 +33,6 @@ struct Pointer {
   // FileStateHandle.stateSize: for HA pointers, the length of the file.
   int64_t state_size = 0;
 };
-
-// Nesting deeper than this (objects within objects, class descriptors' superclass chains) is
-// refused. A Flink pointer nests 4 objects deep; Java itself only stops at stack exhaustion.
-inline constexpr int kMaxDepth = 64;
 
 // nullopt: the data is not Java serialization at all (empty, or not starting with the stream
 // magic AC ED): not a pointer (a checkpoint counter, a leader's connection info, ...).
