@@ -8,7 +8,7 @@ pkgs=(
   libcli11-dev libspdlog-dev libfmt-dev libcpp-httplib-dev libcurl4-openssl-dev libssl-dev
   zlib1g-dev libisal-dev libgtest-dev libgmock-dev
   libzookeeper-mt-dev libpq-dev libpugixml-dev
-  zookeeper default-jre-headless postgresql
+  zookeeper default-jre-headless default-jdk-headless postgresql
   tar gzip pigz curl procps ccache python3 time
   chromium fonts-dejavu-core util-linux
 )

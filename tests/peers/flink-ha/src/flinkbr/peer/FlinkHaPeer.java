@@ -642,7 +642,6 @@ public final class FlinkHaPeer {
     int retain = a.integer("retain", 1);
     int every = a.integer("report-every", 100);
     if (retain < 1) throw new Usage("--retain must be at least 1");
-    final Thread worker = Thread.currentThread();
     final boolean[] stop = {false};
     final CountDownLatch finished = new CountDownLatch(1);
     // SIGTERM runs the shutdown hooks: finish the step in hand so that nothing is left half
@@ -655,9 +654,10 @@ public final class FlinkHaPeer {
                     stop[0] = true;
                   }
                   try {
-                    finished.await(20, TimeUnit.SECONDS);
+                    // A clean stop exits 0 (the JVM's own status after SIGTERM is 143).
+                    if (finished.await(20, TimeUnit.SECONDS)) Runtime.getRuntime().halt(0);
                   } catch (InterruptedException ignored) {
-                    // leave
+                    // leave with the JVM's status
                   }
                 }));
     Thread stdin =
