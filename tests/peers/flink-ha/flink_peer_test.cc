@@ -288,9 +288,9 @@ TEST_F(FlinkPeerTest, DeletedCheckpointFileFailsWithFlinksMessage) {
   EXPECT_EQ(p["node"], node);
   EXPECT_EQ(p["kind"], "dangling");
   EXPECT_EQ(p["message"].get<std::string>().rfind(
-                "Could not retrieve checkpoint 2 from state handle under " + node +
-                    ". This indicates that the retrieved state handle is broken. Try cleaning the "
-                    "state handle store.",
+                "Could not retrieve checkpoint 2 from state handle under /0000000000000000002"
+                ". This indicates that the retrieved state handle is broken. Try cleaning the "
+                "state handle store.",
                 0),
             0u)
       << p["message"];
@@ -308,8 +308,13 @@ TEST_F(FlinkPeerTest, DeletedJobGraphFileFailsWithFlinksMessage) {
   ASSERT_EQ(report["problems"].size(), 1u) << report.dump();
   EXPECT_EQ(
       report["problems"][0]["message"].get<std::string>().rfind(
-          "Could not retrieve the submitted job graph from state handle under " + node + ".", 0),
-      0u);
+          "Could not retrieve submitted JobGraph from state handle under /" + id +
+              ". This indicates that the retrieved state handle is broken. Try cleaning the state "
+              "handle store.",
+          0),
+      0u)
+      << report.dump();
+  EXPECT_EQ(report["problems"][0]["node"], node);
   EXPECT_EQ(report["jobs"][0]["recovered"], false);
 }
 
@@ -332,28 +337,39 @@ TEST_F(FlinkPeerTest, NodeWithoutLocksIsReportedLost) {
   EXPECT_EQ(report["jobs"][0]["latest_checkpoint"], 1);
 }
 
-TEST_F(FlinkPeerTest, CorruptPointerAndCounterBehindAreReported) {
+TEST_F(FlinkPeerTest, CorruptPointersAndCounterBehindAreReported) {
   PeerResult r = populate({"--jobs", "1", "--checkpoints", "3"});
   ASSERT_EQ(r.status, 0) << r.err;
   const std::string id = json::parse(r.out)["jobs"][0]["id"];
-  const std::string cps = root_ + "/jobs/" + id + "/checkpoints/";
+  const std::string cp1 = root_ + "/jobs/" + id + "/checkpoints/0000000000000000001";
+  const std::string graph = root_ + "/jobgraphs/" + id;
+  const std::string counter = root_ + "/jobs/" + id + "/checkpoint_id_counter";
   {
     ZkClient c(g_zk->connect());
-    c.set(cps + "0000000000000000001", std::string("\xac\xed\x00\x05garbage", 11));
-    c.set(root_ + "/jobs/" + id + "/checkpoint_id_counter", counter_bytes(3));
+    c.set(cp1, std::string("\xac\xed\x00\x05garbage", 11));
+    c.set(graph, std::string("\xac\xed\x00\x05", 4));
+    c.set(counter, counter_bytes(3));
   }
   const json report = check({}, 1);
-  ASSERT_EQ(report["problems"].size(), 2u) << report.dump();
-  std::map<std::string, std::string> by_kind;
-  for (const auto& p : report["problems"]) by_kind[p["kind"]] = p["message"];
-  EXPECT_EQ(by_kind["corrupt"].rfind("Could not get all ZooKeeper children. Node " + cps +
-                                         "0000000000000000001 contained corrupted data. Ignoring "
-                                         "this node.",
-                                     0),
+  ASSERT_EQ(report["problems"].size(), 3u) << report.dump();
+  std::map<std::string, std::string> by_node;
+  for (const auto& p : report["problems"]) by_node[p["node"]] = p["message"];
+  // A corrupt checkpoint pointer is only logged by getAllAndLock; a corrupt job graph pointer
+  // fails the job's recovery.
+  EXPECT_EQ(by_node[cp1].rfind("Could not get all ZooKeeper children. Node /0000000000000000001 "
+                               "contained corrupted data. Ignoring this node.",
+                               0),
             0u)
-      << by_kind["corrupt"];
-  EXPECT_NE(by_kind["counter"].find("Flink would reuse checkpoint id 3"), std::string::npos)
-      << by_kind["counter"];
+      << by_node[cp1];
+  EXPECT_EQ(by_node[graph].rfind("Could not retrieve the submitted job graph state handle for /" +
+                                     id + " from the submitted job graph store.",
+                                 0),
+            0u)
+      << by_node[graph];
+  EXPECT_NE(by_node[counter].find("is 3, not ahead of its newest checkpoint 3: Flink would reuse "
+                                  "checkpoint id 3"),
+            std::string::npos)
+      << by_node[counter];
 }
 
 TEST_F(FlinkPeerTest, StorageMapReadsPointersIntoAnotherPlace) {

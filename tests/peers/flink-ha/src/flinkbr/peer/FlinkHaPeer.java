@@ -275,9 +275,10 @@ public final class FlinkHaPeer {
     }
 
     private String randomSuffix() {
-      final String alphabet = "0123456789abcdef";  // FileUtils.getRandomFilename
+      // FileUtils.getRandomFilename: 12 draws from its alphabet, which lists '0' twice.
+      final String alphabet = "01234567890abcdef";
       StringBuilder b = new StringBuilder();
-      for (int i = 0; i < 12; i++) b.append(alphabet.charAt(random.nextInt(16)));
+      for (int i = 0; i < 12; i++) b.append(alphabet.charAt(random.nextInt(alphabet.length())));
       return b.toString();
     }
   }
@@ -933,12 +934,15 @@ public final class FlinkHaPeer {
       long checkpointId)
       throws Exception {
     String what = checkpointId < 0 ? layout.graphWord() : "checkpoint " + checkpointId;
+    // Flink names a record by its path inside its store: "/<job id>", "/<%019d>".
+    String name = node.substring(node.lastIndexOf('/'));
+    String plan = layout == Layout.V20 ? "ExecutionPlan" : "JobGraph";
     String broken =
         checkpointId < 0
-            ? "Could not retrieve the submitted " + layout.graphWord() + " from state handle under "
-                + node + ". This indicates that the retrieved state handle is broken. Try cleaning"
-                + " the state handle store."
-            : "Could not retrieve checkpoint " + checkpointId + " from state handle under " + node
+            ? "Could not retrieve submitted " + plan + " from state handle under " + name
+                + ". This indicates that the retrieved state handle is broken. Try cleaning the"
+                + " state handle store."
+            : "Could not retrieve checkpoint " + checkpointId + " from state handle under " + name
                 + ". This indicates that the retrieved state handle is broken. Try cleaning the"
                 + " state handle store.";
     Stat st = new Stat();
@@ -970,12 +974,16 @@ public final class FlinkHaPeer {
     try {
       handle = fileHandle(data);
     } catch (Exception e) {
-      problems.add(
-          new Problem(
-              node,
-              "corrupt",
-              "Could not get all ZooKeeper children. Node " + node + " contained corrupted data."
-                  + " Ignoring this node. (" + e + ")"));
+      // A job's graph is recovered by id (getAndLock), where this is fatal; checkpoints through
+      // getAllAndLock, which only logs it and leaves the checkpoint out.
+      String word = layout == Layout.V20 ? "execution plan" : "job graph";
+      String message =
+          checkpointId < 0
+              ? "Could not retrieve the submitted " + word + " state handle for " + name
+                  + " from the submitted " + word + " store."
+              : "Could not get all ZooKeeper children. Node " + name + " contained corrupted"
+                  + " data. Ignoring this node.";
+      problems.add(new Problem(node, "corrupt", message + " (" + e + ")"));
       return false;
     }
     String uri = handle.getFilePath().toUri().toString();
