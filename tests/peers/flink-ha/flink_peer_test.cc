@@ -246,6 +246,83 @@ TEST_P(FlinkPeerLayoutTest, PopulateWritesFlinksTreeAndCheckPasses) {
   }
 }
 
+// Where each layout keeps a job's records and a leading JobManager's nodes.
+struct LayoutPaths {
+  std::string root, layout;
+  bool legacy() const { return layout == "legacy"; }
+  std::string checkpoints(const std::string& id) const {
+    return legacy() ? root + "/checkpoints/" + id : root + "/jobs/" + id + "/checkpoints";
+  }
+  std::string counter(const std::string& id) const {
+    return legacy() ? root + "/checkpoint-counter/" + id
+                    : root + "/jobs/" + id + "/checkpoint_id_counter";
+  }
+  std::string job_leader(const std::string& id) const {
+    return legacy()          ? root + "/leader/" + id + "/job_manager_lock"
+           : layout == "2.0" ? root + "/leader/job-" + id + "/connection_info"
+                             : root + "/leader/" + id + "/connection_info";
+  }
+  std::string dispatcher() const {
+    return legacy() ? root + "/leader/dispatcher_lock"
+                    : root + "/leader/dispatcher/connection_info";
+  }
+  std::string dispatcher_latch() const {
+    return legacy() ? root + "/leaderlatch/dispatcher_lock" : root + "/leader/latch";
+  }
+};
+
+TEST_P(FlinkPeerLayoutTest, ChurnKeepsCounterAheadAndLeavesNoDanglingPointer) {
+  const LayoutPaths at{root_, GetParam()};
+  PeerResult r = populate({"--layout", GetParam(), "--jobs", "2", "--checkpoints", "1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<std::string> jobs;
+  for (const auto& j : json::parse(r.out)["jobs"]) jobs.push_back(j["id"]);
+
+  // No --layout: churn takes the layout of the tree it finds.
+  PeerProcess churn(FlinkPeer::get(),
+                    {"churn", "--connect", g_zk->connect(), "--root", root_, "--storage", storage_,
+                     "--interval-ms", "5", "--retain", "1", "--report-every", "20"});
+  ASSERT_TRUE(churn.wait_for_line("checkpoints=")) << churn.out() << churn.err();
+  EXPECT_EQ(churn.out().rfind("churning jobs=2 ", 0), 0u) << churn.out();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  // While it runs: every job's counter is ahead of every checkpoint node (the counter is read
+  // after the nodes, and ids only grow), and the leader nodes of a live JobManager are there.
+  for (const auto& id : jobs) {
+    const auto nodes = children(at.checkpoints(id));
+    auto counter = get(at.counter(id));
+    ASSERT_TRUE(counter && counter->size() == 4);
+    const auto* b = reinterpret_cast<const unsigned char*>(counter->data());
+    const long next = (long{b[0]} << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
+    ASSERT_FALSE(nodes.empty());
+    for (const auto& n : nodes) EXPECT_LT(std::stol(n), next) << id << "/" << n;
+    EXPECT_TRUE(get(at.job_leader(id))) << at.job_leader(id);
+  }
+  EXPECT_TRUE(get(at.dispatcher())) << at.dispatcher();
+  EXPECT_EQ(children(at.dispatcher_latch()).size(), 1u);
+
+  PeerResult done = churn.stop(SIGTERM);
+  EXPECT_EQ(done.status, 0) << done.err;
+  EXPECT_NE(done.out.find("checkpoints=20 "), std::string::npos) << done.out;
+  const auto final_at = done.out.find("final checkpoints=");
+  ASSERT_NE(final_at, std::string::npos) << done.out;
+  EXPECT_GT(std::stol(done.out.substr(final_at + 18)), 20);
+
+  // Stopped between steps: Flink recovers everything, one retained checkpoint per job, and the
+  // HA storage holds exactly the files the pointers name (subsumed files were discarded).
+  const json report = check();
+  EXPECT_EQ(report["ok"], true) << report.dump();
+  EXPECT_EQ(report["layout"], GetParam());
+  EXPECT_EQ(report["recovered_jobs"], 2);
+  EXPECT_EQ(report["recovered_checkpoints"], 2);
+  size_t files = 0;
+  for ([[maybe_unused]] const auto& e :
+       fs::directory_iterator(fs::path(storage_) / root_.substr(root_.rfind('/') + 1)))
+    ++files;
+  EXPECT_EQ(files, 4u);  // 2 job graphs + 2 retained checkpoints
+  // The session is closed: its ephemeral leader nodes went with it.
+  EXPECT_FALSE(get(at.dispatcher()));
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, FlinkPeerLayoutTest, ::testing::Values("1.15", "legacy", "2.0"),
                          [](const auto& info) {
                            return info.param == "1.15"     ? std::string("Flink115")
@@ -380,53 +457,6 @@ TEST_F(FlinkPeerTest, StorageMapReadsPointersIntoAnotherPlace) {
   EXPECT_EQ(check({}, 1)["problems"].size(), 2u);
   const json report = check({"--storage-map", "file:" + storage_ + "=" + moved});
   EXPECT_EQ(report["ok"], true) << report.dump();
-}
-
-TEST_F(FlinkPeerTest, ChurnKeepsCounterAheadAndLeavesNoDanglingPointer) {
-  PeerResult r = populate({"--jobs", "2", "--checkpoints", "1"});
-  ASSERT_EQ(r.status, 0) << r.err;
-  std::vector<std::string> jobs;
-  for (const auto& j : json::parse(r.out)["jobs"]) jobs.push_back(j["id"]);
-
-  PeerProcess churn(FlinkPeer::get(),
-                    {"churn", "--connect", g_zk->connect(), "--root", root_, "--storage", storage_,
-                     "--interval-ms", "5", "--retain", "1", "--report-every", "20"});
-  ASSERT_TRUE(churn.wait_for_line("checkpoints=")) << churn.out() << churn.err();
-  std::this_thread::sleep_for(std::chrono::seconds(1));
-  // While it runs: every job's counter is ahead of every checkpoint node (the counter is read
-  // after the nodes, and ids only grow), and the leader nodes of a live JobManager are there.
-  for (const auto& id : jobs) {
-    const auto nodes = children(root_ + "/jobs/" + id + "/checkpoints");
-    auto counter = get(root_ + "/jobs/" + id + "/checkpoint_id_counter");
-    ASSERT_TRUE(counter && counter->size() == 4);
-    const auto* b = reinterpret_cast<const unsigned char*>(counter->data());
-    const long next = (long{b[0]} << 24) | (b[1] << 16) | (b[2] << 8) | b[3];
-    ASSERT_FALSE(nodes.empty());
-    for (const auto& n : nodes) EXPECT_LT(std::stol(n), next) << id << "/" << n;
-    EXPECT_TRUE(get(root_ + "/leader/" + id + "/connection_info"));
-  }
-  EXPECT_TRUE(get(root_ + "/leader/dispatcher/connection_info"));
-  EXPECT_EQ(children(root_ + "/leader/latch").size(), 1u);
-
-  PeerResult done = churn.stop(SIGTERM);
-  EXPECT_EQ(done.status, 0) << done.err;
-  EXPECT_NE(done.out.find("checkpoints=20 "), std::string::npos) << done.out;
-  const auto final_at = done.out.find("final checkpoints=");
-  ASSERT_NE(final_at, std::string::npos) << done.out;
-  EXPECT_GT(std::stol(done.out.substr(final_at + 18)), 20);
-
-  // Stopped between steps: Flink recovers everything, one retained checkpoint per job, and the
-  // HA storage holds exactly the files the pointers name (subsumed files were discarded).
-  const json report = check();
-  EXPECT_EQ(report["ok"], true) << report.dump();
-  EXPECT_EQ(report["recovered_checkpoints"], 2);
-  size_t files = 0;
-  for ([[maybe_unused]] const auto& e :
-       fs::directory_iterator(fs::path(storage_) / root_.substr(root_.rfind('/') + 1)))
-    ++files;
-  EXPECT_EQ(files, 4u);  // 2 job graphs + 2 retained checkpoints
-  // The session is closed: its ephemeral leader nodes went with it.
-  EXPECT_FALSE(get(root_ + "/leader/dispatcher/connection_info"));
 }
 
 TEST_F(FlinkPeerTest, ChurnStopsWhenStdinCloses) {

@@ -460,7 +460,8 @@ public final class FlinkHaPeer {
 
     Cluster(Args a) throws Exception {
       s = new Session(a);
-      layout = Layout.of(a.get("layout", "1.15"));
+      // Without --layout: the layout of what is there (1.15 for an empty tree).
+      layout = Layout.of(a.get("layout", detectLayout(s)));
       storage = new Storage(storageDir(a), clusterId(s.root));
       graphs = new HandleStore(s, layout, s.path(layout.graphsDir()));
       payload = new byte[a.integer("payload-bytes", 512)];
