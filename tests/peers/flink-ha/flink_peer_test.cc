@@ -323,6 +323,33 @@ TEST_P(FlinkPeerLayoutTest, ChurnKeepsCounterAheadAndLeavesNoDanglingPointer) {
   EXPECT_FALSE(get(at.dispatcher()));
 }
 
+TEST_P(FlinkPeerLayoutTest, HoldKeepsEphemeralsUntilItsSessionExpires) {
+  const LayoutPaths at{root_, GetParam()};
+  PeerResult r = populate({"--layout", GetParam(), "--jobs", "1", "--checkpoints", "1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string id = json::parse(r.out)["jobs"][0]["id"];
+  // Where a session's lock of checkpoint 1 goes: under `locks`, or (legacy) under the node.
+  const std::string locks =
+      at.checkpoints(id) + "/0000000000000000001" + (at.legacy() ? "" : "/locks");
+  ASSERT_TRUE(children(locks).empty());
+
+  PeerProcess hold(FlinkPeer::get(), {"hold", "--connect", g_zk->connect(), "--root", root_,
+                                      "--storage", storage_, "--session-timeout-ms", "2000"});
+  ASSERT_TRUE(hold.wait_for_line("ready")) << hold.out() << hold.err();
+  EXPECT_EQ(children(locks).size(), 1u);
+  EXPECT_TRUE(get(at.job_leader(id))) << at.job_leader(id);
+  EXPECT_TRUE(get(at.dispatcher()));
+  hold.kill9();
+  // A killed JobManager's ephemerals linger until its session expires (2 s here).
+  EXPECT_EQ(children(locks).size(), 1u);
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!children(locks).empty() && std::chrono::steady_clock::now() < end)
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(children(locks).empty());
+  EXPECT_FALSE(get(at.dispatcher()));
+  EXPECT_EQ(check()["ok"], true);
+}
+
 INSTANTIATE_TEST_SUITE_P(Layouts, FlinkPeerLayoutTest, ::testing::Values("1.15", "legacy", "2.0"),
                          [](const auto& info) {
                            return info.param == "1.15"     ? std::string("Flink115")
@@ -468,30 +495,6 @@ TEST_F(FlinkPeerTest, ChurnStopsWhenStdinCloses) {
   PeerResult done = churn.wait();
   EXPECT_EQ(done.status, 0) << done.err;
   EXPECT_NE(done.out.find("final checkpoints="), std::string::npos) << done.out;
-  EXPECT_EQ(check()["ok"], true);
-}
-
-TEST_F(FlinkPeerTest, HoldKeepsEphemeralsUntilItsSessionExpires) {
-  PeerResult r = populate({"--jobs", "1", "--checkpoints", "1"});
-  ASSERT_EQ(r.status, 0) << r.err;
-  const std::string id = json::parse(r.out)["jobs"][0]["id"];
-  const std::string locks = root_ + "/jobs/" + id + "/checkpoints/0000000000000000001/locks";
-  ASSERT_TRUE(children(locks).empty());
-
-  PeerProcess hold(FlinkPeer::get(), {"hold", "--connect", g_zk->connect(), "--root", root_,
-                                      "--storage", storage_, "--session-timeout-ms", "2000"});
-  ASSERT_TRUE(hold.wait_for_line("ready")) << hold.out() << hold.err();
-  EXPECT_EQ(children(locks).size(), 1u);
-  EXPECT_EQ(children(root_ + "/jobgraphs/" + id + "/locks").size(), 1u);
-  EXPECT_TRUE(get(root_ + "/leader/rest_server/connection_info"));
-  hold.kill9();
-  // A killed JobManager's ephemerals linger until its session expires (2 s here).
-  EXPECT_EQ(children(locks).size(), 1u);
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!children(locks).empty() && std::chrono::steady_clock::now() < end)
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  EXPECT_TRUE(children(locks).empty());
-  EXPECT_FALSE(get(root_ + "/leader/rest_server/connection_info"));
   EXPECT_EQ(check()["ok"], true);
 }
 
