@@ -9,8 +9,9 @@
 //                             reaped by the destructor, and by the kernel when the test dies
 //                             (PR_SET_PDEATHSIG).
 //
-// The peer's source directory comes from the compile definition FLINKBR_FLINK_PEER_SRC (set by
-// the CMake target); FLINKBR_FLINK_PEER_CLASSES may name a directory of classes built already.
+// Link the CMake target flink_peer_support: it sets FLINKBR_FLINK_PEER_SRC (the peer's sources)
+// and, when javac was found at configure time, FLINKBR_FLINK_PEER_CLASSES (the classes compiled
+// at build time, used instead of running javac in the test).
 // Commands and options: tests/peers/flink-ha/README.md.
 #pragma once
 

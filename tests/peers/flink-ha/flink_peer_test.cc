@@ -376,6 +376,35 @@ TEST_F(FlinkPeerTest, OddStoragePathIsPercentEncodedAsJavaDoes) {
   EXPECT_EQ(check()["ok"], true);
 }
 
+TEST_F(FlinkPeerTest, HdfsStorageUriWithOddPathIsWrittenAndMapped) {
+  // HA storage on hdfs://: the pointers name HDFS, the files go to the local directory that
+  // stands for it.
+  PeerResult r = populate({"--storage-uri", "hdfs://hacluster/flink/ha", "--odd-path", "--jobs",
+                           "1", "--checkpoints", "1"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string cluster = root_.substr(root_.rfind('/') + 1);
+  const json summary = json::parse(r.out);
+  const std::string base = "hdfs://hacluster/flink/ha/ha%20storage%20\xc3\xa9/" + cluster;
+  EXPECT_EQ(summary["storage_uri"], base);
+  const std::string id = summary["jobs"][0]["id"];
+  auto pointer = get(root_ + "/jobgraphs/" + id);
+  ASSERT_TRUE(pointer);
+  const auto at = pointer->rfind("hdfs:");
+  ASSERT_NE(at, std::string::npos);
+  const std::string uri = pointer->substr(at, pointer->size() - 1 - at);
+  ASSERT_EQ(uri.rfind(base + "/submittedJobGraph", 0), 0u) << uri;
+  const std::string file =
+      storage_ + "/ha storage \xc3\xa9/" + cluster + "/" + uri.substr(uri.rfind('/') + 1);
+  ASSERT_TRUE(fs::is_regular_file(file)) << file;
+  EXPECT_EQ(*pointer, flink_pointer(uri, fs::file_size(file)));
+
+  const json unmapped = check({}, 1);
+  ASSERT_EQ(unmapped["problems"].size(), 2u) << unmapped.dump();
+  EXPECT_EQ(unmapped["problems"][0]["kind"], "unreachable");
+  const json mapped = check({"--storage-map", "hdfs://hacluster/flink/ha=" + storage_});
+  EXPECT_EQ(mapped["ok"], true) << mapped.dump();
+}
+
 TEST_F(FlinkPeerTest, DeletedCheckpointFileFailsWithFlinksMessage) {
   PeerResult r = populate({"--jobs", "1", "--checkpoints", "2"});
   ASSERT_EQ(r.status, 0) << r.err;

@@ -248,21 +248,33 @@ public final class FlinkHaPeer {
   // ---------------------------------------------------------------- HA storage
 
   // FileSystemStateStorageHelper: {storageDir}/{cluster-id}/<prefix><12 random hex digits>,
-  // written first, then its handle goes to ZooKeeper.
+  // written first, then its handle goes to ZooKeeper. storageDir is a Flink path string (any
+  // scheme); the files themselves go to a local directory that stands for it (a WebHDFS test
+  // server's namespace directory, say, for an hdfs:// storageDir).
   static final class Storage {
     final Path clusterPath;
+    final String basePath;  // the storageDir's decoded path
+    final File localDir;
     final Random random = new Random();
-    final Map<String, String> map = new LinkedHashMap<>();
 
-    Storage(String storageDirString, String clusterId) {
-      clusterPath = new Path(new Path(storageDirString), clusterId);
+    Storage(String storageDirString, File localDir, String clusterId) {
+      Path base = new Path(storageDirString);
+      basePath = base.toUri().getPath();
+      this.localDir = localDir;
+      clusterPath = new Path(base, clusterId);
+    }
+
+    File local(Path p) throws IOException {
+      String path = p.toUri().getPath();
+      if (!path.startsWith(basePath)) throw new IOException(p + " is not under " + basePath);
+      return new File(localDir, path.substring(basePath.length()));
     }
 
     RetrievableStreamStateHandle<Serializable> store(String prefix, Serializable state)
         throws Exception {
       for (int attempt = 0; attempt < 10; attempt++) {
         Path filePath = new Path(clusterPath, prefix + randomSuffix());
-        File f = new File(filePath.toUri());
+        File f = local(filePath);
         f.getParentFile().mkdirs();
         if (!f.createNewFile()) continue;  // Flink's NO_OVERWRITE: draw another name
         try (FileOutputStream out = new FileOutputStream(f)) {
@@ -305,12 +317,14 @@ public final class FlinkHaPeer {
     final Session s;
     final Layout layout;
     final String dir;  // absolute
+    final Storage storage;  // null for a store that never removes
     final String lockNode = UUID.randomUUID().toString();
 
-    HandleStore(Session s, Layout layout, String dir) throws Exception {
+    HandleStore(Session s, Layout layout, String dir, Storage storage) throws Exception {
       this.s = s;
       this.layout = layout;
       this.dir = dir;
+      this.storage = storage;
       s.ensure(dir);
     }
 
@@ -361,7 +375,7 @@ public final class FlinkHaPeer {
       } catch (KeeperException.NotEmptyException stillLocked) {
         return false;
       }
-      if (handle != null) new File(handle.getFilePath().toUri()).delete();
+      if (handle != null) storage.local(handle.getFilePath()).delete();
       if (layout.hasLocksNode()) deleteIfExists(node);
       return true;
     }
@@ -440,12 +454,18 @@ public final class FlinkHaPeer {
     return String.format("%019d", id);  // ZooKeeperCheckpointStoreUtil.checkpointIDToName
   }
 
-  // The HA storage directory as Flink's configuration names it; --odd-path puts a space and a
-  // non-ASCII character into it, which java.net.URI encodes differently (%20 / kept as is).
-  static String storageDir(Args a) {
+  // The HA storage directory as Flink's configuration names it (--storage-uri, default the
+  // file: URI of --storage) and the local directory that holds its files (--storage).
+  // --odd-path puts a space and a non-ASCII character into both, which java.net.URI encodes
+  // differently (%20 / kept as is).
+  static Storage storage(Args a, String clusterId) {
+    final String odd = "ha storage \u00e9";
     File dir = new File(a.need("storage")).getAbsoluteFile();
-    if (a.flag("odd-path")) dir = new File(dir, "ha storage \u00e9");
-    return "file://" + dir.getPath();
+    if (a.flag("odd-path")) dir = new File(dir, odd);
+    String uri = a.get("storage-uri", null);
+    if (uri == null) uri = "file://" + dir.getPath();
+    else if (a.flag("odd-path")) uri = uri + "/" + odd;
+    return new Storage(uri, dir, clusterId);
   }
 
   static final class Cluster implements AutoCloseable {
@@ -462,8 +482,8 @@ public final class FlinkHaPeer {
       s = new Session(a);
       // Without --layout: the layout of what is there (1.15 for an empty tree).
       layout = Layout.of(a.get("layout", detectLayout(s)));
-      storage = new Storage(storageDir(a), clusterId(s.root));
-      graphs = new HandleStore(s, layout, s.path(layout.graphsDir()));
+      storage = storage(a, clusterId(s.root));
+      graphs = new HandleStore(s, layout, s.path(layout.graphsDir()), storage);
       payload = new byte[a.integer("payload-bytes", 512)];
       random.nextBytes(payload);
     }
@@ -471,7 +491,7 @@ public final class FlinkHaPeer {
     HandleStore checkpoints(String job) throws Exception {
       HandleStore h = checkpointStores.get(job);
       if (h == null) {
-        h = new HandleStore(s, layout, s.path(layout.checkpointsDir(job)));
+        h = new HandleStore(s, layout, s.path(layout.checkpointsDir(job)), storage);
         checkpointStores.put(job, h);
       }
       return h;
@@ -749,7 +769,8 @@ public final class FlinkHaPeer {
     // Checkpoint stores of every job that has a checkpoint directory.
     String jobsDir = c.layout == Layout.LEGACY ? "checkpoints" : "jobs";
     for (String job : c.s.children(c.s.path(jobsDir))) {
-      HandleStore store = new HandleStore(c.s, c.layout, c.s.path(c.layout.checkpointsDir(job)));
+      HandleStore store =
+          new HandleStore(c.s, c.layout, c.s.path(c.layout.checkpointsDir(job)), null);
       for (String name : c.s.children(store.dir)) if (store.lock(name)) locks++;
     }
     createLeaderNodes(c.s, c.layout, jobs);
@@ -1038,7 +1059,9 @@ public final class FlinkHaPeer {
     for (Map.Entry<String, String> m : mapping.entrySet()) {
       if (uri.startsWith(m.getKey())) {
         String rest = uri.substring(m.getKey().length());
-        return new File(m.getValue(), new URI(null, null, rest, null).getPath());
+        // The rest is encoded as the URI was: let the JDK decode it as a hierarchical path.
+        String decoded = new URI("x:" + (rest.startsWith("/") ? "" : "/") + rest).getPath();
+        return new File(m.getValue(), decoded);
       }
     }
     URI u = new URI(uri);
