@@ -449,6 +449,17 @@ TEST_F(FlinkPeerTest, DeletedJobGraphFileFailsWithFlinksMessage) {
       << report.dump();
   EXPECT_EQ(report["problems"][0]["node"], node);
   EXPECT_EQ(report["jobs"][0]["recovered"], false);
+  // --expect-jobs: how many jobs a test wants back.
+  const json expecting = check({"--expect-jobs", "1"}, 1);
+  ASSERT_EQ(expecting["problems"].size(), 2u) << expecting.dump();
+  EXPECT_EQ(expecting["problems"][1]["kind"], "expected");
+  EXPECT_EQ(expecting["problems"][1]["message"], "Flink would recover 0 jobs, not the 1 expected");
+}
+
+TEST_F(FlinkPeerTest, EmptyTreeRecoversNothing) {
+  EXPECT_EQ(check()["ok"], true);
+  EXPECT_EQ(check({"--expect-jobs", "0"})["recovered_jobs"], 0);
+  EXPECT_EQ(check({"--expect-jobs", "2"}, 1)["problems"][0]["kind"], "expected");
 }
 
 TEST_F(FlinkPeerTest, NodeWithoutLocksIsReportedLost) {

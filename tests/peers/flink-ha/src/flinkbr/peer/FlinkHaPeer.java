@@ -700,6 +700,7 @@ public final class FlinkHaPeer {
     stdin.start();
 
     long made = 0;
+    final long started = System.nanoTime();
     long subsumed = 0;
     try (Cluster c = new Cluster(a)) {
       List<String> jobs = new ArrayList<>();
@@ -749,7 +750,10 @@ public final class FlinkHaPeer {
         if (interval > 0) Thread.sleep(interval);
       }
     } finally {
-      out.println("final checkpoints=" + made + " subsumed=" + subsumed);
+      out.printf(
+          java.util.Locale.ROOT,
+          "final checkpoints=%d subsumed=%d seconds=%.1f%n",
+          made, subsumed, (System.nanoTime() - started) / 1e9);
       out.flush();
       finished.countDown();
     }
@@ -908,6 +912,17 @@ public final class FlinkHaPeer {
             .append(counter == null ? "null" : Long.toString(counter))
             .append('}');
         firstJob = false;
+      }
+      // An empty (or deleted) tree recovers "everything" too: a restore test says how many
+      // jobs it expects back.
+      int expected = a.integer("expect-jobs", -1);
+      if (expected >= 0 && recoveredJobs != expected) {
+        problems.add(
+            new Problem(
+                graphsDir,
+                "expected",
+                "Flink would recover " + recoveredJobs + " jobs, not the " + expected
+                    + " expected"));
       }
       StringBuilder json = new StringBuilder();
       json.append("{\"ok\":")
