@@ -207,6 +207,7 @@ void TreeReader::on_data(int rc, const char* value, int len, const Stat* st, con
     if (st) {
       r->stat = *st;
       r->z.ephemeral = st->ephemeralOwner != 0;
+      r->z.owner = st->ephemeralOwner;
     }
   }
   r->owner->answered(r, rc);

@@ -1,10 +1,12 @@
 #include "source/zookeeper/zookeeper_source.h"
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <string>
 #include <utility>
 
+#include "source/flink/layout.h"
 #include "source/zookeeper/codec.h"
 #include "source/zookeeper/session.h"
 #include "source/zookeeper/staged_restore.h"
@@ -74,12 +76,14 @@ class ZkSource final : public MetadataSource {
 
   std::string location() const override { return "zookeeper://" + p_.connect + p_.root; }
 
+  // A missing root is no failure: a restore creates it and its missing parents (a new cluster,
+  // or one whose whole HA tree was deleted), and a backup records it as absent.
   Status check() override {
     auto s = TRY(Session::open(p_));
     String_vector children{};
     int rc = zoo_get_children(s->zh(), p_.root.c_str(), 0, &children);
     if (rc == ZOK) deallocate_String_vector(&children);
-    if (rc == ZNONODE) return not_found("znode " + p_.root + " does not exist on " + p_.connect);
+    if (rc == ZNONODE) return ok();
     if (rc == ZNOAUTH)
       return make_error(Errc::kPermissionDenied,
                         "not allowed to read znode " + p_.root + " on " + p_.connect +
@@ -105,11 +109,12 @@ class ZkSource final : public MetadataSource {
       return ok();
     };
     std::string line;
-    TRY(reader.read([&](const std::string& rel, Znode& z) -> Status {
+    auto read = reader.read([&](const std::string& rel, Znode& z) -> Status {
       if (z.ephemeral) {
         ++ephemeral;
         return ok();
       }
+      TRY(refuse_masked_acl(reader.abs(rel), z.acl));
       line.clear();
       if (auto st = append_line(line, rel, z); !st)
         return failed_precondition("znode " + reader.abs(rel) +
@@ -118,7 +123,16 @@ class ZkSource final : public MetadataSource {
       part += line;
       ++kept;
       return ok();
-    }));
+    });
+    if (!read && read.error().code == Errc::kNotFound && kept == 0) {
+      // The root does not exist: one part without a line records it as absent, so that
+      // restoring this backup (a safety copy, say) removes what is there by then.
+      if (ctx.log)
+        ctx.log(prefix_ + "znode " + p_.root + " does not exist on " + p_.connect +
+                ": backed up as absent");
+      return flush();
+    }
+    TRY(std::move(read));
     if (!part.empty()) TRY(flush());
     if (ctx.log) {
       ctx.log(prefix_ + "backed up " + std::to_string(kept) + " znodes under " + p_.root + " in " +
@@ -126,6 +140,34 @@ class ZkSource final : public MetadataSource {
       ctx.log(prefix_ + "left out " + std::to_string(ephemeral) + " ephemeral znodes");
     }
     return ok();
+  }
+
+  // Ephemeral Flink leader znodes (leader latches, connection info) under the root: each belongs
+  // to an open ZooKeeper session, the sign of a JobManager that is still running or died less
+  // than a session timeout ago. One warning per znode, at most kWarningsListed, then a count.
+  Result<std::vector<std::string>> live_warnings() override {
+    static constexpr size_t kWarningsListed = 5;
+    auto s = TRY(Session::open(p_));
+    TreeReader reader(*s, p_.root, nullptr);
+    TRY(reader.open_sessions(p_));
+    std::vector<std::string> out;
+    size_t found = 0;
+    auto st = reader.read([&](const std::string& rel, Znode& z) -> Status {
+      if (!z.ephemeral || flink::classify(rel).kind != flink::NodeKind::kLeader) return ok();
+      if (++found > kWarningsListed) return ok();
+      char session[32];
+      std::snprintf(session, sizeof session, "0x%llx", static_cast<unsigned long long>(z.owner));
+      out.push_back(prefix_ + "the ephemeral leader znode " + reader.abs(rel) +
+                    " belongs to the open ZooKeeper session " + session +
+                    ": a JobManager of this cluster may still be running (or stopped less than "
+                    "a session timeout ago)");
+      return ok();
+    });
+    if (!st && st.error().code != Errc::kNotFound) return std::unexpected(std::move(st).error());
+    if (found > kWarningsListed)
+      out.push_back(prefix_ + "and " + std::to_string(found - kWarningsListed) +
+                    " more ephemeral leader znodes of open sessions");
+    return out;
   }
 
   Result<std::unique_ptr<StagedRestore>> begin_restore(const TaskContext& ctx) override {
@@ -141,6 +183,24 @@ class ZkSource final : public MetadataSource {
   Status cleanup_after_crash(const std::string&) override { return ok(); }
 
  private:
+  // ZooKeeper answers getACL to a session without ADMIN permission on a znode with its digest
+  // ids masked ("flink:x" instead of "flink:<base64 SHA-1>"). Restoring such an ACL would set a
+  // digest nobody can match and lock Flink out of its own znode, so a backup refuses it.
+  Status refuse_masked_acl(const std::string& path, const std::vector<Acl>& acl) const {
+    for (const auto& a : acl) {
+      if (a.scheme != "digest" || !a.id.ends_with(":x")) continue;
+      return make_error(
+          Errc::kPermissionDenied,
+          "znode " + path + " has the ACL entry digest:" + a.id +
+              ", which ZooKeeper masked because these credentials lack ADMIN permission on it: "
+              "a backup cannot record its ACL. Configure digest_credentials_file with the "
+              "digest credentials (user:password) of the znode's owner '" +
+              a.id.substr(0, a.id.size() - 2) + "' or of a ZooKeeper super user",
+          field_name(cfg_, "digest_credentials_file"));
+    }
+    return ok();
+  }
+
   const config::SourceConfig cfg_;
   Params p_;
   std::string prefix_;
