@@ -400,7 +400,8 @@ class ZkStagedRestore final : public StagedRestore {
     bool legacy = false, modern = false;
     std::string line;
     for (size_t lineno = 1; std::getline(in, line); ++lineno) {
-      auto [rel, z] = TRY(parse_line(line, lineno));
+      std::string rel;
+      if (!path_of_canonical(line, rel)) rel = TRY(parse_line(line, lineno)).first;
       switch (flink::classify(rel).kind) {
         case flink::NodeKind::kLegacyCheckpoint:
         case flink::NodeKind::kLegacyCheckpointCounter:
@@ -417,6 +418,23 @@ class ZkStagedRestore final : public StagedRestore {
       }
     }
     return legacy && !modern;
+  }
+
+  // The path of a line in the form append_line() writes, without decoding its data (the bulk of
+  // a line); false for any other spelling or a path with escapes, which parse_line() reads.
+  static bool path_of_canonical(std::string_view line, std::string& rel) {
+    static constexpr std::string_view kKey = ",\"path\":\"";
+    size_t at = line.rfind(kKey);
+    if (at == std::string_view::npos) return false;
+    size_t start = at + kKey.size();
+    size_t end = line.find('"', start);
+    if (end == std::string_view::npos) return false;
+    std::string_view rest = line.substr(end);
+    if (rest != "\",\"sequential\":false}" && rest != "\",\"sequential\":true}") return false;
+    std::string_view p = line.substr(start, end - start);
+    if (p.find('\\') != std::string_view::npos) return false;
+    rel.assign(p);
+    return true;
   }
 
   // A live ephemeral znode that a restore leaves alone: not a path of the backup (`staged` is

@@ -626,6 +626,36 @@ TEST_F(ZkSourceTest, LegacyLayoutJobGraphsGetNoLocksChild) {
   EXPECT_EQ(c.snapshot(root), before);
 }
 
+// Curator, and so Flink, creates its namespace (/flink/<cluster-id>) and parents as container
+// znodes, whose Stat carries a special ephemeralOwner: they are persistent and backed up, the
+// root included, and come back as persistent znodes.
+TEST_F(ZkSourceTest, ContainerZnodesAreBackedUpAsPersistent) {
+  const std::string root = "/ha-containers/c1";
+  Client c(g_server->connect());
+  c.create("/ha-containers", std::nullopt, ZOO_CONTAINER);
+  c.create(root, "namespace", ZOO_CONTAINER);
+  c.create(root + "/jobgraphs", std::nullopt, ZOO_CONTAINER);
+  c.create(root + "/jobgraphs/" + kJobA, "pointer");
+  c.create(root + "/jobgraphs/" + kJobA + "/locks", std::nullopt);
+  auto src = make(root);
+  std::string tar = backup_tar(*src);
+  bool logged = false;
+  for (const auto& l : log_) logged |= l == "zookeeper source 'ha': left out 0 ephemeral znodes";
+  EXPECT_TRUE(logged);
+  c.remove_tree("/ha-containers");
+  auto staged = stage(*src, tar);
+  ASSERT_TRUE(staged);
+  ASSERT_TRUE(staged->commit());
+  auto st = staged->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(c.snapshot(root),
+            (std::map<std::string, std::string>{
+                {root, "=namespace|world:anyone:31"},
+                {root + "/jobgraphs", "NULL|world:anyone:31"},
+                {root + "/jobgraphs/" + kJobA, "=pointer|world:anyone:31"},
+                {root + "/jobgraphs/" + kJobA + "/locks", "NULL|world:anyone:31"}}));
+}
+
 // A JobManager that died (or froze) keeps its session, and so its ephemeral znodes, until the
 // session expires. Its leader znodes are reported at the check; the restore neither fails nor
 // waits for them: the stale locks under restored records go (a restored cluster starts
