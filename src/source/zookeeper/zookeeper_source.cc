@@ -8,6 +8,7 @@
 
 #include "source/flink/layout.h"
 #include "source/zookeeper/codec.h"
+#include "source/zookeeper/payload_writer.h"
 #include "source/zookeeper/session.h"
 #include "source/zookeeper/staged_restore.h"
 #include "source/zookeeper/tree_reader.h"
@@ -18,50 +19,6 @@ namespace {
 
 std::string field_name(const config::SourceConfig& cfg, std::string_view key) {
   return cfg.key_path.empty() ? std::string(key) : cfg.key_path + "." + std::string(key);
-}
-
-Result<Params> params_from_config(const config::SourceConfig& cfg) {
-  if (!cfg.params.is_object())
-    return invalid_argument(cfg.key_path, "the settings of a zookeeper source must be a map");
-  Params p;
-  for (const auto& [key, value] : cfg.params.items()) {
-    std::string f = field_name(cfg, key);
-    if (key != "connect" && key != "root" && key != "session_timeout" &&
-        key != "digest_credentials_file")
-      return invalid_argument(f, "unknown key '" + key +
-                                     "' for a zookeeper source (expected: connect, root, "
-                                     "session_timeout, digest_credentials_file)");
-    if (!value.is_string()) return invalid_argument(f, "must be a string");
-  }
-  auto get = [&](std::string_view key) -> std::string {
-    auto it = cfg.params.find(std::string(key));
-    return it == cfg.params.end() ? std::string() : it->get<std::string>();
-  };
-  p.connect = get("connect");
-  if (p.connect.empty())
-    return invalid_argument(field_name(cfg, "connect"),
-                            "a zookeeper source needs a connect string (host:port[,host:port])");
-  for (char c : p.connect)
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
-      return invalid_argument(field_name(cfg, "connect"),
-                              "must not contain spaces or control characters");
-  p.root = get("root");
-  if (p.root.empty())
-    return invalid_argument(field_name(cfg, "root"), "a zookeeper source needs a root znode");
-  if (p.root == "/" || !valid_rel_path(p.root))
-    return invalid_argument(field_name(cfg, "root"),
-                            "'" + p.root +
-                                "' must be an absolute, normalized znode path below / "
-                                "(e.g. /flink/cluster-1)");
-  if (auto t = get("session_timeout"); !t.empty()) {
-    p.session_timeout_s = TRY(config::parse_duration(t, field_name(cfg, "session_timeout")));
-    if (p.session_timeout_s > 3600)
-      return invalid_argument(field_name(cfg, "session_timeout"), "must be at most 1h");
-  }
-  p.credentials_file = get("digest_credentials_file");
-  if (!p.credentials_file.empty() && p.credentials_file[0] != '/')
-    return invalid_argument(field_name(cfg, "digest_credentials_file"), "must be an absolute path");
-  return p;
 }
 
 // ---- the source ----
@@ -98,45 +55,29 @@ class ZkSource final : public MetadataSource {
     auto s = TRY(Session::open(p_));
     TreeReader reader(*s, p_.root, &ctx);
     TRY(reader.open_sessions(p_));
-    size_t ephemeral = 0, kept = 0;
-    std::string part;
-    part.reserve(kPartLimit + 64 * 1024);
-    size_t part_no = 0;
-    int64_t now = static_cast<int64_t>(std::time(nullptr));
-    auto flush = [&]() -> Status {
-      TRY(out.add_bytes(part_name(++part_no), part, 0644, now));
-      part.clear();
-      return ok();
-    };
-    std::string line;
+    PayloadWriter payload(out, static_cast<int64_t>(std::time(nullptr)));
+    size_t ephemeral = 0;
     auto read = reader.read([&](const std::string& rel, Znode& z) -> Status {
       if (z.ephemeral) {
         ++ephemeral;
         return ok();
       }
       TRY(refuse_masked_acl(reader.abs(rel), z.acl));
-      line.clear();
-      if (auto st = append_line(line, rel, z); !st)
-        return failed_precondition("znode " + reader.abs(rel) +
-                                   " cannot be stored in a backup: " + st.error().message);
-      if (!part.empty() && part.size() + line.size() > kPartLimit) TRY(flush());
-      part += line;
-      ++kept;
-      return ok();
+      return payload.add(rel, z, reader.abs(rel));
     });
-    if (!read && read.error().code == Errc::kNotFound && kept == 0) {
-      // The root does not exist: one part without a line records it as absent, so that
-      // restoring this backup (a safety copy, say) removes what is there by then.
+    if (!read && read.error().code == Errc::kNotFound && payload.znodes() == 0) {
+      // The root does not exist: the payload records it as absent, so that restoring this
+      // backup (a safety copy, say) removes what is there by then.
       if (ctx.log)
         ctx.log(prefix_ + "znode " + p_.root + " does not exist on " + p_.connect +
                 ": backed up as absent");
-      return flush();
+      return payload.finish();
     }
     TRY(std::move(read));
-    if (!part.empty()) TRY(flush());
+    TRY(payload.finish());
     if (ctx.log) {
-      ctx.log(prefix_ + "backed up " + std::to_string(kept) + " znodes under " + p_.root + " in " +
-              seconds_since(t0));
+      ctx.log(prefix_ + "backed up " + std::to_string(payload.znodes()) + " znodes under " +
+              p_.root + " in " + seconds_since(t0));
       ctx.log(prefix_ + "left out " + std::to_string(ephemeral) + " ephemeral znodes");
     }
     return ok();
@@ -207,6 +148,50 @@ class ZkSource final : public MetadataSource {
 };
 
 }  // namespace
+
+Result<Params> params_from_config(const config::SourceConfig& cfg) {
+  if (!cfg.params.is_object())
+    return invalid_argument(cfg.key_path, "the settings of a zookeeper source must be a map");
+  Params p;
+  for (const auto& [key, value] : cfg.params.items()) {
+    std::string f = field_name(cfg, key);
+    if (key != "connect" && key != "root" && key != "session_timeout" &&
+        key != "digest_credentials_file")
+      return invalid_argument(f, "unknown key '" + key +
+                                     "' for a zookeeper source (expected: connect, root, "
+                                     "session_timeout, digest_credentials_file)");
+    if (!value.is_string()) return invalid_argument(f, "must be a string");
+  }
+  auto get = [&](std::string_view key) -> std::string {
+    auto it = cfg.params.find(std::string(key));
+    return it == cfg.params.end() ? std::string() : it->get<std::string>();
+  };
+  p.connect = get("connect");
+  if (p.connect.empty())
+    return invalid_argument(field_name(cfg, "connect"),
+                            "a zookeeper source needs a connect string (host:port[,host:port])");
+  for (char c : p.connect)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+      return invalid_argument(field_name(cfg, "connect"),
+                              "must not contain spaces or control characters");
+  p.root = get("root");
+  if (p.root.empty())
+    return invalid_argument(field_name(cfg, "root"), "a zookeeper source needs a root znode");
+  if (p.root == "/" || !valid_rel_path(p.root))
+    return invalid_argument(field_name(cfg, "root"),
+                            "'" + p.root +
+                                "' must be an absolute, normalized znode path below / "
+                                "(e.g. /flink/cluster-1)");
+  if (auto t = get("session_timeout"); !t.empty()) {
+    p.session_timeout_s = TRY(config::parse_duration(t, field_name(cfg, "session_timeout")));
+    if (p.session_timeout_s > 3600)
+      return invalid_argument(field_name(cfg, "session_timeout"), "must be at most 1h");
+  }
+  p.credentials_file = get("digest_credentials_file");
+  if (!p.credentials_file.empty() && p.credentials_file[0] != '/')
+    return invalid_argument(field_name(cfg, "digest_credentials_file"), "must be an absolute path");
+  return p;
+}
 
 Status validate_config(const config::SourceConfig& cfg) {
   TRY(params_from_config(cfg));

@@ -23,8 +23,10 @@
 // The source is made of small units, each with its own header beside this one:
 //   codec.h           the payload's JSON lines and base64; the engine may include it to read a
 //                     ZooKeeper payload from a backup file (parse_line, for_each_line)
-//   session.h         one session: connection, digest credentials, error mapping
+//   session.h         one session: connection, digest credentials, error mapping; the
+//                     parameters of a configuration (params_from_config)
 //   tree_reader.h     the pipelined read of a tree, one sink call per znode in payload order
+//   payload_writer.h  znodes in payload order into payload parts
 //   batch_writer.h    pipelined writes in zoo_amulti batches
 //   staged_index.h    what a restore keeps per znode, spooled to the staging directory
 //   staged_restore.h  the restore: staging, diff, commit() as named steps, verify
