@@ -36,6 +36,8 @@
 #include "archive/archive_writer.h"
 #include "source/registry.h"
 #include "source/testing/capturing_writer.h"
+#include "source/zookeeper/batch_writer.h"
+#include "source/zookeeper/session.h"
 #include "support/zookeeper_server.h"
 
 namespace flinkbr::source {
@@ -771,6 +773,31 @@ TEST_F(ZkSourceTest, MaskedDigestAclIsRefusedNamingTheZnode) {
   ASSERT_TRUE(staged->commit());
   ASSERT_TRUE(staged->verify());
   EXPECT_EQ(owner.snapshot(root), before);
+}
+
+// An ephemeral znode may vanish between the restore's comparison and its delete (its session
+// expired): that delete is no failure, while a plain delete of a missing znode still is.
+TEST_F(ZkSourceTest, DeleteIfExistsToleratesAVanishedZnode) {
+  zookeeper::Params p{g_server->connect(), "/", 5, creds_};
+  auto session = zookeeper::Session::open(p);
+  ASSERT_TRUE(session) << session.error().message;
+  Client c(g_server->connect());
+  c.create("/vanishing", "x");
+  {
+    zookeeper::Writer w(**session);
+    ASSERT_TRUE(w.add({zookeeper::Op::kDeleteIfExists, "/vanishing", std::nullopt, nullptr}));
+    ASSERT_TRUE(w.add({zookeeper::Op::kDeleteIfExists, "/never-was", std::nullopt, nullptr}));
+    auto st = w.finish();
+    ASSERT_TRUE(st) << st.error().message;
+  }
+  EXPECT_EQ(zoo_exists(c.zh(), "/vanishing", 0, nullptr), ZNONODE);
+  zookeeper::Writer w(**session);
+  ASSERT_TRUE(w.add({zookeeper::Op::kDelete, "/never-was", std::nullopt, nullptr}));
+  auto st = w.finish();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kNotFound);
+  EXPECT_EQ(st.error().message,
+            "deleting /never-was on ZooKeeper at " + g_server->connect() + ": no node");
 }
 
 TEST_F(ZkSourceTest, ServerDownIsUnavailableAtCheck) {
