@@ -6,6 +6,7 @@
 #define THREADED
 #endif
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -729,6 +730,84 @@ TEST_F(ZkSourceTest, LingeringEphemeralsOfAnOpenSessionNeitherFailNorHangTheRest
   warnings = src->live_warnings();
   ASSERT_TRUE(warnings);
   EXPECT_TRUE(warnings->empty());
+}
+
+// The same with a JobManager-like Java process that holds a session and is then frozen
+// (SIGSTOP): its session stays open on the server until it expires (30 s), its locks and leader
+// znodes with it. The restore neither fails nor waits for them.
+TEST_F(ZkSourceTest, EphemeralsOfAFrozenJavaClientNeitherFailNorHangTheRestore) {
+  const std::string root = "/flink/c11";
+  const std::string lock = root + "/jobgraphs/" + kJobA + "/locks/frozen-lock";
+  const std::string leader = root + "/leader/dispatcher/connection_info";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  for (const std::string& p :
+       std::vector<std::string>{"/jobgraphs", "/jobgraphs/" + kJobA,
+                                "/jobgraphs/" + kJobA + "/locks", "/leader", "/leader/dispatcher"})
+    c.create(root + p,
+             p == "/jobgraphs/" + kJobA ? std::optional<std::string>("pointer") : std::nullopt);
+  auto src = make(root);
+  std::string tar = backup_tar(*src);
+  auto expected = c.snapshot(root);
+
+  // ZooKeeper's own Java client, reading commands from a pipe, in a process group of its own.
+  // Nothing between fork and exec allocates: other threads of this process may hold malloc's lock.
+  const std::string connect = g_server->connect();
+  int in[2];
+  ASSERT_EQ(::pipe(in), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::dup2(in[0], 0);
+    ::close(in[0]);
+    ::close(in[1]);
+    int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);
+    ::dup2(null, 2);
+    ::execlp("java", "java", "-cp", testsupport::kZooKeeperJar,
+             "org.apache.zookeeper.ZooKeeperMain", "-server", connect.c_str(),
+             static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);
+  ::close(in[0]);
+  struct Reap {
+    pid_t pid;
+    int fd;
+    ~Reap() {
+      ::kill(-pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      ::close(fd);
+    }
+  } reap{pid, in[1]};
+  std::string cmds = "create -e " + lock + " x\ncreate -e " + leader + " akka://jm\n";
+  ASSERT_EQ(::write(in[1], cmds.data(), cmds.size()), static_cast<ssize_t>(cmds.size()));
+  struct Stat leader_stat {};
+  for (int i = 0; i < 600; ++i) {  // the JVM starts in a few seconds; give up after a minute
+    if (zoo_exists(c.zh(), lock.c_str(), 0, nullptr) == ZOK &&
+        zoo_exists(c.zh(), leader.c_str(), 0, &leader_stat) == ZOK)
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(leader_stat.ephemeralOwner, 0) << "the Java client did not create its znodes";
+  ASSERT_EQ(::kill(-pid, SIGSTOP), 0);
+
+  auto warnings = src->live_warnings();
+  ASSERT_TRUE(warnings) << warnings.error().message;
+  ASSERT_EQ(warnings->size(), 1u);
+  EXPECT_NE((*warnings)[0].find(leader), std::string::npos) << (*warnings)[0];
+
+  auto staged = stage(*src, tar);
+  ASSERT_TRUE(staged);
+  auto st = staged->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = staged->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(zoo_exists(c.zh(), lock.c_str(), 0, nullptr), ZNONODE);
+  expected[leader] = "E|world:anyone:31";  // still the frozen session's
+  EXPECT_EQ(c.snapshot(root), expected);
 }
 
 // ZooKeeper masks the digest ids of an ACL ("owner:x") to a session without ADMIN permission
