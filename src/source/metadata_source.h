@@ -101,6 +101,12 @@ class MetadataSource {
   // Writes the current state as payload entries under the source's prefix.
   [[nodiscard]] virtual Status backup(archive::SourceArchiveWriter& out,
                                       const TaskContext& ctx) = 0;
+  // Signs that the software whose metadata this is may still be running, for the check step
+  // to report (a zookeeper source: ephemeral leader znodes of open sessions). None by default;
+  // an error when the source cannot be read.
+  [[nodiscard]] virtual Result<std::vector<std::string>> live_warnings() {
+    return std::vector<std::string>{};
+  }
   // Starts a restore (see the file comment).
   [[nodiscard]] virtual Result<std::unique_ptr<StagedRestore>> begin_restore(
       const TaskContext& ctx) = 0;

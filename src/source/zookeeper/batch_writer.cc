@@ -48,7 +48,7 @@ Writer::~Writer() {
 }
 
 Status Writer::add(Op op) {
-  if (op.kind == Op::kSetAcl) {
+  if (op.single()) {
     TRY(flush());
     auto b = std::make_unique<Batch>();
     b->ops.push_back(std::move(op));
@@ -77,7 +77,7 @@ Status Writer::submit(std::unique_ptr<Batch> b) {
   Batch* raw = b.get();
   {
     std::unique_lock lk(m_);
-    size_t limit = raw->ops[0].kind == Op::kSetAcl ? kAclsInFlight : kBatchesInFlight;
+    size_t limit = raw->ops[0].single() ? kAclsInFlight : kBatchesInFlight;
     cv_.wait(lk, [&] { return inflight_ < limit; });
     ++inflight_;
   }
@@ -87,6 +87,8 @@ Status Writer::submit(std::unique_ptr<Batch> b) {
     // The C API takes a non-const ACL_vector it only reads.
     rc = zoo_aset_acl(s_.zh(), raw->ops[0].path.c_str(), -1,
                       const_cast<ACL_vector*>(&raw->ops[0].acl->vec), &on_done, raw);
+  } else if (raw->ops[0].kind == Op::kDeleteIfExists) {
+    rc = zoo_adelete(s_.zh(), raw->ops[0].path.c_str(), -1, &on_done, raw);
   } else {
     raw->cops.resize(raw->ops.size());
     raw->results.resize(raw->ops.size());
@@ -107,6 +109,7 @@ Status Writer::submit(std::unique_ptr<Batch> b) {
           zoo_set_op_init(&raw->cops[i], op.path.c_str(), data, len, -1, nullptr);
           break;
         case Op::kSetAcl:
+        case Op::kDeleteIfExists:
           break;
       }
     }
@@ -136,8 +139,8 @@ Status Writer::drain() {
 
 Error Writer::describe(const Batch& b) const {
   static constexpr const char* kVerb[] = {"creating", "deleting", "setting the data of",
-                                          "setting the ACL of"};
-  if (b.ops[0].kind != Op::kSetAcl && b.rc != ZCONNECTIONLOSS && b.rc != ZSESSIONEXPIRED)
+                                          "setting the ACL of", "deleting"};
+  if (!b.ops[0].single() && b.rc != ZCONNECTIONLOSS && b.rc != ZSESSIONEXPIRED)
     for (size_t i = 0; i < b.results.size(); ++i) {
       int err = b.results[i].err;
       if (err != ZOK && err != ZRUNTIMEINCONSISTENCY)
@@ -155,6 +158,8 @@ void Writer::on_done(int rc, const void* d) {
   auto* b = static_cast<Batch*>(const_cast<void*>(d));
   Writer* w = b->owner;
   std::lock_guard lk(w->m_);
+  // An ephemeral znode whose session expired in the meantime is gone, as wanted.
+  if (rc == ZNONODE && b->ops[0].kind == Op::kDeleteIfExists) rc = ZOK;
   b->rc = rc;
   b->done = true;
   --w->inflight_;

@@ -1,9 +1,9 @@
 // Writing to ZooKeeper, pipelined: creates, deletes and set-data ops grouped into zoo_amulti
 // batches of at most 512 KiB serialized (well under jute.maxbuffer, 1 MiB, past which the server
 // drops the connection) and 2,000 ops, 8 batches in flight; set-ACL ops (which a multi cannot
-// carry) go one by one, 500 in flight. A session processes requests in order, so a batch that
-// creates children is applied after the batch that created their parent, and ops are applied in
-// the order they were added.
+// carry) and deletes that tolerate a missing znode go one by one, 500 in flight. A session
+// processes requests in order, so a batch that creates children is applied after the batch that
+// created their parent, and ops are applied in the order they were added.
 //
 // A batch is atomic in ZooKeeper; the writer as a whole is not: after a failure the batches
 // before it are applied. Errors name the op's znode and the server. One thread adds; the C
@@ -34,13 +34,17 @@ struct CAcl {
 };
 
 struct Op {
-  enum Kind { kCreate, kDelete, kSetData, kSetAcl } kind;
+  // kDeleteIfExists: a delete that a missing znode does not fail, sent on its own (a multi fails
+  // as a whole): for ephemeral znodes, which vanish when their session expires.
+  enum Kind { kCreate, kDelete, kSetData, kSetAcl, kDeleteIfExists } kind;
   std::string path;  // absolute
   std::optional<std::string> data;
   std::shared_ptr<const CAcl> acl;  // create and set-ACL; shared by the ops of one ACL
 
   // The op's serialized size, about (an upper bound).
   size_t bytes() const;
+  // Whether the op goes on its own rather than in a multi.
+  bool single() const { return kind == kSetAcl || kind == kDeleteIfExists; }
 };
 
 class Writer {
@@ -52,7 +56,8 @@ class Writer {
   Writer(const Writer&) = delete;
   Writer& operator=(const Writer&) = delete;
 
-  // Queues an op; multi-able ops are grouped into batches, set-ACL ops go one by one. Returns
+  // Queues an op; multi-able ops are grouped into batches, set-ACL and delete-if-exists ops go
+  // one by one. Returns
   // the first failure of a batch already answered, if any.
   [[nodiscard]] Status add(Op op);
   // Sends the batch being filled.

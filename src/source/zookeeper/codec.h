@@ -44,6 +44,7 @@ struct Znode {
   std::vector<Acl> acl;
   bool sequential = false;  // created with a sequential flag (payload field "sequential")
   bool ephemeral = false;   // never set by parse_line(): payloads hold persistent znodes only
+  int64_t owner = 0;        // the session id of an ephemeral znode (its Stat's ephemeralOwner)
 };
 
 // "znodes/part-000001.jsonl" for n = 1.

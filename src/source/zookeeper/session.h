@@ -24,6 +24,7 @@
 #include <string>
 
 #include "common/result.h"
+#include "config/config.h"
 
 namespace flinkbr::source::zookeeper {
 
@@ -34,6 +35,10 @@ struct Params {
   int64_t session_timeout_s = 30;
   std::string credentials_file;
 };
+
+// The parameters of a zookeeper source's configuration (zookeeper_source.h lists the keys);
+// kInvalidArgument naming "<key_path>.<key>".
+[[nodiscard]] Result<Params> params_from_config(const config::SourceConfig& cfg);
 
 // "user:password" from the credentials file (mode 0600 required, else kPermissionDenied naming
 // it) or FLINKBR_ZK_DIGEST; "" when neither is configured.

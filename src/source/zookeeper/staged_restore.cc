@@ -10,9 +10,11 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <optional>
 #include <vector>
 
+#include "source/flink/layout.h"
 #include "source/zookeeper/batch_writer.h"
 #include "source/zookeeper/codec.h"
 #include "source/zookeeper/staged_index.h"
@@ -33,14 +35,18 @@ class ZkStagedRestore final : public StagedRestore {
     std::string safe;
     for (char c : name) safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
     base_ = ctx.staging_dir + "/zookeeper-" + safe + "-" + ctx.id;
+    raw_file_ = base_ + ".raw.jsonl";
     file_ = base_ + ".jsonl";
     index_ = std::make_unique<StagedIndex>(base_);
   }
-  ~ZkStagedRestore() override { ::unlink(file_.c_str()); }
+  ~ZkStagedRestore() override {
+    ::unlink(raw_file_.c_str());
+    ::unlink(file_.c_str());
+  }
 
   Status open() {
-    out_.open(file_, std::ios::binary | std::ios::trunc);
-    if (!out_) return errno_error("creating the staging file " + file_, errno);
+    out_.open(raw_file_, std::ios::binary | std::ios::trunc);
+    if (!out_) return errno_error("creating the staging file " + raw_file_, errno);
     return index_->open();
   }
 
@@ -61,17 +67,49 @@ class ZkStagedRestore final : public StagedRestore {
     if (!content.empty() && content.back() != '\n')
       return corruption("zookeeper payload: entry '" + entry.path + "' does not end a line");
     out_.write(content.data(), static_cast<std::streamsize>(content.size()));
-    if (!out_) return io_error("writing the staging file " + file_);
+    if (!out_) return io_error("writing the staging file " + raw_file_);
     ++parts_;
     return ok();
   }
 
+  // Validates the staged parts (root first, byte-wise order, every parent present) and writes
+  // them again as the staging file that commit() reads, with the index beside it. Flink's record
+  // nodes of 1.15 and later that the backup holds without their persistent `locks` child get one
+  // (empty, the record's ACL): Flink skips a record without children as marked for deletion. A
+  // payload of parts without a line records a root that did not exist when it was taken.
   Status finish_staging() override {
     out_.close();
-    if (!out_) return io_error("writing the staging file " + file_);
-    std::ifstream in(file_, std::ios::binary);
-    if (!in) return errno_error("reading the staging file " + file_, errno);
-    std::string line, prev;
+    if (!out_) return io_error("writing the staging file " + raw_file_);
+    if (parts_ == 0) return corruption("zookeeper payload: no parts");
+    bool legacy = TRY(legacy_layout());
+    std::ifstream in(raw_file_, std::ios::binary);
+    if (!in) return errno_error("reading the staging file " + raw_file_, errno);
+    std::ofstream out(file_, std::ios::binary | std::ios::trunc);
+    if (!out) return errno_error("creating the staging file " + file_, errno);
+    // Locks children to add, by path, with their record's ACL; written in order as soon as the
+    // payload passes them, dropped when it holds them. A record's children follow it closely in
+    // byte-wise order, so few are pending at once.
+    std::map<std::string, std::vector<Acl>> pending;
+    size_t added = 0;
+    std::string line, prev, synth;
+    auto stage = [&](const std::string& rel, Znode& z, std::string_view text) -> Status {
+      out.write(text.data(), static_cast<std::streamsize>(text.size()));
+      out.put('\n');
+      if (!out) return io_error("writing the staging file " + file_);
+      return index_->add(make_meta(rel, z, acls_, digester_));
+    };
+    auto flush_pending_before = [&](const std::string* rel) -> Status {
+      while (!pending.empty() && (!rel || pending.begin()->first < *rel)) {
+        auto node = pending.extract(pending.begin());
+        Znode z{std::string(), std::move(node.mapped()), false, false, 0};
+        synth.clear();
+        TRY(append_line(synth, node.key(), z));
+        synth.pop_back();  // the newline; stage() adds one
+        TRY(stage(node.key(), z, synth));
+        ++added;
+      }
+      return ok();
+    };
     size_t lineno = 0;
     while (std::getline(in, line)) {
       ++lineno;
@@ -80,13 +118,29 @@ class ZkStagedRestore final : public StagedRestore {
         return corruption("zookeeper payload: the first znode must be the root \"/\"");
       if (lineno > 1 && !(prev < rel))
         return corruption("zookeeper payload: znode " + rel + " is out of order or repeated");
+      TRY(flush_pending_before(&rel));
+      pending.erase(rel);
       if (rel != "/" && !TRY(has_staged_parent(rel, prev)))
         return corruption("zookeeper payload: znode " + rel + " has no parent in the backup");
-      TRY(index_->add(make_meta(rel, z, acls_, digester_)));
+      flink::NodeInfo info = flink::classify(rel);
+      if (info.wants_locks_child && !(legacy && info.kind == flink::NodeKind::kJobGraph))
+        pending.emplace(rel + "/locks", z.acl);
+      TRY(stage(rel, z, line));
       prev = std::move(rel);
     }
-    if (index_->size() == 0)
-      return corruption("zookeeper payload: no znodes (the root is missing)");
+    TRY(flush_pending_before(nullptr));
+    out.close();
+    if (!out) return io_error("writing the staging file " + file_);
+    in.close();
+    ::unlink(raw_file_.c_str());
+    absent_ = index_->size() == 0;
+    if (log_ && added > 0)
+      log_(prefix_ + "the backup holds " + std::to_string(added) +
+           " Flink job graph, execution plan or checkpoint znodes without their persistent "
+           "'locks' child, which Flink needs to recover them: the restore creates it");
+    if (log_ && absent_)
+      log_(prefix_ + "the backup records that znode " + p_.root +
+           " did not exist: the restore removes it");
     finished_ = true;
     return ok();
   }
@@ -98,7 +152,7 @@ class ZkStagedRestore final : public StagedRestore {
     TRY(walk_live(
         *session,
         [&](const Meta& l, const Meta* st) -> Status {
-          if (TRY(kept_ephemeral(l, st))) return ok();
+          if (!stale_lock(l, st) && TRY(kept_ephemeral(l, st))) return ok();
           if (!st)
             d.removed.add(abs(l.rel));
           else if (l.ephemeral || !l.same_content(*st))
@@ -119,7 +173,7 @@ class ZkStagedRestore final : public StagedRestore {
     CommitPlan plan(base_);
     TRY(plan.open());
     bool root_exists = TRY(compare_with_live(*session, plan));
-    if (!root_exists) TRY(create_ancestors(*session));
+    if (!root_exists && !absent_) TRY(create_ancestors(*session));
     CommitCounts n;
     {
       Writer w(*session);
@@ -130,10 +184,19 @@ class ZkStagedRestore final : public StagedRestore {
       TRY(w.finish());
     }
     committed_ = true;
-    if (log_)
+    if (log_) {
       log_(prefix_ + "deleted " + std::to_string(n.deleted) + ", created " +
            std::to_string(n.created) + ", set the data of " + std::to_string(n.set_data) +
            " and the ACL of " + std::to_string(n.set_acl) + " znodes in " + seconds_since(t0));
+      if (plan.stale_locks > 0)
+        log_(prefix_ + "deleted " + std::to_string(plan.stale_locks) +
+             " ephemeral Flink lock znodes left by JobManager sessions that are not closed yet: "
+             "a restored cluster starts unlocked");
+      if (plan.kept_ephemeral > 0)
+        log_(prefix_ + "left " + std::to_string(plan.kept_ephemeral) +
+             " ephemeral znodes of open sessions alone (leader latches, connection info): they "
+             "vanish when their sessions end or expire");
+    }
     return ok();
   }
 
@@ -176,10 +239,13 @@ class ZkStagedRestore final : public StagedRestore {
       TRY(live_state.open());
       return acl_todo.open();
     }
-    RecordSpool to_delete;
+    RecordSpool to_delete;  // "<kEphemeral or kPersistent><path>"
     SpoolFile live_state;
     RecordSpool acl_todo;
+    size_t stale_locks = 0;     // ephemeral lock znodes to delete
+    size_t kept_ephemeral = 0;  // ephemeral znodes of open sessions left alone
   };
+  static constexpr char kPersistent = 'P', kEphemeral = 'E';
 
   struct CommitCounts {
     size_t deleted = 0, set_data = 0, created = 0, set_acl = 0;
@@ -193,8 +259,14 @@ class ZkStagedRestore final : public StagedRestore {
         session,
         [&](const Meta& l, const Meta* st) -> Status {
           root_exists = true;
-          if (TRY(kept_ephemeral(l, st))) return ok();
-          if (!st || l.ephemeral) TRY(plan.to_delete.append(l.rel));
+          if (stale_lock(l, st)) {
+            ++plan.stale_locks;
+          } else if (TRY(kept_ephemeral(l, st))) {
+            ++plan.kept_ephemeral;
+            return ok();
+          }
+          if (!st || l.ephemeral)
+            TRY(plan.to_delete.append((l.ephemeral ? kEphemeral : kPersistent) + l.rel));
           if (!st) return ok();
           char state = static_cast<char>(
               l.ephemeral
@@ -215,11 +287,14 @@ class ZkStagedRestore final : public StagedRestore {
   }
 
   // Step 2: deletes the live znodes the backup does not hold, children first (reverse
-  // byte-wise order).
+  // byte-wise order). An ephemeral znode is deleted on its own, and its being gone already is no
+  // failure: its session may expire at any time.
   Status delete_extra(Writer& w, CommitPlan& plan, CommitCounts& n) {
     RecordSpool::Cursor dels(plan.to_delete, true);
-    while (auto rel = TRY(dels.next())) {
-      TRY(w.add({Op::kDelete, abs(std::string(*rel)), std::nullopt, nullptr}));
+    while (auto rec = TRY(dels.next())) {
+      if (rec->size() < 2) return io_error("the staging file " + base_ + ".delete is damaged");
+      Op::Kind kind = (*rec)[0] == kEphemeral ? Op::kDeleteIfExists : Op::kDelete;
+      TRY(w.add({kind, abs(std::string(rec->substr(1))), std::nullopt, nullptr}));
       ++n.deleted;
     }
     return ok();
@@ -307,6 +382,61 @@ class ZkStagedRestore final : public StagedRestore {
     return index_->contains(parent);
   }
 
+  // A live ephemeral Flink lock (<record>/locks/<lock>) that is not a path of the backup: left
+  // by a JobManager whose session is still open (it may have died less than a session timeout
+  // ago, or be frozen). Deleted: a restored cluster starts with its records unlocked, and a lock
+  // left in place would keep the new JobManager from ever removing that record.
+  static bool stale_lock(const Meta& live, const Meta* staged) {
+    return live.ephemeral && !staged && flink::classify(live.rel).kind == flink::NodeKind::kLock;
+  }
+
+  // Whether the staged tree is Flink's layout before 1.15 (checkpoints/<job>/..., a
+  // checkpoint-counter or running_job_registry node, and no node of the later layout): its job
+  // graphs then take their locks as direct ephemeral children and get no `locks` child. One
+  // pass over the paths of the staged parts.
+  Result<bool> legacy_layout() {
+    std::ifstream in(raw_file_, std::ios::binary);
+    if (!in) return errno_error("reading the staging file " + raw_file_, errno);
+    bool legacy = false, modern = false;
+    std::string line;
+    for (size_t lineno = 1; std::getline(in, line); ++lineno) {
+      std::string rel;
+      if (!path_of_canonical(line, rel)) rel = TRY(parse_line(line, lineno)).first;
+      switch (flink::classify(rel).kind) {
+        case flink::NodeKind::kLegacyCheckpoint:
+        case flink::NodeKind::kLegacyCheckpointCounter:
+          legacy = true;
+          break;
+        case flink::NodeKind::kExecutionPlan:
+        case flink::NodeKind::kCheckpoint:
+        case flink::NodeKind::kCheckpointCounter:
+        case flink::NodeKind::kLocks:
+          modern = true;
+          break;
+        default:
+          if (rel.ends_with("/running_job_registry")) legacy = true;
+      }
+    }
+    return legacy && !modern;
+  }
+
+  // The path of a line in the form append_line() writes, without decoding its data (the bulk of
+  // a line); false for any other spelling or a path with escapes, which parse_line() reads.
+  static bool path_of_canonical(std::string_view line, std::string& rel) {
+    static constexpr std::string_view kKey = ",\"path\":\"";
+    size_t at = line.rfind(kKey);
+    if (at == std::string_view::npos) return false;
+    size_t start = at + kKey.size();
+    size_t end = line.find('"', start);
+    if (end == std::string_view::npos) return false;
+    std::string_view rest = line.substr(end);
+    if (rest != "\",\"sequential\":false}" && rest != "\",\"sequential\":true}") return false;
+    std::string_view p = line.substr(start, end - start);
+    if (p.find('\\') != std::string_view::npos) return false;
+    rel.assign(p);
+    return true;
+  }
+
   // A live ephemeral znode that a restore leaves alone: not a path of the backup (`staged` is
   // null), parent kept.
   Result<bool> kept_ephemeral(const Meta& live, const Meta* staged) {
@@ -360,8 +490,9 @@ class ZkStagedRestore final : public StagedRestore {
   Params p_;
   std::function<void(const std::string&)> log_;
   std::string prefix_;
-  std::string base_;  // staging files: base_ + ".jsonl", ".index", ".offsets", ...
-  std::string file_;
+  std::string base_;      // staging files: base_ + ".jsonl", ".index", ".offsets", ...
+  std::string raw_file_;  // the parts as added
+  std::string file_;      // the parts validated, with the locks children added (finish_staging)
   std::ofstream out_;
   size_t parts_ = 0;
   std::unique_ptr<StagedIndex> index_;
@@ -369,6 +500,7 @@ class ZkStagedRestore final : public StagedRestore {
   Digester digester_;
   bool finished_ = false;
   bool committed_ = false;
+  bool absent_ = false;                             // the backup records a root that did not exist
   std::vector<std::shared_ptr<const CAcl>> cacls_;  // by ACL id, built when first used
 };
 

@@ -30,6 +30,15 @@ bool looks_sequential(const std::string& rel, int32_t parent_cversion) {
   long long v = std::stoll(digits);
   return v < static_cast<long long>(parent_cversion);
 }
+// Whether a Stat's ephemeralOwner is a session, i.e. the znode is ephemeral. ZooKeeper 3.5 and
+// later also mark container znodes (Long.MIN_VALUE), which Curator, and so Flink, creates for
+// its namespace (/flink/<cluster-id>) and parents, and TTL znodes (0xFF in the top byte, with
+// extended types enabled) there: both are persistent znodes that a backup keeps.
+bool is_session_owner(int64_t owner) {
+  auto u = static_cast<uint64_t>(owner);
+  return owner != 0 && u != 0x8000000000000000ull && (u >> 56) != 0xff;
+}
+
 }  // namespace
 
 struct TreeReader::Req {
@@ -206,7 +215,8 @@ void TreeReader::on_data(int rc, const char* value, int len, const Stat* st, con
     if (value && len >= 0) r->z.data.emplace(value, static_cast<size_t>(len));
     if (st) {
       r->stat = *st;
-      r->z.ephemeral = st->ephemeralOwner != 0;
+      r->z.ephemeral = is_session_owner(st->ephemeralOwner);
+      if (r->z.ephemeral) r->z.owner = st->ephemeralOwner;
     }
   }
   r->owner->answered(r, rc);

@@ -1,7 +1,7 @@
 // Reading a ZooKeeper tree, pipelined: every znode below a root (ephemeral ones included,
-// flagged) is handed to a sink in byte-wise path order, the order of the payload, without
-// holding the tree. Only the znodes being read and those read ahead of a smaller one still
-// being listed are in memory.
+// flagged; container and TTL znodes count as persistent) is handed to a sink in byte-wise path
+// order, the order of the payload, without holding the tree. Only the znodes being read and those
+// read ahead of a smaller one still being listed are in memory.
 //
 // Per znode: zoo_aget (data and Stat) and zoo_aget_acl at once; zoo_aget_children2 only when the
 // Stat counts children, so a leaf (most of a Flink tree) costs two requests. Up to 2,000 requests

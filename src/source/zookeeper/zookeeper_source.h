@@ -23,8 +23,10 @@
 // The source is made of small units, each with its own header beside this one:
 //   codec.h           the payload's JSON lines and base64; the engine may include it to read a
 //                     ZooKeeper payload from a backup file (parse_line, for_each_line)
-//   session.h         one session: connection, digest credentials, error mapping
+//   session.h         one session: connection, digest credentials, error mapping; the
+//                     parameters of a configuration (params_from_config)
 //   tree_reader.h     the pipelined read of a tree, one sink call per znode in payload order
+//   payload_writer.h  znodes in payload order into payload parts
 //   batch_writer.h    pipelined writes in zoo_amulti batches
 //   staged_index.h    what a restore keeps per znode, spooled to the staging directory
 //   staged_restore.h  the restore: staging, diff, commit() as named steps, verify
@@ -55,8 +57,17 @@
 //      configured, otherwise world:anyone:ALL;
 //   4. sets the final ACL of changed znodes and of those created with a temporary ACL, children
 //      first, so an ACL that forbids later writes is applied after the children exist.
-// Live ephemeral znodes are left alone (they belong to live sessions) unless their parent is
-// removed or their path is a persistent znode of the backup. A znode created sequential is
+// Flink-aware (source/flink/layout.h): Flink 1.15+ job graph, execution plan and checkpoint
+// znodes come back with their empty persistent `locks` child, which Flink needs to recover them;
+// ephemeral Flink locks under `locks` left by a session still open are deleted (a restored
+// cluster starts unlocked). Other live ephemeral znodes are left alone (they belong to live
+// sessions) unless their parent is removed or their path is a persistent znode of the backup;
+// ephemeral znodes are deleted one by one, a vanished one being no failure. A missing root
+// passes check() and is created with its missing parents; a backup records a missing root as
+// absent (one empty part), and restoring that removes the subtree. A backup refuses an ACL
+// whose digest ZooKeeper masked ("user:x": no ADMIN permission), naming the znode and
+// digest_credentials_file. live_warnings() reports ephemeral Flink leader znodes of open
+// sessions: a JobManager may still be running. A znode created sequential is
 // restored under its exact recorded name (as a persistent znode); ZooKeeper does not let a client
 // set the parent's sequence counter (cversion), so later sequential creates under that parent
 // may pick a number that exists and fail with ZNODEEXISTS until the counter has passed it.
