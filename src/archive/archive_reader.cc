@@ -578,13 +578,27 @@ Result<std::unique_ptr<ArchiveReader>> ArchiveReader::open(io::Reader& in,
   return std::unique_ptr<ArchiveReader>(std::move(r));
 }
 
-Result<VerifyReport> verify_archive(io::Reader& tar_stream, const std::string& spool_dir) {
+Result<VerifyReport> verify_archive(io::Reader& tar_stream, const std::string& spool_dir,
+                                    EntryObserver* observer) {
   TarArchiveReader reader(tar_stream, TRY(io::Spool::create(spool_dir)),
                           TRY(UniquePaths::create(spool_dir)));
   TRY(reader.open());
+  std::vector<std::byte> buf;
   for (;;) {
     auto entry = TRY(reader.next());
     if (!entry) break;  // next() drains and hashes the data of each file itself
+    if (!observer ||
+        !observer->begin(entry->source(), entry->relative_path(), entry->type, entry->size))
+      continue;
+    if (entry->type == EntryType::kFile) {
+      buf.resize(64 * 1024);
+      for (;;) {
+        size_t n = TRY(reader.data().read(buf));
+        if (n == 0) break;
+        observer->data(std::span(buf).first(n));
+      }
+    }
+    observer->end();
   }
   return VerifyReport{.header = reader.header(),
                       .summary = reader.summary(),

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "archive/entry_observer.h"
 #include "archive/format.h"
 #include "io/stream.h"
 
@@ -76,7 +77,9 @@ struct VerifyReport {
   ArchiveSummary summary;
   uint64_t payload_bytes = 0;
 };
+// `observer`, when given, sees every payload entry in order with the data it asks for.
 [[nodiscard]] Result<VerifyReport> verify_archive(io::Reader& tar_stream,
-                                                  const std::string& spool_dir = {});
+                                                  const std::string& spool_dir = {},
+                                                  EntryObserver* observer = nullptr);
 
 }  // namespace flinkbr::archive

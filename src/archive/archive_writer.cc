@@ -284,8 +284,29 @@ Status check_source_prefix(std::string_view prefix) {
 
 }  // namespace
 
-SourceArchiveWriter::SourceArchiveWriter(ArchiveWriter& inner, std::string_view source_name)
-    : inner_(inner), prefix_(std::string(kSourcesPrefix) + std::string(source_name)) {}
+SourceArchiveWriter::SourceArchiveWriter(ArchiveWriter& inner, std::string_view source_name,
+                                         EntryObserver* observer)
+    : inner_(inner),
+      prefix_(std::string(kSourcesPrefix) + std::string(source_name)),
+      name_(source_name),
+      observer_(observer) {}
+
+namespace {
+// Hands what it reads to an observer as well.
+class TeeReader final : public io::Reader {
+ public:
+  TeeReader(io::Reader& inner, EntryObserver& observer) : inner_(inner), observer_(observer) {}
+  Result<size_t> read(std::span<std::byte> out) override {
+    size_t n = TRY(inner_.read(out));
+    if (n > 0) observer_.data(out.first(n));
+    return n;
+  }
+
+ private:
+  io::Reader& inner_;
+  EntryObserver& observer_;
+};
+}  // namespace
 
 std::string SourceArchiveWriter::full(std::string_view path) const {
   if (path.empty()) return prefix_;
@@ -294,21 +315,33 @@ std::string SourceArchiveWriter::full(std::string_view path) const {
 
 Status SourceArchiveWriter::add_directory(std::string_view path, uint32_t mode, int64_t mtime) {
   TRY(check_source_prefix(prefix_));
-  return inner_.add_directory(full(path), mode, mtime);
+  TRY(inner_.add_directory(full(path), mode, mtime));
+  if (observer_ && observer_->begin(name_, path, EntryType::kDirectory, 0)) observer_->end();
+  return ok();
 }
 
 Status SourceArchiveWriter::add_file(std::string_view path, uint32_t mode, int64_t mtime,
                                      uint64_t size, io::Reader& data) {
   TRY(check_source_prefix(prefix_));
   if (path.empty()) return invalid_argument("path", "a file needs a path below " + prefix_);
-  return inner_.add_file(full(path), mode, mtime, size, data);
+  if (!observer_ || !observer_->begin(name_, path, EntryType::kFile, size))
+    return inner_.add_file(full(path), mode, mtime, size, data);
+  TeeReader tee(data, *observer_);
+  TRY(inner_.add_file(full(path), mode, mtime, size, tee));
+  observer_->end();
+  return ok();
 }
 
 Status SourceArchiveWriter::add_bytes(std::string_view path, std::string_view data, uint32_t mode,
                                       int64_t mtime) {
   TRY(check_source_prefix(prefix_));
   if (path.empty()) return invalid_argument("path", "a file needs a path below " + prefix_);
-  return inner_.add_bytes(full(path), data, mode, mtime);
+  TRY(inner_.add_bytes(full(path), data, mode, mtime));
+  if (observer_ && observer_->begin(name_, path, EntryType::kFile, data.size())) {
+    observer_->data(std::as_bytes(std::span(data.data(), data.size())));
+    observer_->end();
+  }
+  return ok();
 }
 
 }  // namespace flinkbr::archive

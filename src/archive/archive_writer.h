@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "archive/entry_observer.h"
 #include "archive/format.h"
 #include "io/stream.h"
 
@@ -41,10 +42,12 @@ class ArchiveWriter {
 };
 
 // Prefixes every path with "sources/<name>/" so that a MetadataSource writes its payload with
-// paths relative to its own root. Borrows `inner`.
+// paths relative to its own root. Borrows `inner`, and `observer` when given: it sees every
+// entry written through this writer, with the data it asks for.
 class SourceArchiveWriter {
  public:
-  SourceArchiveWriter(ArchiveWriter& inner, std::string_view source_name);
+  SourceArchiveWriter(ArchiveWriter& inner, std::string_view source_name,
+                      EntryObserver* observer = nullptr);
   // `path` is relative to the source's prefix; "" means the prefix itself (a directory only).
   [[nodiscard]] Status add_directory(std::string_view path, uint32_t mode, int64_t mtime);
   [[nodiscard]] Status add_file(std::string_view path, uint32_t mode, int64_t mtime, uint64_t size,
@@ -57,6 +60,8 @@ class SourceArchiveWriter {
   std::string full(std::string_view path) const;
   ArchiveWriter& inner_;
   std::string prefix_;  // "sources/<name>"
+  std::string name_;
+  EntryObserver* observer_ = nullptr;
 };
 
 }  // namespace flinkbr::archive

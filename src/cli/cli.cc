@@ -569,19 +569,23 @@ Result<int> wait_restore(Command& cmd, Client& c, const std::string& name, int m
   return 1;
 }
 
-Result<int> cmd_restore_start(Command& cmd, const std::string& name, bool dry_run, bool retry) {
+Result<int> cmd_restore_start(Command& cmd, const std::string& name, bool dry_run, bool retry,
+                              bool allow_dangling) {
   Client c = TRY(cmd.client());
   const std::string base = "/api/v1/restore-tasks/" + url_segment(name);
+  json body = json::object();
+  if (allow_dangling) body["allow_dangling"] = true;
   if (dry_run) {
     if (cmd.io().stderr_is_tty) cmd.note("Checking and comparing (nothing will be changed)...");
-    json preview = TRY(c.post(base + "/start", {{"dry_run", true}}));
+    body["dry_run"] = true;
+    json preview = TRY(c.post(base + "/start", body));
     if (cmd.json_out())
       cmd.print_json(preview);
     else
       cmd.io().out << render_preview(preview);
     return 0;
   }
-  json t = TRY(c.post(base + (retry ? "/retry" : "/start"), json::object()));
+  json t = TRY(c.post(base + (retry ? "/retry" : "/start"), body));
   if (cmd.wait()) return wait_restore(cmd, c, name, static_cast<int>(num(t, "attempts")));
   if (cmd.json_out())
     cmd.print_json(t);
@@ -733,6 +737,7 @@ struct Args {
   RestoreCreateArgs restore;
   FileArgs file;
   bool dry_run = false;
+  bool allow_dangling = false;
   int limit = 0;
   int audit_limit = 100;
   int64_t offset = 0;
@@ -903,14 +908,17 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
     s->add_option("--queue", a.restore.queue, "RemoteHDFS: YARN queue used for the copy");
 
     s = leaf(grp, "start", "Start a restoration (or preview it with --dry-run)",
-             [&] { return cmd_restore_start(cmd, a.name, a.dry_run, false); });
+             [&] { return cmd_restore_start(cmd, a.name, a.dry_run, false, a.allow_dangling); });
     s->add_option("NAME", a.name, "Task name")->required();
     s->add_flag("--dry-run", a.dry_run,
                 "Run the checks and show what would be added, changed and removed");
-    leaf(grp, "retry", "Run a failed restoration again",
-         [&] { return cmd_restore_start(cmd, a.name, false, true); })
-        ->add_option("NAME", a.name, "Task name")
-        ->required();
+    s->add_flag("--allow-dangling", a.allow_dangling,
+                "Restore even if Flink's HA pointers in the backup dangle (Flink may not recover)");
+    s = leaf(grp, "retry", "Run a failed restoration again",
+             [&] { return cmd_restore_start(cmd, a.name, false, true, a.allow_dangling); });
+    s->add_option("NAME", a.name, "Task name")->required();
+    s->add_flag("--allow-dangling", a.allow_dangling,
+                "Restore even if Flink's HA pointers in the backup dangle (Flink may not recover)");
     leaf(grp, "list", "List restoration tasks", [&] { return cmd_restore_list(cmd); });
     leaf(grp, "show", "Show a restoration task with its attempts, steps and log",
          [&] { return cmd_restore_show(cmd, a.name); })

@@ -158,6 +158,26 @@ std::string render_preview(const json& preview, size_t max_entries) {
     }
   }
   if (total == 0) out += "The cluster already holds exactly what the backup holds.\n";
+  if (preview.contains("flink") && preview["flink"].is_object()) {
+    const json& f = preview["flink"];
+    if (f.contains("jobs") && f["jobs"].is_array() && !f["jobs"].empty()) {
+      out += "Flink jobs in the backup:\n";
+      for (const auto& j : f["jobs"])
+        out += "  " + field_text(j, "id") + "  newest checkpoint " +
+               (j.contains("latest_checkpoint") && !j["latest_checkpoint"].is_null()
+                    ? text_of(j["latest_checkpoint"])
+                    : std::string("none")) +
+               "\n";
+    }
+    if (f.contains("rewrites") && f["rewrites"].is_array())
+      for (const auto& r : f["rewrites"])
+        out += "Pointers rewritten: " + field_text(r, "from") + " -> " + field_text(r, "to") +
+               " (" + text_of(r.value("count", json(0))) + ")\n";
+    if (f.contains("dangling") && f["dangling"].is_array())
+      for (const auto& d : f["dangling"]) out += "Dangling pointer: " + text_of(d) + "\n";
+    if (auto r = field_text(f, "refusal"); !r.empty())
+      out += "A start would be refused: " + r + "\n";
+  }
   return out;
 }
 

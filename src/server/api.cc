@@ -92,7 +92,9 @@ constexpr FieldRule kRestoreTaskFields[] = {{"name"},      {"cluster"},     {"da
                                             {"ip_mode"},   {"namenode_ip"}, {"queue"}};
 constexpr FieldRule kFileFields[] = {{"cluster"},     {"path_type"}, {"source_path"},
                                      {"nameservice"}, {"ip_mode"},   {"namenode_ip"}};
-constexpr FieldRule kStartFields[] = {{"dry_run", FieldType::kBoolean}};
+constexpr FieldRule kStartFields[] = {{"dry_run", FieldType::kBoolean},
+                                      {"allow_dangling", FieldType::kBoolean}};
+constexpr FieldRule kRetryFields[] = {{"allow_dangling", FieldType::kBoolean}};
 
 Status require(const json& body, std::string_view field) {
   if (string_field(body, field).empty())
@@ -586,19 +588,23 @@ struct Api::Impl {
     change("POST", "/restore-tasks/" + kName + "/start", kOperator, "restore.start",
            "start a restoration", [this](Call& c) -> Result<Reply> {
              json body = TRY(parse_request(c.req.body, kStartFields, /*allow_empty=*/true));
+             const task::StartOptions options{.allow_dangling = bool_field(body, "allow_dangling")};
              if (bool_field(body, "dry_run")) {
                c.action = "restore.dry_run";
-               return Reply{.body = TRY(engine.preview_restore(c.param(1)))};
+               return Reply{.body = TRY(engine.preview_restore(c.param(1), options))};
              }
-             auto t = TRY(engine.start_restore(c.param(1)));
+             auto t = TRY(engine.start_restore(c.param(1), options));
              c.detail = "attempt=" + std::to_string(t.attempts);
+             if (options.allow_dangling) c.detail += " allow_dangling";
              return Reply{.status = 202, .body = restore_task_json(t)};
            });
     change("POST", "/restore-tasks/" + kName + "/retry", kOperator, "restore.retry",
            "retry a restoration", [this](Call& c) -> Result<Reply> {
-             TRY(no_body(c.req));
-             auto t = TRY(engine.retry_restore(c.param(1)));
+             json body = TRY(parse_request(c.req.body, kRetryFields, /*allow_empty=*/true));
+             const task::StartOptions options{.allow_dangling = bool_field(body, "allow_dangling")};
+             auto t = TRY(engine.retry_restore(c.param(1), options));
              c.detail = "attempt=" + std::to_string(t.attempts);
+             if (options.allow_dangling) c.detail += " allow_dangling";
              return Reply{.status = 202, .body = restore_task_json(t)};
            });
 

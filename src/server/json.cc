@@ -61,6 +61,8 @@ json backup_record_json(const store::BackupRecord& r) {
       {"system_version", r.system_version},
       {"error", r.error},
       {"progress", std::clamp(r.progress, 0, 100)},
+      // null until the run has succeeded (and for records written before flinkbr checked it).
+      {"consistency", r.consistency},
   };
 }
 

@@ -32,12 +32,31 @@
 
 namespace flinkbr::source {
 
+// Migration (docs/flink-ha.md): while a zookeeper source stages a restore, Flink HA pointers into
+// the files location `from` (where the backup was taken) are rewritten to point into `to` (the
+// restoring cluster's source of the same name); `count` says how many were.
+struct PointerRewrite {
+  std::string from;
+  std::string to;
+  uint64_t count = 0;
+};
+
+// Flink-aware backups (docs/flink-ha.md): pins the file a Flink HA pointer names (its decoded
+// URI), so that the backup of the files source holding it contains it even if Flink deletes it
+// meanwhile. Returns the file's size; kNotFound when the file does not exist (any more);
+// kFailedPrecondition when no files source of the backup holds that URI.
+using PinFile = std::function<Result<uint64_t>(const std::string& uri)>;
+
 // What a task gives a source: where it may stage, how to log, how to tell it to stop.
 struct TaskContext {
   std::string id;           // unique per attempt, safe in file names ("r12-a3")
   std::string staging_dir;  // scratch space under the state directory, already created
   std::function<void(const std::string&)> log = [](const std::string&) {};
   const std::atomic<bool>* cancelled = nullptr;  // stop soon when set
+  // Restores only: pointer rewrites a zookeeper source applies while staging (may be null).
+  std::vector<PointerRewrite>* rewrites = nullptr;
+  // Backups only: set when the backup also holds files sources (may be null).
+  const PinFile* pin = nullptr;
 
   bool is_cancelled() const { return cancelled && cancelled->load(); }
 };
@@ -110,6 +129,15 @@ class MetadataSource {
   // Starts a restore (see the file comment).
   [[nodiscard]] virtual Result<std::unique_ptr<StagedRestore>> begin_restore(
       const TaskContext& ctx) = 0;
+  // Flink-aware backups: copies the file at `rel` (relative to the source's root) aside now, so
+  // that the next backup() of this source holds it with these bytes even if it is deleted
+  // meanwhile (docs/flink-ha.md). Returns its size; kNotFound when it does not exist. Sources
+  // that cannot hold Flink's HA files answer kFailedPrecondition.
+  [[nodiscard]] virtual Result<uint64_t> pin(const std::string& rel, const TaskContext& ctx) {
+    (void)rel;
+    (void)ctx;
+    return failed_precondition("source '" + name() + "' cannot pin files");
+  }
   // Removes leftovers (staging, swapped-out trees) of an attempt `ctx_id` interrupted by a
   // crash; ok when there are none.
   [[nodiscard]] virtual Status cleanup_after_crash(const std::string& ctx_id) = 0;

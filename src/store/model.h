@@ -70,6 +70,10 @@ struct BackupRecord {
   std::string system_version;
   std::string error;
   int progress = 0;
+  // Whether Flink's HA pointers and the files they name were captured as one unit
+  // (docs/flink-ha.md): {"state": "consistent"|"inconsistent"|"unchecked", "pointers": N,
+  // "dangling": [...], "jobs": J, "checkpoints": C}. Null for runs not finished or older records.
+  nlohmann::json consistency;
 };
 
 struct RestoreTask {

@@ -333,6 +333,11 @@ CREATE TABLE audit_log (
     R"sql(
 ALTER TABLE backup_tasks ADD COLUMN verify_after_run INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 3: each backup record says whether Flink's HA pointers and files were captured as one
+    // consistent unit (JSON; "" for records written before).
+    R"sql(
+ALTER TABLE backup_records ADD COLUMN consistency TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 
@@ -422,9 +427,13 @@ Result<BackupTask> read_backup_task(Stmt& s) {
   return t;
 }
 
+std::string consistency_text(const BackupRecord& r) {
+  return r.consistency.is_null() ? std::string() : r.consistency.dump();
+}
+
 constexpr std::string_view kBackupRecordColumns =
     "id, task_id, task_name, status, started_at, ended_at, size, checksum, backup_object, "
-    "backup_path, system_version, error, progress";
+    "backup_path, system_version, error, progress, consistency";
 Result<BackupRecord> read_backup_record(Stmt& s) {
   BackupRecord r;
   r.id = s.i64(0);
@@ -440,6 +449,12 @@ Result<BackupRecord> read_backup_record(Stmt& s) {
   r.system_version = s.text(10);
   r.error = s.text(11);
   r.progress = s.i32(12);
+  if (std::string text = s.text(13); !text.empty()) {
+    r.consistency = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (r.consistency.is_discarded())
+      return corruption("state database: backup record " + std::to_string(r.id) +
+                        " has a malformed consistency");
+  }
   return r;
 }
 
@@ -749,10 +764,11 @@ Result<BackupRecord> Store::create_backup_record(const BackupRecord& record) {
   BackupRecord r = record;
   TRY(change(db_,
              "INSERT INTO backup_records (task_id, task_name, status, started_at, ended_at, size, "
-             "checksum, backup_object, backup_path, system_version, error, progress) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             "checksum, backup_object, backup_path, system_version, error, progress, consistency) "
+             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
              r.task_id, r.task_name, to_string(r.status), r.started_at, r.ended_at, r.size,
-             r.checksum, r.backup_object, r.backup_path, r.system_version, r.error, r.progress));
+             r.checksum, r.backup_object, r.backup_path, r.system_version, r.error, r.progress,
+             consistency_text(r)));
   r.id = sqlite3_last_insert_rowid(db_);
   return r;
 }
@@ -763,9 +779,10 @@ Status Store::update_backup_record(const BackupRecord& r) {
       db_,
       "UPDATE backup_records SET task_id = ?, task_name = ?, status = ?, "
       "started_at = ?, ended_at = ?, size = ?, checksum = ?, backup_object = ?, "
-      "backup_path = ?, system_version = ?, error = ?, progress = ? WHERE id = ?",
+      "backup_path = ?, system_version = ?, error = ?, progress = ?, consistency = ? WHERE id = ?",
       r.task_id, r.task_name, to_string(r.status), r.started_at, r.ended_at, r.size, r.checksum,
-      r.backup_object, r.backup_path, r.system_version, r.error, r.progress, r.id));
+      r.backup_object, r.backup_path, r.system_version, r.error, r.progress, consistency_text(r),
+      r.id));
   if (n == 0) return not_found("backup record " + std::to_string(r.id) + " does not exist");
   return ok();
 }

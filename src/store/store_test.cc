@@ -283,10 +283,17 @@ TEST_F(StoreTest, BackupRecords) {
   EXPECT_EQ(got->system_version, in.system_version);
   EXPECT_EQ(got->error, in.error);
   EXPECT_EQ(got->progress, in.progress);
+  EXPECT_TRUE(got->consistency.is_null());  // not known until the run ends
 
   got->status = BackupStatus::kRemoved;
   got->error = "retention";
+  got->consistency = {{"state", "inconsistent"},
+                      {"pointers", 3},
+                      {"dangling", {"/jobs/a/checkpoints/7 -> file:/ha/x (missing)"}},
+                      {"jobs", 1},
+                      {"checkpoints", 2}};
   ASSERT_TRUE(store_->update_backup_record(*got));
+  EXPECT_EQ(store_->get_backup_record(r->id)->consistency, got->consistency);
   EXPECT_EQ(store_->get_backup_record(r->id)->status, BackupStatus::kRemoved);
   EXPECT_EQ(store_->get_backup_record(r->id)->error, "retention");
   EXPECT_EQ(store_->get_backup_record(999).error().code, Errc::kNotFound);
@@ -554,7 +561,7 @@ TEST_F(StoreTest, Settings) {
   ASSERT_TRUE(store_->put_setting("scheduler.paused", "false"));
   EXPECT_EQ(**store_->get_setting("scheduler.paused"), "false");
 
-  EXPECT_EQ(**store_->get_setting("schema_version"), "2");
+  EXPECT_EQ(**store_->get_setting("schema_version"), "3");
   EXPECT_EQ(store_->put_setting("schema_version", "0").error().code, Errc::kInvalidArgument);
 }
 
@@ -585,7 +592,7 @@ TEST_F(StoreTest, ReopenedDatabaseKeepsData) {
   EXPECT_EQ((*store_->list_log(at->id))[0].text, "hello");
   EXPECT_EQ(store_->list_audit()->size(), 1u);
   EXPECT_EQ(**store_->get_setting("k"), "v");
-  EXPECT_EQ(**store_->get_setting("schema_version"), "2");
+  EXPECT_EQ(**store_->get_setting("schema_version"), "3");
 }
 
 TEST_F(StoreTest, DatabaseFileIsPrivate) {

@@ -11,7 +11,8 @@ Result<WrittenFile> write_backup_file(storage::Storage& storage, const std::stri
                                       const std::vector<source::MetadataSource*>& sources,
                                       const source::TaskContext& ctx,
                                       const io::Compression& compression,
-                                      const std::function<void(uint64_t)>& on_payload) {
+                                      const std::function<void(uint64_t)>& on_payload,
+                                      archive::EntryObserver* observer) {
   auto file = TRY_CTX(storage.open_write(path, {.create_parents = true, .overwrite = false}),
                       "creating " + path);
   io::HashingWriter hashing(*file);
@@ -23,7 +24,7 @@ Result<WrittenFile> write_backup_file(storage::Storage& storage, const std::stri
   for (source::MetadataSource* src : sources) {
     if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
     ctx.log("backing up source '" + src->name() + "' (" + src->location() + ")");
-    archive::SourceArchiveWriter out(*tar, src->name());
+    archive::SourceArchiveWriter out(*tar, src->name(), observer);
     TRY_CTX(src->backup(out, ctx), "backing up source '" + src->name() + "'");
     if (on_payload) on_payload(tar->payload_bytes());
   }
@@ -107,10 +108,11 @@ Result<archive::Header> read_backup_header(storage::Storage& storage, const std:
 
 Result<VerifiedFile> verify_backup_file(storage::Storage& storage, const std::string& path,
                                         const std::function<void(uint64_t)>& on_file_bytes,
-                                        const std::string& spool_dir) {
+                                        const std::string& spool_dir,
+                                        archive::EntryObserver* observer) {
   auto s = TRY(open_read_stack(storage, path, on_file_bytes, /*read_ahead=*/true));
   VerifiedFile out;
-  out.report = TRY_CTX(archive::verify_archive(s.tar(), spool_dir), path);
+  out.report = TRY_CTX(archive::verify_archive(s.tar(), spool_dir, observer), path);
   TRY_CTX(drain(s.tar()), path);
   s.ahead->close();  // the layers beneath are ours again
   TRY_CTX(drain(*s.hashing), path);

@@ -29,11 +29,13 @@ struct WrittenFile {
 
 // Writes a complete backup file at `path` (never overwriting). `on_payload` is called with the
 // payload bytes written so far. The manifest is spooled in ctx.staging_dir ("" for $TMPDIR).
-// Nothing carries the final name unless everything succeeded.
+// Nothing carries the final name unless everything succeeded. `observer`, when given, sees every
+// payload entry as it is written (the Flink HA inspector).
 [[nodiscard]] Result<WrittenFile> write_backup_file(
     storage::Storage& storage, const std::string& path, const archive::Header& header,
     const std::vector<source::MetadataSource*>& sources, const source::TaskContext& ctx,
-    const io::Compression& compression, const std::function<void(uint64_t)>& on_payload);
+    const io::Compression& compression, const std::function<void(uint64_t)>& on_payload,
+    archive::EntryObserver* observer = nullptr);
 
 // Reads only the header of a backup file (cheap: the first entry).
 [[nodiscard]] Result<archive::Header> read_backup_header(storage::Storage& storage,
@@ -49,7 +51,8 @@ struct VerifiedFile {
 // files in `spool_dir` ("" for $TMPDIR or /tmp; io/spool.h).
 [[nodiscard]] Result<VerifiedFile> verify_backup_file(
     storage::Storage& storage, const std::string& path,
-    const std::function<void(uint64_t)>& on_file_bytes, const std::string& spool_dir = {});
+    const std::function<void(uint64_t)>& on_file_bytes, const std::string& spool_dir = {},
+    archive::EntryObserver* observer = nullptr);
 
 using StagedMap = std::map<std::string, std::unique_ptr<source::StagedRestore>>;
 // Stages every source listed in the file's header into its StagedRestore. `sources` maps source

@@ -10,6 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include "archive/names.h"
+#include "source/flink/inspector.h"
+#include "source/flink/pointer.h"
 #include "source/registry.h"
 #include "storage/open.h"
 #include "task/archive_io.h"
@@ -261,16 +263,36 @@ struct Engine::Impl {
                            .cluster = cl.cfg->name,
                            .execution_time = format_compact_time(rec.started_at),
                            .tool_version = FLINKBR_VERSION};
+    // ZooKeeper first: the Flink HA capture pins the files its pointers name while it reads the
+    // tree, and the files sources then write what was pinned (docs/flink-ha.md).
+    std::stable_partition(ptrs.begin(), ptrs.end(),
+                          [](source::MetadataSource* s) { return s->kind() == "zookeeper"; });
     for (auto* s : ptrs) header.sources.push_back({s->name(), s->kind(), s->location()});
+    source::flink::Inspector inspector(header);
     auto last_flush = std::chrono::steady_clock::now();
     source::TaskContext ctx{
         .id = "b" + std::to_string(rec.id),
         .staging_dir = spool_dir(config),
         .log = [&task](const std::string& s) { spdlog::info("backup {}: {}", task.name, s); },
         .cancelled = &cancelled};
+    // Flink-aware capture (docs/flink-ha.md): the zookeeper sources pin each file a pointer
+    // names in the files source that holds it, as soon as they read the pointer.
+    const source::PinFile pin = [&](const std::string& uri) -> Result<uint64_t> {
+      for (auto* s : ptrs) {
+        if (s->kind() != "files") continue;
+        if (auto rel = source::flink::relative_to(uri, s->location())) return s->pin(*rel, ctx);
+      }
+      return failed_precondition(uri + " is not under any files source of cluster '" +
+                                 cl.cfg->name + "'");
+    };
+    // bench/flink_capture.sh compares with the plain tree read; never set in production
+    // (docs/testing.md).
+    const char* capture = std::getenv("FLINKBR_FLINK_CAPTURE");
+    if (!capture || std::string_view(capture) != "off") ctx.pin = &pin;
     const io::Compression& zip = config.server.compression;
-    auto written = TRY(
-        write_backup_file(*storage, rec.backup_path, header, ptrs, ctx, zip, [&](uint64_t done) {
+    auto written = TRY(write_backup_file(
+        *storage, rec.backup_path, header, ptrs, ctx, zip,
+        [&](uint64_t done) {
           if (estimate == 0) return;
           rec.progress = static_cast<int>(std::min<uint64_t>(99, done * 100 / estimate));
           auto now = std::chrono::steady_clock::now();
@@ -278,8 +300,17 @@ struct Engine::Impl {
           last_flush = now;
           (void)store.update_backup_record(rec);
           events.publish("backup", record_event(rec));
-        }));
+        },
+        &inspector));
     rec.size = written.size;
+    const source::flink::Consistency consistency = inspector.finish();
+    rec.consistency = consistency.to_json();
+    if (consistency.state == "inconsistent")
+      spdlog::warn("backup {}: Flink's HA data is inconsistent: {}", task.name,
+                   consistency.summary());
+    else if (consistency.state == "consistent")
+      spdlog::info("backup {}: Flink's HA data is consistent: {} pointers, {} jobs, {} checkpoints",
+                   task.name, consistency.pointers, consistency.jobs, consistency.checkpoints);
     rec.checksum = "sha256:" + written.sha256;
     if (task.verify_after_run) {
       // Read the new file back as a restore would, so a bad disk or a bad upload is found now,
@@ -327,7 +358,8 @@ struct Engine::Impl {
 
   // ---- restorations ----
 
-  Result<store::RestoreTask> begin_restore(const std::string& name, bool retry) {
+  Result<store::RestoreTask> begin_restore(const std::string& name, bool retry,
+                                           StartOptions options) {
     std::unique_lock lock(mu);
     if (stopping) return make_error(Errc::kUnavailable, "the daemon is stopping");
     auto task = TRY(store.get_restore_task(name));
@@ -363,7 +395,9 @@ struct Engine::Impl {
     task.error.clear();
     task.updated_at = now_seconds();
     TRY(store.update_restore_task(task));
-    spawn([this, task, attempt, cl]() mutable { run_restore_thread(task, attempt, *cl); });
+    spawn([this, task, attempt, cl, options]() mutable {
+      run_restore_thread(task, attempt, *cl, options);
+    });
     return task;
   }
 
@@ -395,7 +429,7 @@ struct Engine::Impl {
   }
 
   void run_restore_thread(store::RestoreTask task, store::RestoreAttempt attempt,
-                          ClusterRuntime& cl) {
+                          ClusterRuntime& cl, StartOptions options) {
     Recorder rec(&store, &events, &task, &attempt);
     rec.log("info", "attempt " + std::to_string(attempt.number) + " of restoration task '" +
                         task.name + "' into cluster '" + cl.cfg->name + "' from " +
@@ -411,7 +445,8 @@ struct Engine::Impl {
           TRY(claim_slot(cl, task));
           claimed = true;
           return ok();
-        }};
+        },
+        .allow_dangling = options.allow_dangling};
     Status result;
     try {
       result = run_restore(in, rec);
@@ -867,15 +902,15 @@ Result<std::vector<store::RestoreTask>> Engine::list_restore_tasks(store::Page p
   return impl_->store.list_restore_tasks(page);
 }
 
-Result<store::RestoreTask> Engine::start_restore(const std::string& name) {
-  return impl_->begin_restore(name, false);
+Result<store::RestoreTask> Engine::start_restore(const std::string& name, StartOptions options) {
+  return impl_->begin_restore(name, false, options);
 }
 
-Result<store::RestoreTask> Engine::retry_restore(const std::string& name) {
-  return impl_->begin_restore(name, true);
+Result<store::RestoreTask> Engine::retry_restore(const std::string& name, StartOptions options) {
+  return impl_->begin_restore(name, true, options);
 }
 
-Result<nlohmann::json> Engine::preview_restore(const std::string& name) {
+Result<nlohmann::json> Engine::preview_restore(const std::string& name, StartOptions options) {
   auto task = TRY(impl_->store.get_restore_task(name));
   if (task.state == RestoreState::kRunning)
     return failed_precondition("restoration task '" + name + "' is running");
@@ -895,7 +930,8 @@ Result<nlohmann::json> Engine::preview_restore(const std::string& name) {
                                                               "' is running on cluster '" +
                                                               cl->cfg->name + "'");
                      return ok();
-                   }};
+                   },
+                   .allow_dangling = options.allow_dangling};
   return run_preview(in, rec);
 }
 

@@ -58,6 +58,12 @@ struct RestoreTaskSpec {
   std::string queue;
 };
 
+// How to run one restoration attempt.
+struct StartOptions {
+  // Restore a backup whose Flink HA pointers dangle (docs/flink-ha.md); logged as a warning.
+  bool allow_dangling = false;
+};
+
 // Identifies one backup file (verify).
 struct FileSpec {
   std::string cluster;  // whose storage settings to use; optional for LocalDir
@@ -140,13 +146,13 @@ class Engine {
   Result<std::vector<store::RestoreTask>> list_restore_tasks(store::Page page);
   // Created -> Running. kFailedPrecondition for a Succeeded task ("can never run again"), a
   // Running one, or a Failed one (use retry).
-  Result<store::RestoreTask> start_restore(const std::string& name);
+  Result<store::RestoreTask> start_restore(const std::string& name, StartOptions options = {});
   // Failed -> Running; kFailedPrecondition otherwise.
-  Result<store::RestoreTask> retry_restore(const std::string& name);
+  Result<store::RestoreTask> retry_restore(const std::string& name, StartOptions options = {});
   // Runs the checks and the comparison; changes neither cluster nor task. JSON:
   // {"task": name, "checks": [...], "sources": [{"name","kind","added":[...],"changed":[...],
   //  "removed":[...], "counts": {...}}]}
-  Result<nlohmann::json> preview_restore(const std::string& name);
+  Result<nlohmann::json> preview_restore(const std::string& name, StartOptions options = {});
   // Refused while Running.
   [[nodiscard]] Status delete_restore_task(const std::string& name);
 

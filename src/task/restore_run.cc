@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "archive/names.h"
+#include "source/flink/inspector.h"
 #include "storage/hdfs/remote.h"
 #include "storage/open.h"
 #include "task/archive_io.h"
@@ -50,6 +51,9 @@ struct Prepared {
   std::map<std::string, source::MetadataSource*> sources;  // those the file holds
   std::string version;
   uint64_t file_size = 0;
+  source::flink::Consistency consistency;  // of the file, found by the verify step
+  // Migration: the files sources whose location differs from the backup's (docs/flink-ha.md).
+  std::vector<source::PointerRewrite> rewrites;
 };
 
 Status check_service_stopped(ClusterRuntime& cluster) {
@@ -140,6 +144,15 @@ Result<Prepared> check(const RestoreInputs& in, Recorder& rec) {
                                  cluster.name + "'");
     p.sources[desc.name] = match;
   }
+  // Restoring into another cluster, or into a cluster whose HA storage moved: Flink's pointers
+  // into a files source's old location must point into its new one.
+  bool has_zookeeper = false;
+  for (const auto& desc : p.header.sources) has_zookeeper |= desc.kind == "zookeeper";
+  for (const auto& desc : p.header.sources) {
+    source::MetadataSource* s = p.sources[desc.name];
+    if (!has_zookeeper || desc.kind != "files" || s->location() == desc.location) continue;
+    p.rewrites.push_back({.from = desc.location, .to = s->location()});
+  }
   for (auto& s : p.all_sources)
     if (!p.sources.contains(s->name()))
       rec.log("warn", "source '" + s->name() + "' is not in the backup file and stays as it is");
@@ -148,19 +161,57 @@ Result<Prepared> check(const RestoreInputs& in, Recorder& rec) {
   TRY(check_service_stopped(in.cluster));
   for (auto& [name, s] : p.sources)
     TRY_CTX(s->check(), "source '" + name + "' (" + s->location() + ")");
+  // Signs that Flink may still be running although its service says stopped (an ephemeral
+  // leader znode of an open session): reported, not refused, since a JobManager killed with
+  // kill -9 leaves them until its session expires.
+  for (auto& [name, s] : p.sources) {
+    auto warnings = s->live_warnings();
+    if (!warnings) {
+      rec.log("warn", "source '" + name + "': cannot look for signs of a running JobManager: " +
+                          warnings.error().message);
+      continue;
+    }
+    for (const auto& w : *warnings) rec.log("warn", w);
+  }
   return p;
 }
 
-Result<Prepared> check_and_verify(const RestoreInputs& in, Recorder& rec) {
+// The refusal of a backup whose Flink HA pointers dangle.
+std::string dangling_refusal(const source::flink::Consistency& c) {
+  return "the backup file's Flink HA data is inconsistent (" + std::to_string(c.dangling_count) +
+         " dangling pointer" + (c.dangling_count == 1 ? "" : "s") +
+         (c.counters_behind.empty() ? "" : ", a checkpoint counter behind its checkpoints") +
+         "): " + c.summary() +
+         "; Flink could not recover from it (docs/flink-ha.md). Restore it anyway with "
+         "--allow-dangling";
+}
+
+// `preview`: report an inconsistent file instead of refusing it.
+Result<Prepared> check_and_verify(const RestoreInputs& in, Recorder& rec, bool preview = false) {
   rec.progress(0, true);
   auto p = TRY(step(rec, "check", [&] { return check(in, rec); }));
   TRY(step(rec, "verify", [&]() -> Status {
+    source::flink::Inspector inspector(p.header);
     auto v = TRY(verify_backup_file(*p.storage, in.task.params.path,
                                     band(rec, kVerifyFrom, kVerifyTo, p.file_size),
-                                    spool_dir(in.config)));
+                                    spool_dir(in.config), &inspector));
     rec.log("info", "integrity verified: " + std::to_string(v.report.summary.entries) +
                         " entries, " + std::to_string(v.report.payload_bytes) +
                         " payload bytes, file sha256 " + v.sha256);
+    p.consistency = inspector.finish();
+    const auto& c = p.consistency;
+    if (c.state == "consistent")
+      rec.log("info", "Flink's HA data is consistent: " + std::to_string(c.pointers) +
+                          " pointers resolve to files of the backup; " + std::to_string(c.jobs) +
+                          " jobs, " + std::to_string(c.checkpoints) + " checkpoints");
+    if (c.unreadable_count > 0)
+      rec.log("warn", std::to_string(c.unreadable_count) +
+                          " Flink HA records hold no readable pointer (Flink ignores such "
+                          "nodes): " +
+                          c.unreadable.front());
+    if (c.state != "inconsistent" || preview) return ok();
+    if (!in.allow_dangling) return failed_precondition(dangling_refusal(c));
+    rec.log("warn", "--allow-dangling: restoring although " + dangling_refusal(c).substr(4));
     return ok();
   }));
   rec.progress(kVerifyTo, true);
@@ -236,6 +287,34 @@ Result<nlohmann::json> diff_report(StagedMap& staged,
   return out;
 }
 
+// Migration: what staging rewrote (docs/flink-ha.md).
+void log_rewrites(const Prepared& p, Recorder& rec) {
+  for (const auto& r : p.rewrites)
+    if (r.count > 0)
+      rec.log("info", "rewrote " + std::to_string(r.count) + " Flink HA pointer" +
+                          (r.count == 1 ? "" : "s") + " from " + r.from + " to " + r.to +
+                          ", where the restoring cluster keeps that source");
+}
+
+// The preview's "flink" part (product.md): the jobs with their newest checkpoint, the dangling
+// pointers, and the pointer rewrites of a migration with how many pointers each changes.
+nlohmann::json flink_preview(const Prepared& p, bool allow_dangling) {
+  const auto& c = p.consistency;
+  nlohmann::json jobs = nlohmann::json::array();
+  for (const auto& [id, latest] : c.latest_checkpoint)
+    jobs.push_back({{"id", id},
+                    {"latest_checkpoint", latest < 0 ? nlohmann::json() : nlohmann::json(latest)}});
+  nlohmann::json rewrites = nlohmann::json::array();
+  for (const auto& r : p.rewrites)
+    if (r.count > 0) rewrites.push_back({{"from", r.from}, {"to", r.to}, {"count", r.count}});
+  nlohmann::json out = {{"consistency", c.to_json()},
+                        {"jobs", jobs},
+                        {"dangling", c.dangling},
+                        {"rewrites", rewrites}};
+  if (c.state == "inconsistent" && !allow_dangling) out["refusal"] = dangling_refusal(c);
+  return out;
+}
+
 }  // namespace
 
 Result<std::string> make_staging_dir(const config::Config& config, const std::string& ctx_id) {
@@ -264,11 +343,13 @@ Status put_back_safety_copy(const config::Config& config, const config::ClusterC
                             const source::TaskContext& ctx, Recorder& rec) {
   (void)config;
   rec.log("warn", "putting the safety copy back from " + path);
+  source::TaskContext own = ctx;  // the safety copy's pointers are the cluster's own
+  own.rewrites = nullptr;
   auto storage = TRY(storage::open_storage({.type = PathType::kLocalDir}, nullptr));
   auto all = TRY(build_sources(cluster, data_source));
   std::map<std::string, source::MetadataSource*> by_name;
   for (auto& s : all) by_name[s->name()] = s.get();
-  auto staged = TRY_CTX(stage_backup_file(*storage, path, by_name, ctx, {}),
+  auto staged = TRY_CTX(stage_backup_file(*storage, path, by_name, own, {}),
                         "reading the safety copy " + path);
   for (auto& [name, st] : staged) TRY_CTX(st->commit(), "putting back source '" + name + "'");
   for (auto& [name, st] : staged)
@@ -291,6 +372,7 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
                           .cancelled = in.cancelled};
 
   auto p = TRY(check_and_verify(in, rec));
+  ctx.rewrites = &p.rewrites;
 
   std::vector<source::MetadataSource*> to_copy;
   for (auto& [name, s] : p.sources) to_copy.push_back(s);
@@ -318,6 +400,8 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
     return stage_backup_file(*p.storage, t.params.path, p.sources, ctx,
                              band(rec, kStageFrom, kStageTo, p.file_size));
   }));
+
+  log_rewrites(p, rec);
 
   // What this run changes, recorded on the attempt (the same report as a preview).
   auto report = diff_report(staged, p.sources);
@@ -370,7 +454,8 @@ Result<nlohmann::json> run_preview(const RestoreInputs& in, Recorder& rec) {
                           .staging_dir = staging_dir,
                           .log = [&rec](const std::string& s) { rec.log("info", s); },
                           .cancelled = in.cancelled};
-  auto p = TRY(check_and_verify(in, rec));
+  auto p = TRY(check_and_verify(in, rec, /*preview=*/true));
+  ctx.rewrites = &p.rewrites;
   StagedMap staged = TRY(step(rec, "stage", [&] {
     return stage_backup_file(*p.storage, in.task.params.path, p.sources, ctx, {});
   }));
@@ -381,7 +466,8 @@ Result<nlohmann::json> run_preview(const RestoreInputs& in, Recorder& rec) {
                         {"system_version", p.header.system_version},
                         {"execution_time", p.header.execution_time},
                         {"checks", rec.steps_json()},
-                        {"sources", sources}};
+                        {"sources", sources},
+                        {"flink", flink_preview(p, in.allow_dangling)}};
 }
 
 }  // namespace flinkbr::task

@@ -1,7 +1,9 @@
 // One restoration attempt as a list of named steps (product.md, "Restoration tasks"):
 //   check          parameters, backup file readable, version, data source, sources, service
 //                  stopped, no other restoration on the cluster
-//   verify         every checksum of the manifest, before anything changes
+//   verify         every checksum of the manifest, before anything changes; Flink's HA pointers
+//                  against the files of the same backup (refused when they dangle, unless
+//                  allow_dangling)
 //   safety-copy    a backup of the live sources into <state_dir>/safety/
 //   stage          the file read again into each source's staged form
 //   apply          commit source by source (the first change to the cluster)
@@ -27,6 +29,8 @@ struct RestoreInputs {
   const std::atomic<bool>* cancelled = nullptr;
   // Claims the cluster's restoration slot; fails with the reason when another runs.
   std::function<Status()> claim_slot;
+  // Restore a backup whose Flink HA data is inconsistent (dangling pointers) anyway.
+  bool allow_dangling = false;
 };
 
 // Runs every step. On error the cluster is as it was before (safety copy put back if needed),

@@ -202,6 +202,34 @@ std::string Daemon::extra_metadata_yaml() const {
   return out;
 }
 
+std::string Daemon::cluster_yaml(const std::string& name, const std::string& ha_dir,
+                                 const std::string& conf_dir,
+                                 const std::vector<std::string>& extra_metadata) const {
+  const std::string& r = root_;
+  std::string yaml = "  - name: " + name + "\n    version_command: \"cat '" + r +
+                     "/version'\"\n"
+                     "    service:\n"
+                     "      status: \"case $(cat '" +
+                     r +
+                     "/service-state') in running) exit 0;; stopped) exit 3;; *) exit 1;; esac\"\n"
+                     "      stop: \"echo stopped > '" +
+                     r + "/service-state'\"\n      start: \"echo running > '" + r +
+                     "/service-state'\"\n      timeout: 10s\n"
+                     "    metadata:\n"
+                     "      - { name: ha, type: files, uri: \"file://" +
+                     ha_dir + "\" }\n      - { name: conf, type: files, uri: \"file://" + conf_dir +
+                     "\" }\n";
+  for (const auto& entry : extra_metadata) yaml += "      - " + entry + "\n";
+  return yaml;
+}
+
+void Daemon::add_cluster(const std::string& yaml) {
+  stop();
+  options_.extra_clusters += yaml;
+  write_config();
+  start();
+}
+
 void Daemon::write_config() {
   const std::string r = root_;
   std::string yaml =
@@ -232,7 +260,7 @@ void Daemon::write_config() {
       conf_dir() + "\" }\n" + extra_metadata_yaml() +
       "    service_data:\n"
       "      - { name: savepoints, type: files, uri: \"file://" +
-      savepoints_dir() + "\" }\n";
+      savepoints_dir() + "\" }\n" + options_.extra_clusters;
   write_file(root_ + "/flinkbr.yaml", yaml);
 }
 

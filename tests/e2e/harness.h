@@ -60,6 +60,9 @@ class Daemon {
     // More keys of the cluster "prod", one YAML line each at the cluster's level, e.g.
     // "obs: { endpoint: \"http://127.0.0.1:9000\", region: us-east-1 }".
     std::vector<std::string> cluster_settings;
+    // More clusters, as YAML list items at the level of "  - name: prod" (cluster_yaml() writes
+    // one like prod); the migration tests restore into them.
+    std::string extra_clusters;
   };
   Daemon();
   explicit Daemon(Options options);
@@ -102,6 +105,16 @@ class Daemon {
   };
   Response api(const std::string& method, const std::string& path,
                const nlohmann::json& body = nullptr, const std::string& as = "admin");
+
+  // A cluster like "prod" (same version and service commands) named `name`, with the files
+  // sources "ha" at `ha_dir` and "conf" at `conf_dir` and the YAML flow maps `extra_metadata`,
+  // for Options::extra_clusters.
+  std::string cluster_yaml(const std::string& name, const std::string& ha_dir,
+                           const std::string& conf_dir,
+                           const std::vector<std::string>& extra_metadata) const;
+
+  // Stops the daemon, adds a cluster (cluster_yaml()) to its configuration and starts it again.
+  void add_cluster(const std::string& yaml);
 
   // Fills the cluster with a small Flink-like tree.
   void seed_cluster();

@@ -23,6 +23,7 @@
 #include "common/text.h"
 #include "io/layers.h"
 #include "io/spool.h"
+#include "source/files/pinned.h"
 #include "source/files/tree_payload.h"
 
 namespace flinkbr::source::files {
@@ -998,11 +999,35 @@ class FilesSource final : public MetadataSource {
     return total;
   }
 
+  Result<uint64_t> pin(const std::string& rel, const TaskContext& ctx) override {
+    if (auto st = archive::validate_entry_path(std::string(kTreePrefix) + rel); !st)
+      return invalid_argument("path", "cannot pin " + rel + ": " + st.error().message);
+    std::string abs = root_ + "/" + rel;
+    // O_NOFOLLOW on the last component only: the pointer comes from ZooKeeper, and a link
+    // there would not be backed up as the file it names.
+    Fd f(::open(abs.c_str(), kReadFlags));
+    if (!f) {
+      if (errno == ENOENT) return not_found(abs + " does not exist");
+      return errno_error("opening " + abs, errno);
+    }
+    struct stat st;
+    if (::fstat(f.get(), &st) != 0) return errno_error(abs, errno);
+    if (!S_ISREG(st.st_mode)) return failed_precondition(abs + " is not a regular file");
+    Node node = node_of(st);
+    FileReader reader(f.get(), node.size, abs);
+    return pinned_.pin(rel, node.mode, node.mtime, node.size, reader, ctx.staging_dir);
+  }
+
   Status backup(archive::SourceArchiveWriter& out, const TaskContext& ctx) override {
     Visit visit = [&](const std::string& rel, const Node& node, int parent_fd,
                       const std::string& name) -> Status {
       std::string abs = rel.empty() ? root_ : root_ + "/" + rel;
       std::string path = rel.empty() ? std::string(kTree) : std::string(kTreePrefix) + rel;
+      if (!pinned_.empty()) {  // Flink's files pinned by the zookeeper capture, in tree order
+        TRY(pinned_.write_before(out, rel));
+        if (node.kind == Node::kDir) pinned_.directory_written(rel);
+        if (node.kind == Node::kFile && pinned_.contains(rel)) return pinned_.write(out, rel);
+      }
       if (node.kind == Node::kOther) {
         log_line(ctx.log, log_prefix_ + "skipping " + node.what + " " + abs +
                               ": only directories and regular files are backed up");
@@ -1014,7 +1039,8 @@ class FilesSource final : public MetadataSource {
       return backup_file(out, ctx, parent_fd, name, abs, path);
     };
     Walker walker{root_, visit, &ctx, log_prefix_};
-    return walker.walk_root();
+    TRY(walker.walk_root());
+    return pinned_.write_before(out, std::nullopt);  // pinned files gone from the live tree
   }
 
   Result<std::unique_ptr<StagedRestore>> begin_restore(const TaskContext& ctx) override {
@@ -1073,6 +1099,7 @@ class FilesSource final : public MetadataSource {
   std::string parent_;
   std::string base_;
   std::string log_prefix_;
+  PinnedFiles pinned_;
 };
 
 }  // namespace

@@ -733,6 +733,64 @@ TEST(FilesSource, BackupWritesTreeOrderWithEachDirectoryFollowedByItsContents) {
   EXPECT_TRUE(files::tree_order_less("a/\xc3\xa9", "ab"));
 }
 
+// The Flink-aware capture pins a checkpoint file the moment it reads its pointer; Flink may
+// delete the file (subsumption) before the walk reaches it. The backup still holds the pinned
+// bytes, in tree order, with the directories it needs, also when those vanished too.
+TEST(FilesSource, PinnedFilesAreBackedUpInTreeOrderEvenAfterTheyWereDeleted) {
+  TempDir tmp;
+  make_dir(tmp / "live", 0755);
+  make_dir(tmp / "live/prod", 0750);
+  make_dir(tmp / "live/gone", 0755);
+  put_file(tmp / "live/prod/completedCheckpoint1", "one", 0640, 100);
+  put_file(tmp / "live/prod/completedCheckpoint2", "two", 0640, 200);
+  put_file(tmp / "live/gone/submittedJobGraph9", "graph", 0600, 300);
+  put_file(tmp / "live/z", "z", 0644, 1);
+  auto src = make_source(tmp / "live");
+  Logged log;
+  auto ctx = log.ctx("b1");
+  ASSERT_EQ(src->pin("prod/completedCheckpoint1", ctx).value_or(0), 3u);
+  ASSERT_EQ(src->pin("gone/submittedJobGraph9", ctx).value_or(0), 5u);
+  EXPECT_EQ(src->pin("prod/completedCheckpoint1", ctx).value_or(0), 3u);  // once per path
+  auto missing = src->pin("prod/completedCheckpoint7", ctx);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, Errc::kNotFound);
+  auto climbing = src->pin("../outside", ctx);
+  ASSERT_FALSE(climbing);
+  EXPECT_EQ(climbing.error().code, Errc::kInvalidArgument);
+
+  // Subsumed: deleted after the pin. A whole directory vanishes too.
+  fs::remove(tmp / "live/prod/completedCheckpoint1");
+  fs::remove_all(tmp / "live/gone");
+  auto entries = backup_of(*src, log);
+  std::vector<std::string> paths;
+  std::map<std::string, std::string> data;
+  for (const auto& e : entries) {
+    paths.push_back(e.path);
+    data[e.path] = e.data;
+  }
+  EXPECT_EQ(paths, (std::vector<std::string>{
+                       "sources/conf/tree", "sources/conf/tree/gone",
+                       "sources/conf/tree/gone/submittedJobGraph9", "sources/conf/tree/prod",
+                       "sources/conf/tree/prod/completedCheckpoint1",
+                       "sources/conf/tree/prod/completedCheckpoint2", "sources/conf/tree/z"}));
+  EXPECT_EQ(data["sources/conf/tree/prod/completedCheckpoint1"], "one");
+  EXPECT_EQ(data["sources/conf/tree/gone/submittedJobGraph9"], "graph");
+  for (const auto& e : entries)
+    if (e.path == "sources/conf/tree/prod/completedCheckpoint1") {
+      EXPECT_EQ(e.mode, 0640u);
+      EXPECT_EQ(e.mtime, 100);
+    }
+  // The backup restores: parents come before their files.
+  TempDir out;
+  make_dir(out / "restored", 0755);
+  auto target = make_source(out / "restored");
+  auto staged = stage(*target, entries, log);
+  ASSERT_TRUE(staged);
+  ASSERT_TRUE(staged->commit());
+  EXPECT_EQ(slurp(out / "restored/gone/submittedJobGraph9"), "graph");
+  EXPECT_EQ(slurp(out / "restored/prod/completedCheckpoint1"), "one");
+}
+
 TEST(FilesSource, RefusesEntriesBeforeTheirParentTwiceOrWithoutParentAndChangesNothing) {
   TempDir tmp;
   populate(tmp / "live");

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "io/layers.h"
+#include "source/files/pinned.h"
 #include "source/files/tree_payload.h"
 #include "storage/open.h"
 
@@ -563,12 +564,22 @@ class StorageTreeSource final : public MetadataSource {
     TRY(out.add_directory(kTree, root_mode, root_mtime));
     std::vector<Node> nodes = TRY_CTX(walk(storage, target.path, &ctx), "listing " + uri_);
     uint64_t files = 0;
+    pinned_.directory_written("");
     for (const Node& node : nodes) {
       if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "cancelled");
       std::string path = std::string(kTreePrefix) + node.rel;
       uint32_t mode = node.info.mode && dirs
                           ? node.info.mode
                           : (node.info.is_dir ? kDefaultDirMode : kDefaultFileMode);
+      if (!pinned_.empty()) {  // Flink's files pinned by the zookeeper capture, in tree order
+        TRY(pinned_.write_before(out, node.rel));
+        if (node.info.is_dir) pinned_.directory_written(node.rel);
+        if (!node.info.is_dir && pinned_.contains(node.rel)) {
+          TRY(pinned_.write(out, node.rel));
+          ++files;
+          continue;
+        }
+      }
       if (node.info.is_dir) {
         TRY(out.add_directory(path, mode, node.info.mtime));
         continue;
@@ -579,8 +590,22 @@ class StorageTreeSource final : public MetadataSource {
                   " (if it changed during the backup, run it again)");
       ++files;
     }
+    TRY(pinned_.write_before(out, std::nullopt));  // pinned files gone from the live tree
     if (ctx.log) ctx.log("read " + std::to_string(files) + " files from " + uri_);
     return ok();
+  }
+
+  Result<uint64_t> pin(const std::string& rel, const TaskContext& ctx) override {
+    if (auto st = archive::validate_entry_path(std::string(kTreePrefix) + rel); !st)
+      return invalid_argument("path", "cannot pin " + rel + ": " + st.error().message);
+    auto target = TRY(open());
+    storage::Storage& storage = *target.storage;
+    const std::string path = join(target.path, rel);
+    auto info = TRY(storage.stat(path));
+    if (info.is_dir) return failed_precondition(uri_ + "/" + rel + " is a directory");
+    auto in = TRY(storage.open_read(path));
+    uint32_t mode = info.mode && storage.has_directories() ? info.mode : kDefaultFileMode;
+    return pinned_.pin(rel, mode, info.mtime, info.size, *in, ctx.staging_dir);
   }
 
   Result<std::unique_ptr<StagedRestore>> begin_restore(const TaskContext& ctx) override {
@@ -623,6 +648,7 @@ class StorageTreeSource final : public MetadataSource {
   config::SourceConfig cfg_;
   config::ClusterConfig cluster_;
   std::string uri_;
+  PinnedFiles pinned_;
 };
 
 }  // namespace

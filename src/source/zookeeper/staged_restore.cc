@@ -17,6 +17,7 @@
 #include "source/flink/layout.h"
 #include "source/zookeeper/batch_writer.h"
 #include "source/zookeeper/codec.h"
+#include "source/zookeeper/pointer_rewrite.h"
 #include "source/zookeeper/staged_index.h"
 #include "source/zookeeper/tree_reader.h"
 
@@ -31,7 +32,10 @@ namespace {
 class ZkStagedRestore final : public StagedRestore {
  public:
   ZkStagedRestore(Params p, std::string name, const TaskContext& ctx)
-      : p_(std::move(p)), log_(ctx.log), prefix_("zookeeper source '" + name + "': ") {
+      : p_(std::move(p)),
+        log_(ctx.log),
+        prefix_("zookeeper source '" + name + "': "),
+        rewrites_(ctx.rewrites) {
     std::string safe;
     for (char c : name) safe += (std::isalnum(static_cast<unsigned char>(c)) || c == '-') ? c : '_';
     base_ = ctx.staging_dir + "/zookeeper-" + safe + "-" + ctx.id;
@@ -66,6 +70,9 @@ class ZkStagedRestore final : public StagedRestore {
       return corruption("zookeeper payload: entry '" + entry.path + "' is truncated");
     if (!content.empty() && content.back() != '\n')
       return corruption("zookeeper payload: entry '" + entry.path + "' does not end a line");
+    // Restoring into another cluster: Flink's pointers follow their files (pointer_rewrite.h).
+    if (rewrites_ && !rewrites_->empty())
+      content = TRY_CTX(rewrite_pointers(content, *rewrites_), "zookeeper payload " + entry.path);
     out_.write(content.data(), static_cast<std::streamsize>(content.size()));
     if (!out_) return io_error("writing the staging file " + raw_file_);
     ++parts_;
@@ -490,6 +497,7 @@ class ZkStagedRestore final : public StagedRestore {
   Params p_;
   std::function<void(const std::string&)> log_;
   std::string prefix_;
+  std::vector<PointerRewrite>* rewrites_ = nullptr;  // migration; counts what it rewrote
   std::string base_;      // staging files: base_ + ".jsonl", ".index", ".offsets", ...
   std::string raw_file_;  // the parts as added
   std::string file_;      // the parts validated, with the locks children added (finish_staging)

@@ -18,9 +18,8 @@ std::string child_of(const std::string& rel, const std::string& name) {
   return rel == "/" ? "/" + name : rel + "/" + name;
 }
 
-// Sequential heuristic: ZooKeeper names a sequential child with the parent's cversion at the
-// time of creation, as 10 decimal digits. A name that ends with 10 digits whose value is below
-// the parent's current cversion (which only grows) is taken as created sequential.
+}  // namespace
+
 bool looks_sequential(const std::string& rel, int32_t parent_cversion) {
   std::string name = rel.substr(rel.rfind('/') + 1);
   if (name.size() < 10) return false;
@@ -30,16 +29,10 @@ bool looks_sequential(const std::string& rel, int32_t parent_cversion) {
   long long v = std::stoll(digits);
   return v < static_cast<long long>(parent_cversion);
 }
-// Whether a Stat's ephemeralOwner is a session, i.e. the znode is ephemeral. ZooKeeper 3.5 and
-// later also mark container znodes (Long.MIN_VALUE), which Curator, and so Flink, creates for
-// its namespace (/flink/<cluster-id>) and parents, and TTL znodes (0xFF in the top byte, with
-// extended types enabled) there: both are persistent znodes that a backup keeps.
 bool is_session_owner(int64_t owner) {
   auto u = static_cast<uint64_t>(owner);
   return owner != 0 && u != 0x8000000000000000ull && (u >> 56) != 0xff;
 }
-
-}  // namespace
 
 struct TreeReader::Req {
   TreeReader* owner = nullptr;

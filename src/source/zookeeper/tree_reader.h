@@ -32,6 +32,17 @@
 
 namespace flinkbr::source::zookeeper {
 
+// Sequential heuristic: ZooKeeper names a sequential child with the parent's cversion at the
+// time of creation, as 10 decimal digits. A name that ends with 10 digits whose value is below
+// the parent's current cversion (which only grows) is taken as created sequential.
+bool looks_sequential(const std::string& rel, int32_t parent_cversion);
+
+// Whether a Stat's ephemeralOwner is a session, i.e. the znode is ephemeral. ZooKeeper 3.5 and
+// later also mark container znodes (Long.MIN_VALUE), which Curator, and so Flink, creates for
+// its namespace (/flink/<cluster-id>) and parents, and TTL znodes (0xFF in the top byte, with
+// extended types enabled) there: both are persistent znodes that a backup keeps.
+bool is_session_owner(int64_t owner);
+
 // Called once per znode in byte-wise order of `rel` (the path relative to the root, "/" for
 // the root itself). An error stops the read and is returned by read().
 using ZnodeSink = std::function<Status(const std::string& rel, Znode& z)>;

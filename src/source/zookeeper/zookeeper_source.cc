@@ -8,6 +8,7 @@
 
 #include "source/flink/layout.h"
 #include "source/zookeeper/codec.h"
+#include "source/zookeeper/flink_capture.h"
 #include "source/zookeeper/payload_writer.h"
 #include "source/zookeeper/session.h"
 #include "source/zookeeper/staged_restore.h"
@@ -57,13 +58,20 @@ class ZkSource final : public MetadataSource {
     TRY(reader.open_sessions(p_));
     PayloadWriter payload(out, static_cast<int64_t>(std::time(nullptr)));
     size_t ephemeral = 0;
-    auto read = reader.read([&](const std::string& rel, Znode& z) -> Status {
+    const FlinkCapture::Emit emit = [&](const std::string& rel, Znode& z) -> Status {
       if (z.ephemeral) {
         ++ephemeral;
         return ok();
       }
       TRY(refuse_masked_acl(reader.abs(rel), z.acl));
       return payload.add(rel, z, reader.abs(rel));
+    };
+    // With files sources in the same backup, Flink's records and the files they point to are
+    // captured as one unit (flink_capture.h).
+    std::unique_ptr<FlinkCapture> capture;
+    if (ctx.pin) capture = TRY(FlinkCapture::open(p_, *ctx.pin, ctx));
+    auto read = reader.read([&](const std::string& rel, Znode& z) -> Status {
+      return capture ? capture->merge(rel, z, emit) : emit(rel, z);
     });
     if (!read && read.error().code == Errc::kNotFound && payload.znodes() == 0) {
       // The root does not exist: the payload records it as absent, so that restoring this
@@ -74,6 +82,7 @@ class ZkSource final : public MetadataSource {
       return payload.finish();
     }
     TRY(std::move(read));
+    if (capture) TRY(capture->finish(emit));
     TRY(payload.finish());
     if (ctx.log) {
       ctx.log(prefix_ + "backed up " + std::to_string(payload.znodes()) + " znodes under " +

@@ -1,0 +1,260 @@
+#include "source/flink/inspector.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "source/flink/layout.h"
+#include "source/flink/pointer.h"
+
+namespace flinkbr::source::flink {
+namespace {
+
+constexpr std::string_view kZnodePrefix = "znodes/";
+constexpr std::string_view kTreePrefix = "tree/";
+
+// Standard base64 with padding, as the zookeeper payload writes it; nullopt when malformed.
+std::optional<std::string> b64_decode(std::string_view in) {
+  auto value = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (in.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  for (size_t i = 0; i < in.size(); i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = in[i + k];
+      if (c == '=' && i + 4 == in.size() && k >= 2) {
+        v[k] = 0;
+        ++pad;
+        continue;
+      }
+      if (pad > 0) return std::nullopt;
+      v[k] = value(c);
+      if (v[k] < 0) return std::nullopt;
+    }
+    uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+    out.push_back(static_cast<char>(n >> 16));
+    if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
+    if (pad < 1) out.push_back(static_cast<char>(n & 0xff));
+  }
+  return out;
+}
+
+// The "path" of a canonical zookeeper line ({"acl":...,"data":...,"path":"/x","sequential":b}):
+// found from the end, so that the data need not be scanned. nullopt when the line is not in
+// that form (the restore refuses such a file; the inspector then only skips the line).
+std::optional<std::string> line_path(std::string_view line) {
+  constexpr std::string_view kKey = ",\"path\":\"";
+  size_t at = line.rfind(kKey);
+  if (at == std::string_view::npos) return std::nullopt;
+  size_t start = at + kKey.size() - 1;  // the opening quote
+  size_t i = start + 1;
+  while (i < line.size() && line[i] != '"') i += (line[i] == '\\') ? 2 : 1;
+  if (i >= line.size()) return std::nullopt;
+  auto j = nlohmann::json::parse(line.substr(start, i - start + 1), nullptr, false);
+  if (!j.is_string()) return std::nullopt;
+  return j.get<std::string>();
+}
+
+bool is_record(NodeKind k) {
+  return k == NodeKind::kJobGraph || k == NodeKind::kExecutionPlan || k == NodeKind::kCheckpoint ||
+         k == NodeKind::kLegacyCheckpoint;
+}
+bool is_checkpoint(NodeKind k) {
+  return k == NodeKind::kCheckpoint || k == NodeKind::kLegacyCheckpoint;
+}
+bool is_counter(NodeKind k) {
+  return k == NodeKind::kCheckpointCounter || k == NodeKind::kLegacyCheckpointCounter;
+}
+
+}  // namespace
+
+uint64_t file_key(std::string_view source, std::string_view rel) {
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+  };
+  mix(source);
+  h ^= 0;
+  h *= 1099511628211ull;
+  mix(rel);
+  return h;
+}
+
+nlohmann::json Consistency::to_json() const {
+  nlohmann::json j = {{"state", state},
+                      {"pointers", pointers},
+                      {"dangling", dangling},
+                      {"jobs", jobs},
+                      {"checkpoints", checkpoints}};
+  if (dangling_count > dangling.size()) j["dangling_count"] = dangling_count;
+  if (unreadable_count > 0) {
+    j["unreadable"] = unreadable;
+    j["unreadable_count"] = unreadable_count;
+  }
+  if (!counters_behind.empty()) j["counters_behind"] = counters_behind;
+  return j;
+}
+
+std::string Consistency::summary() const {
+  std::string out;
+  for (const auto& d : dangling) out += (out.empty() ? "" : "; ") + d;
+  if (dangling_count > dangling.size())
+    out += "; and " + std::to_string(dangling_count - dangling.size()) + " more";
+  for (const auto& c : counters_behind) out += (out.empty() ? "" : "; ") + c;
+  return out;
+}
+
+Inspector::Inspector(const archive::Header& header) {
+  for (const auto& s : header.sources) {
+    kinds_[s.name] = s.kind;
+    if (s.kind == "zookeeper") has_zookeeper_ = true;
+    if (s.kind == "files") {
+      has_files_ = true;
+      locations_[s.name] = s.location;
+    }
+  }
+}
+
+bool Inspector::begin(std::string_view source, std::string_view rel_path, archive::EntryType type,
+                      uint64_t size) {
+  current_ = Current::kNone;
+  auto kind = kinds_.find(std::string(source));
+  if (kind == kinds_.end() || type != archive::EntryType::kFile) return false;
+  if (kind->second == "files" && rel_path.starts_with(kTreePrefix)) {
+    files_[file_key(source, rel_path.substr(kTreePrefix.size()))] = size;
+    return false;
+  }
+  if (kind->second == "zookeeper" && rel_path.starts_with(kZnodePrefix) &&
+      rel_path.ends_with(".jsonl")) {
+    current_ = Current::kZnodes;
+    zk_source_ = source;
+    partial_.clear();
+    return true;
+  }
+  return false;
+}
+
+void Inspector::data(std::span<const std::byte> bytes) {
+  if (current_ != Current::kZnodes) return;
+  std::string_view chunk(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  for (;;) {
+    size_t nl = chunk.find('\n');
+    if (nl == std::string_view::npos) {
+      partial_.append(chunk);
+      return;
+    }
+    if (partial_.empty()) {
+      line(chunk.substr(0, nl));
+    } else {
+      partial_.append(chunk.substr(0, nl));
+      line(partial_);
+      partial_.clear();
+    }
+    chunk.remove_prefix(nl + 1);
+  }
+}
+
+void Inspector::end() {
+  if (current_ == Current::kZnodes && !partial_.empty()) line(partial_);
+  partial_.clear();
+  current_ = Current::kNone;
+}
+
+void Inspector::add_problem(std::vector<std::string>& list, uint64_t* count, std::string what) {
+  if (count) ++*count;
+  if (list.size() < kListedProblems) list.push_back(std::move(what));
+}
+
+void Inspector::line(std::string_view text) {
+  auto path = line_path(text);
+  if (!path || path->empty()) return;
+  NodeInfo info = classify(*path);
+  if (!is_record(info.kind) && !is_counter(info.kind)) return;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return;
+  auto d = j.find("data");
+  std::optional<std::string> data;
+  if (d != j.end() && d->is_string()) data = b64_decode(d->get<std::string>());
+  if (is_counter(info.kind)) {
+    if (auto v = data ? parse_counter(*data) : std::nullopt) counters_[info.job_id] = *v;
+    return;
+  }
+  jobs_[info.job_id] = true;
+  if (is_checkpoint(info.kind)) {
+    ++checkpoints_;
+    auto& latest = latest_.try_emplace(info.job_id, -1).first->second;
+    latest = std::max(latest, info.checkpoint_id);
+  }
+  if (!data) {
+    add_problem(unreadable_, &unreadable_count_, *path + ": no data");
+    return;
+  }
+  auto pointer = parse_pointer(*data);
+  if (!pointer) {
+    add_problem(unreadable_, &unreadable_count_, *path + ": " + pointer.error().message);
+    return;
+  }
+  if (!*pointer) {
+    add_problem(unreadable_, &unreadable_count_, *path + ": not a Java-serialized state handle");
+    return;
+  }
+  PointerRef ref{.znode = *path, .file = (*pointer)->path, .size = (*pointer)->state_size};
+  for (const auto& [name, location] : locations_) {
+    if (auto r = relative_to(ref.file, location)) {
+      ref.source = name;
+      ref.rel = *r;
+      break;
+    }
+  }
+  pointers_.push_back(std::move(ref));
+}
+
+Consistency Inspector::finish() {
+  Consistency c;
+  c.pointers = pointers_.size();
+  c.jobs = jobs_.size();
+  c.checkpoints = checkpoints_;
+  for (const auto& [job, unused] : jobs_) {
+    auto l = latest_.find(job);
+    c.latest_checkpoint[job] = l == latest_.end() ? -1 : l->second;
+  }
+  c.unreadable = unreadable_;
+  c.unreadable_count = unreadable_count_;
+  for (const auto& p : pointers_) {
+    std::string why;
+    if (p.source.empty()) {
+      why = "not under any files source of the backup";
+    } else if (auto f = files_.find(file_key(p.source, p.rel)); f == files_.end()) {
+      why = "missing from files source '" + p.source + "'";
+    } else if (static_cast<int64_t>(f->second) != p.size) {
+      why = "the file has " + std::to_string(f->second) + " bytes, the pointer says " +
+            std::to_string(p.size);
+    }
+    if (!why.empty())
+      add_problem(c.dangling, &c.dangling_count, p.znode + " -> " + p.file + " (" + why + ")");
+  }
+  for (const auto& [job, latest] : latest_) {
+    auto counter = counters_.find(job);
+    if (counter == counters_.end()) continue;  // a job whose counter is kept elsewhere
+    if (counter->second <= latest)
+      c.counters_behind.push_back("the checkpoint counter of job " + job + " is at " +
+                                  std::to_string(counter->second) +
+                                  ", not ahead of its newest checkpoint " + std::to_string(latest));
+  }
+  if (has_zookeeper_ && has_files_)
+    c.state = (c.dangling_count == 0 && c.counters_behind.empty()) ? "consistent" : "inconsistent";
+  return c;
+}
+
+}  // namespace flinkbr::source::flink

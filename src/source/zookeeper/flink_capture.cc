@@ -1,0 +1,244 @@
+#include "source/zookeeper/flink_capture.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "source/flink/layout.h"
+#include "source/flink/pointer.h"
+#include "source/zookeeper/tree_reader.h"
+
+namespace flinkbr::source::zookeeper {
+namespace {
+
+using flink::NodeKind;
+
+constexpr int kMaxDepth = 4;  // a record, its locks, their children: deeper is not Flink's
+constexpr std::string_view kAnyJob = "00000000000000000000000000000000";
+constexpr std::string_view kAnyCheckpoint = "0000000000000000001";
+
+std::string join(const std::string& rel, std::string_view name) {
+  return rel == "/" ? "/" + std::string(name) : rel + "/" + std::string(name);
+}
+
+std::string parent_of(const std::string& rel) {
+  size_t slash = rel.rfind('/');
+  return slash == 0 ? "/" : rel.substr(0, slash);
+}
+
+bool is_record(NodeKind k) {
+  return k == NodeKind::kJobGraph || k == NodeKind::kExecutionPlan || k == NodeKind::kCheckpoint ||
+         k == NodeKind::kLegacyCheckpoint;
+}
+
+struct Children {
+  String_vector v{};
+  ~Children() { deallocate_String_vector(&v); }
+};
+struct Acls {
+  ACL_vector v{};
+  ~Acls() { deallocate_ACL_vector(&v); }
+};
+
+}  // namespace
+
+Result<std::unique_ptr<FlinkCapture>> FlinkCapture::open(const Params& p, const PinFile& pin,
+                                                         const TaskContext& ctx) {
+  auto s = TRY(Session::open(p));
+  // Reads after the tree reader's must not see an older state than it did.
+  (void)s->sync(p.root);
+  return std::unique_ptr<FlinkCapture>(new FlinkCapture(std::move(s), p.root, pin, ctx));
+}
+
+bool FlinkCapture::replaced(const std::string& rel) const {
+  if (exact_.contains(rel)) return true;
+  if (subtrees_.empty()) return false;
+  for (std::string p = rel;; p = parent_of(p)) {
+    if (subtrees_.contains(p)) return true;
+    if (p == "/") return false;
+  }
+}
+
+Status FlinkCapture::merge(const std::string& rel, Znode& z, const Emit& emit) {
+  // A set of records starts here: capture it before anything of it is emitted. Each trigger
+  // sorts before every znode of its set (byte-wise), so none of them was emitted yet.
+  using flink::classify;
+  auto kind = [](const std::string& r) { return classify(r).kind; };
+  if (!z.ephemeral) {
+    NodeKind as_parent = kind(join(rel, kAnyJob));
+    if (as_parent == NodeKind::kJobGraph || as_parent == NodeKind::kExecutionPlan) {
+      TRY(capture_set(rel, ""));
+    } else if (kind(join(join(rel, "checkpoints"), kAnyCheckpoint)) == NodeKind::kCheckpoint) {
+      TRY(capture_set(join(rel, "checkpoints"), join(rel, "checkpoint_id_counter")));
+    } else if (auto info = classify(rel); info.kind == NodeKind::kLegacyCheckpointCounter) {
+      // checkpoint-counter/<job> sorts before checkpoints/<job>: read those first, then it.
+      TRY(capture_set(join(join(parent_of(parent_of(rel)), "checkpoints"), info.job_id), rel));
+    } else if (kind(join(rel, kAnyCheckpoint)) == NodeKind::kLegacyCheckpoint) {
+      TRY(capture_set(rel, ""));
+    }
+  }
+  while (!pending_.empty() && pending_.begin()->first < rel) {
+    auto node = pending_.extract(pending_.begin());
+    TRY(emit(node.key(), node.mapped()));
+  }
+  if (replaced(rel)) return ok();
+  return emit(rel, z);
+}
+
+Status FlinkCapture::finish(const Emit& emit) {
+  while (!pending_.empty()) {
+    auto node = pending_.extract(pending_.begin());
+    TRY(emit(node.key(), node.mapped()));
+  }
+  if (ctx_.log) ctx_.log(summary());
+  return ok();
+}
+
+std::string FlinkCapture::summary() const {
+  return "Flink HA capture: " + std::to_string(records_) + " records, " + std::to_string(pins_) +
+         " files pinned, " + std::to_string(rereads_) + " record sets read again, " +
+         std::to_string(marked_) + " records being subsumed left out" +
+         (missing_ ? ", " + std::to_string(missing_) + " pointers whose file is missing live" : "");
+}
+
+Status FlinkCapture::capture_set(const std::string& dir, const std::string& counter) {
+  if (done_.contains(dir)) return ok();
+  lockless_.clear();
+  std::map<std::string, Znode> set;
+  bool stable = false;
+  for (int attempt = 1; attempt <= kMaxAttempts && !stable; ++attempt) {
+    if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
+    set.clear();
+    stable = TRY(read_set(dir, set));
+    if (!stable) {
+      ++rereads_;
+      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(attempt, 20)));
+    }
+  }
+  if (!stable && ctx_.log)
+    ctx_.log("Flink HA capture: the records under " + abs(dir) + " changed on each of " +
+             std::to_string(kMaxAttempts) +
+             " reads; keeping the last one (the backup's consistency says what it lacks)");
+  // The counter after the checkpoints: it is then ahead of every one of them.
+  if (!counter.empty()) {
+    (void)TRY(read_node(counter, 0, set, kMaxDepth));
+    exact_.insert(counter);
+  }
+  for (auto& [rel, z] : set) {
+    if (is_record(flink::classify(rel).kind)) ++records_;
+    pending_.insert_or_assign(rel, std::move(z));
+  }
+  subtrees_.insert(dir);
+  done_.insert(dir);
+  return ok();
+}
+
+Result<bool> FlinkCapture::read_set(const std::string& dir, std::map<std::string, Znode>& out) {
+  if (!TRY(read_node(dir, 0, out, kMaxDepth))) return true;  // gone: an empty set
+  Children children;
+  Stat st{};
+  int rc = zoo_get_children2(s_->zh(), abs(dir).c_str(), 0, &children.v, &st);
+  if (rc == ZNONODE) {
+    out.clear();
+    return true;
+  }
+  if (rc != ZOK) return s_->error(rc, "listing " + abs(dir));
+  std::vector<std::string> names(children.v.data, children.v.data + children.v.count);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    std::string rel = join(dir, name);
+    if (!TRY(read_node(rel, st.cversion, out, 1))) return false;  // subsumed meanwhile
+    auto it = out.find(rel);
+    if (it == out.end()) continue;  // ephemeral
+    const flink::NodeInfo info = flink::classify(rel);
+    if (!is_record(info.kind)) continue;
+    if (info.wants_locks_child && !out.contains(join(rel, "locks"))) {
+      // Without `locks` a record is being subsumed (Flink 1.15+ deletes `locks`, then the
+      // file, then the node) or was marked for deletion: Flink skips it, and so does the
+      // capture, rather than bring it back with a file that is gone. Being subsumed means a
+      // newer record was added, maybe after the listing: the first time, read the set again.
+      if (lockless_.insert(rel).second) return false;
+      drop(out, rel);
+      ++marked_;
+      continue;
+    }
+    if (!TRY(pin_record(rel, it->second))) return false;
+  }
+  return true;
+}
+
+void FlinkCapture::drop(std::map<std::string, Znode>& out, const std::string& rel) {
+  out.erase(rel);
+  const std::string below = rel + "/";
+  for (auto it = out.lower_bound(below); it != out.end() && it->first.starts_with(below);)
+    it = out.erase(it);
+}
+
+Result<bool> FlinkCapture::read_node(const std::string& rel, int32_t parent_cversion,
+                                     std::map<std::string, Znode>& out, int depth) {
+  const std::string path = abs(rel);
+  Znode z;
+  Stat st{};
+  std::vector<char> buf(64 * 1024);
+  for (;;) {
+    int len = static_cast<int>(buf.size());
+    int rc = zoo_get(s_->zh(), path.c_str(), 0, buf.data(), &len, &st);
+    if (rc == ZNONODE) return false;
+    if (rc != ZOK) return s_->error(rc, "reading " + path);
+    if (st.dataLength > static_cast<int>(buf.size())) {  // grew: read it whole
+      buf.resize(static_cast<size_t>(st.dataLength));
+      continue;
+    }
+    if (len >= 0) z.data.emplace(buf.data(), static_cast<size_t>(len));
+    break;
+  }
+  if (is_session_owner(st.ephemeralOwner)) return true;  // a lock of a live session: never kept
+  Acls acls;
+  Stat acl_st{};
+  int rc = zoo_get_acl(s_->zh(), path.c_str(), &acls.v, &acl_st);
+  if (rc == ZNONODE) return false;
+  if (rc != ZOK) return s_->error(rc, "reading the ACL of " + path);
+  for (int i = 0; i < acls.v.count; ++i)
+    z.acl.push_back({acls.v.data[i].perms, acls.v.data[i].id.scheme ? acls.v.data[i].id.scheme : "",
+                     acls.v.data[i].id.id ? acls.v.data[i].id.id : ""});
+  z.sequential = parent_cversion > 0 && looks_sequential(rel, parent_cversion);
+  out.insert_or_assign(rel, std::move(z));
+  if (st.numChildren == 0 || depth >= kMaxDepth) return true;
+  Children children;
+  Stat cst{};
+  rc = zoo_get_children2(s_->zh(), path.c_str(), 0, &children.v, &cst);
+  if (rc == ZNONODE) return true;  // removed after it was read: the set's next read says
+  if (rc != ZOK) return s_->error(rc, "listing " + path);
+  for (int i = 0; i < children.v.count; ++i)
+    (void)TRY(read_node(join(rel, children.v.data[i]), cst.cversion, out, depth + 1));
+  return true;
+}
+
+Result<bool> FlinkCapture::pin_record(const std::string& rel, const Znode& z) {
+  if (!z.data) return true;  // no pointer: the backup's consistency names it
+  auto pointer = flink::parse_pointer(*z.data);
+  if (!pointer || !*pointer) return true;  // not readable: likewise
+  auto pinned = pin_((*pointer)->path);
+  if (pinned) {
+    ++pins_;
+    return true;
+  }
+  if (pinned.error().code == Errc::kNotFound) {
+    Stat st{};
+    int rc = zoo_exists(s_->zh(), abs(rel).c_str(), 0, &st);
+    // Subsumed meanwhile: the znode is gone, or (1.15+) its `locks` went before the file.
+    if (rc == ZNONODE) return false;
+    if (rc == ZOK && st.numChildren == 0 && flink::classify(rel).wants_locks_child) return false;
+    if (rc != ZOK) return s_->error(rc, "reading " + abs(rel));
+    ++missing_;
+    if (ctx_.log)
+      ctx_.log("Flink HA capture: " + abs(rel) + " points to " + (*pointer)->path +
+               ", which does not exist; it is backed up as it is");
+    return true;
+  }
+  if (pinned.error().code == Errc::kFailedPrecondition) return true;  // outside the backup
+  return std::unexpected(std::move(pinned).error().context("pinning the file of " + abs(rel)));
+}
+
+}  // namespace flinkbr::source::zookeeper

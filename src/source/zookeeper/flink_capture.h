@@ -1,0 +1,92 @@
+// The Flink-aware capture of a zookeeper backup (docs/flink-ha.md, "Capture"): Flink's HA records
+// and the files they point to, taken as one consistent unit while Flink keeps checkpointing.
+//
+// Flink writes a record's file first and its znode after (one transaction with its `locks`
+// child); on subsumption it deletes `locks`, then the file, then the znode (1.15+; before, the
+// znode, then the file). The plain tree read cannot make a consistent copy of that: a
+// checkpoint listed at one moment may be subsumed before its data is read, and its file deleted
+// before the files source's walk reaches it. So, as the tree reader's sink meets the directory of
+// a set of records (jobgraphs/, jobs/<job>/, checkpoint-counter/<job>), the capture reads that set
+// again on its own session, record by record, and pins (copies aside, TaskContext::pin) the file
+// each pointer names the moment it has read the pointer. A record without `locks` is being
+// subsumed and is left out, as Flink skips it. When a record vanished, Flink has moved on: the
+// set is read again, up to
+// kMaxAttempts times. A job's checkpoint counter is read after its checkpoints, so it is ahead of
+// each of them. What the capture read replaces the live read of those znodes in the payload, in
+// payload (byte-wise) order.
+//
+// A pointer whose file is missing while its znode stays is a real hole in the live cluster: it
+// is kept as it is, and the backup's consistency says "inconsistent" naming it (the capture
+// never hides a problem). Memory: the records of the sets being merged (a few per job).
+// Not thread-safe; one backup uses it on its own thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "source/metadata_source.h"
+#include "source/zookeeper/codec.h"
+#include "source/zookeeper/session.h"
+
+namespace flinkbr::source::zookeeper {
+
+class FlinkCapture {
+ public:
+  // How many times a set of records is read again before the capture keeps what it has.
+  static constexpr int kMaxAttempts = 100;
+
+  using Emit = std::function<Status(const std::string& rel, Znode& z)>;
+
+  // Opens its own session with `p` (on the server `near` is connected to, after a sync).
+  [[nodiscard]] static Result<std::unique_ptr<FlinkCapture>> open(const Params& p,
+                                                                  const PinFile& pin,
+                                                                  const TaskContext& ctx);
+
+  // The tree reader's sink: hands `z` (the live znode `rel`) and the captured records that sort
+  // before it to `emit`, in order, dropping live znodes that a captured set replaces.
+  [[nodiscard]] Status merge(const std::string& rel, Znode& z, const Emit& emit);
+  // After the tree: the captured records not emitted yet.
+  [[nodiscard]] Status finish(const Emit& emit);
+
+  // For the task log.
+  std::string summary() const;
+
+ private:
+  FlinkCapture(std::unique_ptr<Session> s, std::string root, const PinFile& pin,
+               const TaskContext& ctx)
+      : s_(std::move(s)), root_(std::move(root)), pin_(pin), ctx_(ctx) {}
+
+  std::string abs(const std::string& rel) const { return rel == "/" ? root_ : root_ + rel; }
+  // Reads the record set under `dir` (and, after it, the counter `counter` when not empty)
+  // consistently into pending_, replacing `dir`'s subtree and the counter in the payload.
+  [[nodiscard]] Status capture_set(const std::string& dir, const std::string& counter);
+  // One attempt; false when Flink changed the set meanwhile.
+  [[nodiscard]] Result<bool> read_set(const std::string& dir, std::map<std::string, Znode>& out);
+  // Reads the znode `rel` into `out` (with its persistent subtree); false when it vanished.
+  [[nodiscard]] Result<bool> read_node(const std::string& rel, int32_t parent_cversion,
+                                       std::map<std::string, Znode>& out, int depth);
+  // Pins the file a record's pointer names: false when the file is gone because Flink
+  // subsumed the record (its znode is gone too).
+  [[nodiscard]] Result<bool> pin_record(const std::string& rel, const Znode& z);
+  bool replaced(const std::string& rel) const;
+  // Removes `rel` and its subtree from `out`.
+  static void drop(std::map<std::string, Znode>& out, const std::string& rel);
+
+  std::unique_ptr<Session> s_;
+  std::string root_;
+  const PinFile& pin_;
+  const TaskContext& ctx_;
+
+  std::map<std::string, Znode> pending_;  // captured, not emitted yet
+  std::set<std::string> subtrees_;        // captured sets: live znodes below them are dropped
+  std::set<std::string> exact_;           // captured counters: the live one is dropped
+  std::set<std::string> done_;            // sets captured (by directory)
+  std::set<std::string> lockless_;        // records of the set in hand seen without `locks`
+  uint64_t records_ = 0, pins_ = 0, rereads_ = 0, missing_ = 0, marked_ = 0;
+};
+
+}  // namespace flinkbr::source::zookeeper
