@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/layers.h"
+#include "source/postgres/pg_session.h"
 
 namespace flinkbr::source::postgres {
 
@@ -35,17 +36,6 @@ constexpr std::string_view kTablesPrefix = "tables/";
 constexpr size_t kSchemaLimit = 64u << 20;
 constexpr size_t kIoBuffer = 256u << 10;
 constexpr int kPayloadFormat = 1;
-
-// ---- libpq RAII ----
-
-struct ConnCloser {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-struct ResultClearer {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using ConnPtr = std::unique_ptr<PGconn, ConnCloser>;
-using ResPtr = std::unique_ptr<PGresult, ResultClearer>;
 
 struct ConninfoFree {
   void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
@@ -125,15 +115,6 @@ Result<Settings> settings_from_config(const config::SourceConfig& cfg) {
 
 // ---- helpers ----
 
-std::string quote_ident(std::string_view name) {
-  std::string q = "\"";
-  for (char c : name) {
-    if (c == '"') q += '"';
-    q += c;
-  }
-  return q + "\"";
-}
-
 // Table name as one path component: bytes outside [A-Za-z0-9_-] as %XX.
 std::string encode_name(std::string_view name) {
   static const char* hex = "0123456789ABCDEF";
@@ -154,11 +135,6 @@ std::string part_name(size_t n) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "part-%06zu.copy", n);
   return buf;
-}
-
-std::string trim_message(std::string m) {
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  return m;
 }
 
 struct TableInfo {
@@ -184,77 +160,6 @@ std::string ordered_select(const std::string& schema, const TableInfo& t) {
          " ORDER BY ROW(" + cols + ")::text COLLATE \"C\"";
 }
 
-// ---- the connection ----
-
-class Session {
- public:
-  Session(ConnPtr conn, std::vector<std::string> secrets)
-      : conn_(std::move(conn)), secrets_(std::move(secrets)) {}
-  PGconn* get() const { return conn_.get(); }
-
-  // Removes every known secret from a libpq message.
-  std::string redact(std::string m) const {
-    for (const auto& s : secrets_) {
-      if (s.empty()) continue;
-      for (size_t p; (p = m.find(s)) != std::string::npos;) m.replace(p, s.size(), "***");
-    }
-    return trim_message(std::move(m));
-  }
-  std::string last_error() const { return redact(PQerrorMessage(conn_.get())); }
-
-  Error error(Errc code, std::string_view what, const PGresult* r = nullptr) const {
-    std::string m = r ? redact(PQresultErrorMessage(r)) : last_error();
-    if (m.empty()) m = last_error();
-    bool retry = code == Errc::kUnavailable;
-    return Error{code, std::string(what) + ": " + m, {}, retry};
-  }
-
-  Errc errc() const {
-    return PQstatus(conn_.get()) == CONNECTION_OK ? Errc::kIOError : Errc::kUnavailable;
-  }
-
-  // Runs a statement (with text parameters) that must succeed.
-  Result<ResPtr> exec(const std::string& sql, const std::vector<std::string>& params = {}) {
-    std::vector<const char*> p;
-    for (const auto& s : params) p.push_back(s.c_str());
-    ResPtr r(p.empty() ? PQexec(conn_.get(), sql.c_str())
-                       : PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(p.size()), nullptr,
-                                      p.data(), nullptr, nullptr, 0));
-    if (!r) return std::unexpected(error(errc(), "query failed"));
-    auto st = PQresultStatus(r.get());
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-      return std::unexpected(error(errc(), "'" + sql.substr(0, 80) + "' failed", r.get()));
-    return r;
-  }
-
-  // COPY (query) TO STDOUT; `row` gets each row (with its newline).
-  Status copy_out(const std::string& query, const std::function<Status(std::string_view)>& row) {
-    std::string sql = "COPY (" + query + ") TO STDOUT";
-    ResPtr r(PQexec(conn_.get(), sql.c_str()));
-    if (!r || PQresultStatus(r.get()) != PGRES_COPY_OUT)
-      return std::unexpected(error(errc(), "'" + sql.substr(0, 80) + "' failed", r.get()));
-    Status failed = ok();
-    for (;;) {
-      char* buf = nullptr;
-      int n = PQgetCopyData(conn_.get(), &buf, 0);
-      if (n == -1) break;
-      if (n == -2) return std::unexpected(error(errc(), "reading COPY data"));
-      if (failed) failed = row(std::string_view(buf, static_cast<size_t>(n)));
-      PQfreemem(buf);
-    }
-    ResPtr end(PQgetResult(conn_.get()));
-    if (!end || PQresultStatus(end.get()) != PGRES_COMMAND_OK)
-      return std::unexpected(error(errc(), "'" + sql.substr(0, 80) + "' failed", end.get()));
-    while (ResPtr more{PQgetResult(conn_.get())}) {
-    }
-    return failed;
-  }
-
- private:
-  ConnPtr conn_;
-  std::vector<std::string> secrets_;
-};
-
 // ---- the source ----
 
 class PostgresSource;
@@ -272,8 +177,12 @@ class PostgresStaged final : public StagedRestore {
   Result<SourceDiff> diff() override;
   Status commit() override;
   Status verify() override;
+  bool failed_commit_changed_nothing() const override { return unchanged_after_failure_; }
 
  private:
+  // COPY FROM STDIN of each table's staged parts, in `order`.
+  Status load_rows(Session& db, const std::vector<std::string>& order);
+
   struct StagedTable {
     std::map<size_t, std::string> parts;  // number -> staged file
     uint64_t rows = 0;
@@ -289,6 +198,8 @@ class PostgresStaged final : public StagedRestore {
   std::vector<SequenceInfo> sequences_;
   bool finished_ = false;
   bool committed_ = false;
+  // After a failed commit(): the transaction was rolled back and the sequences put back.
+  bool unchanged_after_failure_ = false;
 };
 
 class PostgresSource final : public MetadataSource {
@@ -719,14 +630,100 @@ Result<SourceDiff> PostgresStaged::diff() {
   return d;
 }
 
+namespace {
+
+// A foreign key of a table outside the restored tables (another schema, or a table of the
+// schema that the source does not list) that points into them. TRUNCATE refuses such a key,
+// and the rows it checks may go away: the restore drops it and adds it again at the end, which
+// checks every row once more (a key created NOT VALID stays NOT VALID).
+struct OutsideForeignKey {
+  std::string table;  // schema-qualified, quoted
+  std::string name;
+  std::string definition;  // pg_get_constraintdef
+  std::string label;       // schema.table.name, for messages
+};
+
+Result<std::vector<OutsideForeignKey>> outside_foreign_keys(
+    Session& db, const std::string& schema, const std::vector<std::string>& tables) {
+  std::string list = "{";
+  for (const auto& t : tables) {
+    list += (list.size() > 1 ? "," : "") + std::string("\"");
+    for (char c : t) {
+      if (c == '"' || c == '\\') list += '\\';
+      list += c;
+    }
+    list += "\"";
+  }
+  list += "}";
+  auto r = TRY(db.exec(
+      "SELECT cn.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid) "
+      "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
+      "JOIN pg_namespace cn ON cn.oid = c.relnamespace JOIN pg_class p ON p.oid = k.confrelid "
+      "JOIN pg_namespace pn ON pn.oid = p.relnamespace "
+      "WHERE k.contype = 'f' AND pn.nspname = $1 AND p.relname = ANY($2::text[]) "
+      "AND NOT (cn.nspname = $1 AND c.relname = ANY($2::text[])) "
+      "ORDER BY cn.nspname COLLATE \"C\", c.relname COLLATE \"C\", k.conname COLLATE \"C\"",
+      {schema, list}));
+  std::vector<OutsideForeignKey> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    std::string ns = PQgetvalue(r.get(), i, 0), rel = PQgetvalue(r.get(), i, 1);
+    out.push_back({quote_ident(ns) + "." + quote_ident(rel), PQgetvalue(r.get(), i, 2),
+                   PQgetvalue(r.get(), i, 3), ns + "." + rel + "." + PQgetvalue(r.get(), i, 2)});
+  }
+  return out;
+}
+
+// A user trigger of a restored table and how it was enabled (pg_trigger.tgenabled: 'O' on
+// origin, 'D' disabled, 'R' replica only, 'A' always).
+struct UserTrigger {
+  std::string table;  // schema-qualified, quoted
+  std::string name;
+  char enabled = 'O';
+};
+
+Result<std::vector<UserTrigger>> user_triggers(Session& db, const std::string& schema,
+                                               const std::vector<std::string>& tables) {
+  auto r = TRY(
+      db.exec("SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t "
+              "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
+              "WHERE NOT t.tgisinternal AND n.nspname = $1 "
+              "ORDER BY c.relname COLLATE \"C\", t.tgname COLLATE \"C\"",
+              {schema}));
+  std::vector<UserTrigger> out;
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    std::string rel = PQgetvalue(r.get(), i, 0);
+    if (std::find(tables.begin(), tables.end(), rel) == tables.end()) continue;
+    out.push_back({quote_ident(schema) + "." + quote_ident(rel), PQgetvalue(r.get(), i, 1),
+                   PQgetvalue(r.get(), i, 2)[0]});
+  }
+  return out;
+}
+
+std::string enable_clause(char state) {
+  switch (state) {
+    case 'D':
+      return "DISABLE TRIGGER ";
+    case 'R':
+      return "ENABLE REPLICA TRIGGER ";
+    case 'A':
+      return "ENABLE ALWAYS TRIGGER ";
+    default:
+      return "ENABLE TRIGGER ";
+  }
+}
+
+}  // namespace
+
 Status PostgresStaged::commit() {
   if (!finished_) return failed_precondition("postgres source: commit before finish_staging");
+  unchanged_after_failure_ = true;
   Session db = TRY(src_.connect());
   const std::string& schema = src_.settings().schema;
   std::vector<std::string> names;
   for (const auto& t : tables_) names.push_back(t.name);
   std::vector<SequenceInfo> before;
   bool sequences_touched = false;
+  bool commit_sent = false;
 
   auto body = [&]() -> Status {
     TRY(db.exec("BEGIN"));
@@ -734,62 +731,44 @@ Status PostgresStaged::commit() {
     TRY(db.exec("SET LOCAL lock_timeout = '60s'"));
     TRY(db.exec("SET CONSTRAINTS ALL DEFERRED"));
     for (const auto& s : sequences_) before.push_back(TRY(src_.read_sequence(db, s.name)));
+    auto outside = TRY(outside_foreign_keys(db, schema, names));
+    for (const auto& fk : outside) {
+      ctx_.log("dropping foreign key " + fk.label + " until the rows are back");
+      TRY_CTX(db.exec("ALTER TABLE " + fk.table + " DROP CONSTRAINT " + quote_ident(fk.name)),
+              "dropping foreign key " + fk.label);
+    }
+    // No user trigger fires while the rows go back: a BEFORE trigger would rewrite them, an
+    // AFTER trigger would write elsewhere. ALTER TABLE is transactional and the tables are
+    // locked until COMMIT, so no other session ever sees them disabled. (session_replication_role
+    // would need a superuser and still fires ENABLE ALWAYS triggers.)
+    auto triggers = TRY(user_triggers(db, schema, names));
+    std::set<std::string> with_triggers;
+    for (const auto& t : triggers) with_triggers.insert(t.table);
+    for (const auto& t : with_triggers)
+      TRY_CTX(db.exec("ALTER TABLE " + t + " DISABLE TRIGGER USER"),
+              "disabling the triggers of " + t);
     if (!names.empty()) {
       std::string list;
       for (const auto& n : names)
         list += (list.empty() ? "" : ", ") + quote_ident(schema) + "." + quote_ident(n);
       TRY_CTX(db.exec("TRUNCATE " + list), "emptying the tables");
     }
-    std::map<std::string, const TableInfo*> by_name;
-    for (const auto& t : tables_) by_name[t.name] = &t;
-    for (const auto& name : TRY(src_.fk_order(db, names))) {
-      if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "restore cancelled");
-      const TableInfo& t = *by_name.at(name);
-      ctx_.log("restoring table " + t.name + ": " + std::to_string(t.rows) + " rows");
-      std::string cols;
-      for (const auto& c : t.columns) cols += (cols.empty() ? "" : ", ") + quote_ident(c);
-      std::string sql =
-          "COPY " + quote_ident(schema) + "." + quote_ident(t.name) + " (" + cols + ") FROM STDIN";
-      std::string what = "restoring table '" + t.name + "'";
-      ResPtr r(PQexec(db.get(), sql.c_str()));
-      if (!r || PQresultStatus(r.get()) != PGRES_COPY_IN)
-        return std::unexpected(db.error(db.errc(), what, r.get()));
-      Status sent = ok();
-      auto it = staged_.find(encode_name(t.name));
-      if (it != staged_.end()) {
-        std::vector<char> buf(kIoBuffer);
-        for (const auto& [n, file] : it->second.parts) {
-          int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-          if (fd < 0) {
-            sent = errno_error("opening staged " + file, errno);
-            break;
-          }
-          ssize_t got;
-          while ((got = ::read(fd, buf.data(), buf.size())) > 0) {
-            if (PQputCopyData(db.get(), buf.data(), static_cast<int>(got)) != 1) {
-              sent = std::unexpected(db.error(db.errc(), what));
-              break;
-            }
-          }
-          if (got < 0 && sent) sent = errno_error("reading staged " + file, errno);
-          ::close(fd);
-          if (!sent) break;
-        }
-      }
-      PQputCopyEnd(db.get(), sent ? nullptr : "flinkbr: staged data unreadable");
-      ResPtr end(PQgetResult(db.get()));
-      while (ResPtr more{PQgetResult(db.get())}) {
-      }
-      TRY(sent);
-      if (!end || PQresultStatus(end.get()) != PGRES_COMMAND_OK)
-        return std::unexpected(db.error(db.errc(), what, end.get()));
-    }
+    TRY(load_rows(db, TRY(src_.fk_order(db, names))));
+    for (const auto& t : triggers)
+      TRY_CTX(
+          db.exec("ALTER TABLE " + t.table + " " + enable_clause(t.enabled) + quote_ident(t.name)),
+          "enabling trigger " + t.name + " of " + t.table + " again");
+    for (const auto& fk : outside)
+      TRY_CTX(db.exec("ALTER TABLE " + fk.table + " ADD CONSTRAINT " + quote_ident(fk.name) + " " +
+                      fk.definition),
+              "adding foreign key " + fk.label + " back (its rows must match the restored ones)");
     TRY_CTX(db.exec("SET CONSTRAINTS ALL IMMEDIATE"), "checking constraints");
-    sequences_touched = true;
+    sequences_touched = true;  // setval is not transactional: put back by hand on failure
     for (const auto& s : sequences_)
       TRY(db.exec("SELECT setval($1::regclass, $2, $3)",
                   {quote_ident(schema) + "." + quote_ident(s.name), std::to_string(s.last_value),
                    s.is_called ? "true" : "false"}));
+    commit_sent = true;
     TRY(db.exec("COMMIT"));
     return ok();
   };
@@ -798,6 +777,9 @@ Status PostgresStaged::commit() {
     committed_ = true;
     return ok();
   }
+  // A COMMIT that failed with the connection still up was rolled back by the server; one whose
+  // answer was lost may have committed.
+  if (commit_sent && PQstatus(db.get()) != CONNECTION_OK) unchanged_after_failure_ = false;
   // Roll back; the server does it anyway if the connection is gone.
   ResPtr rb(PQexec(db.get(), "ROLLBACK"));
   if (sequences_touched) {
@@ -805,10 +787,62 @@ Status PostgresStaged::commit() {
       auto r = db.exec("SELECT setval($1::regclass, $2, $3)",
                        {quote_ident(schema) + "." + quote_ident(s.name),
                         std::to_string(s.last_value), s.is_called ? "true" : "false"});
-      if (!r) st.error().context("(sequence " + s.name + " could not be put back)");
+      if (!r) {
+        st.error().context("(sequence " + s.name + " could not be put back)");
+        unchanged_after_failure_ = false;
+      }
     }
   }
   return with_context(std::move(st), "restoring " + src_.location() + " (rolled back)");
+}
+
+Status PostgresStaged::load_rows(Session& db, const std::vector<std::string>& order) {
+  const std::string& schema = src_.settings().schema;
+  std::map<std::string, const TableInfo*> by_name;
+  for (const auto& t : tables_) by_name[t.name] = &t;
+  for (const auto& name : order) {
+    if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "restore cancelled");
+    const TableInfo& t = *by_name.at(name);
+    ctx_.log("restoring table " + t.name + ": " + std::to_string(t.rows) + " rows");
+    std::string cols;
+    for (const auto& c : t.columns) cols += (cols.empty() ? "" : ", ") + quote_ident(c);
+    std::string sql =
+        "COPY " + quote_ident(schema) + "." + quote_ident(t.name) + " (" + cols + ") FROM STDIN";
+    std::string what = "restoring table '" + t.name + "'";
+    ResPtr r(PQexec(db.get(), sql.c_str()));
+    if (!r || PQresultStatus(r.get()) != PGRES_COPY_IN)
+      return std::unexpected(db.error(db.errc(), what, r.get()));
+    Status sent = ok();
+    auto it = staged_.find(encode_name(t.name));
+    if (it != staged_.end()) {
+      std::vector<char> buf(kIoBuffer);
+      for (const auto& [n, file] : it->second.parts) {
+        int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+          sent = errno_error("opening staged " + file, errno);
+          break;
+        }
+        ssize_t got;
+        while ((got = ::read(fd, buf.data(), buf.size())) > 0) {
+          if (PQputCopyData(db.get(), buf.data(), static_cast<int>(got)) != 1) {
+            sent = std::unexpected(db.error(db.errc(), what));
+            break;
+          }
+        }
+        if (got < 0 && sent) sent = errno_error("reading staged " + file, errno);
+        ::close(fd);
+        if (!sent) break;
+      }
+    }
+    PQputCopyEnd(db.get(), sent ? nullptr : "flinkbr: staged data unreadable");
+    ResPtr end(PQgetResult(db.get()));
+    while (ResPtr more{PQgetResult(db.get())}) {
+    }
+    TRY(sent);
+    if (!end || PQresultStatus(end.get()) != PGRES_COMMAND_OK)
+      return std::unexpected(db.error(db.errc(), what, end.get()));
+  }
+  return ok();
 }
 
 Status PostgresStaged::verify() {

@@ -84,7 +84,9 @@ std::map<std::string, Rows> contents(const std::string& dsn) {
                    "encode(udf_jar, 'hex'), savepoint_path, updated FROM jobs ORDER BY id")},
       {"artifacts", sql(dsn, "SELECT id, md5(blob) FROM artifacts ORDER BY id")},
       {"tags", sql(dsn, "SELECT id, label FROM tags ORDER BY id")},
-      {"sequences", sql(dsn, "SELECT sequencename, last_value FROM pg_sequences ORDER BY 1")},
+      {"sequences", sql(dsn,
+                        "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = "
+                        "'public' ORDER BY 1")},
   };
 }
 
@@ -256,7 +258,123 @@ TEST_F(PostgresSourceTest, FailureInTheMiddleOfCommitChangesNothing) {
   EXPECT_NE(st.error().message.find("restoring table 'jobs'"), std::string::npos)
       << st.error().message;
   EXPECT_NE(st.error().message.find("rolled back"), std::string::npos) << st.error().message;
+  // One transaction, rolled back: the engine is told that nothing changed.
+  EXPECT_TRUE((*staged)->failed_commit_changed_nothing());
   EXPECT_EQ(contents(dsn()), damaged);
+}
+
+// Triggers of every kind on the restored tables, writing into another schema, and foreign keys
+// from another schema into this one (as job databases beside StreamPark's or Dinky's have).
+const char* kTriggers = R"SQL(
+CREATE SCHEMA audit;
+CREATE TABLE audit.log (id bigserial PRIMARY KEY, what text NOT NULL);
+CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN NEW.name := upper(NEW.name); RETURN NEW; END$$;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN NEW.updated := '2000-01-01 00:00:00+00'; RETURN NEW; END$$;
+CREATE FUNCTION remember() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO audit.log (what) VALUES (TG_OP || ' ' || TG_TABLE_NAME); RETURN NULL; END$$;
+CREATE TRIGGER a_shout BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION shout();
+CREATE TRIGGER b_touch BEFORE UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION touch();
+CREATE TRIGGER c_remember AFTER INSERT OR UPDATE OR DELETE ON jobs
+  FOR EACH ROW EXECUTE FUNCTION remember();
+CREATE TRIGGER d_truncated AFTER TRUNCATE ON users FOR EACH STATEMENT EXECUTE FUNCTION remember();
+CREATE TRIGGER e_always AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION remember();
+ALTER TABLE users ENABLE ALWAYS TRIGGER e_always;
+CREATE TRIGGER f_off AFTER INSERT ON tags FOR EACH ROW EXECUTE FUNCTION remember();
+ALTER TABLE tags DISABLE TRIGGER f_off;
+CREATE SCHEMA ops;
+CREATE TABLE ops.runs (id int PRIMARY KEY, job_id bigint NOT NULL REFERENCES public.jobs(id),
+                       owner int REFERENCES public.users(id) DEFERRABLE);
+INSERT INTO ops.runs VALUES (1, 1, 2), (2, 2, NULL);
+)SQL";
+
+Rows trigger_states(const std::string& dsn) {
+  return sql(dsn,
+             "SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid "
+             "= t.tgrelid WHERE NOT t.tgisinternal ORDER BY 1, 2");
+}
+
+Rows outside_keys(const std::string& dsn) {
+  return sql(dsn,
+             "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint WHERE "
+             "conrelid = 'ops.runs'::regclass AND contype = 'f' ORDER BY 1");
+}
+
+TEST_F(PostgresSourceTest, NoTriggerFiresAndForeignKeysFromAnotherSchemaStayValid) {
+  sql(dsn(), kSchema);
+  sql(dsn(), kTriggers);
+  auto before = contents(dsn());
+  auto triggers = trigger_states(dsn());
+  auto keys = outside_keys(dsn());
+  ASSERT_EQ(keys.size(), 2u);
+  auto src = make_source();
+  auto entries = backup(*src);
+
+  sql(dsn(),
+      "UPDATE jobs SET name = 'changed' WHERE id = 3; DELETE FROM ops.runs WHERE id = 2;"
+      "INSERT INTO users (name, created) VALUES ('eve', now());");
+  auto safety = backup(*src);  // what the engine takes before applying
+  auto damaged = contents(dsn());
+  const Rows audit = sql(dsn(), "SELECT id, what FROM audit.log ORDER BY id");
+  ASSERT_EQ(audit.size(), 2u);  // the UPDATE and the INSERT above
+
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto st = (*staged)->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = (*staged)->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  // Byte for byte: no BEFORE trigger rewrote a name or a time stamp.
+  EXPECT_EQ(contents(dsn()), before);
+  // No AFTER trigger wrote anywhere, not even the ENABLE ALWAYS one or the TRUNCATE one.
+  EXPECT_EQ(sql(dsn(), "SELECT id, what FROM audit.log ORDER BY id"), audit);
+  // Every trigger is as it was (enabled, always, disabled), every key back and valid.
+  EXPECT_EQ(trigger_states(dsn()), triggers);
+  EXPECT_EQ(outside_keys(dsn()), keys);
+  // ... and the triggers work again for the applications.
+  sql(dsn(), "INSERT INTO tags (label) VALUES ('x')");
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM audit.log"), Rows{{"2"}});  // f_off stays off
+  sql(dsn(), "INSERT INTO users (name, created) VALUES ('zed', now())");
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM audit.log"), Rows{{"3"}});
+  sql(dsn(), "DELETE FROM users WHERE name = 'zed'; DELETE FROM tags; DELETE FROM audit.log");
+  sql(dsn(), "SELECT setval('users_id_seq', 2); SELECT setval('tags_id_seq', 1, false)");
+
+  // Putting a safety copy back fires nothing either.
+  auto back = stage(*src, safety);
+  ASSERT_TRUE(back) << back.error().message;
+  st = (*back)->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  ASSERT_TRUE((*back)->verify());
+  EXPECT_EQ(contents(dsn()), damaged);
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM audit.log"), Rows{{"0"}});
+  EXPECT_EQ(trigger_states(dsn()), triggers);
+}
+
+TEST_F(PostgresSourceTest, ARowOfAnotherSchemaLeftWithoutItsParentRollsBackAndChangesNothing) {
+  sql(dsn(), kSchema);
+  sql(dsn(), kTriggers);
+  auto src = make_source();
+  auto entries = backup(*src);
+  // A run of a job that the backup does not have: the key cannot be valid after the restore.
+  sql(dsn(),
+      "INSERT INTO jobs (owner_id, name) VALUES (1, 'new'); INSERT INTO ops.runs VALUES "
+      "(3, (SELECT max(id) FROM jobs), NULL)");
+  auto damaged = contents(dsn());
+  auto audit = sql(dsn(), "SELECT id, what FROM audit.log ORDER BY id");
+  auto keys = outside_keys(dsn());
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto st = (*staged)->commit();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("adding foreign key ops.runs.runs_job_id_fkey back"),
+            std::string::npos)
+      << st.error().message;
+  EXPECT_NE(st.error().message.find("rolled back"), std::string::npos) << st.error().message;
+  EXPECT_TRUE((*staged)->failed_commit_changed_nothing());
+  EXPECT_EQ(contents(dsn()), damaged);
+  EXPECT_EQ(sql(dsn(), "SELECT id, what FROM audit.log ORDER BY id"), audit);
+  EXPECT_EQ(outside_keys(dsn()), keys);
 }
 
 TEST_F(PostgresSourceTest, StagingRefusesIncompletePayloads) {
