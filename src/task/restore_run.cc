@@ -330,6 +330,9 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
                           "': " + std::to_string(s["counts"]["added"].get<size_t>()) + " to add, " +
                           std::to_string(s["counts"]["changed"].get<size_t>()) + " to change, " +
                           std::to_string(s["counts"]["removed"].get<size_t>()) + " to remove");
+  } else if (report.error().code == Errc::kFailedPrecondition) {
+    // A source that cannot make the live state the backup's says so here, before any change.
+    return std::unexpected(report.error());
   } else {
     rec.log("warn", "cannot compute the report of changes: " + report.error().message);
   }

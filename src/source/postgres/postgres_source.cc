@@ -23,6 +23,7 @@
 
 #include "io/layers.h"
 #include "source/postgres/pg_session.h"
+#include "source/postgres/schema_ddl.h"
 
 namespace flinkbr::source::postgres {
 
@@ -35,7 +36,12 @@ constexpr std::string_view kSchemaEntry = "schema.json";
 constexpr std::string_view kTablesPrefix = "tables/";
 constexpr size_t kSchemaLimit = 64u << 20;
 constexpr size_t kIoBuffer = 256u << 10;
-constexpr int kPayloadFormat = 1;
+// 1: rows and sequences; 2: also the schema's DDL and catalogue model, the populated
+// materialized views and the large objects. A reader takes both and refuses any other.
+constexpr int kPayloadFormatRows = 1;
+constexpr int kPayloadFormat = 2;
+constexpr std::string_view kPreDataEntry = "schema/pre-data.sql";
+constexpr std::string_view kPostDataEntry = "schema/post-data.sql";
 
 struct ConninfoFree {
   void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
@@ -182,6 +188,10 @@ class PostgresStaged final : public StagedRestore {
  private:
   // COPY FROM STDIN of each table's staged parts, in `order`.
   Status load_rows(Session& db, const std::vector<std::string>& order);
+  // The live schema differs from the backup's: it must be re-created.
+  Result<bool> schema_differs(Session& db);
+  // Refuses, naming the reason, a restore that cannot make the live schema the backup's.
+  Status check_restorable(Session& db, bool recreate, const std::vector<std::string>& keep_oids);
 
   struct StagedTable {
     std::map<size_t, std::string> parts;  // number -> staged file
@@ -196,6 +206,12 @@ class PostgresStaged final : public StagedRestore {
   // After finish_staging:
   std::vector<TableInfo> tables_;
   std::vector<SequenceInfo> sequences_;
+  // Format 2 of a whole schema: its DDL and model. Without them (format 1, or a list of
+  // tables) the restore puts the rows back into the live tables as they are.
+  bool has_schema_ = false;
+  std::string pre_data_, post_data_;
+  SchemaModel objects_;
+  std::optional<std::vector<std::string>> matviews_;
   bool finished_ = false;
   bool committed_ = false;
   // After a failed commit(): the transaction was rolled back and the sequences put back.
@@ -282,6 +298,9 @@ class PostgresSource final : public MetadataSource {
     if (!db.get()) return make_error(Errc::kUnavailable, location() + ": out of memory", {}, true);
     if (PQstatus(db.get()) != CONNECTION_OK)
       return std::unexpected(db.error(Errc::kUnavailable, "connecting to " + location()));
+    // The server's notices ("drop cascades to ...") are not errors; they stay off stderr.
+    PQsetNoticeProcessor(
+        db.get(), [](void*, const char*) {}, nullptr);
     // Fixed settings: the COPY text must not depend on the server's or the role's defaults.
     TRY(db.exec(
         "SET client_encoding = 'UTF8'; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
@@ -401,6 +420,44 @@ class PostgresSource final : public MetadataSource {
     return order;
   }
 
+  // Where pg_dump connects: the session's own parameters, the password apart (it goes through
+  // the child's environment, never its command line).
+  DumpTarget dump_target(Session& db, std::string snapshot) {
+    DumpTarget t;
+    t.schema = s_.schema;
+    t.snapshot = std::move(snapshot);
+    t.server_version = PQserverVersion(db.get());
+    PQconninfoOption* opts = PQconninfo(db.get());
+    for (PQconninfoOption* o = opts; o && o->keyword; ++o) {
+      if (!o->val || !*o->val) continue;
+      std::string_view k = o->keyword;
+      if (k == "password") {
+        t.password = o->val;
+        continue;
+      }
+      std::string v;
+      for (const char* c = o->val; *c; ++c) {
+        if (*c == '\\' || *c == '\'') v += '\\';
+        v += *c;
+      }
+      t.conninfo += (t.conninfo.empty() ? "" : " ") + std::string(k) + "='" + v + "'";
+    }
+    if (opts) PQconninfoFree(opts);
+    return t;
+  }
+
+  // Materialized views of the schema that hold rows, in creation order (a view over another
+  // is refreshed after it).
+  Result<std::vector<std::string>> populated_matviews(Session& db) {
+    auto r = TRY(
+        db.exec("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = $1 AND c.relkind = 'm' AND c.relispopulated ORDER BY c.oid",
+                {s_.schema}));
+    std::vector<std::string> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) out.emplace_back(PQgetvalue(r.get(), i, 0));
+    return out;
+  }
+
   const Settings& settings() const { return s_; }
 
  private:
@@ -414,6 +471,23 @@ Status PostgresSource::backup(archive::SourceArchiveWriter& out, const TaskConte
   Session db = TRY(connect());
   TRY(db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
   auto tables = TRY(list_tables(db));
+  // The schema is kept when the source is the whole schema: with a list of tables, the other
+  // tables are not ours to drop or re-create.
+  json schema_doc;
+  if (s_.tables.empty()) {
+    auto snap = TRY(db.exec("SELECT pg_export_snapshot()"));
+    DumpTarget target = dump_target(db, PQgetvalue(snap.get(), 0, 0));
+    // pg_dump reads in this transaction's snapshot: the DDL and the rows are one moment.
+    std::string pre = TRY_CTX(dump_schema_section(target, "pre-data"), location());
+    std::string post = TRY_CTX(dump_schema_section(target, "post-data"), location());
+    TRY(out.add_bytes(kPreDataEntry, pre, 0600, 0));
+    TRY(out.add_bytes(kPostDataEntry, post, 0600, 0));
+    SchemaModel model = TRY(read_schema_model(db, s_.schema));
+    schema_doc["ddl"] = {{"pre_data", kPreDataEntry}, {"post_data", kPostDataEntry}};
+    schema_doc["objects"] = model;
+    schema_doc["materialized_views"] = TRY(populated_matviews(db));
+    ctx.log("schema " + s_.schema + ": " + std::to_string(model.size()) + " objects");
+  }
   json jt = json::array();
   for (const auto& name : tables) {
     if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "backup cancelled");
@@ -456,7 +530,11 @@ Status PostgresSource::backup(archive::SourceArchiveWriter& out, const TaskConte
     js.push_back({{"name", s.name}, {"last_value", s.last_value}, {"is_called", s.is_called}});
   }
   TRY(db.exec("COMMIT"));
-  json doc = {{"format", kPayloadFormat}, {"schema", s_.schema}, {"tables", jt}, {"sequences", js}};
+  json doc = {{"format", schema_doc.empty() ? kPayloadFormatRows : kPayloadFormat},
+              {"schema", s_.schema},
+              {"tables", jt},
+              {"sequences", js}};
+  if (!schema_doc.is_null()) doc.update(schema_doc);
   return out.add_bytes(kSchemaEntry, doc.dump(2) + "\n", 0600, 0);
 }
 
@@ -465,12 +543,17 @@ Status PostgresSource::backup(archive::SourceArchiveWriter& out, const TaskConte
 Status PostgresStaged::add(const archive::Entry& entry, io::Reader& data) {
   std::string_view rel = entry.relative_path();
   if (entry.type == archive::EntryType::kDirectory) {
-    if (rel.empty() || rel == "tables" ||
+    if (rel.empty() || rel == "tables" || rel == "schema" ||
         (rel.starts_with(kTablesPrefix) &&
          rel.find('/', kTablesPrefix.size()) == std::string::npos))
       return ok();
     return corruption("postgres source: unexpected directory entry " + entry.path);
   }
+  if (rel == kPreDataEntry || rel == kPostDataEntry) {
+    (rel == kPreDataEntry ? pre_data_ : post_data_) = TRY(io::read_all(data, kSchemaLimit));
+    return ok();
+  }
+  if (rel == "schema") return ok();
   if (rel == kSchemaEntry) {
     std::string text = TRY(io::read_all(data, kSchemaLimit));
     try {
@@ -543,8 +626,19 @@ Status PostgresStaged::finish_staging() {
   sequences_.clear();
   try {
     const json& doc = *schema_json_;
-    if (doc.at("format").get<int>() != kPayloadFormat)
-      return corruption("postgres source: unknown payload format");
+    int format = doc.at("format").get<int>();
+    if (format != kPayloadFormatRows && format != kPayloadFormat)
+      return corruption("postgres source: payload format " + std::to_string(format) +
+                        " is not one this flinkbr reads (1 or 2); a newer flinkbr wrote it");
+    if (format == kPayloadFormat && doc.contains("ddl")) {
+      if (pre_data_.empty() || post_data_.empty())
+        return corruption("postgres source: schema.json names the schema's DDL, but " +
+                          std::string(pre_data_.empty() ? kPreDataEntry : kPostDataEntry) +
+                          " is missing");
+      objects_ = doc.at("objects").get<SchemaModel>();
+      matviews_ = doc.at("materialized_views").get<std::vector<std::string>>();
+      has_schema_ = true;
+    }
     std::set<std::string> known;
     for (const auto& jt : doc.at("tables")) {
       TableInfo t;
@@ -603,33 +697,6 @@ Result<LiveTable> read_live(Session& db, const std::string& schema, const TableI
 
 }  // namespace
 
-Result<SourceDiff> PostgresStaged::diff() {
-  if (!finished_) return failed_precondition("postgres source: diff before finish_staging");
-  Session db = TRY(src_.connect());
-  TRY(db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
-  const std::string& schema = src_.settings().schema;
-  SourceDiff d;
-  auto live_tables = TRY(src_.list_tables(db));
-  for (const auto& t : tables_) {
-    LiveTable live = TRY(read_live(db, schema, t));
-    if (live.sha256 == t.sha256) continue;
-    std::string item = t.name + ": " + std::to_string(live.rows) + " rows now, " +
-                       std::to_string(t.rows) + " in backup";
-    if (live.rows == t.rows) item += " (contents differ)";
-    d.changed.add(std::move(item));
-  }
-  for (const auto& s : sequences_) {
-    SequenceInfo live = TRY(src_.read_sequence(db, s.name));
-    if (live == s) continue;
-    d.changed.add("sequence " + s.name + ": last_value " + std::to_string(live.last_value) +
-                  (live.is_called ? "" : " (not called)") + " now, " +
-                  std::to_string(s.last_value) + (s.is_called ? "" : " (not called)") +
-                  " in backup");
-  }
-  TRY(db.exec("COMMIT"));
-  return d;
-}
-
 namespace {
 
 // A foreign key of a table outside the restored tables (another schema, or a table of the
@@ -637,14 +704,18 @@ namespace {
 // and the rows it checks may go away: the restore drops it and adds it again at the end, which
 // checks every row once more (a key created NOT VALID stays NOT VALID).
 struct OutsideForeignKey {
+  std::string oid;
   std::string table;  // schema-qualified, quoted
   std::string name;
   std::string definition;  // pg_get_constraintdef
   std::string label;       // schema.table.name, for messages
 };
 
-Result<std::vector<OutsideForeignKey>> outside_foreign_keys(
-    Session& db, const std::string& schema, const std::vector<std::string>& tables) {
+// `whole_schema`: every table of the schema that is not restored goes away (the schema is
+// re-created), so only the keys of other schemas count.
+Result<std::vector<OutsideForeignKey>> outside_foreign_keys(Session& db, const std::string& schema,
+                                                            const std::vector<std::string>& tables,
+                                                            bool whole_schema) {
   std::string list = "{";
   for (const auto& t : tables) {
     list += (list.size() > 1 ? "," : "") + std::string("\"");
@@ -656,19 +727,20 @@ Result<std::vector<OutsideForeignKey>> outside_foreign_keys(
   }
   list += "}";
   auto r = TRY(db.exec(
-      "SELECT cn.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid) "
+      "SELECT cn.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid), k.oid "
       "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
       "JOIN pg_namespace cn ON cn.oid = c.relnamespace JOIN pg_class p ON p.oid = k.confrelid "
       "JOIN pg_namespace pn ON pn.oid = p.relnamespace "
       "WHERE k.contype = 'f' AND pn.nspname = $1 AND p.relname = ANY($2::text[]) "
-      "AND NOT (cn.nspname = $1 AND c.relname = ANY($2::text[])) "
+      "AND NOT (cn.nspname = $1 AND ($3 OR c.relname = ANY($2::text[]))) "
       "ORDER BY cn.nspname COLLATE \"C\", c.relname COLLATE \"C\", k.conname COLLATE \"C\"",
-      {schema, list}));
+      {schema, list, whole_schema ? "true" : "false"}));
   std::vector<OutsideForeignKey> out;
   for (int i = 0; i < PQntuples(r.get()); ++i) {
     std::string ns = PQgetvalue(r.get(), i, 0), rel = PQgetvalue(r.get(), i, 1);
-    out.push_back({quote_ident(ns) + "." + quote_ident(rel), PQgetvalue(r.get(), i, 2),
-                   PQgetvalue(r.get(), i, 3), ns + "." + rel + "." + PQgetvalue(r.get(), i, 2)});
+    out.push_back({PQgetvalue(r.get(), i, 4), quote_ident(ns) + "." + quote_ident(rel),
+                   PQgetvalue(r.get(), i, 2), PQgetvalue(r.get(), i, 3),
+                   ns + "." + rel + "." + PQgetvalue(r.get(), i, 2)});
   }
   return out;
 }
@@ -712,7 +784,149 @@ std::string enable_clause(char state) {
   }
 }
 
+std::string join_first(const std::vector<std::string>& items, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < n; ++i) out += (i ? "; " : "") + items[i];
+  if (items.size() > n) out += "; and " + std::to_string(items.size() - n) + " more";
+  return out;
+}
+
 }  // namespace
+
+Result<bool> PostgresStaged::schema_differs(Session& db) {
+  if (!has_schema_) return false;
+  SchemaModel live = TRY(read_schema_model(db, src_.settings().schema));
+  return live != objects_;
+}
+
+Status PostgresStaged::check_restorable(Session& db, bool recreate,
+                                        const std::vector<std::string>& keep_oids) {
+  const std::string& schema = src_.settings().schema;
+  const std::string where = "source '" + src_.name() + "' (" + src_.location() + ")";
+  std::vector<std::string> names;
+  for (const auto& t : tables_) names.push_back(t.name);
+  // Disabling triggers and re-creating objects need the owner's rights.
+  auto owned =
+      TRY(db.exec("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                  "WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S') "
+                  "AND NOT pg_has_role(current_user, c.relowner, 'USAGE') "
+                  "AND ($2 OR EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid "
+                  "AND NOT g.tgisinternal)) ORDER BY 1",
+                  {schema, recreate ? "true" : "false"}));
+  if (PQntuples(owned.get()) > 0) {
+    std::vector<std::string> list;
+    for (int i = 0; i < PQntuples(owned.get()); ++i)
+      list.emplace_back(PQgetvalue(owned.get(), i, 0));
+    return failed_precondition(
+        where + ": the restore " +
+        (recreate ? "re-creates the schema's objects" : "disables the triggers of these tables") +
+        " and needs the role it connects as to own them (or be a member of their owner); it "
+        "does not own: " +
+        join_first(list, 10));
+  }
+  if (!recreate) return ok();
+  auto outside = TRY(outside_dependents(db, schema, keep_oids));
+  if (!outside.empty())
+    return failed_precondition(
+        where +
+        ": the schema differs from the backup's, and making it the backup's again drops "
+        "and re-creates its objects, on which objects outside schema '" +
+        schema + "' depend (they are never dropped): " + join_first(outside, 10) +
+        "; change or drop those first, or restore into a schema without them");
+  std::string roles = "{";
+  for (const auto& r : roles_of(objects_)) {
+    roles += (roles.size() > 1 ? "," : "") + std::string("\"");
+    for (char c : r) {
+      if (c == '"' || c == '\\') roles += '\\';
+      roles += c;
+    }
+    roles += "\"";
+  }
+  roles += "}";
+  auto missing = TRY(
+      db.exec("SELECT r FROM unnest($1::text[]) r WHERE r NOT IN (SELECT rolname FROM pg_roles) "
+              "ORDER BY 1",
+              {roles}));
+  if (PQntuples(missing.get()) > 0) {
+    std::vector<std::string> list;
+    for (int i = 0; i < PQntuples(missing.get()); ++i)
+      list.emplace_back(PQgetvalue(missing.get(), i, 0));
+    return failed_precondition(where +
+                               ": the backed-up schema names roles (owners, grants) that "
+                               "do not exist on this server: " +
+                               join_first(list, 10) + "; create them first");
+  }
+  return ok();
+}
+
+Result<SourceDiff> PostgresStaged::diff() {
+  if (!finished_) return failed_precondition("postgres source: diff before finish_staging");
+  Session db = TRY(src_.connect());
+  TRY(db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
+  const std::string& schema = src_.settings().schema;
+  SourceDiff d;
+  auto live_tables = TRY(src_.list_tables(db));
+  bool recreate = false;
+  if (has_schema_) {
+    SchemaModel live = TRY(read_schema_model(db, schema));
+    for (auto& diff : compare_models(objects_, live)) {
+      recreate = true;
+      using K = SchemaDifference::Kind;
+      (diff.kind == K::kAdded     ? d.added
+       : diff.kind == K::kChanged ? d.changed
+                                  : d.removed)
+          .add(std::move(diff.item));
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& t : tables_) names.push_back(t.name);
+  std::vector<std::string> keep;
+  for (const auto& fk : TRY(outside_foreign_keys(db, schema, names, recreate)))
+    keep.push_back(fk.oid);
+  TRY(check_restorable(db, recreate, keep));
+  for (const auto& t : tables_) {
+    bool exists = std::binary_search(live_tables.begin(), live_tables.end(), t.name);
+    if (!exists) {
+      d.added.add(t.name + ": " + std::to_string(t.rows) + " rows in backup");
+      continue;
+    }
+    if (TRY(src_.columns(db, t.name)) != t.columns) {
+      auto n =
+          TRY(db.exec("SELECT count(*) FROM " + quote_ident(schema) + "." + quote_ident(t.name)));
+      d.changed.add(t.name + ": " + std::string(PQgetvalue(n.get(), 0, 0)) + " rows now, " +
+                    std::to_string(t.rows) + " in backup (with the backup's columns)");
+      continue;
+    }
+    LiveTable live = TRY(read_live(db, schema, t));
+    if (live.sha256 == t.sha256) continue;
+    std::string item = t.name + ": " + std::to_string(live.rows) + " rows now, " +
+                       std::to_string(t.rows) + " in backup";
+    if (live.rows == t.rows) item += " (contents differ)";
+    d.changed.add(std::move(item));
+  }
+  if (has_schema_) {
+    for (const auto& name : live_tables) {
+      if (std::find(names.begin(), names.end(), name) != names.end()) continue;
+      auto n =
+          TRY(db.exec("SELECT count(*) FROM " + quote_ident(schema) + "." + quote_ident(name)));
+      d.removed.add(name + ": " + std::string(PQgetvalue(n.get(), 0, 0)) +
+                    " rows now, not in backup");
+    }
+  }
+  for (const auto& s : sequences_) {
+    auto exists = TRY(db.exec("SELECT to_regclass($1) IS NOT NULL",
+                              {quote_ident(schema) + "." + quote_ident(s.name)}));
+    if (std::string_view(PQgetvalue(exists.get(), 0, 0)) != "t") continue;  // in the model
+    SequenceInfo live = TRY(src_.read_sequence(db, s.name));
+    if (live == s) continue;
+    d.changed.add("sequence " + s.name + ": last_value " + std::to_string(live.last_value) +
+                  (live.is_called ? "" : " (not called)") + " now, " +
+                  std::to_string(s.last_value) + (s.is_called ? "" : " (not called)") +
+                  " in backup");
+  }
+  TRY(db.exec("COMMIT"));
+  return d;
+}
 
 Status PostgresStaged::commit() {
   if (!finished_) return failed_precondition("postgres source: commit before finish_staging");
@@ -730,40 +944,66 @@ Status PostgresStaged::commit() {
     // Applications holding locks on the tables make the restore fail, not hang.
     TRY(db.exec("SET LOCAL lock_timeout = '60s'"));
     TRY(db.exec("SET CONSTRAINTS ALL DEFERRED"));
-    for (const auto& s : sequences_) before.push_back(TRY(src_.read_sequence(db, s.name)));
-    auto outside = TRY(outside_foreign_keys(db, schema, names));
+    const bool recreate = TRY(schema_differs(db));
+    auto outside = TRY(outside_foreign_keys(db, schema, names, recreate));
+    std::vector<std::string> keep;
+    for (const auto& fk : outside) keep.push_back(fk.oid);
+    // The same refusals as the preview, now inside the transaction that will change things.
+    TRY(check_restorable(db, recreate, keep));
+    // Re-created sequences go back with the transaction; kept ones are put back by hand.
+    if (!recreate)
+      for (const auto& s : sequences_) before.push_back(TRY(src_.read_sequence(db, s.name)));
     for (const auto& fk : outside) {
       ctx_.log("dropping foreign key " + fk.label + " until the rows are back");
       TRY_CTX(db.exec("ALTER TABLE " + fk.table + " DROP CONSTRAINT " + quote_ident(fk.name)),
               "dropping foreign key " + fk.label);
     }
-    // No user trigger fires while the rows go back: a BEFORE trigger would rewrite them, an
-    // AFTER trigger would write elsewhere. ALTER TABLE is transactional and the tables are
-    // locked until COMMIT, so no other session ever sees them disabled. (session_replication_role
-    // would need a superuser and still fires ENABLE ALWAYS triggers.)
-    auto triggers = TRY(user_triggers(db, schema, names));
-    std::set<std::string> with_triggers;
-    for (const auto& t : triggers) with_triggers.insert(t.table);
-    for (const auto& t : with_triggers)
-      TRY_CTX(db.exec("ALTER TABLE " + t + " DISABLE TRIGGER USER"),
-              "disabling the triggers of " + t);
-    if (!names.empty()) {
-      std::string list;
-      for (const auto& n : names)
-        list += (list.empty() ? "" : ", ") + quote_ident(schema) + "." + quote_ident(n);
-      TRY_CTX(db.exec("TRUNCATE " + list), "emptying the tables");
+    if (recreate) {
+      // The schema's objects are dropped and made again from the backup's DDL: tables without
+      // indexes, keys or triggers first, then the rows, then the rest (no trigger exists while
+      // the rows go back, and every key checks them once).
+      ctx_.log("the schema differs from the backup's: re-creating its objects");
+      TRY(drop_schema_objects(db, schema));
+      TRY_CTX(db.exec(replayable(pre_data_)),
+              "creating the backed-up schema (" + std::string(kPreDataEntry) + ")");
+      TRY(load_rows(db, names));
+      TRY_CTX(db.exec(replayable(post_data_)),
+              "creating the backed-up indexes, constraints and triggers (" +
+                  std::string(kPostDataEntry) + ")");
+    } else {
+      // No user trigger fires while the rows go back: a BEFORE trigger would rewrite them, an
+      // AFTER trigger would write elsewhere. ALTER TABLE is transactional and the tables are
+      // locked until COMMIT, so no other session ever sees them disabled.
+      // (session_replication_role would need a superuser and still fires ENABLE ALWAYS
+      // triggers.)
+      auto triggers = TRY(user_triggers(db, schema, names));
+      std::set<std::string> with_triggers;
+      for (const auto& t : triggers) with_triggers.insert(t.table);
+      for (const auto& t : with_triggers)
+        TRY_CTX(db.exec("ALTER TABLE " + t + " DISABLE TRIGGER USER"),
+                "disabling the triggers of " + t);
+      if (!names.empty()) {
+        std::string list;
+        for (const auto& n : names)
+          list += (list.empty() ? "" : ", ") + quote_ident(schema) + "." + quote_ident(n);
+        TRY_CTX(db.exec("TRUNCATE " + list), "emptying the tables");
+      }
+      TRY(load_rows(db, TRY(src_.fk_order(db, names))));
+      for (const auto& t : triggers)
+        TRY_CTX(db.exec("ALTER TABLE " + t.table + " " + enable_clause(t.enabled) +
+                        quote_ident(t.name)),
+                "enabling trigger " + t.name + " of " + t.table + " again");
     }
-    TRY(load_rows(db, TRY(src_.fk_order(db, names))));
-    for (const auto& t : triggers)
-      TRY_CTX(
-          db.exec("ALTER TABLE " + t.table + " " + enable_clause(t.enabled) + quote_ident(t.name)),
-          "enabling trigger " + t.name + " of " + t.table + " again");
     for (const auto& fk : outside)
       TRY_CTX(db.exec("ALTER TABLE " + fk.table + " ADD CONSTRAINT " + quote_ident(fk.name) + " " +
                       fk.definition),
               "adding foreign key " + fk.label + " back (its rows must match the restored ones)");
     TRY_CTX(db.exec("SET CONSTRAINTS ALL IMMEDIATE"), "checking constraints");
-    sequences_touched = true;  // setval is not transactional: put back by hand on failure
+    // Materialized views are computed from the rows: refreshed after them.
+    for (const auto& mv : matviews_ ? *matviews_ : TRY(src_.populated_matviews(db)))
+      TRY_CTX(db.exec("REFRESH MATERIALIZED VIEW " + quote_ident(schema) + "." + quote_ident(mv)),
+              "refreshing materialized view " + mv);
+    sequences_touched = !recreate;  // setval is not transactional: put back by hand on failure
     for (const auto& s : sequences_)
       TRY(db.exec("SELECT setval($1::regclass, $2, $3)",
                   {quote_ident(schema) + "." + quote_ident(s.name), std::to_string(s.last_value),
@@ -850,6 +1090,12 @@ Status PostgresStaged::verify() {
   Session db = TRY(src_.connect());
   TRY(db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
   const std::string& schema = src_.settings().schema;
+  if (has_schema_) {
+    SchemaModel live = TRY(read_schema_model(db, schema));
+    auto diffs = compare_models(objects_, live);
+    if (!diffs.empty())
+      return corruption("the schema differs from the backup after restore: " + diffs[0].item);
+  }
   for (const auto& t : tables_) {
     LiveTable live = TRY(read_live(db, schema, t));
     if (live.rows != t.rows)
