@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/layers.h"
+#include "source/postgres/large_objects.h"
 #include "source/postgres/pg_session.h"
 #include "source/postgres/schema_ddl.h"
 
@@ -42,6 +43,7 @@ constexpr int kPayloadFormatRows = 1;
 constexpr int kPayloadFormat = 2;
 constexpr std::string_view kPreDataEntry = "schema/pre-data.sql";
 constexpr std::string_view kPostDataEntry = "schema/post-data.sql";
+constexpr std::string_view kLargeObjectsPrefix = "large-objects/";
 
 struct ConninfoFree {
   void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
@@ -212,6 +214,13 @@ class PostgresStaged final : public StagedRestore {
   std::string pre_data_, post_data_;
   SchemaModel objects_;
   std::optional<std::vector<std::string>> matviews_;
+  struct LargeObject {
+    uint32_t oid = 0;
+    std::string column, sha256, file;
+    uint64_t size = 0;
+  };
+  std::map<uint32_t, std::string> staged_large_objects_;  // oid -> staged file
+  std::vector<LargeObject> large_objects_;
   bool finished_ = false;
   bool committed_ = false;
   // After a failed commit(): the transaction was rolled back and the sequences put back.
@@ -524,6 +533,21 @@ Status PostgresSource::backup(archive::SourceArchiveWriter& out, const TaskConte
                   {"parts", t.parts},
                   {"sha256", t.sha256}});
   }
+  json jl = json::array();
+  for (const auto& ref : TRY(referenced_large_objects(db, s_.schema, tables))) {
+    auto lo = TRY_CTX(LargeObjectReader::open(db, ref), location());
+    io::HashingReader hashed(*lo);
+    TRY(out.add_file(std::string(kLargeObjectsPrefix) + std::to_string(ref.oid), 0600, 0,
+                     lo->size(), hashed));
+    jl.push_back({{"oid", ref.oid},
+                  {"column", ref.column},
+                  {"size", lo->size()},
+                  {"sha256", hashed.sha256()}});
+  }
+  if (!jl.empty()) {
+    schema_doc["large_objects"] = jl;
+    ctx.log(std::to_string(jl.size()) + " large objects");
+  }
   json js = json::array();
   for (const auto& name : TRY(sequence_names(db, tables))) {
     SequenceInfo s = TRY(read_sequence(db, name));
@@ -540,10 +564,55 @@ Status PostgresSource::backup(archive::SourceArchiveWriter& out, const TaskConte
 
 // ---- restore ----
 
+namespace {
+
+struct CopiedBytes {
+  uint64_t total = 0;
+  char last = '\n';
+};
+
+// Copies `data` into a new file `file`, counting its newlines into *newlines when given.
+Result<CopiedBytes> copy_to_file(const std::string& file, io::Reader& data, uint64_t* newlines) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_error("creating " + file, errno);
+  std::vector<std::byte> buf(kIoBuffer);
+  CopiedBytes out;
+  Status result = ok();
+  for (;;) {
+    auto got = data.read(buf);
+    if (!got) {
+      result = std::unexpected(got.error());
+      break;
+    }
+    if (*got == 0) break;
+    if (newlines)
+      for (size_t i = 0; i < *got; ++i)
+        if (buf[i] == std::byte{'\n'}) ++*newlines;
+    out.last = static_cast<char>(buf[*got - 1]);
+    out.total += *got;
+    size_t off = 0;
+    while (off < *got) {
+      ssize_t w = ::write(fd, buf.data() + off, *got - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        result = errno_error("writing " + file, errno);
+        break;
+      }
+      off += static_cast<size_t>(w);
+    }
+    if (!result) break;
+  }
+  ::close(fd);
+  TRY(result);
+  return out;
+}
+
+}  // namespace
+
 Status PostgresStaged::add(const archive::Entry& entry, io::Reader& data) {
   std::string_view rel = entry.relative_path();
   if (entry.type == archive::EntryType::kDirectory) {
-    if (rel.empty() || rel == "tables" || rel == "schema" ||
+    if (rel.empty() || rel == "tables" || rel == "schema" || rel == "large-objects" ||
         (rel.starts_with(kTablesPrefix) &&
          rel.find('/', kTablesPrefix.size()) == std::string::npos))
       return ok();
@@ -553,7 +622,21 @@ Status PostgresStaged::add(const archive::Entry& entry, io::Reader& data) {
     (rel == kPreDataEntry ? pre_data_ : post_data_) = TRY(io::read_all(data, kSchemaLimit));
     return ok();
   }
-  if (rel == "schema") return ok();
+  if (rel.starts_with(kLargeObjectsPrefix)) {
+    std::string_view num = rel.substr(kLargeObjectsPrefix.size());
+    if (num.empty() || num.size() > 10 ||
+        !std::all_of(num.begin(), num.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        std::stoull(std::string(num)) > 0xffffffffull)
+      return corruption("postgres source: unexpected entry " + entry.path);
+    uint32_t oid = static_cast<uint32_t>(std::stoull(std::string(num)));
+    if (staged_large_objects_.count(oid))
+      return corruption("postgres source: large object " + std::string(num) + " twice");
+    std::string file = dir_ + "/" + std::to_string(++next_file_) + ".lo";
+    auto got = TRY(copy_to_file(file, data, nullptr));
+    if (got.total != entry.size) return corruption(entry.path + ": size differs from its entry");
+    staged_large_objects_[oid] = file;
+    return ok();
+  }
   if (rel == kSchemaEntry) {
     std::string text = TRY(io::read_all(data, kSchemaLimit));
     try {
@@ -581,39 +664,9 @@ Status PostgresStaged::add(const archive::Entry& entry, io::Reader& data) {
   if (n == 0 || st.parts.count(n))
     return corruption("postgres source: bad part number in " + entry.path);
   std::string file = dir_ + "/" + std::to_string(++next_file_) + ".copy";
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_error("creating " + file, errno);
-  std::vector<std::byte> buf(kIoBuffer);
-  uint64_t total = 0;
-  char last = '\n';
-  Status result = ok();
-  for (;;) {
-    auto got = data.read(buf);
-    if (!got) {
-      result = std::unexpected(got.error());
-      break;
-    }
-    if (*got == 0) break;
-    for (size_t i = 0; i < *got; ++i)
-      if (buf[i] == std::byte{'\n'}) ++st.rows;
-    last = static_cast<char>(buf[*got - 1]);
-    total += *got;
-    size_t off = 0;
-    while (off < *got) {
-      ssize_t w = ::write(fd, buf.data() + off, *got - off);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        result = errno_error("writing " + file, errno);
-        break;
-      }
-      off += static_cast<size_t>(w);
-    }
-    if (!result) break;
-  }
-  ::close(fd);
-  TRY(result);
-  if (total != entry.size) return corruption(entry.path + ": size differs from its entry");
-  if (total == 0 || last != '\n')
+  auto got = TRY(copy_to_file(file, data, &st.rows));
+  if (got.total != entry.size) return corruption(entry.path + ": size differs from its entry");
+  if (got.total == 0 || got.last != '\n')
     return corruption(entry.path + ": a COPY part must hold whole rows");
   st.parts[n] = file;
   return ok();
@@ -664,6 +717,23 @@ Status PostgresStaged::finish_staging() {
     }
     for (const auto& [enc, st] : staged_)
       if (!known.count(enc)) return corruption("parts of table '" + enc + "' not in schema.json");
+    if (format == kPayloadFormat && doc.contains("large_objects")) {
+      for (const auto& jl : doc.at("large_objects")) {
+        LargeObject lo{jl.at("oid").get<uint32_t>(), jl.at("column").get<std::string>(),
+                       jl.at("sha256").get<std::string>(), "", jl.at("size").get<uint64_t>()};
+        auto it = staged_large_objects_.find(lo.oid);
+        if (it == staged_large_objects_.end())
+          return corruption("large object " + std::to_string(lo.oid) + " of column " + lo.column +
+                            " is listed in schema.json but missing");
+        std::error_code ec;
+        if (fs::file_size(it->second, ec) != lo.size || ec)
+          return corruption("large object " + std::to_string(lo.oid) + ": size differs");
+        lo.file = it->second;
+        large_objects_.push_back(std::move(lo));
+      }
+    }
+    if (large_objects_.size() != staged_large_objects_.size())
+      return corruption("postgres source: large objects not listed in schema.json");
     for (const auto& js : doc.at("sequences"))
       sequences_.push_back({js.at("name").get<std::string>(), js.at("last_value").get<int64_t>(),
                             js.at("is_called").get<bool>()});
@@ -924,6 +994,17 @@ Result<SourceDiff> PostgresStaged::diff() {
                   std::to_string(s.last_value) + (s.is_called ? "" : " (not called)") +
                   " in backup");
   }
+  for (const auto& lo : large_objects_) {
+    auto live = digest_large_object(db, lo.oid);
+    std::string name = "large object " + std::to_string(lo.oid) + " (" + lo.column + ")";
+    if (!live && live.error().code == Errc::kNotFound)
+      d.added.add(name + ": " + std::to_string(lo.size) + " bytes");
+    else if (!live)
+      return std::unexpected(live.error());
+    else if (live->sha256 != lo.sha256)
+      d.changed.add(name + ": " + std::to_string(live->size) + " bytes now, " +
+                    std::to_string(lo.size) + " in backup");
+  }
   TRY(db.exec("COMMIT"));
   return d;
 }
@@ -999,6 +1080,8 @@ Status PostgresStaged::commit() {
                       fk.definition),
               "adding foreign key " + fk.label + " back (its rows must match the restored ones)");
     TRY_CTX(db.exec("SET CONSTRAINTS ALL IMMEDIATE"), "checking constraints");
+    // Same oids as in the backup, so that the restored rows point at them again.
+    for (const auto& lo : large_objects_) TRY(write_large_object(db, lo.oid, lo.file));
     // Materialized views are computed from the rows: refreshed after them.
     for (const auto& mv : matviews_ ? *matviews_ : TRY(src_.populated_matviews(db)))
       TRY_CTX(db.exec("REFRESH MATERIALIZED VIEW " + quote_ident(schema) + "." + quote_ident(mv)),
@@ -1103,6 +1186,12 @@ Status PostgresStaged::verify() {
                         " rows after restore, " + std::to_string(t.rows) + " in backup");
     if (live.sha256 != t.sha256)
       return corruption("table '" + t.name + "': contents differ from the backup after restore");
+  }
+  for (const auto& lo : large_objects_) {
+    auto live = TRY_CTX(digest_large_object(db, lo.oid), "after restore");
+    if (live.sha256 != lo.sha256)
+      return corruption("large object " + std::to_string(lo.oid) +
+                        ": contents differ from the backup after restore");
   }
   for (const auto& s : sequences_) {
     SequenceInfo live = TRY(src_.read_sequence(db, s.name));

@@ -671,6 +671,63 @@ TEST_F(PostgresSourceTest, BackupsWithoutSchemaRestoreTheRowsAsBeforeAndNewerFor
       << refused.error().message;
 }
 
+TEST_F(PostgresSourceTest, LargeObjectsComeBackWithTheirOidsAndViewsAreRefreshed) {
+  sql(dsn(), job_db());
+  sql(dsn(),
+      "CREATE TABLE t_udf (id int PRIMARY KEY, jar oid, manifest oid);"
+      "INSERT INTO t_udf VALUES (1, lo_from_bytea(0, '\\x00cafe00'::bytea || "
+      "decode(repeat('ab', 300000), 'hex')), lo_from_bytea(0, 'Main-Class: x')),"
+      "(2, NULL, NULL)");
+  auto los = [&] {
+    return sql(dsn(),
+               "SELECT id, jar, md5(lo_get(jar)), manifest, md5(lo_get(manifest)) "
+               "FROM t_udf WHERE jar IS NOT NULL ORDER BY id");
+  };
+  auto before = los();
+  ASSERT_EQ(before.size(), 1u);
+  auto src = make_source();
+  auto entries = backup(*src);
+  auto files = payload(entries);
+  EXPECT_EQ(files.count("large-objects/" + before[0][1]), 1u);
+  EXPECT_EQ(files["large-objects/" + before[0][3]], "Main-Class: x");
+  auto doc = nlohmann::json::parse(files["schema.json"]);
+  ASSERT_EQ(doc["large_objects"].size(), 2u) << doc.dump(2);
+  EXPECT_EQ(doc["large_objects"][0]["column"], "t_udf.jar");
+
+  // The jar is unlinked, the manifest rewritten, rows change, the view is refreshed over them.
+  sql(dsn(), "SELECT lo_unlink(" + before[0][1] + "); SELECT lo_put(" + before[0][3] +
+                 ", 0, 'XXXX'); INSERT INTO t_flink_app (job_name, state) VALUES ('n', 1);"
+                 "REFRESH MATERIALIZED VIEW mv_states");
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto diff = (*staged)->diff();
+  ASSERT_TRUE(diff) << diff.error().message;
+  EXPECT_NE(joined(diff->added).find("large object " + before[0][1] + " (t_udf.jar): 300004 bytes"),
+            std::string::npos)
+      << joined(diff->added);
+  EXPECT_NE(joined(diff->changed).find("large object " + before[0][3] + " (t_udf.manifest)"),
+            std::string::npos)
+      << joined(diff->changed);
+  auto st = (*staged)->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = (*staged)->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(los(), before);
+  EXPECT_EQ(sql(dsn(), "SELECT state, n FROM mv_states ORDER BY 1"),
+            (Rows{{"0", "1"}, {"1", "1"}, {"2", "1"}}));
+
+  // An oid that points at nothing fails the backup, naming the column.
+  sql(dsn(), "INSERT INTO t_udf VALUES (3, 4000000000, NULL)");
+  testing::CapturingWriter capture;
+  archive::SourceArchiveWriter out(capture, "jobdb");
+  auto failed = src->backup(out, ctx());
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().message.find("column t_udf.jar references large object 4000000000, "
+                                        "which does not exist"),
+            std::string::npos)
+      << failed.error().message;
+}
+
 TEST_F(PostgresSourceTest, StagingRefusesIncompletePayloads) {
   sql(dsn(), kSchema);
   auto src = make_source();
