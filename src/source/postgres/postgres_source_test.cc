@@ -2,6 +2,7 @@
 // itself (initdb into a fresh directory, a free loopback port, stopped with SIGINT at the end).
 // As root, initdb and postgres run as the `postgres` user (they refuse root).
 #include "source/postgres/postgres_source.h"
+#include "source/postgres/schema_ddl.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -726,6 +727,61 @@ TEST_F(PostgresSourceTest, LargeObjectsComeBackWithTheirOidsAndViewsAreRefreshed
                                         "which does not exist"),
             std::string::npos)
       << failed.error().message;
+}
+
+TEST_F(PostgresSourceTest, ARoleThatDoesNotOwnTheTablesIsRefusedNamingThem) {
+  sql(dsn(), job_db());
+  // The applications' role owns the tables; flinkbr connects as another one with the rights to
+  // read and write rows only.
+  const std::string user = "restorer_" + db_;
+  sql(dsn(), "CREATE ROLE " + user + " LOGIN; GRANT USAGE ON SCHEMA public TO " + user +
+                 "; GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA "
+                 "public TO " +
+                 user + "; GRANT SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO " + user);
+  auto owner = make_source();
+  auto entries = backup(*owner);
+  std::string their_dsn = dsn();
+  their_dsn.replace(their_dsn.find("user=postgres"), 13, "user=" + user);
+  auto src = make_source({{"dsn", their_dsn}});
+  sql(dsn(), "DELETE FROM task_history");
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto diff = (*staged)->diff();
+  ASSERT_FALSE(diff);
+  EXPECT_EQ(diff.error().code, Errc::kFailedPrecondition);
+  EXPECT_NE(diff.error().message.find("disables the triggers of these tables and needs the role "
+                                      "it connects as to own them"),
+            std::string::npos)
+      << diff.error().message;
+  EXPECT_NE(diff.error().message.find("does not own: t_flink_app"), std::string::npos)
+      << diff.error().message;
+  auto st = (*staged)->commit();
+  ASSERT_FALSE(st);
+  EXPECT_TRUE((*staged)->failed_commit_changed_nothing());
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM task_history"), Rows{{"0"}});
+}
+
+TEST(PostgresDump, AnOlderPgDumpThanTheServerIsRefusedNamingBoth) {
+  postgres::DumpTarget target{.conninfo = "host=127.0.0.1",
+                              .password = "",
+                              .schema = "public",
+                              .snapshot = "x",
+                              .server_version = 990002};
+  auto r = postgres::dump_schema_section(target, "pre-data");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kFailedPrecondition);
+  EXPECT_NE(r.error().message.find("the server runs PostgreSQL 99, but the newest pg_dump found"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("install postgresql-client-99"), std::string::npos)
+      << r.error().message;
+}
+
+TEST(PostgresDump, ReplayableDdlKeepsTheSchemaItself) {
+  EXPECT_EQ(postgres::replayable("SET x = 1;\nCREATE SCHEMA \"Flink Jobs\";\nCREATE TABLE "
+                                 "\"Flink Jobs\".t (a int);\n"),
+            "SET x = 1;\nCREATE SCHEMA IF NOT EXISTS \"Flink Jobs\";\nCREATE TABLE \"Flink "
+            "Jobs\".t (a int);\n");
 }
 
 TEST_F(PostgresSourceTest, StagingRefusesIncompletePayloads) {
