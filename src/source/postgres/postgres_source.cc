@@ -192,6 +192,8 @@ class PostgresStaged final : public StagedRestore {
   Status load_rows(Session& db, const std::vector<std::string>& order);
   // The live schema differs from the backup's: it must be re-created.
   Result<bool> schema_differs(Session& db);
+  // Without the backup's schema: refuses tables and columns the rows cannot go back into.
+  Status check_rows_fit(Session& db);
   // Refuses, naming the reason, a restore that cannot make the live schema the backup's.
   Status check_restorable(Session& db, bool recreate, const std::vector<std::string>& keep_oids);
 
@@ -863,6 +865,40 @@ std::string join_first(const std::vector<std::string>& items, size_t n) {
 
 }  // namespace
 
+Status PostgresStaged::check_rows_fit(Session& db) {
+  const std::string& schema = src_.settings().schema;
+  const std::string why =
+      " (this backup was made before flinkbr kept the schema, so the restore puts the rows back "
+      "into the tables as they are now)";
+  for (const auto& t : tables_) {
+    auto r = TRY(db.exec(
+        "SELECT a.attname, a.attnotnull AND a.atthasdef = false AND a.attidentity = '' AND "
+        "a.attgenerated = '' FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 "
+        "AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped",
+        {schema, t.name}));
+    if (PQntuples(r.get()) == 0)
+      return failed_precondition("table " + t.name + " of the backup does not exist any more" +
+                                 why);
+    std::set<std::string> live;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      std::string col = PQgetvalue(r.get(), i, 0);
+      live.insert(col);
+      bool required = std::string_view(PQgetvalue(r.get(), i, 1)) == "t";
+      if (required && std::find(t.columns.begin(), t.columns.end(), col) == t.columns.end())
+        return failed_precondition("column " + t.name + "." + col +
+                                   " is NOT NULL without a default and not in the backup, whose "
+                                   "rows have no value for it" +
+                                   why);
+    }
+    for (const auto& c : t.columns)
+      if (!live.count(c))
+        return failed_precondition("column " + t.name + "." + c +
+                                   " of the backup does not exist any more" + why);
+  }
+  return ok();
+}
+
 Result<bool> PostgresStaged::schema_differs(Session& db) {
   if (!has_schema_) return false;
   SchemaModel live = TRY(read_schema_model(db, src_.settings().schema));
@@ -894,6 +930,7 @@ Status PostgresStaged::check_restorable(Session& db, bool recreate,
         "does not own: " +
         join_first(list, 10));
   }
+  if (!recreate && !has_schema_) TRY(check_rows_fit(db));
   if (!recreate) return ok();
   auto outside = TRY(outside_dependents(db, schema, keep_oids));
   if (!outside.empty())
@@ -960,7 +997,14 @@ Result<SourceDiff> PostgresStaged::diff() {
       d.added.add(t.name + ": " + std::to_string(t.rows) + " rows in backup");
       continue;
     }
-    if (TRY(src_.columns(db, t.name)) != t.columns) {
+    auto live_columns = TRY(src_.columns(db, t.name));
+    if (!has_schema_)
+      for (const auto& c : live_columns)
+        if (std::find(t.columns.begin(), t.columns.end(), c) == t.columns.end())
+          d.changed.add("column " + t.name + "." + c +
+                        " is not in this backup (made before flinkbr kept the schema): it stays, "
+                        "and every restored row gets its default");
+    if (live_columns != t.columns && has_schema_) {
       auto n =
           TRY(db.exec("SELECT count(*) FROM " + quote_ident(schema) + "." + quote_ident(t.name)));
       d.changed.add(t.name + ": " + std::string(PQgetvalue(n.get(), 0, 0)) + " rows now, " +

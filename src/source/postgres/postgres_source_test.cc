@@ -649,6 +649,13 @@ TEST_F(PostgresSourceTest, BackupsWithoutSchemaRestoreTheRowsAsBeforeAndNewerFor
       "DELETE FROM task_history; CREATE TABLE t_new (id int)");
   auto staged = stage(*src, old);
   ASSERT_TRUE(staged) << staged.error().message;
+  auto diff = (*staged)->diff();
+  ASSERT_TRUE(diff) << diff.error().message;
+  EXPECT_NE(joined(diff->changed)
+                .find("column t_flink_app.cluster_id is not in this backup (made before flinkbr "
+                      "kept the schema): it stays, and every restored row gets its default"),
+            std::string::npos)
+      << joined(diff->changed);
   auto st = (*staged)->commit();
   ASSERT_TRUE(st) << st.error().message;
   ASSERT_TRUE((*staged)->verify());
@@ -656,6 +663,29 @@ TEST_F(PostgresSourceTest, BackupsWithoutSchemaRestoreTheRowsAsBeforeAndNewerFor
   EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM task_history"), Rows{{"2"}});
   EXPECT_EQ(sql(dsn(), "SELECT DISTINCT cluster_id FROM t_flink_app"), Rows{{"7"}});
   EXPECT_EQ(sql(dsn(), "SELECT to_regclass('t_new') IS NOT NULL"), Rows{{"t"}});
+
+  // What the rows cannot go back into is refused at the comparison, naming it.
+  auto refused_with = [&](const std::string& change, const std::string& reason) {
+    sql(dsn(), "BEGIN; " + change + "; COMMIT");
+    auto again = stage(*src, old);
+    ASSERT_TRUE(again) << again.error().message;
+    auto d = (*again)->diff();
+    ASSERT_FALSE(d) << change;
+    EXPECT_EQ(d.error().code, Errc::kFailedPrecondition);
+    EXPECT_NE(d.error().message.find(reason), std::string::npos) << d.error().message;
+    auto c = (*again)->commit();
+    ASSERT_FALSE(c);
+    EXPECT_TRUE((*again)->failed_commit_changed_nothing());
+  };
+  refused_with(
+      "ALTER TABLE t_flink_app ADD COLUMN tenant int NOT NULL DEFAULT 1; ALTER TABLE "
+      "t_flink_app ALTER COLUMN tenant DROP DEFAULT",
+      "column t_flink_app.tenant is NOT NULL without a default and not in the backup");
+  sql(dsn(), "ALTER TABLE t_flink_app DROP COLUMN tenant");
+  refused_with("ALTER TABLE dinky_task DROP COLUMN statement",
+               "column dinky_task.statement of the backup does not exist any more");
+  sql(dsn(), "ALTER TABLE dinky_task ADD COLUMN statement text");
+  refused_with("DROP TABLE task_history", "table task_history of the backup does not exist");
 
   // A format this flinkbr does not know is refused at staging.
   for (auto& e : entries)
