@@ -247,6 +247,8 @@ class PostgresSource final : public MetadataSource {
   Status check() override {
     Session db = TRY(connect());
     TRY(list_tables(db));
+    // A backup of the whole schema, and a restore's safety copy, run pg_dump.
+    if (s_.tables.empty()) TRY_CTX(check_pg_dump(PQserverVersion(db.get())), location());
     return ok();
   }
 

@@ -352,6 +352,11 @@ std::vector<std::string> roles_of(const SchemaModel& model) {
   return {roles.begin(), roles.end()};
 }
 
+Status check_pg_dump(int server_version) {
+  TRY(find_pg_dump(server_version / 10000));
+  return ok();
+}
+
 Result<std::string> dump_schema_section(const DumpTarget& target, const std::string& section) {
   std::string pg_dump = TRY(find_pg_dump(target.server_version / 10000));
   std::vector<std::string> env;

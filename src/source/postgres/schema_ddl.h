@@ -54,6 +54,10 @@ struct DumpTarget {
 [[nodiscard]] Result<std::string> dump_schema_section(const DumpTarget& target,
                                                       const std::string& section);
 
+// Refuses (kFailedPrecondition, naming both versions) when no pg_dump of at least the server's
+// major version is installed.
+[[nodiscard]] Status check_pg_dump(int server_version);
+
 // The DDL of a section made ready to run again into a schema that exists: CREATE SCHEMA becomes
 // CREATE SCHEMA IF NOT EXISTS (the schema itself is never dropped: extensions live in it).
 std::string replayable(const std::string& ddl);
