@@ -433,6 +433,10 @@ REFRESH MATERIALIZED VIEW mv_states;
 CREATE SCHEMA reports;
 CREATE TABLE reports.usage (app_id bigint NOT NULL REFERENCES public.t_flink_app(id), n int);
 INSERT INTO reports.usage VALUES (1, 10), (3, 30);
+CREATE EXTENSION citext SCHEMA public;
+CREATE TABLE t_tag (name public.citext PRIMARY KEY);
+CREATE TABLE reports.labels (name public.citext);
+INSERT INTO t_tag VALUES ('Prod'), ('dev');
 )SQL";
 
 // What an upgrade that went wrong did, after the backup.
@@ -555,6 +559,12 @@ TEST_F(PostgresSourceTest, AnUpgradeThatWentWrongIsUndoneSchemaAndRows) {
             Rows{{"t"}});
   EXPECT_EQ(sql(dsn(), "SELECT app_id, n FROM reports.usage ORDER BY 1"),
             (Rows{{"1", "10"}, {"3", "30"}}));
+  // The extension in the schema and the other schema's column of its type are untouched.
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM t_tag WHERE name = 'PROD'"), Rows{{"1"}});
+  EXPECT_EQ(sql(dsn(),
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
+                "attrelid = 'reports.labels'::regclass AND attname = 'name'"),
+            Rows{{"citext"}});
   // The materialized view holds the restored rows, the trigger works, the grant is back.
   EXPECT_EQ(sql(dsn(), "SELECT state, n FROM mv_states ORDER BY 1"),
             (Rows{{"0", "1"}, {"1", "1"}, {"2", "1"}}));

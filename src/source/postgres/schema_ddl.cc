@@ -436,7 +436,10 @@ dep AS (
     END AS dep_ns
   FROM pg_depend d WHERE d.deptype IN ('n', 'a')
     AND (pg_identify_object(d.refclassid, d.refobjid, 0)).schema = $1
-    AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid = ANY($2::oid[])))
+    AND NOT (d.classid = 'pg_constraint'::regclass AND d.objid = ANY($2::oid[]))
+    -- an extension's objects in the schema are never dropped
+    AND NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = d.refclassid
+                    AND e.objid = d.refobjid AND e.deptype = 'e'))
 SELECT DISTINCT pg_describe_object(classid, objid, objsubid) || ' depends on '
        || pg_describe_object(refclassid, refobjid, 0)
 FROM dep WHERE dep_ns IS DISTINCT FROM (SELECT oid FROM target)
