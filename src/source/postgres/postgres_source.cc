@@ -448,6 +448,7 @@ class PostgresSource final : public MetadataSource {
         t.password = o->val;
         continue;
       }
+      if (k == "sslpassword") continue;  // never on a command line (ps shows it to everyone)
       std::string v;
       for (const char* c = o->val; *c; ++c) {
         if (*c == '\\' || *c == '\'') v += '\\';
