@@ -25,6 +25,20 @@ struct ResultClearer {
 using ConnPtr = std::unique_ptr<PGconn, ConnCloser>;
 using ResPtr = std::unique_ptr<PGresult, ResultClearer>;
 
+// A PostgreSQL text[] literal of `items` ({"a","b\"c"}), for a parameter cast to text[].
+inline std::string text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (const auto& t : items) {
+    out += (out.size() > 1 ? "," : "") + std::string("\"");
+    for (char c : t) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += "\"";
+  }
+  return out + "}";
+}
+
 // An identifier as SQL text: always double-quoted, inner quotes doubled.
 inline std::string quote_ident(std::string_view name) {
   std::string q = "\"";

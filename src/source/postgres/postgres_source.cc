@@ -24,6 +24,7 @@
 #include "io/layers.h"
 #include "source/postgres/large_objects.h"
 #include "source/postgres/pg_session.h"
+#include "source/postgres/restore_guards.h"
 #include "source/postgres/schema_ddl.h"
 
 namespace flinkbr::source::postgres {
@@ -774,91 +775,6 @@ Result<LiveTable> read_live(Session& db, const std::string& schema, const TableI
 
 namespace {
 
-// A foreign key of a table outside the restored tables (another schema, or a table of the
-// schema that the source does not list) that points into them. TRUNCATE refuses such a key,
-// and the rows it checks may go away: the restore drops it and adds it again at the end, which
-// checks every row once more (a key created NOT VALID stays NOT VALID).
-struct OutsideForeignKey {
-  std::string oid;
-  std::string table;  // schema-qualified, quoted
-  std::string name;
-  std::string definition;  // pg_get_constraintdef
-  std::string label;       // schema.table.name, for messages
-};
-
-// `whole_schema`: every table of the schema that is not restored goes away (the schema is
-// re-created), so only the keys of other schemas count.
-Result<std::vector<OutsideForeignKey>> outside_foreign_keys(Session& db, const std::string& schema,
-                                                            const std::vector<std::string>& tables,
-                                                            bool whole_schema) {
-  std::string list = "{";
-  for (const auto& t : tables) {
-    list += (list.size() > 1 ? "," : "") + std::string("\"");
-    for (char c : t) {
-      if (c == '"' || c == '\\') list += '\\';
-      list += c;
-    }
-    list += "\"";
-  }
-  list += "}";
-  auto r = TRY(db.exec(
-      "SELECT cn.nspname, c.relname, k.conname, pg_get_constraintdef(k.oid), k.oid "
-      "FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid "
-      "JOIN pg_namespace cn ON cn.oid = c.relnamespace JOIN pg_class p ON p.oid = k.confrelid "
-      "JOIN pg_namespace pn ON pn.oid = p.relnamespace "
-      "WHERE k.contype = 'f' AND pn.nspname = $1 AND p.relname = ANY($2::text[]) "
-      "AND NOT (cn.nspname = $1 AND ($3 OR c.relname = ANY($2::text[]))) "
-      "ORDER BY cn.nspname COLLATE \"C\", c.relname COLLATE \"C\", k.conname COLLATE \"C\"",
-      {schema, list, whole_schema ? "true" : "false"}));
-  std::vector<OutsideForeignKey> out;
-  for (int i = 0; i < PQntuples(r.get()); ++i) {
-    std::string ns = PQgetvalue(r.get(), i, 0), rel = PQgetvalue(r.get(), i, 1);
-    out.push_back({PQgetvalue(r.get(), i, 4), quote_ident(ns) + "." + quote_ident(rel),
-                   PQgetvalue(r.get(), i, 2), PQgetvalue(r.get(), i, 3),
-                   ns + "." + rel + "." + PQgetvalue(r.get(), i, 2)});
-  }
-  return out;
-}
-
-// A user trigger of a restored table and how it was enabled (pg_trigger.tgenabled: 'O' on
-// origin, 'D' disabled, 'R' replica only, 'A' always).
-struct UserTrigger {
-  std::string table;  // schema-qualified, quoted
-  std::string name;
-  char enabled = 'O';
-};
-
-Result<std::vector<UserTrigger>> user_triggers(Session& db, const std::string& schema,
-                                               const std::vector<std::string>& tables) {
-  auto r = TRY(
-      db.exec("SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t "
-              "JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace "
-              "WHERE NOT t.tgisinternal AND n.nspname = $1 "
-              "ORDER BY c.relname COLLATE \"C\", t.tgname COLLATE \"C\"",
-              {schema}));
-  std::vector<UserTrigger> out;
-  for (int i = 0; i < PQntuples(r.get()); ++i) {
-    std::string rel = PQgetvalue(r.get(), i, 0);
-    if (std::find(tables.begin(), tables.end(), rel) == tables.end()) continue;
-    out.push_back({quote_ident(schema) + "." + quote_ident(rel), PQgetvalue(r.get(), i, 1),
-                   PQgetvalue(r.get(), i, 2)[0]});
-  }
-  return out;
-}
-
-std::string enable_clause(char state) {
-  switch (state) {
-    case 'D':
-      return "DISABLE TRIGGER ";
-    case 'R':
-      return "ENABLE REPLICA TRIGGER ";
-    case 'A':
-      return "ENABLE ALWAYS TRIGGER ";
-    default:
-      return "ENABLE TRIGGER ";
-  }
-}
-
 std::string join_first(const std::vector<std::string>& items, size_t n) {
   std::string out;
   for (size_t i = 0; i < items.size() && i < n; ++i) out += (i ? "; " : "") + items[i];
@@ -943,16 +859,7 @@ Status PostgresStaged::check_restorable(Session& db, bool recreate,
         "and re-creates its objects, on which objects outside schema '" +
         schema + "' depend (they are never dropped): " + join_first(outside, 10) +
         "; change or drop those first, or restore into a schema without them");
-  std::string roles = "{";
-  for (const auto& r : roles_of(objects_)) {
-    roles += (roles.size() > 1 ? "," : "") + std::string("\"");
-    for (char c : r) {
-      if (c == '"' || c == '\\') roles += '\\';
-      roles += c;
-    }
-    roles += "\"";
-  }
-  roles += "}";
+  std::string roles = text_array(roles_of(objects_));
   auto missing = TRY(
       db.exec("SELECT r FROM unnest($1::text[]) r WHERE r NOT IN (SELECT rolname FROM pg_roles) "
               "ORDER BY 1",
