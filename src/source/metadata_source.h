@@ -13,7 +13,8 @@
 //   staged->verify();                                // live == staged, or kCorruption
 // Destroying a StagedRestore before commit() discards the staging and leaves the live state
 // untouched. A failed commit() may leave the live state changed: the engine then puts the
-// safety copy back (a backup of the live state taken before the first commit).
+// safety copy back (a backup of the live state taken before the first commit), unless the
+// source says that its failed commit changed nothing (failed_commit_changed_nothing()).
 //
 // Sources are used by one task thread at a time.
 #pragma once
@@ -102,6 +103,11 @@ class StagedRestore {
   // After commit: compares the live state with what was staged; kCorruption naming the first
   // difference.
   [[nodiscard]] virtual Status verify() = 0;
+  // After a failed commit(): true when the live state is exactly as it was before commit()
+  // (a source that applies in one database transaction which was rolled back), so that the
+  // engine need not put the safety copy back and reports that nothing changed. The default is
+  // the safe answer for sources that change the live state step by step.
+  virtual bool failed_commit_changed_nothing() const { return false; }
 };
 
 class MetadataSource {

@@ -247,8 +247,10 @@ Status apply_and_verify(StagedMap& staged, Recorder& rec, bool* changed) {
   TRY(step(rec, "apply", [&]() -> Status {
     size_t i = 0;
     for (auto& [name, st] : staged) {
-      *changed = true;
-      TRY_CTX(st->commit(), "applying source '" + name + "'");
+      auto committed = st->commit();
+      // A source whose failed commit was rolled back as a whole leaves nothing to put back.
+      if (committed || !st->failed_commit_changed_nothing()) *changed = true;
+      TRY_CTX(std::move(committed), "applying source '" + name + "'");
       rec.log("info", "source '" + name + "' applied");
       TRY(inject_fault_after_apply(name, rec));
       rec.progress(kApplyFrom + static_cast<int>((kApplyTo - kApplyFrom) * ++i / staged.size()));
@@ -412,6 +414,9 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
                           "': " + std::to_string(s["counts"]["added"].get<size_t>()) + " to add, " +
                           std::to_string(s["counts"]["changed"].get<size_t>()) + " to change, " +
                           std::to_string(s["counts"]["removed"].get<size_t>()) + " to remove");
+  } else if (report.error().code == Errc::kFailedPrecondition) {
+    // A source that cannot make the live state the backup's says so here, before any change.
+    return std::unexpected(report.error());
   } else {
     rec.log("warn", "cannot compute the report of changes: " + report.error().message);
   }
@@ -436,6 +441,10 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
         err.message += "; the safety copy was put back, the cluster is unchanged";
         rec.set_phase("rolled-back");
       }
+    } else {
+      // The failing source rolled its transaction back before anything else was applied.
+      err.message += "; nothing was changed";
+      rec.set_phase("rolled-back");
     }
     return std::unexpected(err);
   }

@@ -22,6 +22,10 @@
 #include <nlohmann/json.hpp>
 
 #include "io/layers.h"
+#include "source/postgres/large_objects.h"
+#include "source/postgres/pg_session.h"
+#include "source/postgres/restore_guards.h"
+#include "source/postgres/schema_ddl.h"
 
 namespace flinkbr::source::postgres {
 
@@ -34,18 +38,13 @@ constexpr std::string_view kSchemaEntry = "schema.json";
 constexpr std::string_view kTablesPrefix = "tables/";
 constexpr size_t kSchemaLimit = 64u << 20;
 constexpr size_t kIoBuffer = 256u << 10;
-constexpr int kPayloadFormat = 1;
-
-// ---- libpq RAII ----
-
-struct ConnCloser {
-  void operator()(PGconn* c) const { PQfinish(c); }
-};
-struct ResultClearer {
-  void operator()(PGresult* r) const { PQclear(r); }
-};
-using ConnPtr = std::unique_ptr<PGconn, ConnCloser>;
-using ResPtr = std::unique_ptr<PGresult, ResultClearer>;
+// 1: rows and sequences; 2: also the schema's DDL and catalogue model, the populated
+// materialized views and the large objects. A reader takes both and refuses any other.
+constexpr int kPayloadFormatRows = 1;
+constexpr int kPayloadFormat = 2;
+constexpr std::string_view kPreDataEntry = "schema/pre-data.sql";
+constexpr std::string_view kPostDataEntry = "schema/post-data.sql";
+constexpr std::string_view kLargeObjectsPrefix = "large-objects/";
 
 struct ConninfoFree {
   void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
@@ -125,15 +124,6 @@ Result<Settings> settings_from_config(const config::SourceConfig& cfg) {
 
 // ---- helpers ----
 
-std::string quote_ident(std::string_view name) {
-  std::string q = "\"";
-  for (char c : name) {
-    if (c == '"') q += '"';
-    q += c;
-  }
-  return q + "\"";
-}
-
 // Table name as one path component: bytes outside [A-Za-z0-9_-] as %XX.
 std::string encode_name(std::string_view name) {
   static const char* hex = "0123456789ABCDEF";
@@ -154,11 +144,6 @@ std::string part_name(size_t n) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "part-%06zu.copy", n);
   return buf;
-}
-
-std::string trim_message(std::string m) {
-  while (!m.empty() && (m.back() == '\n' || m.back() == ' ')) m.pop_back();
-  return m;
 }
 
 struct TableInfo {
@@ -184,77 +169,6 @@ std::string ordered_select(const std::string& schema, const TableInfo& t) {
          " ORDER BY ROW(" + cols + ")::text COLLATE \"C\"";
 }
 
-// ---- the connection ----
-
-class Session {
- public:
-  Session(ConnPtr conn, std::vector<std::string> secrets)
-      : conn_(std::move(conn)), secrets_(std::move(secrets)) {}
-  PGconn* get() const { return conn_.get(); }
-
-  // Removes every known secret from a libpq message.
-  std::string redact(std::string m) const {
-    for (const auto& s : secrets_) {
-      if (s.empty()) continue;
-      for (size_t p; (p = m.find(s)) != std::string::npos;) m.replace(p, s.size(), "***");
-    }
-    return trim_message(std::move(m));
-  }
-  std::string last_error() const { return redact(PQerrorMessage(conn_.get())); }
-
-  Error error(Errc code, std::string_view what, const PGresult* r = nullptr) const {
-    std::string m = r ? redact(PQresultErrorMessage(r)) : last_error();
-    if (m.empty()) m = last_error();
-    bool retry = code == Errc::kUnavailable;
-    return Error{code, std::string(what) + ": " + m, {}, retry};
-  }
-
-  Errc errc() const {
-    return PQstatus(conn_.get()) == CONNECTION_OK ? Errc::kIOError : Errc::kUnavailable;
-  }
-
-  // Runs a statement (with text parameters) that must succeed.
-  Result<ResPtr> exec(const std::string& sql, const std::vector<std::string>& params = {}) {
-    std::vector<const char*> p;
-    for (const auto& s : params) p.push_back(s.c_str());
-    ResPtr r(p.empty() ? PQexec(conn_.get(), sql.c_str())
-                       : PQexecParams(conn_.get(), sql.c_str(), static_cast<int>(p.size()), nullptr,
-                                      p.data(), nullptr, nullptr, 0));
-    if (!r) return std::unexpected(error(errc(), "query failed"));
-    auto st = PQresultStatus(r.get());
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-      return std::unexpected(error(errc(), "'" + sql.substr(0, 80) + "' failed", r.get()));
-    return r;
-  }
-
-  // COPY (query) TO STDOUT; `row` gets each row (with its newline).
-  Status copy_out(const std::string& query, const std::function<Status(std::string_view)>& row) {
-    std::string sql = "COPY (" + query + ") TO STDOUT";
-    ResPtr r(PQexec(conn_.get(), sql.c_str()));
-    if (!r || PQresultStatus(r.get()) != PGRES_COPY_OUT)
-      return std::unexpected(error(errc(), "'" + sql.substr(0, 80) + "' failed", r.get()));
-    Status failed = ok();
-    for (;;) {
-      char* buf = nullptr;
-      int n = PQgetCopyData(conn_.get(), &buf, 0);
-      if (n == -1) break;
-      if (n == -2) return std::unexpected(error(errc(), "reading COPY data"));
-      if (failed) failed = row(std::string_view(buf, static_cast<size_t>(n)));
-      PQfreemem(buf);
-    }
-    ResPtr end(PQgetResult(conn_.get()));
-    if (!end || PQresultStatus(end.get()) != PGRES_COMMAND_OK)
-      return std::unexpected(error(errc(), "'" + sql.substr(0, 80) + "' failed", end.get()));
-    while (ResPtr more{PQgetResult(conn_.get())}) {
-    }
-    return failed;
-  }
-
- private:
-  ConnPtr conn_;
-  std::vector<std::string> secrets_;
-};
-
 // ---- the source ----
 
 class PostgresSource;
@@ -272,8 +186,18 @@ class PostgresStaged final : public StagedRestore {
   Result<SourceDiff> diff() override;
   Status commit() override;
   Status verify() override;
+  bool failed_commit_changed_nothing() const override { return unchanged_after_failure_; }
 
  private:
+  // COPY FROM STDIN of each table's staged parts, in `order`.
+  Status load_rows(Session& db, const std::vector<std::string>& order);
+  // The live schema differs from the backup's: it must be re-created.
+  Result<bool> schema_differs(Session& db);
+  // Without the backup's schema: refuses tables and columns the rows cannot go back into.
+  Status check_rows_fit(Session& db);
+  // Refuses, naming the reason, a restore that cannot make the live schema the backup's.
+  Status check_restorable(Session& db, bool recreate, const std::vector<std::string>& keep_oids);
+
   struct StagedTable {
     std::map<size_t, std::string> parts;  // number -> staged file
     uint64_t rows = 0;
@@ -287,8 +211,23 @@ class PostgresStaged final : public StagedRestore {
   // After finish_staging:
   std::vector<TableInfo> tables_;
   std::vector<SequenceInfo> sequences_;
+  // Format 2 of a whole schema: its DDL and model. Without them (format 1, or a list of
+  // tables) the restore puts the rows back into the live tables as they are.
+  bool has_schema_ = false;
+  std::string pre_data_, post_data_;
+  SchemaModel objects_;
+  std::optional<std::vector<std::string>> matviews_;
+  struct LargeObject {
+    uint32_t oid = 0;
+    std::string column, sha256, file;
+    uint64_t size = 0;
+  };
+  std::map<uint32_t, std::string> staged_large_objects_;  // oid -> staged file
+  std::vector<LargeObject> large_objects_;
   bool finished_ = false;
   bool committed_ = false;
+  // After a failed commit(): the transaction was rolled back and the sequences put back.
+  bool unchanged_after_failure_ = false;
 };
 
 class PostgresSource final : public MetadataSource {
@@ -309,6 +248,8 @@ class PostgresSource final : public MetadataSource {
   Status check() override {
     Session db = TRY(connect());
     TRY(list_tables(db));
+    // A backup of the whole schema, and a restore's safety copy, run pg_dump.
+    if (s_.tables.empty()) TRY_CTX(check_pg_dump(PQserverVersion(db.get())), location());
     return ok();
   }
 
@@ -371,6 +312,9 @@ class PostgresSource final : public MetadataSource {
     if (!db.get()) return make_error(Errc::kUnavailable, location() + ": out of memory", {}, true);
     if (PQstatus(db.get()) != CONNECTION_OK)
       return std::unexpected(db.error(Errc::kUnavailable, "connecting to " + location()));
+    // The server's notices ("drop cascades to ...") are not errors; they stay off stderr.
+    PQsetNoticeProcessor(
+        db.get(), [](void*, const char*) {}, nullptr);
     // Fixed settings: the COPY text must not depend on the server's or the role's defaults.
     TRY(db.exec(
         "SET client_encoding = 'UTF8'; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
@@ -490,6 +434,45 @@ class PostgresSource final : public MetadataSource {
     return order;
   }
 
+  // Where pg_dump connects: the session's own parameters, the password apart (it goes through
+  // the child's environment, never its command line).
+  DumpTarget dump_target(Session& db, std::string snapshot) {
+    DumpTarget t;
+    t.schema = s_.schema;
+    t.snapshot = std::move(snapshot);
+    t.server_version = PQserverVersion(db.get());
+    PQconninfoOption* opts = PQconninfo(db.get());
+    for (PQconninfoOption* o = opts; o && o->keyword; ++o) {
+      if (!o->val || !*o->val) continue;
+      std::string_view k = o->keyword;
+      if (k == "password") {
+        t.password = o->val;
+        continue;
+      }
+      if (k == "sslpassword") continue;  // never on a command line (ps shows it to everyone)
+      std::string v;
+      for (const char* c = o->val; *c; ++c) {
+        if (*c == '\\' || *c == '\'') v += '\\';
+        v += *c;
+      }
+      t.conninfo += (t.conninfo.empty() ? "" : " ") + std::string(k) + "='" + v + "'";
+    }
+    if (opts) PQconninfoFree(opts);
+    return t;
+  }
+
+  // Materialized views of the schema that hold rows, in creation order (a view over another
+  // is refreshed after it).
+  Result<std::vector<std::string>> populated_matviews(Session& db) {
+    auto r = TRY(
+        db.exec("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = $1 AND c.relkind = 'm' AND c.relispopulated ORDER BY c.oid",
+                {s_.schema}));
+    std::vector<std::string> out;
+    for (int i = 0; i < PQntuples(r.get()); ++i) out.emplace_back(PQgetvalue(r.get(), i, 0));
+    return out;
+  }
+
   const Settings& settings() const { return s_; }
 
  private:
@@ -503,6 +486,23 @@ Status PostgresSource::backup(archive::SourceArchiveWriter& out, const TaskConte
   Session db = TRY(connect());
   TRY(db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
   auto tables = TRY(list_tables(db));
+  // The schema is kept when the source is the whole schema: with a list of tables, the other
+  // tables are not ours to drop or re-create.
+  json schema_doc;
+  if (s_.tables.empty()) {
+    auto snap = TRY(db.exec("SELECT pg_export_snapshot()"));
+    DumpTarget target = dump_target(db, PQgetvalue(snap.get(), 0, 0));
+    // pg_dump reads in this transaction's snapshot: the DDL and the rows are one moment.
+    std::string pre = TRY_CTX(dump_schema_section(target, "pre-data"), location());
+    std::string post = TRY_CTX(dump_schema_section(target, "post-data"), location());
+    TRY(out.add_bytes(kPreDataEntry, pre, 0600, 0));
+    TRY(out.add_bytes(kPostDataEntry, post, 0600, 0));
+    SchemaModel model = TRY(read_schema_model(db, s_.schema));
+    schema_doc["ddl"] = {{"pre_data", kPreDataEntry}, {"post_data", kPostDataEntry}};
+    schema_doc["objects"] = model;
+    schema_doc["materialized_views"] = TRY(populated_matviews(db));
+    ctx.log("schema " + s_.schema + ": " + std::to_string(model.size()) + " objects");
+  }
   json jt = json::array();
   for (const auto& name : tables) {
     if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "backup cancelled");
@@ -539,26 +539,109 @@ Status PostgresSource::backup(archive::SourceArchiveWriter& out, const TaskConte
                   {"parts", t.parts},
                   {"sha256", t.sha256}});
   }
+  json jl = json::array();
+  for (const auto& ref : TRY(referenced_large_objects(db, s_.schema, tables))) {
+    auto lo = TRY_CTX(LargeObjectReader::open(db, ref), location());
+    io::HashingReader hashed(*lo);
+    TRY(out.add_file(std::string(kLargeObjectsPrefix) + std::to_string(ref.oid), 0600, 0,
+                     lo->size(), hashed));
+    jl.push_back({{"oid", ref.oid},
+                  {"column", ref.column},
+                  {"size", lo->size()},
+                  {"sha256", hashed.sha256()}});
+  }
+  if (!jl.empty()) {
+    schema_doc["large_objects"] = jl;
+    ctx.log(std::to_string(jl.size()) + " large objects");
+  }
   json js = json::array();
   for (const auto& name : TRY(sequence_names(db, tables))) {
     SequenceInfo s = TRY(read_sequence(db, name));
     js.push_back({{"name", s.name}, {"last_value", s.last_value}, {"is_called", s.is_called}});
   }
   TRY(db.exec("COMMIT"));
-  json doc = {{"format", kPayloadFormat}, {"schema", s_.schema}, {"tables", jt}, {"sequences", js}};
+  json doc = {{"format", schema_doc.empty() ? kPayloadFormatRows : kPayloadFormat},
+              {"schema", s_.schema},
+              {"tables", jt},
+              {"sequences", js}};
+  if (!schema_doc.is_null()) doc.update(schema_doc);
   return out.add_bytes(kSchemaEntry, doc.dump(2) + "\n", 0600, 0);
 }
 
 // ---- restore ----
 
+namespace {
+
+struct CopiedBytes {
+  uint64_t total = 0;
+  char last = '\n';
+};
+
+// Copies `data` into a new file `file`, counting its newlines into *newlines when given.
+Result<CopiedBytes> copy_to_file(const std::string& file, io::Reader& data, uint64_t* newlines) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_error("creating " + file, errno);
+  std::vector<std::byte> buf(kIoBuffer);
+  CopiedBytes out;
+  Status result = ok();
+  for (;;) {
+    auto got = data.read(buf);
+    if (!got) {
+      result = std::unexpected(got.error());
+      break;
+    }
+    if (*got == 0) break;
+    if (newlines)
+      for (size_t i = 0; i < *got; ++i)
+        if (buf[i] == std::byte{'\n'}) ++*newlines;
+    out.last = static_cast<char>(buf[*got - 1]);
+    out.total += *got;
+    size_t off = 0;
+    while (off < *got) {
+      ssize_t w = ::write(fd, buf.data() + off, *got - off);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        result = errno_error("writing " + file, errno);
+        break;
+      }
+      off += static_cast<size_t>(w);
+    }
+    if (!result) break;
+  }
+  ::close(fd);
+  TRY(result);
+  return out;
+}
+
+}  // namespace
+
 Status PostgresStaged::add(const archive::Entry& entry, io::Reader& data) {
   std::string_view rel = entry.relative_path();
   if (entry.type == archive::EntryType::kDirectory) {
-    if (rel.empty() || rel == "tables" ||
+    if (rel.empty() || rel == "tables" || rel == "schema" || rel == "large-objects" ||
         (rel.starts_with(kTablesPrefix) &&
          rel.find('/', kTablesPrefix.size()) == std::string::npos))
       return ok();
     return corruption("postgres source: unexpected directory entry " + entry.path);
+  }
+  if (rel == kPreDataEntry || rel == kPostDataEntry) {
+    (rel == kPreDataEntry ? pre_data_ : post_data_) = TRY(io::read_all(data, kSchemaLimit));
+    return ok();
+  }
+  if (rel.starts_with(kLargeObjectsPrefix)) {
+    std::string_view num = rel.substr(kLargeObjectsPrefix.size());
+    if (num.empty() || num.size() > 10 ||
+        !std::all_of(num.begin(), num.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        std::stoull(std::string(num)) > 0xffffffffull)
+      return corruption("postgres source: unexpected entry " + entry.path);
+    uint32_t oid = static_cast<uint32_t>(std::stoull(std::string(num)));
+    if (staged_large_objects_.count(oid))
+      return corruption("postgres source: large object " + std::string(num) + " twice");
+    std::string file = dir_ + "/" + std::to_string(++next_file_) + ".lo";
+    auto got = TRY(copy_to_file(file, data, nullptr));
+    if (got.total != entry.size) return corruption(entry.path + ": size differs from its entry");
+    staged_large_objects_[oid] = file;
+    return ok();
   }
   if (rel == kSchemaEntry) {
     std::string text = TRY(io::read_all(data, kSchemaLimit));
@@ -587,39 +670,9 @@ Status PostgresStaged::add(const archive::Entry& entry, io::Reader& data) {
   if (n == 0 || st.parts.count(n))
     return corruption("postgres source: bad part number in " + entry.path);
   std::string file = dir_ + "/" + std::to_string(++next_file_) + ".copy";
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_error("creating " + file, errno);
-  std::vector<std::byte> buf(kIoBuffer);
-  uint64_t total = 0;
-  char last = '\n';
-  Status result = ok();
-  for (;;) {
-    auto got = data.read(buf);
-    if (!got) {
-      result = std::unexpected(got.error());
-      break;
-    }
-    if (*got == 0) break;
-    for (size_t i = 0; i < *got; ++i)
-      if (buf[i] == std::byte{'\n'}) ++st.rows;
-    last = static_cast<char>(buf[*got - 1]);
-    total += *got;
-    size_t off = 0;
-    while (off < *got) {
-      ssize_t w = ::write(fd, buf.data() + off, *got - off);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        result = errno_error("writing " + file, errno);
-        break;
-      }
-      off += static_cast<size_t>(w);
-    }
-    if (!result) break;
-  }
-  ::close(fd);
-  TRY(result);
-  if (total != entry.size) return corruption(entry.path + ": size differs from its entry");
-  if (total == 0 || last != '\n')
+  auto got = TRY(copy_to_file(file, data, &st.rows));
+  if (got.total != entry.size) return corruption(entry.path + ": size differs from its entry");
+  if (got.total == 0 || got.last != '\n')
     return corruption(entry.path + ": a COPY part must hold whole rows");
   st.parts[n] = file;
   return ok();
@@ -632,8 +685,19 @@ Status PostgresStaged::finish_staging() {
   sequences_.clear();
   try {
     const json& doc = *schema_json_;
-    if (doc.at("format").get<int>() != kPayloadFormat)
-      return corruption("postgres source: unknown payload format");
+    int format = doc.at("format").get<int>();
+    if (format != kPayloadFormatRows && format != kPayloadFormat)
+      return corruption("postgres source: payload format " + std::to_string(format) +
+                        " is not one this flinkbr reads (1 or 2); a newer flinkbr wrote it");
+    if (format == kPayloadFormat && doc.contains("ddl")) {
+      if (pre_data_.empty() || post_data_.empty())
+        return corruption("postgres source: schema.json names the schema's DDL, but " +
+                          std::string(pre_data_.empty() ? kPreDataEntry : kPostDataEntry) +
+                          " is missing");
+      objects_ = doc.at("objects").get<SchemaModel>();
+      matviews_ = doc.at("materialized_views").get<std::vector<std::string>>();
+      has_schema_ = true;
+    }
     std::set<std::string> known;
     for (const auto& jt : doc.at("tables")) {
       TableInfo t;
@@ -659,6 +723,23 @@ Status PostgresStaged::finish_staging() {
     }
     for (const auto& [enc, st] : staged_)
       if (!known.count(enc)) return corruption("parts of table '" + enc + "' not in schema.json");
+    if (format == kPayloadFormat && doc.contains("large_objects")) {
+      for (const auto& jl : doc.at("large_objects")) {
+        LargeObject lo{jl.at("oid").get<uint32_t>(), jl.at("column").get<std::string>(),
+                       jl.at("sha256").get<std::string>(), "", jl.at("size").get<uint64_t>()};
+        auto it = staged_large_objects_.find(lo.oid);
+        if (it == staged_large_objects_.end())
+          return corruption("large object " + std::to_string(lo.oid) + " of column " + lo.column +
+                            " is listed in schema.json but missing");
+        std::error_code ec;
+        if (fs::file_size(it->second, ec) != lo.size || ec)
+          return corruption("large object " + std::to_string(lo.oid) + ": size differs");
+        lo.file = it->second;
+        large_objects_.push_back(std::move(lo));
+      }
+    }
+    if (large_objects_.size() != staged_large_objects_.size())
+      return corruption("postgres source: large objects not listed in schema.json");
     for (const auto& js : doc.at("sequences"))
       sequences_.push_back({js.at("name").get<std::string>(), js.at("last_value").get<int64_t>(),
                             js.at("is_called").get<bool>()});
@@ -692,6 +773,109 @@ Result<LiveTable> read_live(Session& db, const std::string& schema, const TableI
 
 }  // namespace
 
+namespace {
+
+std::string join_first(const std::vector<std::string>& items, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < n; ++i) out += (i ? "; " : "") + items[i];
+  if (items.size() > n) out += "; and " + std::to_string(items.size() - n) + " more";
+  return out;
+}
+
+}  // namespace
+
+Status PostgresStaged::check_rows_fit(Session& db) {
+  const std::string& schema = src_.settings().schema;
+  const std::string why =
+      " (this backup was made before flinkbr kept the schema, so the restore puts the rows back "
+      "into the tables as they are now)";
+  for (const auto& t : tables_) {
+    auto r = TRY(db.exec(
+        "SELECT a.attname, a.attnotnull AND a.atthasdef = false AND a.attidentity = '' AND "
+        "a.attgenerated = '' FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 "
+        "AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped",
+        {schema, t.name}));
+    if (PQntuples(r.get()) == 0)
+      return failed_precondition("table " + t.name + " of the backup does not exist any more" +
+                                 why);
+    std::set<std::string> live;
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      std::string col = PQgetvalue(r.get(), i, 0);
+      live.insert(col);
+      bool required = std::string_view(PQgetvalue(r.get(), i, 1)) == "t";
+      if (required && std::find(t.columns.begin(), t.columns.end(), col) == t.columns.end())
+        return failed_precondition("column " + t.name + "." + col +
+                                   " is NOT NULL without a default and not in the backup, whose "
+                                   "rows have no value for it" +
+                                   why);
+    }
+    for (const auto& c : t.columns)
+      if (!live.count(c))
+        return failed_precondition("column " + t.name + "." + c +
+                                   " of the backup does not exist any more" + why);
+  }
+  return ok();
+}
+
+Result<bool> PostgresStaged::schema_differs(Session& db) {
+  if (!has_schema_) return false;
+  SchemaModel live = TRY(read_schema_model(db, src_.settings().schema));
+  return live != objects_;
+}
+
+Status PostgresStaged::check_restorable(Session& db, bool recreate,
+                                        const std::vector<std::string>& keep_oids) {
+  const std::string& schema = src_.settings().schema;
+  const std::string where = "source '" + src_.name() + "' (" + src_.location() + ")";
+  std::vector<std::string> names;
+  for (const auto& t : tables_) names.push_back(t.name);
+  // Disabling triggers and re-creating objects need the owner's rights.
+  auto owned =
+      TRY(db.exec("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                  "WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S') "
+                  "AND NOT pg_has_role(current_user, c.relowner, 'USAGE') "
+                  "AND ($2 OR EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid "
+                  "AND NOT g.tgisinternal)) ORDER BY 1",
+                  {schema, recreate ? "true" : "false"}));
+  if (PQntuples(owned.get()) > 0) {
+    std::vector<std::string> list;
+    for (int i = 0; i < PQntuples(owned.get()); ++i)
+      list.emplace_back(PQgetvalue(owned.get(), i, 0));
+    return failed_precondition(
+        where + ": the restore " +
+        (recreate ? "re-creates the schema's objects" : "disables the triggers of these tables") +
+        " and needs the role it connects as to own them (or be a member of their owner); it "
+        "does not own: " +
+        join_first(list, 10));
+  }
+  if (!recreate && !has_schema_) TRY(check_rows_fit(db));
+  if (!recreate) return ok();
+  auto outside = TRY(outside_dependents(db, schema, keep_oids));
+  if (!outside.empty())
+    return failed_precondition(
+        where +
+        ": the schema differs from the backup's, and making it the backup's again drops "
+        "and re-creates its objects, on which objects outside schema '" +
+        schema + "' depend (they are never dropped): " + join_first(outside, 10) +
+        "; change or drop those first, or restore into a schema without them");
+  std::string roles = text_array(roles_of(objects_));
+  auto missing = TRY(
+      db.exec("SELECT r FROM unnest($1::text[]) r WHERE r NOT IN (SELECT rolname FROM pg_roles) "
+              "ORDER BY 1",
+              {roles}));
+  if (PQntuples(missing.get()) > 0) {
+    std::vector<std::string> list;
+    for (int i = 0; i < PQntuples(missing.get()); ++i)
+      list.emplace_back(PQgetvalue(missing.get(), i, 0));
+    return failed_precondition(where +
+                               ": the backed-up schema names roles (owners, grants) that "
+                               "do not exist on this server: " +
+                               join_first(list, 10) + "; create them first");
+  }
+  return ok();
+}
+
 Result<SourceDiff> PostgresStaged::diff() {
   if (!finished_) return failed_precondition("postgres source: diff before finish_staging");
   Session db = TRY(src_.connect());
@@ -699,7 +883,44 @@ Result<SourceDiff> PostgresStaged::diff() {
   const std::string& schema = src_.settings().schema;
   SourceDiff d;
   auto live_tables = TRY(src_.list_tables(db));
+  bool recreate = false;
+  if (has_schema_) {
+    SchemaModel live = TRY(read_schema_model(db, schema));
+    for (auto& diff : compare_models(objects_, live)) {
+      recreate = true;
+      using K = SchemaDifference::Kind;
+      (diff.kind == K::kAdded     ? d.added
+       : diff.kind == K::kChanged ? d.changed
+                                  : d.removed)
+          .add(std::move(diff.item));
+    }
+  }
+  std::vector<std::string> names;
+  for (const auto& t : tables_) names.push_back(t.name);
+  std::vector<std::string> keep;
+  for (const auto& fk : TRY(outside_foreign_keys(db, schema, names, recreate)))
+    keep.push_back(fk.oid);
+  TRY(check_restorable(db, recreate, keep));
   for (const auto& t : tables_) {
+    bool exists = std::binary_search(live_tables.begin(), live_tables.end(), t.name);
+    if (!exists) {
+      d.added.add(t.name + ": " + std::to_string(t.rows) + " rows in backup");
+      continue;
+    }
+    auto live_columns = TRY(src_.columns(db, t.name));
+    if (!has_schema_)
+      for (const auto& c : live_columns)
+        if (std::find(t.columns.begin(), t.columns.end(), c) == t.columns.end())
+          d.changed.add("column " + t.name + "." + c +
+                        " is not in this backup (made before flinkbr kept the schema): it stays, "
+                        "and every restored row gets its default");
+    if (live_columns != t.columns && has_schema_) {
+      auto n =
+          TRY(db.exec("SELECT count(*) FROM " + quote_ident(schema) + "." + quote_ident(t.name)));
+      d.changed.add(t.name + ": " + std::string(PQgetvalue(n.get(), 0, 0)) + " rows now, " +
+                    std::to_string(t.rows) + " in backup (with the backup's columns)");
+      continue;
+    }
     LiveTable live = TRY(read_live(db, schema, t));
     if (live.sha256 == t.sha256) continue;
     std::string item = t.name + ": " + std::to_string(live.rows) + " rows now, " +
@@ -707,7 +928,19 @@ Result<SourceDiff> PostgresStaged::diff() {
     if (live.rows == t.rows) item += " (contents differ)";
     d.changed.add(std::move(item));
   }
+  if (has_schema_) {
+    for (const auto& name : live_tables) {
+      if (std::find(names.begin(), names.end(), name) != names.end()) continue;
+      auto n =
+          TRY(db.exec("SELECT count(*) FROM " + quote_ident(schema) + "." + quote_ident(name)));
+      d.removed.add(name + ": " + std::string(PQgetvalue(n.get(), 0, 0)) +
+                    " rows now, not in backup");
+    }
+  }
   for (const auto& s : sequences_) {
+    auto exists = TRY(db.exec("SELECT to_regclass($1) IS NOT NULL",
+                              {quote_ident(schema) + "." + quote_ident(s.name)}));
+    if (std::string_view(PQgetvalue(exists.get(), 0, 0)) != "t") continue;  // in the model
     SequenceInfo live = TRY(src_.read_sequence(db, s.name));
     if (live == s) continue;
     d.changed.add("sequence " + s.name + ": last_value " + std::to_string(live.last_value) +
@@ -715,81 +948,104 @@ Result<SourceDiff> PostgresStaged::diff() {
                   std::to_string(s.last_value) + (s.is_called ? "" : " (not called)") +
                   " in backup");
   }
+  for (const auto& lo : large_objects_) {
+    auto live = digest_large_object(db, lo.oid);
+    std::string name = "large object " + std::to_string(lo.oid) + " (" + lo.column + ")";
+    if (!live && live.error().code == Errc::kNotFound)
+      d.added.add(name + ": " + std::to_string(lo.size) + " bytes");
+    else if (!live)
+      return std::unexpected(live.error());
+    else if (live->sha256 != lo.sha256)
+      d.changed.add(name + ": " + std::to_string(live->size) + " bytes now, " +
+                    std::to_string(lo.size) + " in backup");
+  }
   TRY(db.exec("COMMIT"));
   return d;
 }
 
 Status PostgresStaged::commit() {
   if (!finished_) return failed_precondition("postgres source: commit before finish_staging");
+  unchanged_after_failure_ = true;
   Session db = TRY(src_.connect());
   const std::string& schema = src_.settings().schema;
   std::vector<std::string> names;
   for (const auto& t : tables_) names.push_back(t.name);
   std::vector<SequenceInfo> before;
   bool sequences_touched = false;
+  bool commit_sent = false;
 
   auto body = [&]() -> Status {
     TRY(db.exec("BEGIN"));
     // Applications holding locks on the tables make the restore fail, not hang.
     TRY(db.exec("SET LOCAL lock_timeout = '60s'"));
     TRY(db.exec("SET CONSTRAINTS ALL DEFERRED"));
-    for (const auto& s : sequences_) before.push_back(TRY(src_.read_sequence(db, s.name)));
-    if (!names.empty()) {
-      std::string list;
-      for (const auto& n : names)
-        list += (list.empty() ? "" : ", ") + quote_ident(schema) + "." + quote_ident(n);
-      TRY_CTX(db.exec("TRUNCATE " + list), "emptying the tables");
+    const bool recreate = TRY(schema_differs(db));
+    auto outside = TRY(outside_foreign_keys(db, schema, names, recreate));
+    std::vector<std::string> keep;
+    for (const auto& fk : outside) keep.push_back(fk.oid);
+    // The same refusals as the preview, now inside the transaction that will change things.
+    TRY(check_restorable(db, recreate, keep));
+    // Re-created sequences go back with the transaction; kept ones are put back by hand.
+    if (!recreate)
+      for (const auto& s : sequences_) before.push_back(TRY(src_.read_sequence(db, s.name)));
+    for (const auto& fk : outside) {
+      ctx_.log("dropping foreign key " + fk.label + " until the rows are back");
+      TRY_CTX(db.exec("ALTER TABLE " + fk.table + " DROP CONSTRAINT " + quote_ident(fk.name)),
+              "dropping foreign key " + fk.label);
     }
-    std::map<std::string, const TableInfo*> by_name;
-    for (const auto& t : tables_) by_name[t.name] = &t;
-    for (const auto& name : TRY(src_.fk_order(db, names))) {
-      if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "restore cancelled");
-      const TableInfo& t = *by_name.at(name);
-      ctx_.log("restoring table " + t.name + ": " + std::to_string(t.rows) + " rows");
-      std::string cols;
-      for (const auto& c : t.columns) cols += (cols.empty() ? "" : ", ") + quote_ident(c);
-      std::string sql =
-          "COPY " + quote_ident(schema) + "." + quote_ident(t.name) + " (" + cols + ") FROM STDIN";
-      std::string what = "restoring table '" + t.name + "'";
-      ResPtr r(PQexec(db.get(), sql.c_str()));
-      if (!r || PQresultStatus(r.get()) != PGRES_COPY_IN)
-        return std::unexpected(db.error(db.errc(), what, r.get()));
-      Status sent = ok();
-      auto it = staged_.find(encode_name(t.name));
-      if (it != staged_.end()) {
-        std::vector<char> buf(kIoBuffer);
-        for (const auto& [n, file] : it->second.parts) {
-          int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-          if (fd < 0) {
-            sent = errno_error("opening staged " + file, errno);
-            break;
-          }
-          ssize_t got;
-          while ((got = ::read(fd, buf.data(), buf.size())) > 0) {
-            if (PQputCopyData(db.get(), buf.data(), static_cast<int>(got)) != 1) {
-              sent = std::unexpected(db.error(db.errc(), what));
-              break;
-            }
-          }
-          if (got < 0 && sent) sent = errno_error("reading staged " + file, errno);
-          ::close(fd);
-          if (!sent) break;
-        }
+    if (recreate) {
+      // The schema's objects are dropped and made again from the backup's DDL: tables without
+      // indexes, keys or triggers first, then the rows, then the rest (no trigger exists while
+      // the rows go back, and every key checks them once).
+      ctx_.log("the schema differs from the backup's: re-creating its objects");
+      TRY(drop_schema_objects(db, schema));
+      TRY_CTX(db.exec(replayable(pre_data_)),
+              "creating the backed-up schema (" + std::string(kPreDataEntry) + ")");
+      TRY(load_rows(db, names));
+      TRY_CTX(db.exec(replayable(post_data_)),
+              "creating the backed-up indexes, constraints and triggers (" +
+                  std::string(kPostDataEntry) + ")");
+    } else {
+      // No user trigger fires while the rows go back: a BEFORE trigger would rewrite them, an
+      // AFTER trigger would write elsewhere. ALTER TABLE is transactional and the tables are
+      // locked until COMMIT, so no other session ever sees them disabled.
+      // (session_replication_role would need a superuser and still fires ENABLE ALWAYS
+      // triggers.)
+      auto triggers = TRY(user_triggers(db, schema, names));
+      std::set<std::string> with_triggers;
+      for (const auto& t : triggers) with_triggers.insert(t.table);
+      for (const auto& t : with_triggers)
+        TRY_CTX(db.exec("ALTER TABLE " + t + " DISABLE TRIGGER USER"),
+                "disabling the triggers of " + t);
+      if (!names.empty()) {
+        std::string list;
+        for (const auto& n : names)
+          list += (list.empty() ? "" : ", ") + quote_ident(schema) + "." + quote_ident(n);
+        TRY_CTX(db.exec("TRUNCATE " + list), "emptying the tables");
       }
-      PQputCopyEnd(db.get(), sent ? nullptr : "flinkbr: staged data unreadable");
-      ResPtr end(PQgetResult(db.get()));
-      while (ResPtr more{PQgetResult(db.get())}) {
-      }
-      TRY(sent);
-      if (!end || PQresultStatus(end.get()) != PGRES_COMMAND_OK)
-        return std::unexpected(db.error(db.errc(), what, end.get()));
+      TRY(load_rows(db, TRY(src_.fk_order(db, names))));
+      for (const auto& t : triggers)
+        TRY_CTX(db.exec("ALTER TABLE " + t.table + " " + enable_clause(t.enabled) +
+                        quote_ident(t.name)),
+                "enabling trigger " + t.name + " of " + t.table + " again");
     }
+    for (const auto& fk : outside)
+      TRY_CTX(db.exec("ALTER TABLE " + fk.table + " ADD CONSTRAINT " + quote_ident(fk.name) + " " +
+                      fk.definition),
+              "adding foreign key " + fk.label + " back (its rows must match the restored ones)");
     TRY_CTX(db.exec("SET CONSTRAINTS ALL IMMEDIATE"), "checking constraints");
-    sequences_touched = true;
+    // Same oids as in the backup, so that the restored rows point at them again.
+    for (const auto& lo : large_objects_) TRY(write_large_object(db, lo.oid, lo.file));
+    // Materialized views are computed from the rows: refreshed after them.
+    for (const auto& mv : matviews_ ? *matviews_ : TRY(src_.populated_matviews(db)))
+      TRY_CTX(db.exec("REFRESH MATERIALIZED VIEW " + quote_ident(schema) + "." + quote_ident(mv)),
+              "refreshing materialized view " + mv);
+    sequences_touched = !recreate;  // setval is not transactional: put back by hand on failure
     for (const auto& s : sequences_)
       TRY(db.exec("SELECT setval($1::regclass, $2, $3)",
                   {quote_ident(schema) + "." + quote_ident(s.name), std::to_string(s.last_value),
                    s.is_called ? "true" : "false"}));
+    commit_sent = true;
     TRY(db.exec("COMMIT"));
     return ok();
   };
@@ -798,6 +1054,9 @@ Status PostgresStaged::commit() {
     committed_ = true;
     return ok();
   }
+  // A COMMIT that failed with the connection still up was rolled back by the server; one whose
+  // answer was lost may have committed.
+  if (commit_sent && PQstatus(db.get()) != CONNECTION_OK) unchanged_after_failure_ = false;
   // Roll back; the server does it anyway if the connection is gone.
   ResPtr rb(PQexec(db.get(), "ROLLBACK"));
   if (sequences_touched) {
@@ -805,10 +1064,62 @@ Status PostgresStaged::commit() {
       auto r = db.exec("SELECT setval($1::regclass, $2, $3)",
                        {quote_ident(schema) + "." + quote_ident(s.name),
                         std::to_string(s.last_value), s.is_called ? "true" : "false"});
-      if (!r) st.error().context("(sequence " + s.name + " could not be put back)");
+      if (!r) {
+        st.error().context("(sequence " + s.name + " could not be put back)");
+        unchanged_after_failure_ = false;
+      }
     }
   }
   return with_context(std::move(st), "restoring " + src_.location() + " (rolled back)");
+}
+
+Status PostgresStaged::load_rows(Session& db, const std::vector<std::string>& order) {
+  const std::string& schema = src_.settings().schema;
+  std::map<std::string, const TableInfo*> by_name;
+  for (const auto& t : tables_) by_name[t.name] = &t;
+  for (const auto& name : order) {
+    if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "restore cancelled");
+    const TableInfo& t = *by_name.at(name);
+    ctx_.log("restoring table " + t.name + ": " + std::to_string(t.rows) + " rows");
+    std::string cols;
+    for (const auto& c : t.columns) cols += (cols.empty() ? "" : ", ") + quote_ident(c);
+    std::string sql =
+        "COPY " + quote_ident(schema) + "." + quote_ident(t.name) + " (" + cols + ") FROM STDIN";
+    std::string what = "restoring table '" + t.name + "'";
+    ResPtr r(PQexec(db.get(), sql.c_str()));
+    if (!r || PQresultStatus(r.get()) != PGRES_COPY_IN)
+      return std::unexpected(db.error(db.errc(), what, r.get()));
+    Status sent = ok();
+    auto it = staged_.find(encode_name(t.name));
+    if (it != staged_.end()) {
+      std::vector<char> buf(kIoBuffer);
+      for (const auto& [n, file] : it->second.parts) {
+        int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+          sent = errno_error("opening staged " + file, errno);
+          break;
+        }
+        ssize_t got;
+        while ((got = ::read(fd, buf.data(), buf.size())) > 0) {
+          if (PQputCopyData(db.get(), buf.data(), static_cast<int>(got)) != 1) {
+            sent = std::unexpected(db.error(db.errc(), what));
+            break;
+          }
+        }
+        if (got < 0 && sent) sent = errno_error("reading staged " + file, errno);
+        ::close(fd);
+        if (!sent) break;
+      }
+    }
+    PQputCopyEnd(db.get(), sent ? nullptr : "flinkbr: staged data unreadable");
+    ResPtr end(PQgetResult(db.get()));
+    while (ResPtr more{PQgetResult(db.get())}) {
+    }
+    TRY(sent);
+    if (!end || PQresultStatus(end.get()) != PGRES_COMMAND_OK)
+      return std::unexpected(db.error(db.errc(), what, end.get()));
+  }
+  return ok();
 }
 
 Status PostgresStaged::verify() {
@@ -816,6 +1127,12 @@ Status PostgresStaged::verify() {
   Session db = TRY(src_.connect());
   TRY(db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"));
   const std::string& schema = src_.settings().schema;
+  if (has_schema_) {
+    SchemaModel live = TRY(read_schema_model(db, schema));
+    auto diffs = compare_models(objects_, live);
+    if (!diffs.empty())
+      return corruption("the schema differs from the backup after restore: " + diffs[0].item);
+  }
   for (const auto& t : tables_) {
     LiveTable live = TRY(read_live(db, schema, t));
     if (live.rows != t.rows)
@@ -823,6 +1140,12 @@ Status PostgresStaged::verify() {
                         " rows after restore, " + std::to_string(t.rows) + " in backup");
     if (live.sha256 != t.sha256)
       return corruption("table '" + t.name + "': contents differ from the backup after restore");
+  }
+  for (const auto& lo : large_objects_) {
+    auto live = TRY_CTX(digest_large_object(db, lo.oid), "after restore");
+    if (live.sha256 != lo.sha256)
+      return corruption("large object " + std::to_string(lo.oid) +
+                        ": contents differ from the backup after restore");
   }
   for (const auto& s : sequences_) {
     SequenceInfo live = TRY(src_.read_sequence(db, s.name));

@@ -13,21 +13,32 @@
 // The password never appears in messages or in location() ("postgres://host:port/db/schema").
 //
 // Payload layout, under "sources/<name>/" (docs/archive-format.md, "postgres sources"):
+//   schema/pre-data.sql, schema/post-data.sql
+//                                        pg_dump --schema-only of the schema, in two sections
+//                                        (only for a whole schema: no `tables` list)
 //   tables/<table>/part-000001.copy ...  COPY text format rows of the table, ordered by the row's
 //                                        text form (COLLATE "C"), cut on row boundaries into
 //                                        parts of at most 4 MiB (a larger single row is a part
 //                                        by itself); no parts for an empty table
-//   schema.json                          tables with their columns, row counts, part counts and
-//                                        SHA-256 of their COPY text; sequence values
+//   large-objects/<oid>                  bytes of each large object an oid column references
+//   schema.json                          format 1 or 2; tables with their columns, row counts,
+//                                        part counts and SHA-256 of their COPY text; sequence
+//                                        values; the schema's catalogue model, populated
+//                                        materialized views and large objects (format 2)
 // <table> is the table name with every byte outside [A-Za-z0-9_-] written as %XX.
 // The backup runs in one REPEATABLE READ, READ ONLY transaction, with fixed session settings
-// (UTC, ISO dates, hex bytea, extra_float_digits 3) so that the COPY text is exact and stable.
+// (UTC, ISO dates, hex bytea, extra_float_digits 3) so that the COPY text is exact and stable;
+// pg_dump reads in the same exported snapshot.
 //
-// Restore stages the parts as files under ctx.staging_dir. commit() runs one transaction:
-// SET CONSTRAINTS ALL DEFERRED; TRUNCATE of all tables in one statement; COPY FROM STDIN of
-// each table in an order that foreign keys among them accept; SET CONSTRAINTS ALL IMMEDIATE;
-// setval of each sequence; COMMIT. Any failure rolls back; sequences (setval is not
-// transactional) are set only after all rows are in and checked, and put back if COMMIT fails.
+// Restore stages the entries as files under ctx.staging_dir. commit() runs one transaction:
+// when the live schema's model differs from the backup's, the schema's own objects are dropped
+// and re-created (pre-data, rows, post-data); otherwise the tables' user triggers are disabled,
+// the tables emptied with one TRUNCATE and refilled with COPY, and the triggers set back. Foreign
+// keys from outside into the tables are dropped and added back; large objects are written with
+// their oids; materialized views refreshed; sequences set. Objects of other schemas are never
+// dropped: diff() and commit() refuse (kFailedPrecondition) a re-creation that would, naming
+// them. Any failure rolls back; sequences (setval is not transactional) are set last and put
+// back if COMMIT fails, and failed_commit_changed_nothing() then says so.
 //
 // Not thread-safe: one task thread uses a source and its StagedRestore at a time.
 #pragma once

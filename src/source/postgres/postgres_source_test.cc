@@ -2,6 +2,7 @@
 // itself (initdb into a fresh directory, a free loopback port, stopped with SIGINT at the end).
 // As root, initdb and postgres run as the `postgres` user (they refuse root).
 #include "source/postgres/postgres_source.h"
+#include "source/postgres/schema_ddl.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -84,7 +85,9 @@ std::map<std::string, Rows> contents(const std::string& dsn) {
                    "encode(udf_jar, 'hex'), savepoint_path, updated FROM jobs ORDER BY id")},
       {"artifacts", sql(dsn, "SELECT id, md5(blob) FROM artifacts ORDER BY id")},
       {"tags", sql(dsn, "SELECT id, label FROM tags ORDER BY id")},
-      {"sequences", sql(dsn, "SELECT sequencename, last_value FROM pg_sequences ORDER BY 1")},
+      {"sequences", sql(dsn,
+                        "SELECT sequencename, last_value FROM pg_sequences WHERE schemaname = "
+                        "'public' ORDER BY 1")},
   };
 }
 
@@ -110,6 +113,9 @@ class PostgresSourceTest : public ::testing::Test {
     sql(server_->dsn("postgres"), "CREATE DATABASE " + db_);
   }
   std::string dsn() const { return server_->dsn(db_); }
+  // Roles belong to the server, not to a database: one per test.
+  std::string reader() const { return "reader_" + db_; }
+  std::string job_db() const;
 
   std::unique_ptr<MetadataSource> make_source(nlohmann::json params) {
     config::SourceConfig cfg;
@@ -256,7 +262,566 @@ TEST_F(PostgresSourceTest, FailureInTheMiddleOfCommitChangesNothing) {
   EXPECT_NE(st.error().message.find("restoring table 'jobs'"), std::string::npos)
       << st.error().message;
   EXPECT_NE(st.error().message.find("rolled back"), std::string::npos) << st.error().message;
+  // One transaction, rolled back: the engine is told that nothing changed.
+  EXPECT_TRUE((*staged)->failed_commit_changed_nothing());
   EXPECT_EQ(contents(dsn()), damaged);
+}
+
+// Triggers of every kind on the restored tables, writing into another schema, and foreign keys
+// from another schema into this one (as job databases beside StreamPark's or Dinky's have).
+const char* kTriggers = R"SQL(
+CREATE SCHEMA audit;
+CREATE TABLE audit.log (id bigserial PRIMARY KEY, what text NOT NULL);
+CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN NEW.name := upper(NEW.name); RETURN NEW; END$$;
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN NEW.updated := '2000-01-01 00:00:00+00'; RETURN NEW; END$$;
+CREATE FUNCTION remember() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN INSERT INTO audit.log (what) VALUES (TG_OP || ' ' || TG_TABLE_NAME); RETURN NULL; END$$;
+CREATE TRIGGER a_shout BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION shout();
+CREATE TRIGGER b_touch BEFORE UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION touch();
+CREATE TRIGGER c_remember AFTER INSERT OR UPDATE OR DELETE ON jobs
+  FOR EACH ROW EXECUTE FUNCTION remember();
+CREATE TRIGGER d_truncated AFTER TRUNCATE ON users FOR EACH STATEMENT EXECUTE FUNCTION remember();
+CREATE TRIGGER e_always AFTER INSERT ON users FOR EACH ROW EXECUTE FUNCTION remember();
+ALTER TABLE users ENABLE ALWAYS TRIGGER e_always;
+CREATE TRIGGER f_off AFTER INSERT ON tags FOR EACH ROW EXECUTE FUNCTION remember();
+ALTER TABLE tags DISABLE TRIGGER f_off;
+CREATE SCHEMA ops;
+CREATE TABLE ops.runs (id int PRIMARY KEY, job_id bigint NOT NULL REFERENCES public.jobs(id),
+                       owner int REFERENCES public.users(id) DEFERRABLE);
+INSERT INTO ops.runs VALUES (1, 1, 2), (2, 2, NULL);
+)SQL";
+
+Rows trigger_states(const std::string& dsn) {
+  return sql(dsn,
+             "SELECT c.relname, t.tgname, t.tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid "
+             "= t.tgrelid WHERE NOT t.tgisinternal ORDER BY 1, 2");
+}
+
+Rows outside_keys(const std::string& dsn) {
+  return sql(dsn,
+             "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint WHERE "
+             "conrelid = 'ops.runs'::regclass AND contype = 'f' ORDER BY 1");
+}
+
+TEST_F(PostgresSourceTest, NoTriggerFiresAndForeignKeysFromAnotherSchemaStayValid) {
+  sql(dsn(), kSchema);
+  sql(dsn(), kTriggers);
+  auto before = contents(dsn());
+  auto triggers = trigger_states(dsn());
+  auto keys = outside_keys(dsn());
+  ASSERT_EQ(keys.size(), 2u);
+  auto src = make_source();
+  auto entries = backup(*src);
+
+  sql(dsn(),
+      "UPDATE jobs SET name = 'changed' WHERE id = 3; DELETE FROM ops.runs WHERE id = 2;"
+      "INSERT INTO users (name, created) VALUES ('eve', now());");
+  auto safety = backup(*src);  // what the engine takes before applying
+  auto damaged = contents(dsn());
+  const Rows audit = sql(dsn(), "SELECT id, what FROM audit.log ORDER BY id");
+  ASSERT_EQ(audit.size(), 2u);  // the UPDATE and the INSERT above
+
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto st = (*staged)->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = (*staged)->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  // Byte for byte: no BEFORE trigger rewrote a name or a time stamp.
+  EXPECT_EQ(contents(dsn()), before);
+  // No AFTER trigger wrote anywhere, not even the ENABLE ALWAYS one or the TRUNCATE one.
+  EXPECT_EQ(sql(dsn(), "SELECT id, what FROM audit.log ORDER BY id"), audit);
+  // Every trigger is as it was (enabled, always, disabled), every key back and valid.
+  EXPECT_EQ(trigger_states(dsn()), triggers);
+  EXPECT_EQ(outside_keys(dsn()), keys);
+  // ... and the triggers work again for the applications.
+  sql(dsn(), "INSERT INTO tags (label) VALUES ('x')");
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM audit.log"), Rows{{"2"}});  // f_off stays off
+  sql(dsn(), "INSERT INTO users (name, created) VALUES ('zed', now())");
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM audit.log"), Rows{{"3"}});
+  sql(dsn(), "DELETE FROM users WHERE name = 'zed'; DELETE FROM tags; DELETE FROM audit.log");
+  sql(dsn(), "SELECT setval('users_id_seq', 2); SELECT setval('tags_id_seq', 1, false)");
+
+  // Putting a safety copy back fires nothing either.
+  auto back = stage(*src, safety);
+  ASSERT_TRUE(back) << back.error().message;
+  st = (*back)->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  ASSERT_TRUE((*back)->verify());
+  EXPECT_EQ(contents(dsn()), damaged);
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM audit.log"), Rows{{"0"}});
+  EXPECT_EQ(trigger_states(dsn()), triggers);
+}
+
+TEST_F(PostgresSourceTest, ARowOfAnotherSchemaLeftWithoutItsParentRollsBackAndChangesNothing) {
+  sql(dsn(), kSchema);
+  sql(dsn(), kTriggers);
+  auto src = make_source();
+  auto entries = backup(*src);
+  // A run of a job that the backup does not have: the key cannot be valid after the restore.
+  sql(dsn(),
+      "INSERT INTO jobs (owner_id, name) VALUES (1, 'new'); INSERT INTO ops.runs VALUES "
+      "(3, (SELECT max(id) FROM jobs), NULL)");
+  auto damaged = contents(dsn());
+  auto audit = sql(dsn(), "SELECT id, what FROM audit.log ORDER BY id");
+  auto keys = outside_keys(dsn());
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto st = (*staged)->commit();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("adding foreign key ops.runs.runs_job_id_fkey back"),
+            std::string::npos)
+      << st.error().message;
+  EXPECT_NE(st.error().message.find("rolled back"), std::string::npos) << st.error().message;
+  EXPECT_TRUE((*staged)->failed_commit_changed_nothing());
+  EXPECT_EQ(contents(dsn()), damaged);
+  EXPECT_EQ(sql(dsn(), "SELECT id, what FROM audit.log ORDER BY id"), audit);
+  EXPECT_EQ(outside_keys(dsn()), keys);
+}
+
+// A job database with what StreamPark's and Dinky's have (serial and bigserial ids, BEFORE
+// UPDATE triggers that stamp a time, JSON kept as text, bytea, timestamps, no foreign keys) and
+// what other job databases have (foreign keys in and out, identity and generated columns, a
+// view, a materialized view, a comment, a grant, another schema that references this one).
+const char* kJobDb = R"SQL(
+CREATE TABLE t_flink_app (
+  id bigserial PRIMARY KEY,
+  job_name varchar(255) NOT NULL,
+  options text,
+  jar bytea,
+  state smallint DEFAULT 0,
+  create_time timestamp NOT NULL DEFAULT now(),
+  modify_time timestamptz
+);
+CREATE TABLE t_setting (setting_key varchar(50) PRIMARY KEY, setting_value text, num serial);
+CREATE TABLE dinky_task (
+  id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  name varchar(100) NOT NULL,
+  statement text,
+  total numeric(10, 2),
+  doubled integer GENERATED ALWAYS AS (id * 2) STORED
+);
+CREATE TABLE task_history (
+  id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  task_id integer REFERENCES dinky_task(id),
+  app_id bigint REFERENCES t_flink_app(id) ON DELETE CASCADE,
+  note text
+);
+CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN NEW.modify_time := '2030-01-01 00:00:00+00'; RETURN NEW; END$$;
+CREATE TRIGGER t_flink_app_modify BEFORE UPDATE ON t_flink_app
+  FOR EACH ROW EXECUTE FUNCTION stamp();
+CREATE VIEW v_running AS SELECT id, job_name FROM t_flink_app WHERE state = 1;
+CREATE MATERIALIZED VIEW mv_states AS SELECT state, count(*) AS n FROM t_flink_app GROUP BY state;
+COMMENT ON TABLE t_flink_app IS 'Flink applications';
+CREATE ROLE console_reader;
+GRANT SELECT ON t_flink_app TO console_reader;
+INSERT INTO t_flink_app (job_name, options, jar, state, create_time, modify_time) VALUES
+  ('etl', '{"parallelism": 4, "k": "a\tb"}', '\x00cafe'::bytea, 1, '2026-01-01 10:00:00',
+   '2026-01-02 03:04:05.5+00'),
+  ('report', NULL, NULL, 0, '2026-02-01 00:00:00', NULL),
+  ('legacy', '{}', ''::bytea, 2, '2025-12-31 23:59:59.999999', '2026-01-01 00:00:00+00');
+INSERT INTO t_setting (setting_key, setting_value) VALUES
+  ('streampark.maven.repository', 'a rather long value that a narrowed column cannot hold'),
+  ('docker.register.address', NULL);
+INSERT INTO dinky_task (name, statement, total) VALUES
+  ('t1', E'SELECT 1;\nSELECT 2', 12.5), ('t2', NULL, NULL);
+INSERT INTO task_history (task_id, app_id, note) VALUES (1, 1, 'ran'), (2, NULL, 'queued');
+REFRESH MATERIALIZED VIEW mv_states;
+CREATE SCHEMA reports;
+CREATE TABLE reports.usage (app_id bigint NOT NULL REFERENCES public.t_flink_app(id), n int);
+INSERT INTO reports.usage VALUES (1, 10), (3, 30);
+CREATE EXTENSION citext SCHEMA public;
+CREATE TABLE t_tag (name public.citext PRIMARY KEY);
+CREATE TABLE reports.labels (name public.citext);
+INSERT INTO t_tag VALUES ('Prod'), ('dev');
+)SQL";
+
+// What an upgrade that went wrong did, after the backup.
+const char* kUpgrade = R"SQL(
+ALTER TABLE t_flink_app ADD COLUMN cluster_id integer DEFAULT 7;
+UPDATE t_flink_app SET cluster_id = id * 100;
+ALTER TABLE t_flink_app ADD COLUMN tenant integer NOT NULL DEFAULT 1;
+ALTER TABLE t_flink_app ALTER COLUMN tenant DROP DEFAULT;
+ALTER TABLE dinky_task DROP COLUMN statement;
+UPDATE t_setting SET setting_value = left(setting_value, 10);
+ALTER TABLE t_setting ALTER COLUMN setting_value TYPE varchar(10);
+DROP TABLE task_history;
+DROP VIEW v_running;
+DROP TRIGGER t_flink_app_modify ON t_flink_app;
+CREATE INDEX t_flink_app_name ON t_flink_app (job_name);
+CREATE TABLE t_flink_cluster (id serial PRIMARY KEY, app_id bigint REFERENCES t_flink_app(id));
+INSERT INTO t_flink_cluster (app_id) VALUES (1), (2);
+COMMENT ON TABLE t_flink_app IS 'applications, v2';
+INSERT INTO t_flink_app (job_name, tenant) VALUES ('after-upgrade', 2);
+REFRESH MATERIALIZED VIEW mv_states;
+)SQL";
+
+std::string PostgresSourceTest::job_db() const {
+  std::string text = kJobDb;
+  for (size_t p; (p = text.find("console_reader")) != std::string::npos;)
+    text.replace(p, 14, reader());
+  return text;
+}
+
+// The payload entries by path, without the DDL's header lines that name the server version.
+std::map<std::string, std::string> payload(const std::vector<Entry>& entries) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : entries) out[std::string(e.entry.relative_path())] = e.data;
+  return out;
+}
+
+std::string joined(const DiffList& l) {
+  std::string out;
+  for (const auto& i : l.items) out += i + "\n";
+  return out;
+}
+
+TEST_F(PostgresSourceTest, AnUpgradeThatWentWrongIsUndoneSchemaAndRows) {
+  sql(dsn(), job_db());
+  auto src = make_source();
+  auto entries = backup(*src);
+  auto backed_up = payload(entries);
+  ASSERT_TRUE(backed_up.count("schema/pre-data.sql"));
+  ASSERT_TRUE(backed_up.count("schema/post-data.sql"));
+  EXPECT_NE(backed_up["schema/pre-data.sql"].find("CREATE TABLE public.t_flink_app"),
+            std::string::npos);
+  EXPECT_NE(backed_up["schema/post-data.sql"].find("CREATE TRIGGER t_flink_app_modify"),
+            std::string::npos);
+  EXPECT_EQ(backed_up["schema/pre-data.sql"].find("\\restrict"), std::string::npos);
+  // Nothing of the other schema in the DDL.
+  EXPECT_EQ(backed_up["schema/pre-data.sql"].find("reports"), std::string::npos);
+  auto doc = nlohmann::json::parse(backed_up["schema.json"]);
+  EXPECT_EQ(doc["format"], 2);
+  EXPECT_EQ(doc["objects"]["column t_setting.setting_value"], "text");
+  EXPECT_EQ(doc["materialized_views"], nlohmann::json::array({"mv_states"}));
+
+  sql(dsn(), kUpgrade);
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto diff = (*staged)->diff();
+  ASSERT_TRUE(diff) << diff.error().message;
+  std::string added = joined(diff->added), changed = joined(diff->changed),
+              removed = joined(diff->removed);
+  // Dropped since: back. Added since: removed. Changed: put back.
+  EXPECT_NE(added.find("column dinky_task.statement: text\n"), std::string::npos) << added;
+  EXPECT_NE(added.find("table task_history\n"), std::string::npos) << added;
+  EXPECT_NE(added.find("task_history: 2 rows in backup\n"), std::string::npos) << added;
+  EXPECT_NE(added.find("view v_running: "), std::string::npos) << added;
+  EXPECT_NE(added.find("trigger t_flink_app.t_flink_app_modify: CREATE TRIGGER"), std::string::npos)
+      << added;
+  EXPECT_NE(removed.find("column t_flink_app.cluster_id: integer DEFAULT 7\n"), std::string::npos)
+      << removed;
+  EXPECT_NE(removed.find("column t_flink_app.tenant: integer NOT NULL\n"), std::string::npos)
+      << removed;
+  EXPECT_NE(removed.find("table t_flink_cluster\n"), std::string::npos) << removed;
+  EXPECT_NE(removed.find("t_flink_cluster: 2 rows now, not in backup\n"), std::string::npos)
+      << removed;
+  EXPECT_NE(removed.find("index t_flink_app_name: "), std::string::npos) << removed;
+  EXPECT_NE(changed.find("column t_setting.setting_value: character varying(10) now, text in "
+                         "backup\n"),
+            std::string::npos)
+      << changed;
+  EXPECT_NE(changed.find("comment on table public.t_flink_app: applications, v2 now, Flink "
+                         "applications in backup\n"),
+            std::string::npos)
+      << changed;
+  EXPECT_NE(changed.find("t_flink_app: 4 rows now, 3 in backup (with the backup's columns)\n"),
+            std::string::npos)
+      << changed;
+
+  auto st = (*staged)->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = (*staged)->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_NE(std::find(log_.begin(), log_.end(),
+                      "the schema differs from the backup's: re-creating its objects"),
+            log_.end());
+
+  // Nothing is left to change.
+  auto clean = stage(*src, entries);
+  ASSERT_TRUE(clean);
+  auto none = (*clean)->diff();
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_TRUE(none->added.empty()) << joined(none->added);
+  EXPECT_TRUE(none->removed.empty()) << joined(none->removed);
+  EXPECT_TRUE(none->changed.empty()) << joined(none->changed);
+  // A new backup is the old one byte for byte: DDL, model, rows, sequences.
+  auto again = payload(backup(*src));
+  EXPECT_EQ(again.size(), backed_up.size());
+  for (const auto& [path, data] : backed_up) EXPECT_EQ(again[path], data) << path;
+  // The foreign key of the other schema is there and valid; its rows are untouched.
+  EXPECT_EQ(sql(dsn(),
+                "SELECT convalidated FROM pg_constraint WHERE conrelid = "
+                "'reports.usage'::regclass AND contype = 'f'"),
+            Rows{{"t"}});
+  EXPECT_EQ(sql(dsn(), "SELECT app_id, n FROM reports.usage ORDER BY 1"),
+            (Rows{{"1", "10"}, {"3", "30"}}));
+  // The extension in the schema and the other schema's column of its type are untouched.
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM t_tag WHERE name = 'PROD'"), Rows{{"1"}});
+  EXPECT_EQ(sql(dsn(),
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE "
+                "attrelid = 'reports.labels'::regclass AND attname = 'name'"),
+            Rows{{"citext"}});
+  // The materialized view holds the restored rows, the trigger works, the grant is back.
+  EXPECT_EQ(sql(dsn(), "SELECT state, n FROM mv_states ORDER BY 1"),
+            (Rows{{"0", "1"}, {"1", "1"}, {"2", "1"}}));
+  sql(dsn(), "UPDATE t_flink_app SET state = 3 WHERE id = 2");
+  EXPECT_EQ(sql(dsn(), "SELECT modify_time FROM t_flink_app WHERE id = 2"),
+            Rows{{"2030-01-01 00:00:00+00"}});
+  EXPECT_EQ(sql(dsn(), "SELECT has_table_privilege('" + reader() + "', 't_flink_app', 'SELECT')"),
+            Rows{{"t"}});
+  // The ids go on where the backup left them.
+  EXPECT_EQ(sql(dsn(), "INSERT INTO dinky_task (name) VALUES ('t3') RETURNING id, doubled"),
+            (Rows{{"3", "6"}}));
+}
+
+TEST_F(PostgresSourceTest, ASchemaChangeThatCannotBeUndoneIsRefusedBeforeAnythingChanges) {
+  sql(dsn(), job_db());
+  // Another schema has a view over a table of this one: re-creating the table would drop it.
+  sql(dsn(), "CREATE VIEW reports.apps AS SELECT id, job_name FROM public.t_flink_app");
+  auto src = make_source();
+  auto entries = backup(*src);
+
+  // Rows only: the schema stays, the view of the other schema is no obstacle.
+  sql(dsn(), "DELETE FROM task_history; UPDATE t_setting SET num = 9");
+  {
+    auto staged = stage(*src, entries);
+    ASSERT_TRUE(staged) << staged.error().message;
+    auto diff = (*staged)->diff();
+    ASSERT_TRUE(diff) << diff.error().message;
+    auto st = (*staged)->commit();
+    ASSERT_TRUE(st) << st.error().message;
+    ASSERT_TRUE((*staged)->verify());
+  }
+
+  sql(dsn(), "ALTER TABLE t_flink_app ADD COLUMN cluster_id integer; DELETE FROM t_setting");
+  auto before = sql(dsn(), "SELECT * FROM t_flink_app ORDER BY id");
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto diff = (*staged)->diff();
+  ASSERT_FALSE(diff);
+  EXPECT_EQ(diff.error().code, Errc::kFailedPrecondition);
+  EXPECT_NE(diff.error().message.find("view reports.apps depends on table public.t_flink_app"),
+            std::string::npos)
+      << diff.error().message;
+  auto st = (*staged)->commit();
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kFailedPrecondition);
+  EXPECT_NE(st.error().message.find("view reports.apps depends on"), std::string::npos)
+      << st.error().message;
+  EXPECT_TRUE((*staged)->failed_commit_changed_nothing());
+  EXPECT_EQ(sql(dsn(), "SELECT * FROM t_flink_app ORDER BY id"), before);
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM t_setting"), Rows{{"0"}});
+
+  // A role that the backed-up grants name and that is gone.
+  sql(dsn(), "DROP VIEW reports.apps; REVOKE ALL ON t_flink_app FROM " + reader() + "; DROP ROLE " +
+                 reader());
+  auto again = stage(*src, entries);
+  ASSERT_TRUE(again);
+  diff = (*again)->diff();
+  ASSERT_FALSE(diff);
+  EXPECT_NE(diff.error().message.find("roles (owners, grants) that do not exist on this server: " +
+                                      reader()),
+            std::string::npos)
+      << diff.error().message;
+  sql(dsn(), "CREATE ROLE " + reader());
+  diff = (*again)->diff();
+  ASSERT_TRUE(diff) << diff.error().message;
+  st = (*again)->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_TRUE((*again)->verify());
+}
+
+TEST_F(PostgresSourceTest, BackupsWithoutSchemaRestoreTheRowsAsBeforeAndNewerFormatsAreRefused) {
+  sql(dsn(), job_db());
+  auto src = make_source();
+  auto entries = backup(*src);
+  // The payload of a flinkbr from before the schema was kept: rows and sequences, format 1.
+  std::vector<Entry> old;
+  for (auto e : entries) {
+    if (e.entry.relative_path().starts_with("schema/")) continue;
+    if (e.entry.relative_path() == "schema.json") {
+      auto doc = nlohmann::json::parse(e.data);
+      doc.erase("ddl");
+      doc.erase("objects");
+      doc.erase("materialized_views");
+      doc["format"] = 1;
+      e.data = doc.dump(2) + "\n";
+      e.entry.size = e.data.size();
+    }
+    old.push_back(e);
+  }
+  sql(dsn(),
+      "ALTER TABLE t_flink_app ADD COLUMN cluster_id integer DEFAULT 7;"
+      "DELETE FROM task_history; CREATE TABLE t_new (id int)");
+  auto staged = stage(*src, old);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto diff = (*staged)->diff();
+  ASSERT_TRUE(diff) << diff.error().message;
+  EXPECT_NE(joined(diff->changed)
+                .find("column t_flink_app.cluster_id is not in this backup (made before flinkbr "
+                      "kept the schema): it stays, and every restored row gets its default"),
+            std::string::npos)
+      << joined(diff->changed);
+  auto st = (*staged)->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  ASSERT_TRUE((*staged)->verify());
+  // The rows are back; the schema is as it is now (an old backup does not know it).
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM task_history"), Rows{{"2"}});
+  EXPECT_EQ(sql(dsn(), "SELECT DISTINCT cluster_id FROM t_flink_app"), Rows{{"7"}});
+  EXPECT_EQ(sql(dsn(), "SELECT to_regclass('t_new') IS NOT NULL"), Rows{{"t"}});
+
+  // What the rows cannot go back into is refused at the comparison, naming it.
+  auto refused_with = [&](const std::string& change, const std::string& reason) {
+    sql(dsn(), "BEGIN; " + change + "; COMMIT");
+    auto again = stage(*src, old);
+    ASSERT_TRUE(again) << again.error().message;
+    auto d = (*again)->diff();
+    ASSERT_FALSE(d) << change;
+    EXPECT_EQ(d.error().code, Errc::kFailedPrecondition);
+    EXPECT_NE(d.error().message.find(reason), std::string::npos) << d.error().message;
+    auto c = (*again)->commit();
+    ASSERT_FALSE(c);
+    EXPECT_TRUE((*again)->failed_commit_changed_nothing());
+  };
+  refused_with(
+      "ALTER TABLE t_flink_app ADD COLUMN tenant int NOT NULL DEFAULT 1; ALTER TABLE "
+      "t_flink_app ALTER COLUMN tenant DROP DEFAULT",
+      "column t_flink_app.tenant is NOT NULL without a default and not in the backup");
+  sql(dsn(), "ALTER TABLE t_flink_app DROP COLUMN tenant");
+  refused_with("ALTER TABLE dinky_task DROP COLUMN statement",
+               "column dinky_task.statement of the backup does not exist any more");
+  sql(dsn(), "ALTER TABLE dinky_task ADD COLUMN statement text");
+  refused_with("DROP TABLE task_history", "table task_history of the backup does not exist");
+
+  // A format this flinkbr does not know is refused at staging.
+  for (auto& e : entries)
+    if (e.entry.relative_path() == "schema.json") {
+      auto doc = nlohmann::json::parse(e.data);
+      doc["format"] = 3;
+      e.data = doc.dump(2) + "\n";
+      e.entry.size = e.data.size();
+    }
+  auto refused = stage(*src, entries);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kCorruption);
+  EXPECT_NE(refused.error().message.find("payload format 3"), std::string::npos)
+      << refused.error().message;
+}
+
+TEST_F(PostgresSourceTest, LargeObjectsComeBackWithTheirOidsAndViewsAreRefreshed) {
+  sql(dsn(), job_db());
+  sql(dsn(),
+      "CREATE TABLE t_udf (id int PRIMARY KEY, jar oid, manifest oid);"
+      "INSERT INTO t_udf VALUES (1, lo_from_bytea(0, '\\x00cafe00'::bytea || "
+      "decode(repeat('ab', 300000), 'hex')), lo_from_bytea(0, 'Main-Class: x')),"
+      "(2, NULL, NULL)");
+  auto los = [&] {
+    return sql(dsn(),
+               "SELECT id, jar, md5(lo_get(jar)), manifest, md5(lo_get(manifest)) "
+               "FROM t_udf WHERE jar IS NOT NULL ORDER BY id");
+  };
+  auto before = los();
+  ASSERT_EQ(before.size(), 1u);
+  auto src = make_source();
+  auto entries = backup(*src);
+  auto files = payload(entries);
+  EXPECT_EQ(files.count("large-objects/" + before[0][1]), 1u);
+  EXPECT_EQ(files["large-objects/" + before[0][3]], "Main-Class: x");
+  auto doc = nlohmann::json::parse(files["schema.json"]);
+  ASSERT_EQ(doc["large_objects"].size(), 2u) << doc.dump(2);
+  EXPECT_EQ(doc["large_objects"][0]["column"], "t_udf.jar");
+
+  // The jar is unlinked, the manifest rewritten, rows change, the view is refreshed over them.
+  sql(dsn(), "SELECT lo_unlink(" + before[0][1] + "); SELECT lo_put(" + before[0][3] +
+                 ", 0, 'XXXX'); INSERT INTO t_flink_app (job_name, state) VALUES ('n', 1);"
+                 "REFRESH MATERIALIZED VIEW mv_states");
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto diff = (*staged)->diff();
+  ASSERT_TRUE(diff) << diff.error().message;
+  EXPECT_NE(joined(diff->added).find("large object " + before[0][1] + " (t_udf.jar): 300004 bytes"),
+            std::string::npos)
+      << joined(diff->added);
+  EXPECT_NE(joined(diff->changed).find("large object " + before[0][3] + " (t_udf.manifest)"),
+            std::string::npos)
+      << joined(diff->changed);
+  auto st = (*staged)->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = (*staged)->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(los(), before);
+  EXPECT_EQ(sql(dsn(), "SELECT state, n FROM mv_states ORDER BY 1"),
+            (Rows{{"0", "1"}, {"1", "1"}, {"2", "1"}}));
+
+  // An oid that points at nothing fails the backup, naming the column.
+  sql(dsn(), "INSERT INTO t_udf VALUES (3, 4000000000, NULL)");
+  testing::CapturingWriter capture;
+  archive::SourceArchiveWriter out(capture, "jobdb");
+  auto failed = src->backup(out, ctx());
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().message.find("column t_udf.jar references large object 4000000000, "
+                                        "which does not exist"),
+            std::string::npos)
+      << failed.error().message;
+}
+
+TEST_F(PostgresSourceTest, ARoleThatDoesNotOwnTheTablesIsRefusedNamingThem) {
+  sql(dsn(), job_db());
+  // The applications' role owns the tables; flinkbr connects as another one with the rights to
+  // read and write rows only.
+  const std::string user = "restorer_" + db_;
+  sql(dsn(), "CREATE ROLE " + user + " LOGIN; GRANT USAGE ON SCHEMA public TO " + user +
+                 "; GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA "
+                 "public TO " +
+                 user + "; GRANT SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO " + user);
+  auto owner = make_source();
+  auto entries = backup(*owner);
+  std::string their_dsn = dsn();
+  their_dsn.replace(their_dsn.find("user=postgres"), 13, "user=" + user);
+  auto src = make_source({{"dsn", their_dsn}});
+  sql(dsn(), "DELETE FROM task_history");
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto diff = (*staged)->diff();
+  ASSERT_FALSE(diff);
+  EXPECT_EQ(diff.error().code, Errc::kFailedPrecondition);
+  EXPECT_NE(diff.error().message.find("disables the triggers of these tables and needs the role "
+                                      "it connects as to own them"),
+            std::string::npos)
+      << diff.error().message;
+  EXPECT_NE(diff.error().message.find("does not own: t_flink_app"), std::string::npos)
+      << diff.error().message;
+  auto st = (*staged)->commit();
+  ASSERT_FALSE(st);
+  EXPECT_TRUE((*staged)->failed_commit_changed_nothing());
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM task_history"), Rows{{"0"}});
+}
+
+TEST(PostgresDump, AnOlderPgDumpThanTheServerIsRefusedNamingBoth) {
+  postgres::DumpTarget target{.conninfo = "host=127.0.0.1",
+                              .password = "",
+                              .schema = "public",
+                              .snapshot = "x",
+                              .server_version = 990002};
+  auto r = postgres::dump_schema_section(target, "pre-data");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kFailedPrecondition);
+  EXPECT_NE(r.error().message.find("the server runs PostgreSQL 99, but the newest pg_dump found"),
+            std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("install postgresql-client-99"), std::string::npos)
+      << r.error().message;
+}
+
+TEST(PostgresDump, ReplayableDdlKeepsTheSchemaItself) {
+  EXPECT_EQ(postgres::replayable("SET x = 1;\nCREATE SCHEMA \"Flink Jobs\";\nCREATE TABLE "
+                                 "\"Flink Jobs\".t (a int);\n"),
+            "SET x = 1;\nCREATE SCHEMA IF NOT EXISTS \"Flink Jobs\";\nCREATE TABLE \"Flink "
+            "Jobs\".t (a int);\n");
 }
 
 TEST_F(PostgresSourceTest, StagingRefusesIncompletePayloads) {
