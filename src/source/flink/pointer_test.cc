@@ -261,6 +261,26 @@ TEST_F(PointerTest, RefusesANewUriJavaCouldNotRead) {
   EXPECT_EQ(r.error().code, Errc::kCorruption);
 }
 
+// Java may write the URI's string as a back-reference to an equal string written before it.
+// Such a pointer reads, but replacing the shared string would change the other one too (and
+// inserting a new string would renumber every later handle): the rewrite refuses it.
+TEST_F(PointerTest, AUriStringThatIsABackReferenceReadsButIsNotRewritten) {
+  const Vector& v = vectors_->front();
+  std::string element = "\x74"s + char(v.uri.size() >> 8) + char(v.uri.size() & 0xFF) + v.uri;
+  std::string shared = v.bytes;
+  size_t at = shared.find(element);
+  ASSERT_NE(at, std::string::npos);
+  // Handle 1 is the type string of RetrievableStreamStateHandle's field.
+  shared.replace(at, element.size(), "\x71\x00\x7E\x00\x01"sv);
+  auto p = parse_pointer(shared);
+  ASSERT_TRUE(p && p->has_value()) << (p ? "" : p.error().message);
+  EXPECT_EQ((*p)->uri, "Lorg/apache/flink/runtime/state/StreamStateHandle;");
+  auto r = rewrite_pointer(shared, "file:/x");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kCorruption);
+  EXPECT_NE(r.error().message.find("back-reference"), std::string::npos) << r.error().message;
+}
+
 TEST(PointerParse, DataThatIsNotJavaSerializationIsNoPointer) {
   for (std::string data : {std::string(), std::string("\x00\x00\x00\x07", 4),
                            std::string("{\"address\":\"x\"}"), std::string("\xAB\xCD\xEF"),
