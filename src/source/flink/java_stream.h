@@ -116,21 +116,27 @@ struct Stream {
   const Object& object(const Entry& e) const { return objects[e.index]; }
   Span string(const Entry& e) const { return strings[e.index]; }
 
-  // The value of field `name` of class `class_name` in the object's class chain, when Java
-  // would bind it to a local field: the class is plainly serializable, the field's type code is
-  // `type` and, for objects, its type string `signature` ("Ljava/net/URI;"). nullptr otherwise.
-  const Value* field(const Object& o, std::string_view class_name, std::string_view name, char type,
-                     std::string_view signature = {}) const;
+  // The value of field `name` of class `class_name` in the object's class chain, as Java binds
+  // it to a local field of type code `type` ('L' for any object). nullptr when the stream does
+  // not hold it (Java then leaves the field at its default: 0, false or null). kCorruption when
+  // it has an incompatible type: another primitive type, or primitive against object. Like
+  // Java, the declared type string of an object field is not compared: the value's own class is
+  // what counts (Java casts it on assignment).
+  Result<const Value*> field(const Object& o, std::string_view class_name, std::string_view name,
+                             char type) const;
   // The object behind `v` (found at byte `at`) when it is of class `name` with serialVersionUID
-  // `uid`; kCorruption naming the offset otherwise (null, another kind, class or version).
+  // `uid` and the flags of a plain serializable class; kCorruption naming the offset otherwise
+  // (null, another kind, class, version or flags).
   Result<const Object*> object_of(const Value& v, size_t at, std::string_view name,
                                   int64_t uid) const;
   // kCorruption: "Java serialization at byte <offset>: <what>".
   std::unexpected<Error> fail(size_t offset, std::string_view what) const;
 };
 
-// Parses `data`, which begins with the stream magic AC ED 00 05, as exactly one object and
-// nothing after it. kCorruption naming the byte offset of the first problem.
+// Parses `data`, which begins with the stream magic AC ED 00 05, as one object. Bytes after it
+// are left unread, as ObjectInputStream.readObject leaves them (Flink's
+// InstantiationUtil.deserializeObject reads one object). kCorruption naming the byte offset of
+// the first problem.
 [[nodiscard]] Result<Stream> parse(std::string_view data);
 
 // Modified UTF-8 (writeUTF: NUL as C0 80, a supplementary character as two 3-byte surrogates)
