@@ -39,14 +39,12 @@ bool unicode_space_or_control(uint32_t cp) {
          cp == 0x205F || cp == 0x3000;
 }
 
-// RFC 2396 path characters as java.net.URI's L_PATH/H_PATH define them (escapes aside).
+// RFC 2396 path characters as java.net.URI's L_PATH/H_PATH define them (escapes aside):
+// alphanumerics, marks "-_.!~*'()", pchar's ":@&=+$," and ";/".
 bool ascii_path_char(char c) {
+  constexpr std::string_view kPunctuation = "-_.!~*'():@&=+$,;/";
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view(
-             "-_.!~*'()"
-             ":@&=+$,"
-             ";/")
-                 .find(c) != std::string_view::npos;
+         kPunctuation.find(c) != std::string_view::npos;
 }
 
 // Every ASCII character a java.net.URI string may hold: path characters, the other reserved
@@ -120,7 +118,9 @@ Result<std::optional<Located>> locate(std::string_view data) {
   std::optional<std::string> text = java::decode_modified_utf8(p.text(p.string(se)));
   if (!text) return p.fail(se.offset, "the URI string is not valid modified UTF-8");
   if (std::string problem = uri_chars_problem(*text); !problem.empty())
-    return p.fail(se.offset, "the URI string '" + *text + "' is no URI: " + problem);
+    // The string itself stays out of the message: a URI may carry credentials (user info).
+    return p.fail(se.offset, "the URI string (" + std::to_string(text->size()) +
+                                 " bytes) is no URI: " + problem);
   std::optional<std::string> decoded = percent_decode(*text);
   Located out;
   out.pointer = Pointer{
@@ -197,8 +197,8 @@ Result<std::string> rewrite_pointer(std::string_view data, std::string_view new_
                       ": the URI string is a back-reference, which a rewrite cannot replace "
                       "alone");
   if (std::string problem = uri_chars_problem(new_uri); !problem.empty())
-    return invalid_argument("new_uri",
-                            "the new URI '" + std::string(new_uri) + "' is no URI: " + problem);
+    return invalid_argument("new_uri", "the new URI (" + std::to_string(new_uri.size()) +
+                                           " bytes) is no URI: " + problem);
   std::vector<uint32_t> cps = *java::utf8_code_points(new_uri);
   std::string mutf = java::encode_modified_utf8(cps);
   std::string element;

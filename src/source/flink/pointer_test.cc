@@ -261,6 +261,26 @@ TEST_F(PointerTest, RefusesANewUriJavaCouldNotRead) {
   EXPECT_EQ(r.error().code, Errc::kCorruption);
 }
 
+// A URI may carry credentials (s3a://key:secret@bucket/...): errors name the problem and the
+// offset, never the URI.
+TEST_F(PointerTest, ErrorsDoNotRepeatTheUri) {
+  const Vector& v = vectors_->front();
+  const std::string bad = "s3a://key:secret@bucket/a b";
+  auto r = rewrite_pointer(v.bytes, bad);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message.find("secret"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("U+0020"), std::string::npos) << r.error().message;
+
+  std::string element = "\x74"s + char(v.uri.size() >> 8) + char(v.uri.size() & 0xFF) + v.uri;
+  std::string stream = v.bytes;
+  stream.replace(stream.find(element), element.size(), "\x74\x00"s + char(bad.size()) + bad);
+  auto p = parse_pointer(stream);
+  ASSERT_FALSE(p);
+  EXPECT_EQ(p.error().message.find("secret"), std::string::npos) << p.error().message;
+  EXPECT_NE(p.error().message.find("is no URI: it holds U+0020"), std::string::npos)
+      << p.error().message;
+}
+
 // Java may write the URI's string as a back-reference to an equal string written before it.
 // Such a pointer reads, but replacing the shared string would change the other one too (and
 // inserting a new string would renumber every later handle): the rewrite refuses it.
