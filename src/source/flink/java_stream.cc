@@ -276,7 +276,10 @@ class Parser {
       // By index, not by reference: reading a value may grow descs_ (the value's own class).
       const size_t di = entries_[*it].index;
       const uint8_t flags = descs_[di].flags;
-      objects_[index].classes.emplace_back(*it, objects_[index].values.size());
+      // Only classes with fields are recorded: each of those costs the input a byte per value,
+      // while 64 empty classes could otherwise cost 1 KiB per 6-byte object.
+      if (!descs_[di].fields.empty())
+        objects_[index].classes.emplace_back(*it, objects_[index].values.size());
       if (flags & kScExternalizable) {
         if (!(flags & kScBlockData))
           return fail(at, "externalizable data in the old protocol, which cannot be skipped");

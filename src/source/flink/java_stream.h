@@ -5,7 +5,8 @@
 //
 // Input is untrusted. Every length is checked against the bytes left before it is used and
 // nothing is reserved from a declared count; each handle, field value and descriptor consumes
-// at least one input byte, so memory stays proportional to the input. Nesting (objects within
+// at least one input byte, so memory stays proportional to the input (below about 64 bytes per
+// input byte, the size of the records kept per element). Nesting (objects within
 // objects, annotations, superclass chains) stops at kMaxDepth, so the stack stays small. A
 // descriptor cannot be its own superclass. What the reader does not support (TC_RESET,
 // TC_EXCEPTION, externalizable data of the old protocol 1) is refused, never skipped by guess.
@@ -87,8 +88,8 @@ struct Value {
 struct Object {
   int32_t desc = -1;  // handle of the most derived class's descriptor
   size_t offset = 0;
-  // Per class of the chain, from the topmost serializable superclass down: that class's
-  // descriptor handle and the index of its first value.
+  // Per class of the chain that has fields, from the topmost serializable superclass down:
+  // that class's descriptor handle and the index of its first value.
   std::vector<std::pair<int32_t, size_t>> classes;
   std::vector<Value> values;
 };
@@ -96,7 +97,7 @@ struct Object {
 enum class Kind { kClassDesc, kObject, kString, kArray, kEnum, kClass };
 struct Entry {
   Kind kind;
-  size_t index = 0;   // into descs_/objects_/strings_ for those kinds
+  size_t index = 0;   // into descs/objects/strings for those kinds
   size_t offset = 0;  // where the element begins
 };
 
