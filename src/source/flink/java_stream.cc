@@ -31,12 +31,10 @@ class Parser {
  public:
   explicit Parser(std::string_view data) : data_(data) {}
 
-  // Parses the stream after the magic: one object, nothing after it.
+  // Parses the stream after the magic: one object; what follows it stays unread, as in Java.
   Result<Stream> parse() && {
     pos_ = kMagic.size();
     Value v = TRY(read_object(1));
-    if (pos_ != data_.size())
-      return fail(pos_, std::to_string(data_.size() - pos_) + " bytes after the object");
     if (v.handle < 0) return fail(kMagic.size(), "the stream holds null, not an object");
     return Stream{.data = data_,
                   .top = v.handle,
@@ -70,7 +68,25 @@ class Parser {
     return s;
   }
   // A u2-length modified UTF-8 string outside the content grammar (class and field names).
-  Result<Span> utf() { return bytes(TRY(be(2))); }
+  Result<Span> utf() { return checked_utf(TRY(bytes(TRY(be(2))))); }
+  // Java reads every string with readUTF and refuses bytes that are not modified UTF-8: a
+  // continuation byte where a character starts, F0-FF, or a sequence cut short. (Surrogates
+  // and overlong forms it takes as they come.)
+  Result<Span> checked_utf(Span s) {
+    for (size_t i = s.begin, end = s.begin + s.size; i < end;) {
+      uint8_t b = static_cast<uint8_t>(data_[i]);
+      size_t n = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : 0;
+      if (n == 0 || end - i < n)
+        return fail(i, "a string that is not modified UTF-8 (byte 0x" +
+                           hex_lower(data_.substr(i, 1)) + ")");
+      for (size_t k = 1; k < n; ++k)
+        if ((static_cast<uint8_t>(data_[i + k]) & 0xC0) != 0x80)
+          return fail(i + k, "a string that is not modified UTF-8 (byte 0x" +
+                                 hex_lower(data_.substr(i + k, 1)) + ")");
+      i += n;
+    }
+    return s;
+  }
 
   int32_t new_handle(Kind kind, size_t index, size_t offset) {
     entries_.push_back(Entry{kind, index, offset});
@@ -108,7 +124,7 @@ class Parser {
       case kTcString:
       case kTcLongString: {
         int32_t h = new_handle(Kind::kString, strings_.size(), v.element.begin);
-        strings_.push_back(TRY(bytes(TRY(be(tc == kTcString ? 2 : 8)))));
+        strings_.push_back(TRY(checked_utf(TRY(bytes(TRY(be(tc == kTcString ? 2 : 8)))))));
         v.handle = h;
         v.fresh = true;
         break;
@@ -194,6 +210,10 @@ class Parser {
           Value sig = TRY(read_object(depth + 1));
           if (sig.handle < 0 || entries_[sig.handle].kind != Kind::kString)
             return fail(sig.element.begin, "a field's type is not a string");
+          // Java takes an object field's kind from its type string: "L..." or "[...".
+          Span t = strings_[entries_[sig.handle].index];
+          if (t.size == 0 || (data_[t.begin] != 'L' && data_[t.begin] != '['))
+            return fail(sig.element.begin, "an invalid type string for an object field");
           f.signature = sig.handle;
         } else if (!is_primitive(f.type)) {
           return fail(fat, "unknown field type code '" + std::string(1, f.type) + "'");
@@ -256,7 +276,10 @@ class Parser {
       // By index, not by reference: reading a value may grow descs_ (the value's own class).
       const size_t di = entries_[*it].index;
       const uint8_t flags = descs_[di].flags;
-      objects_[index].classes.emplace_back(*it, objects_[index].values.size());
+      // Only classes with fields are recorded: each of those costs the input a byte per value,
+      // while 64 empty classes could otherwise cost 1 KiB per 6-byte object.
+      if (!descs_[di].fields.empty())
+        objects_[index].classes.emplace_back(*it, objects_[index].values.size());
       if (flags & kScExternalizable) {
         if (!(flags & kScBlockData))
           return fail(at, "externalizable data in the old protocol, which cannot be skipped");
@@ -320,18 +343,19 @@ std::unexpected<Error> Stream::fail(size_t offset, std::string_view what) const 
                     std::string(what));
 }
 
-const Value* Stream::field(const Object& o, std::string_view class_name, std::string_view name,
-                           char type, std::string_view signature) const {
+Result<const Value*> Stream::field(const Object& o, std::string_view class_name,
+                                   std::string_view name, char type) const {
   for (auto [dh, first] : o.classes) {
     const ClassDesc& d = desc(dh);
     if (text(d.name) != class_name) continue;
-    // Java binds such a descriptor to a plain serializable class only with these flags.
     if (!(d.flags & kScSerializable) || (d.flags & (kScExternalizable | kScEnum))) return nullptr;
     for (size_t i = 0; i < d.fields.size(); ++i) {
       const FieldDesc& f = d.fields[i];
       if (text(f.name) != name) continue;
-      if (f.type != type) return nullptr;
-      if (type == 'L' && text(string(entry(f.signature))) != signature) return nullptr;
+      bool object = f.type == 'L' || f.type == '[';
+      if (type == 'L' ? !object : f.type != type)
+        return fail(o.offset, std::string(class_name) + "." + std::string(name) + " of type '" +
+                                  std::string(1, f.type) + "', not '" + std::string(1, type) + "'");
       return &o.values[first + i];
     }
   }
@@ -352,6 +376,11 @@ Result<const Object*> Stream::object_of(const Value& v, size_t at, std::string_v
   if (d.uid != uid)
     return fail(o.offset, std::string(name) + " with serialVersionUID " + std::to_string(d.uid) +
                               ", not " + std::to_string(uid));
+  // Java binds such a descriptor to a plain serializable class only with these flags.
+  if (!(d.flags & kScSerializable) || (d.flags & (kScExternalizable | kScEnum)))
+    return fail(o.offset, std::string(name) + " with class flags 0x" +
+                              hex_lower(std::string(1, static_cast<char>(d.flags))) +
+                              ", not those of a serializable class");
   return &o;
 }
 

@@ -5,7 +5,8 @@
 //
 // Input is untrusted. Every length is checked against the bytes left before it is used and
 // nothing is reserved from a declared count; each handle, field value and descriptor consumes
-// at least one input byte, so memory stays proportional to the input. Nesting (objects within
+// at least one input byte, so memory stays proportional to the input (below about 64 bytes per
+// input byte, the size of the records kept per element). Nesting (objects within
 // objects, annotations, superclass chains) stops at kMaxDepth, so the stack stays small. A
 // descriptor cannot be its own superclass. What the reader does not support (TC_RESET,
 // TC_EXCEPTION, externalizable data of the old protocol 1) is refused, never skipped by guess.
@@ -87,8 +88,8 @@ struct Value {
 struct Object {
   int32_t desc = -1;  // handle of the most derived class's descriptor
   size_t offset = 0;
-  // Per class of the chain, from the topmost serializable superclass down: that class's
-  // descriptor handle and the index of its first value.
+  // Per class of the chain that has fields, from the topmost serializable superclass down:
+  // that class's descriptor handle and the index of its first value.
   std::vector<std::pair<int32_t, size_t>> classes;
   std::vector<Value> values;
 };
@@ -96,7 +97,7 @@ struct Object {
 enum class Kind { kClassDesc, kObject, kString, kArray, kEnum, kClass };
 struct Entry {
   Kind kind;
-  size_t index = 0;   // into descs_/objects_/strings_ for those kinds
+  size_t index = 0;   // into descs/objects/strings for those kinds
   size_t offset = 0;  // where the element begins
 };
 
@@ -116,21 +117,27 @@ struct Stream {
   const Object& object(const Entry& e) const { return objects[e.index]; }
   Span string(const Entry& e) const { return strings[e.index]; }
 
-  // The value of field `name` of class `class_name` in the object's class chain, when Java
-  // would bind it to a local field: the class is plainly serializable, the field's type code is
-  // `type` and, for objects, its type string `signature` ("Ljava/net/URI;"). nullptr otherwise.
-  const Value* field(const Object& o, std::string_view class_name, std::string_view name, char type,
-                     std::string_view signature = {}) const;
+  // The value of field `name` of class `class_name` in the object's class chain, as Java binds
+  // it to a local field of type code `type` ('L' for any object). nullptr when the stream does
+  // not hold it (Java then leaves the field at its default: 0, false or null). kCorruption when
+  // it has an incompatible type: another primitive type, or primitive against object. Like
+  // Java, the declared type string of an object field is not compared: the value's own class is
+  // what counts (Java casts it on assignment).
+  Result<const Value*> field(const Object& o, std::string_view class_name, std::string_view name,
+                             char type) const;
   // The object behind `v` (found at byte `at`) when it is of class `name` with serialVersionUID
-  // `uid`; kCorruption naming the offset otherwise (null, another kind, class or version).
+  // `uid` and the flags of a plain serializable class; kCorruption naming the offset otherwise
+  // (null, another kind, class, version or flags).
   Result<const Object*> object_of(const Value& v, size_t at, std::string_view name,
                                   int64_t uid) const;
   // kCorruption: "Java serialization at byte <offset>: <what>".
   std::unexpected<Error> fail(size_t offset, std::string_view what) const;
 };
 
-// Parses `data`, which begins with the stream magic AC ED 00 05, as exactly one object and
-// nothing after it. kCorruption naming the byte offset of the first problem.
+// Parses `data`, which begins with the stream magic AC ED 00 05, as one object. Bytes after it
+// are left unread, as ObjectInputStream.readObject leaves them (Flink's
+// InstantiationUtil.deserializeObject reads one object). kCorruption naming the byte offset of
+// the first problem.
 [[nodiscard]] Result<Stream> parse(std::string_view data);
 
 // Modified UTF-8 (writeUTF: NUL as C0 80, a supplementary character as two 3-byte surrogates)

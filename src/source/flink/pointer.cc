@@ -39,14 +39,12 @@ bool unicode_space_or_control(uint32_t cp) {
          cp == 0x205F || cp == 0x3000;
 }
 
-// RFC 2396 path characters as java.net.URI's L_PATH/H_PATH define them (escapes aside).
+// RFC 2396 path characters as java.net.URI's L_PATH/H_PATH define them (escapes aside):
+// alphanumerics, marks "-_.!~*'()", pchar's ":@&=+$," and ";/".
 bool ascii_path_char(char c) {
+  constexpr std::string_view kPunctuation = "-_.!~*'():@&=+$,;/";
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view(
-             "-_.!~*'()"
-             ":@&=+$,"
-             ";/")
-                 .find(c) != std::string_view::npos;
+         kPunctuation.find(c) != std::string_view::npos;
 }
 
 // Every ASCII character a java.net.URI string may hold: path characters, the other reserved
@@ -97,38 +95,36 @@ Result<std::optional<Located>> locate(std::string_view data) {
   java::Stream p = TRY(java::parse(data));
   Value top_value{.handle = p.top};
   const Object* handle = TRY(p.object_of(top_value, 4, kRetrievableClass, kRetrievableUid));
-  const Value* wrapped = p.field(*handle, kRetrievableClass, "wrappedStreamStateHandle", 'L',
-                                 "Lorg/apache/flink/runtime/state/StreamStateHandle;");
+  const Value* wrapped = TRY(p.field(*handle, kRetrievableClass, "wrappedStreamStateHandle", 'L'));
   if (!wrapped)
     return p.fail(handle->offset,
-                  "RetrievableStreamStateHandle without its field "
-                  "wrappedStreamStateHandle (StreamStateHandle)");
+                  "RetrievableStreamStateHandle without its field wrappedStreamStateHandle");
   const Object* file = TRY(
       p.object_of(*wrapped, wrapped->element.begin, kFileStateHandleClass, kFileStateHandleUid));
-  const Value* size = p.field(*file, kFileStateHandleClass, "stateSize", 'J', {});
-  const Value* path_value =
-      p.field(*file, kFileStateHandleClass, "filePath", 'L', "Lorg/apache/flink/core/fs/Path;");
-  if (!size || !path_value)
-    return p.fail(file->offset,
-                  "FileStateHandle without its fields stateSize (long) and filePath (Path)");
+  // A stream without stateSize is read by Java with the field's default, 0.
+  const Value* size = TRY(p.field(*file, kFileStateHandleClass, "stateSize", 'J'));
+  const Value* path_value = TRY(p.field(*file, kFileStateHandleClass, "filePath", 'L'));
+  if (!path_value) return p.fail(file->offset, "FileStateHandle without its field filePath");
   const Object* path =
       TRY(p.object_of(*path_value, path_value->element.begin, kPathClass, kPathUid));
-  const Value* uri_value = p.field(*path, kPathClass, "uri", 'L', "Ljava/net/URI;");
-  if (!uri_value) return p.fail(path->offset, "Path without its field uri (java.net.URI)");
+  const Value* uri_value = TRY(p.field(*path, kPathClass, "uri", 'L'));
+  if (!uri_value) return p.fail(path->offset, "Path without its field uri");
   const Object* uri = TRY(p.object_of(*uri_value, uri_value->element.begin, kUriClass, kUriUid));
-  const Value* string = p.field(*uri, kUriClass, "string", 'L', "Ljava/lang/String;");
-  if (!string) return p.fail(uri->offset, "java.net.URI without its field string (String)");
+  const Value* string = TRY(p.field(*uri, kUriClass, "string", 'L'));
+  if (!string) return p.fail(uri->offset, "java.net.URI without its field string");
   if (string->handle < 0 || p.entry(string->handle).kind != Kind::kString)
     return p.fail(string->element.begin, "the URI's string is not a string");
   const Entry& se = p.entry(string->handle);
   std::optional<std::string> text = java::decode_modified_utf8(p.text(p.string(se)));
   if (!text) return p.fail(se.offset, "the URI string is not valid modified UTF-8");
   if (std::string problem = uri_chars_problem(*text); !problem.empty())
-    return p.fail(se.offset, "the URI string '" + *text + "' is no URI: " + problem);
+    // The string itself stays out of the message: a URI may carry credentials (user info).
+    return p.fail(se.offset, "the URI string (" + std::to_string(text->size()) +
+                                 " bytes) is no URI: " + problem);
   std::optional<std::string> decoded = percent_decode(*text);
   Located out;
-  out.pointer =
-      Pointer{.uri = std::move(*text), .path = std::move(*decoded), .state_size = size->prim};
+  out.pointer = Pointer{
+      .uri = std::move(*text), .path = std::move(*decoded), .state_size = size ? size->prim : 0};
   out.uri_element = string->element;
   out.uri_fresh = string->fresh;
   return out;
@@ -201,8 +197,8 @@ Result<std::string> rewrite_pointer(std::string_view data, std::string_view new_
                       ": the URI string is a back-reference, which a rewrite cannot replace "
                       "alone");
   if (std::string problem = uri_chars_problem(new_uri); !problem.empty())
-    return invalid_argument("new_uri",
-                            "the new URI '" + std::string(new_uri) + "' is no URI: " + problem);
+    return invalid_argument("new_uri", "the new URI (" + std::to_string(new_uri.size()) +
+                                           " bytes) is no URI: " + problem);
   std::vector<uint32_t> cps = *java::utf8_code_points(new_uri);
   std::string mutf = java::encode_modified_utf8(cps);
   std::string element;

@@ -38,7 +38,8 @@ struct Pointer {
 // magic AC ED): not a pointer (a checkpoint counter, a leader's connection info, ...).
 // kCorruption with a reason naming the byte offset: Java serialization (AC ED, or a truncated
 // prefix of AC ED 00 05) that is not a readable RetrievableStreamStateHandle -> FileStateHandle
-// -> Path -> URI: truncated, hostile, another class or version, trailing bytes after the object.
+// -> Path -> URI: truncated, hostile, another class or version. Bytes after the object are
+// ignored, as a JobManager ignores them.
 [[nodiscard]] Result<std::optional<Pointer>> parse_pointer(std::string_view data);
 
 // The same bytes with the URI string replaced by new_uri (already percent-encoded, UTF-8),

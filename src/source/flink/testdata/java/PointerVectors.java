@@ -7,7 +7,8 @@
 //       the URI string, Flink's Path.toString() (the decoded path) and the state size.
 //   java PointerVectors others OUT     writes OUT/<name>.ser for streams that are Java
 //       serialization but not pointers.
-//   java PointerVectors read RESULT FILE...   deserializes each file as a JobManager does and
+//   java PointerVectors read RESULT FILE...   deserializes each file (or each file named in
+//       @LIST, one per line) as a JobManager does and
 //       writes to RESULT one line per file: "uri<TAB>stateSize", or "error<TAB>exception" when
 //       Java refuses it.
 import java.io.*;
@@ -88,8 +89,16 @@ public class PointerVectors {
       }
       case "read": {
         StringBuilder result = new StringBuilder();
+        List<String> files = new ArrayList<>();
         for (int i = 2; i < args.length; ++i) {
-          try (ObjectInputStream in = new ObjectInputStream(new FileInputStream(args[i]))) {
+          if (args[i].startsWith("@")) {  // a file naming one file per line
+            files.addAll(Files.readAllLines(new File(args[i].substring(1)).toPath()));
+          } else {
+            files.add(args[i]);
+          }
+        }
+        for (String file : files) {
+          try (ObjectInputStream in = new ObjectInputStream(new FileInputStream(file))) {
             RetrievableStreamStateHandle<?> h = (RetrievableStreamStateHandle<?>) in.readObject();
             FileStateHandle f = (FileStateHandle) h.wrapped();
             result.append(f.getFilePath().toUri().toString()).append('\t');
