@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+# ccache keys paths relative to this checkout, so that clones at other paths (CI's clean clone,
+# work trees) share compiled objects.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 dir=build
 args=(-DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}")
 if [ "${1:-}" = "--sanitize" ]; then

@@ -65,7 +65,14 @@ Status FlinkCapture::merge(const std::string& rel, Znode& z, const Emit& emit) {
   // sorts before every znode of its set (byte-wise), so none of them was emitted yet.
   using flink::classify;
   auto kind = [](const std::string& r) { return classify(r).kind; };
-  if (!z.ephemeral) {
+  // Only these names can start a set; most znodes of a big tree are looked at no further.
+  auto last = [](std::string_view r) { return r.substr(r.rfind('/') + 1); };
+  const std::string_view name = last(rel);
+  const std::string parent_path = rel == "/" ? std::string() : parent_of(rel);
+  const std::string_view parent = last(parent_path);
+  const bool may_start = name == "jobgraphs" || name == "execution-plans" || parent == "jobs" ||
+                         parent == "checkpoint-counter" || parent == "checkpoints";
+  if (!z.ephemeral && may_start) {
     NodeKind as_parent = kind(join(rel, kAnyJob));
     if (as_parent == NodeKind::kJobGraph || as_parent == NodeKind::kExecutionPlan) {
       TRY(capture_set(rel, ""));
