@@ -747,7 +747,8 @@ struct Api::Impl {
     if (cookie && !c.req.has_header(std::string(kCsrfHeader)))
       return make_error(Errc::kPermissionDenied, "a console login must carry the header " +
                                                      std::string(kCsrfHeader) + " (any value)");
-    const std::string token = TRY(auth.login(name, string_field(body, "password")));
+    const std::string token =
+        TRY(auth.login(name, string_field(body, "password"), c.req.remote_addr));
     auto user = TRY(auth.authenticate(token));
     const json expires = format_iso_time(now_seconds() + config.server.token_ttl_seconds);
     if (cookie) {

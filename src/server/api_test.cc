@@ -294,6 +294,33 @@ TEST_F(ApiTest, LoginAttemptsAreAudited) {
   EXPECT_TRUE(found);
 }
 
+TEST_F(ApiTest, LoginsBeyondTenFailuresInARowAnswer429WithRetryAfter) {
+  const auto login = [&](const std::string& user, const std::string& password) {
+    return client().Post("/api/v1/auth/login", json{{"user", user}, {"password", password}}.dump(),
+                         "application/json");
+  };
+  for (int i = 0; i < 10; ++i) {
+    auto r = login("otto", "guess " + std::to_string(i));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << r->body;
+  }
+  // Then the right password is refused too, for now.
+  auto r = login("otto", "operator-password");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 429) << r->body;
+  EXPECT_EQ(r->get_header_value("Retry-After"), "5");
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], "resource_exhausted");
+  // Audited, as every login attempt.
+  store::Page page{.limit = 100};
+  auto entries = store_->list_audit(page);
+  ASSERT_TRUE(entries);
+  int refused = 0;
+  for (const auto& e : *entries)
+    if (e.action == "auth.login" && e.user == "otto" && e.outcome == "resource_exhausted")
+      ++refused;
+  EXPECT_EQ(refused, 1);
+}
+
 TEST_F(ApiTest, EventStream) {
   const std::string viewer = token("vera", "viewer-password");
   events_.publish("restore", {{"name", "old"}});
