@@ -693,5 +693,64 @@ TEST_F(ApiTest, HeldStreamsAndHostileVerifiesLeaveHealthAndTheApiAnswering) {
   }
 }
 
+TEST_F(ApiTest, SlowCallsBeyondAUsersShareAnswer429AndHealthStillAnswers) {
+  // A service that keeps running and whose stop command takes a second: each stop call is a
+  // long-running call (it ends when the stop's wait for "stopped" times out).
+  config::Config slow = config_;
+  slow.clusters[0].service.status = "exit 0";
+  slow.clusters[0].service.stop = "sleep 1";
+  slow.clusters[0].service.timeout_seconds = 1;
+  task::Engine engine(slow, *store_, events_);
+  Api api(slow, engine, *auth_, *store_, events_);
+  httplib::Server http;
+  api.mount(http, "");
+  api.set_ready(true);
+  const int port = http.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread t([&] { http.listen_after_bind(); });
+  while (!http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::string otto = token("otto", "operator-password");
+
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::future<std::pair<int, Clock::duration>>> stops;
+  for (int i = 0; i < 5; ++i)
+    stops.push_back(std::async(std::launch::async, [&] {
+      const auto begin = Clock::now();
+      httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(30);
+      auto r =
+          c.Post("/api/v1/clusters/c1/service/stop",
+                 httplib::Headers{{"Authorization", "Bearer " + otto}}, "", "application/json");
+      if (r && r->status == 429) {
+        EXPECT_EQ(r->get_header_value("Retry-After"), "5");
+      }
+      return std::pair{r ? r->status : 0, Clock::now() - begin};
+    }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(1);
+    auto h = c.Get("/api/v1/health");
+    ASSERT_TRUE(h) << "health did not answer within a second";
+    EXPECT_EQ(h->status, 200);
+  }
+  int refused = 0;
+  for (auto& f : stops) {
+    auto [status, took] = f.get();
+    if (status == 429) {
+      ++refused;
+      EXPECT_LT(took, std::chrono::milliseconds(900)) << "the refusal waited for the others";
+    } else {
+      EXPECT_NE(status, 0);
+      EXPECT_GE(took, std::chrono::seconds(1)) << "status " << status;
+    }
+  }
+  http.stop();
+  t.join();
+  engine.shutdown();
+  // Four at once are the user's share; the fifth is refused at once.
+  EXPECT_EQ(refused, 1);
+}
+
 }  // namespace
 }  // namespace flinkbr::server
