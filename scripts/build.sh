@@ -2,6 +2,8 @@
 # Builds flinkbr (and its tests). Installs the Debian packages first.
 #   scripts/build.sh             -> build/       (RelWithDebInfo)
 #   scripts/build.sh --sanitize  -> build-asan/  (AddressSanitizer + UBSan)
+# FLINKBR_WERROR=ON (scripts/test.sh sets it) makes warnings errors; a user's build keeps them
+# warnings.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -9,10 +11,11 @@ cd "$(dirname "$0")/.."
 # work trees) share compiled objects.
 export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 dir=build
-args=(-DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}")
+werror=-DFLINKBR_WERROR="${FLINKBR_WERROR:-OFF}"
+args=(-DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" "$werror")
 if [ "${1:-}" = "--sanitize" ]; then
   dir=build-asan
-  args=(-DCMAKE_BUILD_TYPE=Debug -DFLINKBR_SANITIZE=ON)
+  args=(-DCMAKE_BUILD_TYPE=Debug -DFLINKBR_SANITIZE=ON "$werror")
 fi
 cmake -S . -B "$dir" "${args[@]}" >/dev/null
 cmake --build "$dir" -j"$(nproc)"

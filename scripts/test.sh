@@ -6,6 +6,8 @@
 #   scripts/test.sh --sanitize [ctest args]  an AddressSanitizer/UBSan build (build-asan/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Our own tests check our own code: warnings are errors here (CMake option FLINKBR_WERROR).
+export FLINKBR_WERROR=ON
 dir=build
 if [ "${1:-}" = "--sanitize" ]; then
   shift

@@ -387,6 +387,12 @@ class TarArchiveReader final : public ArchiveReader {
       return corruption("entry " + path + " is not under " + std::string(kSourcesPrefix) +
                         "<source>/");
     TRY(check_type(e, path));
+    // Permission bits only: a setuid, setgid or sticky bit in a backup file is refused, never
+    // restored (issue 16: a forged file restored a world-writable setuid file as root).
+    if (const auto perm = static_cast<uint32_t>(archive_entry_perm(e)); (perm & ~0777u) != 0)
+      return corruption("entry " + path + " has mode " + mode_octal(perm) +
+                        ": a backup file carries permission bits only (at most 0777); setuid, "
+                        "setgid and sticky bits are refused");
 
     Entry entry;
     entry.path = path;

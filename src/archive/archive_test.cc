@@ -628,6 +628,47 @@ TEST(ArchiveCorruptionTest, AttributeMismatches) {
             "entry sources/s/a is a file but the manifest lists a directory");
 }
 
+TEST(ArchiveCorruptionTest, SetuidSetgidAndStickyBitsAreRefused) {
+  for (uint32_t mode : {04755u, 02755u, 01777u, 04777u}) {
+    Raw a = file("sources/s/a", "abc");
+    a.mode = mode;
+    char octal[8];
+    std::snprintf(octal, sizeof octal, "%04o", mode);
+    EXPECT_EQ(refusal(make_raw_tar({header_raw(), a, manifest_raw({a})})).message,
+              "entry sources/s/a has mode " + std::string(octal) +
+                  ": a backup file carries permission bits only (at most 0777); setuid, setgid "
+                  "and sticky bits are refused");
+  }
+  Raw dir{"sources/s/tmp", AE_IFDIR, "", 01777};
+  EXPECT_NE(refusal(make_raw_tar({header_raw(), dir, manifest_raw({dir})}))
+                .message.find("entry sources/s/tmp has mode 1777"),
+            std::string::npos);
+}
+
+TEST(ArchiveCorruptionTest, AManifestListingMoreThanPermissionBitsIsInvalid) {
+  Raw a = file("sources/s/a", "abc");
+  a.mode = 0755;
+  Raw listed = a;
+  listed.mode = 04755;
+  Error e = refusal(make_raw_tar({header_raw(), a, manifest_raw({listed})}));
+  EXPECT_NE(e.message.find("field 'mode' is not permission bits only (at most 0777; setuid, "
+                           "setgid and sticky bits are refused)"),
+            std::string::npos)
+      << e.message;
+}
+
+TEST(ArchiveWriterTest, ModesAreRecordedAsPermissionBitsOnly) {
+  std::vector<Item> items = {{"sources/s", EntryType::kDirectory, "", 01777, 1},
+                             {"sources/s/suid", EntryType::kFile, "x", 04755, 2},
+                             {"sources/s/sgid", EntryType::kFile, "y", 02750, 3}};
+  auto back = read_tar(write_tar(items));
+  ASSERT_TRUE(back) << back.error().message;
+  ASSERT_EQ(back->size(), 3u);
+  EXPECT_EQ((*back)[0].mode, 0777u);
+  EXPECT_EQ((*back)[1].mode, 0755u);
+  EXPECT_EQ((*back)[2].mode, 0750u);
+}
+
 TEST(ArchiveCorruptionTest, DotDotPath) {
   for (std::string path : {"../x", "sources/s/../../x", "sources/.."}) {
     Raw bad = file(path, "x");

@@ -77,7 +77,7 @@ class TarArchiveWriter final : public ArchiveWriter {
       TRY(finish_entry(path));
       return list(ManifestEntry{.path = std::string(path),
                                 .type = EntryType::kDirectory,
-                                .mode = mode & 07777,
+                                .mode = mode & 0777,
                                 .mtime = mtime});
     });
   }
@@ -113,7 +113,7 @@ class TarArchiveWriter final : public ArchiveWriter {
                                 .type = EntryType::kFile,
                                 .size = size,
                                 .sha256 = hash.hex_digest(),
-                                .mode = mode & 07777,
+                                .mode = mode & 0777,
                                 .mtime = mtime});
     });
   }
@@ -199,7 +199,7 @@ class TarArchiveWriter final : public ArchiveWriter {
     // The path is UTF-8 and, under Utf8LocaleScope, so is the locale's character set.
     archive_entry_copy_pathname(e.get(), p.c_str());
     archive_entry_set_filetype(e.get(), filetype);
-    archive_entry_set_perm(e.get(), static_cast<mode_t>(mode & 07777));
+    archive_entry_set_perm(e.get(), static_cast<mode_t>(mode & 0777));
     archive_entry_set_mtime(e.get(), static_cast<time_t>(mtime), 0);
     archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
     int r = archive_write_header(a_.get(), e.get());

@@ -25,7 +25,9 @@ class ArchiveWriter {
   virtual ~ArchiveWriter() = default;
 
   // Adds a directory entry. `path` is a payload path (format.h: validate_entry_path). A path
-  // added before is refused (kInvalidArgument), in bounded memory (unique_paths.h).
+  // added before is refused (kInvalidArgument), in bounded memory (unique_paths.h). Of `mode`,
+  // here and below, only the permission bits (mode & 0777) are recorded: setuid, setgid and
+  // sticky bits never enter a backup file (readers refuse them).
   [[nodiscard]] virtual Status add_directory(std::string_view path, uint32_t mode,
                                              int64_t mtime) = 0;
   // Adds a regular file of exactly `size` bytes read from `data`. Fails with kIOError naming the

@@ -76,7 +76,12 @@ Result<uint32_t> parse_mode(std::string_view s, std::string_view where) {
     if (c < '0' || c > '7') return wrong_type(where, "mode", "an octal mode like \"0644\"");
     v = v * 8 + static_cast<uint32_t>(c - '0');
   }
-  if (v > 07777) return wrong_type(where, "mode", "a permission mode (at most 07777)");
+  // Permission bits only (issue 16): setuid, setgid and sticky bits are never restored, and a
+  // manifest that lists them is invalid.
+  if (v > 0777)
+    return wrong_type(where, "mode",
+                      "permission bits only (at most 0777; setuid, setgid and sticky bits are "
+                      "refused)");
   return v;
 }
 
@@ -155,6 +160,11 @@ Result<Header> Header::from_json(std::string_view text) {
     d.name = TRY(get_string(s, where, "name"));
     d.kind = TRY(get_string(s, where, "kind"));
     d.location = TRY(get_string(s, where, "location"));
+    // Entries find their source by name: a name listed twice would make that ambiguous, and a
+    // restore refuses it, so verify must too (issue 16).
+    for (const auto& other : h.sources)
+      if (other.name == d.name)
+        return corruption(where + ": source '" + d.name + "' is listed twice");
     h.sources.push_back(std::move(d));
   }
   return h;

@@ -59,7 +59,7 @@ struct ManifestEntry {
   EntryType type = EntryType::kFile;
   uint64_t size = 0;   // 0 for directories
   std::string sha256;  // lower-case hex; empty for directories
-  uint32_t mode = 0;   // permission bits (07777)
+  uint32_t mode = 0;   // permission bits only (0777): no setuid, setgid or sticky bit
   int64_t mtime = 0;   // seconds since the epoch
 };
 

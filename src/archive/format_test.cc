@@ -52,6 +52,15 @@ TEST(FormatTest, HeaderRefusesMissingFieldsNamingThem) {
   EXPECT_NE(h.error().message.find("'kind'"), std::string::npos) << h.error().message;
 }
 
+TEST(FormatTest, HeaderRefusesASourceListedTwice) {
+  Header h = sample_header();
+  h.sources.push_back({"conf", "files", "file:///elsewhere"});
+  auto back = Header::from_json(h.to_json());
+  ASSERT_FALSE(back);
+  EXPECT_EQ(back.error().code, Errc::kCorruption);
+  EXPECT_EQ(back.error().message, "header source 2: source 'conf' is listed twice");
+}
+
 TEST(FormatTest, HeaderRefusesUnknownVersionAndBadJson) {
   auto j = nlohmann::json::parse(sample_header().to_json());
   j["format_version"] = 2;
@@ -119,7 +128,10 @@ TEST(FormatTest, ManifestRefusesBadEntries) {
                                          {"size", -1, "'size'"},
                                          {"sha256", "ABC", "'sha256'"},
                                          {"mode", "0999", "'mode'"},
-                                         {"mode", "17777", "'mode'"}}) {
+                                         {"mode", "17777", "'mode'"},
+                                         // Permission bits only (issue 16).
+                                         {"mode", "4755", "permission bits only"},
+                                         {"mode", "1777", "permission bits only"}}) {
     auto j = base;
     if (c.value.is_null())
       j["entries"][0].erase(c.key);

@@ -203,8 +203,27 @@ Result<std::optional<std::string>> Auth::bootstrap(const std::string& state_dir)
   return password;
 }
 
-Result<std::string> Auth::login(const std::string& user, const std::string& password) {
+Result<std::string> Auth::login(const std::string& user, const std::string& password,
+                                const std::string& client_address) {
   TRY(init_sodium());
+  if (auto wait = throttle_.blocked(user, client_address, LoginThrottle::Clock::now())) {
+    Error e{Errc::kResourceExhausted,
+            "too many failed logins; try again in " + std::to_string(wait->count()) + " s",
+            {},
+            true};
+    e.retry_after_seconds = static_cast<int>(wait->count());
+    return std::unexpected(std::move(e));
+  }
+  auto token = check_credentials(user, password);
+  // Only a wrong name or password counts; a store error says nothing about the guess.
+  if (token)
+    throttle_.succeeded(user, client_address);
+  else if (token.error().code == Errc::kUnauthenticated)
+    throttle_.failed(user, client_address, LoginThrottle::Clock::now());
+  return token;
+}
+
+Result<std::string> Auth::check_credentials(const std::string& user, const std::string& password) {
   auto found = store_.get_user(user);
   if (!found) {
     if (found.error().code != Errc::kNotFound) return std::unexpected(std::move(found.error()));

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "auth/login_throttle.h"
 #include "store/store.h"
 
 namespace flinkbr::auth {
@@ -23,7 +24,11 @@ class Auth {
   [[nodiscard]] Result<std::optional<std::string>> bootstrap(const std::string& state_dir);
 
   // A new token for valid credentials; kUnauthenticated ("wrong user name or password") else.
-  [[nodiscard]] Result<std::string> login(const std::string& user, const std::string& password);
+  // After 10 failures in a row for `user` or from `client_address` (login_throttle.h):
+  // kResourceExhausted with retry_after_seconds, without looking at the password. Unknown users
+  // and wrong passwords get the same answers at the same cost.
+  [[nodiscard]] Result<std::string> login(const std::string& user, const std::string& password,
+                                          const std::string& client_address = {});
   // The user of a valid, unexpired token; kUnauthenticated otherwise.
   [[nodiscard]] Result<store::User> authenticate(const std::string& token);
   [[nodiscard]] Status logout(const std::string& token);
@@ -47,8 +52,11 @@ class Auth {
   static bool verify_password(const std::string& hash, const std::string& password);
 
  private:
+  Result<std::string> check_credentials(const std::string& user, const std::string& password);
+
   store::Store& store_;
   int token_ttl_seconds_;
+  LoginThrottle throttle_;
 };
 
 // Whether `role` may perform an action needing `needed` (administrator > operator > viewer).

@@ -257,5 +257,86 @@ TEST(Allows, RoleOrder) {
   EXPECT_FALSE(allows(Role::kOperator, Role::kAdministrator));
 }
 
+// ---- Login throttling (issue 16) -------------------------------------------------------------
+
+TEST_F(AuthTest, TheEleventhAttemptAfterTenFailuresIsRefusedForKnownAndUnknownUsersAlike) {
+  ASSERT_TRUE(auth_->create_user("alice", Role::kOperator, "s3cret-password"));
+  for (const std::string user : {"alice", "nobody"}) {
+    for (int i = 0; i < LoginThrottle::kFreeFailures; ++i) {
+      auto r = auth_->login(user, "a wrong password", "192.0.2." + std::to_string(i));
+      ASSERT_FALSE(r);
+      // One answer for both: the name's existence does not show.
+      EXPECT_EQ(r.error().code, Errc::kUnauthenticated) << user;
+      EXPECT_EQ(r.error().message, "wrong user name or password") << user;
+    }
+    // Even the right password (alice's) is not looked at now.
+    auto r = auth_->login(user, "s3cret-password", "192.0.2.200");
+    ASSERT_FALSE(r) << user;
+    EXPECT_EQ(r.error().code, Errc::kResourceExhausted) << user;
+    EXPECT_EQ(r.error().retry_after_seconds, 5) << user;
+    EXPECT_EQ(r.error().message, "too many failed logins; try again in 5 s") << user;
+  }
+}
+
+TEST_F(AuthTest, TenFailuresFromOneAddressBlockThatAddressOnly) {
+  ASSERT_TRUE(auth_->create_user("alice", Role::kOperator, "s3cret-password"));
+  for (int i = 0; i < LoginThrottle::kFreeFailures; ++i)
+    ASSERT_FALSE(auth_->login("user" + std::to_string(i), "guess", "198.51.100.7"));
+  auto r = auth_->login("alice", "s3cret-password", "198.51.100.7");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kResourceExhausted);
+  EXPECT_TRUE(auth_->login("alice", "s3cret-password", "198.51.100.8"));
+}
+
+TEST_F(AuthTest, ASuccessResetsTheCount) {
+  ASSERT_TRUE(auth_->create_user("alice", Role::kOperator, "s3cret-password"));
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < LoginThrottle::kFreeFailures - 1; ++i)
+      ASSERT_FALSE(auth_->login("alice", "guess", "203.0.113.1"));
+    ASSERT_TRUE(auth_->login("alice", "s3cret-password", "203.0.113.1")) << "round " << round;
+  }
+}
+
+TEST(LoginThrottle, TheDelayGrowsWithEachFailurePastTheLimitAndASuccessEndsIt) {
+  using namespace std::chrono_literals;
+  LoginThrottle t;
+  auto now = LoginThrottle::Clock::time_point() + 1000h;
+  for (int i = 0; i < LoginThrottle::kFreeFailures - 1; ++i) {
+    EXPECT_FALSE(t.blocked("bob", "", now));
+    t.failed("bob", "", now);
+  }
+  EXPECT_FALSE(t.blocked("bob", "", now));
+  t.failed("bob", "", now);  // the tenth
+  EXPECT_EQ(t.blocked("bob", "", now), 5s);
+  EXPECT_EQ(t.blocked("bob", "", now + 4500ms), 1s);  // rounded up
+  EXPECT_FALSE(t.blocked("bob", "", now + 5s));
+  // One more attempt after the wait; it fails: twice the delay, and so on up to 15 minutes.
+  auto d = 5s;
+  for (int i = 0; i < 12; ++i) {
+    now += d;
+    t.failed("bob", "", now);
+    d = std::min<std::chrono::seconds>(d * 2, 15min);
+    EXPECT_EQ(t.blocked("bob", "", now), d) << "failure " << 11 + i;
+  }
+  EXPECT_EQ(d, 15min);
+  EXPECT_FALSE(t.blocked("alice", "", now));  // per user
+  t.succeeded("bob", "");
+  EXPECT_FALSE(t.blocked("bob", "", now));
+}
+
+TEST(LoginThrottle, ManyNamesDoNotGrowItWithoutBound) {
+  LoginThrottle t;
+  auto now = LoginThrottle::Clock::time_point() + std::chrono::hours(1000);
+  for (size_t i = 0; i < LoginThrottle::kMaxEntries + 100; ++i) {
+    now += std::chrono::milliseconds(1);
+    t.failed("name" + std::to_string(i), "", now);
+  }
+  EXPECT_LE(t.size(), LoginThrottle::kMaxEntries);
+  // The newest stay.
+  for (int i = 1; i < LoginThrottle::kFreeFailures; ++i)
+    t.failed("name" + std::to_string(LoginThrottle::kMaxEntries + 99), "", now);
+  EXPECT_TRUE(t.blocked("name" + std::to_string(LoginThrottle::kMaxEntries + 99), "", now));
+}
+
 }  // namespace
 }  // namespace flinkbr::auth

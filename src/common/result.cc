@@ -24,6 +24,7 @@ constexpr Row kRows[] = {
     {Errc::kUnavailable, "unavailable", 503, 7},
     {Errc::kTimeout, "timeout", 504, 7},
     {Errc::kCancelled, "cancelled", 409, 8},
+    {Errc::kResourceExhausted, "resource_exhausted", 429, 7},
     {Errc::kInternal, "internal", 500, 1},
 };
 const Row& row(Errc code) {

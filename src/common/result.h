@@ -34,6 +34,9 @@ enum class Errc {
   kUnavailable,         // a remote peer did not answer. HTTP 503, exit 7.
   kTimeout,             // an operation ran out of time. HTTP 504, exit 7.
   kCancelled,           // stopped on request or by shutdown. HTTP 409, exit 8.
+  kResourceExhausted,   // a caller exceeded its share (too many streams, slow calls or failed
+                        // logins); `retry_after_seconds` says when to come back. HTTP 429,
+                        // exit 7.
   kInternal,            // a bug or an unexpected third-party exception. HTTP 500, exit 1.
 };
 
@@ -49,6 +52,9 @@ struct Error {
   std::string message;
   std::string field;       // set for kInvalidArgument: the API/config/CLI field at fault
   bool retryable = false;  // a retry of the same operation may succeed (network, timeouts)
+  // With kResourceExhausted or kUnavailable: seconds to wait before a retry (the REST API sends
+  // it as Retry-After); 0 when not known.
+  int retry_after_seconds = 0;
 
   // Prefixes the message with what the caller was doing: "what: message".
   Error& context(std::string_view what) &;

@@ -24,6 +24,8 @@ namespace {
 // zlib counts in uInt; feed it at most this much per call.
 constexpr size_t kMaxZChunk = 1u << 30;
 constexpr size_t kGzipBufferSize = 256 * 1024;
+constexpr std::string_view kDataAfterEnd =
+    "gzip stream has data after its end (a backup file is exactly one gzip member)";
 
 struct EvpMdCtxDeleter {
   void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
@@ -168,7 +170,8 @@ class GzipWriter final : public Writer {
 
 class ZlibGzipReader final : public Reader {
  public:
-  explicit ZlibGzipReader(Reader& inner) : inner_(inner), in_(kGzipBufferSize) {
+  ZlibGzipReader(Reader& inner, GzipMembers members)
+      : inner_(inner), members_(members), in_(kGzipBufferSize) {
     // windowBits 15 + 32: detect the gzip (or zlib) wrapper automatically.
     init_ = inflateInit2(&zs_, 15 + 32);
   }
@@ -212,6 +215,7 @@ class ZlibGzipReader final : public Reader {
           }
           continue;
         }
+        if (members_ == GzipMembers::kOne) return corruption(std::string(kDataAfterEnd));
         if (inflateReset(&zs_) != Z_OK) return internal_error("gzip: inflateReset failed");
         member_end_ = false;
       }
@@ -241,6 +245,7 @@ class ZlibGzipReader final : public Reader {
   }
 
   Reader& inner_;
+  const GzipMembers members_;
   z_stream zs_{};
   int init_ = Z_STREAM_ERROR;
   std::vector<std::byte> in_;
@@ -276,7 +281,8 @@ std::string isal_error_text(int ret) {
 // trailer (CRC-32 and length).
 class IsalGzipReader final : public Reader {
  public:
-  explicit IsalGzipReader(Reader& inner) : inner_(inner), in_(kGzipBufferSize) {
+  IsalGzipReader(Reader& inner, GzipMembers members)
+      : inner_(inner), members_(members), in_(kGzipBufferSize) {
     isal_inflate_init(&st_);
     st_.crc_flag = ISAL_GZIP;
   }
@@ -315,6 +321,7 @@ class IsalGzipReader final : public Reader {
           }
           continue;
         }
+        if (members_ == GzipMembers::kOne) return corruption(std::string(kDataAfterEnd));
         // The reset forgets the buffers; what is left of the input belongs to the next member.
         uint8_t* next_in = st_.next_in;
         uint32_t avail_in = st_.avail_in;
@@ -344,6 +351,7 @@ class IsalGzipReader final : public Reader {
   }
 
   Reader& inner_;
+  const GzipMembers members_;
   inflate_state st_{};
   std::vector<std::byte> in_;
   bool in_eof_ = false;
@@ -358,9 +366,9 @@ std::unique_ptr<Writer> gzip_writer(Writer& inner, GzipOptions options) {
   return std::make_unique<GzipWriter>(inner, options);
 }
 
-std::unique_ptr<Reader> gzip_reader(Reader& inner, DeflateEngine engine) {
-  if (engine == DeflateEngine::kZlib) return std::make_unique<ZlibGzipReader>(inner);
-  return std::make_unique<IsalGzipReader>(inner);
+std::unique_ptr<Reader> gzip_reader(Reader& inner, DeflateEngine engine, GzipMembers members) {
+  if (engine == DeflateEngine::kZlib) return std::make_unique<ZlibGzipReader>(inner, members);
+  return std::make_unique<IsalGzipReader>(inner, members);
 }
 
 // ---- ReadAhead ----

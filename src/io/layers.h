@@ -79,12 +79,19 @@ struct GzipOptions {
 // Single-threaded zlib gzip (RFC 1952) compressor writing to `inner` (borrowed). finish() writes
 // the gzip trailer and finishes `inner`. Backup files use ParallelGzipWriter (parallel_gzip.h).
 std::unique_ptr<Writer> gzip_writer(Writer& inner, GzipOptions options = {});
-// gzip decompressor reading from `inner` (borrowed). Accepts concatenated members and checks each
-// member's trailer (CRC-32 and length). A stream that ends early fails with kCorruption "gzip
-// stream is truncated"; bad data, a bad trailer or something that is not gzip with kCorruption
-// "gzip stream is corrupt: <why>". The error is sticky. ISA-L's inflate by default (about 3-4
-// times zlib's speed); zlib's for comparison in tests.
-std::unique_ptr<Reader> gzip_reader(Reader& inner, DeflateEngine engine = DeflateEngine::kIsal);
+// How many gzip members a reader accepts: any number one after the other (`cat a.gz b.gz`, as
+// gzip -d does), or exactly one (backup files: bytes after the first member would be data no
+// check covers, so they make the stream invalid).
+enum class GzipMembers { kAny, kOne };
+
+// gzip decompressor reading from `inner` (borrowed). Checks each member's trailer (CRC-32 and
+// length). A stream that ends early fails with kCorruption "gzip stream is truncated"; bad data,
+// a bad trailer or something that is not gzip with kCorruption "gzip stream is corrupt: <why>";
+// with GzipMembers::kOne, anything after the first member with kCorruption "gzip stream has data
+// after its end ...". The error is sticky. ISA-L's inflate by default (about 3-4 times zlib's
+// speed); zlib's for comparison in tests.
+std::unique_ptr<Reader> gzip_reader(Reader& inner, DeflateEngine engine = DeflateEngine::kIsal,
+                                    GzipMembers members = GzipMembers::kAny);
 
 // Reads `inner` (borrowed) ahead on its own thread into a bounded queue of `chunks` buffers of
 // `chunk_size` bytes, so that what lies beneath (storage reads, hashing, decompression) overlaps

@@ -204,6 +204,30 @@ TEST(GzipTest, ReadsSystemGzipOutputAndConcatenatedMembers) {
   EXPECT_EQ(*back, "one two");
 }
 
+TEST(GzipTest, OneMemberOnlyRefusesWhatFollowsTheFirstMember) {
+  for (DeflateEngine engine : {DeflateEngine::kIsal, DeflateEngine::kZlib}) {
+    const std::string one = gzip(text_bytes(100'000, 12));
+    // Alone: read whole.
+    {
+      StringReader src(one);
+      auto gz = gzip_reader(src, engine, GzipMembers::kOne);
+      auto all = read_all(*gz, 1 << 20);
+      ASSERT_TRUE(all) << all.error().message;
+      EXPECT_EQ(*all, text_bytes(100'000, 12));
+    }
+    // A second member, or stray bytes, after it.
+    for (const std::string& tail : {gzip("appended"), std::string("\0", 1), std::string("junk")}) {
+      StringReader src(one + tail);
+      auto gz = gzip_reader(src, engine, GzipMembers::kOne);
+      auto all = read_all(*gz, 1 << 20);
+      ASSERT_FALSE(all) << "tail of " << tail.size() << " bytes accepted";
+      EXPECT_EQ(all.error().code, Errc::kCorruption);
+      EXPECT_EQ(all.error().message,
+                "gzip stream has data after its end (a backup file is exactly one gzip member)");
+    }
+  }
+}
+
 TEST(GzipTest, TruncatedStreamIsRefused) {
   std::string data = random_bytes(500'000, 9);
   std::string gz = gzip(data);

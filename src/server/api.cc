@@ -9,11 +9,14 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "server/json.h"
+#include "server/worker_pool.h"
 
 namespace flinkbr::server {
 
@@ -23,12 +26,19 @@ using httplib::Request;
 using httplib::Response;
 using Clock = std::chrono::steady_clock;
 
-// Most concurrent GET /events streams. Each one holds a worker thread of the HTTP server for as
-// long as it is open, so an unbounded number would starve the rest of the API.
+// Open GET /events streams, in all and per user. Each holds a thread lent out of the request
+// pool (worker_pool.h) for as long as it is open; the caps bound those threads. Four per user
+// leave room for a few console tabs; one viewer cannot take all.
 constexpr int kMaxEventStreams = 32;
-// Worker threads of the HTTP server when the daemon did not choose: the event streams plus
-// room for the calls of the console, the CLI and scripts.
-constexpr size_t kWorkerThreads = 64;
+constexpr int kMaxEventStreamsPerUser = 4;
+// Calls that may take long (they read a whole backup file or wait for a service command), in
+// all and per user; each holds a lent-out thread too while it runs.
+constexpr int kMaxSlowCalls = 16;
+constexpr int kMaxSlowCallsPerUser = 4;
+// Threads that serve ordinary requests whatever streams and slow calls hold.
+constexpr size_t kRequestWorkers = 16;
+// What a refused stream or slow call is told to wait (Retry-After).
+constexpr int kBusyRetryAfterSeconds = 5;
 // Largest request body accepted (every body of this API is a few hundred bytes).
 constexpr size_t kMaxBodyBytes = 1 << 20;
 constexpr auto kKeepAliveEvery = std::chrono::seconds(15);
@@ -70,7 +80,86 @@ struct Route {
   std::string action;               // audit action for state-changing calls; "" for reads
   std::string what;                 // "start a restoration", for the permission error
   bool token_in_query = false;      // GET /events: EventSource cannot send headers
+  bool slow = false;                // may run long: capped, on a lent-out thread (see kSlowRoutes)
   HandlerFn fn;
+};
+
+// Counts what each user holds of a capped resource (event streams, slow calls), and in all.
+// A Slot gives its share back when destroyed. Thread-safe.
+class Quota {
+ public:
+  class Slot {
+   public:
+    Slot() = default;
+    Slot(Quota* q, std::string user) : q_(q), user_(std::move(user)) {}
+    Slot(Slot&& o) noexcept : q_(std::exchange(o.q_, nullptr)), user_(std::move(o.user_)) {}
+    Slot& operator=(Slot&&) = delete;
+    ~Slot() {
+      if (q_) q_->give_back(user_);
+    }
+
+   private:
+    Quota* q_ = nullptr;
+    std::string user_;
+  };
+
+  Quota(int total, int per_user, std::string what)
+      : total_(total), per_user_(per_user), what_(std::move(what)) {}
+
+  // A slot for `user`; kResourceExhausted (429) past the user's share, kUnavailable (503) past
+  // the total, both with a Retry-After.
+  Result<Slot> take(const std::string& user) {
+    std::lock_guard lock(mutex_);
+    int& mine = by_user_[user];
+    if (mine >= per_user_) {
+      Error e{Errc::kResourceExhausted,
+              "too many " + what_ + " of user '" + user + "' at once (at most " +
+                  std::to_string(per_user_) + "); retry when one has ended",
+              {},
+              true};
+      e.retry_after_seconds = kBusyRetryAfterSeconds;
+      return std::unexpected(std::move(e));
+    }
+    if (all_ >= total_) {
+      Error e{Errc::kUnavailable,
+              "the daemon serves " + std::to_string(total_) + " " + what_ + " already; retry later",
+              {},
+              true};
+      e.retry_after_seconds = kBusyRetryAfterSeconds;
+      return std::unexpected(std::move(e));
+    }
+    ++mine;
+    ++all_;
+    return Slot(this, user);
+  }
+
+ private:
+  void give_back(const std::string& user) {
+    std::lock_guard lock(mutex_);
+    --all_;
+    if (auto it = by_user_.find(user); it != by_user_.end() && --it->second <= 0)
+      by_user_.erase(it);
+  }
+
+  const int total_;
+  const int per_user_;
+  const std::string what_;
+  std::mutex mutex_;
+  std::map<std::string, int> by_user_;
+  int all_ = 0;
+};
+
+// The calls that may hold their thread long: they read a whole backup file (verify, a restore's
+// checks and preview, a restore task's file checked at creation) or wait for a service command.
+// Listed apart so that the route table stays as it is.
+constexpr std::pair<std::string_view, std::string_view> kSlowRoutes[] = {
+    {"POST", "/backup-verify"},
+    {"POST", "/backup-records/([^/]+)/verify"},
+    {"POST", "/restore-tasks"},
+    {"POST", "/restore-tasks/([^/]+)/start"},
+    {"POST", "/restore-tasks/([^/]+)/retry"},
+    {"POST", "/clusters/([^/]+)/service/stop"},
+    {"POST", "/clusters/([^/]+)/service/start"},
 };
 
 // Pure shape rules for request bodies (json.h checks them).
@@ -174,6 +263,8 @@ void write_json(Response& res, int status, const json& body) {
 
 void write_error(Response& res, const Error& e) {
   if (e.code == Errc::kUnauthenticated) res.set_header("WWW-Authenticate", "Bearer");
+  if (e.retry_after_seconds > 0)
+    res.set_header("Retry-After", std::to_string(e.retry_after_seconds));
   write_json(res, errc_http_status(e.code), error_json(e));
 }
 
@@ -205,12 +296,26 @@ struct Api::Impl {
   store::Store& store;
   task::EventBus& events;
   std::atomic<bool> ready{false};
-  std::atomic<int> event_streams{0};
+  Quota stream_quota{kMaxEventStreams, kMaxEventStreamsPerUser, "open event streams"};
+  Quota slow_quota{kMaxSlowCalls, kMaxSlowCallsPerUser, "long-running calls"};
+  // The HTTP server's task queue when mount() chose it (httplib creates it when it starts
+  // listening and deletes it when it stops); null otherwise, and then nothing is lent out.
+  std::atomic<WorkerPool*> pool{nullptr};
   std::vector<Route> routes;
 
   Impl(const config::Config& c, task::Engine& e, auth::Auth& a, store::Store& s, task::EventBus& ev)
       : config(c), engine(e), auth(a), store(s), events(ev) {
     define_routes();
+    for (auto& r : routes)
+      for (const auto& [method, pattern] : kSlowRoutes)
+        if (r.method == method && r.pattern == pattern) r.slow = true;
+  }
+
+  // Lends the calling thread out of the request pool (see worker_pool.h). Always within the
+  // pool's bound, since the quotas are below it.
+  WorkerPool::Hold lend_thread() {
+    WorkerPool* p = pool.load();
+    return p ? p->try_hold() : WorkerPool::Hold();
   }
 
   // ---- Plumbing -------------------------------------------------------------------------------
@@ -302,6 +407,14 @@ struct Api::Impl {
       for (size_t i = 1; i < req.matches.size(); ++i)
         TRY(check_path_param(req.matches[i].str(),
                              route.pattern.starts_with("/backup-records/") ? "id" : "name"));
+      // A slow call keeps its thread out of the request pool while it runs (the slot and the
+      // hold end with this scope).
+      std::optional<Quota::Slot> slot;
+      WorkerPool::Hold hold;
+      if (route.slow) {
+        slot.emplace(TRY(slow_quota.take(call.user ? call.user->name : std::string())));
+        hold = lend_thread();
+      }
       // Third-party exceptions stop here (result.h: none cross our interfaces).
       try {
         return route.fn(call);
@@ -640,7 +753,8 @@ struct Api::Impl {
     if (cookie && !c.req.has_header(std::string(kCsrfHeader)))
       return make_error(Errc::kPermissionDenied, "a console login must carry the header " +
                                                      std::string(kCsrfHeader) + " (any value)");
-    const std::string token = TRY(auth.login(name, string_field(body, "password")));
+    const std::string token =
+        TRY(auth.login(name, string_field(body, "password"), c.req.remote_addr));
     auto user = TRY(auth.authenticate(token));
     const json expires = format_iso_time(now_seconds() + config.server.token_ttl_seconds);
     if (cookie) {
@@ -666,16 +780,17 @@ struct Api::Impl {
         return invalid_argument("Last-Event-ID", "Last-Event-ID: expected an event id");
       after = v;
     }
-    if (event_streams.fetch_add(1) >= kMaxEventStreams) {
-      event_streams.fetch_sub(1);
-      return make_error(Errc::kUnavailable, "too many open event streams; poll the API instead", {},
-                        /*retryable=*/true);
-    }
+    // The stream's share of the caps, and its thread out of the request pool, end when httplib
+    // releases the content provider (the stream ended, or the client left).
     struct State {
       int64_t after;
       Clock::time_point last_write;
+      std::optional<Quota::Slot> slot;
+      WorkerPool::Hold hold;
     };
-    auto state = std::make_shared<State>(State{after, Clock::now()});
+    auto state = std::make_shared<State>(State{after, Clock::now(), {}, {}});
+    state->slot.emplace(TRY(stream_quota.take(c.user->name)));
+    state->hold = lend_thread();
     return Reply{.stream = [this, state](Response& res) {
       res.status = 200;
       res.set_header("Cache-Control", "no-cache");
@@ -717,7 +832,10 @@ struct Api::Impl {
             state->last_write = now;
             return true;
           },
-          [this](bool) { event_streams.fetch_sub(1); });
+          [state](bool) {
+            state->hold.release();
+            state->slot.reset();
+          });
     }};
   }
 
@@ -725,8 +843,15 @@ struct Api::Impl {
 
   void install_server_handlers(httplib::Server& http) {
     http.set_payload_max_length(kMaxBodyBytes);
-    if (!http.new_task_queue)
-      http.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
+    // Always: httplib's Server starts with a default queue of its own (a fixed pool of 8
+    // threads), so "not set by the caller" cannot be told apart. A caller that wants another
+    // queue sets it after mount().
+    http.new_task_queue = [this] {
+      // Bounded: every hold is a stream or a slow call within its quota.
+      auto* p = new WorkerPool(kRequestWorkers, kMaxEventStreams + kMaxSlowCalls);
+      pool = p;
+      return p;
+    };
     http.set_pre_routing_handler(
         httplib::Server::HandlerWithResponse([](const Request& req, Response&) {
           t_request_start = Clock::now();

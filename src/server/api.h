@@ -33,9 +33,13 @@ class Api {
   // exception handler, and a 1 MiB request body limit; a caller that sets its own logger or
   // error handler afterwards replaces these.
   //
-  // Each open GET /api/v1/events stream holds one worker thread of `http` (at most 32 streams),
-  // so when the caller has not set `http.new_task_queue`, mount sets a pool of 64 threads
-  // (httplib's default of 8 would let a few console tabs starve the API).
+  // Event streams (at most 4 per user, 32 in all) and slow calls (verify, restore checks,
+  // service commands: at most 4 per user, 16 in all) are refused beyond their caps with 429
+  // (the user's share) or 503 (the total) and a Retry-After. mount sets `http.new_task_queue`
+  // to a WorkerPool (worker_pool.h) of 16 request threads from which each stream and slow call
+  // lends its thread out while it runs, so that health and the API keep answering whatever
+  // those hold (a caller may replace it afterwards, losing that). The Api must outlive the
+  // server's listen loop.
   void mount(httplib::Server& http, const std::string& console_dir);
   // Marks the daemon ready: /api/v1/health answers 200 from now on (503 before).
   void set_ready(bool ready);

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "server/json.h"
@@ -292,6 +294,33 @@ TEST_F(ApiTest, LoginAttemptsAreAudited) {
   EXPECT_TRUE(found);
 }
 
+TEST_F(ApiTest, LoginsBeyondTenFailuresInARowAnswer429WithRetryAfter) {
+  const auto login = [&](const std::string& user, const std::string& password) {
+    return client().Post("/api/v1/auth/login", json{{"user", user}, {"password", password}}.dump(),
+                         "application/json");
+  };
+  for (int i = 0; i < 10; ++i) {
+    auto r = login("otto", "guess " + std::to_string(i));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << r->body;
+  }
+  // Then the right password is refused too, for now.
+  auto r = login("otto", "operator-password");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 429) << r->body;
+  EXPECT_EQ(r->get_header_value("Retry-After"), "5");
+  EXPECT_EQ(json::parse(r->body)["error"]["code"], "resource_exhausted");
+  // Audited, as every login attempt.
+  store::Page page{.limit = 100};
+  auto entries = store_->list_audit(page);
+  ASSERT_TRUE(entries);
+  int refused = 0;
+  for (const auto& e : *entries)
+    if (e.action == "auth.login" && e.user == "otto" && e.outcome == "resource_exhausted")
+      ++refused;
+  EXPECT_EQ(refused, 1);
+}
+
 TEST_F(ApiTest, EventStream) {
   const std::string viewer = token("vera", "viewer-password");
   events_.publish("restore", {{"name", "old"}});
@@ -564,6 +593,163 @@ TEST_F(ApiTest, TenThousandRestorationTasksArePaged) {
   EXPECT_TRUE(a.body["items"].empty());
   EXPECT_EQ(a.body["total"], kTasks);
   RecordProperty("page_ms", static_cast<int>(ms));
+}
+
+// ---- Starvation (issue 16): streams and slow calls do not hold the request workers ------------
+
+// An open GET /events on a raw socket: its answer's head has arrived when this returns.
+class HeldStream {
+ public:
+  HeldStream(int port, const std::string& token) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    const std::string req = "GET /api/v1/events?token=" + token + " HTTP/1.1\r\nHost: x\r\n\r\n";
+    if (::send(fd_, req.data(), req.size(), 0) != static_cast<ssize_t>(req.size())) return;
+    timeval tv{.tv_sec = 5, .tv_usec = 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char buf[1024];
+    while (head_.find(": connected") == std::string::npos &&
+           head_.find("\r\n\r\n{") == std::string::npos) {
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      head_.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ~HeldStream() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  HeldStream(const HeldStream&) = delete;
+  HeldStream& operator=(const HeldStream&) = delete;
+  const std::string& head() const { return head_; }
+
+ private:
+  int fd_ = -1;
+  std::string head_;
+};
+
+TEST_F(ApiTest, HeldStreamsAndHostileVerifiesLeaveHealthAndTheApiAnswering) {
+  api_->set_ready(true);
+  ASSERT_TRUE(auth_->create_user("wendy", store::Role::kViewer, "viewer-password"));
+  const std::vector<std::string> tokens = {
+      token("vera", "viewer-password"), token("wendy", "viewer-password"),
+      token("otto", "operator-password"), token("admin", "admin-password")};
+  // 16 streams: each user's share (4), as many as the request workers.
+  std::vector<std::unique_ptr<HeldStream>> streams;
+  for (const auto& t : tokens)
+    for (int i = 0; i < 4; ++i) {
+      streams.push_back(std::make_unique<HeldStream>(port_, t));
+      ASSERT_TRUE(streams.back()->head().starts_with("HTTP/1.1 200"))
+          << "stream " << streams.size() << ": " << streams.back()->head();
+    }
+  // A fifth stream of one user: 429 with Retry-After, the others untouched.
+  {
+    auto r = client().Get("/api/v1/events?token=" + tokens[0]);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 429) << r->body;
+    EXPECT_EQ(r->get_header_value("Retry-After"), "5");
+    EXPECT_EQ(json::parse(r->body)["error"]["code"], "resource_exhausted");
+  }
+
+  // 8 verifies of a FIFO nobody writes to (it used to hold a worker until someone did), in
+  // parallel with the health checks below.
+  const fs::path fifo = dir_ / "1.18.1_Flink_20260101000000.tar.gz";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const std::string body = json{{"path_type", "LocalDir"}, {"source_path", fifo.string()}}.dump();
+  std::vector<std::future<std::pair<int, std::string>>> verifies;
+  for (int i = 0; i < 8; ++i)
+    verifies.push_back(std::async(std::launch::async, [&, i] {
+      httplib::Client c("127.0.0.1", port_);
+      c.set_read_timeout(10);
+      auto r = c.Post("/api/v1/backup-verify",
+                      httplib::Headers{{"Authorization", "Bearer " + tokens[2 + i % 2]}}, body,
+                      "application/json");
+      return r ? std::pair{r->status, r->body} : std::pair{0, std::string("no answer")};
+    }));
+
+  // Health and an authenticated read answer within a second, again and again.
+  for (int i = 0; i < 10; ++i) {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_connection_timeout(1);
+    c.set_read_timeout(1);
+    auto begin = std::chrono::steady_clock::now();
+    auto h = c.Get("/api/v1/health");
+    ASSERT_TRUE(h) << "health did not answer within a second (round " << i << ")";
+    EXPECT_EQ(h->status, 200);
+    auto l = c.Get("/api/v1/clusters", httplib::Headers{{"Authorization", "Bearer " + tokens[0]}});
+    ASSERT_TRUE(l) << "GET /clusters did not answer within a second (round " << i << ")";
+    EXPECT_EQ(l->status, 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(1));
+  }
+  for (auto& v : verifies) {
+    ASSERT_EQ(v.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    auto [status, text] = v.get();
+    // Refused at once: a FIFO is not a backup file.
+    EXPECT_EQ(status, 400) << text;
+    EXPECT_NE(text.find("not a regular file"), std::string::npos) << text;
+  }
+}
+
+TEST_F(ApiTest, SlowCallsBeyondAUsersShareAnswer429AndHealthStillAnswers) {
+  // A service that keeps running and whose stop command takes a second: each stop call is a
+  // long-running call (it ends when the stop's wait for "stopped" times out).
+  config::Config slow = config_;
+  slow.clusters[0].service.status = "exit 0";
+  slow.clusters[0].service.stop = "sleep 1";
+  slow.clusters[0].service.timeout_seconds = 1;
+  task::Engine engine(slow, *store_, events_);
+  Api api(slow, engine, *auth_, *store_, events_);
+  httplib::Server http;
+  api.mount(http, "");
+  api.set_ready(true);
+  const int port = http.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread t([&] { http.listen_after_bind(); });
+  while (!http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::string otto = token("otto", "operator-password");
+
+  using Clock = std::chrono::steady_clock;
+  std::vector<std::future<std::pair<int, Clock::duration>>> stops;
+  for (int i = 0; i < 5; ++i)
+    stops.push_back(std::async(std::launch::async, [&] {
+      const auto begin = Clock::now();
+      httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(30);
+      auto r =
+          c.Post("/api/v1/clusters/c1/service/stop",
+                 httplib::Headers{{"Authorization", "Bearer " + otto}}, "", "application/json");
+      if (r && r->status == 429) {
+        EXPECT_EQ(r->get_header_value("Retry-After"), "5");
+      }
+      return std::pair{r ? r->status : 0, Clock::now() - begin};
+    }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(1);
+    auto h = c.Get("/api/v1/health");
+    ASSERT_TRUE(h) << "health did not answer within a second";
+    EXPECT_EQ(h->status, 200);
+  }
+  int refused = 0;
+  for (auto& f : stops) {
+    auto [status, took] = f.get();
+    if (status == 429) {
+      ++refused;
+      EXPECT_LT(took, std::chrono::milliseconds(900)) << "the refusal waited for the others";
+    } else {
+      EXPECT_NE(status, 0);
+      EXPECT_GE(took, std::chrono::seconds(1)) << "status " << status;
+    }
+  }
+  http.stop();
+  t.join();
+  engine.shutdown();
+  // Four at once are the user's share; the fifth is refused at once.
+  EXPECT_EQ(refused, 1);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "server/daemon.h"
 
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +29,9 @@ namespace flinkbr::server {
 namespace fs = std::filesystem;
 
 namespace {
+
+// Pending connections the kernel queues for us (capped by net.core.somaxconn).
+constexpr int kListenBacklog = 1024;
 
 int fail(const Error& e) {
   std::fprintf(stderr, "flinkbr: %s\n", e.message.c_str());
@@ -148,6 +152,14 @@ int run_daemon(const std::string& config_path) {
   Api api(config, engine, auth, **store, events);
   api.mount(*http, find_console_dir(config));
 
+  // httplib listens with a backlog of 5 (compiled into the library): a burst of a few dozen
+  // clients then waits for SYN retransmissions (seconds). Keep the socket httplib creates and
+  // listen on it again with room for bursts; Linux takes the new backlog on a listening socket.
+  int listen_fd = -1;
+  http->set_socket_options([&listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);  // SO_REUSEADDR, as httplib does by default
+    listen_fd = sock;
+  });
   const std::string& host = config.server.listen_host;
   if (!http->bind_to_port(host.c_str(), config.server.listen_port)) {
     engine.shutdown();
@@ -156,6 +168,9 @@ int run_daemon(const std::string& config_path) {
                           " (in use, or not an address of this machine)",
                       "server.listen"});
   }
+  if (listen_fd < 0 || ::listen(listen_fd, kListenBacklog) != 0)
+    spdlog::warn("cannot raise the listen backlog to {}; bursts of clients may wait",
+                 kListenBacklog);
   if (!is_loopback(host) && !tls)
     spdlog::warn(
         "!!! flinkbr listens on {} WITHOUT TLS: passwords and tokens cross the network in clear "

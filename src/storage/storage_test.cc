@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -544,6 +545,28 @@ TEST_F(LocalDriverTest, RelativePathsAreRefused) {
     EXPECT_EQ(w.error().code, Errc::kInvalidArgument);
     EXPECT_FALSE(storage_.stat(p));
   }
+}
+
+TEST_F(LocalDriverTest, OnlyRegularFilesAreReadAndAFifoDoesNotBlock) {
+  // A FIFO nobody writes to used to block open() until a writer came (issue 16); a device
+  // could be read forever.
+  const std::string fifo = root_ + "/x.tar.gz";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  for (const std::string& p : {fifo, std::string("/dev/zero")}) {
+    auto begin = std::chrono::steady_clock::now();
+    auto r = storage_.open_read(p);
+    ASSERT_FALSE(r) << p;
+    EXPECT_EQ(r.error().code, Errc::kInvalidArgument);
+    EXPECT_EQ(r.error().message, "opening " + p + ": not a regular file");
+    EXPECT_LT(std::chrono::steady_clock::now() - begin, std::chrono::seconds(1));
+  }
+  // A regular file reads as before (the descriptor is blocking again).
+  { std::ofstream(root_ + "/f") << "data"; }
+  auto r = storage_.open_read(root_ + "/f");
+  ASSERT_TRUE(r) << r.error().message;
+  auto all = io::read_all(**r, 100);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(*all, "data");
 }
 
 TEST_F(LocalDriverTest, ReadingADirectoryFails) {

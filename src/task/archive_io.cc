@@ -82,7 +82,8 @@ Result<ReadStack> open_read_stack(storage::Storage& storage, const std::string& 
   s.hashing = std::make_unique<io::HashingReader>(
       *s.file,
       [bytes = s.file_bytes.get()](uint64_t n) { bytes->store(n, std::memory_order_relaxed); });
-  s.gunzip = io::gzip_reader(*s.hashing);
+  // Exactly one member: bytes after it would be covered by no check (issue 16).
+  s.gunzip = io::gzip_reader(*s.hashing, io::DeflateEngine::kIsal, io::GzipMembers::kOne);
   if (read_ahead) {
     s.ahead = std::make_unique<io::ReadAhead>(*s.gunzip);
     s.progress = std::make_unique<ProgressOnCaller>(*s.ahead, *s.file_bytes, std::move(on_bytes));

@@ -594,7 +594,9 @@ class FilesStagedRestore final : public StagedRestore {
     if (cancelled_ && cancelled_->load()) return make_error(Errc::kCancelled, "cancelled");
     std::string sub = TRY(check_tree_path(entry, root_record_.has_value()));
     if (sub.empty()) {
-      root_record_ = Record{.type = entry.type, .mode = entry.mode & 07777, .mtime = entry.mtime};
+      // Permission bits only, whatever the entry says: setuid, setgid and sticky bits are never
+      // restored (the archive reader refuses them already; this holds for any caller).
+      root_record_ = Record{.type = entry.type, .mode = entry.mode & 0777, .mtime = entry.mtime};
       return ok();
     }
     if (in_order_ && !tree_order_less(last_, sub)) {
@@ -607,7 +609,7 @@ class FilesStagedRestore final : public StagedRestore {
     Record rec{.path = std::move(sub),
                .type = entry.type,
                .size = entry.size,
-               .mode = entry.mode & 07777,
+               .mode = entry.mode & 0777,
                .mtime = entry.mtime};
     const std::string& path = rec.path;
     std::string staged = stage_path_ + "/" + path;
@@ -914,10 +916,10 @@ class FilesStagedRestore final : public StagedRestore {
       return corruption("entry '" + entry.path + "' holds " +
                         (total > entry.size ? "more than" : std::to_string(total) + " of") +
                         " the " + std::to_string(entry.size) + " bytes its header announces");
-    // Owner first: chown clears set-id bits, which the mode below puts back.
+    // Owner first: chown clears set-id bits; the mode below never sets them.
     if (owner_ && ::fchown(f.get(), owner_->first, owner_->second) != 0)
       return errno_error("changing the owner of " + staged, errno);
-    if (::fchmod(f.get(), entry.mode & 07777) != 0)
+    if (::fchmod(f.get(), entry.mode & 0777) != 0)
       return errno_error("setting the mode of " + staged, errno);
     // Nothing writes to the file after this, so its mtime can be set now.
     timespec times[2] = {to_timespec(entry.mtime), to_timespec(entry.mtime)};
@@ -1035,6 +1037,15 @@ class FilesSource final : public MetadataSource {
       }
       if (auto st = archive::validate_entry_path(path); !st)
         return failed_precondition(abs + " cannot be stored in a backup: " + st.error().message);
+      // Backup files carry permission bits only (the archive writer keeps mode & 0777, a reader
+      // refuses more): say what is dropped.
+      if ((node.mode & ~0777u) != 0) {
+        char modes[64];
+        std::snprintf(modes, sizeof modes, "%04o; the backup records %04o", node.mode,
+                      node.mode & 0777u);
+        log_line(ctx.log, log_prefix_ + "warning: " + abs + " has mode " + modes +
+                              " (setuid, setgid and sticky bits are never restored)");
+      }
       if (node.kind == Node::kDir) return out.add_directory(path, node.mode, node.mtime);
       return backup_file(out, ctx, parent_fd, name, abs, path);
     };

@@ -160,7 +160,7 @@ void populate(const std::string& root) {
   put_file(root + "/conf/secret.key", std::string("\0\x01\xff binary", 10), 0600, 1700000002);
   put_file(root + "/conf/empty", "", 0444, 1700000003);
   make_dir(root + "/empty-dir", 0700);
-  make_dir(root + "/ha", 02775);
+  make_dir(root + "/ha", 0775);
   make_dir(root + "/ha/job-1", 0755);
   put_file(root + "/ha/job-1/checkpoint", std::string(300000, 'c'), 0640, 1700000004);
   put_file(root + "/run.sh", "#!/bin/sh\n", 0755, 1700000005);
@@ -280,7 +280,7 @@ TEST(FilesSource, BackupLayoutIsDeterministicDepthFirst) {
                    }));
   EXPECT_EQ(entries[0].mode, 0750u);
   EXPECT_EQ(entries[0].mtime, 1700000014);
-  EXPECT_EQ(entries[6].mode, 02775u);
+  EXPECT_EQ(entries[6].mode, 0775u);
   EXPECT_EQ(entries[3].data, "jobmanager.rpc.address: jm\n");
   EXPECT_EQ(entries[3].mtime, 1700000001);
   EXPECT_EQ(entries[4].mode, 0600u);
@@ -310,6 +310,27 @@ TEST(FilesSource, BackupSkipsLinksAndSocketsWithAWarning) {
   ASSERT_EQ(log.lines.size(), 2u);
   EXPECT_NE(log.lines[0].find("skipping socket " + sock_path), std::string::npos) << log.lines[0];
   EXPECT_NE(log.lines[1].find("skipping symbolic link " + (tmp / "live/link")), std::string::npos)
+      << log.lines[1];
+}
+
+TEST(FilesSource, SetuidSetgidAndStickyBitsAreNamedInAWarning) {
+  // Backup files carry permission bits only (the archive writer keeps mode & 0777): the log
+  // says which entries lose a bit.
+  TempDir tmp;
+  populate(tmp / "live");
+  ASSERT_EQ(::chmod((tmp / "live/run.sh").c_str(), 04755), 0);
+  ASSERT_EQ(::chmod((tmp / "live/ha").c_str(), 02775), 0);
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  ASSERT_EQ(log.lines.size(), 2u);
+  EXPECT_NE(log.lines[0].find("warning: " + (tmp / "live/ha") +
+                              " has mode 2775; the backup records 0775 (setuid, setgid and "
+                              "sticky bits are never restored)"),
+            std::string::npos)
+      << log.lines[0];
+  EXPECT_NE(log.lines[1].find("warning: " + (tmp / "live/run.sh") +
+                              " has mode 4755; the backup records 0755"),
+            std::string::npos)
       << log.lines[1];
 }
 
@@ -360,6 +381,32 @@ TEST(FilesSource, RoundTripIsByteIdenticalWithModesAndMtimes) {
   EXPECT_FALSE(fs::exists(tmp / "target/added-later.txt"));
   // Nothing left beside the live tree.
   EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live", "target"}));
+}
+
+TEST(FilesSource, RestoreNeverSetsSetuidSetgidOrStickyBits) {
+  // Entries that list them (the archive reader refuses such files; any other caller) restore
+  // with their permission bits only.
+  TempDir tmp;
+  populate(tmp / "live");
+  Logged log;
+  auto entries = backup_of(*make_source(tmp / "live"), log);
+  for (auto& e : entries) {
+    if (e.path.ends_with("/run.sh")) e.mode = 04777;
+    if (e.path.ends_with("/ha")) e.mode = 03775;
+    if (e.path == "sources/conf/tree") e.mode = 01750;
+  }
+  populate(tmp / "target");
+  auto staged = stage(*make_source(tmp / "target"), entries, log);
+  ASSERT_TRUE(staged);
+  ASSERT_TRUE(staged->commit());
+  EXPECT_TRUE(staged->verify());
+  struct stat st {};
+  ASSERT_EQ(::stat((tmp / "target/run.sh").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0777u);
+  ASSERT_EQ(::stat((tmp / "target/ha").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0775u);
+  ASSERT_EQ(::stat((tmp / "target").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0750u);
 }
 
 // As on a file system without RENAME_EXCHANGE: live -> old, staged -> live, old removed.

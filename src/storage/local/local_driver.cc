@@ -252,11 +252,19 @@ class LocalDriver final : public StorageDriver {
 
   Result<std::unique_ptr<io::Reader>> open_read(const std::string& path) override {
     TRY(check_absolute(path));
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    // O_NONBLOCK: opening a FIFO would otherwise wait for a writer, and a read of one or of a
+    // device would wait or never end; only regular files are read (issue 16). Blocking again
+    // once we know it is one.
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
     if (!fd.valid()) return sys_error("opening", path, errno);
     struct stat st {};
     if (::fstat(fd.get(), &st) != 0) return sys_error("stat", path, errno);
     if (S_ISDIR(st.st_mode)) return sys_error("opening", path, EISDIR);
+    if (!S_ISREG(st.st_mode))
+      return make_error(Errc::kInvalidArgument, "opening " + path + ": not a regular file");
+    if (int flags = ::fcntl(fd.get(), F_GETFL);
+        flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0)
+      return sys_error("opening", path, errno);
     return std::unique_ptr<io::Reader>(std::make_unique<LocalReader>(std::move(fd), path));
   }
 

@@ -1,0 +1,113 @@
+#include "task/space_check.h"
+
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+
+namespace flinkbr::task {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SpaceCheck : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "flinkbr-space-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    if (mounted_) ::umount2(mounted_->c_str(), MNT_DETACH);
+    fs::remove_all(dir_);
+  }
+  uint64_t free_bytes(const fs::path& p) {
+    struct statvfs v {};
+    EXPECT_EQ(::statvfs(p.c_str(), &v), 0);
+    return static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+  }
+
+  fs::path dir_;
+  std::optional<fs::path> mounted_;
+};
+
+TEST_F(SpaceCheck, WhatFitsPasses) {
+  EXPECT_TRUE(check_free_space({{"staging source 'conf'", dir_.string(), 4096}}));
+  EXPECT_TRUE(check_free_space({}));
+}
+
+TEST_F(SpaceCheck, MoreThanIsFreeIsRefusedWithTheNumbers) {
+  // Not yet created: its nearest existing ancestor tells the file system.
+  const std::string stage = (dir_ / "not" / "yet" / "staging").string();
+  const uint64_t need = free_bytes(dir_) + (uint64_t{1} << 30);
+  auto st = check_free_space({{"staging source 'ha-storage'", stage, need}});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kFailedPrecondition);
+  const std::string& m = st.error().message;
+  EXPECT_TRUE(m.starts_with("not enough free space on the file system of " + dir_.string() +
+                            ": the restore needs "))
+      << m;
+  EXPECT_NE(m.find("(" + std::to_string(need) + " bytes) there (staging source 'ha-storage': "),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(" are free"), std::string::npos) << m;
+}
+
+TEST_F(SpaceCheck, NeedsOnOneFileSystemAddUp) {
+  const uint64_t free_now = free_bytes(dir_);
+  const uint64_t part = free_now / 10 * 6;  // each fits alone, not both
+  ASSERT_TRUE(check_free_space({{"staging source 'conf'", dir_.string(), part}}));
+  auto st = check_free_space({{"staging source 'conf'", dir_.string(), part},
+                              {"the safety copy", (dir_ / "safety").string(), part}});
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("staging source 'conf': "), std::string::npos);
+  EXPECT_NE(st.error().message.find(", the safety copy: "), std::string::npos);
+}
+
+TEST_F(SpaceCheck, EachFileSystemIsCheckedOnItsOwn) {
+  // A small tmpfs, as a dedicated volume for a source would be.
+  const fs::path small = dir_ / "small";
+  fs::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=1m") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  mounted_ = small;
+  const uint64_t two_mib = 2 << 20;
+  EXPECT_TRUE(check_free_space({{"the safety copy", dir_.string(), two_mib}}));
+  auto st = check_free_space({{"the safety copy", dir_.string(), two_mib},
+                              {"staging source 'ha'", (small / "tree").string(), two_mib}});
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("on the file system of " + small.string() +
+                                    ": the restore "
+                                    "needs 2.0 MiB (2097152 bytes) there (staging source 'ha': "),
+            std::string::npos)
+      << st.error().message;
+}
+
+TEST(ExpandedSize, TheCapBoundsThePayloadWhateverTheDisksHold) {
+  archive::ArchiveSummary summary;
+  summary.sources = {{.name = "conf", .entries = 3, .bytes = 1000},
+                     {.name = "ha", .entries = 2, .bytes = uint64_t{6} << 30}};
+  EXPECT_TRUE(check_expanded_size(summary, 0));
+  EXPECT_TRUE(check_expanded_size(summary, (uint64_t{6} << 30) + 1000));
+  auto st = check_expanded_size(summary, uint64_t{1} << 30);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kFailedPrecondition);
+  EXPECT_EQ(st.error().message,
+            "the backup file expands to 6.0 GiB (6442451944 bytes), more than "
+            "restore.max_expanded_bytes allows (1.0 GiB (1073741824 bytes))");
+}
+
+TEST(DescribeBytes, HumanThenExact) {
+  EXPECT_EQ(describe_bytes(0), "0 bytes");
+  EXPECT_EQ(describe_bytes(1023), "1023 bytes");
+  EXPECT_EQ(describe_bytes(1536), "1.5 KiB (1536 bytes)");
+}
+
+}  // namespace
+}  // namespace flinkbr::task
