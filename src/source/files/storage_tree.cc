@@ -596,8 +596,10 @@ class StorageTreeSource final : public MetadataSource {
   }
 
   Result<uint64_t> pin(const std::string& rel, const TaskContext& ctx) override {
+    // A precondition, not an error of the backup: the path comes from a ZooKeeper node, and
+    // the capture keeps a pointer it cannot pin as it is (the consistency names it dangling).
     if (auto st = archive::validate_entry_path(std::string(kTreePrefix) + rel); !st)
-      return invalid_argument("path", "cannot pin " + rel + ": " + st.error().message);
+      return failed_precondition("cannot pin " + rel + ": " + st.error().message);
     auto target = TRY(open());
     storage::Storage& storage = *target.storage;
     const std::string path = join(target.path, rel);
