@@ -143,6 +143,32 @@ TEST_F(FlinkAttack, HostilePointersAreNamedDanglingNeitherFailTheBackupNorLeakOu
   EXPECT_NE(sh("grep -rq TOP-SECRET '" + x + "'"), 0) << "a file outside the HA storage leaked";
 }
 
+// The plainest leak, alone: a directory link in the HA storage and a pointer through it. The walk
+// of the files source skips links; the pin must not follow one either, or whoever can write a
+// znode gets any file the daemon can read (its state database, a credentials file) into a backup.
+TEST_F(FlinkAttack, APointerThroughALinkInTheHaStorageBringsNothingFromOutside) {
+  Daemon d(options());
+  d.seed_cluster();
+  populate(d, 1, 1);
+  const std::string outside = d.root() + "/outside";
+  fs::create_directories(outside);
+  write_file(outside + "/secret.txt", "TOP-SECRET-OUTSIDE-THE-HA-STORAGE\n");
+  fs::create_directory_symlink(outside, d.ha_dir() + "/escape");
+  ZkClient zk(g_zk->connect());
+  add_job_graph(zk, "b0000000000000000000000000000001",
+                pointer("file:" + d.ha_dir() + "/escape/secret.txt",
+                        static_cast<int64_t>(fs::file_size(outside + "/secret.txt"))));
+
+  const std::string path = d.backup();
+  json c = last_record(d, "nightly")["consistency"];
+  EXPECT_EQ(c["state"], "inconsistent") << c.dump();
+  ASSERT_EQ(c["dangling"].size(), 1u) << c.dump();
+  EXPECT_NE(c["dangling"][0].get<std::string>().find("escape/secret.txt"), std::string::npos);
+  const std::string x = make_temp_dir();
+  ASSERT_EQ(sh("tar xzf '" + path + "' -C '" + x + "'"), 0);
+  EXPECT_NE(sh("grep -rq TOP-SECRET '" + x + "'"), 0) << "a file outside the HA storage leaked";
+}
+
 // Re-spells every zookeeper payload line of a backup file as another JSON writer would (Python's
 // json.dumps: spaces after ',' and ':'), with a manifest that matches: a file edited by hand,
 // whose lines the restore accepts as they are. Returns the new file's path.
