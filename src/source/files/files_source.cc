@@ -1002,22 +1002,46 @@ class FilesSource final : public MetadataSource {
   }
 
   Result<uint64_t> pin(const std::string& rel, const TaskContext& ctx) override {
+    // The path comes from a ZooKeeper node that anyone able to write the HA tree controls.
+    // What cannot be pinned as a regular file below the root is refused as a precondition: the
+    // capture then keeps the pointer as it is and the backup's consistency names it dangling,
+    // rather than one hostile node failing every backup of the cluster.
     if (auto st = archive::validate_entry_path(std::string(kTreePrefix) + rel); !st)
-      return invalid_argument("path", "cannot pin " + rel + ": " + st.error().message);
+      return failed_precondition("cannot pin " + rel + ": " + st.error().message);
     std::string abs = root_ + "/" + rel;
-    // O_NOFOLLOW on the last component only: the pointer comes from ZooKeeper, and a link
-    // there would not be backed up as the file it names.
-    Fd f(::open(abs.c_str(), kReadFlags));
-    if (!f) {
-      if (errno == ENOENT) return not_found(abs + " does not exist");
-      return errno_error("opening " + abs, errno);
+    // Every component is opened with O_NOFOLLOW from the root: a symbolic link anywhere on the
+    // way (a directory link in the HA storage pointing at /etc) must not bring a file from
+    // outside the source into the backup. The walk skips links; so does the pin.
+    Fd dir(::open(root_.c_str(), kDirFlags));
+    if (!dir) return errno_error("opening " + root_, errno);
+    size_t start = 0;
+    for (size_t slash = rel.find('/'); slash != std::string::npos; slash = rel.find('/', start)) {
+      const std::string name = rel.substr(start, slash - start);
+      Fd next(::openat(dir.get(), name.c_str(), kDirFlags));
+      if (!next) return unpinnable(abs, rel.substr(0, slash), errno);
+      dir = std::move(next);
+      start = slash + 1;
     }
+    Fd f(::openat(dir.get(), rel.c_str() + start, kReadFlags));
+    if (!f) return unpinnable(abs, rel, errno);
     struct stat st;
     if (::fstat(f.get(), &st) != 0) return errno_error(abs, errno);
     if (!S_ISREG(st.st_mode)) return failed_precondition(abs + " is not a regular file");
     Node node = node_of(st);
     FileReader reader(f.get(), node.size, abs);
     return pinned_.pin(rel, node.mode, node.mtime, node.size, reader, ctx.staging_dir);
+  }
+
+  // The error of opening `upto` (a prefix of `rel`) on the way to the file `abs`: not found,
+  // a precondition (a link, a file where a directory should be, a name too long: the pointer is
+  // backed up as it is and named dangling), or an I/O error that fails the backup.
+  static std::unexpected<Error> unpinnable(const std::string& abs, const std::string& upto,
+                                           int err) {
+    if (err == ENOENT) return not_found(abs + " does not exist");
+    if (err == ELOOP || err == ENOTDIR || err == ENAMETOOLONG || err == EISDIR)
+      return failed_precondition(abs + " cannot be pinned: " + upto + ": " + std::strerror(err) +
+                                 " (symbolic links are not followed)");
+    return errno_error("opening " + abs, err);
   }
 
   Status backup(archive::SourceArchiveWriter& out, const TaskContext& ctx) override {

@@ -780,6 +780,34 @@ TEST(FilesSource, BackupWritesTreeOrderWithEachDirectoryFollowedByItsContents) {
   EXPECT_TRUE(files::tree_order_less("a/\xc3\xa9", "ab"));
 }
 
+// A pointer's path comes from a znode that whoever can write the HA tree controls: the pin
+// follows no link on the way (a directory link in the HA storage pointing out of it, a link to
+// /dev/zero), and a path it cannot pin (a file used as a directory, a NUL, a name too long) is a
+// precondition the capture tolerates, never the copy of a file outside the source.
+TEST(FilesSource, APinFollowsNoLinkAndRefusesWhatItCannotPinAsAPrecondition) {
+  TempDir tmp;
+  make_dir(tmp / "live", 0755);
+  make_dir(tmp / "outside", 0755);
+  put_file(tmp / "outside/secret", "secret", 0600, 100);
+  put_file(tmp / "live/plain", "x", 0644, 100);
+  fs::create_directory_symlink(tmp / "outside", tmp / "live/escape");
+  fs::create_symlink(tmp / "outside/secret", tmp / "live/link");
+  auto src = make_source(tmp / "live");
+  Logged log;
+  auto ctx = log.ctx("b1");
+  const std::vector<std::string> unpinnable = {
+      "escape/secret",      "link", "plain/sub", std::string("a\0b", 3), std::string(5000, 'a'),
+      std::string(300, 'b')};  // a name longer than NAME_MAX
+  for (const std::string& rel : unpinnable) {
+    auto pinned = src->pin(rel, ctx);
+    ASSERT_FALSE(pinned) << rel;
+    EXPECT_EQ(pinned.error().code, Errc::kFailedPrecondition)
+        << rel << ": " << pinned.error().message;
+  }
+  auto entries = backup_of(*src, log);
+  for (const auto& e : entries) EXPECT_EQ(e.data.find("secret"), std::string::npos) << e.path;
+}
+
 // The Flink-aware capture pins a checkpoint file the moment it reads its pointer; Flink may
 // delete the file (subsumption) before the walk reaches it. The backup still holds the pinned
 // bytes, in tree order, with the directories it needs, also when those vanished too.
@@ -801,9 +829,11 @@ TEST(FilesSource, PinnedFilesAreBackedUpInTreeOrderEvenAfterTheyWereDeleted) {
   auto missing = src->pin("prod/completedCheckpoint7", ctx);
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code, Errc::kNotFound);
+  // A path that cannot be pinned is a precondition (the capture keeps the pointer and the
+  // backup names it dangling), not an error that fails the backup.
   auto climbing = src->pin("../outside", ctx);
   ASSERT_FALSE(climbing);
-  EXPECT_EQ(climbing.error().code, Errc::kInvalidArgument);
+  EXPECT_EQ(climbing.error().code, Errc::kFailedPrecondition);
 
   // Subsumed: deleted after the pin. A whole directory vanishes too.
   fs::remove(tmp / "live/prod/completedCheckpoint1");

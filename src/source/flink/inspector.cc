@@ -74,6 +74,33 @@ bool is_counter(NodeKind k) {
   return k == NodeKind::kCheckpointCounter || k == NodeKind::kLegacyCheckpointCounter;
 }
 
+// A pointer's path as a problem names it: the path comes from a znode anyone able to write the
+// HA tree controls, and a refusal is one line on a terminal and in a log. Control characters
+// become %XX (an encoded NUL or newline is legal in a URI) and a path longer than
+// kShownPathBytes is cut, on a UTF-8 boundary, with its full length said.
+constexpr size_t kShownPathBytes = 256;
+std::string shown_path(std::string_view path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string_view head = path;
+  if (head.size() > kShownPathBytes) {
+    size_t cut = kShownPathBytes;
+    while (cut > 0 && (static_cast<unsigned char>(head[cut]) & 0xC0) == 0x80) --cut;
+    head = head.substr(0, cut);
+  }
+  std::string out;
+  for (unsigned char c : head) {
+    if (c < 0x20 || c == 0x7f) {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  if (head.size() < path.size()) out += "... (" + std::to_string(path.size()) + " bytes)";
+  return out;
+}
+
 }  // namespace
 
 uint64_t file_key(std::string_view source, std::string_view rel) {
@@ -178,10 +205,21 @@ void Inspector::add_problem(std::vector<std::string>& list, uint64_t* count, std
 
 void Inspector::line(std::string_view text) {
   auto path = line_path(text);
-  if (!path || path->empty()) return;
+  nlohmann::json j;
+  if (!path) {
+    // Not the canonical spelling flinkbr writes, but the restore accepts any JSON spelling of a
+    // line (a file edited by hand with another JSON writer: spaces, another key order). The
+    // inspector must see the same pointers the restore will write, or an edited file with a
+    // dangling pointer would pass the check: parse such a line whole.
+    j = nlohmann::json::parse(text, nullptr, false);
+    auto p = j.is_object() ? j.find("path") : j.end();
+    if (!j.is_object() || p == j.end() || !p->is_string()) return;
+    path = p->get<std::string>();
+  }
+  if (path->empty()) return;
   NodeInfo info = classify(*path);
   if (!is_record(info.kind) && !is_counter(info.kind)) return;
-  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_null()) j = nlohmann::json::parse(text, nullptr, false);
   if (!j.is_object()) return;
   auto d = j.find("data");
   std::optional<std::string> data;
@@ -242,7 +280,8 @@ Consistency Inspector::finish() {
             std::to_string(p.size);
     }
     if (!why.empty())
-      add_problem(c.dangling, &c.dangling_count, p.znode + " -> " + p.file + " (" + why + ")");
+      add_problem(c.dangling, &c.dangling_count,
+                  p.znode + " -> " + shown_path(p.file) + " (" + why + ")");
   }
   for (const auto& [job, latest] : latest_) {
     auto counter = counters_.find(job);

@@ -240,7 +240,9 @@ Result<bool> FlinkCapture::pin_record(const std::string& rel, const Znode& z) {
     if (rc != ZOK) return s_->error(rc, "reading " + abs(rel));
     ++missing_;
     if (ctx_.log)
-      ctx_.log("Flink HA capture: " + abs(rel) + " points to " + (*pointer)->path +
+      // The URI as serialized (java.net.URI holds no raw control character), cut: it comes
+      // from a znode, and a decoded %0A would forge log lines.
+      ctx_.log("Flink HA capture: " + abs(rel) + " points to " + (*pointer)->uri.substr(0, 512) +
                ", which does not exist; it is backed up as it is");
     return true;
   }
