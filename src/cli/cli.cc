@@ -509,25 +509,60 @@ Result<int> print_verify(Command& cmd, const json& v) {
 struct RestoreCreateArgs {
   std::string name, cluster, data_source, path_type, source_path, nameservice, ip_mode, namenode_ip,
       queue;
+  int64_t from_record = 0;  // --from-record: fill the file's fields from this backup record
+  std::string from_backup;  // --from-backup: ... from the newest Succeeded record of this task
 };
 
+// Without --from-record/--from-backup the four fields are required; with one, the daemon fills
+// them from the record and refuses them if given too (the record is the one truth).
+Status check_restore_create_args(const RestoreCreateArgs& a) {
+  const bool from = a.from_record > 0 || !a.from_backup.empty();
+  if (a.from_record > 0 && !a.from_backup.empty())
+    return invalid_argument("from_backup", "--from-record and --from-backup exclude each other");
+  if (from) {
+    for (auto [flag, value] : {std::pair{"--data-source", &a.data_source},
+                               {"--path-type", &a.path_type},
+                               {"--source-path", &a.source_path},
+                               {"--nameservice", &a.nameservice},
+                               {"--namenode-ip", &a.namenode_ip}})
+      if (!value->empty())
+        return invalid_argument(flag, std::string(flag) + " comes from the backup record; give " +
+                                          (a.from_record > 0 ? "--from-record" : "--from-backup") +
+                                          " or " + flag + ", not both");
+    return ok();
+  }
+  for (auto [flag, value] : {std::pair{"--cluster", &a.cluster},
+                             {"--data-source", &a.data_source},
+                             {"--path-type", &a.path_type},
+                             {"--source-path", &a.source_path}})
+    if (value->empty())
+      return invalid_argument(flag, std::string(flag) +
+                                        " is required (or take everything from a backup with "
+                                        "--from-record ID or --from-backup TASK)");
+  return ok();
+}
+
 Result<int> cmd_restore_create(Command& cmd, const RestoreCreateArgs& a) {
+  TRY(check_restore_create_args(a));
   Client c = TRY(cmd.client());
-  json body = {{"name", a.name},
-               {"cluster", a.cluster},
-               {"data_source", a.data_source},
-               {"path_type", a.path_type},
-               {"source_path", a.source_path}};
-  for (auto [key, value] : {std::pair{"nameservice", &a.nameservice},
+  json body = {{"name", a.name}};
+  for (auto [key, value] : {std::pair{"cluster", &a.cluster},
+                            {"data_source", &a.data_source},
+                            {"path_type", &a.path_type},
+                            {"source_path", &a.source_path},
+                            {"nameservice", &a.nameservice},
                             {"ip_mode", &a.ip_mode},
                             {"namenode_ip", &a.namenode_ip},
-                            {"queue", &a.queue}})
+                            {"queue", &a.queue},
+                            {"from_backup", &a.from_backup}})
     if (!value->empty()) body[key] = *value;
+  if (a.from_record > 0) body["from_record"] = a.from_record;
   json t = TRY(c.post("/api/v1/restore-tasks", body));
   if (cmd.json_out())
     cmd.print_json(t);
   else
-    cmd.io().out << "Created restoration task " << str(t, "name") << " (" << str(t, "state")
+    cmd.io().out << "Created restoration task " << str(t, "name") << " (" << str(t, "state") << ", "
+                 << str(t, "path_type") << " " << str(t, "source_path")
                  << "). Start it with: flinkbr restore start " << str(t, "name") << "\n";
   return 0;
 }
@@ -891,16 +926,20 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
     CLI::App* s = leaf(grp, "create", "Create a restoration task",
                        [&] { return cmd_restore_create(cmd, a.restore); });
     s->add_option("NAME", a.restore.name, "Task name")->required();
-    s->add_option("--cluster", a.restore.cluster, "Cluster to restore into")->required();
+    s->add_option("--from-record", a.restore.from_record,
+                  "Restore the file of this backup record (see backup history): cluster, data "
+                  "source, path type and path come from it")
+        ->check(CLI::PositiveNumber);
+    s->add_option("--from-backup", a.restore.from_backup,
+                  "Restore the newest Succeeded record of this backup task");
+    s->add_option("--cluster", a.restore.cluster,
+                  "Cluster to restore into (with --from-*: default the backup's cluster)");
     s->add_option("--data-source", a.restore.data_source, "Flink or FlinkServiceData")
-        ->required()
         ->check(kDataSources);
     s->add_option("--path-type", a.restore.path_type, "LocalDir, LocalHDFS, RemoteHDFS or OBS")
-        ->required()
         ->check(kPathTypes);
     s->add_option("--source-path", a.restore.source_path,
-                  "The backup file (a record's backup path)")
-        ->required();
+                  "The backup file (a record's backup path)");
     s->add_option("--nameservice", a.restore.nameservice, "HDFS NameService");
     s->add_option("--ip-mode", a.restore.ip_mode, "RemoteHDFS: auto, IPv4 or IPv6")
         ->check(CLI::IsMember({"auto", "IPv4", "IPv6"}));
@@ -979,7 +1018,7 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
     }();
     io.out.flush();
     if (!r) {
-      io.err << error_line(r.error()) << "\n";
+      io.err << error_line(with_flag_names(r.error())) << "\n";
       return errc_exit_code(r.error().code);
     }
     return *r;

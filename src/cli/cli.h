@@ -44,6 +44,11 @@ int run(const std::vector<std::string>& args, const ServeFn& serve_fn, Io& io);
 // The one line printed on standard error for a failed command: "flinkbr: <message>", with the
 // field named when the message does not already name it.
 std::string error_line(const Error& e);
+// The flag a user types for an API field ("namenode_ip" -> "--namenode-ip", "name" -> "NAME").
+std::string flag_for_field(std::string_view field);
+// The daemon's error with the API field replaced by the flag wherever the message names it, so
+// that the user reads what they typed.
+Error with_flag_names(Error e);
 
 // ---- Credentials ($FLINKBR_CONFIG_DIR or ~/.config/flinkbr)/credentials.json ------------------
 

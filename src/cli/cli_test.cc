@@ -239,6 +239,23 @@ class CliTest : public ::testing::Test {
         return reply(res, 200, restore_task(name, "Failed", 40, 1, "", "version differs"));
       reply(res, 200, restore_task(name, "Succeeded", 100, 1));
     });
+    server_.Post("/api/v1/restore-tasks", [this](const Request& req, Response& res) {
+      if (!authorized(req, res)) return;
+      json b = json::parse(req.body);
+      {
+        std::lock_guard g(mu_);
+        last_body_ = b;
+      }
+      if (b.contains("namenode_ip"))
+        return api_error(res, 400, "invalid_argument",
+                         "namenode_ip: 'x' is not an IPv4 or IPv6 address", "namenode_ip");
+      if (b.contains("from_record") && b["from_record"] == 99)
+        return api_error(res, 404, "not_found", "backup record 99 does not exist");
+      json t = restore_task(b["name"], "Created", 0, 0);
+      if (b.contains("from_record"))
+        t["source_path"] = record(b["from_record"], "Succeeded", 100)["backup_path"];
+      reply(res, 201, t);
+    });
     server_.Post("/api/v1/users", [this](const Request& req, Response& res) {
       if (!authorized(req, res)) return;
       json b = json::parse(req.body);
@@ -379,7 +396,7 @@ TEST_F(CliTest, ApiErrorsBecomeExitCodes) {
   r = run_cli({"backup", "create", "t", "--cluster", "prod", "--data-source", "Flink",
                "--path-type", "LocalDir", "--max-copies", "0"});
   EXPECT_EQ(r.code, 2);
-  EXPECT_EQ(r.err, "flinkbr: max_copies: must be at least 1\n");
+  EXPECT_EQ(r.err, "flinkbr: --max-copies: must be at least 1\n");
 }
 
 TEST_F(CliTest, BackupCreateSendsOnlyGivenFields) {
@@ -525,6 +542,57 @@ TEST_F(CliTest, UserCreateReadsPasswordFromStdin) {
   EXPECT_EQ(last_body_["role"], "operator");
   r = run_cli({"user", "create", "bob", "--role", "god"}, "x\n");
   EXPECT_EQ(r.code, 2);
+}
+
+}  // namespace
+}  // namespace flinkbr::cli
+
+namespace flinkbr::cli {
+namespace {
+
+TEST_F(CliTest, RestoreCreateFromRecordSendsOnlyTheRecord) {
+  login();
+  auto r = run_cli({"restore", "create", "r9", "--from-record", "7"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(last_body_, json({{"name", "r9"}, {"from_record", 7}}));
+  EXPECT_EQ(r.out,
+            "Created restoration task r9 (Created, LocalDir "
+            "/b/nightly_20260101000000/1.18.1_Flink_20260101000000.tar.gz). Start it with: "
+            "flinkbr restore start r9\n");
+  // Into another cluster (a migration), from the newest Succeeded record of a task.
+  r = run_cli({"restore", "create", "r10", "--from-backup", "nightly", "--cluster", "dr"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(last_body_, json({{"name", "r10"}, {"from_backup", "nightly"}, {"cluster", "dr"}}));
+  r = run_cli({"restore", "create", "r11", "--from-record", "99"});
+  EXPECT_EQ(r.code, 4);
+  EXPECT_EQ(r.err, "flinkbr: backup record 99 does not exist\n");
+}
+
+TEST_F(CliTest, RestoreCreateRefusalsNameTheFlags) {
+  login();
+  auto r =
+      run_cli({"restore", "create", "r", "--from-record", "7", "--source-path", "/b/x.tar.gz"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "flinkbr: --source-path comes from the backup record; give --from-record or "
+            "--source-path, not both\n");
+  r = run_cli({"restore", "create", "r", "--from-record", "7", "--from-backup", "nightly"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--from-record and --from-backup exclude each other"), std::string::npos);
+  r = run_cli({"restore", "create", "r", "--cluster", "prod", "--data-source", "Flink",
+               "--path-type", "LocalDir"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "flinkbr: --source-path is required (or take everything from a backup with "
+            "--from-record ID or --from-backup TASK)\n");
+  // The daemon's field becomes the flag the user typed.
+  r = run_cli({"restore", "create", "r", "--cluster", "prod", "--data-source", "Flink",
+               "--path-type", "RemoteHDFS", "--source-path", "/b/x.tar.gz", "--namenode-ip", "x"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "flinkbr: --namenode-ip: 'x' is not an IPv4 or IPv6 address\n");
+  r = run_cli({"restore", "create", "r", "--from-record", "0"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--from-record"), std::string::npos) << r.err;
 }
 
 }  // namespace

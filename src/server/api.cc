@@ -87,9 +87,12 @@ constexpr FieldRule kBackupTaskFields[] = {{"name"},
                                            {"period"},
                                            {"start_time"},
                                            {"verify", FieldType::kBoolean}};
-constexpr FieldRule kRestoreTaskFields[] = {{"name"},      {"cluster"},     {"data_source"},
-                                            {"path_type"}, {"source_path"}, {"nameservice"},
-                                            {"ip_mode"},   {"namenode_ip"}, {"queue"}};
+constexpr FieldRule kRestoreTaskFields[] = {{"name"},        {"cluster"},
+                                            {"data_source"}, {"path_type"},
+                                            {"source_path"}, {"nameservice"},
+                                            {"ip_mode"},     {"namenode_ip"},
+                                            {"queue"},       {"from_record", FieldType::kInteger},
+                                            {"from_backup"}};
 constexpr FieldRule kFileFields[] = {{"cluster"},     {"path_type"}, {"source_path"},
                                      {"nameservice"}, {"ip_mode"},   {"namenode_ip"}};
 constexpr FieldRule kStartFields[] = {{"dry_run", FieldType::kBoolean},
@@ -562,7 +565,13 @@ struct Api::Impl {
                  .ip_mode = string_field(body, "ip_mode"),
                  .namenode_ip = string_field(body, "namenode_ip"),
                  .queue = string_field(body, "queue"),
+                 .from_backup = string_field(body, "from_backup"),
              };
+             if (body.contains("from_record")) {
+               spec.from_record = body["from_record"].get<int64_t>();
+               if (spec.from_record <= 0)
+                 return invalid_argument("from_record", "from_record: expected a record id (> 0)");
+             }
              c.target = spec.name;
              auto t = TRY(engine.create_restore_task(spec));
              c.detail = "cluster=" + t.cluster +
