@@ -238,4 +238,87 @@ std::string render_preview(const json& preview, size_t max_entries) {
   return out;
 }
 
+namespace {
+
+std::string yaml_key(const std::string& k) {
+  const bool plain = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+  return plain ? k : json(k).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string yaml_scalar(const json& v) {
+  if (v.is_null()) return "null";
+  if (v.is_object()) return "{}";
+  if (v.is_array()) return "[]";
+  return v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+bool yaml_block(const json& v) {
+  return (v.is_object() || v.is_array()) && !v.empty();
+}
+
+void yaml_lines(const json& j, int indent, std::string& out) {
+  const std::string pad(static_cast<size_t>(indent), ' ');
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) {
+      if (yaml_block(v)) {
+        out += pad + yaml_key(k) + ":\n";
+        yaml_lines(v, indent + 2, out);
+      } else {
+        out += pad + yaml_key(k) + ": " + yaml_scalar(v) + "\n";
+      }
+    }
+    return;
+  }
+  for (const auto& v : j) {
+    if (!yaml_block(v)) {
+      out += pad + "- " + yaml_scalar(v) + "\n";
+      continue;
+    }
+    // The item's block, its first line behind the dash.
+    std::string item;
+    yaml_lines(v, indent + 2, item);
+    out += pad + "- " + item.substr(static_cast<size_t>(indent) + 2);
+  }
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::string render_yaml(const json& j) {
+  if (!yaml_block(j)) return yaml_scalar(j) + "\n";
+  std::string out;
+  yaml_lines(j, 0, out);
+  return out;
+}
+
+std::string closest_word(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = 3;
+  for (const auto& c : candidates) {
+    size_t d = edit_distance(word, c);
+    if (word.size() >= 2 && c.starts_with(word)) d = 0;  // a prefix beats a near miss
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
 }  // namespace flinkbr::cli

@@ -157,3 +157,41 @@ TEST(NormalizeServer, TrailingSlash) {
 
 }  // namespace
 }  // namespace flinkbr::cli
+
+namespace flinkbr::cli {
+namespace {
+
+TEST(Yaml, BlockStyleThatReadsBackAsTheSameJson) {
+  nlohmann::json j = {{"name", "r1"},
+                      {"progress", 40},
+                      {"error", nullptr},
+                      {"empty", nlohmann::json::array()},
+                      {"a key", {{"nested", true}}},
+                      {"steps", {{{"name", "check"}, {"status", "done"}}, "plain", {1, 2}}}};
+  EXPECT_EQ(render_yaml(j),
+            "\"a key\":\n"
+            "  nested: true\n"
+            "empty: []\n"
+            "error: null\n"
+            "name: \"r1\"\n"
+            "progress: 40\n"
+            "steps:\n"
+            "  - name: \"check\"\n"
+            "    status: \"done\"\n"
+            "  - \"plain\"\n"
+            "  - - 1\n"
+            "    - 2\n");
+  EXPECT_EQ(render_yaml(nlohmann::json::array()), "[]\n");
+  EXPECT_EQ(render_yaml("line\nbreak: x"), "\"line\\nbreak: x\"\n");
+}
+
+TEST(ClosestWord, EditDistanceOrPrefix) {
+  const std::vector<std::string> words = {"create", "run", "list", "history", "verify"};
+  EXPECT_EQ(closest_word("lst", words), "list");
+  EXPECT_EQ(closest_word("hist", words), "history");
+  EXPECT_EQ(closest_word("crate", words), "create");
+  EXPECT_EQ(closest_word("frobnicate", words), "");
+}
+
+}  // namespace
+}  // namespace flinkbr::cli
