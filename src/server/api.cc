@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "server/json.h"
+#include "server/metrics.h"
 
 namespace flinkbr::server {
 
@@ -335,6 +336,7 @@ struct Api::Impl {
       handle(*r, req, res);
     };
     const std::string pattern = "/api/v1" + route.pattern;
+    if (route.pattern == "/metrics") http.Get("/metrics", h);
     if (route.method == "GET")
       http.Get(pattern, h);
     else if (route.method == "POST")
@@ -631,6 +633,18 @@ struct Api::Impl {
     // Server-sent events.
     get(
         "/events", kViewer, [this](Call& c) { return event_stream(c); }, /*token_in_query=*/true);
+
+    // Prometheus metrics (also at /metrics, where scrapers look): any role may scrape.
+    get(
+        "/metrics", kViewer,
+        [this](Call&) -> Result<Reply> {
+          std::string text = TRY(render_metrics(store));
+          return Reply{.stream = [text = std::move(text)](Response& res) {
+            res.status = 200;
+            res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
+          }};
+        },
+        false, "read the metrics");
   }
 
   Result<Reply> login(Call& c) {

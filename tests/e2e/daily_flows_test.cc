@@ -3,6 +3,9 @@
 // dry run while the Flink service runs.
 #include <gtest/gtest.h>
 
+#include <httplib.h>
+
+#include <ctime>
 #include <filesystem>
 
 #include "harness.h"
@@ -12,6 +15,15 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+// YAML read back by PyYAML as JSON; null when PyYAML is not there.
+json run_python_yaml(const std::string& yaml) {
+  auto r = run({"python3", "-c",
+                "import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))"},
+               yaml);
+  if (r.exit_code != 0) return nullptr;
+  return json::parse(r.out);
+}
 
 json cli_json(Daemon& d, const std::vector<std::string>& args) {
   auto all = args;
@@ -171,6 +183,111 @@ TEST(DailyFlows, DryRunWhileTheServiceRunsSaysWhatAStartWouldRefuse) {
   auto refused = d.cli({"restore", "start", "r1", "--dry-run"});
   EXPECT_NE(refused.exit_code, 0);
   EXPECT_NE(refused.err.find("system version 1.18.1"), std::string::npos) << refused.err;
+}
+
+TEST(DailyFlows, CliVersionVerbsFormatsAndWaitThroughTheDaemon) {
+  Daemon d;
+  d.seed_cluster();
+  auto v = cli_json(d, {"version"});
+  EXPECT_EQ(v["client"]["version"], FLINKBR_VERSION);
+  EXPECT_EQ(v["server"]["version"], FLINKBR_VERSION);
+  EXPECT_EQ(v["server"]["url"], d.url());
+
+  // --wait follows the event stream: the record is final when it returns.
+  ASSERT_EQ(d.cli({"backup", "create", "nightly", "--cluster", "prod", "--data-source", "Flink",
+                   "--path-type", "LocalDir"})
+                .exit_code,
+            0);
+  auto run = d.cli({"backup", "run", "nightly", "--wait", "--json"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_EQ(json::parse(run.out)["status"], "Succeeded");
+
+  // velero's verbs, and -o yaml reads back as the same JSON.
+  auto get = d.cli({"backup", "get", "nightly"});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_NE(get.out.find("nightly"), std::string::npos);
+  auto as_json = cli_json(d, {"backup", "get", "nightly"});
+  auto yaml = d.cli({"backup", "get", "nightly", "-o", "yaml"});
+  ASSERT_EQ(yaml.exit_code, 0) << yaml.err;
+  auto parsed = run_python_yaml(yaml.out);
+  if (parsed.is_null()) GTEST_SKIP() << "python3-yaml is not installed; cannot read the YAML back";
+  EXPECT_EQ(parsed, as_json);
+  auto missing = d.cli({"backup", "get", "nope"});
+  EXPECT_EQ(missing.exit_code, 4);
+  EXPECT_EQ(missing.err, "flinkbr: no backup task 'nope'\n");
+  auto typo = d.cli({"backup", "lst"});
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.err.find("did you mean 'list'?"), std::string::npos) << typo.err;
+}
+
+// GET `path` of the daemon with `token` ("" for none): status and body as text.
+std::pair<int, std::string> get_text(Daemon& d, const std::string& path, const std::string& token) {
+  httplib::Client http(d.url());
+  httplib::Headers h;
+  if (!token.empty()) h.emplace("Authorization", "Bearer " + token);
+  auto r = http.Get(path, h);
+  if (!r) return {0, ""};
+  return {r->status, r->body};
+}
+
+TEST(DailyFlows, MetricsInPrometheusFormatForAnyRole) {
+  Daemon d;
+  d.seed_cluster();
+  std::string path = d.backup();
+  auto history = cli_json(d, {"backup", "history", "nightly"});
+  // A restoration refused while the service runs: one Failed attempt.
+  ASSERT_EQ(d.cli({"restore", "create", "r1", "--from-backup", "nightly"}).exit_code, 0);
+  EXPECT_NE(d.cli({"restore", "start", "r1", "--wait"}).exit_code, 0);
+  ASSERT_EQ(d.cli({"user", "create", "scraper", "--role", "viewer"}, "scrape-pw-1\n").exit_code, 0);
+  d.login("scraper", "scrape-pw-1");
+
+  EXPECT_EQ(get_text(d, "/metrics", "").first, 401);
+  auto [status, text] = get_text(d, "/metrics", d.token("scraper"));
+  ASSERT_EQ(status, 200) << text;
+  EXPECT_NE(text.find("# TYPE flinkbr_backup_runs_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nflinkbr_backup_runs_total{status=\"Succeeded\"} 1\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nflinkbr_backup_runs_total{status=\"Failed\"} 0\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nflinkbr_restore_runs_total{status=\"Failed\"} 1\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nflinkbr_backup_last_size_bytes{task=\"nightly\"} " +
+                      std::to_string(fs::file_size(path)) + "\n"),
+            std::string::npos)
+      << text;
+  const std::string ts = "\nflinkbr_backup_last_success_timestamp_seconds{task=\"nightly\"} ";
+  const size_t at = text.find(ts);
+  ASSERT_NE(at, std::string::npos) << text;
+  const long long when = std::stoll(text.substr(at + ts.size()));
+  EXPECT_GT(when, 1700000000);
+  EXPECT_LE(when, static_cast<long long>(std::time(nullptr)));
+  EXPECT_EQ(get_text(d, "/api/v1/metrics", d.token("scraper")).second, text);
+
+  // Prometheus's own checker, when Debian's prometheus package is installed.
+  if (run({"sh", "-c", "command -v promtool"}).exit_code != 0)
+    GTEST_SKIP() << "promtool is not installed (Debian package prometheus); the exposition was "
+                    "checked above but not by promtool";
+  auto check = run({"promtool", "check", "metrics"}, text);
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_EQ(check.out + check.err, "") << "promtool found problems";
+}
+
+TEST(DailyFlows, ServeCheckConfigValidatesWithoutStarting) {
+  Daemon d;
+  const std::string good = d.root() + "/flinkbr.yaml";
+  auto ok = run({FLINKBR_BINARY, "serve", "--config", good, "--check-config"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_TRUE(ok.out.starts_with(good + ": the configuration is valid: 2 clusters") ||
+              ok.out.starts_with(good + ": the configuration is valid: 1 cluster,"))
+      << ok.out;
+  const std::string bad = d.root() + "/bad.yaml";
+  write_file(bad, read_file(good) + "bogus_key: 1\n");
+  auto refused = run({FLINKBR_BINARY, "serve", "--config", bad, "--check-config"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.out;
+  EXPECT_NE(refused.err.find("bogus_key"), std::string::npos) << refused.err;
+  EXPECT_EQ(refused.out, "");
+  // The daemon under test is still the one answering: nothing else was started.
+  EXPECT_EQ(d.api("GET", "/api/v1/health", nullptr, "").status, 200);
 }
 
 }  // namespace
