@@ -7,9 +7,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <map>
+#include <optional>
+#include <set>
 #include <thread>
 
 namespace flinkbr::cli {
@@ -55,6 +60,22 @@ json items_of(const json& answer) {
   return json::array();
 }
 
+// Only the items named (velero's `get NAME...`); every name must be there.
+Result<json> only_named(json items, const std::vector<std::string>& names, const char* what) {
+  if (names.empty()) return items;
+  json out = json::array();
+  for (const auto& n : names) {
+    bool found = false;
+    for (const auto& it : items)
+      if (str(it, "name") == n) {
+        out.push_back(it);
+        found = true;
+      }
+    if (!found) return not_found("no " + std::string(what) + " '" + n + "'");
+  }
+  return out;
+}
+
 // "key:   value" lines, values aligned.
 std::string render_fields(const std::vector<std::pair<std::string, std::string>>& fields) {
   size_t w = 0;
@@ -90,6 +111,7 @@ struct Globals {
   std::string server_flag;
   bool json = false;
   bool wait = false;
+  std::string output;  // -o: "json", "yaml", "wide" or "" (tables)
 };
 
 class Command {
@@ -97,7 +119,10 @@ class Command {
   Command(Io& io, Globals& g) : io_(io), g_(g) {}
 
   Io& io() { return io_; }
-  bool json_out() const { return g_.json; }
+  // The data as the API gives it (--json, -o json, -o yaml) rather than tables.
+  bool json_out() const { return g_.json || g_.output == "json" || g_.output == "yaml"; }
+  // -o wide: tables with more columns.
+  bool wide() const { return g_.output == "wide"; }
   bool wait() const { return g_.wait; }
 
   std::string server() const {
@@ -119,7 +144,12 @@ class Command {
     return Client(srv, "", hint);
   }
 
-  void print_json(const json& j) { io_.out << dump_pretty(j) << "\n"; }
+  void print_json(const json& j) {
+    if (g_.output == "yaml" && !g_.json)
+      io_.out << render_yaml(j);
+    else
+      io_.out << dump_pretty(j) << "\n";
+  }
   void note(const std::string& s) { io_.err << s << "\n"; }
 
  private:
@@ -172,6 +202,52 @@ Result<json> poll(Client& c, const std::string& path, Io& io) {
     if (r || r.error().code != Errc::kUnavailable || failures >= kMaxPollFailures) return r;
     std::this_thread::sleep_for(std::chrono::milliseconds(io.poll_interval_ms));
   }
+}
+
+// Waits until a task ends. The event stream (GET /api/v1/events) tells at once; `check` GETs
+// the task (drawing its progress) and says whether it has ended, `ended` looks at one event
+// (drawing its progress) and says whether it ends the task, which `check` then confirms with
+// the whole answer. `check` runs when the stream opens (what ended before it opened) and at most
+// every two seconds after. Without a stream (an older daemon, a proxy that buffers, too many
+// streams) it polls every Io::poll_interval_ms.
+Status wait_for_end(Command& cmd, Client& c, const std::function<Result<bool>()>& check,
+                    const std::function<bool(const std::string& type, const json& data)>& ended) {
+  using Clock = std::chrono::steady_clock;
+  std::optional<Error> failure;
+  bool done = false;
+  auto check_once = [&]() -> bool {  // false: stop following
+    auto r = check();
+    if (!r) {
+      failure = r.error();
+      return false;
+    }
+    done = *r;
+    return !done;
+  };
+  for (int streams = 0; streams < 5 && !done && !failure; ++streams) {
+    bool opened = false;
+    auto last_check = Clock::now();
+    auto st =
+        c.follow_events([&](const std::string& type,
+                            const json& data) { return ended(type, data) ? check_once() : true; },
+                        [&] {
+                          if (opened && Clock::now() - last_check < std::chrono::seconds(2))
+                            return true;
+                          opened = true;
+                          last_check = Clock::now();
+                          return check_once();
+                        });
+    if (failure) return std::unexpected(*failure);
+    if (done) return ok();
+    if (!opened) break;  // no stream to be had: poll
+    (void)st;            // a stream that broke after opening is opened again
+  }
+  for (;;) {
+    if (!check_once()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(cmd.io().poll_interval_ms));
+  }
+  if (failure) return std::unexpected(*failure);
+  return ok();
 }
 
 // ---- Commands
@@ -337,15 +413,24 @@ std::string record_summary(const json& r) {
 }
 
 Result<int> wait_backup(Command& cmd, Client& c, json record, const std::string& task) {
-  const std::string path = "/api/v1/backup-records/" + std::to_string(num(record, "id"));
+  const int64_t id = num(record, "id");
+  const std::string path = "/api/v1/backup-records/" + std::to_string(id);
   {
     ProgressView view(cmd.io(), "backup", task);
-    for (;;) {
-      view.update(static_cast<int>(num(record, "progress")), "");
-      if (str(record, "status") != "Running") break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(cmd.io().poll_interval_ms));
-      record = TRY(poll(c, path, cmd.io()));
-    }
+    view.update(static_cast<int>(num(record, "progress")), "");
+    if (str(record, "status") == "Running")
+      TRY(wait_for_end(
+          cmd, c,
+          [&]() -> Result<bool> {
+            record = TRY(poll(c, path, cmd.io()));
+            view.update(static_cast<int>(num(record, "progress")), "");
+            return str(record, "status") != "Running";
+          },
+          [&](const std::string& type, const json& e) {
+            if (type != "backup" || num(e, "id") != id) return false;
+            view.update(static_cast<int>(num(e, "progress")), "");
+            return str(e, "status") != "Running";
+          }));
   }
   const std::string status = str(record, "status");
   if (cmd.json_out()) cmd.print_json(record);
@@ -371,9 +456,10 @@ Result<int> cmd_backup_run(Command& cmd, const std::string& name) {
   return 0;
 }
 
-Result<int> cmd_backup_list(Command& cmd) {
+Result<int> cmd_backup_list(Command& cmd, const std::vector<std::string>& names) {
   Client c = TRY(cmd.client());
-  json items = TRY(c.get_all("/api/v1/backup-tasks"));
+  json all = TRY(c.get_all("/api/v1/backup-tasks"));
+  json items = TRY(only_named(std::move(all), names, "backup task"));
   if (cmd.json_out()) {
     cmd.print_json(items);
     return 0;
@@ -385,9 +471,12 @@ Result<int> cmd_backup_list(Command& cmd) {
     rows.push_back({str(t, "name"), str(t, "cluster"), str(t, "data_source"), str(t, "path_type"),
                     mode, str(t, "next_run"),
                     num(t, "max_copies") > 0 ? str(t, "max_copies") : "all"});
+    if (cmd.wide()) rows.back().push_back(str(t, "path"));
   }
-  cmd.io().out << render_table(
-      {"NAME", "CLUSTER", "DATA SOURCE", "PATH TYPE", "MODE", "NEXT RUN", "KEEP"}, rows);
+  std::vector<std::string> headers = {"NAME", "CLUSTER",  "DATA SOURCE", "PATH TYPE",
+                                      "MODE", "NEXT RUN", "KEEP"};
+  if (cmd.wide()) headers.push_back("PATH");
+  cmd.io().out << render_table(headers, rows);
   return 0;
 }
 
@@ -509,25 +598,60 @@ Result<int> print_verify(Command& cmd, const json& v) {
 struct RestoreCreateArgs {
   std::string name, cluster, data_source, path_type, source_path, nameservice, ip_mode, namenode_ip,
       queue;
+  int64_t from_record = 0;  // --from-record: fill the file's fields from this backup record
+  std::string from_backup;  // --from-backup: ... from the newest Succeeded record of this task
 };
 
+// Without --from-record/--from-backup the four fields are required; with one, the daemon fills
+// them from the record and refuses them if given too (the record is the one truth).
+Status check_restore_create_args(const RestoreCreateArgs& a) {
+  const bool from = a.from_record > 0 || !a.from_backup.empty();
+  if (a.from_record > 0 && !a.from_backup.empty())
+    return invalid_argument("from_backup", "--from-record and --from-backup exclude each other");
+  if (from) {
+    for (auto [flag, value] : {std::pair{"--data-source", &a.data_source},
+                               {"--path-type", &a.path_type},
+                               {"--source-path", &a.source_path},
+                               {"--nameservice", &a.nameservice},
+                               {"--namenode-ip", &a.namenode_ip}})
+      if (!value->empty())
+        return invalid_argument(flag, std::string(flag) + " comes from the backup record; give " +
+                                          (a.from_record > 0 ? "--from-record" : "--from-backup") +
+                                          " or " + flag + ", not both");
+    return ok();
+  }
+  for (auto [flag, value] : {std::pair{"--cluster", &a.cluster},
+                             {"--data-source", &a.data_source},
+                             {"--path-type", &a.path_type},
+                             {"--source-path", &a.source_path}})
+    if (value->empty())
+      return invalid_argument(flag, std::string(flag) +
+                                        " is required (or take everything from a backup with "
+                                        "--from-record ID or --from-backup TASK)");
+  return ok();
+}
+
 Result<int> cmd_restore_create(Command& cmd, const RestoreCreateArgs& a) {
+  TRY(check_restore_create_args(a));
   Client c = TRY(cmd.client());
-  json body = {{"name", a.name},
-               {"cluster", a.cluster},
-               {"data_source", a.data_source},
-               {"path_type", a.path_type},
-               {"source_path", a.source_path}};
-  for (auto [key, value] : {std::pair{"nameservice", &a.nameservice},
+  json body = {{"name", a.name}};
+  for (auto [key, value] : {std::pair{"cluster", &a.cluster},
+                            {"data_source", &a.data_source},
+                            {"path_type", &a.path_type},
+                            {"source_path", &a.source_path},
+                            {"nameservice", &a.nameservice},
                             {"ip_mode", &a.ip_mode},
                             {"namenode_ip", &a.namenode_ip},
-                            {"queue", &a.queue}})
+                            {"queue", &a.queue},
+                            {"from_backup", &a.from_backup}})
     if (!value->empty()) body[key] = *value;
+  if (a.from_record > 0) body["from_record"] = a.from_record;
   json t = TRY(c.post("/api/v1/restore-tasks", body));
   if (cmd.json_out())
     cmd.print_json(t);
   else
-    cmd.io().out << "Created restoration task " << str(t, "name") << " (" << str(t, "state")
+    cmd.io().out << "Created restoration task " << str(t, "name") << " (" << str(t, "state") << ", "
+                 << str(t, "path_type") << " " << str(t, "source_path")
                  << "). Start it with: flinkbr restore start " << str(t, "name") << "\n";
   return 0;
 }
@@ -548,14 +672,23 @@ Result<int> wait_restore(Command& cmd, Client& c, const std::string& name, int m
   json task;
   {
     ProgressView view(cmd.io(), "restore", name);
-    for (;;) {
-      task = TRY(poll(c, path, cmd.io()));
-      // An answer from before the start took effect would show the previous attempt's end.
-      const bool current = num(task, "attempts") >= min_attempts;
-      view.update(static_cast<int>(num(task, "progress")), current_stage(task));
-      if (current && str(task, "state") != "Running") break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(cmd.io().poll_interval_ms));
-    }
+    TRY(wait_for_end(
+        cmd, c,
+        [&]() -> Result<bool> {
+          task = TRY(poll(c, path, cmd.io()));
+          // An answer from before the start took effect would show the previous attempt's end.
+          const bool current = num(task, "attempts") >= min_attempts;
+          view.update(static_cast<int>(num(task, "progress")), current_stage(task));
+          return current && str(task, "state") != "Running";
+        },
+        [&](const std::string& type, const json& e) {
+          if (type != "restore" || str(e, "name") != name) return false;
+          std::string stage = str(e, "phase", "");
+          for (const auto& s : e.value("steps", json::array()))
+            if (str(s, "status", "") == "running") stage = str(s, "name", "");
+          view.update(static_cast<int>(num(e, "progress")), stage);
+          return num(e, "attempt") >= min_attempts && str(e, "state") != "Running";
+        }));
   }
   if (cmd.json_out()) cmd.print_json(task);
   const std::string state = str(task, "state");
@@ -596,9 +729,10 @@ Result<int> cmd_restore_start(Command& cmd, const std::string& name, bool dry_ru
   return 0;
 }
 
-Result<int> cmd_restore_list(Command& cmd) {
+Result<int> cmd_restore_list(Command& cmd, const std::vector<std::string>& names) {
   Client c = TRY(cmd.client());
-  json items = TRY(c.get_all("/api/v1/restore-tasks"));
+  json all = TRY(c.get_all("/api/v1/restore-tasks"));
+  json items = TRY(only_named(std::move(all), names, "restoration task"));
   if (cmd.json_out()) {
     cmd.print_json(items);
     return 0;
@@ -608,9 +742,14 @@ Result<int> cmd_restore_list(Command& cmd) {
     rows.push_back({str(t, "name"), str(t, "cluster"), str(t, "data_source"), str(t, "path_type"),
                     str(t, "state"), str(t, "progress") + "%", str(t, "attempts"),
                     str(t, "updated_at"), str(t, "error")});
-  cmd.io().out << render_table({"NAME", "CLUSTER", "DATA SOURCE", "PATH TYPE", "STATE", "PROGRESS",
-                                "ATTEMPTS", "UPDATED", "ERROR"},
-                               rows);
+  std::vector<std::string> headers = {"NAME",     "CLUSTER",  "DATA SOURCE", "PATH TYPE", "STATE",
+                                      "PROGRESS", "ATTEMPTS", "UPDATED",     "ERROR"};
+  if (cmd.wide()) {
+    headers.insert(headers.begin() + 4, "SOURCE PATH");
+    for (size_t i = 0; i < rows.size(); ++i)
+      rows[i].insert(rows[i].begin() + 4, str(items[i], "source_path"));
+  }
+  cmd.io().out << render_table(headers, rows);
   return 0;
 }
 
@@ -728,11 +867,168 @@ Result<int> cmd_audit_list(Command& cmd, int limit, int64_t offset) {
   return 0;
 }
 
+// -- version, completion
+
+Result<int> cmd_version(Command& cmd, bool client_only) {
+  json out = {{"client", {{"version", FLINKBR_VERSION}}}};
+  std::optional<Error> server_error;
+  if (!client_only) {
+    // Health needs no credentials: the version of a daemon one is not logged in to is useful.
+    Client c(cmd.server(), "");
+    auto h = c.get("/api/v1/health");
+    if (h)
+      out["server"] = {{"version", h->value("version", "")}, {"url", cmd.server()}};
+    else
+      server_error = h.error();
+  }
+  if (cmd.json_out()) {
+    cmd.print_json(out);
+  } else {
+    cmd.io().out << "Client version: " << FLINKBR_VERSION << "\n";
+    if (out.contains("server"))
+      cmd.io().out << "Server version: " << str(out["server"], "version") << " (" << cmd.server()
+                   << ")\n";
+  }
+  if (server_error)
+    return std::unexpected(std::move(*server_error).context("the server's version"));
+  return 0;
+}
+
+// Completion words of the tree: the values of the options that take a fixed set.
+const std::map<std::string, std::string>& option_values() {
+  static const std::map<std::string, std::string> values = {
+      {"--path-type", "LocalDir LocalHDFS RemoteHDFS OBS"},
+      {"--data-source", "Flink FlinkServiceData"},
+      {"--ip-mode", "auto IPv4 IPv6"},
+      {"--role", "viewer operator administrator"},
+      {"-o", "json yaml wide"},
+      {"--output", "json yaml wide"},
+  };
+  return values;
+}
+
+std::string words_of(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+// The names (and aliases) of `app`'s subcommands, its long and short flags.
+std::vector<std::string> completion_words(CLI::App* app) {
+  std::vector<std::string> out;
+  for (CLI::App* sub : app->get_subcommands([](CLI::App*) { return true; })) {
+    out.push_back(sub->get_name());
+    for (const auto& a : sub->get_aliases()) out.push_back(a);
+  }
+  for (const CLI::Option* o : app->get_options()) {
+    for (const auto& l : o->get_lnames()) out.push_back("--" + l);
+    for (const auto& sn : o->get_snames()) out.push_back("-" + sn);
+  }
+  return out;
+}
+
+// A bash completion function generated from the command tree: the first two command words pick
+// the node, options that take a value skip the word after them, and a few options complete
+// their values.
+std::string bash_completion(CLI::App& app) {
+  std::set<std::string> takes_value;
+  std::string cases;
+  auto collect = [&](CLI::App* a) {
+    for (const CLI::Option* o : a->get_options())
+      if (o->nonpositional() && o->get_type_size() != 0) {
+        for (const auto& l : o->get_lnames()) takes_value.insert("--" + l);
+        for (const auto& sn : o->get_snames()) takes_value.insert("-" + sn);
+      }
+  };
+  collect(&app);
+  cases += "    '') words='" + words_of(completion_words(&app)) + "' ;;\n";
+  for (CLI::App* top : app.get_subcommands([](CLI::App*) { return true; })) {
+    collect(top);
+    std::vector<std::string> names = {top->get_name()};
+    for (const auto& a : top->get_aliases()) names.push_back(a);
+    std::string inner = "        '') words='" + words_of(completion_words(top)) + "' ;;\n";
+    for (CLI::App* sub : top->get_subcommands([](CLI::App*) { return true; })) {
+      collect(sub);
+      std::string label = sub->get_name();
+      for (const auto& a : sub->get_aliases()) label += "|" + a;
+      inner += "        " + label + ") words='" + words_of(completion_words(sub)) + "' ;;\n";
+    }
+    std::string label = names[0];
+    for (size_t i = 1; i < names.size(); ++i) label += "|" + names[i];
+    if (top->get_subcommands([](CLI::App*) { return true; }).empty())
+      cases += "    " + label + ") words='" + words_of(completion_words(top)) + "' ;;\n";
+    else
+      cases += "    " + label + ")\n      case \"$c2\" in\n" + inner + "      esac ;;\n";
+  }
+  std::string values;
+  for (const auto& [opt, v] : option_values()) values += "    " + opt + ") words='" + v + "' ;;\n";
+  std::string skip;
+  for (const auto& o : takes_value) skip += (skip.empty() ? "" : "|") + o;
+  return "# bash completion for flinkbr; load it with: source <(flinkbr completion bash)\n"
+         "_flinkbr() {\n"
+         "  local cur=\"${COMP_WORDS[COMP_CWORD]}\" prev=\"${COMP_WORDS[COMP_CWORD-1]}\"\n"
+         "  local c1='' c2='' skip='' w words='' i\n"
+         "  for ((i = 1; i < COMP_CWORD; i++)); do\n"
+         "    w=\"${COMP_WORDS[i]}\"\n"
+         "    if [[ -n $skip ]]; then skip=''; continue; fi\n"
+         "    case \"$w\" in\n"
+         "      " +
+         skip +
+         ") skip=1; continue ;;\n"
+         "      -*) continue ;;\n"
+         "    esac\n"
+         "    if [[ -z $c1 ]]; then c1=$w; elif [[ -z $c2 ]]; then c2=$w; fi\n"
+         "  done\n"
+         "  case \"$prev\" in\n" +
+         values +
+         "  esac\n"
+         "  if [[ -z $words ]]; then\n"
+         "  case \"$c1\" in\n" +
+         cases +
+         "  esac\n"
+         "  fi\n"
+         "  COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
+         "}\n"
+         "complete -F _flinkbr flinkbr\n";
+}
+
+Result<int> cmd_completion(Command& cmd, const std::string& shell, CLI::App& app) {
+  if (shell == "bash") {
+    cmd.io().out << bash_completion(app);
+  } else {
+    // zsh runs the bash function through its bash compatibility layer.
+    cmd.io().out << "#compdef flinkbr\n"
+                    "# zsh completion for flinkbr; load it with: source <(flinkbr completion zsh)\n"
+                    "autoload -U +X compinit && compinit\n"
+                    "autoload -U +X bashcompinit && bashcompinit\n"
+                 << bash_completion(app);
+  }
+  return 0;
+}
+
+// -- logs
+
+Result<int> cmd_restore_logs(Command& cmd, const std::string& name) {
+  Client c = TRY(cmd.client());
+  json t = TRY(c.get("/api/v1/restore-tasks/" + url_segment(name)));
+  const json log = t.value("log", json::array());
+  if (cmd.json_out()) {
+    cmd.print_json(log);
+    return 0;
+  }
+  for (const auto& l : log)
+    cmd.io().out << str(l, "at") << "  " << str(l, "level") << "  " << str(l, "text", "") << "\n";
+  return 0;
+}
+
 // ---- The command tree --------------------------------------------------------------------------
 
 // Everything the leaves of the tree bind their arguments to.
 struct Args {
-  std::string name, cluster, user, role, config;
+  std::string name, cluster, user, role, config, shell;
+  std::vector<std::string> names;  // `list`/`get` NAME...
+  bool client_only = false;
+  bool check_config = false;
   BackupCreateArgs backup;
   RestoreCreateArgs restore;
   FileArgs file;
@@ -742,6 +1038,53 @@ struct Args {
   int audit_limit = 100;
   int64_t offset = 0;
 };
+
+// The names a user may type for the subcommands of `app`.
+std::vector<std::string> command_names(CLI::App* app) {
+  std::vector<std::string> out;
+  for (CLI::App* sub : app->get_subcommands([](CLI::App*) { return true; })) {
+    out.push_back(sub->get_name());
+    for (const auto& a : sub->get_aliases()) out.push_back(a);
+  }
+  return out;
+}
+
+// The command words checked before CLI11 parses, which would only say "A subcommand is required"
+// or "The following argument was not expected": an unknown command named with the closest
+// known one, a group without its subcommand with the list of them.
+std::optional<std::string> command_word_error(CLI::App& app, const std::vector<std::string>& argv) {
+  for (const auto& t : argv)
+    if (t == "-h" || t == "--help" || t == "--version") return std::nullopt;
+  CLI::App* node = &app;
+  std::string path = "flinkbr";
+  for (size_t i = 0; i < argv.size(); ++i) {
+    const std::string& t = argv[i];
+    if (t == "--server") {
+      ++i;
+      continue;
+    }
+    if (t.starts_with("-")) continue;
+    const auto names = command_names(node);
+    if (names.empty()) return std::nullopt;  // a leaf: the rest are its arguments
+    if (std::find(names.begin(), names.end(), t) == names.end()) {
+      std::string msg =
+          "unknown command '" + t + "'" + (node == &app ? std::string() : " for '" + path + "'");
+      if (auto near = closest_word(t, names); !near.empty())
+        msg += " (did you mean '" + near + "'?)";
+      return msg + "; see " + path + " --help";
+    }
+    for (CLI::App* sub : node->get_subcommands([](CLI::App*) { return true; }))
+      if (sub->check_name(t)) node = sub;
+    path += " " + node->get_name();
+  }
+  if (node != &app && !command_names(node).empty()) {
+    std::string list;
+    for (CLI::App* sub : node->get_subcommands([](CLI::App*) { return true; }))
+      list += (list.empty() ? "" : ", ") + sub->get_name();
+    return "'" + path + "' needs a command: " + list + " (see " + path + " --help)";
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -760,6 +1103,16 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
                  "URL of the flinkbr daemon (default: $FLINKBR_SERVER or " +
                      std::string(kDefaultServer) + ")");
   app.set_version_flag("--version", FLINKBR_VERSION);
+  app.footer(
+      "Examples:\n"
+      "  flinkbr login --user admin < flinkbr-state/initial-admin-password\n"
+      "  flinkbr backup create nightly --cluster flink-prod --data-source Flink --path-type "
+      "LocalDir --period 1d\n"
+      "  flinkbr backup run nightly --wait\n"
+      "  flinkbr restore create undo --from-backup nightly\n"
+      "  flinkbr restore start undo --dry-run\n"
+      "  flinkbr restore get -o wide\n"
+      "Aliases as in velero: get = list, describe = show; restore logs NAME.");
 
   struct Leaf {
     CLI::App* app;
@@ -771,6 +1124,8 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
                   std::function<Result<int>()> fn) {
     CLI::App* s = parent->add_subcommand(name, desc);
     s->add_flag("--json", g.json, "Print the API's JSON");
+    s->add_option("-o,--output", g.output, "Output format: json, yaml or wide (more columns)")
+        ->check(CLI::IsMember({"json", "yaml", "wide"}));
     s->add_flag("--wait", g.wait,
                 "Wait until the task ends (progress on standard error); exit 0 only on success");
     leaves.push_back({s, std::move(fn)});
@@ -789,7 +1144,12 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
     CLI::App* s = app.add_subcommand("serve", "Run the flinkbr daemon");
     s->add_option("--config", a.config,
                   "YAML configuration file (default: the embedded demo configuration)");
-    leaves.push_back({s, [&]() -> Result<int> { return serve_fn(a.config); }});
+    s->add_flag("--check-config", a.check_config,
+                "Validate the configuration and exit (0 when valid) without starting");
+    s->footer(
+        "Examples:\n  flinkbr serve --config /etc/flinkbr/flinkbr.yaml\n"
+        "  flinkbr serve --config /etc/flinkbr/flinkbr.yaml --check-config");
+    leaves.push_back({s, [&]() -> Result<int> { return serve_fn(a.config, a.check_config); }});
   }
 
   // login / logout
@@ -826,6 +1186,12 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
     CLI::App* grp = group("backup", "Backup tasks and their records");
     CLI::App* s = leaf(grp, "create", "Create a backup task",
                        [&] { return cmd_backup_create(cmd, a.backup); });
+    s->footer(
+        "Examples:\n"
+        "  flinkbr backup create nightly --cluster flink-prod --data-source Flink --path-type "
+        "LocalDir --period 1d --max-copies 7\n"
+        "  flinkbr backup create offsite --cluster flink-prod --data-source Flink --path-type OBS "
+        "--path flink-backups/prod");
     s->add_option("NAME", a.backup.name, "Task name")->required();
     s->add_option("--cluster", a.backup.cluster, "Cluster to back up")->required();
     s->add_option("--data-source", a.backup.data_source, "Flink or FlinkServiceData")
@@ -851,13 +1217,17 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
     leaf(grp, "run", "Run a backup task now", [&] { return cmd_backup_run(cmd, a.name); })
         ->add_option("NAME", a.name, "Task name")
         ->required();
-    leaf(grp, "list", "List backup tasks", [&] { return cmd_backup_list(cmd); });
+    leaf(grp, "list", "List backup tasks (all, or those named)",
+         [&] { return cmd_backup_list(cmd, a.names); })
+        ->alias("get")
+        ->add_option("NAME", a.names, "Task names");
     s = leaf(grp, "history", "List the records of a backup task, newest first",
              [&] { return cmd_backup_history(cmd, a.name, a.limit); });
     s->add_option("NAME", a.name, "Task name")->required();
     s->add_option("--limit", a.limit, "Show only the newest N records")->check(CLI::PositiveNumber);
     leaf(grp, "show-record", "Show one backup record",
          [&] { return cmd_backup_show_record(cmd, a.name); })
+        ->alias("describe")
         ->add_option("ID", a.name, "Record id")
         ->required();
     leaf(grp, "delete", "Delete a backup task", [&] { return cmd_backup_delete(cmd, a.name); })
@@ -890,17 +1260,28 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
     CLI::App* grp = group("restore", "Restoration tasks");
     CLI::App* s = leaf(grp, "create", "Create a restoration task",
                        [&] { return cmd_restore_create(cmd, a.restore); });
+    s->footer(
+        "Examples:\n"
+        "  flinkbr restore create undo --from-backup nightly\n"
+        "  flinkbr restore create undo-3 --from-record 3 --cluster flink-dr\n"
+        "  flinkbr restore create r1 --cluster flink-prod --data-source Flink --path-type "
+        "LocalDir --source-path /var/lib/flinkbr/LocalBackup/nightly_20260101000000/"
+        "1.18.1_Flink_20260102000000.tar.gz");
     s->add_option("NAME", a.restore.name, "Task name")->required();
-    s->add_option("--cluster", a.restore.cluster, "Cluster to restore into")->required();
+    s->add_option("--from-record", a.restore.from_record,
+                  "Restore the file of this backup record (see backup history): cluster, data "
+                  "source, path type and path come from it")
+        ->check(CLI::PositiveNumber);
+    s->add_option("--from-backup", a.restore.from_backup,
+                  "Restore the newest Succeeded record of this backup task");
+    s->add_option("--cluster", a.restore.cluster,
+                  "Cluster to restore into (with --from-*: default the backup's cluster)");
     s->add_option("--data-source", a.restore.data_source, "Flink or FlinkServiceData")
-        ->required()
         ->check(kDataSources);
     s->add_option("--path-type", a.restore.path_type, "LocalDir, LocalHDFS, RemoteHDFS or OBS")
-        ->required()
         ->check(kPathTypes);
     s->add_option("--source-path", a.restore.source_path,
-                  "The backup file (a record's backup path)")
-        ->required();
+                  "The backup file (a record's backup path)");
     s->add_option("--nameservice", a.restore.nameservice, "HDFS NameService");
     s->add_option("--ip-mode", a.restore.ip_mode, "RemoteHDFS: auto, IPv4 or IPv6")
         ->check(CLI::IsMember({"auto", "IPv4", "IPv6"}));
@@ -909,6 +1290,10 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
 
     s = leaf(grp, "start", "Start a restoration (or preview it with --dry-run)",
              [&] { return cmd_restore_start(cmd, a.name, a.dry_run, false, a.allow_dangling); });
+    s->footer(
+        "Examples:\n"
+        "  flinkbr restore start undo --dry-run      # works while Flink runs\n"
+        "  flinkbr service stop flink-prod && flinkbr restore start undo --wait");
     s->add_option("NAME", a.name, "Task name")->required();
     s->add_flag("--dry-run", a.dry_run,
                 "Run the checks and show what would be added, changed and removed");
@@ -919,9 +1304,17 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
     s->add_option("NAME", a.name, "Task name")->required();
     s->add_flag("--allow-dangling", a.allow_dangling,
                 "Restore even if Flink's HA pointers in the backup dangle (Flink may not recover)");
-    leaf(grp, "list", "List restoration tasks", [&] { return cmd_restore_list(cmd); });
+    leaf(grp, "list", "List restoration tasks (all, or those named)",
+         [&] { return cmd_restore_list(cmd, a.names); })
+        ->alias("get")
+        ->add_option("NAME", a.names, "Task names");
     leaf(grp, "show", "Show a restoration task with its attempts, steps and log",
          [&] { return cmd_restore_show(cmd, a.name); })
+        ->alias("describe")
+        ->add_option("NAME", a.name, "Task name")
+        ->required();
+    leaf(grp, "logs", "Print the log of the latest attempt of a restoration",
+         [&] { return cmd_restore_logs(cmd, a.name); })
         ->add_option("NAME", a.name, "Task name")
         ->required();
     leaf(grp, "delete", "Delete a restoration task",
@@ -952,6 +1345,24 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
     s->add_option("--offset", a.offset, "Skip the newest N entries")->check(CLI::NonNegativeNumber);
   }
 
+  // version, completion
+  leaf(&app, "version", "Print the client's and the daemon's version", [&] {
+    return cmd_version(cmd, a.client_only);
+  })->add_flag("--client", a.client_only, "Only the client's version (no daemon asked)");
+  leaf(&app, "completion", "Print a shell completion script (bash or zsh)",
+       [&] { return cmd_completion(cmd, a.shell, app); })
+      ->footer(
+          "Examples:\n  source <(flinkbr completion bash)\n"
+          "  flinkbr completion zsh > \"${fpath[1]}/_flinkbr\"")
+      ->add_option("SHELL", a.shell, "bash or zsh")
+      ->required()
+      ->check(CLI::IsMember({"bash", "zsh"}));
+
+  if (auto e = command_word_error(app, argv)) {
+    io.err << error_line({Errc::kInvalidArgument, *e}) << "\n";
+    return errc_exit_code(Errc::kInvalidArgument);
+  }
+
   try {
     std::vector<std::string> reversed(argv.rbegin(), argv.rend());
     app.parse(reversed);
@@ -979,7 +1390,7 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
     }();
     io.out.flush();
     if (!r) {
-      io.err << error_line(r.error()) << "\n";
+      io.err << error_line(with_flag_names(r.error())) << "\n";
       return errc_exit_code(r.error().code);
     }
     return *r;

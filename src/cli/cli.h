@@ -18,8 +18,9 @@
 
 namespace flinkbr::cli {
 
-// Runs the daemon with a config file path ("" = embedded default); returns the exit status.
-using ServeFn = std::function<int(const std::string& config_path)>;
+// Runs the daemon with a config file path ("" = embedded default), or with `check_only` only
+// validates that configuration (serve --check-config); returns the exit status.
+using ServeFn = std::function<int(const std::string& config_path, bool check_only)>;
 
 // Parses argv and runs one command; returns the process exit status.
 int run(int argc, char** argv, const ServeFn& serve_fn);
@@ -44,6 +45,11 @@ int run(const std::vector<std::string>& args, const ServeFn& serve_fn, Io& io);
 // The one line printed on standard error for a failed command: "flinkbr: <message>", with the
 // field named when the message does not already name it.
 std::string error_line(const Error& e);
+// The flag a user types for an API field ("namenode_ip" -> "--namenode-ip", "name" -> "NAME").
+std::string flag_for_field(std::string_view field);
+// The daemon's error with the API field replaced by the flag wherever the message names it, so
+// that the user reads what they typed.
+Error with_flag_names(Error e);
 
 // ---- Credentials ($FLINKBR_CONFIG_DIR or ~/.config/flinkbr)/credentials.json ------------------
 
@@ -86,6 +92,14 @@ class Client {
   Result<nlohmann::json> del(const std::string& path);
   // Every item of a paged list (GET path?limit=&offset= until a short page); at most `max`.
   Result<nlohmann::json> get_all(const std::string& path, size_t max = SIZE_MAX);
+  // Follows GET /api/v1/events (server-sent events): `on_event` gets each event's type and JSON
+  // data, `on_tick` is called after every chunk received (the first one opens the stream;
+  // keep-alives come every 15 s). Returns ok once a callback returned false; otherwise the
+  // error that ended the stream (the daemon's answer when it refused it, kUnavailable when the
+  // connection broke). Blocks the calling thread.
+  [[nodiscard]] Status follow_events(
+      const std::function<bool(const std::string& type, const nlohmann::json& data)>& on_event,
+      const std::function<bool()>& on_tick);
   const std::string& server() const { return server_; }
 
  private:
@@ -112,6 +126,12 @@ std::string render_table(const std::vector<std::string>& headers,
                          const std::vector<std::vector<std::string>>& rows);
 // 1536 -> "1.5 KiB".
 std::string human_bytes(uint64_t n);
+// The JSON as YAML (-o yaml): block style, strings double-quoted as JSON quotes them (a YAML
+// double-quoted scalar reads them back the same), keys plain when they are simple words.
+std::string render_yaml(const nlohmann::json& j);
+// The closest of `candidates` to a mistyped `word` (a prefix first, else edit distance at most 2),
+// "" when none is close: "did you mean ...".
+std::string closest_word(std::string_view word, const std::vector<std::string>& candidates);
 // The human text of a restore dry run (Engine::preview_restore's JSON).
 std::string render_preview(const nlohmann::json& preview, size_t max_entries = 10);
 

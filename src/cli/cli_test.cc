@@ -7,7 +7,9 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -102,11 +104,12 @@ class CliTest : public ::testing::Test {
   Out run_cli(std::vector<std::string> args, const std::string& stdin_text = "", bool tty = false) {
     std::istringstream in(stdin_text);
     std::ostringstream out, err;
-    Io io{.in = in, .out = out, .err = err, .stderr_is_tty = tty, .poll_interval_ms = 5};
+    Io io{.in = in, .out = out, .err = err, .stderr_is_tty = tty, .poll_interval_ms = poll_ms_};
     int code = run(
         args,
-        [this](const std::string& cfg) {
+        [this](const std::string& cfg, bool check_only) {
           serve_config_ = cfg;
+          serve_check_only_ = check_only;
           return 42;
         },
         io);
@@ -229,15 +232,67 @@ class CliTest : public ::testing::Test {
           polls_ = 0;
           reply(res, 202, restore_task(name, "Running", 0, 1));
         });
+    server_.Get("/api/v1/health", [](const Request&, Response& res) {
+      reply(res, 200, {{"status", "ok"}, {"version", "9.9.9"}});
+    });
+    // The event stream, when a test enables it: opens, then after a moment says that restoration
+    // "streamed" succeeded, then only keep-alives.
+    server_.Get("/api/v1/events", [this](const Request& req, Response& res) {
+      if (!authorized(req, res)) return;
+      if (!sse_enabled_) return api_error(res, 404, "not_found", "no such route");
+      res.set_chunked_content_provider(
+          "text/event-stream", [this](size_t offset, httplib::DataSink& sink) {
+            if (offset == 0) {
+              static const std::string hello = "retry: 3000\n: connected\n\n";
+              return sink.write(hello.data(), hello.size());
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            std::string out = ": keep-alive\n\n";
+            if (!event_sent_.exchange(true))
+              out = "id: 5\nevent: restore\ndata: " +
+                    json({{"name", "streamed"},
+                          {"state", "Succeeded"},
+                          {"progress", 100},
+                          {"attempt", 1},
+                          {"phase", "done"},
+                          {"steps", json::array()}})
+                        .dump() +
+                    "\n\n";
+            return sink.write(out.data(), out.size());
+          });
+    });
     server_.Get(R"(/api/v1/restore-tasks/([^/]+))", [this](const Request& req, Response& res) {
       if (!authorized(req, res)) return;
       const std::string name = req.matches[1];
+      if (name == "streamed") {
+        ++task_gets_;
+        return reply(res, 200,
+                     event_sent_ ? restore_task(name, "Succeeded", 100, 1)
+                                 : restore_task(name, "Running", 10, 1, "verify"));
+      }
       const int n = ++polls_;
       if (n == 1) return reply(res, 200, restore_task(name, "Running", 10, 1, "verify"));
       if (n < 4) return reply(res, 200, restore_task(name, "Running", 40, 1, "stage"));
       if (name == "bad")
         return reply(res, 200, restore_task(name, "Failed", 40, 1, "", "version differs"));
       reply(res, 200, restore_task(name, "Succeeded", 100, 1));
+    });
+    server_.Post("/api/v1/restore-tasks", [this](const Request& req, Response& res) {
+      if (!authorized(req, res)) return;
+      json b = json::parse(req.body);
+      {
+        std::lock_guard g(mu_);
+        last_body_ = b;
+      }
+      if (b.contains("namenode_ip"))
+        return api_error(res, 400, "invalid_argument",
+                         "namenode_ip: 'x' is not an IPv4 or IPv6 address", "namenode_ip");
+      if (b.contains("from_record") && b["from_record"] == 99)
+        return api_error(res, 404, "not_found", "backup record 99 does not exist");
+      json t = restore_task(b["name"], "Created", 0, 0);
+      if (b.contains("from_record"))
+        t["source_path"] = record(b["from_record"], "Succeeded", 100)["backup_path"];
+      reply(res, 201, t);
     });
     server_.Post("/api/v1/users", [this](const Request& req, Response& res) {
       if (!authorized(req, res)) return;
@@ -266,6 +321,11 @@ class CliTest : public ::testing::Test {
   std::atomic<int> polls_{0};
   std::atomic<bool> logged_out_{false};
   std::string serve_config_;
+  bool serve_check_only_ = false;
+  int poll_ms_ = 5;
+  std::atomic<bool> sse_enabled_{false};
+  std::atomic<bool> event_sent_{false};
+  std::atomic<int> task_gets_{0};
 };
 
 TEST_F(CliTest, LoginStoresTokenAndLaterCommandsUseIt) {
@@ -379,7 +439,7 @@ TEST_F(CliTest, ApiErrorsBecomeExitCodes) {
   r = run_cli({"backup", "create", "t", "--cluster", "prod", "--data-source", "Flink",
                "--path-type", "LocalDir", "--max-copies", "0"});
   EXPECT_EQ(r.code, 2);
-  EXPECT_EQ(r.err, "flinkbr: max_copies: must be at least 1\n");
+  EXPECT_EQ(r.err, "flinkbr: --max-copies: must be at least 1\n");
 }
 
 TEST_F(CliTest, BackupCreateSendsOnlyGivenFields) {
@@ -435,9 +495,13 @@ TEST_F(CliTest, Serve) {
   auto r = run_cli({"serve", "--config", "/etc/flinkbr.yaml"});
   EXPECT_EQ(r.code, 42);
   EXPECT_EQ(serve_config_, "/etc/flinkbr.yaml");
+  EXPECT_FALSE(serve_check_only_);
   r = run_cli({"serve"});
   EXPECT_EQ(r.code, 42);
   EXPECT_EQ(serve_config_, "");
+  r = run_cli({"serve", "--config", "/etc/flinkbr.yaml", "--check-config"});
+  EXPECT_EQ(r.code, 42);
+  EXPECT_TRUE(serve_check_only_);
 }
 
 TEST_F(CliTest, RestoreWaitPlainLines) {
@@ -525,6 +589,189 @@ TEST_F(CliTest, UserCreateReadsPasswordFromStdin) {
   EXPECT_EQ(last_body_["role"], "operator");
   r = run_cli({"user", "create", "bob", "--role", "god"}, "x\n");
   EXPECT_EQ(r.code, 2);
+}
+
+}  // namespace
+}  // namespace flinkbr::cli
+
+namespace flinkbr::cli {
+namespace {
+
+TEST_F(CliTest, RestoreCreateFromRecordSendsOnlyTheRecord) {
+  login();
+  auto r = run_cli({"restore", "create", "r9", "--from-record", "7"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(last_body_, json({{"name", "r9"}, {"from_record", 7}}));
+  EXPECT_EQ(r.out,
+            "Created restoration task r9 (Created, LocalDir "
+            "/b/nightly_20260101000000/1.18.1_Flink_20260101000000.tar.gz). Start it with: "
+            "flinkbr restore start r9\n");
+  // Into another cluster (a migration), from the newest Succeeded record of a task.
+  r = run_cli({"restore", "create", "r10", "--from-backup", "nightly", "--cluster", "dr"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(last_body_, json({{"name", "r10"}, {"from_backup", "nightly"}, {"cluster", "dr"}}));
+  r = run_cli({"restore", "create", "r11", "--from-record", "99"});
+  EXPECT_EQ(r.code, 4);
+  EXPECT_EQ(r.err, "flinkbr: backup record 99 does not exist\n");
+}
+
+TEST_F(CliTest, RestoreCreateRefusalsNameTheFlags) {
+  login();
+  auto r =
+      run_cli({"restore", "create", "r", "--from-record", "7", "--source-path", "/b/x.tar.gz"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "flinkbr: --source-path comes from the backup record; give --from-record or "
+            "--source-path, not both\n");
+  r = run_cli({"restore", "create", "r", "--from-record", "7", "--from-backup", "nightly"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--from-record and --from-backup exclude each other"), std::string::npos);
+  r = run_cli({"restore", "create", "r", "--cluster", "prod", "--data-source", "Flink",
+               "--path-type", "LocalDir"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "flinkbr: --source-path is required (or take everything from a backup with "
+            "--from-record ID or --from-backup TASK)\n");
+  // The daemon's field becomes the flag the user typed.
+  r = run_cli({"restore", "create", "r", "--cluster", "prod", "--data-source", "Flink",
+               "--path-type", "RemoteHDFS", "--source-path", "/b/x.tar.gz", "--namenode-ip", "x"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "flinkbr: --namenode-ip: 'x' is not an IPv4 or IPv6 address\n");
+  r = run_cli({"restore", "create", "r", "--from-record", "0"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--from-record"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace flinkbr::cli
+
+namespace flinkbr::cli {
+namespace {
+
+TEST_F(CliTest, VersionOfClientAndServer) {
+  auto r = run_cli({"version"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, std::string("Client version: ") + FLINKBR_VERSION + "\nServer version: 9.9.9 (" +
+                       url_ + ")\n");
+  r = run_cli({"version", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out), json({{"client", {{"version", FLINKBR_VERSION}}},
+                                      {"server", {{"version", "9.9.9"}, {"url", url_}}}}));
+  r = run_cli({"version", "-o", "yaml"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, std::string("client:\n  version: \"") + FLINKBR_VERSION +
+                       "\"\nserver:\n  url: \"" + url_ + "\"\n  version: \"9.9.9\"\n");
+  // No daemon: the client's version, and the reason on standard error.
+  r = run_cli({"version", "--server", "http://127.0.0.1:1"});
+  EXPECT_EQ(r.code, 7);
+  EXPECT_EQ(r.out, std::string("Client version: ") + FLINKBR_VERSION + "\n");
+  EXPECT_NE(r.err.find("cannot reach the flinkbr daemon"), std::string::npos) << r.err;
+  r = run_cli({"version", "--client", "--server", "http://127.0.0.1:1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+TEST_F(CliTest, UnknownCommandsSayWhatWasMeant) {
+  auto r = run_cli({"backup", "lst"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "flinkbr: unknown command 'lst' for 'flinkbr backup' (did you mean 'list'?); see "
+            "flinkbr backup --help\n");
+  r = run_cli({"--server", "http://x:1", "versoin"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "flinkbr: unknown command 'versoin' (did you mean 'version'?); see flinkbr --help\n");
+  r = run_cli({"frobnicate"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "flinkbr: unknown command 'frobnicate'; see flinkbr --help\n");
+  r = run_cli({"restore"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err,
+            "flinkbr: 'flinkbr restore' needs a command: create, start, retry, list, show, logs, "
+            "delete (see flinkbr restore --help)\n");
+  // Help still works on a group and shows examples.
+  r = run_cli({"restore", "--help"});
+  EXPECT_EQ(r.code, 0);
+  r = run_cli({"restore", "create", "--help"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("flinkbr restore create undo --from-backup nightly"), std::string::npos);
+}
+
+TEST_F(CliTest, VeleroVerbsAndOutputFormats) {
+  login();
+  auto r = run_cli({"restore", "get", "-o", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out).size(), 2u);
+  r = run_cli({"restore", "get", "r2", "-o", "json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(json::parse(r.out).size(), 1u);
+  EXPECT_EQ(json::parse(r.out)[0]["name"], "r2");
+  r = run_cli({"restore", "get", "nope"});
+  EXPECT_EQ(r.code, 4);
+  EXPECT_EQ(r.err, "flinkbr: no restoration task 'nope'\n");
+  r = run_cli({"restore", "get", "r1", "-o", "yaml"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("- ")) << r.out;
+  EXPECT_NE(r.out.find("\n  name: \"r1\"\n"), std::string::npos) << r.out;
+  r = run_cli({"restore", "list", "-o", "wide"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("SOURCE PATH"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("/b/x.tar.gz"), std::string::npos) << r.out;
+  r = run_cli({"restore", "list"});
+  EXPECT_EQ(r.out.find("SOURCE PATH"), std::string::npos) << r.out;
+  r = run_cli({"restore", "list", "-o", "xml"});
+  EXPECT_EQ(r.code, 2);
+  r = run_cli({"restore", "describe", "x", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["name"], "x");
+  r = run_cli({"restore", "logs", "x", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out), json::array());
+}
+
+TEST_F(CliTest, BashCompletionCompletesCommandsFlagsAndValues) {
+  auto r = run_cli({"completion", "bash"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string script = (dir_ / "flinkbr.bash").string();
+  { std::ofstream(script) << r.out; }
+  auto complete = [&](const std::string& words, int cword) {
+    const std::string cmd = "bash -c 'source " + script + "; COMP_WORDS=(" + words +
+                            "); COMP_CWORD=" + std::to_string(cword) +
+                            "; _flinkbr; echo \"${COMPREPLY[*]}\"'";
+    std::string out;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return std::string("popen failed");
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    ::pclose(p);
+    return out;
+  };
+  EXPECT_EQ(complete("flinkbr backup li", 2), "list\n");
+  EXPECT_EQ(complete("flinkbr res", 1), "restore\n");
+  EXPECT_EQ(complete("flinkbr restore create r --path-type \"\"", 5),
+            "LocalDir LocalHDFS RemoteHDFS OBS\n");
+  EXPECT_EQ(complete("flinkbr --server http://x restore create r --from-r", 6), "--from-record\n");
+  r = run_cli({"completion", "zsh"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(r.out.starts_with("#compdef flinkbr\n")) << r.out;
+  EXPECT_NE(r.out.find("complete -F _flinkbr flinkbr"), std::string::npos);
+  r = run_cli({"completion", "fish"});
+  EXPECT_EQ(r.code, 2);
+}
+
+TEST_F(CliTest, WaitFollowsTheEventStream) {
+  login();
+  sse_enabled_ = true;
+  // Were --wait polling, it would sleep a minute between two looks.
+  poll_ms_ = 60000;
+  const auto begin = std::chrono::steady_clock::now();
+  auto r = run_cli({"restore", "show", "streamed", "--wait"});
+  const auto took = std::chrono::steady_clock::now() - begin;
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_LT(took, std::chrono::seconds(10));
+  EXPECT_NE(r.err.find("restore streamed: 100%"), std::string::npos) << r.err;
+  // One look when the command starts, one when the stream opens, one for the final answer.
+  EXPECT_LE(task_gets_.load(), 3);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <functional>
 
 #include "cli/cli.h"
 #include "common/text.h"
@@ -81,6 +82,12 @@ Errc errc_of_status(int status) {
     default:
       return status >= 500 ? Errc::kInternal : Errc::kInvalidArgument;
   }
+}
+
+// The value of an SSE field: what follows the colon, less one leading space.
+std::string field_value(std::string_view v) {
+  if (v.starts_with(' ')) v.remove_prefix(1);
+  return std::string(v);
 }
 
 }  // namespace
@@ -186,6 +193,75 @@ Result<json> Client::call(const std::string& method, const std::string& path, co
       e.message += "; " + token_hint_;
   }
   return std::unexpected(std::move(e));
+}
+
+Status Client::follow_events(
+    const std::function<bool(const std::string& type, const json& data)>& on_event,
+    const std::function<bool()>& on_tick) {
+  const ServerUrl url = TRY(parse_server_url(server_));
+  httplib::Client http(url.scheme_host_port);
+  if (!http.is_valid()) return invalid_argument("server", "--server: cannot use '" + server_ + "'");
+  http.set_connection_timeout(10);
+  // The daemon writes a keep-alive every 15 s; silence for longer means a dead connection.
+  http.set_read_timeout(40);
+  if (const char* ca = std::getenv("FLINKBR_CA_FILE"); ca && *ca) http.set_ca_cert_path(ca);
+  httplib::Headers headers = {{"Accept", "text/event-stream"},
+                              {"User-Agent", "flinkbr-cli/" FLINKBR_VERSION}};
+  if (!token_.empty()) headers.emplace("Authorization", "Bearer " + token_);
+
+  int status = 0;
+  bool stopped = false;
+  std::string buffer;  // an event not complete yet
+  std::string error_body;
+  auto r = http.Get(
+      url.prefix + "/api/v1/events", headers,
+      [&](const httplib::Response& res) {
+        status = res.status;
+        return true;
+      },
+      [&](const char* data, size_t n) {
+        if (status != 200) {
+          if (error_body.size() < 65536) error_body.append(data, n);
+          return true;
+        }
+        buffer.append(data, n);
+        // Events end with a blank line; "event:" names the type, "data:" lines hold the JSON.
+        for (size_t end; (end = buffer.find("\n\n")) != std::string::npos;) {
+          const std::string frame = buffer.substr(0, end);
+          buffer.erase(0, end + 2);
+          std::string type = "message", payload;
+          size_t pos = 0;
+          while (pos <= frame.size()) {
+            size_t eol = frame.find('\n', pos);
+            if (eol == std::string::npos) eol = frame.size();
+            const std::string_view line(frame.data() + pos, eol - pos);
+            if (line.starts_with("event:")) type = field_value(line.substr(6));
+            if (line.starts_with("data:")) payload += field_value(line.substr(5));
+            pos = eol + 1;
+          }
+          if (payload.empty()) continue;
+          json d = json::parse(payload, nullptr, /*allow_exceptions=*/false);
+          if (d.is_discarded()) continue;
+          if (!on_event(type, d)) {
+            stopped = true;
+            return false;
+          }
+        }
+        if (buffer.size() > (1u << 20)) buffer.clear();  // no event is that large
+        if (!on_tick()) {
+          stopped = true;
+          return false;
+        }
+        return true;
+      });
+  if (stopped) return ok();
+  if (status != 0 && status != 200) return std::unexpected(error_from_response(status, error_body));
+  if (!r)
+    return make_error(Errc::kUnavailable,
+                      "the event stream of " + server_ + " broke: " + describe(r.error()), {},
+                      /*retryable=*/true);
+  return make_error(Errc::kUnavailable, "the event stream of " + server_ + " ended", {},
+                    /*retryable=*/true);
 }
 
 }  // namespace flinkbr::cli

@@ -1,5 +1,6 @@
 // What the CLI prints: error lines, tables, the progress bar and the dry-run preview.
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 
 #include "cli/cli.h"
@@ -7,6 +8,49 @@
 namespace flinkbr::cli {
 
 using nlohmann::json;
+
+std::string flag_for_field(std::string_view field) {
+  // API fields whose flag is not simply "--" + the field with '-' for '_'.
+  if (field == "name") return "NAME";
+  if (field == "password" || field.empty() || field.starts_with("-")) return std::string(field);
+  if (field == "Last-Event-ID") return std::string(field);
+  std::string flag = "--" + std::string(field);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+Error with_flag_names(Error e) {
+  if (e.field.empty() || e.field.starts_with("-")) return e;
+  const std::string field = e.field;
+  const std::string flag = flag_for_field(field);
+  if (flag == field) return e;
+  auto is_word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  // Every whole-word use of the field: the daemon's messages name it ("namenode_ip: ...",
+  // "source_path must be ..."), the user typed the flag. A field without '_' is also an ordinary
+  // word ("cluster 'x' ..."), so only a leading "field:" of it is replaced.
+  std::string msg = e.message;
+  if (field.find('_') != std::string::npos) {
+    std::string out;
+    size_t i = 0;
+    while (i < msg.size()) {
+      const size_t at = msg.find(field, i);
+      if (at == std::string::npos) break;
+      const size_t end = at + field.size();
+      const bool whole =
+          (at == 0 || !is_word(msg[at - 1])) && (end >= msg.size() || !is_word(msg[end]));
+      out += msg.substr(i, at - i);
+      out += whole ? flag : field;
+      i = end;
+    }
+    out += msg.substr(std::min(i, msg.size()));
+    msg = std::move(out);
+  } else if (msg.starts_with(field + ":")) {
+    msg = flag + msg.substr(field.size());
+  }
+  e.message = std::move(msg);
+  e.field = flag;
+  return e;
+}
 
 std::string error_line(const Error& e) {
   std::string msg = e.message.empty() ? std::string(errc_name(e.code)) : e.message;
@@ -120,6 +164,11 @@ std::string render_preview(const json& preview, size_t max_entries) {
     if (!v.empty() || !t.empty()) out += " (version " + v + ", taken " + t + ")";
     out += "\n";
   }
+  if (preview.contains("service") && preview["service"].is_object()) {
+    out += "Flink service: " + field_text(preview["service"], "state");
+    if (auto d = field_text(preview["service"], "detail"); !d.empty()) out += " (" + d + ")";
+    out += "\n";
+  }
   if (preview.contains("checks") && preview["checks"].is_array() && !preview["checks"].empty()) {
     out += "Checks:\n";
     for (const auto& c : preview["checks"]) {
@@ -178,7 +227,98 @@ std::string render_preview(const json& preview, size_t max_entries) {
     if (auto r = field_text(f, "refusal"); !r.empty())
       out += "A start would be refused: " + r + "\n";
   }
+  // What a start would refuse right now (the preview itself runs while Flink runs).
+  if (preview.contains("would_refuse") && preview["would_refuse"].is_array()) {
+    const std::string flink_refusal =
+        preview.contains("flink") ? field_text(preview["flink"], "refusal") : "";
+    if (preview["would_refuse"].empty()) out += "A start now would pass these checks.\n";
+    for (const auto& r : preview["would_refuse"])
+      if (text_of(r) != flink_refusal) out += "A start now would be refused: " + text_of(r) + "\n";
+  }
   return out;
+}
+
+namespace {
+
+std::string yaml_key(const std::string& k) {
+  const bool plain = !k.empty() && std::all_of(k.begin(), k.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+  return plain ? k : json(k).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string yaml_scalar(const json& v) {
+  if (v.is_null()) return "null";
+  if (v.is_object()) return "{}";
+  if (v.is_array()) return "[]";
+  return v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+bool yaml_block(const json& v) {
+  return (v.is_object() || v.is_array()) && !v.empty();
+}
+
+void yaml_lines(const json& j, int indent, std::string& out) {
+  const std::string pad(static_cast<size_t>(indent), ' ');
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) {
+      if (yaml_block(v)) {
+        out += pad + yaml_key(k) + ":\n";
+        yaml_lines(v, indent + 2, out);
+      } else {
+        out += pad + yaml_key(k) + ": " + yaml_scalar(v) + "\n";
+      }
+    }
+    return;
+  }
+  for (const auto& v : j) {
+    if (!yaml_block(v)) {
+      out += pad + "- " + yaml_scalar(v) + "\n";
+      continue;
+    }
+    // The item's block, its first line behind the dash.
+    std::string item;
+    yaml_lines(v, indent + 2, item);
+    out += pad + "- " + item.substr(static_cast<size_t>(indent) + 2);
+  }
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::string render_yaml(const json& j) {
+  if (!yaml_block(j)) return yaml_scalar(j) + "\n";
+  std::string out;
+  yaml_lines(j, 0, out);
+  return out;
+}
+
+std::string closest_word(std::string_view word, const std::vector<std::string>& candidates) {
+  std::string best;
+  size_t best_d = 3;
+  for (const auto& c : candidates) {
+    size_t d = edit_distance(word, c);
+    if (word.size() >= 2 && c.starts_with(word)) d = 0;  // a prefix beats a near miss
+    if (d < best_d) {
+      best_d = d;
+      best = c;
+    }
+  }
+  return best;
 }
 
 }  // namespace flinkbr::cli

@@ -52,6 +52,25 @@ TEST(ErrorLine, NamesTheField) {
   EXPECT_EQ(error_line({Errc::kNotFound, "no task\nnamed x"}), "flinkbr: no task named x");
 }
 
+TEST(ErrorLine, NamesTheFlagTheUserTyped) {
+  EXPECT_EQ(error_line(with_flag_names({Errc::kInvalidArgument,
+                                        "namenode_ip: '10.0.0' is not an IPv4 or IPv6 address",
+                                        "namenode_ip"})),
+            "flinkbr: --namenode-ip: '10.0.0' is not an IPv4 or IPv6 address");
+  // Only whole words: a longer field that contains it stays.
+  EXPECT_EQ(with_flag_names({Errc::kInvalidArgument, "ip_mode contradicts my_ip_mode2", "ip_mode"})
+                .message,
+            "--ip-mode contradicts my_ip_mode2");
+  // A field that is an ordinary word is replaced only as the leading label.
+  EXPECT_EQ(error_line(with_flag_names(
+                {Errc::kInvalidArgument, "queue is required for RemoteHDFS", "queue"})),
+            "flinkbr: --queue: queue is required for RemoteHDFS");
+  EXPECT_EQ(error_line(with_flag_names({Errc::kInvalidArgument, "name: too long", "name"})),
+            "flinkbr: NAME: too long");
+  EXPECT_EQ(error_line(with_flag_names({Errc::kNotFound, "no task 'x'"})), "flinkbr: no task 'x'");
+  EXPECT_EQ(flag_for_field("from_record"), "--from-record");
+}
+
 TEST(Preview, CountsAndFirstEntries) {
   json p = {{"task", "r1"},
             {"cluster", "prod"},
@@ -74,6 +93,29 @@ TEST(Preview, CountsAndFirstEntries) {
   EXPECT_NE(text.find("  + /a\n  + /b\n    ... and 1 more added"), std::string::npos) << text;
   EXPECT_NE(text.find("  ~ /d"), std::string::npos) << text;
   EXPECT_NE(text.find("done    version: 1.18.1"), std::string::npos) << text;
+}
+
+TEST(Preview, ServiceStateAndWhatAStartWouldRefuse) {
+  json p = {{"task", "r1"},
+            {"service", {{"state", "running"}, {"detail", "status command exited 0"}}},
+            {"flink", {{"refusal", "dangling"}}},
+            {"would_refuse",
+             {"the Flink service of cluster 'prod' is running (status command exited 0); stop it "
+              "first: flinkbr service stop prod",
+              "dangling"}},
+            {"sources", json::array()}};
+  std::string text = render_preview(p);
+  EXPECT_NE(text.find("Flink service: running (status command exited 0)\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("A start now would be refused: the Flink service of cluster 'prod' is "
+                      "running (status command exited 0); stop it first: flinkbr service stop "
+                      "prod\n"),
+            std::string::npos)
+      << text;
+  // The Flink refusal is said once.
+  EXPECT_EQ(text.find("refused: dangling"), text.rfind("refused: dangling")) << text;
+  p["would_refuse"] = json::array();
+  EXPECT_NE(render_preview(p).find("A start now would pass these checks."), std::string::npos);
 }
 
 TEST(Preview, NothingToDo) {
@@ -111,6 +153,44 @@ TEST(ErrorFromResponse, ApiErrorAndFallback) {
 TEST(NormalizeServer, TrailingSlash) {
   EXPECT_EQ(normalize_server("http://h:1/"), "http://h:1");
   EXPECT_EQ(normalize_server("http://h:1"), "http://h:1");
+}
+
+}  // namespace
+}  // namespace flinkbr::cli
+
+namespace flinkbr::cli {
+namespace {
+
+TEST(Yaml, BlockStyleThatReadsBackAsTheSameJson) {
+  nlohmann::json j = {{"name", "r1"},
+                      {"progress", 40},
+                      {"error", nullptr},
+                      {"empty", nlohmann::json::array()},
+                      {"a key", {{"nested", true}}},
+                      {"steps", {{{"name", "check"}, {"status", "done"}}, "plain", {1, 2}}}};
+  EXPECT_EQ(render_yaml(j),
+            "\"a key\":\n"
+            "  nested: true\n"
+            "empty: []\n"
+            "error: null\n"
+            "name: \"r1\"\n"
+            "progress: 40\n"
+            "steps:\n"
+            "  - name: \"check\"\n"
+            "    status: \"done\"\n"
+            "  - \"plain\"\n"
+            "  - - 1\n"
+            "    - 2\n");
+  EXPECT_EQ(render_yaml(nlohmann::json::array()), "[]\n");
+  EXPECT_EQ(render_yaml("line\nbreak: x"), "\"line\\nbreak: x\"\n");
+}
+
+TEST(ClosestWord, EditDistanceOrPrefix) {
+  const std::vector<std::string> words = {"create", "run", "list", "history", "verify"};
+  EXPECT_EQ(closest_word("lst", words), "list");
+  EXPECT_EQ(closest_word("hist", words), "history");
+  EXPECT_EQ(closest_word("crate", words), "create");
+  EXPECT_EQ(closest_word("frobnicate", words), "");
 }
 
 }  // namespace

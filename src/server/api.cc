@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "server/json.h"
+#include "server/metrics.h"
 #include "server/worker_pool.h"
 
 namespace flinkbr::server {
@@ -176,9 +177,12 @@ constexpr FieldRule kBackupTaskFields[] = {{"name"},
                                            {"period"},
                                            {"start_time"},
                                            {"verify", FieldType::kBoolean}};
-constexpr FieldRule kRestoreTaskFields[] = {{"name"},      {"cluster"},     {"data_source"},
-                                            {"path_type"}, {"source_path"}, {"nameservice"},
-                                            {"ip_mode"},   {"namenode_ip"}, {"queue"}};
+constexpr FieldRule kRestoreTaskFields[] = {{"name"},        {"cluster"},
+                                            {"data_source"}, {"path_type"},
+                                            {"source_path"}, {"nameservice"},
+                                            {"ip_mode"},     {"namenode_ip"},
+                                            {"queue"},       {"from_record", FieldType::kInteger},
+                                            {"from_backup"}};
 constexpr FieldRule kFileFields[] = {{"cluster"},     {"path_type"}, {"source_path"},
                                      {"nameservice"}, {"ip_mode"},   {"namenode_ip"}};
 constexpr FieldRule kStartFields[] = {{"dry_run", FieldType::kBoolean},
@@ -445,6 +449,7 @@ struct Api::Impl {
       handle(*r, req, res);
     };
     const std::string pattern = "/api/v1" + route.pattern;
+    if (route.pattern == "/metrics") http.Get("/metrics", h);
     if (route.method == "GET")
       http.Get(pattern, h);
     else if (route.method == "POST")
@@ -675,7 +680,13 @@ struct Api::Impl {
                  .ip_mode = string_field(body, "ip_mode"),
                  .namenode_ip = string_field(body, "namenode_ip"),
                  .queue = string_field(body, "queue"),
+                 .from_backup = string_field(body, "from_backup"),
              };
+             if (body.contains("from_record")) {
+               spec.from_record = body["from_record"].get<int64_t>();
+               if (spec.from_record <= 0)
+                 return invalid_argument("from_record", "from_record: expected a record id (> 0)");
+             }
              c.target = spec.name;
              auto t = TRY(engine.create_restore_task(spec));
              c.detail = "cluster=" + t.cluster +
@@ -735,6 +746,18 @@ struct Api::Impl {
     // Server-sent events.
     get(
         "/events", kViewer, [this](Call& c) { return event_stream(c); }, /*token_in_query=*/true);
+
+    // Prometheus metrics (also at /metrics, where scrapers look): any role may scrape.
+    get(
+        "/metrics", kViewer,
+        [this](Call&) -> Result<Reply> {
+          std::string text = TRY(render_metrics(store));
+          return Reply{.stream = [text = std::move(text)](Response& res) {
+            res.status = 200;
+            res.set_content(text, "text/plain; version=0.0.4; charset=utf-8");
+          }};
+        },
+        false, "read the metrics");
   }
 
   Result<Reply> login(Call& c) {

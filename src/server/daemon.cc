@@ -84,25 +84,48 @@ Status prepare_state_dir(const std::string& dir) {
 
 }  // namespace
 
-int run_daemon(const std::string& config_path) {
+// The configuration the daemon would serve: the file (or the embedded default), FLINKBR_LISTEN
+// applied, every source's settings validated.
+Result<config::Config> load_effective_config(const std::string& config_path) {
   auto loaded = config_path.empty() ? Result<config::Config>(config::embedded_default())
                                     : config::load_config(config_path);
-  if (!loaded) return fail(loaded.error());
+  if (!loaded) return loaded;
   // FLINKBR_LISTEN=host:port overrides server.listen (lets tests and a second instance run the
   // embedded default on another port).
   if (const char* listen = std::getenv("FLINKBR_LISTEN"); listen && *listen) {
     auto over = config::parse_config(std::string("server:\n  listen: \"") + listen +
                                          "\"\nclusters: [{name: x, version: \"1\"}]\n",
                                      "FLINKBR_LISTEN");
-    if (!over) return fail(over.error());
+    if (!over) return std::unexpected(over.error());
     loaded->server.listen_host = over->server.listen_host;
     loaded->server.listen_port = over->server.listen_port;
   }
-  const config::Config config = std::move(*loaded);
-  for (const auto& cluster : config.clusters)
+  for (const auto& cluster : loaded->clusters)
     for (const auto* list : {&cluster.metadata, &cluster.service_data})
-      for (const auto& src : *list)
-        if (auto st = source::validate_config(src); !st) return fail(st.error());
+      for (const auto& src : *list) TRY(source::validate_config(src));
+  return loaded;
+}
+
+int check_config(const std::string& config_path) {
+  auto loaded = load_effective_config(config_path);
+  if (!loaded) return fail(loaded.error());
+  size_t sources = 0;
+  for (const auto& cluster : loaded->clusters)
+    sources += cluster.metadata.size() + cluster.service_data.size();
+  std::printf(
+      "%s: the configuration is valid: %zu cluster%s, %zu source%s; it would serve on %s:%d "
+      "with its state in %s\n",
+      config_path.empty() ? "the embedded default" : config_path.c_str(), loaded->clusters.size(),
+      loaded->clusters.size() == 1 ? "" : "s", sources, sources == 1 ? "" : "s",
+      loaded->server.listen_host.c_str(), static_cast<int>(loaded->server.listen_port),
+      loaded->server.state_dir.c_str());
+  return 0;
+}
+
+int run_daemon(const std::string& config_path) {
+  auto loaded = load_effective_config(config_path);
+  if (!loaded) return fail(loaded.error());
+  const config::Config config = std::move(*loaded);
 
   if (auto st = prepare_state_dir(config.server.state_dir); !st) return fail(st.error());
   setup_logging(config.server.state_dir);

@@ -834,7 +834,98 @@ Result<VerifyResult> Engine::verify_record(int64_t id) {
                       .namenode_ip = task->params.namenode_ip});
 }
 
-Result<store::RestoreTask> Engine::create_restore_task(const RestoreTaskSpec& spec) {
+namespace {
+
+// The record a restoration is made from: the one named, or the newest Succeeded of a task.
+Result<store::BackupRecord> source_record(store::Store& store, const RestoreTaskSpec& spec) {
+  if (spec.from_record > 0) {
+    auto rec = store.get_backup_record(spec.from_record);
+    if (!rec && rec.error().code == Errc::kNotFound)
+      return not_found("backup record " + std::to_string(spec.from_record) + " does not exist");
+    if (!rec) return std::unexpected(rec.error());
+    if (rec->status != BackupStatus::kSucceeded)
+      return failed_precondition("backup record " + std::to_string(rec->id) + " is " +
+                                 std::string(to_string(rec->status)) +
+                                 "; only the file of a Succeeded record can be restored");
+    return rec;
+  }
+  TRY(validate_name("from_backup", spec.from_backup));
+  auto task = TRY(store.get_backup_task(spec.from_backup));
+  // Newest first; a page at a time so that a long history of failures does not hide the last
+  // success.
+  for (int64_t offset = 0;; offset += 100) {
+    auto recs = TRY(store.list_backup_records(task.id, {.limit = 100, .offset = offset}));
+    for (const auto& r : recs)
+      if (r.status == BackupStatus::kSucceeded) return r;
+    if (recs.size() < 100) break;
+  }
+  return not_found("backup task '" + spec.from_backup + "' has no Succeeded record to restore");
+}
+
+// The spec with what the record and its backup task say filled in.
+Result<RestoreTaskSpec> resolve_from_record(store::Store& store, const RestoreTaskSpec& spec) {
+  if (spec.from_record <= 0 && spec.from_backup.empty()) return spec;
+  if (spec.from_record > 0 && !spec.from_backup.empty())
+    return invalid_argument("from_backup", "from_record and from_backup exclude each other");
+  const char* from = spec.from_record > 0 ? "from_record" : "from_backup";
+  for (auto [field, value] : {std::pair{"data_source", &spec.data_source},
+                              {"path_type", &spec.path_type},
+                              {"source_path", &spec.source_path},
+                              {"nameservice", &spec.nameservice},
+                              {"namenode_ip", &spec.namenode_ip}})
+    if (!value->empty())
+      return invalid_argument(field, std::string(field) + " comes from the backup record; give " +
+                                         from + " or " + field + ", not both");
+  auto rec = TRY(source_record(store, spec));
+  auto task = store.get_backup_task(rec.task_name);
+  if (!task)
+    return not_found("the backup task '" + rec.task_name + "' of record " + std::to_string(rec.id) +
+                     " no longer exists; create the restoration with the record's path instead");
+  RestoreTaskSpec out = spec;
+  out.from_record = 0;
+  out.from_backup.clear();
+  if (out.cluster.empty()) out.cluster = task->cluster;
+  out.data_source =
+      rec.backup_object.empty() ? std::string(to_string(task->data_source)) : rec.backup_object;
+  out.path_type = std::string(to_string(task->params.path_type));
+  out.source_path = rec.backup_path;
+  out.nameservice = task->params.nameservice;
+  out.namenode_ip = task->params.namenode_ip;
+  if (out.ip_mode.empty()) out.ip_mode = task->params.ip_mode;
+  return out;
+}
+
+// Creation reads the header so that a wrong path is refused now rather than at Start. Only a
+// storage that answered about the file refuses: not there, not readable by flinkbr, a directory,
+// not a backup file. A storage that does not answer (down, a NameNode address that is not one,
+// a network error) is the check step's business: the task may be started once it is back.
+Status check_file_readable(storage::Storage& storage, PathType type, const std::string& path) {
+  const std::string where = std::string(to_string(type)) + " path " + path;
+  auto answered = [](const Error& e) {
+    return e.code == Errc::kNotFound || e.code == Errc::kPermissionDenied ||
+           e.code == Errc::kCorruption || e.code == Errc::kInvalidArgument;
+  };
+  auto info = storage.stat(path);
+  if (!info) {
+    if (!answered(info.error())) return ok();
+    if (info.error().code == Errc::kNotFound)
+      return invalid_argument("source_path", "the backup file was not found at " + where);
+    return invalid_argument(
+        "source_path", "cannot read the backup file at " + where + ": " + info.error().message);
+  }
+  if (info->is_dir)
+    return invalid_argument("source_path", where + " is a directory, not a backup file");
+  auto header = read_backup_header(storage, path);
+  if (!header && answered(header.error()))
+    return invalid_argument("source_path", "cannot read the header of the backup file at " + where +
+                                               ": " + header.error().message);
+  return ok();
+}
+
+}  // namespace
+
+Result<store::RestoreTask> Engine::create_restore_task(const RestoreTaskSpec& requested) {
+  const RestoreTaskSpec spec = TRY(resolve_from_record(impl_->store, requested));
   TRY(validate_name("name", spec.name));
   TRY(validate_name("cluster", spec.cluster));
   auto* cl = TRY(impl_->cluster(spec.cluster));
@@ -880,6 +971,7 @@ Result<store::RestoreTask> Engine::create_restore_task(const RestoreTaskSpec& sp
                                            "' against: set yarn_rm_url in its configuration (e.g. "
                                            "http://resourcemanager:8088)");
   }
+  TRY(check_file_readable(**storage, t.params.path_type, spec.source_path));
   t.params.path = spec.source_path;
   t.params.nameservice = spec.nameservice;
   t.params.ip_mode = spec.ip_mode;

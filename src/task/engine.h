@@ -56,6 +56,12 @@ struct RestoreTaskSpec {
   std::string ip_mode;
   std::string namenode_ip;
   std::string queue;
+  // Restore from a backup record: cluster (unless given, e.g. to migrate), data source, path type,
+  // its parameters and the file's path come from record `from_record` (> 0), or from the newest
+  // Succeeded record of backup task `from_backup`. Giving both, or also data_source, path_type
+  // or source_path, is refused naming the field.
+  int64_t from_record = 0;
+  std::string from_backup;
 };
 
 // How to run one restoration attempt.
@@ -140,7 +146,10 @@ class Engine {
   // The same for the file of a backup record (the Verify action on a record).
   Result<VerifyResult> verify_record(int64_t id);
 
-  // Restoration tasks.
+  // Restoration tasks. Besides validating every field, creation reads the backup file's header
+  // at once: a file that is not there (kNotFound) or whose header cannot be read is refused
+  // naming the path; a storage that does not answer (kUnavailable, kTimeout) is left to the
+  // check step of Start, since the task may well be started once it is back.
   Result<store::RestoreTask> create_restore_task(const RestoreTaskSpec& spec);
   Result<RestoreView> get_restore_task(const std::string& name);
   Result<std::vector<store::RestoreTask>> list_restore_tasks(store::Page page);

@@ -44,6 +44,8 @@ auto step(Recorder& rec, const std::string& name, F&& body) -> decltype(body()) 
   return r;
 }
 
+Status service_refusal(const std::string& name, const service::ServiceStatus& st);
+
 struct Prepared {
   std::unique_ptr<storage::Storage> storage;
   archive::Header header;
@@ -54,11 +56,15 @@ struct Prepared {
   source::flink::Consistency consistency;  // of the file, found by the verify step
   // Migration: the files sources whose location differs from the backup's (docs/flink-ha.md).
   std::vector<source::PointerRewrite> rewrites;
+  service::ServiceStatus service;  // as the check step found it
 };
 
 Status check_service_stopped(ClusterRuntime& cluster) {
-  auto st = cluster.controller->status();
-  const std::string& name = cluster.cfg->name;
+  return service_refusal(cluster.cfg->name, cluster.controller->status());
+}
+
+// What a start refuses for the service state `st` of cluster `name`.
+Status service_refusal(const std::string& name, const service::ServiceStatus& st) {
   switch (st.state) {
     case service::ServiceState::kStopped:
       return ok();
@@ -72,7 +78,16 @@ Status check_service_stopped(ClusterRuntime& cluster) {
                              "' is unknown (" + st.detail + "); a restoration needs it stopped");
 }
 
-Result<Prepared> check(const RestoreInputs& in, Recorder& rec) {
+// `would_refuse`, for a preview: the refusals a start would give for the state of the world
+// right now (the service not stopped, another restoration running) go there instead of ending
+// the check, so that an operator sees the preview before arranging the downtime.
+Result<Prepared> check(const RestoreInputs& in, Recorder& rec,
+                       std::vector<std::string>* would_refuse = nullptr) {
+  auto refuse_or_note = [&](Status st) -> Status {
+    if (st || !would_refuse) return st;
+    would_refuse->push_back(st.error().message);
+    return ok();
+  };
   const store::RestoreTask& t = in.task;
   const config::ClusterConfig& cluster = *in.cluster.cfg;
   Prepared p;
@@ -95,7 +110,7 @@ Result<Prepared> check(const RestoreInputs& in, Recorder& rec) {
     rec.log("info", "YARN queue " + t.params.queue + " is RUNNING");
   }
 
-  if (in.claim_slot) TRY(in.claim_slot());
+  if (in.claim_slot) TRY(refuse_or_note(in.claim_slot()));
 
   // The backup file.
   const std::string where = std::string(to_string(t.params.path_type)) + " path " + t.params.path;
@@ -158,7 +173,8 @@ Result<Prepared> check(const RestoreInputs& in, Recorder& rec) {
       rec.log("warn", "source '" + s->name() + "' is not in the backup file and stays as it is");
 
   // The service, then each source's reachability.
-  TRY(check_service_stopped(in.cluster));
+  p.service = in.cluster.controller->status();
+  TRY(refuse_or_note(service_refusal(cluster.name, p.service)));
   for (auto& [name, s] : p.sources)
     TRY_CTX(s->check(), "source '" + name + "' (" + s->location() + ")");
   // Signs that Flink may still be running although its service says stopped (an ephemeral
@@ -187,9 +203,10 @@ std::string dangling_refusal(const source::flink::Consistency& c) {
 }
 
 // `preview`: report an inconsistent file instead of refusing it.
-Result<Prepared> check_and_verify(const RestoreInputs& in, Recorder& rec, bool preview = false) {
+Result<Prepared> check_and_verify(const RestoreInputs& in, Recorder& rec, bool preview = false,
+                                  std::vector<std::string>* would_refuse = nullptr) {
   rec.progress(0, true);
-  auto p = TRY(step(rec, "check", [&] { return check(in, rec); }));
+  auto p = TRY(step(rec, "check", [&] { return check(in, rec, would_refuse); }));
   TRY(step(rec, "verify", [&]() -> Status {
     source::flink::Inspector inspector(p.header);
     auto v = TRY(verify_backup_file(*p.storage, in.task.params.path,
@@ -463,20 +480,29 @@ Result<nlohmann::json> run_preview(const RestoreInputs& in, Recorder& rec) {
                           .staging_dir = staging_dir,
                           .log = [&rec](const std::string& s) { rec.log("info", s); },
                           .cancelled = in.cancelled};
-  auto p = TRY(check_and_verify(in, rec, /*preview=*/true));
+  std::vector<std::string> would_refuse;
+  auto p = TRY(check_and_verify(in, rec, /*preview=*/true, &would_refuse));
+  if (p.consistency.state == "inconsistent" && !in.allow_dangling)
+    would_refuse.push_back(dangling_refusal(p.consistency));
   ctx.rewrites = &p.rewrites;
   StagedMap staged = TRY(step(rec, "stage", [&] {
     return stage_backup_file(*p.storage, in.task.params.path, p.sources, ctx, {});
   }));
   nlohmann::json sources = TRY(diff_report(staged, p.sources));
-  return nlohmann::json{{"task", in.task.name},
-                        {"cluster", in.cluster.cfg->name},
-                        {"source_path", in.task.params.path},
-                        {"system_version", p.header.system_version},
-                        {"execution_time", p.header.execution_time},
-                        {"checks", rec.steps_json()},
-                        {"sources", sources},
-                        {"flink", flink_preview(p, in.allow_dangling)}};
+  return nlohmann::json{
+      {"task", in.task.name},
+      {"cluster", in.cluster.cfg->name},
+      {"source_path", in.task.params.path},
+      {"system_version", p.header.system_version},
+      {"execution_time", p.header.execution_time},
+      {"checks", rec.steps_json()},
+      {"sources", sources},
+      {"flink", flink_preview(p, in.allow_dangling)},
+      // A preview runs while Flink runs; these say whether a start would.
+      {"service",
+       {{"state", std::string(service::to_string(p.service.state))}, {"detail", p.service.detail}}},
+      {"would_refuse", would_refuse},
+      {"startable", would_refuse.empty()}};
 }
 
 }  // namespace flinkbr::task

@@ -88,11 +88,13 @@ TEST(Api, EveryBadFieldAnswers400NamingTheField) {
   EXPECT_EQ(list.body["items"].size(), 0u) << list.body.dump();
   EXPECT_EQ(d.api("GET", "/api/v1/backup-tasks").body["items"].size(), 0u);
 
-  // The valid bodies are accepted.
-  EXPECT_EQ(d.api("POST", "/api/v1/restore-tasks", valid_restore()).status, 201);
+  // The valid bodies are accepted (a restoration needs a file that is there).
   EXPECT_EQ(d.api("POST", "/api/v1/backup-tasks", valid_backup()).status, 201);
+  json restore = valid_restore();
+  restore["source_path"] = d.backup("for-restore");
+  EXPECT_EQ(d.api("POST", "/api/v1/restore-tasks", restore).status, 201);
   // A name taken.
-  auto dup = d.api("POST", "/api/v1/restore-tasks", valid_restore());
+  auto dup = d.api("POST", "/api/v1/restore-tasks", restore);
   EXPECT_EQ(dup.status, 409);
 }
 

@@ -261,15 +261,13 @@ TEST(Hdfs, RefusalsSayWhyAndChangeNothing) {
   ASSERT_EQ(d.cli({"service", "stop", "prod"}).exit_code, 0);
   damage(d);
 
-  // A missing file: the path tried is named.
-  ASSERT_EQ(create_restore(d, "missing",
-                           {"--path-type", "LocalHDFS", "--source-path",
-                            "/flinkbr/backup/none/1.18.1_Flink_20260101000000.tar.gz"})
-                .exit_code,
-            0);
-  expect_refused_run(d, "missing",
-                     "was not found at LocalHDFS path "
-                     "/flinkbr/backup/none/1.18.1_Flink_20260101000000.tar.gz");
+  // A missing file: refused at creation, the path tried named.
+  expect_refused_create(d,
+                        {"--path-type", "LocalHDFS", "--source-path",
+                         "/flinkbr/backup/none/1.18.1_Flink_20260101000000.tar.gz"},
+                        "source_path",
+                        "was not found at LocalHDFS path "
+                        "/flinkbr/backup/none/1.18.1_Flink_20260101000000.tar.gz");
 
   // A file the user may not read.
   {
@@ -282,12 +280,11 @@ TEST(Hdfs, RefusalsSayWhyAndChangeNothing) {
     ASSERT_TRUE(
         admin->set_attributes("/secure/1.18.1_Flink_20260101000000.tar.gz", 0600, std::nullopt));
   }
-  ASSERT_EQ(create_restore(d, "user",
-                           {"--path-type", "LocalHDFS", "--source-path",
-                            "hdfs://hacluster/secure/1.18.1_Flink_20260101000000.tar.gz"})
-                .exit_code,
-            0);
-  expect_refused_run(d, "user", "to user 'flink'");
+  // A file the user may not read: refused at creation too.
+  expect_refused_create(d,
+                        {"--path-type", "LocalHDFS", "--source-path",
+                         "hdfs://hacluster/secure/1.18.1_Flink_20260101000000.tar.gz"},
+                        "source_path", "to user 'flink'");
 
   // An unknown NameService, at creation.
   const std::string plain = path.substr(std::string("hdfs://hacluster").size());
@@ -320,7 +317,7 @@ TEST(Hdfs, RefusalsSayWhyAndChangeNothing) {
   expect_refused_create(d,
                         {"--path-type", "RemoteHDFS", "--ip-mode", "IPv4", "--namenode-ip", "::1",
                          "--queue", "default", "--source-path", path},
-                        "ip_mode", "ip_mode IPv4 contradicts the IPv6 NameNode address '::1'");
+                        "ip_mode", "--ip-mode IPv4 contradicts the IPv6 NameNode address '::1'");
   expect_refused_create(d,
                         {"--path-type", "RemoteHDFS", "--ip-mode", "IPv6", "--namenode-ip",
                          "127.0.0.1", "--queue", "default", "--source-path", path},

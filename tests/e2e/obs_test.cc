@@ -148,15 +148,25 @@ TEST_F(ObsEndToEnd, AWrongSecretIsRefusedWithTheReasonAndLeavesNoObjectAndNoChan
   EXPECT_EQ((r.err + r.out).find("not-the-secret"), std::string::npos);
   EXPECT_EQ(objects(backup_base()), backups_before);
 
-  // A restoration: refused, nothing changed.
+  // A restoration: refused at creation, which reads the file's header; created while the
+  // secret was right, refused at the check step. Nothing changed either way.
   put(bucket_ha() + "/default/added-since", "x");
   write_file(d.conf_dir() + "/added-since", "x");
   Tree files_before = cluster_tree(d);
   auto objects_before = objects(bucket_ha());
   d.set_service_state("stopped");
-  c = d.cli({"restore", "create", "from-obs", "--cluster", "prod", "--data-source", "Flink",
-             "--path-type", "OBS", "--source-path", path});
+  const std::vector<std::string> create = {"restore", "create",        "from-obs", "--cluster",
+                                           "prod",    "--data-source", "Flink",    "--path-type",
+                                           "OBS",     "--source-path", path};
+  c = d.cli(create);
+  EXPECT_EQ(c.exit_code, 2);
+  EXPECT_NE(c.err.find("signature"), std::string::npos) << c.err;
+  EXPECT_NE(c.err.find(path), std::string::npos) << c.err;
+  EXPECT_EQ(c.err.find("not-the-secret"), std::string::npos);
+  write_credentials("S3RVER");
+  c = d.cli(create);
   ASSERT_EQ(c.exit_code, 0) << c.err;
+  write_credentials("not-the-secret");
   auto s = d.cli({"restore", "start", "from-obs", "--wait"});
   EXPECT_NE(s.exit_code, 0);
   EXPECT_NE(s.err.find("signature"), std::string::npos) << s.err;

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "harness.h"
@@ -138,10 +139,11 @@ TEST(EndToEnd, EachCheckRefusesWithItsReasonAndChangesNothing) {
   d.set_service_state("stopped");
 
   auto expect_refused = [&](const std::string& name, const std::string& source_path,
-                            const std::string& reason) {
+                            const std::string& reason, std::function<void()> before_start = {}) {
     auto c = d.cli({"restore", "create", name, "--cluster", "prod", "--data-source", "Flink",
                     "--path-type", "LocalDir", "--source-path", source_path});
     ASSERT_EQ(c.exit_code, 0) << c.err;
+    if (before_start) before_start();
     auto s = d.cli({"restore", "start", name, "--wait"});
     EXPECT_NE(s.exit_code, 0) << name;
     EXPECT_NE(s.err.find(reason), std::string::npos) << name << ": " << s.err;
@@ -149,23 +151,34 @@ TEST(EndToEnd, EachCheckRefusesWithItsReasonAndChangesNothing) {
     EXPECT_EQ(describe_difference(damaged, cluster_tree(d)), "") << name;
   };
 
-  // Missing file: says which path it tried.
+  // Missing file: refused at creation, naming the path; and a file that vanished between
+  // creation and Start fails the check step, naming the path too.
   std::string missing = d.state_dir() + "/LocalBackup/nope/1.18.1_Flink_20260101000000.tar.gz";
-  expect_refused("missing", missing, "not found at LocalDir path " + missing);
+  auto refused = d.cli({"restore", "create", "missing", "--cluster", "prod", "--data-source",
+                        "Flink", "--path-type", "LocalDir", "--source-path", missing});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_EQ(refused.err, "flinkbr: --source-path: the backup file was not found at LocalDir path " +
+                             missing + "\n");
+  std::string vanished = d.root() + "/1.18.1_Flink_20260101000009.tar.gz";
+  write_file(vanished, read_file(path));
+  expect_refused("vanished", vanished, "", [&] { fs::remove(vanished); });
+  EXPECT_NE(restore_show(d, "vanished")["error"].get<std::string>().find(
+                "not found at LocalDir path " + vanished),
+            std::string::npos);
 
   // Version mismatch.
   d.set_version("1.19.0");
   expect_refused("version", path, "system version 1.18.1");
   d.set_version("1.18.1");
 
-  // One flipped byte in the middle of the file.
+  // One flipped byte in the middle of the file. Creation may already refuse it (its header is
+  // read through the gzip stream), so the byte flips after creation, as a disk would.
   std::string flipped = d.root() + "/1.18.1_Flink_20260101000001.tar.gz";
-  {
-    std::string data = read_file(path);
-    data[data.size() / 2] = static_cast<char>(data[data.size() / 2] ^ 0x55);
-    write_file(flipped, data);
-  }
-  expect_refused("flipped", flipped, "");
+  std::string flipped_data = read_file(path);
+  flipped_data[flipped_data.size() / 2] =
+      static_cast<char>(flipped_data[flipped_data.size() / 2] ^ 0x55);
+  write_file(flipped, read_file(path));
+  expect_refused("flipped", flipped, "", [&] { write_file(flipped, flipped_data); });
   auto flipped_error = restore_show(d, "flipped")["error"].get<std::string>();
   EXPECT_TRUE(flipped_error.find("corrupt") != std::string::npos ||
               flipped_error.find("checksum mismatch") != std::string::npos)

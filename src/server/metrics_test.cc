@@ -1,0 +1,65 @@
+// The Prometheus exposition of a real state database.
+#include "server/metrics.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace flinkbr::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(Metrics, LabelValuesAreEscaped) {
+  EXPECT_EQ(escape_label_value("plain-task_1"), "plain-task_1");
+  EXPECT_EQ(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+}
+
+TEST(Metrics, CountsRecordsAndTheNewestSuccessOfEachTask) {
+  std::string dir = "/tmp/flinkbr-metrics-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  auto store = store::Store::open(dir + "/flinkbr.db");
+  ASSERT_TRUE(store) << store.error().message;
+
+  // No task yet: every status series is there, at zero.
+  auto empty = render_metrics(**store);
+  ASSERT_TRUE(empty) << empty.error().message;
+  EXPECT_NE(empty->find("flinkbr_backup_runs_total{status=\"Failed\"} 0\n"), std::string::npos)
+      << *empty;
+  EXPECT_NE(empty->find("flinkbr_restore_runs_total{status=\"Succeeded\"} 0\n"), std::string::npos);
+
+  store::BackupTask t{.name = "night\"ly", .cluster = "c1"};
+  auto task = (*store)->create_backup_task(t);
+  ASSERT_TRUE(task) << task.error().message;
+  auto add = [&](BackupStatus status, int64_t started, int64_t ended, uint64_t size) {
+    store::BackupRecord r{.task_id = task->id,
+                          .task_name = task->name,
+                          .status = status,
+                          .started_at = started,
+                          .ended_at = ended,
+                          .size = size};
+    ASSERT_TRUE((*store)->create_backup_record(r));
+  };
+  add(BackupStatus::kSucceeded, 1000, 1010, 111);
+  add(BackupStatus::kSucceeded, 2000, 2030, 222);
+  add(BackupStatus::kFailed, 3000, 3005, 0);
+  auto text = render_metrics(**store);
+  ASSERT_TRUE(text) << text.error().message;
+  EXPECT_NE(text->find("flinkbr_backup_runs_total{status=\"Succeeded\"} 2\n"), std::string::npos)
+      << *text;
+  EXPECT_NE(text->find("flinkbr_backup_runs_total{status=\"Failed\"} 1\n"), std::string::npos);
+  EXPECT_NE(
+      text->find("flinkbr_backup_last_success_timestamp_seconds{task=\"night\\\"ly\"} 2030\n"),
+      std::string::npos)
+      << *text;
+  // The duration is the newest finished run's, failed or not; the size the newest success's.
+  EXPECT_NE(text->find("flinkbr_backup_last_duration_seconds{task=\"night\\\"ly\"} 5\n"),
+            std::string::npos);
+  EXPECT_NE(text->find("flinkbr_backup_last_size_bytes{task=\"night\\\"ly\"} 222\n"),
+            std::string::npos);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace flinkbr::server
