@@ -1081,6 +1081,85 @@ TEST_F(PostgresSourceTest, RowLevelSecurityThatHidesRowsFailsTheBackupNamingTheT
   EXPECT_NE(st.error().message.find("jobs"), std::string::npos) << st.error().message;
 }
 
+// Hostile names through the restore that re-creates the schema (the DDL guard reads pg_dump's
+// quoting of them): quotes, spaces, semicolons, upper case, non-ASCII, 63-byte names, for the
+// schema, tables, columns, a trigger, a function with a $$ body and a view.
+TEST_F(PostgresSourceTest, HostileNamesSurviveARestoreThatRecreatesTheSchema) {
+  const std::string long_name(63, 'L');
+  sql(dsn(),
+      "CREATE SCHEMA \"Flink; Jobs\"\"\";"
+      "SET search_path = \"Flink; Jobs\"\"\";"
+      "CREATE TABLE \"ta'ble; DROP TABLE x; --\" (\"Id\" int PRIMARY KEY, \"col $$ ü\" text, " +
+          long_name +
+          " text);"
+          "CREATE FUNCTION \"fn\"\"; x\"() RETURNS trigger LANGUAGE plpgsql AS $b$ begin "
+          "new.\"col $$ ü\" := upper(new.\"col $$ ü\"); return new; end $b$;"
+          "CREATE TRIGGER \"Trig 'x'\" BEFORE INSERT ON \"ta'ble; DROP TABLE x; --\" FOR EACH ROW "
+          "EXECUTE FUNCTION \"fn\"\"; x\"();"
+          "CREATE VIEW \"vi;ew\" AS SELECT \"Id\" FROM \"ta'ble; DROP TABLE x; --\";"
+          "COMMENT ON TABLE \"ta'ble; DROP TABLE x; --\" IS 'it''s; DROP TABLE y';"
+          "ALTER TABLE \"ta'ble; DROP TABLE x; --\" DISABLE TRIGGER \"Trig 'x'\";"
+          "INSERT INTO \"ta'ble; DROP TABLE x; --\" VALUES (1, 'a;b', 'l'), (2, NULL, NULL);"
+          "ALTER TABLE \"ta'ble; DROP TABLE x; --\" ENABLE TRIGGER \"Trig 'x'\";");
+  auto read = [&] {
+    return sql(dsn(), "SELECT * FROM \"Flink; Jobs\"\"\".\"ta'ble; DROP TABLE x; --\" ORDER BY 1");
+  };
+  auto before = read();
+  ASSERT_EQ(before.size(), 2u);
+  auto src = make_source({{"dsn", dsn()}, {"schema", "Flink; Jobs\""}});
+  auto entries = backup(*src);
+  sql(dsn(),
+      "ALTER TABLE \"Flink; Jobs\"\"\".\"ta'ble; DROP TABLE x; --\" ADD COLUMN later int;"
+      "DELETE FROM \"Flink; Jobs\"\"\".\"ta'ble; DROP TABLE x; --\" WHERE \"Id\" = 2");
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto st = (*staged)->commit();
+  ASSERT_TRUE(st) << st.error().message;
+  st = (*staged)->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(read(), before);  // the BEFORE INSERT trigger did not fire: 'a;b' stays lower case
+  EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM \"Flink; Jobs\"\"\".\"vi;ew\""), Rows{{"2"}});
+}
+
+// The restoring backend is ended by an administrator (pg_terminate_backend) while it waits in
+// the middle of its transaction: the restore fails saying it was rolled back, and nothing
+// changed.
+TEST_F(PostgresSourceTest, ARestoreWhoseBackendIsTerminatedChangesNothing) {
+  sql(dsn(), kSchema);
+  sql(dsn(),
+      "CREATE TABLE t_udf (id int PRIMARY KEY, jar oid);"
+      "INSERT INTO t_udf VALUES (1, lo_from_bytea(0, 'jar bytes'))");
+  const std::string jar = sql(dsn(), "SELECT jar FROM t_udf")[0][0];
+  auto src = make_source();
+  auto entries = backup(*src);
+  sql(dsn(), "DELETE FROM jobs; UPDATE users SET name = 'mallory' WHERE id = 2");
+  auto before = contents(dsn());
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  std::unique_ptr<PGconn, decltype(&PQfinish)> holder(PQconnectdb(dsn().c_str()), &PQfinish);
+  ASSERT_EQ(PQstatus(holder.get()), CONNECTION_OK);
+  PQclear(PQexec(holder.get(), ("BEGIN; SELECT lo_put(" + jar + ", 0, 'JAR')").c_str()));
+  std::thread killer([&] {
+    // The restore has emptied and refilled the tables and now waits for the large object.
+    for (int i = 0; i < 100; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      auto r =
+          sql(server_->dsn("postgres"),
+              "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" +
+                  db_ + "' AND wait_event_type = 'Lock'");
+      if (!r.empty() && r[0][0] != "0") break;
+    }
+    PQclear(PQexec(holder.get(), "ROLLBACK"));
+  });
+  auto st = (*staged)->commit();
+  killer.join();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("(rolled back)"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("terminat"), std::string::npos) << st.error().message;
+  EXPECT_TRUE((*staged)->failed_commit_changed_nothing());
+  EXPECT_EQ(contents(dsn()), before);
+}
+
 TEST_F(PostgresSourceTest, StagingRefusesIncompletePayloads) {
   sql(dsn(), kSchema);
   auto src = make_source();
