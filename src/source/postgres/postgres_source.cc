@@ -486,6 +486,28 @@ class PostgresSource final : public MetadataSource {
 
   const Settings& settings() const { return s_; }
 
+  // A table rewritten since the backup's snapshot (ALTER TABLE ... TYPE, VACUUM FULL, CLUSTER,
+  // TRUNCATE by another session) looks empty to that snapshot: PostgreSQL's rewrites are not
+  // MVCC-safe. The snapshot's pg_class row still names the old file, the server's cache the
+  // new one: such a backup fails (kUnavailable, retryable) instead of keeping no rows.
+  Status check_not_rewritten(Session& db, const std::vector<std::string>& tables) {
+    auto r = TRY(
+        db.exec("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) "
+                "AND c.relfilenode IS DISTINCT FROM pg_relation_filenode(c.oid) ORDER BY 1",
+                {s_.schema, text_array(tables)}));
+    if (PQntuples(r.get()) == 0) return ok();
+    std::vector<std::string> names;
+    for (int i = 0; i < PQntuples(r.get()); ++i) names.emplace_back(PQgetvalue(r.get(), i, 0));
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    return make_error(Errc::kUnavailable,
+                      location() + ": another session rewrote table " + list +
+                          " while the backup read it (ALTER TABLE, VACUUM FULL, CLUSTER or "
+                          "TRUNCATE), so the backup may have seen it empty; run the backup again",
+                      {}, true);
+  }
+
  private:
   config::SourceConfig cfg_;
   Settings s_;
@@ -574,6 +596,7 @@ Status PostgresSource::backup(archive::SourceArchiveWriter& out, const TaskConte
     SequenceInfo s = TRY(read_sequence(db, name));
     js.push_back({{"name", s.name}, {"last_value", s.last_value}, {"is_called", s.is_called}});
   }
+  TRY(check_not_rewritten(db, tables));
   TRY(db.exec("COMMIT"));
   json doc = {{"format", schema_doc.empty() ? kPayloadFormatRows : kPayloadFormat},
               {"schema", s_.schema},

@@ -1160,6 +1160,38 @@ TEST_F(PostgresSourceTest, ARestoreWhoseBackendIsTerminatedChangesNothing) {
   EXPECT_EQ(contents(dsn()), before);
 }
 
+// Another session rewrites a table (VACUUM FULL; ALTER TABLE ... TYPE, CLUSTER and TRUNCATE
+// do the same) after the backup's snapshot and before the backup reads it: PostgreSQL's
+// rewrites are not MVCC-safe and the table would look empty. The backup fails, naming the
+// table, instead of keeping no rows; the next one is complete.
+TEST_F(PostgresSourceTest, ATableRewrittenDuringTheBackupFailsItInsteadOfLookingEmpty) {
+  sql(dsn(), kSchema);
+  auto src = make_source();
+  testing::CapturingWriter capture;
+  bool rewritten = false;
+  // Tables are read in name order: artifacts first, users last.
+  capture.before_read = [&](std::string_view path) {
+    if (rewritten || path.find("tables/artifacts/") == std::string_view::npos) return;
+    rewritten = true;
+    sql(dsn() + " options='-c lock_timeout=5s'", "VACUUM FULL users");
+  };
+  archive::SourceArchiveWriter out(capture, "jobdb");
+  auto st = src->backup(out, ctx());
+  ASSERT_TRUE(rewritten);
+  ASSERT_FALSE(st) << "the backup kept table users without its rows";
+  EXPECT_EQ(st.error().code, Errc::kUnavailable);
+  EXPECT_NE(st.error().message.find("another session rewrote table users while the backup read "
+                                    "it (ALTER TABLE, VACUUM FULL, CLUSTER or TRUNCATE)"),
+            std::string::npos)
+      << st.error().message;
+  auto files = payload(backup(*src));
+  auto doc = nlohmann::json::parse(files["schema.json"]);
+  for (const auto& t : doc["tables"])
+    if (t["name"] == "users") {
+      EXPECT_EQ(t["rows"], 2);
+    }
+}
+
 TEST_F(PostgresSourceTest, StagingRefusesIncompletePayloads) {
   sql(dsn(), kSchema);
   auto src = make_source();
