@@ -197,6 +197,8 @@ class PostgresStaged final : public StagedRestore {
  private:
   // COPY FROM STDIN of each table's staged parts, in `order`.
   Status load_rows(Session& db, const std::vector<std::string>& order);
+  // Logs a warning when the role may act on the server beyond the database (see ddl_guard.h).
+  Status warn_if_privileged(Session& db);
   // The live schema differs from the backup's: it must be re-created.
   Result<bool> schema_differs(Session& db);
   // Without the backup's schema: refuses tables and columns the rows cannot go back into.
@@ -1042,6 +1044,7 @@ Status PostgresStaged::commit() {
       // indexes, keys or triggers first, then the rows, then the rest (no trigger exists while
       // the rows go back, and every key checks them once).
       ctx_.log("the schema differs from the backup's: re-creating its objects");
+      TRY(warn_if_privileged(db));
       TRY(drop_schema_objects(db, schema));
       for (const auto& st : pre_statements_)
         TRY_CTX(db.exec_one(st),
@@ -1121,6 +1124,21 @@ Status PostgresStaged::commit() {
         " (another session held a lock that the restore needed for longer than the lock "
         "timeout; retry once that session has committed or ended)";
   return with_context(std::move(st), "restoring " + src_.location() + " (rolled back)");
+}
+
+Status PostgresStaged::warn_if_privileged(Session& db) {
+  // The backup's DDL is checked statement by statement, but the bodies of its functions run
+  // while rows load, indexes build and views refresh, with this role's rights (ddl_guard.h).
+  auto r = TRY(
+      db.exec("SELECT rolsuper OR pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER') "
+              "OR pg_has_role(current_user, 'pg_write_server_files', 'MEMBER') FROM pg_roles "
+              "WHERE rolname = current_user"));
+  if (PQntuples(r.get()) == 1 && std::string_view(PQgetvalue(r.get(), 0, 0)) == "t")
+    ctx_.log("warning: " + src_.location() +
+             " is restored by a role that is a superuser or may run programs or write files on "
+             "the database server; the functions of the backed-up schema run with its rights "
+             "during the restore: connect as the schema's owner without those rights");
+  return ok();
 }
 
 Status PostgresStaged::load_rows(Session& db, const std::vector<std::string>& order) {

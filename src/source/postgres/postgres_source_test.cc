@@ -952,12 +952,17 @@ TEST_F(PostgresSourceTest, AForgedDdlInABackupIsRefusedBeforeAnythingRuns) {
   EXPECT_EQ(
       sql(dsn(), "SELECT count(*) FROM information_schema.columns WHERE column_name = 'nick'"),
       Rows{{"1"}});
-  // The file as written restores.
+  // The file as written restores; as a superuser, with a warning in the task's log.
   auto staged = stage(*src, entries);
   ASSERT_TRUE(staged) << staged.error().message;
   auto st = (*staged)->commit();
   ASSERT_TRUE(st) << st.error().message;
   EXPECT_TRUE((*staged)->verify());
+  bool warned = false;
+  for (const auto& l : log_)
+    warned |= l.starts_with("warning: ") &&
+              l.find("is restored by a role that is a superuser") != std::string::npos;
+  EXPECT_TRUE(warned);
 }
 
 // Another application has written to a large object of the schema and not committed yet while
