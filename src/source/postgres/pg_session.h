@@ -95,6 +95,17 @@ class Session {
     return r;
   }
 
+  // Runs one statement of a text that must succeed, through the extended protocol: the server
+  // refuses a text that holds more than one (a plain exec would run them all).
+  Status exec_one(const std::string& sql) {
+    ResPtr r(PQexecParams(conn_.get(), sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0));
+    if (!r) return std::unexpected(error(errc(), "query failed"));
+    auto st = PQresultStatus(r.get());
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+      return std::unexpected(error(errc(), "'" + sql.substr(0, 80) + "' failed", r.get()));
+    return ok();
+  }
+
   // COPY (query) TO STDOUT; `row` gets each row (with its newline).
   Status copy_out(const std::string& query, const std::function<Status(std::string_view)>& row) {
     std::string sql = "COPY (" + query + ") TO STDOUT";

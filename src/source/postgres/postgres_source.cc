@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/layers.h"
+#include "source/postgres/ddl_guard.h"
 #include "source/postgres/large_objects.h"
 #include "source/postgres/pg_session.h"
 #include "source/postgres/restore_guards.h"
@@ -45,6 +46,9 @@ constexpr int kPayloadFormat = 2;
 constexpr std::string_view kPreDataEntry = "schema/pre-data.sql";
 constexpr std::string_view kPostDataEntry = "schema/post-data.sql";
 constexpr std::string_view kLargeObjectsPrefix = "large-objects/";
+constexpr const char* kLockTimeout =
+    "SELECT set_config('lock_timeout', CASE WHEN current_setting('lock_timeout')::interval "
+    "BETWEEN '1ms' AND '60s' THEN current_setting('lock_timeout') ELSE '60s' END, true)";
 
 struct ConninfoFree {
   void operator()(PQconninfoOption* o) const { PQconninfoFree(o); }
@@ -165,7 +169,9 @@ struct SequenceInfo {
 std::string ordered_select(const std::string& schema, const TableInfo& t) {
   std::string cols;
   for (const auto& c : t.columns) cols += (cols.empty() ? "" : ", ") + quote_ident(c);
-  return "SELECT " + cols + " FROM " + quote_ident(schema) + "." + quote_ident(t.name) +
+  // ONLY: a parent of legacy inheritance would return its children's rows too, and they would
+  // come back twice (the children are tables of their own in the backup).
+  return "SELECT " + cols + " FROM ONLY " + quote_ident(schema) + "." + quote_ident(t.name) +
          " ORDER BY ROW(" + cols + ")::text COLLATE \"C\"";
 }
 
@@ -191,6 +197,8 @@ class PostgresStaged final : public StagedRestore {
  private:
   // COPY FROM STDIN of each table's staged parts, in `order`.
   Status load_rows(Session& db, const std::vector<std::string>& order);
+  // Logs a warning when the role may act on the server beyond the database (see ddl_guard.h).
+  Status warn_if_privileged(Session& db);
   // The live schema differs from the backup's: it must be re-created.
   Result<bool> schema_differs(Session& db);
   // Without the backup's schema: refuses tables and columns the rows cannot go back into.
@@ -215,6 +223,8 @@ class PostgresStaged final : public StagedRestore {
   // tables) the restore puts the rows back into the live tables as they are.
   bool has_schema_ = false;
   std::string pre_data_, post_data_;
+  // Their statements, checked at staging (ddl_guard.h): run one by one at commit.
+  std::vector<std::string> pre_statements_, post_statements_;
   SchemaModel objects_;
   std::optional<std::vector<std::string>> matviews_;
   struct LargeObject {
@@ -319,7 +329,10 @@ class PostgresSource final : public MetadataSource {
     TRY(db.exec(
         "SET client_encoding = 'UTF8'; SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; "
         "SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; SET bytea_output = 'hex'; "
-        "SET standard_conforming_strings = on"));
+        "SET standard_conforming_strings = on; "
+        // Row-level security that would hide rows from this role is an error, never a
+        // backup with fewer rows (as pg_dump does).
+        "SET row_security = off"));
     return db;
   }
 
@@ -475,6 +488,28 @@ class PostgresSource final : public MetadataSource {
 
   const Settings& settings() const { return s_; }
 
+  // A table rewritten since the backup's snapshot (ALTER TABLE ... TYPE, VACUUM FULL, CLUSTER,
+  // TRUNCATE by another session) looks empty to that snapshot: PostgreSQL's rewrites are not
+  // MVCC-safe. The snapshot's pg_class row still names the old file, the server's cache the
+  // new one: such a backup fails (kUnavailable, retryable) instead of keeping no rows.
+  Status check_not_rewritten(Session& db, const std::vector<std::string>& tables) {
+    auto r = TRY(
+        db.exec("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = $1 AND c.relname = ANY($2::text[]) "
+                "AND c.relfilenode IS DISTINCT FROM pg_relation_filenode(c.oid) ORDER BY 1",
+                {s_.schema, text_array(tables)}));
+    if (PQntuples(r.get()) == 0) return ok();
+    std::vector<std::string> names;
+    for (int i = 0; i < PQntuples(r.get()); ++i) names.emplace_back(PQgetvalue(r.get(), i, 0));
+    std::string list;
+    for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+    return make_error(Errc::kUnavailable,
+                      location() + ": another session rewrote table " + list +
+                          " while the backup read it (ALTER TABLE, VACUUM FULL, CLUSTER or "
+                          "TRUNCATE), so the backup may have seen it empty; run the backup again",
+                      {}, true);
+  }
+
  private:
   config::SourceConfig cfg_;
   Settings s_;
@@ -520,14 +555,18 @@ Status PostgresSource::backup(archive::SourceArchiveWriter& out, const TaskConte
       buf.clear();
       return out.add_file(dir + part_name(t.parts), 0600, 0, size, r);
     };
-    TRY_CTX(db.copy_out(ordered_select(s_.schema, t),
-                        [&](std::string_view row) -> Status {
-                          if (!buf.empty() && buf.size() + row.size() > kMaxPartBytes) TRY(flush());
-                          buf.append(row);
-                          ++t.rows;
-                          return ok();
-                        }),
-            "backing up table '" + name + "'");
+    Status copied = db.copy_out(ordered_select(s_.schema, t), [&](std::string_view row) -> Status {
+      if (!buf.empty() && buf.size() + row.size() > kMaxPartBytes) TRY(flush());
+      buf.append(row);
+      ++t.rows;
+      return ok();
+    });
+    if (!copied && copied.error().message.find("row-level security") != std::string::npos)
+      copied.error().message +=
+          " (row-level security would hide rows of this table from the role flinkbr connects "
+          "as: connect as a role with BYPASSRLS, or as the owner of a table without FORCE ROW "
+          "LEVEL SECURITY)";
+    TRY_CTX(std::move(copied), "backing up table '" + name + "'");
     if (!buf.empty()) TRY(flush());
     t.sha256 = hash.hex_digest();
     ctx.log("table " + name + ": " + std::to_string(t.rows) + " rows in " +
@@ -559,6 +598,7 @@ Status PostgresSource::backup(archive::SourceArchiveWriter& out, const TaskConte
     SequenceInfo s = TRY(read_sequence(db, name));
     js.push_back({{"name", s.name}, {"last_value", s.last_value}, {"is_called", s.is_called}});
   }
+  TRY(check_not_rewritten(db, tables));
   TRY(db.exec("COMMIT"));
   json doc = {{"format", schema_doc.empty() ? kPayloadFormatRows : kPayloadFormat},
               {"schema", s_.schema},
@@ -696,6 +736,10 @@ Status PostgresStaged::finish_staging() {
                           " is missing");
       objects_ = doc.at("objects").get<SchemaModel>();
       matviews_ = doc.at("materialized_views").get<std::vector<std::string>>();
+      // A forged or hand-edited backup must not run its own SQL: refused before any change.
+      const std::string& schema = src_.settings().schema;
+      pre_statements_ = TRY(replay_statements(pre_data_, schema, kPreDataEntry));
+      post_statements_ = TRY(replay_statements(post_data_, schema, kPostDataEntry));
       has_schema_ = true;
     }
     std::set<std::string> known;
@@ -976,8 +1020,10 @@ Status PostgresStaged::commit() {
 
   auto body = [&]() -> Status {
     TRY(db.exec("BEGIN"));
-    // Applications holding locks on the tables make the restore fail, not hang.
-    TRY(db.exec("SET LOCAL lock_timeout = '60s'"));
+    // Applications holding locks on the tables make the restore fail, not hang: at most 60 s,
+    // or the lock_timeout of the role or database when that is shorter. (The backup's DDL does
+    // not lift it: ddl_guard.h leaves pg_dump's SET lock_timeout = 0 out.)
+    TRY(db.exec(kLockTimeout));
     TRY(db.exec("SET CONSTRAINTS ALL DEFERRED"));
     const bool recreate = TRY(schema_differs(db));
     auto outside = TRY(outside_foreign_keys(db, schema, names, recreate));
@@ -998,13 +1044,15 @@ Status PostgresStaged::commit() {
       // indexes, keys or triggers first, then the rows, then the rest (no trigger exists while
       // the rows go back, and every key checks them once).
       ctx_.log("the schema differs from the backup's: re-creating its objects");
+      TRY(warn_if_privileged(db));
       TRY(drop_schema_objects(db, schema));
-      TRY_CTX(db.exec(replayable(pre_data_)),
-              "creating the backed-up schema (" + std::string(kPreDataEntry) + ")");
+      for (const auto& st : pre_statements_)
+        TRY_CTX(db.exec_one(st),
+                "creating the backed-up schema (" + std::string(kPreDataEntry) + ")");
       TRY(load_rows(db, names));
-      TRY_CTX(db.exec(replayable(post_data_)),
-              "creating the backed-up indexes, constraints and triggers (" +
-                  std::string(kPostDataEntry) + ")");
+      for (const auto& st : post_statements_)
+        TRY_CTX(db.exec_one(st), "creating the backed-up indexes, constraints and triggers (" +
+                                     std::string(kPostDataEntry) + ")");
     } else {
       // No user trigger fires while the rows go back: a BEFORE trigger would rewrite them, an
       // AFTER trigger would write elsewhere. ALTER TABLE is transactional and the tables are
@@ -1021,7 +1069,8 @@ Status PostgresStaged::commit() {
         std::string list;
         for (const auto& n : names)
           list += (list.empty() ? "" : ", ") + quote_ident(schema) + "." + quote_ident(n);
-        TRY_CTX(db.exec("TRUNCATE " + list), "emptying the tables");
+        // ONLY: a child of an inheritance parent that the source does not list is not ours.
+        TRY_CTX(db.exec("TRUNCATE ONLY " + list), "emptying the tables");
       }
       TRY(load_rows(db, TRY(src_.fk_order(db, names))));
       for (const auto& t : triggers)
@@ -1070,7 +1119,26 @@ Status PostgresStaged::commit() {
       }
     }
   }
+  if (st.error().message.find("due to lock timeout") != std::string::npos)
+    st.error().message +=
+        " (another session held a lock that the restore needed for longer than the lock "
+        "timeout; retry once that session has committed or ended)";
   return with_context(std::move(st), "restoring " + src_.location() + " (rolled back)");
+}
+
+Status PostgresStaged::warn_if_privileged(Session& db) {
+  // The backup's DDL is checked statement by statement, but the bodies of its functions run
+  // while rows load, indexes build and views refresh, with this role's rights (ddl_guard.h).
+  auto r = TRY(
+      db.exec("SELECT rolsuper OR pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER') "
+              "OR pg_has_role(current_user, 'pg_write_server_files', 'MEMBER') FROM pg_roles "
+              "WHERE rolname = current_user"));
+  if (PQntuples(r.get()) == 1 && std::string_view(PQgetvalue(r.get(), 0, 0)) == "t")
+    ctx_.log("warning: " + src_.location() +
+             " is restored by a role that is a superuser or may run programs or write files on "
+             "the database server; the functions of the backed-up schema run with its rights "
+             "during the restore: connect as the schema's owner without those rights");
+  return ok();
 }
 
 Status PostgresStaged::load_rows(Session& db, const std::vector<std::string>& order) {

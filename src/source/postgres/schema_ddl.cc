@@ -388,24 +388,6 @@ Result<std::string> dump_schema_section(const DumpTarget& target, const std::str
   return out;
 }
 
-std::string replayable(const std::string& ddl) {
-  std::string out;
-  size_t pos = 0;
-  while (pos < ddl.size()) {
-    size_t nl = ddl.find('\n', pos);
-    size_t end = nl == std::string::npos ? ddl.size() : nl + 1;
-    std::string_view line(ddl.data() + pos, end - pos);
-    if (line.starts_with("CREATE SCHEMA ")) {
-      out += "CREATE SCHEMA IF NOT EXISTS ";
-      out.append(line.substr(14));
-    } else {
-      out.append(line);
-    }
-    pos = end;
-  }
-  return out;
-}
-
 Result<std::vector<std::string>> outside_dependents(Session& db, const std::string& schema,
                                                     const std::vector<std::string>& except) {
   std::string list = "{";

@@ -58,10 +58,6 @@ struct DumpTarget {
 // major version is installed.
 [[nodiscard]] Status check_pg_dump(int server_version);
 
-// The DDL of a section made ready to run again into a schema that exists: CREATE SCHEMA becomes
-// CREATE SCHEMA IF NOT EXISTS (the schema itself is never dropped: extensions live in it).
-std::string replayable(const std::string& ddl);
-
 // Objects outside `schema` that depend on objects in it (views of other schemas, columns of its
 // types, foreign keys, publications ...), described as PostgreSQL does, except the constraints
 // whose oids are in `except` (the foreign keys the restore drops and adds back itself).
