@@ -207,6 +207,35 @@ TEST_F(FlinkEndToEnd, ADanglingPointerIsRecordedAndItsRestoreRefusedUnlessAllowe
   EXPECT_NE(zk.snapshot(root_), before);  // the job graph is back
 }
 
+// A checkpoint counter behind its newest checkpoint would make Flink reuse that id: the backup
+// says so. A record whose bytes are no pointer is what Flink only logs and ignores: the backup
+// names it as unreadable and stays consistent.
+TEST_F(FlinkEndToEnd, ACounterBehindAndCorruptPointerBytesAreReportedAsFlinkSeesThem) {
+  Daemon d(options());
+  d.seed_cluster();
+  json populated = peer({"populate", "--root", root_, "--storage", d.ha_dir(), "--jobs", "2",
+                         "--checkpoints", "2"});
+  ASSERT_EQ(populated["jobs"].size(), 2u) << populated.dump();
+  const std::string job0 = populated["jobs"][0]["id"], job1 = populated["jobs"][1]["id"];
+  ZkClient zk(g_zk->connect());
+  // Corrupt bytes that still start as Java serialization, in job 1's newest checkpoint.
+  const std::string cp = root_ + "/jobs/" + job1 + "/checkpoints/0000000000000000002";
+  zk.set(cp, std::string("\xac\xed\x00\x05\x73\x72\xff\xff", 8));
+  d.backup("corrupt");
+  json c = last_record(d, "corrupt")["consistency"];
+  EXPECT_EQ(c["state"], "consistent") << c.dump();
+  ASSERT_EQ(c["unreadable_count"], 1) << c.dump();
+  EXPECT_NE(c["unreadable"][0].get<std::string>().find(job1), std::string::npos) << c.dump();
+
+  // The counter of job 0 set back to 1: behind its checkpoints 1 and 2.
+  zk.set(root_ + "/jobs/" + job0 + "/checkpoint_id_counter", std::string("\0\0\0\x01", 4));
+  d.backup("behind");
+  c = last_record(d, "behind")["consistency"];
+  EXPECT_EQ(c["state"], "inconsistent") << c.dump();
+  ASSERT_EQ(c["counters_behind"].size(), 1u) << c.dump();
+  EXPECT_NE(c["counters_behind"][0].get<std::string>().find(job0), std::string::npos);
+}
+
 // A JobManager killed with kill -9 leaves its ephemeral locks and leader nodes until its session
 // expires; an operator may also have deleted the whole HA root. Neither stops the restore.
 TEST_F(FlinkEndToEnd, LingeringEphemeralsAndADeletedRootDoNotStopTheRestore) {

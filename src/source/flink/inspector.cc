@@ -5,47 +5,13 @@
 
 #include "source/flink/layout.h"
 #include "source/flink/pointer.h"
+#include "source/zookeeper/codec.h"
 
 namespace flinkbr::source::flink {
 namespace {
 
 constexpr std::string_view kZnodePrefix = "znodes/";
 constexpr std::string_view kTreePrefix = "tree/";
-
-// Standard base64 with padding, as the zookeeper payload writes it; nullopt when malformed.
-std::optional<std::string> b64_decode(std::string_view in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (in.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  for (size_t i = 0; i < in.size(); i += 4) {
-    int v[4];
-    int pad = 0;
-    for (int k = 0; k < 4; ++k) {
-      char c = in[i + k];
-      if (c == '=' && i + 4 == in.size() && k >= 2) {
-        v[k] = 0;
-        ++pad;
-        continue;
-      }
-      if (pad > 0) return std::nullopt;
-      v[k] = value(c);
-      if (v[k] < 0) return std::nullopt;
-    }
-    uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
-    out.push_back(static_cast<char>(n >> 16));
-    if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
-    if (pad < 1) out.push_back(static_cast<char>(n & 0xff));
-  }
-  return out;
-}
 
 // The "path" of a canonical zookeeper line ({"acl":...,"data":...,"path":"/x","sequential":b}):
 // found from the end, so that the data need not be scanned. nullopt when the line is not in
@@ -223,7 +189,7 @@ void Inspector::line(std::string_view text) {
   if (!j.is_object()) return;
   auto d = j.find("data");
   std::optional<std::string> data;
-  if (d != j.end() && d->is_string()) data = b64_decode(d->get<std::string>());
+  if (d != j.end() && d->is_string()) data = zookeeper::b64_decode(d->get<std::string>());
   if (is_counter(info.kind)) {
     if (auto v = data ? parse_counter(*data) : std::nullopt) counters_[info.job_id] = *v;
     return;
