@@ -1083,7 +1083,21 @@ Status PostgresStaged::commit() {
                       fk.definition),
               "adding foreign key " + fk.label + " back (its rows must match the restored ones)");
     TRY_CTX(db.exec("SET CONSTRAINTS ALL IMMEDIATE"), "checking constraints");
-    // Same oids as in the backup, so that the restored rows point at them again.
+    // Same oids as in the backup, so that the restored rows point at them again. A backup lists
+    // only large objects its rows reference; one that none of the restored rows references would
+    // be another application's, overwritten by a forged file: refused (the transaction rolls
+    // back, nothing changes).
+    if (!large_objects_.empty()) {
+      std::set<uint32_t> referenced;
+      for (const auto& ref : TRY(referenced_large_objects(db, schema, names)))
+        referenced.insert(ref.oid);
+      for (const auto& lo : large_objects_)
+        if (!referenced.contains(lo.oid))
+          return corruption("the backup file lists large object " + std::to_string(lo.oid) +
+                            ", which none of the restored rows references; a backup holds only "
+                            "the large objects its rows reference, so the file was changed: "
+                            "refused, to keep another large object of the database safe");
+    }
     for (const auto& lo : large_objects_) TRY(write_large_object(db, lo.oid, lo.file));
     // Materialized views are computed from the rows: refreshed after them.
     for (const auto& mv : matviews_ ? *matviews_ : TRY(src_.populated_matviews(db)))

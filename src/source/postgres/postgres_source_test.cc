@@ -17,11 +17,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,6 +32,7 @@
 
 #include "archive/archive_reader.h"
 #include "archive/archive_writer.h"
+#include "io/layers.h"
 #include "source/registry.h"
 #include "source/testing/capturing_writer.h"
 #include "support/postgres_server.h"
@@ -1124,6 +1127,56 @@ TEST_F(PostgresSourceTest, HostileNamesSurviveARestoreThatRecreatesTheSchema) {
   ASSERT_TRUE(st) << st.error().message;
   EXPECT_EQ(read(), before);  // the BEFORE INSERT trigger did not fire: 'a;b' stays lower case
   EXPECT_EQ(sql(dsn(), "SELECT count(*) FROM \"Flink; Jobs\"\"\".\"vi;ew\""), Rows{{"2"}});
+}
+
+// A backup file edited to list a large object none of its rows references (another
+// application's, by oid) would overwrite it: the restore refuses the file and nothing changes.
+TEST_F(PostgresSourceTest, AForgedLargeObjectThatNoRowReferencesIsRefused) {
+  sql(dsn(), kSchema);
+  sql(dsn(),
+      "CREATE TABLE t_udf (id int PRIMARY KEY, jar oid);"
+      "INSERT INTO t_udf VALUES (1, lo_from_bytea(0, 'jar bytes'))");
+  const std::string other = sql(dsn(), "SELECT lo_from_bytea(0, 'another application')")[0][0];
+  auto src = make_source();
+  auto entries = backup(*src);
+  const std::string forged = "overwritten";
+  std::optional<Entry> extra;
+  for (auto& e : entries) {
+    std::string rel(e.entry.relative_path());
+    if (rel == "schema.json") {
+      auto doc = nlohmann::json::parse(e.data);
+      ASSERT_EQ(doc["large_objects"].size(), 1u) << doc.dump(2);
+      auto lo = doc["large_objects"][0];
+      lo["oid"] = std::stoul(other);
+      lo["size"] = forged.size();
+      lo["sha256"] = io::sha256_hex(forged);
+      doc["large_objects"].push_back(lo);
+      e.data = doc.dump(2) + "\n";
+      e.entry.size = e.data.size();
+    } else if (rel.starts_with("large-objects/") && !extra) {
+      extra = e;
+      extra->entry.path = e.entry.path.substr(0, e.entry.path.rfind('/') + 1) + other;
+      extra->data = forged;
+      extra->entry.size = forged.size();
+    }
+  }
+  ASSERT_TRUE(extra);
+  // Large objects come before schema.json in the payload: put the forged one beside them.
+  auto at = std::find_if(entries.begin(), entries.end(), [](const Entry& e) {
+    return e.entry.relative_path().starts_with("large-objects/");
+  });
+  entries.insert(at, *extra);
+  sql(dsn(), "UPDATE jobs SET name = 'changed since'");  // so that the restore writes rows
+  auto before = contents(dsn());
+  auto staged = stage(*src, entries);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto st = (*staged)->commit();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().message.find("large object " + other), std::string::npos)
+      << st.error().message;
+  EXPECT_EQ(sql(dsn(), "SELECT convert_from(lo_get(" + other + "), 'UTF8')"),
+            (Rows{{"another application"}}));
+  EXPECT_EQ(contents(dsn()), before);
 }
 
 // The restoring backend is ended by an administrator (pg_terminate_backend) while it waits in
