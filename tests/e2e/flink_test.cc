@@ -213,8 +213,8 @@ TEST_F(FlinkEndToEnd, ADanglingPointerIsRecordedAndItsRestoreRefusedUnlessAllowe
 TEST_F(FlinkEndToEnd, ACounterBehindAndCorruptPointerBytesAreReportedAsFlinkSeesThem) {
   Daemon d(options());
   d.seed_cluster();
-  json populated = peer({"populate", "--root", root_, "--storage", d.ha_dir(), "--jobs", "2",
-                         "--checkpoints", "2"});
+  json populated = peer(
+      {"populate", "--root", root_, "--storage", d.ha_dir(), "--jobs", "2", "--checkpoints", "2"});
   ASSERT_EQ(populated["jobs"].size(), 2u) << populated.dump();
   const std::string job0 = populated["jobs"][0]["id"], job1 = populated["jobs"][1]["id"];
   ZkClient zk(g_zk->connect());
