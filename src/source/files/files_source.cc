@@ -8,15 +8,18 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <utility>
+#include <thread>
 #include <vector>
 
 #include "archive/format.h"
@@ -1103,6 +1106,26 @@ class FilesSource final : public MetadataSource {
   }
 
  private:
+  // A file modified in the last second may still be being written (Flink's HA storage gets a
+  // new checkpoint file every few milliseconds, written before its pointer): wait, up to
+  // half a second, until its size and mtime stay the same for 20 ms, so that the read below
+  // does not fail the backup for a file that was only being created.
+  static Status wait_until_written(int fd, const std::string& abs, struct stat& st) {
+    for (int i = 0; i < 25; ++i) {
+      struct timespec now;
+      ::clock_gettime(CLOCK_REALTIME, &now);
+      if (now.tv_sec - st.st_mtim.tv_sec > 1) return ok();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      struct stat again;
+      if (::fstat(fd, &again) != 0) return errno_error(abs, errno);
+      bool same = again.st_size == st.st_size && again.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+                  again.st_mtim.tv_nsec == st.st_mtim.tv_nsec;
+      st = again;
+      if (same) return ok();
+    }
+    return ok();  // still changing: the read below says so
+  }
+
   Status backup_file(archive::SourceArchiveWriter& out, const TaskContext& ctx, int parent_fd,
                      const std::string& name, const std::string& abs, const std::string& path) {
     Fd f(::openat(parent_fd, name.c_str(), kReadFlags));
@@ -1117,6 +1140,7 @@ class FilesSource final : public MetadataSource {
     if (::fstat(f.get(), &before) != 0) return errno_error(abs, errno);
     if (!S_ISREG(before.st_mode))
       return make_error(Errc::kIOError, abs + " changed type while being read", {}, true);
+    TRY(wait_until_written(f.get(), abs, before));
     Node node = node_of(before);
     FileReader reader(f.get(), node.size, abs);
     TRY(out.add_file(path, node.mode, node.mtime, node.size, reader));

@@ -276,7 +276,8 @@ TEST_P(FlinkPeerLayoutTest, ChurnKeepsCounterAheadAndLeavesNoDanglingPointer) {
   PeerResult r = populate({"--layout", GetParam(), "--jobs", "2", "--checkpoints", "1"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::vector<std::string> jobs;
-  for (const auto& j : json::parse(r.out)["jobs"]) jobs.push_back(j["id"]);
+  const json populated = json::parse(r.out);  // a range-for over a temporary's member dangles
+  for (const auto& j : populated["jobs"]) jobs.push_back(j["id"]);
 
   // No --layout: churn takes the layout of the tree it finds.
   PeerProcess churn(FlinkPeer::get(),
