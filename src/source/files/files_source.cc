@@ -8,9 +8,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cctype>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -18,8 +18,8 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <utility>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "archive/format.h"
