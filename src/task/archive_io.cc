@@ -1,10 +1,26 @@
 #include "task/archive_io.h"
 
 #include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <thread>
 
 #include "io/layers.h"
 
 namespace flinkbr::task {
+
+namespace {
+// Fault injection for the crash tests (tests/e2e, docs/testing.md): FLINKBR_FAULT_INJECTION set
+// to "pause-after-backup:<source>" sleeps a minute once that source is in the file, so that a
+// test can kill the daemon in the middle of a backup. Unset in production.
+void pause_if_injected(const std::string& source_name, const source::TaskContext& ctx) {
+  const char* spec = std::getenv("FLINKBR_FAULT_INJECTION");
+  if (!spec || std::string(spec) != "pause-after-backup:" + source_name) return;
+  ctx.log("fault injection: pausing after backing up source '" + source_name + "'");
+  std::this_thread::sleep_for(std::chrono::seconds(60));
+}
+}  // namespace
 
 Result<WrittenFile> write_backup_file(storage::Storage& storage, const std::string& path,
                                       const archive::Header& header,
@@ -26,6 +42,7 @@ Result<WrittenFile> write_backup_file(storage::Storage& storage, const std::stri
     ctx.log("backing up source '" + src->name() + "' (" + src->location() + ")");
     archive::SourceArchiveWriter out(*tar, src->name(), observer);
     TRY_CTX(src->backup(out, ctx), "backing up source '" + src->name() + "'");
+    pause_if_injected(src->name(), ctx);
     if (on_payload) on_payload(tar->payload_bytes());
   }
   uint64_t payload = tar->payload_bytes();

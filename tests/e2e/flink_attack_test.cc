@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "flink_fixture.h"
 #include "harness.h"
 #include "servers/webhdfs/webhdfs_fixture.h"
 #include "support/flink_peer.h"
@@ -28,35 +29,9 @@ using nlohmann::json;
 using testsupport::FlinkPeer;
 using testsupport::PeerProcess;
 using testsupport::ZkClient;
-using testsupport::ZkServer;
 
-ZkServer* g_zk = nullptr;
-
-class FlinkAttack : public ::testing::Test {
+class FlinkAttack : public FlinkFixture {
  protected:
-  static void SetUpTestSuite() { g_zk = new ZkServer(); }
-  static void TearDownTestSuite() { delete g_zk; }
-
-  void SetUp() override {
-    ASSERT_EQ(g_zk->error(), "") << "the tests need ZooKeeper";
-    ASSERT_EQ(FlinkPeer::get().error(), "") << "the tests need the Flink HA peer";
-    std::random_device rd;
-    suffix_ = std::to_string(rd() % 1000000000);
-    root_ = "/flink/prod" + suffix_;
-  }
-
-  Daemon::Options options() const {
-    Daemon::Options o;
-    o.extra_metadata = {"{ name: zk, type: zookeeper, connect: \"" + g_zk->connect() +
-                        "\", root: " + root_ + " }"};
-    return o;
-  }
-  void populate(Daemon& d, int jobs, int checkpoints) {
-    auto r = FlinkPeer::get().run({"populate", "--connect", g_zk->connect(), "--root", root_,
-                                   "--storage", d.ha_dir(), "--jobs", std::to_string(jobs),
-                                   "--checkpoints", std::to_string(checkpoints)});
-    ASSERT_EQ(r.status, 0) << r.out << r.err;
-  }
   // The bytes Flink writes for a pointer to `uri` (taken as it is) of `size` bytes.
   static std::string pointer(const std::string& uri, int64_t size) {
     auto r = FlinkPeer::get().run({"dump-pointer", "--uri", uri, "--size", std::to_string(size)});
@@ -69,12 +44,6 @@ class FlinkAttack : public ::testing::Test {
     zk.create(root_ + "/jobgraphs/" + job, data);
     zk.create(root_ + "/jobgraphs/" + job + "/locks", std::string());
   }
-  json last_record(Daemon& d, const std::string& task) {
-    auto h = d.cli({"backup", "history", task, "--json"});
-    EXPECT_EQ(h.exit_code, 0) << h.err;
-    return json::parse(h.out).at(0);
-  }
-
   // Polls a task's newest record until it is no longer Running (or `seconds` pass).
   json wait_record(Daemon& d, const std::string& task, int seconds = 180) {
     json r;
@@ -91,8 +60,6 @@ class FlinkAttack : public ::testing::Test {
     }
     return r;
   }
-
-  std::string suffix_, root_;
 };
 
 // Hostile pointers under jobgraphs/: a path through a symbolic link out of the HA storage, an
@@ -113,7 +80,7 @@ TEST_F(FlinkAttack, HostilePointersAreNamedDanglingNeitherFailTheBackupNorLeakOu
   fs::create_symlink("/dev/zero", d.ha_dir() + "/zero");
 
   const std::string ha = "file:" + d.ha_dir();
-  ZkClient zk(g_zk->connect());
+  ZkClient zk(zk_server().connect());
   const std::string secret_size = std::to_string(fs::file_size(outside + "/secret.txt"));
   add_job_graph(zk, "a0000000000000000000000000000001",
                 pointer(ha + "/escape/secret.txt", std::stoll(secret_size)));
@@ -155,7 +122,7 @@ TEST_F(FlinkAttack, APointerThroughALinkInTheHaStorageBringsNothingFromOutside) 
   fs::create_directories(outside);
   write_file(outside + "/secret.txt", "TOP-SECRET-OUTSIDE-THE-HA-STORAGE\n");
   fs::create_directory_symlink(outside, d.ha_dir() + "/escape");
-  ZkClient zk(g_zk->connect());
+  ZkClient zk(zk_server().connect());
   add_job_graph(zk, "b0000000000000000000000000000001",
                 pointer("file:" + d.ha_dir() + "/escape/secret.txt",
                         static_cast<int64_t>(fs::file_size(outside + "/secret.txt"))));
@@ -232,7 +199,7 @@ TEST_F(FlinkAttack, AHandEditedFileIsCheckedAsTheRestoreReadsIt) {
   auto verify = d.cli({"backup", "verify", "--path-type", "LocalDir", "--source-path", edited});
   ASSERT_EQ(verify.exit_code, 0) << verify.err << verify.out;
 
-  ZkClient zk(g_zk->connect());
+  ZkClient zk(zk_server().connect());
   zk.remove_tree(root_ + "/jobgraphs");
   auto before = zk.snapshot(root_);
   d.set_service_state("stopped");
@@ -262,7 +229,7 @@ TEST_F(FlinkAttack, MigrationIntoAStorageNamedWithSpacePercentAndNonAscii) {
   fs::create_directories(on_disk);
   fs::create_directories(dr_conf);
   d.add_cluster(d.cluster_yaml("dr", in_uri, dr_conf,
-                               {"{ name: zk, type: zookeeper, connect: \"" + g_zk->connect() +
+                               {"{ name: zk, type: zookeeper, connect: \"" + zk_server().connect() +
                                 "\", root: " + dr_root + " }"}));
   d.seed_cluster();
   populate(d, 2, 2);
@@ -282,7 +249,7 @@ TEST_F(FlinkAttack, MigrationIntoAStorageNamedWithSpacePercentAndNonAscii) {
   ASSERT_EQ(s.exit_code, 0) << s.err << s.out;
   fs::remove_all(d.ha_dir());  // nothing may point into the old storage
   auto r = FlinkPeer::get().run(
-      {"check", "--connect", g_zk->connect(), "--root", dr_root, "--expect-jobs", "2"});
+      {"check", "--connect", zk_server().connect(), "--root", dr_root, "--expect-jobs", "2"});
   EXPECT_EQ(r.status, 0) << r.out << r.err;
   json recovered = json::parse(r.out, nullptr, false);
   EXPECT_TRUE(recovered.is_object() && recovered.value("ok", false)) << r.out;
@@ -310,11 +277,11 @@ TEST_F(FlinkAttack, AChurningClusterWithItsHaStorageOnHdfsIsCapturedConsistently
   Daemon d(o);
   d.seed_cluster();
   const std::string uri = "hdfs://hacluster/flink/ha";
-  auto r =
-      FlinkPeer::get().run({"populate", "--connect", g_zk->connect(), "--root", root_, "--storage",
-                            on_disk, "--storage-uri", uri, "--jobs", "2", "--checkpoints", "1"});
+  auto r = FlinkPeer::get().run({"populate", "--connect", zk_server().connect(), "--root", root_,
+                                 "--storage", on_disk, "--storage-uri", uri, "--jobs", "2",
+                                 "--checkpoints", "1"});
   ASSERT_EQ(r.status, 0) << r.err;
-  PeerProcess churn(FlinkPeer::get(), {"churn", "--connect", g_zk->connect(), "--root", root_,
+  PeerProcess churn(FlinkPeer::get(), {"churn", "--connect", zk_server().connect(), "--root", root_,
                                        "--storage", on_disk, "--storage-uri", uri, "--interval-ms",
                                        "20", "--jobs", "2", "--report-every", "20"});
   ASSERT_TRUE(churn.wait_for_line("checkpoints=")) << churn.out() << churn.err();
@@ -339,7 +306,7 @@ TEST_F(FlinkAttack, AChurningClusterWithItsHaStorageOnHdfsIsCapturedConsistently
   ASSERT_EQ(c.exit_code, 0) << c.err;
   auto s = d.cli({"restore", "start", "r1", "--wait"});
   ASSERT_EQ(s.exit_code, 0) << s.err << s.out;
-  auto check = FlinkPeer::get().run({"check", "--connect", g_zk->connect(), "--root", root_,
+  auto check = FlinkPeer::get().run({"check", "--connect", zk_server().connect(), "--root", root_,
                                      "--expect-jobs", "2", "--storage-map", uri + "=" + on_disk});
   json recovered = json::parse(check.out, nullptr, false);
   EXPECT_TRUE(recovered.is_object() && recovered.value("ok", false)) << check.out << check.err;
@@ -361,13 +328,17 @@ std::vector<std::string> files_under(const std::string& dir, const std::string& 
 // no spooled copy and no temporary backup file stay behind, the record ends Failed with a
 // reason after the restart (never stuck Running), and the next backup is whole and consistent.
 TEST_F(FlinkAttack, KillNineDuringACaptureLeavesNothingBehindAndTheRecordFails) {
-  Daemon d(options());
+  Daemon::Options o = options();
+  // The backup waits once the zookeeper source (and so every pin) is done: the kill lands
+  // in the middle of it whatever the speed of the machine.
+  o.env["FLINKBR_FAULT_INJECTION"] = "pause-after-backup:zk";
+  Daemon d(o);
   d.seed_cluster();
-  auto r = FlinkPeer::get().run({"populate", "--connect", g_zk->connect(), "--root", root_,
+  auto r = FlinkPeer::get().run({"populate", "--connect", zk_server().connect(), "--root", root_,
                                  "--storage", d.ha_dir(), "--jobs", "6", "--checkpoints", "4",
                                  "--payload-bytes", "4000000"});
   ASSERT_EQ(r.status, 0) << r.err;
-  PeerProcess churn(FlinkPeer::get(), {"churn", "--connect", g_zk->connect(), "--root", root_,
+  PeerProcess churn(FlinkPeer::get(), {"churn", "--connect", zk_server().connect(), "--root", root_,
                                        "--storage", d.ha_dir(), "--interval-ms", "5", "--jobs", "6",
                                        "--retain", "4", "--report-every", "20"});
   ASSERT_TRUE(churn.wait_for_line("checkpoints=")) << churn.out() << churn.err();
@@ -387,6 +358,7 @@ TEST_F(FlinkAttack, KillNineDuringACaptureLeavesNothingBehindAndTheRecordFails) 
   ASSERT_TRUE(running) << "the backup never showed Running";
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   d.kill9();
+  d.env().erase("FLINKBR_FAULT_INJECTION");
 
   EXPECT_EQ(files_under(d.state_dir() + "/staging"), std::vector<std::string>{})
       << "spooled copies of pinned files outlive the daemon";
@@ -411,7 +383,7 @@ TEST_F(FlinkAttack, TwoBackupsAtOnceOfAClusterCheckpointingEveryMillisecondAreCo
   d.seed_cluster();
   populate(d, 8, 1);
   PeerProcess churn(FlinkPeer::get(),
-                    {"churn", "--connect", g_zk->connect(), "--root", root_, "--storage",
+                    {"churn", "--connect", zk_server().connect(), "--root", root_, "--storage",
                      d.ha_dir(), "--interval-ms", "1", "--jobs", "8", "--report-every", "200"});
   ASSERT_TRUE(churn.wait_for_line("checkpoints=")) << churn.out() << churn.err();
   for (const std::string task : {"a", "b"}) {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "flink_fixture.h"
 #include "harness.h"
 #include "support/flink_peer.h"
 #include "support/zookeeper_server.h"
@@ -23,58 +24,25 @@ using nlohmann::json;
 using testsupport::FlinkPeer;
 using testsupport::PeerProcess;
 using testsupport::ZkClient;
-using testsupport::ZkServer;
 
-ZkServer* g_zk = nullptr;
-
-class FlinkEndToEnd : public ::testing::Test {
+class FlinkEndToEnd : public FlinkFixture {
  protected:
-  static void SetUpTestSuite() { g_zk = new ZkServer(); }
-  static void TearDownTestSuite() { delete g_zk; }
-
-  void SetUp() override {
-    ASSERT_EQ(g_zk->error(), "") << "the tests need ZooKeeper";
-    ASSERT_EQ(FlinkPeer::get().error(), "") << "the tests need the Flink HA peer";
-    std::random_device rd;
-    suffix_ = std::to_string(rd() % 1000000000);
-    root_ = "/flink/prod" + suffix_;
-  }
-
-  std::string zk_source(const std::string& root) const {
-    return "{ name: zk, type: zookeeper, connect: \"" + g_zk->connect() + "\", root: " + root +
-           " }";
-  }
-  Daemon::Options options() const {
-    Daemon::Options o;
-    o.extra_metadata = {zk_source(root_)};
-    return o;
-  }
-
   json peer(const std::vector<std::string>& args, int expect_status = 0) {
     std::vector<std::string> all = args;
-    all.insert(all.begin() + 1, {"--connect", g_zk->connect()});
+    all.insert(all.begin() + 1, {"--connect", zk_server().connect()});
     auto r = FlinkPeer::get().run(all);
     EXPECT_EQ(r.status, expect_status) << r.out << r.err;
     auto j = json::parse(r.out, nullptr, false);
     return j.is_discarded() ? json{{"raw", r.out + r.err}} : j;
   }
-  void populate(Daemon& d, int jobs, int checkpoints) {
-    peer({"populate", "--root", root_, "--storage", d.ha_dir(), "--jobs", std::to_string(jobs),
-          "--checkpoints", std::to_string(checkpoints)});
-  }
   // Flink's recovery of the tree under `root`: what the peer's check prints.
   json check(const std::string& root, int jobs) {
-    auto r = FlinkPeer::get().run({"check", "--connect", g_zk->connect(), "--root", root,
+    auto r = FlinkPeer::get().run({"check", "--connect", zk_server().connect(), "--root", root,
                                    "--expect-jobs", std::to_string(jobs)});
     auto j = json::parse(r.out, nullptr, false);
     return j.is_discarded() ? json{{"ok", false}, {"raw", r.out + r.err}} : j;
   }
 
-  json last_record(Daemon& d, const std::string& task) {
-    auto h = d.cli({"backup", "history", task, "--json"});
-    EXPECT_EQ(h.exit_code, 0) << h.err;
-    return json::parse(h.out).at(0);
-  }
   void create_restore(Daemon& d, const std::string& name, const std::string& path,
                       const std::string& cluster = "prod") {
     auto c = d.cli({"restore", "create", name, "--cluster", cluster, "--data-source", "Flink",
@@ -86,8 +54,6 @@ class FlinkEndToEnd : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return json::parse(r.out);
   }
-
-  std::string suffix_, root_;
 };
 
 // A cluster that checkpoints every 5 ms while it is backed up: every backup holds each pointer's
@@ -98,7 +64,7 @@ TEST_F(FlinkEndToEnd, BackupsOfAChurningClusterAreAllConsistentAndRestoreIntoARe
   d.seed_cluster();
   populate(d, 2, 1);
   PeerProcess churn(FlinkPeer::get(),
-                    {"churn", "--connect", g_zk->connect(), "--root", root_, "--storage",
+                    {"churn", "--connect", zk_server().connect(), "--root", root_, "--storage",
                      d.ha_dir(), "--interval-ms", "5", "--jobs", "2", "--report-every", "50"});
   ASSERT_TRUE(churn.wait_for_line("checkpoints=")) << churn.out() << churn.err();
 
@@ -189,7 +155,7 @@ TEST_F(FlinkEndToEnd, ADanglingPointerIsRecordedAndItsRestoreRefusedUnlessAllowe
             std::string::npos)
       << c.dump();
 
-  ZkClient zk(g_zk->connect());
+  ZkClient zk(zk_server().connect());
   zk.remove_tree(root_ + "/jobgraphs");
   auto before = zk.snapshot(root_);
   d.set_service_state("stopped");
@@ -217,7 +183,7 @@ TEST_F(FlinkEndToEnd, ACounterBehindAndCorruptPointerBytesAreReportedAsFlinkSees
       {"populate", "--root", root_, "--storage", d.ha_dir(), "--jobs", "2", "--checkpoints", "2"});
   ASSERT_EQ(populated["jobs"].size(), 2u) << populated.dump();
   const std::string job0 = populated["jobs"][0]["id"], job1 = populated["jobs"][1]["id"];
-  ZkClient zk(g_zk->connect());
+  ZkClient zk(zk_server().connect());
   // Corrupt bytes that still start as Java serialization, in job 1's newest checkpoint.
   const std::string cp = root_ + "/jobs/" + job1 + "/checkpoints/0000000000000000002";
   zk.set(cp, std::string("\xac\xed\x00\x05\x73\x72\xff\xff", 8));
@@ -243,7 +209,7 @@ TEST_F(FlinkEndToEnd, LingeringEphemeralsAndADeletedRootDoNotStopTheRestore) {
   d.seed_cluster();
   populate(d, 2, 1);
   std::string path = d.backup();
-  PeerProcess hold(FlinkPeer::get(), {"hold", "--connect", g_zk->connect(), "--root", root_,
+  PeerProcess hold(FlinkPeer::get(), {"hold", "--connect", zk_server().connect(), "--root", root_,
                                       "--storage", d.ha_dir(), "--session-timeout-ms", "30000"});
   ASSERT_TRUE(hold.wait_for_line("ready")) << hold.err();
   hold.kill9();  // its session lives on for 30 s
@@ -254,7 +220,7 @@ TEST_F(FlinkEndToEnd, LingeringEphemeralsAndADeletedRootDoNotStopTheRestore) {
   ASSERT_EQ(s.exit_code, 0) << s.err << s.out;
   EXPECT_EQ(check(root_, 2)["ok"], true);
 
-  ZkClient zk(g_zk->connect());
+  ZkClient zk(zk_server().connect());
   zk.remove_tree("/flink");
   create_restore(d, "r2", path);
   s = d.cli({"restore", "start", "r2", "--wait"});

@@ -85,6 +85,8 @@ class Daemon {
   // Makes the status command sleep `seconds` before answering (concurrency tests).
   void set_status_delay(int seconds);
 
+  // The daemon's environment from its next start().
+  std::map<std::string, std::string>& env() { return options_.env; }
   void start();
   void stop();   // SIGTERM and wait
   void kill9();  // SIGKILL and wait
