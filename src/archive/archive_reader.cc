@@ -9,6 +9,7 @@
 #include <functional>
 #include <istream>
 #include <streambuf>
+#include <unordered_set>
 #include <vector>
 
 #include "archive/unique_paths.h"
@@ -166,6 +167,99 @@ class EntryStreamBuf final : public std::streambuf {
   std::array<char, kDrainBufferSize> buf_;
 };
 
+// Refuses an entry below an entry that is a file ("a file under a file": sources/s/a is a file and
+// sources/s/a/b follows), in memory that does not grow with the number of entries for the orders
+// flinkbr writes. While the entries of a source come in component-wise order (a directory, then
+// its contents), every entry that lies between an entry and its descendants is a descendant too,
+// so the chain of ancestors of the previous entry is all there is to look at. Once the order
+// breaks (a postgres source writes schema.json after its tables; a forged file anything), the
+// hashes of every file path seen so far go into a table (rebuilt from the spool of what was
+// seen), and each new entry's ancestors are looked up there; a hash found is confirmed against
+// the spool, so a collision never refuses a good file.
+class FileParents {
+ public:
+  explicit FileParents(io::Spool& seen) : seen_(seen) {}
+
+  // `path` is a new payload path ("sources/<name>/..."), not seen before. The previous file
+  // entry's record is in the spool already.
+  Status check(const std::string& path, std::string_view source, bool is_file) {
+    if (!hashing_) {
+      if (source != source_) {
+        if (!finished_.insert(std::string(source)).second) {
+          TRY(start_hashing());  // a source that comes back
+        } else {
+          source_ = std::string(source);
+          chain_.clear();
+        }
+      } else if (!chain_.empty() && !component_less(chain_.back().path, path)) {
+        TRY(start_hashing());
+      }
+    }
+    if (hashing_) {
+      for (size_t slash = path.find('/', kSourcesPrefix.size()); slash != std::string::npos;
+           slash = path.find('/', slash + 1)) {
+        std::string_view ancestor(path.data(), slash);
+        if (files_.contains(hash(ancestor)) && TRY(is_spooled_file(ancestor)))
+          return under_file(path, ancestor);
+      }
+      if (is_file) files_.insert(hash(path));
+      return ok();
+    }
+    while (!chain_.empty() && !is_under(path, chain_.back().path)) chain_.pop_back();
+    if (!chain_.empty() && chain_.back().is_file) return under_file(path, chain_.back().path);
+    chain_.push_back({path, is_file});
+    return ok();
+  }
+
+ private:
+  struct Link {
+    std::string path;
+    bool is_file = false;
+  };
+
+  static bool is_under(std::string_view path, std::string_view dir) {
+    return path.size() > dir.size() && path.starts_with(dir) && path[dir.size()] == '/';
+  }
+  // Component-wise order: '/' sorts before every other byte.
+  static bool component_less(std::string_view a, std::string_view b) {
+    auto key = [](unsigned char c) { return c == '/' ? 0 : c + 1; };
+    size_t n = std::min(a.size(), b.size());
+    for (size_t i = 0; i < n; ++i)
+      if (a[i] != b[i]) return key(a[i]) < key(b[i]);
+    return a.size() < b.size();
+  }
+  static uint64_t hash(std::string_view s) { return std::hash<std::string_view>{}(s); }
+  static std::unexpected<Error> under_file(const std::string& path, std::string_view file) {
+    return corruption("entry " + path + " is under " + std::string(file) + ", which is a file");
+  }
+
+  Status start_hashing() {
+    hashing_ = true;
+    chain_.clear();
+    io::SpoolCursor c(seen_, 0);
+    for (;;) {
+      auto s = TRY(read_seen(c));
+      if (!s) return ok();
+      if (s->type == EntryType::kFile) files_.insert(hash(s->path));
+    }
+  }
+  Result<bool> is_spooled_file(std::string_view path) {
+    io::SpoolCursor c(seen_, 0);
+    for (;;) {
+      auto s = TRY(read_seen(c));
+      if (!s) return false;
+      if (s->type == EntryType::kFile && s->path == path) return true;
+    }
+  }
+
+  io::Spool& seen_;
+  std::string source_;
+  std::unordered_set<std::string> finished_;  // sources seen (a small set)
+  std::vector<Link> chain_;                   // ancestors of the previous entry, and itself
+  bool hashing_ = false;
+  std::unordered_set<uint64_t> files_;  // hashes of the file paths, once hashing_
+};
+
 class TarArchiveReader final : public ArchiveReader {
  public:
   TarArchiveReader(io::Reader& in, io::Spool seen, UniquePaths paths)
@@ -173,7 +267,8 @@ class TarArchiveReader final : public ArchiveReader {
         in_buf_(kInputBufferSize),
         data_(*this),
         seen_(std::move(seen)),
-        paths_(std::move(paths)) {}
+        paths_(std::move(paths)),
+        file_parents_(seen_) {}
 
   Status open() {
     Utf8LocaleScope locale;
@@ -402,6 +497,11 @@ class TarArchiveReader final : public ArchiveReader {
     entry.mtime = static_cast<int64_t>(archive_entry_mtime(e));
 
     if (!TRY(paths_.insert(path))) return corruption("entry " + entry.path + " appears twice");
+    // What a restore stages, the header says: an entry of another source has nowhere to go.
+    if (!listed_source(entry.source()))
+      return corruption("entry " + entry.path +
+                        " belongs to no source listed in the file's header");
+    TRY(file_parents_.check(entry.path, entry.source(), entry.type == EntryType::kFile));
     ++summary_.entries;
     for (auto& src : summary_.sources)
       if (src.name == entry.source()) {
@@ -426,6 +526,12 @@ class TarArchiveReader final : public ArchiveReader {
   }
 
   Status record(const Seen& s) { return spool_seen(seen_, s); }
+
+  bool listed_source(std::string_view name) const {
+    for (const auto& src : header_.sources)
+      if (src.name == name) return true;
+    return false;
+  }
 
   // The sequential merge of the manifest (entry i, as it is parsed) with the spool of what was
   // seen (record i). On the first difference of paths, it keeps both and only watches the rest
@@ -561,6 +667,7 @@ class TarArchiveReader final : public ArchiveReader {
   // What was seen so far, in archive order, as compact records; and the paths, for duplicates.
   io::Spool seen_;
   UniquePaths paths_;
+  FileParents file_parents_;
   Header header_;
   ArchiveSummary summary_;
   Seen current_;                      // the current entry (spooled once complete)

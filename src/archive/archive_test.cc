@@ -53,7 +53,12 @@ Header sample_header() {
   h.cluster = "prod";
   h.execution_time = "20261125043712";
   h.tool_version = "0.1.0";
-  h.sources = {{"conf", "files", "file:///opt/flink/conf"}};
+  // Every source the tests' entries name: an entry of an unlisted source is refused.
+  h.sources = {{"conf", "files", "file:///opt/flink/conf"},
+               {"zk", "zookeeper", "127.0.0.1:2181/flink"},
+               {"s", "files", "file:///s"},
+               {"a", "files", "file:///a"},
+               {"t", "files", "file:///t"}};
   return h;
 }
 
@@ -268,7 +273,7 @@ TEST(ArchiveTest, RoundTripThroughGzipByteForByte) {
   ASSERT_TRUE(got) << got.error().message;
   expect_same(*got, items);
   EXPECT_EQ(header.system_version, "1.18.1 (MRS)");
-  ASSERT_EQ(header.sources.size(), 1u);
+  ASSERT_EQ(header.sources.size(), 5u);
   EXPECT_EQ(header.sources[0].kind, "files");
 }
 
@@ -321,8 +326,8 @@ TEST(ArchiveTest, VerifyArchiveReportsHeaderManifestAndBytes) {
   EXPECT_EQ(rep->payload_bytes, bytes);
   EXPECT_EQ(rep->summary.entries, sample_items().size());
   EXPECT_EQ(rep->header.cluster, "prod");
-  // One total per source of the header ("zk" is not in it: counted in the total only).
-  ASSERT_EQ(rep->summary.sources.size(), 1u);
+  // One total per source of the header, in its order.
+  ASSERT_EQ(rep->summary.sources.size(), 5u);
   EXPECT_EQ(rep->summary.sources[0].name, "conf");
   EXPECT_EQ(rep->summary.sources[0].entries, conf_entries);
   EXPECT_EQ(rep->summary.sources[0].bytes, conf_bytes);
@@ -365,7 +370,7 @@ TEST(ArchiveTest, TwoHundredThousandEntriesRoundTrip) {
   auto rep = verify_archive(*unzip);
   ASSERT_TRUE(rep) << rep.error().message;
   EXPECT_EQ(rep->summary.entries, uint64_t{kEntries + kEntries / 1000 + 1});
-  ASSERT_EQ(rep->summary.sources.size(), 1u);
+  ASSERT_EQ(rep->summary.sources.size(), 5u);
   EXPECT_EQ(rep->summary.sources[0].entries, uint64_t{kEntries + kEntries / 1000});
   uint64_t bytes = 0;
   for (int i = 0; i < kEntries; ++i) bytes += std::to_string(i).size();
@@ -590,6 +595,48 @@ TEST(ArchiveCorruptionTest, EntryNotInManifest) {
   Raw a = file("sources/s/a", "a"), extra = file("sources/s/extra", "x");
   Error e = refusal(make_raw_tar({header_raw(), a, extra, manifest_raw({a})}));
   EXPECT_EQ(e.message, "entry sources/s/extra is not listed in the manifest");
+}
+
+// What a restore cannot stage, verify refuses too (issue 16): one reader decides for both.
+TEST(ArchiveCorruptionTest, EntryOfASourceTheHeaderDoesNotList) {
+  Raw a = file("sources/s/a", "a"), other = file("sources/other/x", "x");
+  Error e = refusal(make_raw_tar({header_raw(), a, other, manifest_raw({a, other})}));
+  EXPECT_EQ(e.message, "entry sources/other/x belongs to no source listed in the file's header");
+}
+
+TEST(ArchiveCorruptionTest, FileUnderAFileInOrder) {
+  Raw dir{"sources/s/d", AE_IFDIR}, f = file("sources/s/d/f", "f"),
+                                    under = file("sources/s/d/f/g", "g");
+  Error e = refusal(make_raw_tar({header_raw(), dir, f, under, manifest_raw({dir, f, under})}));
+  EXPECT_EQ(e.message, "entry sources/s/d/f/g is under sources/s/d/f, which is a file");
+  // The source's prefix itself as a file.
+  Raw top = file("sources/s", "x"), below = file("sources/s/a", "a");
+  e = refusal(make_raw_tar({header_raw(), top, below, manifest_raw({top, below})}));
+  EXPECT_EQ(e.message, "entry sources/s/a is under sources/s, which is a file");
+}
+
+TEST(ArchiveCorruptionTest, FileUnderAFileOutOfOrder) {
+  // Out of component-wise order ("z" before "f/g"), and after another source came back.
+  Raw f = file("sources/s/f", "f"), z = file("sources/s/z", "z"),
+      under = file("sources/s/f/g", "g");
+  Error e = refusal(make_raw_tar({header_raw(), f, z, under, manifest_raw({f, z, under})}));
+  EXPECT_EQ(e.message, "entry sources/s/f/g is under sources/s/f, which is a file");
+  Raw t = file("sources/t/x", "x"), deep = file("sources/s/f/h/i", "i");
+  e = refusal(make_raw_tar({header_raw(), f, t, deep, manifest_raw({f, t, deep})}));
+  EXPECT_EQ(e.message, "entry sources/s/f/h/i is under sources/s/f, which is a file");
+}
+
+TEST(ArchiveTest, SiblingsOfAFileInAnyOrderAreAccepted) {
+  // "f" a file, then names that share its prefix but are not below it ("f-x", "f.y", "fz/g").
+  Raw f = file("sources/s/f", "f"), dash = file("sources/s/f-x", "1"),
+      dot = file("sources/s/f.y", "2"), dir{"sources/s/fz", AE_IFDIR},
+      g = file("sources/s/fz/g", "3"), back = file("sources/s/a", "4");
+  std::string tar = make_raw_tar(
+      {header_raw(), f, dash, dot, dir, g, back, manifest_raw({f, dash, dot, dir, g, back})});
+  io::StringReader src(gzip(tar));
+  auto unzip = io::gzip_reader(src);
+  auto r = read_tar(*unzip);
+  EXPECT_TRUE(r) << r.error().message;
 }
 
 TEST(ArchiveCorruptionTest, ManifestEntryMissingFromFile) {
