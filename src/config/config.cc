@@ -31,7 +31,8 @@ using Keys = std::span<const std::string_view>;
 constexpr int64_t kMaxDurationSeconds = 3650LL * 86400;  // ten years; fits an int
 constexpr size_t kMaxConfigBytes = 16 << 20;
 
-constexpr std::string_view kTopKeys[] = {"server", "clusters"};
+constexpr std::string_view kTopKeys[] = {"server", "restore", "clusters"};
+constexpr std::string_view kRestoreKeys[] = {"max_expanded_bytes"};
 constexpr std::string_view kServerKeys[] = {"listen",       "state_dir",  "tls_cert_file",
                                             "tls_key_file", "token_ttl",  "gzip_level",
                                             "compression",  "console_dir"};
@@ -192,6 +193,10 @@ class Parser {
     auto top = TRY(fields(root, "", kTopKeys, /*null_is_empty=*/true));
     if (const YAML::Node* server = top.get("server")) TRY(parse_server(*server, cfg.server));
     cfg.server.state_dir = make_absolute(cfg.server.state_dir);
+    if (const YAML::Node* restore = top.get("restore")) {
+      Fields f = TRY(fields(*restore, "restore", kRestoreKeys, /*null_is_empty=*/true));
+      TRY(set_size(f, "max_expanded_bytes", 1, uint64_t{1} << 50, cfg.restore.max_expanded_bytes));
+    }
 
     const YAML::Node* clusters = top.get("clusters");
     if (!clusters) return fail(root, "clusters", "missing; at least one cluster is required");

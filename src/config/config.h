@@ -76,8 +76,16 @@ struct ServerConfig {
   std::string console_dir;  // static console files; default: found next to the binary
 };
 
+// How restorations run, for every cluster.
+struct RestoreSettings {
+  // A hard cap on what a backup file may expand to (the sizes its manifest lists, all sources);
+  // a restore of a larger file is refused before anything is staged. 0: no cap.
+  uint64_t max_expanded_bytes = 0;
+};
+
 struct Config {
   ServerConfig server;
+  RestoreSettings restore;
   std::vector<ClusterConfig> clusters;
 
   const ClusterConfig* find_cluster(std::string_view name) const;

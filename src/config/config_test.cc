@@ -142,6 +142,20 @@ TEST(ConfigTest, DefaultsWhenServerIsLeftOut) {
   EXPECT_EQ(cfg.clusters[0].version, "1.17");
 }
 
+TEST(ConfigTest, RestoreCapIsOptional) {
+  EXPECT_EQ(parse_ok("clusters: [{ name: a, version: '1' }]\n").restore.max_expanded_bytes, 0u);
+  EXPECT_EQ(
+      parse_ok("restore:\nclusters: [{ name: a, version: '1' }]\n").restore.max_expanded_bytes, 0u);
+  EXPECT_EQ(parse_ok("restore: { max_expanded_bytes: 64GiB }\n"
+                     "clusters: [{ name: a, version: '1' }]\n")
+                .restore.max_expanded_bytes,
+            uint64_t{64} << 30);
+  EXPECT_EQ(parse_ok("restore: { max_expanded_bytes: 1000 }\n"
+                     "clusters: [{ name: a, version: '1' }]\n")
+                .restore.max_expanded_bytes,
+            1000u);
+}
+
 TEST(ConfigTest, RelativeStateDirIsMadeAbsolute) {
   Config cfg =
       parse_ok("server: { state_dir: ./data/../state/ }\nclusters: [{name: a, version: x}]\n");
@@ -410,6 +424,12 @@ INSTANTIATE_TEST_SUITE_P(
         Refusal{"obs part size without a known unit",
                 "clusters: [{ name: a, version: '1', obs: { part_size: 16MB } }]\n",
                 "clusters[0].obs.part_size", "units B, KiB, MiB, GiB"},
+        Refusal{"restore cap without a known unit",
+                "restore: { max_expanded_bytes: 64GB }\nclusters: [{ name: a, version: '1' }]\n",
+                "restore.max_expanded_bytes", "units B, KiB, MiB, GiB"},
+        Refusal{"unknown restore key",
+                "restore: { max_expanded: 1 }\nclusters: [{ name: a, version: '1' }]\n",
+                "restore.max_expanded", "unknown key 'restore.max_expanded'"},
         Refusal{"server not a map", "server: 127.0.0.1:8080\n", "server",
                 "server: expected a map of keys, got '127.0.0.1:8080' (flinkbr.yaml:1:9)"},
         Refusal{"service not a map",

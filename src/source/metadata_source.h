@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -132,6 +133,13 @@ class MetadataSource {
   [[nodiscard]] virtual Result<std::vector<std::string>> live_warnings() {
     return std::vector<std::string>{};
   }
+  // Checks, at a restore's check step (before anything is staged), that commit() can switch
+  // this source in place; kFailedPrecondition with the reason otherwise. ok by default.
+  [[nodiscard]] virtual Status check_restorable() { return ok(); }
+  // Where begin_restore() stages the payload, for the restore's space check: a local directory
+  // on the file system that will hold it; "" for the task's staging directory; std::nullopt
+  // when it stages on no local file system (a remote tree).
+  virtual std::optional<std::string> staging_place() const { return std::string(); }
   // Starts a restore (see the file comment).
   [[nodiscard]] virtual Result<std::unique_ptr<StagedRestore>> begin_restore(
       const TaskContext& ctx) = 0;

@@ -17,6 +17,7 @@
 #include "task/archive_io.h"
 #include "task/restore_run.h"
 #include "task/runtime.h"
+#include "task/space_check.h"
 #include "task/validate.h"
 
 namespace flinkbr::task {
@@ -799,6 +800,9 @@ Result<VerifyResult> Engine::verify_file(const FileSpec& spec) {
     return not_found("the backup file was not found at " + spec.path_type + " path " +
                      spec.source_path);
   auto v = TRY(verify_backup_file(*storage, spec.source_path, {}, spool_dir(impl_->config)));
+  // What a restore refuses, verify refuses too (issue 16): the expanded-size cap.
+  TRY_CTX(check_expanded_size(v.report.summary, impl_->config.restore.max_expanded_bytes),
+          spec.source_path);
   VerifyResult out;
   out.path = spec.source_path;
   out.header = v.report.header;

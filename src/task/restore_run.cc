@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "archive/names.h"
@@ -10,6 +11,7 @@
 #include "storage/hdfs/remote.h"
 #include "storage/open.h"
 #include "task/archive_io.h"
+#include "task/space_check.h"
 #include "task/validate.h"
 
 namespace flinkbr::task {
@@ -175,8 +177,12 @@ Result<Prepared> check(const RestoreInputs& in, Recorder& rec,
   // The service, then each source's reachability.
   p.service = in.cluster.controller->status();
   TRY(refuse_or_note(service_refusal(cluster.name, p.service)));
-  for (auto& [name, s] : p.sources)
+  for (auto& [name, s] : p.sources) {
     TRY_CTX(s->check(), "source '" + name + "' (" + s->location() + ")");
+    // A source the switch cannot replace in place (a files source on its own mount) is refused
+    // now, before anything is staged, rather than failing at the switch.
+    TRY_CTX(s->check_restorable(), "source '" + name + "' (" + s->location() + ")");
+  }
   // Signs that Flink may still be running although its service says stopped (an ephemeral
   // leader znode of an open session): reported, not refused, since a JobManager killed with
   // kill -9 leaves them until its session expires.
@@ -202,6 +208,41 @@ std::string dangling_refusal(const source::flink::Consistency& c) {
          "--allow-dangling";
 }
 
+// Free space before anything is written (issue 16): what the file expands to, by the sizes its
+// manifest lists (checked against its data by the verify step), must fit where it is staged
+// (beside a files source's live tree, or in the staging directory), and the safety copy must fit
+// in the state directory; several of them may share one file system, which must hold their sum.
+// restore.max_expanded_bytes caps the expanded size whatever the disks hold.
+Status check_space(const Prepared& p, const archive::ArchiveSummary& summary,
+                   const config::Config& config, bool with_safety_copy, Recorder& rec) {
+  TRY(check_expanded_size(summary, config.restore.max_expanded_bytes));
+  const std::string staging = (fs::path(config.server.state_dir) / "staging").string();
+  std::vector<SpaceNeed> needs;
+  for (const auto& totals : summary.sources) {
+    auto it = p.sources.find(totals.name);
+    if (it == p.sources.end()) continue;
+    auto place = it->second->staging_place();
+    if (!place) continue;  // staged off this machine
+    needs.push_back({.what = "staging source '" + totals.name + "'",
+                     .path = place->empty() ? staging : *place,
+                     .bytes = totals.bytes});
+  }
+  if (with_safety_copy) {
+    // At most the live metadata's size (compression only shrinks it).
+    uint64_t live = 0;
+    for (const auto& [name, s] : p.sources) live += s->estimate_bytes();
+    needs.push_back({.what = "the safety copy",
+                     .path = (fs::path(config.server.state_dir) / "safety").string(),
+                     .bytes = live});
+  }
+  TRY(check_free_space(needs));
+  uint64_t total = 0;
+  for (const auto& n : needs) total += n.bytes;
+  rec.log("info", "free space checked: the restore writes " + describe_bytes(total) +
+                      " (staging and safety copy)");
+  return ok();
+}
+
 // `preview`: report an inconsistent file instead of refusing it.
 Result<Prepared> check_and_verify(const RestoreInputs& in, Recorder& rec, bool preview = false,
                                   std::vector<std::string>* would_refuse = nullptr) {
@@ -216,6 +257,8 @@ Result<Prepared> check_and_verify(const RestoreInputs& in, Recorder& rec, bool p
                         " entries, " + std::to_string(v.report.payload_bytes) +
                         " payload bytes, file sha256 " + v.sha256);
     p.consistency = inspector.finish();
+    // Before anything is staged (a preview stages too, without a safety copy).
+    TRY(check_space(p, v.report.summary, in.config, /*with_safety_copy=*/!preview, rec));
     const auto& c = p.consistency;
     if (c.state == "consistent")
       rec.log("info", "Flink's HA data is consistent: " + std::to_string(c.pointers) +
@@ -260,13 +303,13 @@ Status inject_fault_after_apply(const std::string& source_name, Recorder& rec) {
 }
 
 // Commits every staged source, then verifies each. Returns the first error.
-Status apply_and_verify(StagedMap& staged, Recorder& rec, bool* changed) {
+Status apply_and_verify(StagedMap& staged, Recorder& rec, std::set<std::string>* changed) {
   TRY(step(rec, "apply", [&]() -> Status {
     size_t i = 0;
     for (auto& [name, st] : staged) {
       auto committed = st->commit();
       // A source whose failed commit was rolled back as a whole leaves nothing to put back.
-      if (committed || !st->failed_commit_changed_nothing()) *changed = true;
+      if (committed || !st->failed_commit_changed_nothing()) changed->insert(name);
       TRY_CTX(std::move(committed), "applying source '" + name + "'");
       rec.log("info", "source '" + name + "' applied");
       TRY(inject_fault_after_apply(name, rec));
@@ -359,7 +402,8 @@ void remove_staging_dir(const std::string& dir) {
 
 Status put_back_safety_copy(const config::Config& config, const config::ClusterConfig& cluster,
                             DataSource data_source, const std::string& path,
-                            const source::TaskContext& ctx, Recorder& rec) {
+                            const source::TaskContext& ctx, Recorder& rec,
+                            const std::set<std::string>* only) {
   (void)config;
   rec.log("warn", "putting the safety copy back from " + path);
   source::TaskContext own = ctx;  // the safety copy's pointers are the cluster's own
@@ -370,6 +414,9 @@ Status put_back_safety_copy(const config::Config& config, const config::ClusterC
   for (auto& s : all) by_name[s->name()] = s.get();
   auto staged = TRY_CTX(stage_backup_file(*storage, path, by_name, own, {}),
                         "reading the safety copy " + path);
+  // Only the sources the failed attempt changed: a source it left as it was has nothing to put
+  // back (and may be one whose switch cannot work, which would fail again).
+  if (only) std::erase_if(staged, [&](const auto& kv) { return !only->contains(kv.first); });
   for (auto& [name, st] : staged) TRY_CTX(st->commit(), "putting back source '" + name + "'");
   for (auto& [name, st] : staged)
     TRY_CTX(st->verify(), "verifying source '" + name + "' after putting it back");
@@ -443,13 +490,14 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
   if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "the restoration was cancelled");
 
   rec.set_phase("applying");
-  bool changed = false;
+  std::set<std::string> changed;  // the sources the apply step changed
   auto applied = apply_and_verify(staged, rec, &changed);
   if (!applied) {
     Error err = applied.error();
     staged.clear();  // drop what is left of the staging before putting the safety copy back
-    if (changed) {
-      auto back = put_back_safety_copy(in.config, cluster, t.data_source, safety, ctx, rec);
+    if (!changed.empty()) {
+      auto back =
+          put_back_safety_copy(in.config, cluster, t.data_source, safety, ctx, rec, &changed);
       if (!back) {
         err.message += "; putting the safety copy back failed too (" + back.error().message +
                        "); the safety copy is kept at " + safety;

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <functional>
+#include <set>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -40,11 +41,13 @@ struct RestoreInputs {
 // Runs check, verify and stage, then compares staged and live state; changes nothing.
 [[nodiscard]] Result<nlohmann::json> run_preview(const RestoreInputs& in, Recorder& rec);
 
-// Restores the safety copy at `path` into the cluster's sources of `data_source`.
+// Restores the safety copy at `path` into the cluster's sources of `data_source`; only those
+// named in `only` when given (the sources a failed apply changed).
 [[nodiscard]] Status put_back_safety_copy(const config::Config& config,
                                           const config::ClusterConfig& cluster,
                                           DataSource data_source, const std::string& path,
-                                          const source::TaskContext& ctx, Recorder& rec);
+                                          const source::TaskContext& ctx, Recorder& rec,
+                                          const std::set<std::string>* only = nullptr);
 
 // <state_dir>/staging/<ctx_id>, created empty.
 [[nodiscard]] Result<std::string> make_staging_dir(const config::Config& config,

@@ -5,8 +5,9 @@
 // copy) and refuses, with the numbers, when one file system cannot hold its share; an optional
 // hard cap bounds the expanded size whatever the disks hold.
 //
-// Not wired into the restore run here (restore_run.cc belongs to its step list): the check step
-// calls check_expanded_size(summary, cap) and check_free_space(needs) after verifying the file.
+// The restore's verify step calls check_expanded_size(summary, cap) and check_free_space(needs)
+// once the manifest (which ends the file) has confirmed the sizes, before the safety copy and
+// the staging write anything (restore_run.cc, check_space).
 #pragma once
 
 #include <cstdint>

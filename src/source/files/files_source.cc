@@ -12,12 +12,15 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -554,6 +557,40 @@ class RecordSpool {
   uint64_t count_ = 0;
 };
 
+// Whether `dir` is a mount point: its device differs from its parent's, or it is listed as a
+// mount point in /proc/self/mountinfo (a bind mount of the parent's own file system keeps the
+// device but still cannot be renamed).
+Result<bool> is_mount_point(const std::string& dir, const std::string& parent) {
+  struct stat d, p;
+  if (::stat(dir.c_str(), &d) != 0) return errno_error("examining " + dir, errno);
+  if (::stat(parent.c_str(), &p) != 0) return errno_error("examining " + parent, errno);
+  if (d.st_dev != p.st_dev) return true;
+  char* real = ::realpath(dir.c_str(), nullptr);
+  if (!real) return errno_error("resolving " + dir, errno);
+  const std::string resolved(real);
+  std::free(real);
+  std::ifstream info("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(info, line)) {
+    // "<id> <parent> <major:minor> <root> <mount point> ...": the fifth field, octal-escaped.
+    std::istringstream fields(line);
+    std::string skip, mount_point;
+    for (int i = 0; i < 4; ++i) fields >> skip;
+    fields >> mount_point;
+    std::string unescaped;
+    for (size_t k = 0; k < mount_point.size(); ++k) {
+      if (mount_point[k] == '\\' && k + 3 < mount_point.size()) {
+        unescaped += static_cast<char>(std::stoi(mount_point.substr(k + 1, 3), nullptr, 8));
+        k += 3;
+      } else {
+        unescaped += mount_point[k];
+      }
+    }
+    if (unescaped == resolved) return true;
+  }
+  return false;
+}
+
 class FilesStagedRestore final : public StagedRestore {
  public:
   FilesStagedRestore(std::string root, std::string parent, std::string base, const TaskContext& ctx,
@@ -695,6 +732,11 @@ class FilesStagedRestore final : public StagedRestore {
     return out;
   }
 
+  // Every failure of commit() below leaves the live tree as it was, except a failed second
+  // rename whose undo failed too: the engine then need not put this source back (and must not
+  // report a tree it did not change as damaged).
+  bool failed_commit_changed_nothing() const override { return !committed_ && !left_changed_; }
+
   Status commit() override {
     if (!finished_) return failed_precondition("commit() before finish_staging()");
     if (committed_) return ok();
@@ -728,10 +770,12 @@ class FilesStagedRestore final : public StagedRestore {
       return errno_error("renaming " + root_ + " to " + old_path_, errno);
     if (::rename(stage_path_.c_str(), root_.c_str()) != 0) {
       int e = errno;
-      if (::rename(old_path_.c_str(), root_.c_str()) != 0)
+      if (::rename(old_path_.c_str(), root_.c_str()) != 0) {
+        left_changed_ = true;
         return errno_error("renaming " + stage_path_ + " to " + root_ +
                                " (and the old tree could not be put back from " + old_path_ + ")",
                            e);
+      }
       return errno_error("renaming " + stage_path_ + " to " + root_, e);
     }
     committed_ = true;
@@ -953,6 +997,7 @@ class FilesStagedRestore final : public StagedRestore {
   bool in_order_ = true;            // every entry so far came in tree order
   bool finished_ = false;
   bool committed_ = false;
+  bool left_changed_ = false;  // a failed commit() could not put the old tree back
 };
 
 // ---- the source ----
@@ -992,6 +1037,22 @@ class FilesSource final : public MetadataSource {
           parent_ + " is not writable by this user (a restore replaces " + root_ + " within it)");
     return ok();
   }
+
+  // A restore stages beside the root (in its parent) and switches by renaming the root: both
+  // need the root and its parent on one mount. A root that is a mount point (a dedicated volume
+  // for the HA storage), or a bind mount, cannot be renamed (EBUSY, EXDEV): refused here, before
+  // anything is staged, rather than failing at the switch.
+  Status check_restorable() override {
+    if (!TRY(is_mount_point(root_, parent_))) return ok();
+    return failed_precondition(
+        root_ + " is a mount point (its file system is not the one of " + parent_ +
+        "); a restore stages beside the directory and switches by renaming it, which a mount "
+        "point does not allow. Configure the source's uri as a directory below the mount "
+        "point (for example " +
+        root_ + "/data, with the files moved there)");
+  }
+
+  std::optional<std::string> staging_place() const override { return parent_; }
 
   uint64_t estimate_bytes() override {
     uint64_t total = 0;

@@ -1,6 +1,7 @@
 #include "source/files/files_source.h"
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -381,6 +382,67 @@ TEST(FilesSource, RoundTripIsByteIdenticalWithModesAndMtimes) {
   EXPECT_FALSE(fs::exists(tmp / "target/added-later.txt"));
   // Nothing left beside the live tree.
   EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live", "target"}));
+}
+
+// A tmpfs mounted at `dir` for one test, unmounted when it ends (also when the test fails).
+class TmpfsMount {
+ public:
+  explicit TmpfsMount(const std::string& dir, const std::string& options = "size=8m") : dir_(dir) {
+    fs::create_directories(dir);
+    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, options.c_str()) == 0)
+      mounted_ = true;
+    else
+      why_ = std::string("mounting a tmpfs is not permitted here: ") + std::strerror(errno);
+  }
+  ~TmpfsMount() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& why() const { return why_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+  std::string why_;
+};
+
+// Issue 16, point 5: a source whose directory is a mount point cannot be switched by renaming
+// it. The check refuses it before anything is staged; a commit tried anyway fails and says that
+// it changed nothing (so the engine does not put a safety copy back or report "damaged").
+TEST(FilesSource, AMountPointIsRefusedByTheCheckAndAFailedSwitchChangesNothing) {
+  TempDir tmp;
+  TmpfsMount mount(tmp / "live");
+  if (!mount.mounted()) GTEST_SKIP() << mount.why();
+  populate(tmp / "seed");
+  fs::copy(tmp / "seed", tmp / "live", fs::copy_options::recursive);
+  fs::remove_all(tmp / "seed");
+  Logged log;
+  auto src = make_source(tmp / "live");
+  auto entries = backup_of(*src, log);
+  ASSERT_TRUE(src->check());
+  auto refused = src->check_restorable();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kFailedPrecondition);
+  EXPECT_NE(refused.error().message.find(tmp / "live" + " is a mount point"), std::string::npos)
+      << refused.error().message;
+
+  put_file(tmp / "live/conf/flink-conf.yaml", "changed since the backup\n", 0644, 1800000000);
+  auto before = snapshot(tmp / "live");
+  auto staged = stage(*src, entries, log);
+  ASSERT_TRUE(staged);
+  auto committed = staged->commit();
+  ASSERT_FALSE(committed);
+  EXPECT_NE(committed.error().message.find("Device or resource busy"), std::string::npos)
+      << committed.error().message;
+  EXPECT_TRUE(staged->failed_commit_changed_nothing());
+  EXPECT_EQ(snapshot(tmp / "live"), before);
+  staged.reset();
+  EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live"}));
+
+  // A directory below the mount point restores as any other.
+  make_dir(tmp / "live/data", 0755);
+  EXPECT_TRUE(make_source(tmp / "live/data")->check_restorable());
+  EXPECT_TRUE(make_source(tmp.path())->check_restorable());
 }
 
 TEST(FilesSource, RestoreNeverSetsSetuidSetgidOrStickyBits) {

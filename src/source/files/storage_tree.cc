@@ -651,6 +651,8 @@ class StorageTreeSource final : public MetadataSource {
     return pinned_.pin(rel, mode, info.mtime, info.size, *in, ctx.staging_dir);
   }
 
+  // Staged on the remote storage, beside the tree: no local file system to check.
+  std::optional<std::string> staging_place() const override { return std::nullopt; }
   Result<std::unique_ptr<StagedRestore>> begin_restore(const TaskContext& ctx) override {
     auto target = TRY(open());
     if (target.storage->has_directories()) {
