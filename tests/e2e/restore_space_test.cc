@@ -1,0 +1,177 @@
+// End-to-end: a restoration looks at the disks before it writes (issue 16, points 4 and 5). A
+// files source on a small tmpfs that cannot hold the staged tree beside the live one is refused
+// with the numbers and the mount; a files source whose directory is a mount point is refused at
+// the check step with the reason. In both cases nothing is staged and nothing changes. These
+// tests mount tmpfs file systems (root only); they skip, saying why, where mounting is not
+// permitted, and unmount when they end, also when they fail.
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "harness.h"
+
+namespace flinkbr::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class TmpfsMount {
+ public:
+  TmpfsMount(const std::string& dir, const std::string& options) : dir_(dir) {
+    fs::create_directories(dir);
+    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, options.c_str()) == 0)
+      mounted_ = true;
+    else
+      why_ = std::string("mounting a tmpfs is not permitted here: ") + std::strerror(errno);
+  }
+  ~TmpfsMount() {
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+  bool mounted() const { return mounted_; }
+  const std::string& why() const { return why_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+  std::string why_;
+};
+
+std::string random_bytes(size_t n) {
+  std::mt19937 rng(7);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng() & 0xff);
+  return s;
+}
+
+// The failed step of the last attempt of `task`, and the task as shown.
+std::pair<std::string, json> failed_step(Daemon& d, const std::string& task) {
+  auto shown = json::parse(d.cli({"restore", "show", task, "--json"}).out);
+  std::string failed;
+  for (const auto& step : shown["attempt_history"].back()["steps"]) {
+    EXPECT_NE(step["name"], "safety-copy") << shown.dump(2);
+    EXPECT_NE(step["name"], "stage") << shown.dump(2);
+    if (step["status"] == "failed") failed = step["name"];
+  }
+  return {failed, shown};
+}
+
+// Adds top-level YAML (e.g. a "restore:" section) to the daemon's configuration and restarts it.
+void add_top_level_config(Daemon& d, const std::string& yaml) {
+  d.stop();
+  std::string config = read_file(d.root() + "/flinkbr.yaml");
+  size_t at = config.find("clusters:\n");
+  ASSERT_NE(at, std::string::npos);
+  config.insert(at, yaml);
+  write_file(d.root() + "/flinkbr.yaml", config);
+  d.start();
+}
+
+// Nothing beside the source's directory but the directory itself.
+void expect_no_leftovers(const std::string& dir) {
+  for (const auto& e : fs::directory_iterator(fs::path(dir).parent_path()))
+    EXPECT_EQ(e.path(), fs::path(dir)) << "left over: " << e.path();
+}
+
+TEST(RestoreSpace, ASmallFileSystemThatCannotHoldTheStagedTreeIsRefusedWithTheNumbers) {
+  const std::string mnt = make_temp_dir() + "/small";
+  TmpfsMount mount(mnt, "size=4m");
+  if (!mount.mounted()) GTEST_SKIP() << mount.why();
+  const std::string data = mnt + "/data";
+  Daemon::Options o;
+  o.extra_metadata = {"{ name: vol, type: files, uri: \"file://" + data + "\" }"};
+  Daemon d(o);
+  d.seed_cluster();
+  fs::create_directories(data);
+  write_file(data + "/state.bin", random_bytes(3 << 20));  // 3 MiB of the 4 MiB
+  d.set_service_state("stopped");
+  const std::string path = d.backup();
+  const Tree before = cluster_tree(d);
+  const Tree vol_before = snapshot(data);
+
+  auto c = d.cli({"restore", "create", "big", "--cluster", "prod", "--data-source", "Flink",
+                  "--path-type", "LocalDir", "--source-path", path});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  auto s = d.cli({"restore", "start", "big", "--wait"});
+  EXPECT_NE(s.exit_code, 0);
+  auto [step, shown] = failed_step(d, "big");
+  EXPECT_EQ(shown["state"], "Failed");
+  // Refused once the manifest confirmed the sizes, before the safety copy and the staging.
+  EXPECT_EQ(step, "verify") << shown.dump(2);
+  const std::string error = shown["error"];
+  EXPECT_NE(error.find("not enough free space on the file system of " + mnt +
+                       ": the restore "
+                       "needs 3.0 MiB (3145728 bytes) there (staging source 'vol'"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("are free"), std::string::npos) << error;
+  EXPECT_EQ(describe_difference(before, cluster_tree(d)), "");
+  EXPECT_EQ(describe_difference(vol_before, snapshot(data)), "");
+  expect_no_leftovers(data);
+}
+
+TEST(RestoreSpace, AnExpandedSizeOverTheCapIsRefusedByVerifyAndRestore) {
+  Daemon d;
+  add_top_level_config(d, "restore:\n  max_expanded_bytes: 64KiB\n");
+  d.seed_cluster();  // about 105 KB of files
+  d.set_service_state("stopped");
+  const std::string path = d.backup();
+  const Tree before = cluster_tree(d);
+  const std::string reason = "more than restore.max_expanded_bytes allows (64.0 KiB (65536 bytes))";
+
+  auto v = d.cli({"backup", "verify", "--path-type", "LocalDir", "--source-path", path});
+  EXPECT_NE(v.exit_code, 0);
+  EXPECT_NE(v.err.find(reason), std::string::npos) << v.err;
+
+  auto c = d.cli({"restore", "create", "capped", "--cluster", "prod", "--data-source", "Flink",
+                  "--path-type", "LocalDir", "--source-path", path});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(d.cli({"restore", "start", "capped", "--wait"}).exit_code, 0);
+  auto [step, shown] = failed_step(d, "capped");
+  EXPECT_EQ(step, "verify") << shown.dump(2);
+  EXPECT_NE(shown["error"].get<std::string>().find("the backup file expands to "),
+            std::string::npos)
+      << shown["error"];
+  EXPECT_NE(shown["error"].get<std::string>().find(reason), std::string::npos) << shown["error"];
+  EXPECT_EQ(describe_difference(before, cluster_tree(d)), "");
+}
+
+TEST(RestoreMountPoint, ASourceThatIsAMountPointIsRefusedAtTheCheckStepAndNothingChanges) {
+  const std::string vol = make_temp_dir() + "/vol";
+  TmpfsMount mount(vol, "size=8m");
+  if (!mount.mounted()) GTEST_SKIP() << mount.why();
+  Daemon::Options o;
+  o.extra_metadata = {"{ name: vol, type: files, uri: \"file://" + vol + "\" }"};
+  Daemon d(o);
+  d.seed_cluster();
+  write_file(vol + "/checkpoint", "the backup's bytes");
+  d.set_service_state("stopped");
+  const std::string path = d.backup();
+  write_file(vol + "/checkpoint", "changed since");
+  const Tree before = cluster_tree(d);
+  const Tree vol_before = snapshot(vol);
+
+  auto c = d.cli({"restore", "create", "onto-mount", "--cluster", "prod", "--data-source", "Flink",
+                  "--path-type", "LocalDir", "--source-path", path});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(d.cli({"restore", "start", "onto-mount", "--wait"}).exit_code, 0);
+  auto [step, shown] = failed_step(d, "onto-mount");
+  EXPECT_EQ(step, "check") << shown.dump(2);
+  const std::string error = shown["error"];
+  EXPECT_NE(error.find(vol + " is a mount point"), std::string::npos) << error;
+  EXPECT_NE(error.find("Configure the source's uri as a directory below the mount point"),
+            std::string::npos)
+      << error;
+  // Not "damaged": nothing was changed, and the task says so.
+  EXPECT_NE(shown["attempt_history"].back()["phase"], "damaged") << shown.dump(2);
+  EXPECT_EQ(describe_difference(before, cluster_tree(d)), "");
+  EXPECT_EQ(describe_difference(vol_before, snapshot(vol)), "");
+  EXPECT_TRUE(shown["attempt_history"].back()["safety_copy"].get<std::string>().empty());
+}
+
+}  // namespace
+}  // namespace flinkbr::e2e
