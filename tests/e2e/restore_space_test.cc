@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "harness.h"
 
@@ -171,6 +172,56 @@ TEST(RestoreMountPoint, ASourceThatIsAMountPointIsRefusedAtTheCheckStepAndNothin
   EXPECT_EQ(describe_difference(before, cluster_tree(d)), "");
   EXPECT_EQ(describe_difference(vol_before, snapshot(vol)), "");
   EXPECT_TRUE(shown["attempt_history"].back()["safety_copy"].get<std::string>().empty());
+}
+
+// A switch that fails without changing its tree (EBUSY: the directory became a mount point after
+// the check) after another source was applied: only the applied source is put back, and the task
+// ends "rolled-back", not "damaged" (before issue 16 it tried to put the untouched source back
+// too, failed the same way and reported a damaged cluster).
+TEST(RestoreMountPoint, ASwitchThatFailsWithoutChangingItsTreeIsNotReportedDamaged) {
+  Daemon::Options o;
+  o.env["FLINKBR_FAULT_INJECTION"] = "pause-after-apply:conf";  // conf is applied before ha
+  Daemon d(o);
+  d.seed_cluster();
+  const std::string path = d.backup();
+  write_file(d.conf_dir() + "/masters", "changed since the backup\n");
+  write_file(d.ha_dir() + "/default/empty-file", "changed since the backup\n");
+  const Tree damaged = cluster_tree(d);
+  d.set_service_state("stopped");
+  ASSERT_EQ(d.cli({"restore", "create", "r1", "--cluster", "prod", "--data-source", "Flink",
+                   "--path-type", "LocalDir", "--source-path", path})
+                .exit_code,
+            0);
+  ASSERT_EQ(d.cli({"restore", "start", "r1"}).exit_code, 0);
+  bool paused = false;
+  for (int i = 0; i < 300 && !paused; ++i) {
+    auto task = json::parse(d.cli({"restore", "show", "r1", "--json"}).out);
+    for (const auto& line : task["log"])
+      if (line["text"].get<std::string>().find("fault injection: pausing") != std::string::npos)
+        paused = true;
+    if (!paused) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(paused);
+  json shown;
+  {
+    // ha becomes a mount point while the apply pauses: its switch fails with EBUSY.
+    TmpfsMount mount(d.ha_dir(), "size=1m");
+    if (!mount.mounted()) GTEST_SKIP() << mount.why();
+    for (int i = 0; i < 900; ++i) {
+      shown = json::parse(d.cli({"restore", "show", "r1", "--json"}).out);
+      if (shown["state"] != "Running") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  EXPECT_EQ(shown["state"], "Failed") << shown.dump(2);
+  const std::string error = shown["error"];
+  EXPECT_NE(error.find("Device or resource busy"), std::string::npos) << error;
+  EXPECT_NE(error.find("the safety copy was put back"), std::string::npos) << error;
+  EXPECT_EQ(shown["attempt_history"].back()["phase"], "rolled-back") << shown.dump(2);
+  // Both trees as they were before the attempt: conf put back, ha never changed.
+  EXPECT_EQ(describe_difference(damaged, cluster_tree(d)), "");
+  for (const auto& e : fs::directory_iterator(d.root() + "/cluster"))
+    EXPECT_FALSE(e.path().filename().string().starts_with(".")) << "left over: " << e.path();
 }
 
 }  // namespace
