@@ -1,6 +1,6 @@
-// libFuzzer target for the Flink pointer reader (src/source/flink/pointer.h). Built and run by
-// scripts/fuzz.sh, never by the normal build: it lives outside src/, whose GLOB would otherwise
-// link it into flinkbr_source.
+// libFuzzer target for the Flink pointer reader (src/source/flink/pointer.h), run by
+// scripts/fuzz.sh; the normal build replays its corpus through it (fuzz/CMakeLists.txt). It lives
+// outside src/, whose GLOB would otherwise link it into flinkbr_source.
 //
 // Beyond "no crash, no sanitizer report, no allocation above -malloc_limit_mb", it checks what
 // the callers rely on:

@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# Fuzzes the Flink HA pointer reader (src/source/flink/pointer.cc) with libFuzzer under
-# AddressSanitizer and UndefinedBehaviorSanitizer (docs/testing.md, "Fuzzing").
-#   scripts/fuzz.sh [seconds] [libFuzzer args...]   default 300 seconds
+# Builds every libFuzzer target of fuzz/ (clang-16, ASan + UBSan; fuzz/CMakeLists.txt) and runs
+# them all at the same time, so that a run takes about --seconds of wall time whatever the number
+# of targets (docs/testing.md, "Fuzzing").
+#   scripts/fuzz.sh [--seconds N] [--only NAME[,NAME...]] [libFuzzer args...]   default 60 s
+# Each target starts from its seeds (fuzz/corpus/<name>, never written) and the corpus it grew in
+# earlier runs (build-fuzz/corpus/<name>). An input that crashes a target, breaks one of its
+# invariants, leaks, runs out of memory or takes longer than 10 s is copied to
+# fuzz/crashes/<name>/; the script then fails naming the files. Commit them with the fix: the
+# normal build replays fuzz/corpus and fuzz/crashes as ctest tests (fuzz_replay_<name>).
+# Logs: build-fuzz/logs/<name>.log.
+#
 # Debian's default clang (14) cannot compile libstdc++ 12's std::expected, so this uses clang-16
-# and its libFuzzer runtime (libclang-rt-16-dev), installed here when missing rather than by
-# install-deps.sh: only fuzzing needs them. The seed corpus is written by real Java
-# serialization (src/source/flink/testdata/java, as the unit tests do) into build-fuzz/, where
-# the corpus the fuzzer grows stays between runs.
+# and its libFuzzer runtime (libclang-rt-16-dev), installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seconds=${1:-300}
-shift || true
-pkgs=(clang-16 libclang-rt-16-dev default-jdk-headless)
+seconds=60
+only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    *) break ;;
+  esac
+done
+case "$seconds" in ''|*[!0-9]*) echo "fuzz: --seconds takes a whole number" >&2; exit 2 ;; esac
+
+pkgs=(clang-16 libclang-rt-16-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,32 +40,68 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 out=build-fuzz
-mkdir -p "$out/classes" "$out/seeds" "$out/corpus" "$out/crashes"
-# libstdc++ 12 offers std::expected only when __cpp_concepts >= 202002L. clang 16 implements what
-# it needs (P0848, conditionally trivial special members) but still reports 201907L, so the
-# macro is raised by hand.
-clang++-16 -std=gnu++2b -O1 -g -fno-omit-frame-pointer \
-  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -Wno-builtin-macro-redefined -U__cpp_concepts -D__cpp_concepts=202002L \
-  -Isrc fuzz/fuzz_pointer.cc src/source/flink/pointer.cc src/source/flink/java_stream.cc \
-  src/common/text.cc src/common/result.cc \
-  -o "$out/fuzz_pointer"
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
+CC=clang-16 CXX=clang++-16 cmake -S . -B "$out" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLINKBR_FUZZ=ON \
+  >/dev/null
+cmake --build "$out" -j"$(nproc)" --target fuzz_all
 
-# Seeds: pointers with local, HDFS and S3 URIs, escapes and non-ASCII characters, and streams of
-# other classes.
-(cd src/source/flink/testdata/java && javac -d "../../../../../$out/classes" $(find . -name '*.java'))
-printf '%s\t%s\t%s\t%s\n' \
-  file "file:///data/ha/prod" completedCheckpoint1a2b3c4d5e6f 1234 \
-  hdfs "hdfs://ns1/flink/ha/prod" submittedJobGraph0a1b2c3d4e5f 56789 \
-  s3 "s3://bucket/ha" submittedExecutionPlan9f8e7d6c5b4a 77 \
-  escaped "file:///data/ha dir/100%" "completedCheckpoint é😀#?" -1 \
-  | java -cp "$out/classes" PointerVectors pointers "$out/seeds"
-java -cp "$out/classes" PointerVectors others "$out/seeds"
-rm -f "$out"/seeds/*.expect
+if [ -n "$only" ]; then
+  IFS=, read -r -a targets <<<"$only"
+else
+  targets=()
+  for f in fuzz/fuzz_*.cc; do
+    n=$(basename "$f" .cc)
+    targets+=("${n#fuzz_}")
+  done
+fi
 
-# No single allocation above 1 MiB for inputs of at most 8 KiB: the parser's memory follows the
-# input, not the lengths it declares.
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  "$out/fuzz_pointer" -max_total_time="$seconds" -max_len=8192 -malloc_limit_mb=1 \
-  -rss_limit_mb=1024 -dict=fuzz/pointer.dict -artifact_prefix="$out/crashes/" -print_final_stats=1 \
-  "$@" "$out/corpus" "$out/seeds"
+# Per target: the longest input worth trying (a whole small backup file; one answer or request
+# otherwise). The pointer reader also gets a 1 MiB allocation limit: its memory must follow the
+# input, not the lengths the input declares.
+max_len() {
+  case "$1" in
+    backup_file) echo 65536 ;;
+    pointer) echo 8192 ;;
+    *) echo 16384 ;;
+  esac
+}
+pids=()
+for t in "${targets[@]}"; do
+  [ -x "$out/fuzz/fuzz_$t" ] || { echo "fuzz: no target $t" >&2; exit 2; }
+  mkdir -p "$out/corpus/$t" "$out/artifacts/$t" "$out/logs"
+  rm -f "$out/artifacts/$t"/*
+  args=(-max_total_time="$seconds" -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048
+        -artifact_prefix="$out/artifacts/$t/" -print_final_stats=1)
+  [ "$t" = pointer ] && args+=(-malloc_limit_mb=1)
+  [ -f "fuzz/$t.dict" ] && args+=(-dict="fuzz/$t.dict")
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    "$out/fuzz/fuzz_$t" "${args[@]}" "$@" "$out/corpus/$t" "fuzz/corpus/$t" \
+    >"$out/logs/$t.log" 2>&1 &
+  pids+=($!)
+done
+
+failed=()
+for i in "${!targets[@]}"; do
+  t=${targets[$i]}
+  status=0
+  wait "${pids[$i]}" || status=$?
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/logs/$t.log" | tail -1)
+  found=()
+  for a in "$out/artifacts/$t"/*; do
+    [ -f "$a" ] || continue
+    mkdir -p "fuzz/crashes/$t"
+    cp "$a" "fuzz/crashes/$t/"
+    found+=("fuzz/crashes/$t/$(basename "$a")")
+  done
+  echo "fuzz: $t: ${runs:-?} executions in ${seconds}s, exit status $status"
+  if [ "$status" -ne 0 ] || [ ${#found[@]} -gt 0 ]; then
+    failed+=("$t")
+    for f in "${found[@]}"; do echo "fuzz: $t: new finding $f (log: $out/logs/$t.log)" >&2; done
+    [ ${#found[@]} -eq 0 ] && { echo "fuzz: $t failed without an artifact:" >&2; tail -20 "$out/logs/$t.log" >&2; }
+  fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz: FAILED: ${failed[*]}" >&2
+  exit 1
+fi
+echo "fuzz: no finding in ${#targets[@]} targets"

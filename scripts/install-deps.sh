@@ -11,6 +11,7 @@ pkgs=(
   zookeeper default-jre-headless default-jdk-headless postgresql
   tar gzip pigz curl procps ccache python3 time
   chromium fonts-dejavu-core util-linux
+  clang-16 libclang-rt-16-dev
 )
 sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

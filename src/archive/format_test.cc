@@ -152,6 +152,21 @@ TEST(FormatTest, ManifestRefusesBadEntries) {
   EXPECT_NE(m.error().message.find("'entries'"), std::string::npos);
 }
 
+// Found by fuzz/fuzz_manifest.cc (fuzz/crashes/manifest/): the manifest parser accepted a path
+// that no tar entry may carry (here with a DEL character).
+TEST(FormatTest, ManifestRefusesAnInvalidPathNamingTheEntry) {
+  for (std::string_view bad : {"s\u007furces/conf", "../x", "sources//x", "/etc/passwd"}) {
+    std::string text = std::string(R"({"format_version":1,"entries":[)") +
+                       R"({"path":"sources/a","type":"dir","mode":"0755","mtime":0},)" +
+                       R"({"path":")" + std::string(bad) +
+                       R"(","type":"dir","mode":"0755","mtime":0}]})";
+    auto m = Manifest::from_json(text);
+    ASSERT_FALSE(m) << bad;
+    EXPECT_EQ(m.error().code, Errc::kCorruption);
+    EXPECT_TRUE(m.error().message.starts_with("manifest entry 1: ")) << m.error().message;
+  }
+}
+
 TEST(FormatTest, ValidateEntryPath) {
   for (std::string_view good : {"sources/a", "sources/a/tree/b c/d.yaml", "x", "sources/ä/ü",
                                 "sources/a/.hidden", "sources/a/..x", "sources/a/x.."})

@@ -163,32 +163,6 @@ constexpr std::pair<std::string_view, std::string_view> kSlowRoutes[] = {
     {"POST", "/clusters/([^/]+)/service/start"},
 };
 
-// Pure shape rules for request bodies (json.h checks them).
-constexpr FieldRule kLoginFields[] = {{"user"}, {"password"}, {"cookie", FieldType::kBoolean}};
-constexpr FieldRule kUserFields[] = {{"name"}, {"role"}, {"password"}};
-constexpr FieldRule kBackupTaskFields[] = {{"name"},
-                                           {"cluster"},
-                                           {"data_source"},
-                                           {"path_type"},
-                                           {"path"},
-                                           {"nameservice"},
-                                           {"namenode_ip"},
-                                           {"max_copies", FieldType::kInteger},
-                                           {"period"},
-                                           {"start_time"},
-                                           {"verify", FieldType::kBoolean}};
-constexpr FieldRule kRestoreTaskFields[] = {{"name"},        {"cluster"},
-                                            {"data_source"}, {"path_type"},
-                                            {"source_path"}, {"nameservice"},
-                                            {"ip_mode"},     {"namenode_ip"},
-                                            {"queue"},       {"from_record", FieldType::kInteger},
-                                            {"from_backup"}};
-constexpr FieldRule kFileFields[] = {{"cluster"},     {"path_type"}, {"source_path"},
-                                     {"nameservice"}, {"ip_mode"},   {"namenode_ip"}};
-constexpr FieldRule kStartFields[] = {{"dry_run", FieldType::kBoolean},
-                                      {"allow_dangling", FieldType::kBoolean}};
-constexpr FieldRule kRetryFields[] = {{"allow_dangling", FieldType::kBoolean}};
-
 Status require(const json& body, std::string_view field) {
   if (string_field(body, field).empty())
     return invalid_argument(std::string(field), std::string(field) + ": required");

@@ -269,7 +269,9 @@ Result<json> parse_request(std::string_view body, std::span<const FieldRule> rul
     if (!rule) {
       // The name itself comes from the client: bound it before echoing it back.
       const std::string shown = sanitize_for_log(key, 64);
-      return invalid_argument(shown, "unknown field '" + shown + "'");
+      // An empty key has no name to give the client: the body as a whole is at fault (found by
+      // fuzz/fuzz_rest_request.cc: every refusal names a field).
+      return invalid_argument(shown.empty() ? "body" : shown, "unknown field '" + shown + "'");
     }
     const json& v = it.value();
     if (v.is_null()) continue;

@@ -78,6 +78,35 @@ struct FieldRule {
 [[nodiscard]] Result<json> parse_request(std::string_view body, std::span<const FieldRule> rules,
                                          bool allow_empty = false);
 
+// The shape rules of the request bodies of api.cc, here so that fuzz/fuzz_rest_request.cc checks
+// the very rules the handlers use.
+inline constexpr FieldRule kLoginFields[] = {
+    {"user"}, {"password"}, {"cookie", FieldType::kBoolean}};
+inline constexpr FieldRule kUserFields[] = {{"name"}, {"role"}, {"password"}};
+inline constexpr FieldRule kBackupTaskFields[] = {{"name"},
+                                                  {"cluster"},
+                                                  {"data_source"},
+                                                  {"path_type"},
+                                                  {"path"},
+                                                  {"nameservice"},
+                                                  {"namenode_ip"},
+                                                  {"max_copies", FieldType::kInteger},
+                                                  {"period"},
+                                                  {"start_time"},
+                                                  {"verify", FieldType::kBoolean}};
+inline constexpr FieldRule kRestoreTaskFields[] = {
+    {"name"},        {"cluster"},
+    {"data_source"}, {"path_type"},
+    {"source_path"}, {"nameservice"},
+    {"ip_mode"},     {"namenode_ip"},
+    {"queue"},       {"from_record", FieldType::kInteger},
+    {"from_backup"}};
+inline constexpr FieldRule kFileFields[] = {{"cluster"},     {"path_type"}, {"source_path"},
+                                            {"nameservice"}, {"ip_mode"},   {"namenode_ip"}};
+inline constexpr FieldRule kStartFields[] = {{"dry_run", FieldType::kBoolean},
+                                             {"allow_dangling", FieldType::kBoolean}};
+inline constexpr FieldRule kRetryFields[] = {{"allow_dangling", FieldType::kBoolean}};
+
 // A string given by a client: valid UTF-8, no control character (< 0x20 or 0x7f), at most
 // `max_bytes`. kInvalidArgument naming `field` otherwise.
 [[nodiscard]] Status check_text(std::string_view value, std::string_view field,

@@ -57,6 +57,13 @@ TEST(ParseRequest, UnknownFieldNameIsSanitized) {
   EXPECT_EQ(e.field, "a?b");
 }
 
+TEST(ParseRequest, EmptyFieldNameIsTheBodysFault) {
+  Error e = parse_error(R"({"": "OBS", "name": "a"})");
+  EXPECT_EQ(e.code, Errc::kInvalidArgument);
+  EXPECT_EQ(e.field, "body");
+  EXPECT_EQ(e.message, "unknown field ''");
+}
+
 TEST(ParseRequest, WrongTypes) {
   Error e = parse_error(R"({"max_copies":"3"})");
   EXPECT_EQ(e.field, "max_copies");

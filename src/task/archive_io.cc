@@ -92,10 +92,10 @@ struct ReadStack {
   io::Reader& tar() { return progress ? static_cast<io::Reader&>(*progress) : *gunzip; }
 };
 
-Result<ReadStack> open_read_stack(storage::Storage& storage, const std::string& path,
+Result<ReadStack> open_read_stack(std::unique_ptr<io::Reader> file,
                                   std::function<void(uint64_t)> on_bytes, bool read_ahead) {
   ReadStack s;
-  s.file = TRY(storage.open_read(path));
+  s.file = std::move(file);
   s.hashing = std::make_unique<io::HashingReader>(
       *s.file,
       [bytes = s.file_bytes.get()](uint64_t n) { bytes->store(n, std::memory_order_relaxed); });
@@ -106,6 +106,11 @@ Result<ReadStack> open_read_stack(storage::Storage& storage, const std::string& 
     s.progress = std::make_unique<ProgressOnCaller>(*s.ahead, *s.file_bytes, std::move(on_bytes));
   }
   return s;
+}
+
+Result<ReadStack> open_read_stack(storage::Storage& storage, const std::string& path,
+                                  std::function<void(uint64_t)> on_bytes, bool read_ahead) {
+  return open_read_stack(TRY(storage.open_read(path)), std::move(on_bytes), read_ahead);
 }
 
 // Reads what is left of a file, so its SHA-256 covers all of it.
@@ -128,7 +133,15 @@ Result<VerifiedFile> verify_backup_file(storage::Storage& storage, const std::st
                                         const std::function<void(uint64_t)>& on_file_bytes,
                                         const std::string& spool_dir,
                                         archive::EntryObserver* observer) {
-  auto s = TRY(open_read_stack(storage, path, on_file_bytes, /*read_ahead=*/true));
+  return verify_backup_stream(TRY(storage.open_read(path)), path, on_file_bytes, spool_dir,
+                              observer);
+}
+
+Result<VerifiedFile> verify_backup_stream(std::unique_ptr<io::Reader> file, const std::string& path,
+                                          const std::function<void(uint64_t)>& on_file_bytes,
+                                          const std::string& spool_dir,
+                                          archive::EntryObserver* observer) {
+  auto s = TRY(open_read_stack(std::move(file), on_file_bytes, /*read_ahead=*/true));
   VerifiedFile out;
   out.report = TRY_CTX(archive::verify_archive(s.tar(), spool_dir, observer), path);
   TRY_CTX(drain(s.tar()), path);

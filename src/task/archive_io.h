@@ -54,6 +54,13 @@ struct VerifiedFile {
     const std::function<void(uint64_t)>& on_file_bytes, const std::string& spool_dir = {},
     archive::EntryObserver* observer = nullptr);
 
+// verify_backup_file of a file already open (`path` names it in messages): the fuzz target of
+// whole backup files (fuzz/fuzz_backup_file.cc) goes through here, as every verify does.
+[[nodiscard]] Result<VerifiedFile> verify_backup_stream(
+    std::unique_ptr<io::Reader> file, const std::string& path,
+    const std::function<void(uint64_t)>& on_file_bytes, const std::string& spool_dir = {},
+    archive::EntryObserver* observer = nullptr);
+
 using StagedMap = std::map<std::string, std::unique_ptr<source::StagedRestore>>;
 // Stages every source listed in the file's header into its StagedRestore. `sources` maps source
 // names to live sources and must hold every source of the header. Returns only after the reader

@@ -11,6 +11,7 @@
 #include "storage/hdfs/hadoop_conf.h"
 #include "storage/hdfs/hdfs_driver.h"
 #include "storage/hdfs/remote.h"
+#include "storage/hdfs/webhdfs_client.h"
 #include "storage/open.h"
 
 namespace flinkbr::storage {
@@ -237,6 +238,74 @@ TEST(HdfsDriver, ListingFollowsPagesAndDirectoriesWork) {
   ASSERT_OK(s->remove_tree("/dir"));
   EXPECT_FALSE(*s->exists("/dir"));
   EXPECT_EQ(s->remove_tree("/dir").error().code, Errc::kNotFound);
+}
+
+// Answers whose members have another type than the specification's (found by
+// fuzz/fuzz_webhdfs_json.cc; the reproducers are in fuzz/crashes/webhdfs_json): nlohmann's value()
+// threw on them, out of the client. They are now malformed answers, or absent members.
+TEST(WebHdfsAnswers, MembersOfTheWrongTypeAreRefusedNotThrown) {
+  using hdfs::parse_boolean_answer;
+  using hdfs::parse_file_status_answer;
+  auto ex = hdfs::parse_remote_exception(
+      R"({"RemoteException":{"exception":1,"javaClassName":"a.b.StandbyException","message":2}})");
+  EXPECT_EQ(ex.exception, "StandbyException");
+  EXPECT_EQ(ex.message, "");
+
+  auto st = parse_file_status_answer(R"({"FileStatus":{"pathSuffix":"a","permission":755}})",
+                                     "hdfs://ns1/x");
+  ASSERT_TRUE(st.has_value()) << st.error().message;
+  EXPECT_EQ(st->path_suffix, "a");
+  EXPECT_EQ(st->permission, 0u);
+
+  EXPECT_EQ(parse_boolean_answer("[true]"), std::nullopt);
+  EXPECT_EQ(parse_boolean_answer(R"({"boolean":"true"})"), std::nullopt);
+  EXPECT_EQ(parse_boolean_answer(R"({"boolean":true})"), std::optional<bool>(true));
+  EXPECT_EQ(parse_boolean_answer(R"({"boolean":false})"), std::optional<bool>(false));
+}
+
+// Found by fuzz/fuzz_webhdfs_json.cc (fuzz/crashes/webhdfs_json/listing_float_out_of_range.json):
+// a number too big for an integer was converted with undefined behaviour.
+TEST(WebHdfsAnswers, NumbersThatAreNoIntegersAreMalformed) {
+  for (const char* fs : {R"({"length":1e85})", R"({"length":-1})", R"({"length":2.5})",
+                         R"({"modificationTime":1.4e85})", R"({"modificationTime":"1"})"}) {
+    auto st =
+        hdfs::parse_file_status_answer(std::string(R"({"FileStatus":)") + fs + "}", "hdfs://n/a");
+    ASSERT_FALSE(st.has_value()) << fs;
+    EXPECT_EQ(st.error().code, Errc::kIOError);
+    EXPECT_TRUE(st.error().message.starts_with("stat of hdfs://n/a: a FileStatus has a malformed "))
+        << st.error().message;
+  }
+  auto page = hdfs::parse_listing_page_answer(
+      R"({"DirectoryListing":{"partialListing":{"FileStatuses":{"FileStatus":[]}},)"
+      R"("remainingEntries":1e85}})",
+      "hdfs://n/d");
+  ASSERT_FALSE(page.has_value());
+  EXPECT_EQ(page.error().message,
+            "HDFS answered LISTSTATUS_BATCH of hdfs://n/d with a malformed remainingEntries");
+  auto ok = hdfs::parse_file_status_answer(
+      R"({"FileStatus":{"length":24930,"modificationTime":1320171722771}})", "hdfs://n/a");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(ok->length, 24930u);
+  EXPECT_EQ(ok->modification_ms, 1320171722771);
+}
+
+TEST(WebHdfsAnswers, PermissionsAboveTheStickyBitAreMalformed) {
+  auto ok = hdfs::parse_file_status_answer(R"({"FileStatus":{"permission":"1777"}})", "hdfs://n/a");
+  ASSERT_TRUE(ok.has_value()) << ok.error().message;
+  EXPECT_EQ(ok->permission, 01777u);
+  for (std::string perm : {"17777", "77777777777", "8", "-1"}) {
+    std::string body = R"({"FileStatus":{"permission":")" + perm + R"("}})";
+    auto st = hdfs::parse_file_status_answer(body, "hdfs://n/a");
+    ASSERT_FALSE(st.has_value()) << perm;
+    EXPECT_EQ(st.error().message,
+              "stat of hdfs://n/a: a FileStatus has a malformed permission '" + perm + "'");
+  }
+  auto page = hdfs::parse_listing_page_answer(R"({"DirectoryListing":{"partialListing":)"
+                                              R"({"FileStatuses":{"FileStatus":[{"permission":)"
+                                              R"("17777"}]}},"remainingEntries":0}})",
+                                              "hdfs://n/d");
+  ASSERT_FALSE(page.has_value());
+  EXPECT_NE(page.error().message.find("listing hdfs://n/d"), std::string::npos);
 }
 
 TEST(HdfsPaths, NormalizeAcceptsTheRecordFormOfItsOwnNameService) {

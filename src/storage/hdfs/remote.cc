@@ -33,8 +33,11 @@ void collect_queues(const nlohmann::json& j, std::vector<QueueInfo>& out) {
     if (auto it = j.find("queueName"); it != j.end() && it->is_string()) {
       QueueInfo q;
       q.name = it->get<std::string>();
-      q.path = j.value("queuePath", q.name);
-      q.state = j.value("state", "");
+      // Members of another type count as absent (value() would throw on them).
+      auto path = j.find("queuePath");
+      q.path = path != j.end() && path->is_string() ? path->get<std::string>() : q.name;
+      auto state = j.find("state");
+      q.state = state != j.end() && state->is_string() ? state->get<std::string>() : "";
       out.push_back(std::move(q));
     }
     for (const auto& [k, v] : j.items()) collect_queues(v, out);

@@ -30,24 +30,39 @@ bool retryable_exception(const std::string& e) {
          e == "ObserverRetryOnActiveException";
 }
 
+// A string member of a JSON object, "" when absent or of another type: answers come from the
+// network, and nlohmann's value() throws on a member of the wrong type.
+std::string string_member(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 Result<FileStatus> parse_file_status(const nlohmann::json& j) {
   if (!j.is_object()) return io_error("a FileStatus is not a JSON object");
   FileStatus s;
-  s.path_suffix = j.value("pathSuffix", "");
-  std::string type = j.value("type", "FILE");
+  s.path_suffix = string_member(j, "pathSuffix");
+  std::string type = j.contains("type") ? string_member(j, "type") : "FILE";
   s.is_dir = type == "DIRECTORY";
-  if (auto it = j.find("length"); it != j.end() && it->is_number()) s.length = it->get<uint64_t>();
-  if (auto it = j.find("modificationTime"); it != j.end() && it->is_number())
+  // Integers only: a float or a negative length does not convert (found by
+  // fuzz/fuzz_webhdfs_json.cc: 1.4e85 converted to an integer is undefined behaviour).
+  if (auto it = j.find("length"); it != j.end()) {
+    if (!it->is_number_unsigned()) return io_error("a FileStatus has a malformed length");
+    s.length = it->get<uint64_t>();
+  }
+  if (auto it = j.find("modificationTime"); it != j.end()) {
+    if (!it->is_number_integer()) return io_error("a FileStatus has a malformed modificationTime");
     s.modification_ms = it->get<int64_t>();
-  std::string perm = j.value("permission", "");
+  }
+  std::string perm = string_member(j, "permission");
   uint32_t bits = 0;
   for (char c : perm) {
-    if (c < '0' || c > '7')
+    // At most 07777 (sticky bit and all): more digits would wrap around.
+    if (c < '0' || c > '7' || bits > 0777)
       return io_error("a FileStatus has a malformed permission '" + perm + "'");
     bits = bits * 8 + static_cast<uint32_t>(c - '0');
   }
   s.permission = bits;
-  s.owner = j.value("owner", "");
+  s.owner = string_member(j, "owner");
   return s;
 }
 
@@ -65,10 +80,61 @@ RemoteException parse_remote_exception(const std::string& body) {
   if (j.is_discarded() || !j.is_object()) return out;
   auto it = j.find("RemoteException");
   if (it == j.end() || !it->is_object()) return out;
-  out.exception = it->value("exception", "");
-  if (out.exception.empty()) out.exception = short_name(it->value("javaClassName", ""));
-  out.message = it->value("message", "");
+  out.exception = string_member(*it, "exception");
+  if (out.exception.empty()) out.exception = short_name(string_member(*it, "javaClassName"));
+  out.message = string_member(*it, "message");
   return out;
+}
+
+Result<FileStatus> parse_file_status_answer(const std::string& body, const std::string& where) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("FileStatus"))
+    return io_error("HDFS answered GETFILESTATUS of " + where + " without a FileStatus");
+  return with_context(parse_file_status(j["FileStatus"]), "stat of " + where);
+}
+
+Result<std::vector<FileStatus>> parse_liststatus_answer(const std::string& body,
+                                                        const std::string& where) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded())
+    return io_error("HDFS answered LISTSTATUS of " + where + " with malformed JSON");
+  std::vector<FileStatus> out;
+  try {
+    for (const auto& f : j.at("FileStatuses").at("FileStatus"))
+      out.push_back(TRY_CTX(parse_file_status(f), "listing " + where));
+  } catch (const nlohmann::json::exception&) {
+    return io_error("HDFS answered LISTSTATUS of " + where + " without FileStatuses");
+  }
+  return out;
+}
+
+std::optional<bool> parse_boolean_answer(const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  auto it = j.find("boolean");
+  if (it == j.end() || !it->is_boolean()) return std::nullopt;
+  return it->get<bool>();
+}
+
+Result<ListingPage> parse_listing_page_answer(const std::string& body, const std::string& where) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  ListingPage page;
+  try {
+    const auto& listing = j.at("DirectoryListing");
+    for (const auto& f : listing.at("partialListing").at("FileStatuses").at("FileStatus"))
+      page.entries.push_back(TRY_CTX(parse_file_status(f), "listing " + where));
+    // An integer or absent: a float would convert with undefined behaviour, and taking it for 0
+    // would end a listing early.
+    if (auto it = listing.find("remainingEntries"); it != listing.end()) {
+      if (!it->is_number_integer())
+        return io_error("HDFS answered LISTSTATUS_BATCH of " + where +
+                        " with a malformed remainingEntries");
+      page.remaining = it->get<int64_t>();
+    }
+  } catch (const nlohmann::json::exception&) {
+    return io_error("HDFS answered LISTSTATUS_BATCH of " + where + " without a DirectoryListing");
+  }
+  return page;
 }
 
 namespace {
@@ -328,10 +394,7 @@ Result<std::string> WebHdfsClient::namenode_json(const std::string& method, cons
 
 Result<FileStatus> WebHdfsClient::get_file_status(const std::string& path) {
   auto body = TRY(namenode_json("GET", "GETFILESTATUS", path, {}));
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.contains("FileStatus"))
-    return io_error("HDFS answered GETFILESTATUS of " + uri(path) + " without a FileStatus");
-  return with_context(parse_file_status(j["FileStatus"]), "stat of " + uri(path));
+  return parse_file_status_answer(body, uri(path));
 }
 
 Result<std::vector<FileStatus>> WebHdfsClient::list_status(const std::string& path) {
@@ -347,31 +410,14 @@ Result<std::vector<FileStatus>> WebHdfsClient::list_status(const std::string& pa
       if (ex.exception == "IllegalArgumentException" ||
           ex.exception == "UnsupportedOperationException") {
         auto body = TRY(namenode_json("GET", "LISTSTATUS", path, {}));
-        auto j = nlohmann::json::parse(body, nullptr, false);
-        if (j.is_discarded())
-          return io_error("HDFS answered LISTSTATUS of " + uri(path) + " with malformed JSON");
-        try {
-          for (const auto& f : j.at("FileStatuses").at("FileStatus"))
-            out.push_back(TRY_CTX(parse_file_status(f), "listing " + uri(path)));
-        } catch (const nlohmann::json::exception&) {
-          return io_error("HDFS answered LISTSTATUS of " + uri(path) + " without FileStatuses");
-        }
-        return out;
+        return parse_liststatus_answer(body, uri(path));
       }
     }
     if (r.status != 200) return std::unexpected(remote_error(r, "listing", path));
-    auto j = nlohmann::json::parse(r.body, nullptr, false);
-    int64_t remaining = 0;
+    auto page = TRY(parse_listing_page_answer(r.body, uri(path)));
     size_t before = out.size();
-    try {
-      const auto& listing = j.at("DirectoryListing");
-      for (const auto& f : listing.at("partialListing").at("FileStatuses").at("FileStatus"))
-        out.push_back(TRY_CTX(parse_file_status(f), "listing " + uri(path)));
-      remaining = listing.value("remainingEntries", int64_t{0});
-    } catch (const nlohmann::json::exception&) {
-      return io_error("HDFS answered LISTSTATUS_BATCH of " + uri(path) +
-                      " without a DirectoryListing");
-    }
+    for (auto& f : page.entries) out.push_back(std::move(f));
+    int64_t remaining = page.remaining;
     if (remaining <= 0) return out;
     if (out.size() == before)
       return io_error("HDFS answered an empty LISTSTATUS_BATCH page of " + uri(path) +
@@ -384,27 +430,24 @@ Status WebHdfsClient::mkdirs(const std::string& path, std::optional<uint32_t> pe
   Params params;
   if (permission) params.emplace_back("permission", octal(*permission));
   auto body = TRY(namenode_json("PUT", "MKDIRS", path, params));
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.value("boolean", false))
+  if (!parse_boolean_answer(body).value_or(false))
     return io_error("HDFS could not create the directory " + uri(path));
   return ok();
 }
 
 Result<bool> WebHdfsClient::rename(const std::string& from, const std::string& to) {
   auto body = TRY(namenode_json("PUT", "RENAME", from, {{"destination", to}}));
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.contains("boolean"))
-    return io_error("HDFS answered RENAME of " + uri(from) + " without a boolean");
-  return j.value("boolean", false);
+  auto answer = parse_boolean_answer(body);
+  if (!answer) return io_error("HDFS answered RENAME of " + uri(from) + " without a boolean");
+  return *answer;
 }
 
 Result<bool> WebHdfsClient::remove(const std::string& path, bool recursive) {
   auto body =
       TRY(namenode_json("DELETE", "DELETE", path, {{"recursive", recursive ? "true" : "false"}}));
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.contains("boolean"))
-    return io_error("HDFS answered DELETE of " + uri(path) + " without a boolean");
-  return j.value("boolean", false);
+  auto answer = parse_boolean_answer(body);
+  if (!answer) return io_error("HDFS answered DELETE of " + uri(path) + " without a boolean");
+  return *answer;
 }
 
 Status WebHdfsClient::set_permission(const std::string& path, uint32_t permission) {

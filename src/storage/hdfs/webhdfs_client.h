@@ -144,4 +144,22 @@ struct RemoteException {
 };
 RemoteException parse_remote_exception(const std::string& body);
 
+// Exposed for tests and fuzz/fuzz_webhdfs_json.cc: the bodies of NameNode answers, parsed as the
+// client does (`where` is the hdfs:// URI, for messages). kIOError naming what is missing or
+// malformed; never an exception, whatever the body.
+[[nodiscard]] Result<FileStatus> parse_file_status_answer(const std::string& body,
+                                                          const std::string& where);
+// LISTSTATUS (Hadoop before 2.8): every entry at once.
+[[nodiscard]] Result<std::vector<FileStatus>> parse_liststatus_answer(const std::string& body,
+                                                                      const std::string& where);
+// {"boolean": true|false} of MKDIRS, RENAME and DELETE; nullopt when the body is not one.
+std::optional<bool> parse_boolean_answer(const std::string& body);
+// One LISTSTATUS_BATCH page.
+struct ListingPage {
+  std::vector<FileStatus> entries;
+  int64_t remaining = 0;  // remainingEntries
+};
+[[nodiscard]] Result<ListingPage> parse_listing_page_answer(const std::string& body,
+                                                            const std::string& where);
+
 }  // namespace flinkbr::storage::hdfs
