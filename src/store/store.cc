@@ -637,6 +637,28 @@ Result<int64_t> Store::count_users() {
       "no count");
 }
 
+Status Store::set_user_role(const std::string& name, Role role) {
+  std::lock_guard lock(mu_);
+  if (TRY(change(db_, "UPDATE users SET role = ? WHERE name = ?", to_string(role), name)) == 0)
+    return not_found("user '" + name + "' does not exist");
+  return ok();
+}
+
+Status Store::delete_user(const std::string& name) {
+  std::lock_guard lock(mu_);
+  // The tokens go with the user (ON DELETE CASCADE, foreign keys are on).
+  if (TRY(change(db_, "DELETE FROM users WHERE name = ?", name)) == 0)
+    return not_found("user '" + name + "' does not exist");
+  return ok();
+}
+
+Status Store::delete_user_tokens(int64_t user_id, const std::string& keep_token_hash) {
+  std::lock_guard lock(mu_);
+  TRY(change(db_, "DELETE FROM tokens WHERE user_id = ? AND token_hash <> ?", user_id,
+             keep_token_hash));
+  return ok();
+}
+
 // The total behind a paged list, so that a client can show "page 3 of 40".
 Result<int64_t> Store::count_backup_tasks() {
   std::lock_guard lock(mu_);
