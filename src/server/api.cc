@@ -791,8 +791,11 @@ struct Api::Impl {
         "/audit", kAdmin,
         [this](Call& c) -> Result<Reply> {
           auto page = TRY(page_of(c.req));
-          auto entries = TRY(store.list_audit(page));
-          const int64_t total = TRY(store.count_audit());
+          // Optional filters: ?user=NAME, ?action=ACTION (exact).
+          store::Store::AuditFilter filter{.user = c.req.get_param_value("user"),
+                                           .action = c.req.get_param_value("action")};
+          auto entries = TRY(store.list_audit(page, filter));
+          const int64_t total = TRY(store.count_audit(filter));
           return Reply{.body = page_json(items_json(entries, audit_json), page, total)};
         },
         false, "read the audit log");

@@ -236,6 +236,19 @@ TEST_F(ApiTest, AdministratorsChangeRolesResetPasswordsAndDeleteUsersButNotThems
   EXPECT_NE(std::find(actions.begin(), actions.end(), "user.delete"), actions.end());
   EXPECT_NE(std::find(actions.begin(), actions.end(), "user.password"), actions.end());
   EXPECT_NE(std::find(actions.begin(), actions.end(), "user.role"), actions.end());
+
+  // Filtered by user and by action, newest first, with the filtered total.
+  // (vera's refused try, the change, the unknown role, the unknown user, the own role)
+  auto only = call("GET", "/api/v1/audit?action=user.role&limit=4", admin).body;
+  ASSERT_EQ(only["items"].size(), 4u) << only;
+  EXPECT_EQ(only["total"], 5);
+  EXPECT_GT(only["items"][0]["id"], only["items"][1]["id"]);
+  for (const auto& e : only["items"]) EXPECT_EQ(e["action"], "user.role");
+  EXPECT_EQ(call("GET", "/api/v1/audit?user=admin&action=user.role", admin).body["total"], 4);
+  auto vera_logins = call("GET", "/api/v1/audit?user=vera&action=auth.login", admin).body;
+  ASSERT_EQ(vera_logins["total"], 3) << vera_logins;  // two good, one refused
+  for (const auto& e : vera_logins["items"]) EXPECT_EQ(e["user"], "vera");
+  EXPECT_EQ(call("GET", "/api/v1/audit?user=nobody", admin).body["total"], 0);
 }
 
 TEST_F(ApiTest, EveryUserChangesTheirOwnPasswordWithTheCurrentOne) {

@@ -82,8 +82,14 @@ class Store {
 
   // Audit log, newest first.
   [[nodiscard]] Status append_audit(const AuditEntry& entry);
-  [[nodiscard]] Result<std::vector<AuditEntry>> list_audit(Page page = {});
-  [[nodiscard]] Result<int64_t> count_audit();
+  // With a filter: only the entries of that user and/or that action (exact; empty: any).
+  struct AuditFilter {
+    std::string user;
+    std::string action;
+  };
+  [[nodiscard]] Result<std::vector<AuditEntry>> list_audit(Page page = {},
+                                                           const AuditFilter& filter = {});
+  [[nodiscard]] Result<int64_t> count_audit(const AuditFilter& filter = {});
 
   // Settings (key/value), e.g. schema version, scheduler state.
   [[nodiscard]] Result<std::optional<std::string>> get_setting(const std::string& key);

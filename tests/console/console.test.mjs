@@ -563,6 +563,18 @@ try {
     await shot(page, 'audit');
     await pager.getByRole('button', { name: 'Next ›' }).click();
     await page.locator(`tr[data-audit="${(await daemon.api('GET', '/audit?limit=20&offset=20')).body.items[0].id}"]`).waitFor();
+    // Filtered by user and action (the API's exact match), back on the first page.
+    await page.getByLabel('User', { exact: true }).fill('admin');
+    await page.getByLabel('Action', { exact: true }).fill('user.delete');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const only = (await daemon.api('GET', '/audit?user=admin&action=user.delete')).body;
+    assert.equal(only.total, 1);
+    await page.locator(`tr[data-audit="${only.items[0].id}"]`).waitFor();
+    assert.equal(await page.locator('tr[data-audit]').count(), 1);
+    assert.equal(await page.locator(`tr[data-audit="${only.items[0].id}"] td:nth-child(4)`).innerText(), 'olga');
+    await page.getByLabel('User', { exact: true }).fill('nobody');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('No entries match the filter.').waitFor();
     await page.getByRole('link', { name: 'Restoration Management' }).click();
   });
 
