@@ -99,7 +99,7 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
                           Retry
                         </button>
                       )}
-                      {canOperate && t.state === 'Succeeded' && service !== 'running' && (
+                      {canOperate && t.state === 'Succeeded' && service && service !== 'running' && (
                         <button type="button" class="primary" onClick={() => setPending({ kind: 'service', task: t })}>
                           Start service
                         </button>
