@@ -321,6 +321,35 @@ try {
     assert.equal((await daemon.api('DELETE', '/restore-tasks/from-record')).status, 200);
   });
 
+  await step("Restore from a record whose file is gone: the daemon's refusal under the form, nothing created", async () => {
+    const run = await daemon.api('POST', '/backup-tasks/nightly/run');
+    assert.equal(run.status, 202);
+    let rec;
+    for (let i = 0; i < 300 && rec?.status !== 'Succeeded'; i++) {
+      await sleep(100);
+      rec = (await daemon.api('GET', `/backup-records/${run.body.id}`)).body;
+    }
+    assert.equal(rec.status, 'Succeeded');
+    fs.renameSync(rec.backup_path, rec.backup_path + '.away');
+    try {
+      await page.getByRole('button', { name: 'View history of nightly' }).click();
+      const hist = page.getByRole('dialog', { name: 'History of nightly' });
+      await hist.getByRole('button', { name: `Restore record ${rec.id}` }).click();
+      const dlg = page.getByRole('dialog', { name: 'Create restoration task' });
+      await dlg.getByLabel('Task name').fill('gone');
+      await dlg.getByRole('button', { name: 'Create' }).click();
+      const server = (await daemon.api('POST', '/restore-tasks', { name: 'gone', from_record: rec.id })).body.error;
+      assert.match(server.message, /not found/);
+      await dlg.getByRole('alert').filter({ hasText: server.message }).waitFor();
+      assert.equal((await daemon.api('GET', '/restore-tasks/gone')).status, 404);
+      await dlg.getByRole('button', { name: 'Cancel' }).click();
+      await hist.getByRole('button', { name: 'Close' }).click();
+      await hist.waitFor({ state: 'detached' });
+    } finally {
+      fs.renameSync(rec.backup_path + '.away', rec.backup_path);
+    }
+  });
+
   await step('backup tasks: Suspend and Resume, Verify shows the result, Delete asks naming the task', async () => {
     assert.equal((await daemon.api('POST', '/backup-tasks', { name: 'hourly', cluster: 'demo', data_source: 'Flink', path_type: 'LocalDir', period: '1h' })).status, 201);
     assert.equal((await daemon.api('POST', '/backup-tasks', { name: 'scratch', cluster: 'demo', data_source: 'Flink', path_type: 'LocalDir' })).status, 201);

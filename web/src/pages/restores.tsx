@@ -233,6 +233,10 @@ function StartWarning({ task, cluster }: { task: RestoreTask; cluster?: Cluster 
 // under the form.
 const RESTORE_FIELDS = ['name', 'cluster', 'data_source', 'path_type', 'source_path', 'nameservice', 'ip_mode', 'namenode_ip', 'queue'];
 
+// From a record only these are fields of the form: an error about the record or its file (say,
+// the file is gone) shows under the form.
+const FROM_RECORD_FIELDS = ['name', 'cluster', 'queue'];
+
 const IP_MODES: [string, string][] = [['auto', 'auto (from the address)'], ['IPv4', 'IPv4'], ['IPv6', 'IPv6']];
 
 // A backup record to restore from (the Restore action of a backup's history): the daemon fills in
@@ -307,7 +311,7 @@ export function CreateRestoreDialog({
 
   if (from)
     return (
-      <CreateForm title="Create restoration task" form={form} fields={[...RESTORE_FIELDS, 'from_record']} send={send} onClose={onClose}>
+      <CreateForm title="Create restoration task" form={form} fields={FROM_RECORD_FIELDS} send={send} onClose={onClose}>
         <TextField id="r-name" label="Task name" hint="Letters, digits, '.', '_' and '-'." {...field('name')} autocomplete="off" autoFocus />
         {clusterField}
         <fieldset class="from-record">
