@@ -101,6 +101,8 @@ export function UsersPage({ me }: { me: Me }) {
 const USER_FIELDS = ['name', 'role', 'password'];
 
 function CreateUserDialog({ onClose, onCreated }: { onClose: () => void; onCreated: (name: string) => void }) {
+  // useCreateForm fills in a cluster for the task forms; a user has none ('-' and no clusters
+  // keep it from doing so, and it is never sent).
   const form = useCreateForm({ name: '', role: 'viewer', password: '', cluster: '-' }, []);
   const { f, field } = form;
   return (
