@@ -36,7 +36,8 @@ struct Endpoint {
 const Endpoint kEndpoints[] = {
     {server::kLoginFields},       {server::kUserFields}, {server::kBackupTaskFields},
     {server::kRestoreTaskFields}, {server::kFileFields}, {server::kStartFields, true},
-    {server::kRetryFields, true},
+    {server::kRetryFields, true}, {server::kRoleFields}, {server::kPasswordFields},
+    {server::kMyPasswordFields},
 };
 
 void check_invalid(const flinkbr::Status& st, std::string_view field) {

@@ -300,4 +300,20 @@ Result<store::User> Auth::create_user(const std::string& name, store::Role role,
   return store_.create_user(name, role, hash);
 }
 
+Status Auth::set_password(const store::User& user, const std::string& password,
+                          std::string_view field, const std::string& keep_token) {
+  const size_t chars = utf8_length(password);
+  if (chars < kMinPasswordChars)
+    return invalid_argument(std::string(field), "a password must have at least 8 characters");
+  if (chars > kMaxPasswordChars)
+    return invalid_argument(std::string(field), "a password must have at most 1024 characters");
+  const std::string hash = TRY(hash_password(password));
+  TRY(store_.set_password_hash(user.id, hash));
+  return store_.delete_user_tokens(user.id, keep_token.empty() ? "" : io::sha256_hex(keep_token));
+}
+
+bool Auth::password_matches(const store::User& user, const std::string& password) {
+  return verify_password(user.password_hash, password);
+}
+
 }  // namespace flinkbr::auth

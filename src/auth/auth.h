@@ -36,6 +36,12 @@ class Auth {
   // "password": at least 8 characters), then creates the user.
   [[nodiscard]] Result<store::User> create_user(const std::string& name, store::Role role,
                                                 const std::string& password);
+  // Sets a new password (field `field`: at least 8 characters) and ends every session of the
+  // user but the one whose token is `keep_token` (empty: all).
+  [[nodiscard]] Status set_password(const store::User& user, const std::string& password,
+                                    std::string_view field, const std::string& keep_token = "");
+  // Whether `password` is the user's current one (the cost of a login, without its throttle).
+  [[nodiscard]] bool password_matches(const store::User& user, const std::string& password);
 
   // The anti-CSRF token of a console session whose cookie holds `token`: SHA-256 of a fixed
   // label and the token, as hex. A page of another site can neither read the cookie nor this

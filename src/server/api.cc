@@ -501,6 +501,57 @@ struct Api::Impl {
              return Reply{.status = 201, .body = user_json(user)};
            });
 
+    // An administrator changes other users only: their own role and account stay, so that no
+    // slip leaves the daemon without an administrator.
+    auto not_yourself = [](const Call& c, std::string_view what) -> Status {
+      if (c.param(1) == c.user->name)
+        return failed_precondition("you cannot " + std::string(what) +
+                                   " yourself; another administrator can");
+      return ok();
+    };
+    change("POST", "/users/" + kName + "/role", kAdmin, "user.role", "change roles",
+           [this, not_yourself](Call& c) -> Result<Reply> {
+             json body = TRY(parse_request(c.req.body, kRoleFields));
+             c.target = c.param(1);
+             TRY(require(body, "role"));
+             auto role = TRY(store::parse_role(string_field(body, "role")));
+             TRY(not_yourself(c, "change the role of"));
+             TRY(store.set_user_role(c.param(1), role));
+             c.detail = "role=" + std::string(store::to_string(role));
+             return Reply{.body = user_json(TRY(store.get_user(c.param(1))))};
+           });
+    change("POST", "/users/" + kName + "/password", kAdmin, "user.password", "reset passwords",
+           [this, not_yourself](Call& c) -> Result<Reply> {
+             json body = TRY(parse_request(c.req.body, kPasswordFields));
+             c.target = c.param(1);
+             TRY(require(body, "password"));
+             TRY(not_yourself(c, "reset the password of"));
+             auto user = TRY(store.get_user(c.param(1)));
+             TRY(auth.set_password(user, string_field(body, "password"), "password"));
+             return Reply{.body = user_json(user)};
+           });
+    change("DELETE", "/users/" + kName, kAdmin, "user.delete", "delete users",
+           [this, not_yourself](Call& c) -> Result<Reply> {
+             c.target = c.param(1);
+             TRY(not_yourself(c, "delete"));
+             TRY(store.delete_user(c.param(1)));
+             return Reply{.body = {{"name", c.param(1)}, {"deleted", true}}};
+           });
+    // Every user changes their own password, knowing the current one; their other sessions end.
+    change(
+        "POST", "/auth/password", kViewer, "auth.password", "change your password",
+        [this](Call& c) -> Result<Reply> {
+          json body = TRY(parse_request(c.req.body, kMyPasswordFields));
+          c.target = c.user->name;
+          TRY(require(body, "current_password"));
+          TRY(require(body, "new_password"));
+          auto user = TRY(store.get_user(c.user->name));
+          if (!auth.password_matches(user, string_field(body, "current_password")))
+            return invalid_argument("current_password", "the current password is wrong");
+          TRY(auth.set_password(user, string_field(body, "new_password"), "new_password", c.token));
+          return Reply{.body = {{"name", user.name}, {"password_changed", true}}};
+        });
+
     // Clusters and services.
     get("/clusters", kViewer, [this](Call&) -> Result<Reply> {
       auto clusters = TRY(engine.list_clusters());
@@ -711,8 +762,11 @@ struct Api::Impl {
         "/audit", kAdmin,
         [this](Call& c) -> Result<Reply> {
           auto page = TRY(page_of(c.req));
-          auto entries = TRY(store.list_audit(page));
-          const int64_t total = TRY(store.count_audit());
+          // Optional filters: ?user=NAME, ?action=ACTION (exact).
+          store::Store::AuditFilter filter{.user = c.req.get_param_value("user"),
+                                           .action = c.req.get_param_value("action")};
+          auto entries = TRY(store.list_audit(page, filter));
+          const int64_t total = TRY(store.count_audit(filter));
           return Reply{.body = page_json(items_json(entries, audit_json), page, total)};
         },
         false, "read the audit log");

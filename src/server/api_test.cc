@@ -174,6 +174,105 @@ TEST_F(ApiTest, Roles) {
   EXPECT_EQ(call("GET", "/api/v1/users", token("admin", "admin-password")).status, 200);
 }
 
+TEST_F(ApiTest, AdministratorsChangeRolesResetPasswordsAndDeleteUsersButNotThemselves) {
+  const std::string admin = token("admin", "admin-password");
+  const std::string vera = token("vera", "viewer-password");
+  // Only administrators manage users.
+  auto a = call("POST", "/api/v1/users/otto/role", vera, R"({"role":"administrator"})");
+  EXPECT_EQ(a.status, 403);
+  EXPECT_EQ(a.body["error"]["message"], "the administrator role is required to change roles");
+  EXPECT_EQ(call("DELETE", "/api/v1/users/otto", vera).status, 403);
+
+  a = call("POST", "/api/v1/users/vera/role", admin, R"({"role":"operator"})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.body["role"], "operator");
+  // The new role applies to the session already open.
+  EXPECT_EQ(call("GET", "/api/v1/auth/me", vera).body["role"], "operator");
+  a = call("POST", "/api/v1/users/vera/role", admin, R"({"role":"king"})");
+  EXPECT_EQ(a.status, 400);
+  EXPECT_EQ(a.body["error"]["field"], "role");
+  EXPECT_EQ(call("POST", "/api/v1/users/nobody/role", admin, R"({"role":"viewer"})").status, 404);
+
+  // Not yourself: nothing changed after the refusal.
+  a = call("POST", "/api/v1/users/admin/role", admin, R"({"role":"viewer"})");
+  EXPECT_EQ(a.status, 409) << a.body;
+  EXPECT_EQ(a.body["error"]["message"],
+            "you cannot change the role of yourself; another administrator can");
+  a = call("DELETE", "/api/v1/users/admin", admin);
+  EXPECT_EQ(a.body["error"]["message"], "you cannot delete yourself; another administrator can");
+  EXPECT_EQ(call("GET", "/api/v1/auth/me", admin).body["role"], "administrator");
+
+  // A reset ends the user's sessions; the new password logs in, the old does not.
+  a = call("POST", "/api/v1/users/vera/password", admin, R"({"password":"short"})");
+  EXPECT_EQ(a.status, 400);
+  EXPECT_EQ(a.body["error"]["field"], "password");
+  EXPECT_EQ(call("GET", "/api/v1/auth/me", vera).status, 200);
+  a = call("POST", "/api/v1/users/vera/password", admin, R"({"password":"a-new-password"})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(call("GET", "/api/v1/auth/me", vera).status, 401);
+  EXPECT_EQ(
+      call("POST", "/api/v1/auth/login", "", R"({"user":"vera","password":"viewer-password"})")
+          .status,
+      401);
+  const std::string vera2 = token("vera", "a-new-password");
+
+  // Deleting ends the sessions too.
+  a = call("DELETE", "/api/v1/users/vera", admin);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(call("GET", "/api/v1/auth/me", vera2).status, 401);
+  EXPECT_EQ(call("DELETE", "/api/v1/users/vera", admin).status, 404);
+  auto users = call("GET", "/api/v1/users", admin).body["items"];
+  ASSERT_EQ(users.size(), 2u);
+  EXPECT_EQ(users[0]["name"], "admin");
+  EXPECT_EQ(users[1]["name"], "otto");
+
+  // The audit log says who did it, and never the password.
+  auto audit = call("GET", "/api/v1/audit", admin).body["items"];
+  std::vector<std::string> actions;
+  for (const auto& e : audit) {
+    actions.push_back(e["action"]);
+    EXPECT_EQ(e.dump().find("a-new-password"), std::string::npos) << e;
+  }
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "user.delete"), actions.end());
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "user.password"), actions.end());
+  EXPECT_NE(std::find(actions.begin(), actions.end(), "user.role"), actions.end());
+
+  // Filtered by user and by action, newest first, with the filtered total.
+  // (vera's refused try, the change, the unknown role, the unknown user, the own role)
+  auto only = call("GET", "/api/v1/audit?action=user.role&limit=4", admin).body;
+  ASSERT_EQ(only["items"].size(), 4u) << only;
+  EXPECT_EQ(only["total"], 5);
+  EXPECT_GT(only["items"][0]["id"], only["items"][1]["id"]);
+  for (const auto& e : only["items"]) EXPECT_EQ(e["action"], "user.role");
+  EXPECT_EQ(call("GET", "/api/v1/audit?user=admin&action=user.role", admin).body["total"], 4);
+  auto vera_logins = call("GET", "/api/v1/audit?user=vera&action=auth.login", admin).body;
+  ASSERT_EQ(vera_logins["total"], 3) << vera_logins;  // two good, one refused
+  for (const auto& e : vera_logins["items"]) EXPECT_EQ(e["user"], "vera");
+  EXPECT_EQ(call("GET", "/api/v1/audit?user=nobody", admin).body["total"], 0);
+}
+
+TEST_F(ApiTest, EveryUserChangesTheirOwnPasswordWithTheCurrentOne) {
+  const std::string vera = token("vera", "viewer-password");
+  const std::string other = token("vera", "viewer-password");
+  auto a = call("POST", "/api/v1/auth/password", vera,
+                R"({"current_password":"wrong-password","new_password":"a-new-password"})");
+  EXPECT_EQ(a.status, 400);
+  EXPECT_EQ(a.body["error"]["field"], "current_password");
+  EXPECT_EQ(a.body["error"]["message"], "the current password is wrong");
+  a = call("POST", "/api/v1/auth/password", vera,
+           R"({"current_password":"viewer-password","new_password":"short"})");
+  EXPECT_EQ(a.body["error"]["field"], "new_password");
+  // Nothing changed after the refusals.
+  EXPECT_EQ(call("GET", "/api/v1/auth/me", other).status, 200);
+  a = call("POST", "/api/v1/auth/password", vera,
+           R"({"current_password":"viewer-password","new_password":"a-new-password"})");
+  ASSERT_EQ(a.status, 200) << a.body;
+  // This session stays; the others end.
+  EXPECT_EQ(call("GET", "/api/v1/auth/me", vera).status, 200);
+  EXPECT_EQ(call("GET", "/api/v1/auth/me", other).status, 401);
+  token("vera", "a-new-password");
+}
+
 TEST_F(ApiTest, Validation) {
   const std::string op = token("otto", "operator-password");
   auto a = call("POST", "/api/v1/backup-tasks", op, R"({"name":"t","colour":"red"})");

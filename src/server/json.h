@@ -83,6 +83,9 @@ struct FieldRule {
 inline constexpr FieldRule kLoginFields[] = {
     {"user"}, {"password"}, {"cookie", FieldType::kBoolean}};
 inline constexpr FieldRule kUserFields[] = {{"name"}, {"role"}, {"password"}};
+inline constexpr FieldRule kRoleFields[] = {{"role"}};
+inline constexpr FieldRule kPasswordFields[] = {{"password"}};
+inline constexpr FieldRule kMyPasswordFields[] = {{"current_password"}, {"new_password"}};
 inline constexpr FieldRule kBackupTaskFields[] = {{"name"},
                                                   {"cluster"},
                                                   {"data_source"},

@@ -637,6 +637,28 @@ Result<int64_t> Store::count_users() {
       "no count");
 }
 
+Status Store::set_user_role(const std::string& name, Role role) {
+  std::lock_guard lock(mu_);
+  if (TRY(change(db_, "UPDATE users SET role = ? WHERE name = ?", to_string(role), name)) == 0)
+    return not_found("user '" + name + "' does not exist");
+  return ok();
+}
+
+Status Store::delete_user(const std::string& name) {
+  std::lock_guard lock(mu_);
+  // The tokens go with the user (ON DELETE CASCADE, foreign keys are on).
+  if (TRY(change(db_, "DELETE FROM users WHERE name = ?", name)) == 0)
+    return not_found("user '" + name + "' does not exist");
+  return ok();
+}
+
+Status Store::delete_user_tokens(int64_t user_id, const std::string& keep_token_hash) {
+  std::lock_guard lock(mu_);
+  TRY(change(db_, "DELETE FROM tokens WHERE user_id = ? AND token_hash <> ?", user_id,
+             keep_token_hash));
+  return ok();
+}
+
 // The total behind a paged list, so that a client can show "page 3 of 40".
 Result<int64_t> Store::count_backup_tasks() {
   std::lock_guard lock(mu_);
@@ -659,11 +681,15 @@ Result<int64_t> Store::count_restore_tasks() {
       [](Stmt& s) -> Result<int64_t> { return s.i64(0); }, "no count");
 }
 
-Result<int64_t> Store::count_audit() {
+// The WHERE of a filtered audit query: an empty value matches every entry.
+constexpr std::string_view kAuditWhere =
+    " WHERE (?1 = '' OR user_name = ?1) AND (?2 = '' OR action = ?2)";
+
+Result<int64_t> Store::count_audit(const AuditFilter& filter) {
   std::lock_guard lock(mu_);
   return query_one(
-      db_, "SELECT count(*) FROM audit_log", [](Stmt& s) -> Result<int64_t> { return s.i64(0); },
-      "no count");
+      db_, "SELECT count(*) FROM audit_log" + std::string(kAuditWhere),
+      [](Stmt& s) -> Result<int64_t> { return s.i64(0); }, "no count", filter.user, filter.action);
 }
 
 Status Store::put_token(const Token& token) {
@@ -940,12 +966,14 @@ Status Store::append_audit(const AuditEntry& e) {
   return ok();
 }
 
-Result<std::vector<AuditEntry>> Store::list_audit(Page page) {
+Result<std::vector<AuditEntry>> Store::list_audit(Page page, const AuditFilter& filter) {
   std::lock_guard lock(mu_);
   const Limits l = clamp(page);
   return query_all(
-      db_, sql("SELECT ", kAuditColumns, " FROM audit_log ORDER BY id DESC LIMIT ? OFFSET ?"),
-      read_audit, l.limit, l.offset);
+      db_,
+      sql("SELECT ", kAuditColumns,
+          " FROM audit_log" + std::string(kAuditWhere) + " ORDER BY id DESC LIMIT ?3 OFFSET ?4"),
+      read_audit, filter.user, filter.action, l.limit, l.offset);
 }
 
 Result<std::optional<std::string>> Store::get_setting(const std::string& key) {

@@ -37,6 +37,13 @@ class Store {
   [[nodiscard]] Result<User> get_user_by_id(int64_t id);
   [[nodiscard]] Result<std::vector<User>> list_users();
   [[nodiscard]] Result<int64_t> count_users();
+  // The role of an existing user; kNotFound when there is none of that name.
+  [[nodiscard]] Status set_user_role(const std::string& name, Role role);
+  // Deletes the user and, with it, every token of theirs (their sessions end now).
+  [[nodiscard]] Status delete_user(const std::string& name);
+  // Ends every session of the user but the one whose token hash is `keep_token_hash` (empty:
+  // all of them), after a password change.
+  [[nodiscard]] Status delete_user_tokens(int64_t user_id, const std::string& keep_token_hash = "");
   [[nodiscard]] Status put_token(const Token& token);
   [[nodiscard]] Result<Token> get_token(const std::string& token_hash);  // expired ones too
   [[nodiscard]] Status delete_token(const std::string& token_hash);
@@ -75,8 +82,14 @@ class Store {
 
   // Audit log, newest first.
   [[nodiscard]] Status append_audit(const AuditEntry& entry);
-  [[nodiscard]] Result<std::vector<AuditEntry>> list_audit(Page page = {});
-  [[nodiscard]] Result<int64_t> count_audit();
+  // With a filter: only the entries of that user and/or that action (exact; empty: any).
+  struct AuditFilter {
+    std::string user;
+    std::string action;
+  };
+  [[nodiscard]] Result<std::vector<AuditEntry>> list_audit(Page page = {},
+                                                           const AuditFilter& filter = {});
+  [[nodiscard]] Result<int64_t> count_audit(const AuditFilter& filter = {});
 
   // Settings (key/value), e.g. schema version, scheduler state.
   [[nodiscard]] Result<std::optional<std::string>> get_setting(const std::string& key);

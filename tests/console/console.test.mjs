@@ -74,7 +74,9 @@ class Daemon {
     // The embedded default keeps its state in ./flinkbr-state: run it inside the temp dir.
     this.proc = spawn(path.resolve(binary), ['serve'], {
       cwd: this.dir,
-      env: { ...process.env, FLINKBR_LISTEN: `127.0.0.1:${this.port}` },
+      // A FlinkServiceData backup pauses a minute after its "savepoints" source (the crash
+      // tests' fault injection): long enough to see a run Running in the console.
+      env: { ...process.env, FLINKBR_LISTEN: `127.0.0.1:${this.port}`, FLINKBR_FAULT_INJECTION: 'pause-after-backup:savepoints' },
       stdio: ['ignore', this.log, this.log],
     });
     this.exited = new Promise((r) => this.proc.on('exit', (code, sig) => r({ code, sig })));
@@ -143,6 +145,33 @@ async function loginAs(page, url, user, password) {
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Log in' }).click();
   await page.getByRole('heading', { level: 1, name: 'Backup Management' }).waitFor();
+}
+
+// Every button in the page's main area (or its open dialog) is inside the viewport and clickable
+// (nothing covers it): the action column is never cut off on a narrow screen.
+async function assertButtonsReachable(page, where) {
+  const { width } = page.viewportSize();
+  // An open modal dialog covers the page: then its buttons are the ones to reach.
+  const dialogOpen = (await page.locator('dialog[open]').count()) > 0;
+  const buttons = page.locator(dialogOpen ? 'dialog[open] button:visible' : 'main button:visible');
+  const n = await buttons.count();
+  assert.ok(n > 0, `${where}: no buttons`);
+  for (let i = 0; i < n; i++) {
+    const b = buttons.nth(i);
+    // Scroll the page up or down only: a button reachable only by scrolling a table sideways
+    // counts as cut off.
+    await b.evaluate((el) => window.scrollBy(0, el.getBoundingClientRect().top - window.innerHeight / 2));
+    const box = await b.boundingBox();
+    const name = (await b.getAttribute('aria-label')) ?? (await b.innerText());
+    assert.ok(box, `${where}: ${name} has no box`);
+    assert.ok(box.x >= 0 && box.x + box.width <= width + 0.5, `${where}: "${name}" is outside the ${width} px viewport (x ${box.x}, width ${box.width})`);
+    // Disabled buttons cannot take a trial click; their place is what counts.
+    if (await b.isEnabled()) await b.click({ trial: true, timeout: 5000 });
+  }
+  // Nor does the page scroll sideways.
+  const scrollW = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(scrollW <= width + 1, `${where}: the page is ${scrollW} px wide in a ${width} px viewport`);
+  return n;
 }
 
 const daemon = new Daemon();
@@ -257,6 +286,116 @@ try {
     await shot(page, 'backup-history');
     await dlg.getByRole('button', { name: 'Close' }).click();
     await dlg.waitFor({ state: 'detached' });
+  });
+
+  await step('Restore on a Succeeded record opens the creation form filled in: the user types only a name', async () => {
+    await page.getByRole('button', { name: 'View history of nightly' }).click();
+    const hist = page.getByRole('dialog', { name: 'History of nightly' });
+    const records = (await daemon.api('GET', '/backup-tasks/nightly/records')).body.items;
+    const rec = records[0];
+    await hist.getByRole('button', { name: `Restore record ${rec.id}` }).click();
+    const dlg = page.getByRole('dialog', { name: 'Create restoration task' });
+    await dlg.waitFor();
+    // What the record says, shown, not asked for.
+    assert.equal(await dlg.getByTestId('from-path').innerText(), rec.backup_path);
+    assert.equal(await dlg.getByTestId('from-path-type').innerText(), 'LocalDir');
+    assert.equal(await dlg.getByTestId('from-data-source').innerText(), 'Flink');
+    assert.equal(await dlg.getByLabel(/^Source path/).count(), 0);
+    // The cluster is the task's, and may be changed (a migration).
+    assert.equal(await dlg.getByLabel('Recovery object (cluster)').inputValue(), 'demo');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'r-name');
+    await shot(page, 'restore-from-record');
+    await dlg.getByLabel('Task name').fill('from-record');
+    await dlg.getByRole('button', { name: 'Create' }).click();
+    await dlg.waitFor({ state: 'detached' });
+    await hist.getByText('Restoration task from-record created.').waitFor();
+    const made = (await daemon.api('GET', '/restore-tasks/from-record')).body;
+    assert.deepEqual(
+      [made.cluster, made.data_source, made.path_type, made.source_path, made.state],
+      ['demo', 'Flink', 'LocalDir', rec.backup_path, 'Created'],
+    );
+    // Only Succeeded records offer Restore.
+    assert.equal(await hist.getByRole('button', { name: /^Restore record/ }).count(), records.filter((r) => r.status === 'Succeeded').length);
+    await hist.getByRole('button', { name: 'Close' }).click();
+    await hist.waitFor({ state: 'detached' });
+    assert.equal((await daemon.api('DELETE', '/restore-tasks/from-record')).status, 200);
+  });
+
+  await step("Restore from a record whose file is gone: the daemon's refusal under the form, nothing created", async () => {
+    const run = await daemon.api('POST', '/backup-tasks/nightly/run');
+    assert.equal(run.status, 202);
+    let rec;
+    for (let i = 0; i < 300 && rec?.status !== 'Succeeded'; i++) {
+      await sleep(100);
+      rec = (await daemon.api('GET', `/backup-records/${run.body.id}`)).body;
+    }
+    assert.equal(rec.status, 'Succeeded');
+    fs.renameSync(rec.backup_path, rec.backup_path + '.away');
+    try {
+      await page.getByRole('button', { name: 'View history of nightly' }).click();
+      const hist = page.getByRole('dialog', { name: 'History of nightly' });
+      await hist.getByRole('button', { name: `Restore record ${rec.id}` }).click();
+      const dlg = page.getByRole('dialog', { name: 'Create restoration task' });
+      await dlg.getByLabel('Task name').fill('gone');
+      await dlg.getByRole('button', { name: 'Create' }).click();
+      const server = (await daemon.api('POST', '/restore-tasks', { name: 'gone', from_record: rec.id })).body.error;
+      assert.match(server.message, /not found/);
+      await dlg.getByRole('alert').filter({ hasText: server.message }).waitFor();
+      assert.equal((await daemon.api('GET', '/restore-tasks/gone')).status, 404);
+      await dlg.getByRole('button', { name: 'Cancel' }).click();
+      await hist.getByRole('button', { name: 'Close' }).click();
+      await hist.waitFor({ state: 'detached' });
+    } finally {
+      fs.renameSync(rec.backup_path + '.away', rec.backup_path);
+    }
+  });
+
+  await step('backup tasks: Suspend and Resume, Verify shows the result, Delete asks naming the task', async () => {
+    assert.equal((await daemon.api('POST', '/backup-tasks', { name: 'hourly', cluster: 'demo', data_source: 'Flink', path_type: 'LocalDir', period: '1h' })).status, 201);
+    assert.equal((await daemon.api('POST', '/backup-tasks', { name: 'scratch', cluster: 'demo', data_source: 'Flink', path_type: 'LocalDir' })).status, 201);
+    await page.reload();
+    const hourly = page.locator('tr[data-task="hourly"]');
+    await hourly.waitFor();
+    // Manual tasks have no schedule to suspend.
+    assert.equal(await page.locator('tr[data-task="nightly"]').getByRole('button', { name: /^(Suspend|Resume) / }).count(), 0);
+    await hourly.getByRole('button', { name: 'Suspend hourly' }).click();
+    await hourly.getByText('every 1h (suspended)').waitFor();
+    assert.equal((await daemon.api('GET', '/backup-tasks/hourly')).body.suspended, true);
+    await hourly.getByRole('button', { name: 'Resume hourly' }).click();
+    await hourly.getByRole('button', { name: 'Suspend hourly' }).waitFor();
+    assert.equal((await daemon.api('GET', '/backup-tasks/hourly')).body.suspended, false);
+
+    // Verify reads the newest Succeeded file of nightly back.
+    await page.getByRole('button', { name: 'Verify the newest backup of nightly' }).click();
+    const v = page.getByRole('dialog', { name: 'Verify the newest backup of nightly' });
+    const result = v.getByTestId('verify-result');
+    await result.waitFor();
+    assert.equal(await result.getAttribute('data-ok'), 'true');
+    const rec = (await daemon.api('GET', '/backup-tasks/nightly/records')).body.items[0];
+    const text = await v.innerText();
+    assert.match(text, /The backup file is intact/);
+    assert.ok(text.includes(rec.checksum), `${text} lacks ${rec.checksum}`);
+    assert.ok(text.includes(rec.backup_path));
+    await shot(page, 'backup-verify');
+    await v.getByRole('button', { name: 'Close' }).first().click();
+    // A task that never succeeded has nothing to verify, and says so.
+    await page.getByRole('button', { name: 'Verify the newest backup of scratch' }).click();
+    const v2 = page.getByRole('dialog', { name: 'Verify the newest backup of scratch' });
+    await v2.getByText('scratch has no Succeeded backup to verify.').waitFor();
+    await v2.getByRole('button', { name: 'Close' }).first().click();
+
+    // Delete names the task, and Cancel changes nothing.
+    await page.getByRole('button', { name: 'Delete scratch' }).click();
+    const d = page.getByRole('dialog', { name: 'Delete backup task scratch?' });
+    await d.getByRole('button', { name: 'Cancel' }).click();
+    await d.waitFor({ state: 'detached' });
+    assert.equal((await daemon.api('GET', '/backup-tasks/scratch')).status, 200);
+    await page.getByRole('button', { name: 'Delete scratch' }).click();
+    await shot(page, 'backup-delete-confirm');
+    await d.getByRole('button', { name: 'Delete task' }).click();
+    await page.locator('tr[data-task="scratch"]').waitFor({ state: 'detached' });
+    await page.getByText('Backup task scratch deleted.').waitFor();
+    assert.equal((await daemon.api('GET', '/backup-tasks/scratch')).status, 404);
   });
 
   // An upgrade goes wrong: the restoration must put this back.
@@ -389,6 +528,85 @@ try {
     await row.getByRole('button', { name: 'Start service' }).waitFor({ state: 'detached' });
   });
 
+  await step('Users: create, change the role, reset the password, delete (not yourself)', async () => {
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Users' }).waitFor();
+    const me = page.locator('tr[data-user="admin"]');
+    await me.waitFor();
+    // Yourself: no role change, reset or delete.
+    assert.equal(await me.getByRole('button').count(), 0);
+    await page.getByRole('button', { name: 'Create user' }).click();
+    const c = page.getByRole('dialog', { name: 'Create user' });
+    await c.getByLabel('User name').fill('olga');
+    await c.getByLabel('Role').selectOption('operator');
+    await c.getByLabel('Password').fill('short');
+    await c.getByRole('button', { name: 'Create' }).click();
+    // The daemon's refusal beside the field it names.
+    await c.locator('#u-password-error').getByText('a password must have at least 8 characters').waitFor();
+    await c.getByLabel('Password').fill('olga-password');
+    await c.getByRole('button', { name: 'Create' }).click();
+    await c.waitFor({ state: 'detached' });
+    const row = page.locator('tr[data-user="olga"]');
+    await row.waitFor();
+    assert.equal(await row.locator('td').first().innerText(), 'operator');
+    await shot(page, 'users');
+
+    await row.getByRole('button', { name: 'Change the role of olga' }).click();
+    const r = page.getByRole('dialog', { name: 'Change the role of olga' });
+    await r.getByLabel('Role').selectOption('viewer');
+    await r.getByRole('button', { name: 'Change role' }).click();
+    await page.getByText('olga is now a viewer.').waitFor();
+    assert.equal((await daemon.api('GET', '/users')).body.items.find((u) => u.name === 'olga').role, 'viewer');
+
+    const olga = (await daemon.api('POST', '/auth/login', { user: 'olga', password: 'olga-password' }, null)).body.token;
+    await row.getByRole('button', { name: 'Reset the password of olga' }).click();
+    const p = page.getByRole('dialog', { name: 'Reset the password of olga' });
+    await p.getByLabel('New password').fill('olga-new-password');
+    await p.getByRole('button', { name: 'Reset password' }).click();
+    await page.getByText('The password of olga was reset; their sessions ended.').waitFor();
+    assert.equal((await daemon.api('GET', '/auth/me', undefined, olga)).status, 401);
+    assert.equal((await daemon.api('POST', '/auth/login', { user: 'olga', password: 'olga-new-password' }, null)).status, 200);
+
+    await row.getByRole('button', { name: 'Delete olga' }).click();
+    const d = page.getByRole('dialog', { name: 'Delete user olga?' });
+    await d.getByRole('button', { name: 'Delete user' }).click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal((await daemon.api('GET', '/users')).body.items.some((u) => u.name === 'olga'), false);
+  });
+
+  await step('Audit Log: newest first, paged, with what was just done', async () => {
+    await page.getByRole('link', { name: 'Audit Log' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Audit Log' }).waitFor();
+    const api = (await daemon.api('GET', '/audit?limit=20&offset=0')).body;
+    const first = page.locator('tr[data-audit]').first();
+    await first.waitFor();
+    assert.equal(await first.getAttribute('data-audit'), String(api.items[0].id));
+    const texts = await page.locator('tr[data-audit] td:nth-child(3)').allInnerTexts();
+    assert.equal(texts.length, 20);
+    assert.deepEqual(texts, api.items.map((e) => e.action));
+    assert.ok(texts.indexOf('user.delete') < texts.indexOf('user.create'), texts.join(' '));
+    const ids = (await page.locator('tr[data-audit]').evaluateAll((rows) => rows.map((r) => Number(r.dataset.audit))));
+    assert.deepEqual(ids, [...ids].sort((a, b) => b - a), 'not newest first');
+    const pager = page.getByRole('navigation', { name: 'Pages of entries' });
+    await pager.getByText(`Page 1 of ${Math.ceil(api.total / 20)} (${api.total} entries)`).waitFor();
+    await shot(page, 'audit');
+    await pager.getByRole('button', { name: 'Next ›' }).click();
+    await page.locator(`tr[data-audit="${(await daemon.api('GET', '/audit?limit=20&offset=20')).body.items[0].id}"]`).waitFor();
+    // Filtered by user and action (the API's exact match), back on the first page.
+    await page.getByLabel('User', { exact: true }).fill('admin');
+    await page.getByLabel('Action', { exact: true }).fill('user.delete');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    const only = (await daemon.api('GET', '/audit?user=admin&action=user.delete')).body;
+    assert.equal(only.total, 1);
+    await page.locator(`tr[data-audit="${only.items[0].id}"]`).waitFor();
+    assert.equal(await page.locator('tr[data-audit]').count(), 1);
+    assert.equal(await page.locator(`tr[data-audit="${only.items[0].id}"] td:nth-child(4)`).innerText(), 'olga');
+    await page.getByLabel('User', { exact: true }).fill('nobody');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('No entries match the filter.').waitFor();
+    await page.getByRole('link', { name: 'Restoration Management' }).click();
+  });
+
   await step('a viewer sees no button it cannot use', async () => {
     const made = await daemon.api('POST', '/users', { name: 'vera', role: 'viewer', password: 'viewer-password' });
     assert.equal(made.status, 201);
@@ -412,6 +630,27 @@ try {
     await v.getByRole('link', { name: 'Services' }).click();
     await v.locator('tr[data-cluster="demo"]').waitFor();
     assert.equal(await v.getByRole('button', { name: /^(Stop|Start)$/ }).count(), 0);
+    // Users and Audit Log are not offered; typing their address gets the API's refusal.
+    assert.equal(await v.getByRole('link', { name: 'Users' }).count(), 0);
+    assert.equal(await v.getByRole('link', { name: 'Audit Log' }).count(), 0);
+    await v.goto(daemon.url + '/#/users');
+    await v.getByRole('alert').filter({ hasText: 'the administrator role is required to list users' }).waitFor();
+    assert.equal(await v.getByRole('button', { name: 'Create user' }).count(), 0);
+    await v.goto(daemon.url + '/#/audit');
+    await v.getByRole('alert').filter({ hasText: 'the administrator role is required to read the audit log' }).waitFor();
+    // Every user changes their own password.
+    await v.getByRole('button', { name: 'Change my password' }).click();
+    const cp = v.getByRole('dialog', { name: 'Change my password' });
+    await cp.getByLabel('Current password').fill('not-my-password');
+    await cp.getByLabel('New password').fill('viewer-password-2');
+    await cp.getByRole('button', { name: 'Change password' }).click();
+    await cp.locator('#my-current-password-error').getByText('the current password is wrong').waitFor();
+    await cp.getByLabel('Current password').fill('viewer-password');
+    await cp.getByRole('button', { name: 'Change password' }).click();
+    await v.getByText('Your password was changed.').waitFor();
+    // This session stays; the new password logs in.
+    assert.equal(await v.evaluate(async () => (await fetch('/api/v1/auth/me')).status), 200);
+    assert.equal((await daemon.api('POST', '/auth/login', { user: 'vera', password: 'viewer-password-2' }, null)).status, 200);
     await vctx.close();
   });
 
@@ -432,6 +671,95 @@ try {
     await page.locator('tr[data-task="page-24"]').waitFor();
     assert.equal(await page.locator('tr[data-task]').count(), 7);
     assert.equal(await page.locator('tr[data-task="undo"]').count(), 0);
+  });
+
+  await step('progress shows the step and bytes when the daemon sends them, the percentage when not', async () => {
+    // This daemon sends no progress_detail yet (it comes with another change): the list answer
+    // gets one added on its way to the page, as a newer daemon would send it.
+    await page.goto(daemon.url + '/#/restores');
+    await page.reload();
+    const row = page.locator('tr[data-task="undo"]');
+    await row.waitFor();
+    assert.equal(await row.locator('.progress-detail').count(), 0);
+    await page.route(/\/api\/v1\/restore-tasks\?/, async (route) => {
+      const res = await route.fetch();
+      const body = await res.json();
+      for (const t of body.items)
+        if (t.name === 'undo')
+          Object.assign(t, {
+            state: 'Running',
+            progress: 35,
+            progress_detail: { step: 'extract', bytes_done: 1288490189, bytes_total: 3650722202, bytes_per_second: 220200960 },
+          });
+      await route.fulfill({ response: res, json: body });
+    });
+    await page.reload();
+    await row.locator('.progress-detail').waitFor();
+    assert.equal(await row.locator('.progress-detail').innerText(), 'extract · 1.2 GiB of 3.4 GiB, 210 MiB/s');
+    assert.equal(await row.getByRole('progressbar').getAttribute('aria-valuetext'), '35% — Running — extract · 1.2 GiB of 3.4 GiB, 210 MiB/s');
+    await shot(page, 'restores-progress');
+    await page.unroute(/\/api\/v1\/restore-tasks\?/);
+  });
+
+  await step("health's role and active address show when the daemon says, nothing when not", async () => {
+    assert.equal(await page.getByTestId('manager-role').count(), 0);
+    await page.route('**/api/v1/health', (route) =>
+      route.fulfill({ json: { status: 'ok', version: 'x', role: 'standby', active_address: '10.0.0.5:8443' } }),
+    );
+    await page.reload();
+    await page.getByTestId('manager-role').waitFor();
+    assert.equal(await page.getByTestId('manager-role').innerText(), 'standby · active: 10.0.0.5:8443');
+    await page.unroute('**/api/v1/health');
+  });
+
+  await step('usable at 1360 px, 800 px and on a phone (375 px): every action inside the viewport and clickable', async () => {
+    // The 25 tasks of the paging step have the same buttons as the rest: fewer rows, a quicker walk.
+    for (let i = 0; i < 25; i++) assert.equal((await daemon.api('DELETE', `/restore-tasks/page-${String(i).padStart(2, '0')}`)).status, 200);
+    const results = [];
+    for (const [width, height] of [[1360, 860], [800, 900], [375, 812]]) {
+      await page.setViewportSize({ width, height });
+      for (const [hash, heading] of [['backups', 'Backup Management'], ['restores', 'Restoration Management'], ['services', 'Services'], ['users', 'Users']]) {
+        await page.goto(`${daemon.url}/#/${hash}`);
+        await page.reload();
+        await page.getByRole('heading', { level: 1, name: heading }).waitFor();
+        await page.locator('main tbody tr').first().waitFor();
+        results.push(`${width}px ${hash}: ${await assertButtonsReachable(page, `${width} px, ${heading}`)} buttons`);
+        if (width === 375) {
+          await page.evaluate(() => window.scrollTo(0, 0));
+          await shot(page, `phone-${hash}`);
+        }
+      }
+      // A wide dialog too: the history with its Restore buttons.
+      await page.goto(`${daemon.url}/#/backups`);
+      await page.getByRole('button', { name: 'View history of nightly' }).click();
+      const hist = page.getByRole('dialog', { name: 'History of nightly' });
+      await hist.locator('tr[data-record]').first().waitFor();
+      results.push(`${width}px history: ${await assertButtonsReachable(page, `${width} px, history`)} buttons`);
+      await hist.getByRole('button', { name: 'Close' }).click();
+    }
+    console.log('     ' + results.join('; '));
+    await page.setViewportSize({ width: 1360, height: 860 });
+  });
+
+  await step('Run now and Delete are disabled while a run of that task is Running; its bar shows', async () => {
+    // FlinkServiceData pauses a minute in the middle of the file (FLINKBR_FAULT_INJECTION above).
+    assert.equal((await daemon.api('POST', '/backup-tasks', { name: 'slow', cluster: 'demo', data_source: 'FlinkServiceData', path_type: 'LocalDir' })).status, 201);
+    await page.goto(daemon.url + '/#/backups');
+    await page.reload();
+    const row = page.locator('tr[data-task="slow"]');
+    await row.getByRole('button', { name: 'Run slow now' }).click();
+    await page.locator('tr[data-task="slow"][data-status="Running"]').waitFor();
+    assert.equal(await row.getByRole('button', { name: 'Run slow now' }).isDisabled(), true);
+    assert.equal(await row.getByRole('button', { name: 'Delete slow' }).isDisabled(), true);
+    await row.getByRole('progressbar', { name: 'Progress of slow' }).waitFor();
+    // No progress_detail from this daemon: the percentage, no words.
+    assert.equal(await row.locator('.progress-detail').count(), 0);
+    // The API refuses a second run as well; the button only says so first.
+    assert.notEqual((await daemon.api('POST', '/backup-tasks/slow/run')).status, 202);
+    // Other tasks' buttons stay enabled.
+    assert.equal(await page.getByRole('button', { name: 'Run nightly now' }).isEnabled(), true);
+    await page.locator('.live.on').waitFor();
+    await shot(page, 'backups-running');
   });
 
   await step('log out clears the session', async () => {

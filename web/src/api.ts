@@ -49,6 +49,15 @@ export interface BackupTask {
   created_at: string | null;
   last_run: LastRun | null;
 }
+// How far a running backup or restoration is, when the daemon says (progress_detail in the task
+// JSON and in its events): the step under way and the bytes of the file. Absent from older
+// daemons: the console then shows the percentage only.
+export interface ProgressDetail {
+  step?: string;
+  bytes_done?: number;
+  bytes_total?: number;
+  bytes_per_second?: number;
+}
 export interface BackupRecord {
   id: number;
   task: string;
@@ -62,6 +71,7 @@ export interface BackupRecord {
   system_version: string;
   error: string;
   progress: number;
+  progress_detail?: ProgressDetail | null;
 }
 export type RestoreState = 'Created' | 'Running' | 'Succeeded' | 'Failed';
 export interface RestoreTask {
@@ -76,6 +86,7 @@ export interface RestoreTask {
   queue: string;
   state: RestoreState;
   progress: number;
+  progress_detail?: ProgressDetail | null;
   error?: string;
   attempts: number;
   created_at: string | null;
@@ -92,6 +103,7 @@ export interface Attempt {
   number: number;
   state: RestoreState;
   progress: number;
+  progress_detail?: ProgressDetail | null;
   phase: string;
   error: string;
   safety_copy: string;
@@ -108,6 +120,38 @@ export interface LogLine {
 export interface RestoreDetail extends RestoreTask {
   attempt_history: Attempt[];
   log: LogLine[];
+}
+// What verifying a backup file found (POST /backup-records/{id}/verify).
+export interface VerifyResult {
+  path: string;
+  file_size: number;
+  checksum: string;
+  system_version: string;
+  data_source: string;
+  cluster: string;
+  execution_time: string;
+  sources: { name: string; kind: string; entries: number; bytes: number }[];
+}
+export interface User {
+  name: string;
+  role: Role;
+  created_at: string | null;
+}
+export interface AuditEntry {
+  id: number;
+  at: string | null;
+  user: string;
+  action: string;
+  target: string;
+  outcome: string;
+  detail: string;
+}
+// GET /api/v1/health: role and active_address come with manager high availability.
+export interface Health {
+  status: string;
+  version?: string;
+  role?: string;
+  active_address?: string;
 }
 export interface Page<T> {
   items: T[];
@@ -139,7 +183,7 @@ export function setSessionLostHandler(fn: (() => void) | null) {
   onSessionLost = fn;
 }
 
-export async function call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+export async function call<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   // The login has no session yet: the header's presence is what counts there.

@@ -1,7 +1,7 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
-import type { ApiError, Page } from './api';
-import { localTime, utcTime } from './format';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import type { ApiError, Page, ProgressDetail } from './api';
+import { localTime, progressDetailText, utcTime } from './format';
 import { PAGE_SIZE } from './resource';
 
 // A time in the browser's zone; UTC on hover (and for screen readers through the title).
@@ -38,27 +38,37 @@ export function StateBadge({ state }: { state: string }) {
   return <span class={`badge badge-${state.toLowerCase()}`}>{state}</span>;
 }
 
-// Green when Succeeded, red when Failed, moving stripes while Running.
-export function ProgressBar({ value, state, label }: { value: number; state: string; label: string }) {
+// Green when Succeeded, red when Failed, moving stripes while Running. With a progress_detail
+// (newer daemons) the step and the bytes show under the bar; without one, the percentage only.
+export function ProgressBar({ value, state, label, detail }: { value: number; state: string; label: string; detail?: ProgressDetail | null }) {
   const v = Math.max(0, Math.min(100, value));
+  // The detail of a run that ended says nothing more than its state.
+  const words = state === 'Running' ? progressDetailText(detail) : '';
   return (
-    <div class="progress-wrap">
-      <div
-        class={`progress progress-${state.toLowerCase()}`}
-        role="progressbar"
-        aria-label={label}
-        aria-valuemin={0}
-        aria-valuemax={100}
-        aria-valuenow={v}
-        aria-valuetext={`${v}% — ${state}`}
-        data-state={state}
-      >
-        {/* A failure before any progress still shows a red bar, not an empty one. */}
-        <div class="progress-fill" style={{ width: `${state === 'Failed' && v === 0 ? 100 : v}%` }} />
+    <div class="progress-block">
+      <div class="progress-wrap">
+        <div
+          class={`progress progress-${state.toLowerCase()}`}
+          role="progressbar"
+          aria-label={label}
+          aria-valuemin={0}
+          aria-valuemax={100}
+          aria-valuenow={v}
+          aria-valuetext={`${v}% — ${state}${words ? ` — ${words}` : ''}`}
+          data-state={state}
+        >
+          {/* A failure before any progress still shows a red bar, not an empty one. */}
+          <div class="progress-fill" style={{ width: `${state === 'Failed' && v === 0 ? 100 : v}%` }} />
+        </div>
+        <span class="progress-text" aria-hidden="true">
+          {v}%
+        </span>
       </div>
-      <span class="progress-text" aria-hidden="true">
-        {v}%
-      </span>
+      {words && (
+        <div class="progress-detail small muted" aria-hidden="true">
+          {words}
+        </div>
+      )}
     </div>
   );
 }
@@ -230,8 +240,20 @@ export function Table(props: {
   class?: string;
   children: ComponentChildren;
 }) {
+  // A table with class "cards" turns each row into a card on a narrow screen (style.css), each
+  // cell headed by its column's name: the cells learn it here, so that the pages need not.
+  const ref = useRef<HTMLTableElement>(null);
+  const names = props.columns.map((c) => (typeof c === 'string' ? c : c[0]));
+  useLayoutEffect(() => {
+    ref.current?.querySelectorAll('tbody > tr').forEach((tr) => {
+      if (tr.children.length === 1) return; // a RowBelow across the row
+      Array.from(tr.children).forEach((cell, i) => {
+        if (names[i]) cell.setAttribute('data-label', names[i]);
+      });
+    });
+  });
   const table = (
-    <table class={props.class}>
+    <table class={props.class} ref={ref}>
       <caption class="sr-only">{props.caption}</caption>
       <thead>
         <tr>

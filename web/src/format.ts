@@ -40,3 +40,19 @@ export function period(seconds: number): string {
     if (seconds % s === 0) return `every ${seconds / s}${unit}`;
   return `every ${seconds}s`;
 }
+
+// The step and bytes of a progress_detail in words: "Writing the archive · 1.2 GiB of 3.4 GiB,
+// 210 MiB/s". Empty when the daemon sent nothing worth showing.
+export function progressDetailText(d: { step?: string; bytes_done?: number; bytes_total?: number; bytes_per_second?: number } | null | undefined): string {
+  if (!d) return '';
+  const parts: string[] = [];
+  if (d.step) parts.push(d.step);
+  let amount = '';
+  if (typeof d.bytes_done === 'number') {
+    amount = bytes(d.bytes_done);
+    if (typeof d.bytes_total === 'number' && d.bytes_total > 0) amount += ` of ${bytes(d.bytes_total)}`;
+  }
+  if (typeof d.bytes_per_second === 'number' && d.bytes_per_second > 0) amount += `${amount ? ', ' : ''}${bytes(d.bytes_per_second)}/s`;
+  if (amount) parts.push(amount);
+  return parts.join(' · ');
+}

@@ -1,18 +1,23 @@
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ApiError, call, type Me, setCsrfToken, setSessionLostHandler } from './api';
+import { ApiError, call, type Health, type Me, setCsrfToken, setSessionLostHandler } from './api';
 import { ErrorText } from './components';
 import { connectEvents, disconnectEvents, useLiveStatus } from './events';
 import { BackupsPage } from './pages/backups';
 import { RestoresPage } from './pages/restores';
+import { AuditPage } from './pages/audit';
 import { ServicesPage } from './pages/services';
+import { ChangeMyPasswordDialog, UsersPage } from './pages/users';
 import './style.css';
 
-type PageId = 'backups' | 'restores' | 'services';
-const PAGES: { id: PageId; title: string }[] = [
+type PageId = 'backups' | 'restores' | 'services' | 'users' | 'audit';
+// `admin`: offered to administrators only. Others who type the address get the API's refusal.
+const PAGES: { id: PageId; title: string; admin?: boolean }[] = [
   { id: 'backups', title: 'Backup Management' },
   { id: 'restores', title: 'Restoration Management' },
   { id: 'services', title: 'Services' },
+  { id: 'users', title: 'Users', admin: true },
+  { id: 'audit', title: 'Audit Log', admin: true },
 ];
 
 function pageFromHash(): PageId {
@@ -87,6 +92,9 @@ function App() {
   const [notice, setNotice] = useState('');
   const [live, setLive] = useState(false);
   const [logoutError, setLogoutError] = useState<ApiError | null>(null);
+  const [changingPassword, setChangingPassword] = useState(false);
+  const [passwordNotice, setPasswordNotice] = useState('');
+  const [health, setHealth] = useState<Health | null>(null);
   const headingRef = useRef<HTMLHeadingElement>(null);
   useLiveStatus(setLive);
 
@@ -109,7 +117,13 @@ function App() {
   }, []);
 
   useEffect(() => {
-    if (me) connectEvents();
+    if (!me) return;
+    connectEvents();
+    // The manager's role and the active manager's address, from daemons that run in a highly
+    // available pair; nothing is shown when health does not say.
+    call<Health>('GET', '/health')
+      .then(setHealth)
+      .catch(() => setHealth(null));
   }, [me]);
 
   // Moving between pages puts focus on the new page's title, for keyboard and screen readers.
@@ -132,6 +146,7 @@ function App() {
     );
 
   const canOperate = me.role !== 'viewer';
+  const isAdmin = me.role === 'administrator';
   const title = PAGES.find((p) => p.id === page)!.title;
   return (
     <>
@@ -144,7 +159,7 @@ function App() {
         </div>
         <nav aria-label="Pages">
           <ul>
-            {PAGES.map((p) => (
+            {PAGES.filter((p) => isAdmin || !p.admin).map((p) => (
               <li>
                 <a href={`#/${p.id}`} aria-current={p.id === page ? 'page' : undefined}>
                   {p.title}
@@ -157,9 +172,18 @@ function App() {
           <span class={`live ${live ? 'on' : 'off'}`} title={live ? 'Receiving live updates' : 'Live updates paused; reconnecting'}>
             {live ? 'Live' : 'Offline'}
           </span>
+          {health?.role && (
+            <span class="manager" data-testid="manager-role" title="This manager's role in its highly available pair">
+              {health.role}
+              {health.active_address && health.role !== 'active' && <> · active: {health.active_address}</>}
+            </span>
+          )}
           <span class="who">
             {me.name} <span class="role">({me.role})</span>
           </span>
+          <button type="button" onClick={() => setChangingPassword(true)}>
+            Change my password
+          </button>
           <button
             type="button"
             onClick={async () => {
@@ -179,6 +203,19 @@ function App() {
           </button>
         </div>
       </header>
+      {changingPassword && (
+        <ChangeMyPasswordDialog
+          onClose={() => setChangingPassword(false)}
+          onDone={() => setPasswordNotice('Your password was changed.')}
+        />
+      )}
+      {passwordNotice && (
+        <div class="banner">
+          <p class="notice" role="status">
+            {passwordNotice}
+          </p>
+        </div>
+      )}
       {logoutError && (
         <div class="banner">
           <ErrorText error={logoutError} />
@@ -191,6 +228,8 @@ function App() {
         {page === 'backups' && <BackupsPage canOperate={canOperate} />}
         {page === 'restores' && <RestoresPage canOperate={canOperate} />}
         {page === 'services' && <ServicesPage canOperate={canOperate} />}
+        {page === 'users' && <UsersPage me={me} />}
+        {page === 'audit' && <AuditPage />}
       </main>
     </>
   );

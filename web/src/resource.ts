@@ -39,9 +39,11 @@ export function useResource<T>(path: string) {
 }
 
 // A list the API pages with limit/offset: the page at offset, read again when offset changes.
+// A path with a query of its own (a filter: `/audit?user=x`) gets the paging parameters after it.
 export function usePaged<T>(path: string) {
   const [offset, setOffset] = useState(0);
-  return { ...useResource<Page<T>>(path + pageQuery(PAGE_SIZE, offset)), offset, setOffset };
+  const paging = pageQuery(PAGE_SIZE, offset);
+  return { ...useResource<Page<T>>(path + (path.includes('?') ? '&' + paging.slice(1) : paging)), offset, setOffset };
 }
 
 // The same empty list until the first answer, so that effects keyed on it do not run each render.

@@ -1,23 +1,51 @@
-import { useState } from 'preact/hooks';
-import { ApiError, type BackupRecord, type BackupTask, call, enc } from '../api';
-import { Dialog, ErrorText, PagedList, PageTop, RowBelow, StateBadge, Table, Time, TimeCell } from '../components';
+import { useEffect, useState } from 'preact/hooks';
+import { ApiError, type BackupRecord, type BackupTask, call, enc, type Page, type ProgressDetail, type VerifyResult } from '../api';
+import { Confirm, Dialog, ErrorText, PagedList, PageTop, ProgressBar, RowBelow, StateBadge, Table, Time, TimeCell } from '../components';
 import { useEvents } from '../events';
 import { ClusterField, CreateForm, DataSourceField, onHdfs, PathParameters, type PathType, PathTypeField, SelectField, taskBody, TextField, useCreateForm } from '../fields';
 import { bytes, period } from '../format';
 import { useClusters, usePaged } from '../resource';
+import { CreateRestoreDialog } from './restores';
+
+// What an action on a backup task's row asks first, or shows after.
+type Pending = { kind: 'delete'; task: BackupTask } | { kind: 'verify'; task: BackupTask };
 
 export function BackupsPage({ canOperate }: { canOperate: boolean }) {
   const tasks = usePaged<BackupTask>('/backup-tasks');
   const [rowError, setRowError] = useState<{ task: string; error: ApiError } | null>(null);
   const [notice, setNotice] = useState('');
   const [creating, setCreating] = useState(false);
-  const [history, setHistory] = useState<string | null>(null);
-  useEvents((kind) => kind === 'backup' && void tasks.reload(), [tasks.offset]);
+  const [history, setHistory] = useState<BackupTask | null>(null);
+  const [pending, setPending] = useState<Pending | null>(null);
+  // The progress of running backups, by task, as the event stream reports it (the task list has
+  // only the last run's status).
+  const [live, setLive] = useState<Record<string, { id: number; progress: number; progress_detail?: ProgressDetail | null }>>({});
+  useEvents(
+    (kind, d) => {
+      if (kind !== 'backup') return;
+      setLive((m) => ({ ...m, [d.task]: { id: d.id, progress: d.progress ?? 0, progress_detail: d.progress_detail ?? null } }));
+      void tasks.reload();
+    },
+    [tasks.offset],
+  );
+
+  // Runs a row's action; its error shows under the row, what it did above the list.
+  const act = async (t: BackupTask, what: () => Promise<unknown>, done: string) => {
+    setRowError(null);
+    setNotice('');
+    try {
+      await what();
+      setNotice(done);
+      tasks.reload();
+    } catch (e) {
+      setRowError({ task: t.name, error: e as ApiError });
+    }
+  };
 
   return (
     <section aria-label="Backup tasks">
       <PageTop
-        intro="Backup tasks and the records of their runs. A record's backup path goes into a restoration task."
+        intro="Backup tasks and the records of their runs. Restore a record from a task's history."
         error={tasks.error}
         notice={notice}
       >
@@ -32,52 +60,89 @@ export function BackupsPage({ canOperate }: { canOperate: boolean }) {
           <Table
             wrap
             actions
+            class="cards"
             caption="Backup tasks"
-            columns={['Name', 'Cluster', 'Data source', 'Path type', 'Mode', 'Last run', 'Status', 'Next run']}
+            columns={['Name', 'Cluster', 'Data source', 'Path type', 'Mode', 'Last run', ['Status', 'col-progress'], 'Next run']}
           >
-            {items.map((t) => (
-              <>
-                <tr key={t.name} data-task={t.name}>
-                  <th scope="row">{t.name}</th>
-                  <td>{t.cluster}</td>
-                  <td>{t.data_source}</td>
-                  <td>{t.path_type}</td>
-                  <td>{t.mode === 'periodic' ? `${period(t.period_seconds)}${t.suspended ? ' (suspended)' : ''}` : 'manual'}</td>
-                  <TimeCell iso={t.last_run?.started_at} empty="never" />
-                  <td>{t.last_run ? <StateBadge state={t.last_run.status} /> : <span class="muted">—</span>}</td>
-                  <td>{t.mode === 'periodic' && !t.suspended ? <Time iso={t.next_run} /> : <span class="muted">—</span>}</td>
-                  <td class="row-actions">
-                    {canOperate && (
-                      <button
-                        type="button"
-                        aria-label={`Run ${t.name} now`}
-                        onClick={async () => {
-                          setRowError(null);
-                          setNotice('');
-                          try {
-                            await call('POST', `/backup-tasks/${enc(t.name)}/run`);
-                            setNotice(`Started a run of ${t.name}; its status shows in its row.`);
-                            tasks.reload();
-                          } catch (e) {
-                            setRowError({ task: t.name, error: e as ApiError });
+            {items.map((t) => {
+              const running = t.last_run?.status === 'Running';
+              const progress = running && live[t.name]?.id === t.last_run?.id ? live[t.name] : null;
+              return (
+                <>
+                  <tr key={t.name} data-task={t.name} data-status={t.last_run?.status ?? 'never'}>
+                    <th scope="row">{t.name}</th>
+                    <td>{t.cluster}</td>
+                    <td>{t.data_source}</td>
+                    <td>{t.path_type}</td>
+                    <td>{t.mode === 'periodic' ? `${period(t.period_seconds)}${t.suspended ? ' (suspended)' : ''}` : 'manual'}</td>
+                    <TimeCell iso={t.last_run?.started_at} empty="never" />
+                    <td>
+                      {t.last_run ? <StateBadge state={t.last_run.status} /> : <span class="muted">—</span>}
+                      {running && (
+                        <ProgressBar value={progress?.progress ?? 0} state="Running" detail={progress?.progress_detail} label={`Progress of ${t.name}`} />
+                      )}
+                    </td>
+                    <td>{t.mode === 'periodic' && !t.suspended ? <Time iso={t.next_run} /> : <span class="muted">—</span>}</td>
+                    <td class="row-actions">
+                      {canOperate && (
+                        <button
+                          type="button"
+                          class="primary"
+                          aria-label={`Run ${t.name} now`}
+                          disabled={running}
+                          title={running ? 'A run of this task is under way.' : undefined}
+                          onClick={() =>
+                            act(t, () => call('POST', `/backup-tasks/${enc(t.name)}/run`), `Started a run of ${t.name}; its status shows in its row.`)
                           }
-                        }}
-                      >
-                        Run now
+                        >
+                          Run now
+                        </button>
+                      )}
+                      <button type="button" aria-label={`View history of ${t.name}`} onClick={() => setHistory(t)}>
+                        View History
                       </button>
-                    )}
-                    <button type="button" aria-label={`View history of ${t.name}`} onClick={() => setHistory(t.name)}>
-                      View History
-                    </button>
-                  </td>
-                </tr>
-                {rowError?.task === t.name && (
-                  <RowBelow class="row-error" span={9}>
-                    <ErrorText error={rowError.error} />
-                  </RowBelow>
-                )}
-              </>
-            ))}
+                      {canOperate && (
+                        <button type="button" aria-label={`Verify the newest backup of ${t.name}`} onClick={() => setPending({ kind: 'verify', task: t })}>
+                          Verify
+                        </button>
+                      )}
+                      {canOperate && t.mode === 'periodic' && (
+                        <button
+                          type="button"
+                          aria-label={`${t.suspended ? 'Resume' : 'Suspend'} ${t.name}`}
+                          onClick={() =>
+                            act(
+                              t,
+                              () => call('POST', `/backup-tasks/${enc(t.name)}/${t.suspended ? 'resume' : 'suspend'}`),
+                              t.suspended ? `Resumed ${t.name}: it runs again on its schedule.` : `Suspended ${t.name}: it does not run on its schedule until resumed.`,
+                            )
+                          }
+                        >
+                          {t.suspended ? 'Resume' : 'Suspend'}
+                        </button>
+                      )}
+                      {canOperate && (
+                        <button
+                          type="button"
+                          class="danger-quiet"
+                          aria-label={`Delete ${t.name}`}
+                          disabled={running}
+                          title={running ? 'A run of this task is under way.' : undefined}
+                          onClick={() => setPending({ kind: 'delete', task: t })}
+                        >
+                          Delete
+                        </button>
+                      )}
+                    </td>
+                  </tr>
+                  {rowError?.task === t.name && (
+                    <RowBelow class="row-error" span={9} errorOf={t.name}>
+                      <ErrorText error={rowError.error} />
+                    </RowBelow>
+                  )}
+                </>
+              );
+            })}
           </Table>
         )}
       </PagedList>
@@ -91,8 +156,104 @@ export function BackupsPage({ canOperate }: { canOperate: boolean }) {
           }}
         />
       )}
-      {history && <HistoryDialog task={history} onClose={() => setHistory(null)} />}
+      {history && <HistoryDialog task={history} canOperate={canOperate} onClose={() => setHistory(null)} />}
+      {pending?.kind === 'delete' && (
+        <Confirm
+          title={`Delete backup task ${pending.task.name}?`}
+          confirmLabel="Delete task"
+          danger
+          onClose={() => setPending(null)}
+          onConfirm={async () => {
+            await call('DELETE', `/backup-tasks/${enc(pending.task.name)}`);
+            setNotice(`Backup task ${pending.task.name} deleted.`);
+            tasks.reload();
+          }}
+        >
+          <p>
+            The task <strong>{pending.task.name}</strong> and its schedule are deleted. Its backup files are not: restorations can still be created from
+            their paths.
+          </p>
+        </Confirm>
+      )}
+      {pending?.kind === 'verify' && <VerifyDialog task={pending.task} onClose={() => setPending(null)} />}
     </section>
+  );
+}
+
+// Reads the newest Succeeded backup file of a task back and checks every checksum of its manifest
+// (POST /backup-records/{id}/verify); shows what it found or why it failed.
+function VerifyDialog({ task, onClose }: { task: BackupTask; onClose: () => void }) {
+  const [state, setState] = useState<{ record?: BackupRecord; result?: VerifyResult; error?: ApiError | string }>({});
+  useEffect(() => {
+    (async () => {
+      try {
+        let record: BackupRecord | undefined;
+        // Newest first, a page at a time: the newest success may sit behind failures.
+        for (let offset = 0; !record; offset += 100) {
+          const page = await call<Page<BackupRecord>>('GET', `/backup-tasks/${enc(task.name)}/records?limit=100&offset=${offset}`);
+          record = page.items.find((r) => r.status === 'Succeeded');
+          if (page.items.length < 100) break;
+        }
+        if (!record) return setState({ error: `${task.name} has no Succeeded backup to verify.` });
+        setState({ record });
+        const result = await call<VerifyResult>('POST', `/backup-records/${record.id}/verify`);
+        setState({ record, result });
+      } catch (e) {
+        setState((s) => ({ ...s, error: e as ApiError }));
+      }
+    })();
+  }, []);
+  const { record, result, error } = state;
+  return (
+    <Dialog title={`Verify the newest backup of ${task.name}`} onClose={onClose}>
+      {record && (
+        <p>
+          Record {record.id}, <Time iso={record.started_at} />: <code class="break">{record.backup_path}</code>
+        </p>
+      )}
+      {!result && !error && (
+        <p role="status" class="muted">
+          Reading the file and checking every checksum…
+        </p>
+      )}
+      {error && (
+        <div data-testid="verify-result" data-ok="false">
+          <ErrorText error={error} />
+        </div>
+      )}
+      {result && (
+        <div data-testid="verify-result" data-ok="true">
+          <p class="notice" role="status">
+            The backup file is intact: every checksum of its manifest matches.
+          </p>
+          <dl>
+            <dt>Size</dt>
+            <dd>{bytes(result.file_size)}</dd>
+            <dt>Checksum</dt>
+            <dd class="mono break">{result.checksum}</dd>
+            <dt>Cluster</dt>
+            <dd>{result.cluster}</dd>
+            <dt>System version</dt>
+            <dd>{result.system_version}</dd>
+            <dt>Sources</dt>
+            <dd>
+              <ul class="plain">
+                {result.sources.map((s) => (
+                  <li>
+                    {s.name} ({s.kind}): {s.entries} entries, {bytes(s.bytes)}
+                  </li>
+                ))}
+              </ul>
+            </dd>
+          </dl>
+        </div>
+      )}
+      <div class="actions">
+        <button type="button" onClick={onClose}>
+          Close
+        </button>
+      </div>
+    </Dialog>
   );
 }
 
@@ -174,31 +335,60 @@ function CreateBackupDialog({ onClose, onCreated }: { onClose: () => void; onCre
   );
 }
 
-function HistoryDialog({ task, onClose }: { task: string; onClose: () => void }) {
-  const records = usePaged<BackupRecord>(`/backup-tasks/${enc(task)}/records`);
+function HistoryDialog({ task, canOperate, onClose }: { task: BackupTask; canOperate: boolean; onClose: () => void }) {
+  const records = usePaged<BackupRecord>(`/backup-tasks/${enc(task.name)}/records`);
   const [view, setView] = useState<BackupRecord | null>(null);
-  useEvents((kind, d) => kind === 'backup' && d.task === task && void records.reload(), [records.offset]);
+  const [restoreFrom, setRestoreFrom] = useState<BackupRecord | null>(null);
+  const [created, setCreated] = useState('');
+  const { clusters } = useClusters();
+  useEvents(
+    (kind, d) => {
+      if (kind !== 'backup' || d.task !== task.name) return;
+      // Progress of a running record from the event; a record that ended is read again.
+      records.setData((p) => {
+        if (!p) return p;
+        const i = p.items.findIndex((r) => r.id === d.id);
+        if (i < 0) return p;
+        const items = p.items.slice();
+        items[i] = { ...items[i], status: d.status, progress: d.progress ?? items[i].progress, progress_detail: d.progress_detail ?? null };
+        return { ...p, items };
+      });
+      if (d.status !== 'Running') void records.reload();
+      else if (!records.data?.items.some((r) => r.id === d.id)) void records.reload();
+    },
+    [records.offset, records.data],
+  );
 
   return (
-    <Dialog title={`History of ${task}`} onClose={onClose} wide>
+    <Dialog title={`History of ${task.name}`} onClose={onClose} wide>
       <ErrorText error={records.error} />
+      {created && (
+        <p class="notice" role="status">
+          Restoration task {created} created. <a href="#/restores" onClick={onClose}>Open Restoration Management</a> to start it.
+        </p>
+      )}
       <PagedList list={records} what="records" empty="This task has not run yet.">
         {(items) => (
-          <Table actions caption={`Backup records of ${task}, newest first`} columns={['Status', 'Started', 'Ended', 'Size']}>
+          <Table actions class="cards" caption={`Backup records of ${task.name}, newest first`} columns={[['Status', 'col-progress'], 'Started', 'Ended', 'Size']}>
             {items.map((r) => (
-              <tr data-record={r.id}>
+              <tr data-record={r.id} data-status={r.status}>
                 <td>
                   <StateBadge state={r.status} />
-                  {r.status === 'Running' && <span class="muted"> {r.progress}%</span>}
+                  {r.status === 'Running' && <ProgressBar value={r.progress} state="Running" detail={r.progress_detail} label={`Progress of record ${r.id}`} />}
                   {r.status === 'Failed' && r.error && <div class="error small">{r.error}</div>}
                 </td>
                 <TimeCell iso={r.started_at} />
                 <TimeCell iso={r.ended_at} />
                 <td>{r.status === 'Succeeded' || r.status === 'Removed' ? bytes(r.size) : '—'}</td>
-                <td>
+                <td class="row-actions">
                   <button type="button" aria-label={`View record ${r.id}`} onClick={() => setView(r)}>
                     View
                   </button>
+                  {canOperate && r.status === 'Succeeded' && (
+                    <button type="button" class="primary" aria-label={`Restore record ${r.id}`} onClick={() => setRestoreFrom(r)}>
+                      Restore
+                    </button>
+                  )}
                 </td>
               </tr>
             ))}
@@ -206,6 +396,17 @@ function HistoryDialog({ task, onClose }: { task: string; onClose: () => void })
         )}
       </PagedList>
       {view && <RecordView record={view} />}
+      {restoreFrom && (
+        <CreateRestoreDialog
+          clusters={clusters}
+          from={{ record: restoreFrom, task }}
+          onClose={() => setRestoreFrom(null)}
+          onCreated={(name) => {
+            setRestoreFrom(null);
+            setCreated(name);
+          }}
+        />
+      )}
     </Dialog>
   );
 }

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import { call, type Cluster, enc, type RestoreDetail, type RestoreTask } from '../api';
+import { type BackupRecord, type BackupTask, call, type Cluster, enc, type RestoreDetail, type RestoreTask } from '../api';
 import { Confirm, Dialog, ErrorText, PagedList, PageTop, ProgressBar, RowBelow, StateBadge, Table, Time, TimeCell } from '../components';
 import { useEvents } from '../events';
 import { ClusterField, CreateForm, DataSourceField, onHdfs, PathParameters, type PathType, PathTypeField, SelectField, taskBody, TextField, useCreateForm } from '../fields';
@@ -28,7 +28,8 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
         const i = d.items.findIndex((t) => t.name === ev.name);
         if (i < 0) return d;
         const items = d.items.slice();
-        items[i] = { ...items[i], state: ev.state, progress: ev.progress };
+        // progress_detail: the step and bytes, from daemons that send them.
+        items[i] = { ...items[i], state: ev.state, progress: ev.progress, progress_detail: ev.progress_detail ?? null };
         return { ...d, items };
       });
       if (ev.state !== 'Running') {
@@ -58,6 +59,7 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
         {(items) => (
           <Table
             wrap
+            class="cards"
             actions
             caption="Restoration tasks"
             columns={['Name', 'Recovery object', 'Data source', 'Path type', ['Progress', 'col-progress'], 'State', 'Updated']}
@@ -77,7 +79,7 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
                     <td>{t.data_source}</td>
                     <td>{t.path_type}</td>
                     <td>
-                      <ProgressBar value={t.progress} state={t.state} label={`Progress of ${t.name}`} />
+                      <ProgressBar value={t.progress} state={t.state} detail={t.progress_detail} label={`Progress of ${t.name}`} />
                     </td>
                     <td>
                       <StateBadge state={t.state} />
@@ -97,7 +99,7 @@ export function RestoresPage({ canOperate }: { canOperate: boolean }) {
                           Retry
                         </button>
                       )}
-                      {canOperate && t.state === 'Succeeded' && service !== 'running' && (
+                      {canOperate && t.state === 'Succeeded' && service && service !== 'running' && (
                         <button type="button" class="primary" onClick={() => setPending({ kind: 'service', task: t })}>
                           Start service
                         </button>
@@ -231,19 +233,38 @@ function StartWarning({ task, cluster }: { task: RestoreTask; cluster?: Cluster 
 // under the form.
 const RESTORE_FIELDS = ['name', 'cluster', 'data_source', 'path_type', 'source_path', 'nameservice', 'ip_mode', 'namenode_ip', 'queue'];
 
+// From a record only these are fields of the form: an error about the record or its file (say,
+// the file is gone) shows under the form.
+const FROM_RECORD_FIELDS = ['name', 'cluster', 'queue'];
+
 const IP_MODES: [string, string][] = [['auto', 'auto (from the address)'], ['IPv4', 'IPv4'], ['IPv6', 'IPv6']];
 
-function CreateRestoreDialog({ clusters, onClose, onCreated }: { clusters: Cluster[]; onClose: () => void; onCreated: (name: string) => void }) {
+// A backup record to restore from (the Restore action of a backup's history): the daemon fills in
+// data source, path type and path from the record and its task (from_record); the user names the
+// task and may choose another cluster to migrate to.
+export type FromRecord = { record: BackupRecord; task: BackupTask };
+
+export function CreateRestoreDialog({
+  clusters,
+  from,
+  onClose,
+  onCreated,
+}: {
+  clusters: Cluster[];
+  from?: FromRecord;
+  onClose: () => void;
+  onCreated: (name: string) => void;
+}) {
   const form = useCreateForm(
     {
       name: '',
-      cluster: clusters[0]?.name ?? '',
-      data_source: 'Flink',
-      path_type: 'LocalDir' as PathType,
-      source_path: '',
-      nameservice: 'hacluster',
+      cluster: from?.task.cluster ?? clusters[0]?.name ?? '',
+      data_source: from?.record.backup_object || from?.task.data_source || 'Flink',
+      path_type: (from?.task.path_type ?? 'LocalDir') as PathType,
+      source_path: from?.record.backup_path ?? '',
+      nameservice: from?.task.nameservice || 'hacluster',
       ip_mode: 'auto',
-      namenode_ip: '',
+      namenode_ip: from?.task.namenode_ip ?? '',
       queue: '',
     },
     clusters,
@@ -253,6 +274,13 @@ function CreateRestoreDialog({ clusters, onClose, onCreated }: { clusters: Clust
   const pathLabel = pt === 'OBS' ? 'Source path (bucket/key)' : pt === 'LocalDir' ? 'Source path (backup file on the manager)' : 'Source path (full HDFS path)';
 
   const send = async () => {
+    if (from) {
+      // What the record says is the daemon's to fill in: sending it as well would be refused.
+      const body: Record<string, unknown> = { name: f.name, cluster: f.cluster, from_record: from.record.id };
+      if (pt === 'RemoteHDFS' && f.queue) body.queue = f.queue;
+      await call('POST', '/restore-tasks', body);
+      return onCreated(f.name);
+    }
     // Exactly the parameters of the path type (product brief, "Parameters of a
     // restoration task by path type").
     const body: Record<string, string> = { ...taskBody(f), source_path: f.source_path };
@@ -266,20 +294,51 @@ function CreateRestoreDialog({ clusters, onClose, onCreated }: { clusters: Clust
     onCreated(f.name);
   };
 
+  const clusterField = (
+    <ClusterField
+      id="r-cluster"
+      label="Recovery object (cluster)"
+      form={form}
+      clusters={clusters}
+      text={(c) => (
+        <>
+          {c.name} (version {c.version || 'unknown'})
+          {from && c.name !== from.task.cluster ? ' (migrate)' : ''}
+        </>
+      )}
+    />
+  );
+
+  if (from)
+    return (
+      <CreateForm title="Create restoration task" form={form} fields={FROM_RECORD_FIELDS} send={send} onClose={onClose}>
+        <TextField id="r-name" label="Task name" hint="Letters, digits, '.', '_' and '-'." {...field('name')} autocomplete="off" autoFocus />
+        {clusterField}
+        <fieldset class="from-record">
+          <legend>From backup record {from.record.id}</legend>
+          <dl>
+            <dt>Backup task</dt>
+            <dd>
+              {from.task.name} (cluster {from.task.cluster})
+            </dd>
+            <dt>Data source</dt>
+            <dd data-testid="from-data-source">{f.data_source}</dd>
+            <dt>Path type</dt>
+            <dd data-testid="from-path-type">{pt}</dd>
+            <dt>Backup file</dt>
+            <dd class="mono break" data-testid="from-path">
+              {from.record.backup_path}
+            </dd>
+          </dl>
+        </fieldset>
+        {pt === 'RemoteHDFS' && <TextField id="r-queue" label="Queue name" hint="YARN queue of the local cluster used for the copy." {...field('queue')} />}
+      </CreateForm>
+    );
+
   return (
     <CreateForm title="Create restoration task" form={form} fields={RESTORE_FIELDS} send={send} onClose={onClose}>
       <TextField id="r-name" label="Task name" hint="Letters, digits, '.', '_' and '-'." {...field('name')} autocomplete="off" autoFocus />
-      <ClusterField
-        id="r-cluster"
-        label="Recovery object (cluster)"
-        form={form}
-        clusters={clusters}
-        text={(c) => (
-          <>
-            {c.name} (version {c.version || 'unknown'})
-          </>
-        )}
-      />
+      {clusterField}
       <DataSourceField id="r-data-source" form={form} />
       <PathTypeField id="r-path-type" form={form} />
       <PathParameters pathType={pt} nameservice={{ id: 'r-nameservice', label: 'Source NameService name' }} form={form}>
@@ -297,7 +356,7 @@ function CreateRestoreDialog({ clusters, onClose, onCreated }: { clusters: Clust
         <TextField
           id="r-source-path"
           label={pathLabel}
-          hint={pt === 'LocalDir' ? 'Copy it from View History in Backup Management.' : undefined}
+          hint={pt === 'LocalDir' ? 'Or use Restore in the history of a backup task.' : undefined}
           {...field('source_path')}
           class="mono"
         />
@@ -323,7 +382,7 @@ function DetailsDialog({ name, onClose }: { name: string; onClose: () => void })
             </dd>
             <dt>Progress</dt>
             <dd>
-              <ProgressBar value={d.progress} state={d.state} label={`Progress of ${name}`} />
+              <ProgressBar value={d.progress} state={d.state} detail={d.progress_detail} label={`Progress of ${name}`} />
             </dd>
             <dt>Recovery object</dt>
             <dd>{d.cluster}</dd>

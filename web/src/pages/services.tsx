@@ -23,6 +23,7 @@ export function ServicesPage({ canOperate }: { canOperate: boolean }) {
       </PageTop>
       <Table
         wrap
+        class="cards"
         actions
         caption="Clusters and their Flink service"
         columns={['Cluster', 'System version', 'Flink service', 'Detail', 'Restoration running']}
