@@ -6,8 +6,19 @@
 # ./flinkbr-state/initial-admin-password.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/build.sh
-# The web console (web/dist, found by the daemon above its binary); skipped when up to date.
-./web/build.sh
+# The build's progress goes to a log, not the terminal: shown only when the build fails.
+mkdir -p build
+log=build/run-build.log
+echo "run.sh: building flinkbr and its console (the first time takes a few minutes; log: $log)" >&2
+build() {
+  ./scripts/build.sh &&
+    # The web console (web/dist, found by the daemon above its binary); skipped when up to date.
+    ./web/build.sh
+}
+if ! build >"$log" 2>&1; then
+  tail -n 40 "$log" >&2
+  echo "run.sh: the build failed; the whole log is in $log" >&2
+  exit 1
+fi
 echo "run.sh: the console is at http://127.0.0.1:8080/ (unless --config or FLINKBR_LISTEN says otherwise)" >&2
 exec ./build/flinkbr serve "$@"

@@ -33,9 +33,10 @@ constexpr size_t kMaxConfigBytes = 16 << 20;
 
 constexpr std::string_view kTopKeys[] = {"server", "restore", "clusters"};
 constexpr std::string_view kRestoreKeys[] = {"max_expanded_bytes"};
-constexpr std::string_view kServerKeys[] = {"listen",       "state_dir",  "tls_cert_file",
-                                            "tls_key_file", "token_ttl",  "gzip_level",
-                                            "compression",  "console_dir"};
+constexpr std::string_view kServerKeys[] = {
+    "listen",      "state_dir",          "tls_cert_file",      "tls_key_file",
+    "token_ttl",   "gzip_level",         "compression",        "console_dir",
+    "webhook_url", "webhook_on_success", "webhook_secret_file"};
 constexpr std::string_view kClusterKeys[] = {
     "name",         "version",        "version_command", "service",     "hadoop_conf_dir",
     "hdfs_user",    "webhdfs_port",   "yarn_rm_url",     "obs",         "hdfs_auth",
@@ -295,6 +296,16 @@ class Parser {
     return ok();
   }
 
+  Status set_bool(const Fields& f, std::string_view key, bool& out) const {
+    const YAML::Node* n = f.get(key);
+    if (!n) return ok();
+    nlohmann::json v = n->IsScalar() ? scalar_to_json(*n) : nlohmann::json();
+    if (!v.is_boolean())
+      return fail(*n, join(f.path, key), "expected true or false, got " + describe(*n));
+    out = v.get<bool>();
+    return ok();
+  }
+
   Status set_int(const Fields& f, std::string_view key, int lo, int hi, int& out) const {
     const YAML::Node* n = f.get(key);
     if (!n) return ok();
@@ -435,6 +446,14 @@ class Parser {
       out.compression = *parsed;
     }
     TRY(set_str(f, "console_dir", out.console_dir));
+    TRY(set_url(f, "webhook_url", "https://alerts.example.com/flinkbr", out.webhook_url));
+    TRY(set_bool(f, "webhook_on_success", out.webhook_on_success));
+    TRY(set_str(f, "webhook_secret_file", out.webhook_secret_file));
+    if (out.webhook_url.empty()) {
+      for (std::string_view key : {"webhook_on_success", "webhook_secret_file"})
+        if (const YAML::Node* n = f.get(key))
+          return fail(*n, join("server", key), "set server.webhook_url too, or remove this key");
+    }
     return ok();
   }
 

@@ -74,6 +74,12 @@ struct ServerConfig {
   io::Compression compression;
   int gzip_level = 6;       // as configured; only meaningful when the file set it
   std::string console_dir;  // static console files; default: found next to the binary
+  // A JSON POST for every backup run and restoration attempt that ends Failed (and Succeeded
+  // with webhook_on_success) to webhook_url; signed with the secret in webhook_secret_file
+  // when set (docs/operations.md).
+  std::string webhook_url;
+  bool webhook_on_success = false;
+  std::string webhook_secret_file;
 };
 
 // How restorations run, for every cluster.
@@ -97,7 +103,7 @@ Result<Config> parse_config(const std::string& yaml_text, const std::string& ori
 Result<Config> load_config(const std::string& path);
 // The embedded default: 127.0.0.1:8080, state in ./flinkbr-state (or `state_dir`), one demo
 // cluster whose sources live under <state_dir>/demo and whose service is a placeholder
-// process. See app/demo.h for the seeding of its data.
+// process. See server/demo.h for the seeding of its data.
 Config embedded_default(const std::string& state_dir = "./flinkbr-state");
 
 // Quotes `s` for POSIX sh as one word: wrapped in single quotes, each embedded ' written as '\''.

@@ -328,6 +328,13 @@ INSTANTIATE_TEST_SUITE_P(
                 "clusters[0].obs.regoin", "did you mean 'region'?"},
         Refusal{"duplicate key", "server:\n  gzip_level: 1\n  gzip_level: 2\n", "server.gzip_level",
                 "server.gzip_level: duplicate key (flinkbr.yaml:3:3)"},
+        Refusal{"webhook URL without a scheme", "server: { webhook_url: 'hooks.example.com/x' }\n",
+                "server.webhook_url", "expected an http:// or https:// URL"},
+        Refusal{"webhook_on_success not a boolean",
+                "server: { webhook_url: 'http://h/x', webhook_on_success: yes please }\n",
+                "server.webhook_on_success", "expected true or false"},
+        Refusal{"webhook secret without a URL", "server: { webhook_secret_file: /etc/s }\n",
+                "server.webhook_secret_file", "set server.webhook_url too"},
         Refusal{"no clusters key", "server: {}\n", "clusters",
                 "clusters: missing; at least one cluster is required"},
         Refusal{"empty file", "", "clusters", "clusters: missing"},
@@ -484,6 +491,19 @@ TEST(ConfigTest, CompressionSetting) {
   EXPECT_EQ(
       parse_ok("server:\n  compression:\n" + std::string(kCluster)).server.compression.to_string(),
       "isal:1");
+}
+
+TEST(ConfigTest, WebhookSettings) {
+  Config none = parse_ok(kCluster);
+  EXPECT_EQ(none.server.webhook_url, "");
+  EXPECT_FALSE(none.server.webhook_on_success);
+  Config cfg = parse_ok(
+      "server:\n  webhook_url: https://alerts.example.com/flinkbr?token=t\n"
+      "  webhook_on_success: true\n  webhook_secret_file: /etc/flinkbr/webhook-secret\n" +
+      std::string(kCluster));
+  EXPECT_EQ(cfg.server.webhook_url, "https://alerts.example.com/flinkbr?token=t");
+  EXPECT_TRUE(cfg.server.webhook_on_success);
+  EXPECT_EQ(cfg.server.webhook_secret_file, "/etc/flinkbr/webhook-secret");
 }
 
 TEST(ConfigTest, NullValuesMeanNotSet) {

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <thread>
 
@@ -17,6 +18,8 @@
 
 #include "auth/auth.h"
 #include "config/config.h"
+#include "notify/task_notifier.h"
+#include "notify/webhook.h"
 #include "server/api.h"
 #include "server/demo.h"
 #include "source/registry.h"
@@ -72,6 +75,41 @@ std::string find_console_dir(const config::Config& config) {
   return {};
 }
 
+// The webhook's secret: the file's content without its final line break. Never logged; an
+// error names the key and the file only.
+Result<std::string> read_webhook_secret(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return make_error(
+        Errc::kInvalidArgument,
+        "server.webhook_secret_file: cannot read " + path + ": " + std::strerror(errno),
+        "server.webhook_secret_file");
+  std::string out;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && out.size() < 65536) out.append(buf, n);
+  std::fclose(f);
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  if (out.empty())
+    return make_error(Errc::kInvalidArgument,
+                      "server.webhook_secret_file: " + path + " is empty; write the secret in it",
+                      "server.webhook_secret_file");
+  return out;
+}
+
+// Where a webhook receiver can reach this daemon, for the notices' "manager" field.
+std::string manager_address(const config::ServerConfig& s) {
+  std::string host = s.listen_host;
+  if (host == "0.0.0.0" || host == "::") {
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) == 0 && name[0]) host = name;
+  } else if (host.find(':') != std::string::npos) {
+    host = "[" + host + "]";
+  }
+  return std::string(s.tls_cert_file.empty() ? "http" : "https") + "://" + host + ":" +
+         std::to_string(s.listen_port);
+}
+
 Status prepare_state_dir(const std::string& dir) {
   std::error_code ec;
   for (const char* sub : {"", "logs", "LocalBackup", "safety", "staging"}) {
@@ -103,6 +141,8 @@ Result<config::Config> load_effective_config(const std::string& config_path) {
   for (const auto& cluster : loaded->clusters)
     for (const auto* list : {&cluster.metadata, &cluster.service_data})
       for (const auto& src : *list) TRY(source::validate_config(src));
+  if (!loaded->server.webhook_secret_file.empty())
+    TRY(read_webhook_secret(loaded->server.webhook_secret_file));
   return loaded;
 }
 
@@ -159,6 +199,30 @@ int run_daemon(const std::string& config_path) {
   task::EventBus events;
   task::Engine engine(config, **store, events);
   if (auto st = engine.recover(); !st) return fail(st.error());
+  // The webhook reads the event feed on its own threads: the engine does not know about it.
+  std::unique_ptr<notify::WebhookSender> webhook;
+  std::unique_ptr<notify::TaskNotifier> notifier;
+  if (!config.server.webhook_url.empty()) {
+    std::string secret;
+    if (!config.server.webhook_secret_file.empty()) {
+      auto read = read_webhook_secret(config.server.webhook_secret_file);
+      if (!read) {
+        engine.shutdown();
+        return fail(read.error());
+      }
+      secret = std::move(*read);
+    }
+    webhook = std::make_unique<notify::WebhookSender>(
+        notify::WebhookOptions{.url = config.server.webhook_url, .secret = std::move(secret)});
+    notifier = std::make_unique<notify::TaskNotifier>(
+        notify::TaskNotifierOptions{.on_success = config.server.webhook_on_success,
+                                    .manager = manager_address(config.server)},
+        events, **store, *webhook);
+    spdlog::info("webhook: notices of {} runs go to {}{}",
+                 config.server.webhook_on_success ? "ended" : "failed",
+                 notify::redacted_url(config.server.webhook_url),
+                 config.server.webhook_secret_file.empty() ? "" : ", signed");
+  }
 
   std::unique_ptr<httplib::Server> http;
   bool tls = !config.server.tls_cert_file.empty();
@@ -214,6 +278,9 @@ int run_daemon(const std::string& config_path) {
   // listen_after_bind returned: either a signal stopped us, or the server failed.
   events.close();
   engine.shutdown();
+  // After the engine: the runs it ended while stopping are queued; a POST in flight finishes.
+  if (notifier) notifier->stop();
+  if (webhook) webhook->stop();
   if (signal_thread.joinable()) {
     pthread_kill(signal_thread.native_handle(), SIGTERM);
     signal_thread.join();

@@ -28,6 +28,8 @@ struct TaskLine {
   int64_t last_success = 0;  // ended_at of the newest Succeeded (or Removed) record
   int64_t last_duration = -1;
   uint64_t last_size = 0;
+  int64_t period = 0;      // periodic and not suspended; 0 otherwise
+  int64_t start_time = 0;  // its first scheduled run
 };
 
 void family(std::string& out, const char* name, const char* type, const char* help) {
@@ -48,6 +50,10 @@ Result<std::string> render_metrics(store::Store& store) {
     auto page = TRY(store.list_backup_tasks({.limit = kPage, .offset = offset}));
     for (const auto& t : page) {
       TaskLine line{.task = t.name};
+      if (t.period_seconds > 0 && !t.suspended) {
+        line.period = t.period_seconds;
+        line.start_time = t.start_time;
+      }
       for (int64_t roff = 0;; roff += kPage) {
         // Newest first: the first finished record gives the duration, the first success the rest.
         auto recs = TRY(store.list_backup_records(t.id, {.limit = kPage, .offset = roff}));
@@ -108,6 +114,20 @@ Result<std::string> render_metrics(store::Store& store) {
     if (t.last_success > 0)
       out += "flinkbr_backup_last_size_bytes{task=\"" + escape_label_value(t.task) + "\"} " +
              std::to_string(t.last_size) + "\n";
+  // For "no successful run for N periods" alerts (docs/alerts.yaml): only the tasks the scheduler
+  // runs, so manual and suspended tasks never raise it.
+  family(out, "flinkbr_backup_period_seconds", "gauge",
+         "Period of each scheduled backup task (absent for manual and suspended tasks).");
+  for (const auto& t : tasks)
+    if (t.period > 0)
+      out += "flinkbr_backup_period_seconds{task=\"" + escape_label_value(t.task) + "\"} " +
+             std::to_string(t.period) + "\n";
+  family(out, "flinkbr_backup_start_timestamp_seconds", "gauge",
+         "First scheduled run of each scheduled backup task.");
+  for (const auto& t : tasks)
+    if (t.period > 0)
+      out += "flinkbr_backup_start_timestamp_seconds{task=\"" + escape_label_value(t.task) +
+             "\"} " + std::to_string(t.start_time) + "\n";
   return out;
 }
 

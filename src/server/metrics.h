@@ -9,6 +9,8 @@
 //   flinkbr_backup_last_duration_seconds{task}             gauge: of the newest finished run
 //   flinkbr_backup_last_size_bytes{task}                   gauge: file of the newest Succeeded run
 //   flinkbr_backup_running / flinkbr_restore_running       gauges: runs now
+//   flinkbr_backup_period_seconds{task}                    gauge: of scheduled tasks only
+//   flinkbr_backup_start_timestamp_seconds{task}           gauge: their first scheduled run
 #pragma once
 
 #include <string>

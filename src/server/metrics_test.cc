@@ -61,5 +61,32 @@ TEST(Metrics, CountsRecordsAndTheNewestSuccessOfEachTask) {
   fs::remove_all(dir);
 }
 
+TEST(Metrics, ScheduledTasksHaveTheirPeriodAndStart) {
+  std::string dir = "/tmp/flinkbr-metrics-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  auto store = store::Store::open(dir + "/flinkbr.db");
+  ASSERT_TRUE(store) << store.error().message;
+  ASSERT_TRUE((*store)->create_backup_task(
+      {.name = "daily", .cluster = "c1", .period_seconds = 86400, .start_time = 1800000000}));
+  ASSERT_TRUE((*store)->create_backup_task({.name = "manual", .cluster = "c1"}));
+  ASSERT_TRUE((*store)->create_backup_task({.name = "paused",
+                                            .cluster = "c1",
+                                            .period_seconds = 3600,
+                                            .start_time = 1800000000,
+                                            .suspended = true}));
+  auto text = render_metrics(**store);
+  ASSERT_TRUE(text) << text.error().message;
+  EXPECT_NE(text->find("\nflinkbr_backup_period_seconds{task=\"daily\"} 86400\n"),
+            std::string::npos)
+      << *text;
+  EXPECT_NE(text->find("\nflinkbr_backup_start_timestamp_seconds{task=\"daily\"} 1800000000\n"),
+            std::string::npos);
+  // Manual and suspended tasks are never late.
+  EXPECT_EQ(text->find("period_seconds{task=\"manual\"}"), std::string::npos);
+  EXPECT_EQ(text->find("period_seconds{task=\"paused\"}"), std::string::npos);
+  EXPECT_EQ(text->find("start_timestamp_seconds{task=\"paused\"}"), std::string::npos);
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace flinkbr::server

@@ -1,10 +1,11 @@
-// MetadataSource: one place that holds Flink metadata (a files tree today; a ZooKeeper subtree
-// and a PostgreSQL schema plug in here). A source can describe itself, check that it is
-// reachable, write its current state into a backup archive, and restore one: the archive's
-// entries are first staged (nothing live changes), then commit() switches the live state to the
-// staged one, then verify() compares the live state with what was staged.
+// MetadataSource: one place that holds Flink metadata: a files tree (files/), a ZooKeeper subtree
+// (zookeeper/) or a PostgreSQL schema (postgres/); source/registry.h creates them by type. A source
+// can describe itself, check that it is reachable, write its current state into a backup archive,
+// and restore one: the archive's entries are first staged (nothing live changes), then commit()
+// switches the live state to the staged one, then verify() compares the live state with what was
+// staged.
 //
-// Restore protocol, driven by the task engine (task/restore_runner.cc):
+// Restore protocol, driven by the task engine (task/restore_run.cc):
 //   auto staged = TRY(source.begin_restore(ctx));   // nothing live changes from here ...
 //   for each entry of this source: staged->add(entry, data);
 //   staged->finish_staging();                        // ... to here

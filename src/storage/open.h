@@ -1,5 +1,5 @@
-// Chooses the storage driver for a path type: the one explicit list of drivers. LocalDir is
-// built in; LocalHDFS, RemoteHDFS and OBS are added here by their issues.
+// Chooses the storage driver for a path type: the one explicit list of drivers (LocalDir: local/,
+// LocalHDFS and RemoteHDFS: hdfs/, OBS: s3/). A new path type adds its driver here.
 #pragma once
 
 #include <memory>

@@ -1,4 +1,5 @@
-// Storage: where backup files live (LocalDir today; LocalHDFS, RemoteHDFS and OBS plug in here).
+// Storage: where backup files live. Drivers: local/ (LocalDir), hdfs/ (LocalHDFS and RemoteHDFS,
+// through WebHDFS), s3/ (OBS and other S3-compatible stores); storage/open.h chooses one.
 //
 // A driver implements the small StorageDriver interface; callers use the non-virtual Storage
 // facade, which adds the generic parts (recursive listing, exists, remove-if-exists) so that
