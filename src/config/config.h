@@ -74,6 +74,11 @@ struct ServerConfig {
   io::Compression compression;
   int gzip_level = 6;       // as configured; only meaningful when the file set it
   std::string console_dir;  // static console files; default: found next to the binary
+  // The state database. Empty: SQLite in <state_dir>/flinkbr.db. Else a PostgreSQL URI
+  // (postgresql://user@host:port/db) without a password; the password comes from the
+  // environment (FLINKBR_DATABASE_PASSWORD) or database_password_file (store/database.h).
+  std::string database;
+  std::string database_password_file;  // a file of mode 0600, owned by the daemon's user
 };
 
 struct Config {

@@ -78,8 +78,13 @@ class PgConnection final : public Connection {
     ResultPtr r = TRY(run(
         "SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockClass) + ", hashtext(?))",
         std::array<Param, 1>{std::string_view(schema_)}));
-    // After the lock, so that two managers do not both try to create it.
-    return exec("CREATE SCHEMA IF NOT EXISTS " + quoted_schema_, "creating the schema");
+    // After the lock, so that two managers do not both create it. Looked up first: CREATE SCHEMA
+    // IF NOT EXISTS needs CREATE on the database even when the schema exists, and a DBA may
+    // have created the schema for a user who has no more than that.
+    ResultPtr found = TRY(run("SELECT 1 FROM pg_namespace WHERE nspname = ?",
+                              std::array<Param, 1>{std::string_view(schema_)}));
+    if (PQntuples(found.get()) > 0) return ok();
+    return exec("CREATE SCHEMA " + quoted_schema_, "creating the schema");
   }
 
  private:

@@ -230,37 +230,43 @@ void Daemon::add_cluster(const std::string& yaml) {
   start();
 }
 
+std::string Daemon::server_settings_yaml() const {
+  std::string yaml;
+  for (const auto& line : options_.server_settings) yaml += "  " + line + "\n";
+  return yaml;
+}
+
 void Daemon::write_config() {
   const std::string r = root_;
-  std::string yaml =
-      "server:\n  listen: 127.0.0.1:" + std::to_string(port_) + "\n  state_dir: " + state_dir() +
-      "\n"
-      "clusters:\n"
-      "  - name: prod\n"
-      "    version_command: \"cat '" +
-      r +
-      "/version'\"\n"
-      "    service:\n"
-      "      status: \"[ -f '" +
-      r + "/status-delay' ] && sleep $(cat '" + r + "/status-delay'); case $(cat '" + r +
-      "/service-state') in running) exit 0;; stopped) exit 3;; *) exit 1;; esac\"\n"
-      "      stop: \"echo stopped > '" +
-      r +
-      "/service-state'\"\n"
-      "      start: \"echo running > '" +
-      r +
-      "/service-state'\"\n"
-      "      timeout: 10s\n" +
-      cluster_settings_yaml() +
-      "    metadata:\n"
-      "      - { name: ha, type: files, uri: \"file://" +
-      ha_dir() +
-      "\" }\n"
-      "      - { name: conf, type: files, uri: \"file://" +
-      conf_dir() + "\" }\n" + extra_metadata_yaml() +
-      "    service_data:\n"
-      "      - { name: savepoints, type: files, uri: \"file://" +
-      savepoints_dir() + "\" }\n" + options_.extra_clusters;
+  std::string yaml = "server:\n  listen: 127.0.0.1:" + std::to_string(port_) +
+                     "\n  state_dir: " + state_dir() + "\n" + server_settings_yaml() +
+                     "clusters:\n"
+                     "  - name: prod\n"
+                     "    version_command: \"cat '" +
+                     r +
+                     "/version'\"\n"
+                     "    service:\n"
+                     "      status: \"[ -f '" +
+                     r + "/status-delay' ] && sleep $(cat '" + r + "/status-delay'); case $(cat '" +
+                     r +
+                     "/service-state') in running) exit 0;; stopped) exit 3;; *) exit 1;; esac\"\n"
+                     "      stop: \"echo stopped > '" +
+                     r +
+                     "/service-state'\"\n"
+                     "      start: \"echo running > '" +
+                     r +
+                     "/service-state'\"\n"
+                     "      timeout: 10s\n" +
+                     cluster_settings_yaml() +
+                     "    metadata:\n"
+                     "      - { name: ha, type: files, uri: \"file://" +
+                     ha_dir() +
+                     "\" }\n"
+                     "      - { name: conf, type: files, uri: \"file://" +
+                     conf_dir() + "\" }\n" + extra_metadata_yaml() +
+                     "    service_data:\n"
+                     "      - { name: savepoints, type: files, uri: \"file://" +
+                     savepoints_dir() + "\" }\n" + options_.extra_clusters;
   write_file(root_ + "/flinkbr.yaml", yaml);
 }
 

@@ -63,6 +63,8 @@ class Daemon {
     // More clusters, as YAML list items at the level of "  - name: prod" (cluster_yaml() writes
     // one like prod); the migration tests restore into them.
     std::string extra_clusters;
+    // More keys of "server", one YAML line each, e.g. "database: postgresql://u@host:5432/db".
+    std::vector<std::string> server_settings;
   };
   Daemon();
   explicit Daemon(Options options);
@@ -127,6 +129,7 @@ class Daemon {
   void write_config();
   std::string extra_metadata_yaml() const;
   std::string cluster_settings_yaml() const;
+  std::string server_settings_yaml() const;
   std::string cli_dir(const std::string& user) const { return root_ + "/cli-" + user; }
   Options options_;
   std::string root_;
