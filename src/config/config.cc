@@ -33,10 +33,19 @@ constexpr size_t kMaxConfigBytes = 16 << 20;
 
 constexpr std::string_view kTopKeys[] = {"server", "restore", "clusters"};
 constexpr std::string_view kRestoreKeys[] = {"max_expanded_bytes"};
-constexpr std::string_view kServerKeys[] = {
-    "listen",      "state_dir",          "tls_cert_file",      "tls_key_file",
-    "token_ttl",   "gzip_level",         "compression",        "console_dir",
-    "webhook_url", "webhook_on_success", "webhook_secret_file"};
+constexpr std::string_view kServerKeys[] = {"listen",
+                                            "state_dir",
+                                            "tls_cert_file",
+                                            "tls_key_file",
+                                            "token_ttl",
+                                            "gzip_level",
+                                            "compression",
+                                            "console_dir",
+                                            "webhook_url",
+                                            "webhook_on_success",
+                                            "webhook_secret_file",
+                                            "database",
+                                            "database_password_file"};
 constexpr std::string_view kClusterKeys[] = {
     "name",         "version",        "version_command", "service",     "hadoop_conf_dir",
     "hdfs_user",    "webhdfs_port",   "yarn_rm_url",     "obs",         "hdfs_auth",
@@ -454,6 +463,13 @@ class Parser {
         if (const YAML::Node* n = f.get(key))
           return fail(*n, join("server", key), "set server.webhook_url too, or remove this key");
     }
+    // The URI and the password are checked where they are used (store/database.cc, with libpq).
+    TRY(set_str(f, "database", out.database));
+    TRY(set_str(f, "database_password_file", out.database_password_file));
+    if (!out.database_password_file.empty() && out.database.empty())
+      return fail(*f.get("database_password_file"), "server.database_password_file",
+                  "set without server.database; the password file is for a PostgreSQL state "
+                  "database (without server.database the state is in SQLite)");
     return ok();
   }
 

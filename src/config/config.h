@@ -80,6 +80,11 @@ struct ServerConfig {
   std::string webhook_url;
   bool webhook_on_success = false;
   std::string webhook_secret_file;
+  // The state database. Empty: SQLite in <state_dir>/flinkbr.db. Else a PostgreSQL URI
+  // (postgresql://user@host:port/db) without a password; the password comes from the
+  // environment (FLINKBR_DATABASE_PASSWORD) or database_password_file (store/database.h).
+  std::string database;
+  std::string database_password_file;  // a file of mode 0600, owned by the daemon's user
 };
 
 // How restorations run, for every cluster.

@@ -29,6 +29,8 @@ server:
   token_ttl: 8h
   gzip_level: 3
   console_dir: /usr/share/flinkbr/console
+  database: postgresql://flinkbr@db.example:5432/flinkbr   # absent: SQLite in state_dir
+  database_password_file: /etc/flinkbr/db-password
 clusters:
   - name: flink-prod
     version: "1.18.1"                   # or version_command: prints the version
@@ -72,6 +74,8 @@ TEST(ConfigTest, FullExampleParsesWithEveryField) {
   // The older key keeps its meaning: a zlib level.
   EXPECT_EQ(cfg.server.compression.to_string(), "zlib:3");
   EXPECT_EQ(cfg.server.console_dir, "/usr/share/flinkbr/console");
+  EXPECT_EQ(cfg.server.database, "postgresql://flinkbr@db.example:5432/flinkbr");
+  EXPECT_EQ(cfg.server.database_password_file, "/etc/flinkbr/db-password");
 
   ASSERT_EQ(cfg.clusters.size(), 2u);
   const ClusterConfig& c = cfg.clusters[0];
@@ -413,6 +417,10 @@ INSTANTIATE_TEST_SUITE_P(
                 "server.tls_key_file: missing; tls_cert_file is set"},
         Refusal{"tls key without cert", "server: { tls_key_file: /k }\n", "server.tls_cert_file",
                 "server.tls_cert_file: missing; tls_key_file is set"},
+        Refusal{"database password file without database",
+                "server: { database_password_file: /etc/flinkbr/db-password }\n",
+                "server.database_password_file",
+                "server.database_password_file: set without server.database"},
         Refusal{"bad rest_url scheme",
                 "clusters: [{ name: a, version: '1', service: { rest_url: 'ftp://jm:8081' } }]\n",
                 "clusters[0].service.rest_url",

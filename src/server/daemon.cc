@@ -23,6 +23,7 @@
 #include "server/api.h"
 #include "server/demo.h"
 #include "source/registry.h"
+#include "store/database.h"
 #include "store/store.h"
 #include "task/engine.h"
 #include "task/events.h"
@@ -183,7 +184,7 @@ int run_daemon(const std::string& config_path) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto store = store::Store::open((fs::path(config.server.state_dir) / "flinkbr.db").string());
+  auto store = store::open_store(config.server);
   if (!store) return fail(store.error());
   auth::Auth auth(**store, config.server.token_ttl_seconds);
   auto password = auth.bootstrap(config.server.state_dir);

@@ -1,193 +1,108 @@
-// The SQLite state database. One connection per Store, used under mu_: SQLite's own mutexes are
-// off (SQLITE_OPEN_NOMUTEX) because ours already serialises every call. Each public method is one
-// statement (an implicit transaction) or one explicit BEGIN IMMEDIATE transaction.
+// The store's statements, schema history and fencing, written once for both databases against
+// store/connection.h. Each public method takes the connection under the mutex for one statement
+// (an implicit transaction) or one explicit transaction (migrations, fenced writes).
 #include "store/store.h"
 
-#include <fcntl.h>
-#include <sqlite3.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
+#include <array>
 #include <charconv>
+#include <mutex>
 #include <span>
 #include <string_view>
 #include <type_traits>
 #include <utility>
+
+#include "store/connection.h"
 
 namespace flinkbr::store {
 
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// SQLite RAII helpers.
+// Statements.
 
-// kIOError with SQLite's message; busy/locked are worth retrying.
-Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
-  Error e;
-  const int primary = rc & 0xff;
-  e.code = Errc::kIOError;
-  e.message = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-  e.retryable = primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
-  // Constraint violations get their own codes so that callers can name the thing at fault.
-  if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-    e.code = Errc::kAlreadyExists;
-  else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-    e.code = Errc::kNotFound;
-  return e;
+template <class T>
+Param param(const T& value) {
+  if constexpr (std::is_same_v<T, bool>)
+    return int64_t{value ? 1 : 0};
+  else if constexpr (std::is_integral_v<T>)
+    return static_cast<int64_t>(value);  // uint64_t sizes: below 2^63 in practice
+  else if constexpr (std::is_convertible_v<const T&, std::string_view>)
+    return std::string_view(value);
+  else
+    static_assert(sizeof(T) == 0, "unsupported parameter type");
 }
 
-// Runs SQL without results (one or several statements).
-Status exec(sqlite3* db, std::string_view sql, std::string_view what) {
-  char* msg = nullptr;
-  const std::string text(sql);
-  const int rc = sqlite3_exec(db, text.c_str(), nullptr, nullptr, &msg);
-  if (rc == SQLITE_OK) return ok();
-  std::string detail = msg ? msg : sqlite3_errstr(rc);
-  sqlite3_free(msg);
-  Error e = sqlite_error(db, rc, what);
-  e.message = std::string(what) + ": " + detail;
-  return std::unexpected(std::move(e));
+// Runs `sql` with `args` (bound in order to its `?`); its rows. The arguments must outlive the
+// call only: the connection copies or binds them before returning.
+template <class... Args>
+Result<std::unique_ptr<Rows>> query(Connection& c, std::string_view sql, const Args&... args) {
+  const std::array<Param, sizeof...(Args)> params{param(args)...};
+  return c.query(sql, params);
 }
-
-// A prepared statement, finalized on destruction. Parameters are bound in order by bind(); a
-// binding failure is kept and reported by the next step().
-class Stmt {
- public:
-  static Result<Stmt> prepare(sqlite3* db, std::string_view sql) {
-    sqlite3_stmt* stmt = nullptr;
-    const int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
-    if (rc != SQLITE_OK) {
-      sqlite3_finalize(stmt);
-      return std::unexpected(sqlite_error(db, rc, "preparing a statement"));
-    }
-    return Stmt(db, stmt);
-  }
-
-  Stmt(Stmt&& other) noexcept
-      : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)), bind_rc_(other.bind_rc_) {}
-  Stmt& operator=(Stmt&&) = delete;
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  ~Stmt() {
-    if (stmt_) sqlite3_finalize(stmt_);
-  }
-
-  // Binds the parameters 1..N in the order given.
-  template <class... Args>
-  Stmt& bind(const Args&... args) {
-    int index = 0;
-    (bind_one(++index, args), ...);
-    return *this;
-  }
-
-  // Advances: true with a row to read, false when the statement is done.
-  Result<bool> step() {
-    if (bind_rc_ != SQLITE_OK) return std::unexpected(sqlite_error(db_, bind_rc_, "binding"));
-    const int rc = sqlite3_step(stmt_);
-    if (rc == SQLITE_ROW) return true;
-    if (rc == SQLITE_DONE) return false;
-    return std::unexpected(sqlite_error(db_, rc, "state database"));
-  }
-  // Runs a statement that returns no rows.
-  Status run() {
-    while (TRY(step())) {
-    }
-    return ok();
-  }
-
-  int64_t i64(int col) const { return sqlite3_column_int64(stmt_, col); }
-  int i32(int col) const { return sqlite3_column_int(stmt_, col); }
-  bool boolean(int col) const { return sqlite3_column_int64(stmt_, col) != 0; }
-  std::string text(int col) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
-    const int n = sqlite3_column_bytes(stmt_, col);
-    return p ? std::string(p, static_cast<size_t>(n)) : std::string();
-  }
-
- private:
-  Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-
-  template <class T>
-  void bind_one(int index, const T& value) {
-    int rc;
-    if constexpr (std::is_same_v<T, bool>) {
-      rc = sqlite3_bind_int(stmt_, index, value ? 1 : 0);
-    } else if constexpr (std::is_integral_v<T>) {
-      rc = sqlite3_bind_int64(stmt_, index, static_cast<sqlite3_int64>(value));
-    } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
-      const std::string_view s = value;
-      // A null data pointer would bind SQL NULL; an empty string is wanted.
-      rc = sqlite3_bind_text64(stmt_, index, s.data() ? s.data() : "", s.size(), SQLITE_TRANSIENT,
-                               SQLITE_UTF8);
-    } else {
-      static_assert(sizeof(T) == 0, "unsupported parameter type");
-    }
-    if (rc != SQLITE_OK && bind_rc_ == SQLITE_OK) bind_rc_ = rc;
-  }
-
-  sqlite3* db_;
-  sqlite3_stmt* stmt_;
-  int bind_rc_ = SQLITE_OK;
-};
-
-// BEGIN IMMEDIATE ... COMMIT. Commit is explicit; a transaction destroyed uncommitted rolls back.
-class Txn {
- public:
-  static Result<Txn> begin(sqlite3* db) {
-    TRY(exec(db, "BEGIN IMMEDIATE", "starting a transaction"));
-    return Txn(db);
-  }
-  Txn(Txn&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
-  Txn& operator=(Txn&&) = delete;
-  ~Txn() {
-    // SQLite may already have rolled back after some errors (SQLITE_FULL, SQLITE_IOERR...).
-    if (db_ && !sqlite3_get_autocommit(db_))
-      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-  }
-  Status commit() {
-    TRY(exec(db_, "COMMIT", "committing a transaction"));
-    db_ = nullptr;
-    return ok();
-  }
-
- private:
-  explicit Txn(sqlite3* db) : db_(db) {}
-  sqlite3* db_;
-};
 
 // Runs `sql` with `args` and returns the first row read by `read`, or kNotFound(`missing`).
 template <class F, class... Args>
-auto query_one(sqlite3* db, std::string_view sql, F read, const std::string& missing,
-               const Args&... args) -> decltype(read(std::declval<Stmt&>())) {
-  auto stmt = TRY(Stmt::prepare(db, sql));
-  stmt.bind(args...);
-  if (!TRY(stmt.step())) return not_found(missing);
-  return read(stmt);
+auto query_one(Connection& c, std::string_view sql, F read, const std::string& missing,
+               const Args&... args) -> decltype(read(std::declval<Rows&>())) {
+  auto rows = TRY(query(c, sql, args...));
+  if (!TRY(rows->next())) return not_found(missing);
+  return read(*rows);
 }
 
 // Runs `sql` with `args` and collects every row read by `read`.
 template <class F, class... Args>
-auto query_all(sqlite3* db, std::string_view sql, F read, const Args&... args)
-    -> Result<std::vector<typename decltype(read(std::declval<Stmt&>()))::value_type>> {
-  using T = typename decltype(read(std::declval<Stmt&>()))::value_type;
-  auto stmt = TRY(Stmt::prepare(db, sql));
-  stmt.bind(args...);
-  std::vector<T> rows;
-  while (TRY(stmt.step())) rows.push_back(TRY(read(stmt)));
-  return rows;
+auto query_all(Connection& c, std::string_view sql, F read, const Args&... args)
+    -> Result<std::vector<typename decltype(read(std::declval<Rows&>()))::value_type>> {
+  using T = typename decltype(read(std::declval<Rows&>()))::value_type;
+  auto rows = TRY(query(c, sql, args...));
+  std::vector<T> out;
+  while (TRY(rows->next())) out.push_back(TRY(read(*rows)));
+  return out;
 }
 
-// Runs an INSERT/UPDATE/DELETE and returns the number of rows it changed.
+// Runs an UPDATE/DELETE (or INSERT) and returns the number of rows it changed.
 template <class... Args>
-Result<int64_t> change(sqlite3* db, std::string_view sql, const Args&... args) {
-  auto stmt = TRY(Stmt::prepare(db, sql));
-  stmt.bind(args...);
-  TRY(stmt.run());
-  return sqlite3_changes64(db);
+Result<int64_t> change(Connection& c, std::string_view sql, const Args&... args) {
+  const std::array<Param, sizeof...(Args)> params{param(args)...};
+  return c.change(sql, params);
 }
 
-// Replaces the message of a constraint error (kAlreadyExists/kNotFound from sqlite_error) with
+// Runs an INSERT ... RETURNING id (both databases have RETURNING; SQLite since 3.35) and returns
+// the new row's id.
+template <class... Args>
+Result<int64_t> insert(Connection& c, std::string_view sql, const Args&... args) {
+  auto rows = TRY(query(c, sql, args...));
+  if (!TRY(rows->next())) return internal_error("an INSERT returned no id");
+  const int64_t id = rows->i64(0);
+  while (TRY(rows->next())) {
+  }
+  return id;
+}
+
+// BEGIN ... COMMIT. Commit is explicit; a transaction destroyed uncommitted rolls back.
+class Txn {
+ public:
+  static Result<Txn> begin(Connection& c) {
+    TRY(c.exec(c.begin_statement(), "starting a transaction"));
+    return Txn(&c);
+  }
+  Txn(Txn&& other) noexcept : c_(std::exchange(other.c_, nullptr)) {}
+  Txn& operator=(Txn&&) = delete;
+  ~Txn() {
+    if (c_ && c_->in_transaction()) (void)c_->exec("ROLLBACK", "rolling back a transaction");
+  }
+  Status commit() {
+    Connection* c = std::exchange(c_, nullptr);
+    return c->exec("COMMIT", "committing a transaction");
+  }
+
+ private:
+  explicit Txn(Connection* c) : c_(c) {}
+  Connection* c_;
+};
+
+// Replaces the message of a constraint error (kAlreadyExists/kNotFound from the connection) with
 // one that names the thing; other errors pass through.
 template <class T>
 Result<T> name_constraint(Result<T> r, Errc code, std::string message) {
@@ -212,18 +127,29 @@ Result<T> stored(Result<T> r, std::string_view what) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Schema. Migration N (1-based) moves the schema from version N-1 to N; append, never edit.
-// The `settings` table exists before any migration because it holds the version.
+// Schema. The `settings` table exists before any migration because it holds the version.
 
 constexpr std::string_view kSettingsTable =
     "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
 constexpr std::string_view kSchemaVersionKey = "schema_version";
 
-// AUTOINCREMENT keeps ids from being reused after a delete: backup records keep the task_id of a
-// deleted backup task, which must not come to point at a new task.
-constexpr std::string_view kMigrations[] = {
+// One schema history for both dialects: an ordered list, migration N (1-based) moving the schema
+// from version N-1 to N. Append, never edit. A migration whose SQL is portable gives it once
+// (portable()); otherwise each dialect has its own text.
+struct Migration {
+  std::string_view sqlite;
+  std::string_view postgres;
+};
+constexpr Migration portable(std::string_view sql) {
+  return {sql, sql};
+}
+
+// Ids are never reused after a delete (SQLite: AUTOINCREMENT; PostgreSQL: an identity column):
+// backup records keep the task_id of a deleted backup task, which must not come to point at a
+// new task. PostgreSQL has BIGINT where SQLite's INTEGER is 64-bit anyway.
+constexpr Migration kMigrations[] = {
     // 1: the initial schema.
-    R"sql(
+    {.sqlite = R"sql(
 CREATE TABLE users (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   name TEXT NOT NULL UNIQUE,
@@ -329,23 +255,150 @@ CREATE TABLE audit_log (
   detail TEXT NOT NULL
 );
 )sql",
+     .postgres = R"sql(
+CREATE TABLE users (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  role TEXT NOT NULL,
+  password_hash TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE tokens (
+  token_hash TEXT PRIMARY KEY,
+  user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX tokens_expires_at ON tokens(expires_at);
+CREATE INDEX tokens_user_id ON tokens(user_id);
+
+CREATE TABLE backup_tasks (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  cluster TEXT NOT NULL,
+  data_source TEXT NOT NULL,
+  path_type TEXT NOT NULL,
+  path TEXT NOT NULL,
+  nameservice TEXT NOT NULL,
+  ip_mode TEXT NOT NULL,
+  namenode_ip TEXT NOT NULL,
+  queue TEXT NOT NULL,
+  max_copies BIGINT NOT NULL,
+  period_seconds BIGINT NOT NULL,
+  start_time BIGINT NOT NULL,
+  suspended BIGINT NOT NULL,
+  next_run BIGINT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+-- No foreign key to backup_tasks: the history outlives its task.
+CREATE TABLE backup_records (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  task_id BIGINT NOT NULL,
+  task_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  started_at BIGINT NOT NULL,
+  ended_at BIGINT NOT NULL,
+  size BIGINT NOT NULL,
+  checksum TEXT NOT NULL,
+  backup_object TEXT NOT NULL,
+  backup_path TEXT NOT NULL,
+  system_version TEXT NOT NULL,
+  error TEXT NOT NULL,
+  progress BIGINT NOT NULL
+);
+CREATE INDEX backup_records_task ON backup_records(task_id, id);
+CREATE INDEX backup_records_running ON backup_records(id) WHERE status = 'Running';
+
+CREATE TABLE restore_tasks (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  cluster TEXT NOT NULL,
+  data_source TEXT NOT NULL,
+  path_type TEXT NOT NULL,
+  path TEXT NOT NULL,
+  nameservice TEXT NOT NULL,
+  ip_mode TEXT NOT NULL,
+  namenode_ip TEXT NOT NULL,
+  queue TEXT NOT NULL,
+  state TEXT NOT NULL,
+  progress BIGINT NOT NULL,
+  error TEXT NOT NULL,
+  attempts BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE restore_attempts (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  task_id BIGINT NOT NULL REFERENCES restore_tasks(id) ON DELETE CASCADE,
+  number BIGINT NOT NULL,
+  state TEXT NOT NULL,
+  progress BIGINT NOT NULL,
+  phase TEXT NOT NULL,
+  error TEXT NOT NULL,
+  safety_copy TEXT NOT NULL,
+  steps TEXT NOT NULL,   -- JSON array of {name, status, started_at, ended_at, detail}
+  report TEXT NOT NULL,  -- JSON object
+  started_at BIGINT NOT NULL,
+  ended_at BIGINT NOT NULL,
+  UNIQUE (task_id, number)
+);
+CREATE TABLE restore_log (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  attempt_id BIGINT NOT NULL REFERENCES restore_attempts(id) ON DELETE CASCADE,
+  at BIGINT NOT NULL,
+  level TEXT NOT NULL,
+  text TEXT NOT NULL
+);
+CREATE INDEX restore_log_attempt ON restore_log(attempt_id, id);
+
+CREATE TABLE audit_log (
+  id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+  at BIGINT NOT NULL,
+  user_name TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+)sql"},
     // 2: backup tasks may verify each new file after writing it.
-    R"sql(
+    portable(R"sql(
 ALTER TABLE backup_tasks ADD COLUMN verify_after_run INTEGER NOT NULL DEFAULT 0;
-)sql",
+)sql"),
     // 3: each backup record says whether Flink's HA pointers and files were captured as one
     // consistent unit (JSON; "" for records written before).
-    R"sql(
+    portable(R"sql(
 ALTER TABLE backup_records ADD COLUMN consistency TEXT NOT NULL DEFAULT '';
+)sql"),
+    // 4: the manager group's lease (src/group/): one row, the active manager and its fencing
+    // epoch. Unused in SQLite mode (one daemon per state directory), created for one history.
+    {.sqlite = R"sql(
+CREATE TABLE manager_lease (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  epoch BIGINT NOT NULL,
+  holder TEXT NOT NULL,
+  address TEXT NOT NULL,
+  backend_pid INTEGER NOT NULL,
+  renewed_at INTEGER NOT NULL  -- unix seconds
+);
 )sql",
+     .postgres = R"sql(
+CREATE TABLE manager_lease (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  epoch BIGINT NOT NULL,
+  holder TEXT NOT NULL,
+  address TEXT NOT NULL,
+  backend_pid INTEGER NOT NULL,
+  renewed_at TIMESTAMPTZ NOT NULL
+);
+)sql"},
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 
-Result<int64_t> read_schema_version(sqlite3* db) {
-  auto stmt = TRY(Stmt::prepare(db, "SELECT value FROM settings WHERE key = ?"));
-  stmt.bind(kSchemaVersionKey);
-  if (!TRY(stmt.step())) return 0;  // a new database
-  const std::string text = stmt.text(0);
+Result<int64_t> read_schema_version(Connection& c) {
+  auto rows = TRY(query(c, "SELECT value FROM settings WHERE key = ?", kSchemaVersionKey));
+  if (!TRY(rows->next())) return 0;  // a new database
+  const std::string text = rows->text(0);
   int64_t version = 0;
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), version);
   if (ec != std::errc() || end != text.data() + text.size() || version < 0)
@@ -353,21 +406,25 @@ Result<int64_t> read_schema_version(sqlite3* db) {
   return version;
 }
 
-Status migrate(sqlite3* db) {
-  TRY(exec(db, kSettingsTable, "creating the settings table"));
+// One migration per transaction. The version is read inside the transaction that migrates, after
+// the migration lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so that two
+// processes opening the same new database do not both run a migration.
+Status migrate(Connection& c) {
   for (;;) {
-    // The version is read inside the transaction that migrates, so that two processes opening
-    // the same new database do not both run a migration.
-    auto txn = TRY(Txn::begin(db));
-    const int64_t version = TRY(read_schema_version(db));
+    auto txn = TRY(Txn::begin(c));
+    TRY(c.lock_for_migration());
+    TRY(c.exec(kSettingsTable, "creating the settings table"));
+    const int64_t version = TRY(read_schema_version(c));
     if (version > kSchemaVersion)
       return failed_precondition("the state database has schema version " +
                                  std::to_string(version) + ", newer than this flinkbr knows (" +
                                  std::to_string(kSchemaVersion) + ")");
-    if (version == kSchemaVersion) return ok();
+    if (version == kSchemaVersion) return txn.commit();
     const std::string next = std::to_string(version + 1);
-    TRY(exec(db, kMigrations[version], "migrating the state database to schema version " + next));
-    TRY(change(db,
+    const Migration& m = kMigrations[version];
+    TRY(c.exec(c.dialect() == Dialect::kSqlite ? m.sqlite : m.postgres,
+               "migrating the state database to schema version " + next));
+    TRY(change(c,
                "INSERT INTO settings (key, value) VALUES (?, ?) "
                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                kSchemaVersionKey, next));
@@ -379,7 +436,7 @@ Status migrate(sqlite3* db) {
 // Rows.
 
 constexpr std::string_view kUserColumns = "id, name, role, password_hash, created_at";
-Result<User> read_user(Stmt& s) {
+Result<User> read_user(Rows& s) {
   User u;
   u.id = s.i64(0);
   u.name = s.text(1);
@@ -390,12 +447,12 @@ Result<User> read_user(Stmt& s) {
 }
 
 constexpr std::string_view kTokenColumns = "token_hash, user_id, created_at, expires_at";
-Result<Token> read_token(Stmt& s) {
+Result<Token> read_token(Rows& s) {
   return Token{
       .token_hash = s.text(0), .user_id = s.i64(1), .created_at = s.i64(2), .expires_at = s.i64(3)};
 }
 
-Result<PathParams> read_params(Stmt& s, int first, std::string_view what) {
+Result<PathParams> read_params(Rows& s, int first, std::string_view what) {
   PathParams p;
   p.path_type = TRY(stored(parse_path_type(s.text(first)), what));
   p.path = s.text(first + 1);
@@ -409,7 +466,7 @@ Result<PathParams> read_params(Stmt& s, int first, std::string_view what) {
 constexpr std::string_view kBackupTaskColumns =
     "id, name, cluster, data_source, path_type, path, nameservice, ip_mode, namenode_ip, queue, "
     "max_copies, period_seconds, start_time, suspended, next_run, created_at, verify_after_run";
-Result<BackupTask> read_backup_task(Stmt& s) {
+Result<BackupTask> read_backup_task(Rows& s) {
   BackupTask t;
   t.id = s.i64(0);
   t.name = s.text(1);
@@ -434,7 +491,7 @@ std::string consistency_text(const BackupRecord& r) {
 constexpr std::string_view kBackupRecordColumns =
     "id, task_id, task_name, status, started_at, ended_at, size, checksum, backup_object, "
     "backup_path, system_version, error, progress, consistency";
-Result<BackupRecord> read_backup_record(Stmt& s) {
+Result<BackupRecord> read_backup_record(Rows& s) {
   BackupRecord r;
   r.id = s.i64(0);
   r.task_id = s.i64(1);
@@ -461,7 +518,7 @@ Result<BackupRecord> read_backup_record(Stmt& s) {
 constexpr std::string_view kRestoreTaskColumns =
     "id, name, cluster, data_source, path_type, path, nameservice, ip_mode, namenode_ip, queue, "
     "state, progress, error, attempts, created_at, updated_at";
-Result<RestoreTask> read_restore_task(Stmt& s) {
+Result<RestoreTask> read_restore_task(Rows& s) {
   RestoreTask t;
   t.id = s.i64(0);
   t.name = s.text(1);
@@ -497,7 +554,7 @@ std::string steps_json(const std::vector<Step>& steps) {
 constexpr std::string_view kAttemptColumns =
     "id, task_id, number, state, progress, phase, error, safety_copy, steps, report, started_at, "
     "ended_at";
-Result<RestoreAttempt> read_attempt(Stmt& s) {
+Result<RestoreAttempt> read_attempt(Rows& s) {
   RestoreAttempt a;
   a.id = s.i64(0);
   a.task_id = s.i64(1);
@@ -526,12 +583,12 @@ Result<RestoreAttempt> read_attempt(Stmt& s) {
   return a;
 }
 
-Result<LogLine> read_log_line(Stmt& s) {
+Result<LogLine> read_log_line(Rows& s) {
   return LogLine{.at = s.i64(0), .level = s.text(1), .text = s.text(2)};
 }
 
 constexpr std::string_view kAuditColumns = "id, at, user_name, action, target, outcome, detail";
-Result<AuditEntry> read_audit(Stmt& s) {
+Result<AuditEntry> read_audit(Rows& s) {
   return AuditEntry{.id = s.i64(0),
                     .at = s.i64(1),
                     .user = s.text(2),
@@ -548,224 +605,323 @@ std::string sql(std::string_view head, std::string_view columns, std::string_vie
   return s;
 }
 
+// The connection and the mutex that serialises its use, shared by a store and its fenced views.
+struct Shared {
+  std::mutex mu;
+  std::unique_ptr<Connection> conn;
+};
+
+// The connection, held under the mutex for one call; `txn` set for the writes of a fenced view.
+struct Session {
+  std::unique_lock<std::mutex> lock;
+  Connection* conn;
+  std::optional<Txn> txn;  // destroyed (rolled back if uncommitted) before the lock is released
+
+  Status commit() {
+    if (!txn) return ok();
+    Status st = txn->commit();
+    txn.reset();
+    return st;
+  }
+};
+
+// Refuses a write of a manager whose epoch is not the group's. FOR SHARE holds the lease row
+// until this transaction ends: a take-over's `UPDATE manager_lease SET epoch = ...` waits for it.
+Status check_fence(Connection& c, int64_t epoch) {
+  auto rows = TRY(query(c, "SELECT epoch FROM manager_lease WHERE id = 1 FOR SHARE"));
+  if (!TRY(rows->next()))
+    return failed_precondition("fenced: this manager's epoch is " + std::to_string(epoch) +
+                               ", the group has no lease");
+  const int64_t group = rows->i64(0);
+  if (group != epoch)
+    return failed_precondition("fenced: this manager's epoch is " + std::to_string(epoch) +
+                               ", the group is at " + std::to_string(group));
+  return ok();
+}
+
+class SqlStore final : public Store {
+ public:
+  SqlStore(std::shared_ptr<Shared> shared, std::optional<int64_t> epoch)
+      : shared_(std::move(shared)), epoch_(epoch) {}
+
+  std::unique_ptr<Store> fenced(int64_t epoch) override {
+    return std::make_unique<SqlStore>(shared_, epoch);
+  }
+
+  Result<User> create_user(const std::string& name, Role role,
+                           const std::string& password_hash) override;
+  Result<User> get_user(const std::string& name) override;
+  Status set_password_hash(int64_t user_id, const std::string& password_hash) override;
+  Result<User> get_user_by_id(int64_t id) override;
+  Result<std::vector<User>> list_users() override;
+  Result<int64_t> count_users() override;
+  Status set_user_role(const std::string& name, Role role) override;
+  Status delete_user(const std::string& name) override;
+  Status delete_user_tokens(int64_t user_id, const std::string& keep_token_hash) override;
+  Status put_token(const Token& token) override;
+  Result<Token> get_token(const std::string& token_hash) override;
+  Status delete_token(const std::string& token_hash) override;
+  Status delete_expired_tokens(int64_t now) override;
+  Result<BackupTask> create_backup_task(const BackupTask& task) override;
+  Result<BackupTask> get_backup_task(const std::string& name) override;
+  Result<std::vector<BackupTask>> list_backup_tasks(Page page) override;
+  Result<int64_t> count_backup_tasks() override;
+  Status update_backup_task(const BackupTask& task) override;
+  Status delete_backup_task(const std::string& name) override;
+  Result<BackupRecord> create_backup_record(const BackupRecord& record) override;
+  Status update_backup_record(const BackupRecord& record) override;
+  Result<BackupRecord> get_backup_record(int64_t id) override;
+  Result<std::vector<BackupRecord>> list_backup_records(int64_t task_id, Page page) override;
+  Result<int64_t> count_backup_records(int64_t task_id) override;
+  Result<std::vector<BackupRecord>> list_running_backup_records() override;
+  Result<RestoreTask> create_restore_task(const RestoreTask& task) override;
+  Result<RestoreTask> get_restore_task(const std::string& name) override;
+  Result<std::vector<RestoreTask>> list_restore_tasks(Page page) override;
+  Result<int64_t> count_restore_tasks() override;
+  Status update_restore_task(const RestoreTask& task) override;
+  Status delete_restore_task(const std::string& name) override;
+  Result<RestoreAttempt> create_attempt(const RestoreAttempt& attempt) override;
+  Status update_attempt(const RestoreAttempt& attempt) override;
+  Result<std::vector<RestoreAttempt>> list_attempts(int64_t task_id) override;
+  Status append_log(int64_t attempt_id, const LogLine& line) override;
+  Result<std::vector<LogLine>> list_log(int64_t attempt_id) override;
+  Status append_audit(const AuditEntry& entry) override;
+  Result<std::vector<AuditEntry>> list_audit(Page page, const AuditFilter& filter) override;
+  Result<int64_t> count_audit(const AuditFilter& filter) override;
+  Result<std::optional<std::string>> get_setting(const std::string& key) override;
+  Status put_setting(const std::string& key, const std::string& value) override;
+
+ private:
+  // The connection for a read: under the mutex, connected.
+  Result<Session> read() {
+    std::unique_lock lock(shared_->mu);
+    TRY(shared_->conn->ready());
+    return Session{std::move(lock), shared_->conn.get(), std::nullopt};
+  }
+  // The connection for a write: in a fenced view on PostgreSQL, inside a transaction that has
+  // checked the epoch. SQLite runs one daemon per state directory: nothing to fence.
+  Result<Session> write() {
+    Session s = TRY(read());
+    if (!epoch_ || s.conn->dialect() == Dialect::kSqlite) return s;
+    s.txn.emplace(TRY(Txn::begin(*s.conn)));
+    TRY(check_fence(*s.conn, *epoch_));
+    return s;
+  }
+
+  std::shared_ptr<Shared> shared_;
+  std::optional<int64_t> epoch_;  // set in a fenced view
+};
+
+Result<std::unique_ptr<Store>> open_store(Result<std::unique_ptr<Connection>> conn,
+                                          std::string_view what) {
+  if (!conn) return std::unexpected(std::move(conn.error()));
+  TRY_CTX(migrate(**conn), what);
+  auto shared = std::make_shared<Shared>();
+  shared->conn = std::move(*conn);
+  return std::unique_ptr<Store>(new SqlStore(std::move(shared), std::nullopt));
+}
+
 }  // namespace
+
+int64_t latest_schema_version() {
+  return kSchemaVersion;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Opening.
 
-Result<std::unique_ptr<Store>> Store::open(const std::string& path) {
-  // The database holds password and token hashes: create it readable by our user only. SQLite
-  // gives its -wal and -shm files the mode of the database file.
-  if (path != ":memory:" && !path.starts_with("file:")) {
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return errno_error("opening the state database " + path, errno);
-    ::close(fd);
-  }
-  sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(
-      path.c_str(), &db,
-      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
-      nullptr);
-  std::unique_ptr<Store> store(new Store(db));  // closes db on every path out
-  const std::string what = "opening the state database " + path;
-  if (rc != SQLITE_OK) return std::unexpected(sqlite_error(db, rc, what));
-  sqlite3_extended_result_codes(db, 1);
-  sqlite3_busy_timeout(db, 5000);
-
-  {
-    auto stmt = TRY_CTX(Stmt::prepare(db, "PRAGMA journal_mode = WAL"), what);
-    if (!TRY_CTX(stmt.step(), what)) return io_error(what + ": PRAGMA journal_mode gave no answer");
-    const std::string mode = stmt.text(0);
-    if (mode != "wal" && path != ":memory:")
-      return io_error(what + ": cannot use WAL journal mode (SQLite kept '" + mode + "')");
-  }
-  // FULL: a commit is on disk before it returns, so task states survive a crash of the machine.
-  TRY(exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", what));
-  TRY_CTX(migrate(db), what);
-  return store;
+Result<std::unique_ptr<Store>> Store::open_sqlite(const std::string& path) {
+  return open_store(open_sqlite_connection(path), "opening the state database " + path);
 }
 
-Store::~Store() {
-  sqlite3_close_v2(db_);
+Result<std::unique_ptr<Store>> Store::open_postgres(const std::string& conninfo,
+                                                    const std::string& password,
+                                                    const std::string& schema) {
+  return open_store(open_postgres_connection(conninfo, password, schema),
+                    "opening the state database (PostgreSQL, schema " + schema + ")");
 }
 
 // ---------------------------------------------------------------------------------------------
 // Users and tokens.
 
-Result<User> Store::create_user(const std::string& name, Role role,
-                                const std::string& password_hash) {
-  std::lock_guard lock(mu_);
+Result<User> SqlStore::create_user(const std::string& name, Role role,
+                                   const std::string& password_hash) {
+  auto db = TRY(write());
   User u{.name = name, .role = role, .password_hash = password_hash, .created_at = now_seconds()};
-  TRY(name_constraint(change(db_,
-                             "INSERT INTO users (name, role, password_hash, created_at) "
-                             "VALUES (?, ?, ?, ?)",
-                             u.name, to_string(u.role), u.password_hash, u.created_at),
-                      Errc::kAlreadyExists, "a user named '" + name + "' already exists"));
-  u.id = sqlite3_last_insert_rowid(db_);
+  u.id = TRY(name_constraint(insert(*db.conn,
+                                    "INSERT INTO users (name, role, password_hash, created_at) "
+                                    "VALUES (?, ?, ?, ?) RETURNING id",
+                                    u.name, to_string(u.role), u.password_hash, u.created_at),
+                             Errc::kAlreadyExists, "a user named '" + name + "' already exists"));
+  TRY(db.commit());
   return u;
 }
 
-Status Store::set_password_hash(int64_t user_id, const std::string& password_hash) {
-  std::lock_guard lock(mu_);
-  auto n =
-      TRY(change(db_, "UPDATE users SET password_hash = ? WHERE id = ?", password_hash, user_id));
+Status SqlStore::set_password_hash(int64_t user_id, const std::string& password_hash) {
+  auto db = TRY(write());
+  auto n = TRY(
+      change(*db.conn, "UPDATE users SET password_hash = ? WHERE id = ?", password_hash, user_id));
   if (n == 0) return not_found("user with id " + std::to_string(user_id) + " does not exist");
-  return ok();
+  return db.commit();
 }
 
-Result<User> Store::get_user(const std::string& name) {
-  std::lock_guard lock(mu_);
-  return query_one(db_, sql("SELECT ", kUserColumns, " FROM users WHERE name = ?"), read_user,
+Result<User> SqlStore::get_user(const std::string& name) {
+  auto db = TRY(read());
+  return query_one(*db.conn, sql("SELECT ", kUserColumns, " FROM users WHERE name = ?"), read_user,
                    "user '" + name + "' does not exist", name);
 }
 
-Result<User> Store::get_user_by_id(int64_t id) {
-  std::lock_guard lock(mu_);
-  return query_one(db_, sql("SELECT ", kUserColumns, " FROM users WHERE id = ?"), read_user,
+Result<User> SqlStore::get_user_by_id(int64_t id) {
+  auto db = TRY(read());
+  return query_one(*db.conn, sql("SELECT ", kUserColumns, " FROM users WHERE id = ?"), read_user,
                    "user with id " + std::to_string(id) + " does not exist", id);
 }
 
-Result<std::vector<User>> Store::list_users() {
-  std::lock_guard lock(mu_);
-  return query_all(db_, sql("SELECT ", kUserColumns, " FROM users ORDER BY id"), read_user);
+Result<std::vector<User>> SqlStore::list_users() {
+  auto db = TRY(read());
+  return query_all(*db.conn, sql("SELECT ", kUserColumns, " FROM users ORDER BY id"), read_user);
 }
 
-Result<int64_t> Store::count_users() {
-  std::lock_guard lock(mu_);
+Result<int64_t> SqlStore::count_users() {
+  auto db = TRY(read());
   return query_one(
-      db_, "SELECT count(*) FROM users", [](Stmt& s) -> Result<int64_t> { return s.i64(0); },
+      *db.conn, "SELECT count(*) FROM users", [](Rows& s) -> Result<int64_t> { return s.i64(0); },
       "no count");
 }
 
-Status Store::set_user_role(const std::string& name, Role role) {
-  std::lock_guard lock(mu_);
-  if (TRY(change(db_, "UPDATE users SET role = ? WHERE name = ?", to_string(role), name)) == 0)
+Status SqlStore::set_user_role(const std::string& name, Role role) {
+  auto db = TRY(write());
+  if (TRY(change(*db.conn, "UPDATE users SET role = ? WHERE name = ?", to_string(role), name)) == 0)
     return not_found("user '" + name + "' does not exist");
-  return ok();
+  return db.commit();
 }
 
-Status Store::delete_user(const std::string& name) {
-  std::lock_guard lock(mu_);
-  // The tokens go with the user (ON DELETE CASCADE, foreign keys are on).
-  if (TRY(change(db_, "DELETE FROM users WHERE name = ?", name)) == 0)
+Status SqlStore::delete_user(const std::string& name) {
+  auto db = TRY(write());
+  // The tokens go with the user (ON DELETE CASCADE).
+  if (TRY(change(*db.conn, "DELETE FROM users WHERE name = ?", name)) == 0)
     return not_found("user '" + name + "' does not exist");
-  return ok();
+  return db.commit();
 }
 
-Status Store::delete_user_tokens(int64_t user_id, const std::string& keep_token_hash) {
-  std::lock_guard lock(mu_);
-  TRY(change(db_, "DELETE FROM tokens WHERE user_id = ? AND token_hash <> ?", user_id,
+Status SqlStore::delete_user_tokens(int64_t user_id, const std::string& keep_token_hash) {
+  auto db = TRY(write());
+  TRY(change(*db.conn, "DELETE FROM tokens WHERE user_id = ? AND token_hash <> ?", user_id,
              keep_token_hash));
-  return ok();
+  return db.commit();
 }
 
 // The total behind a paged list, so that a client can show "page 3 of 40".
-Result<int64_t> Store::count_backup_tasks() {
-  std::lock_guard lock(mu_);
+Result<int64_t> SqlStore::count_backup_tasks() {
+  auto db = TRY(read());
   return query_one(
-      db_, "SELECT count(*) FROM backup_tasks", [](Stmt& s) -> Result<int64_t> { return s.i64(0); },
-      "no count");
+      *db.conn, "SELECT count(*) FROM backup_tasks",
+      [](Rows& s) -> Result<int64_t> { return s.i64(0); }, "no count");
 }
 
-Result<int64_t> Store::count_backup_records(int64_t task_id) {
-  std::lock_guard lock(mu_);
+Result<int64_t> SqlStore::count_backup_records(int64_t task_id) {
+  auto db = TRY(read());
   return query_one(
-      db_, "SELECT count(*) FROM backup_records WHERE task_id = ?",
-      [](Stmt& s) -> Result<int64_t> { return s.i64(0); }, "no count", task_id);
+      *db.conn, "SELECT count(*) FROM backup_records WHERE task_id = ?",
+      [](Rows& s) -> Result<int64_t> { return s.i64(0); }, "no count", task_id);
 }
 
-Result<int64_t> Store::count_restore_tasks() {
-  std::lock_guard lock(mu_);
+Result<int64_t> SqlStore::count_restore_tasks() {
+  auto db = TRY(read());
   return query_one(
-      db_, "SELECT count(*) FROM restore_tasks",
-      [](Stmt& s) -> Result<int64_t> { return s.i64(0); }, "no count");
+      *db.conn, "SELECT count(*) FROM restore_tasks",
+      [](Rows& s) -> Result<int64_t> { return s.i64(0); }, "no count");
 }
 
-// The WHERE of a filtered audit query: an empty value matches every entry.
+// The WHERE of a filtered audit query: an empty value matches every entry. Each value is bound
+// twice (`?` placeholders are positional in both dialects).
 constexpr std::string_view kAuditWhere =
-    " WHERE (?1 = '' OR user_name = ?1) AND (?2 = '' OR action = ?2)";
+    " WHERE (CAST(? AS TEXT) = '' OR user_name = ?) AND (CAST(? AS TEXT) = '' OR action = ?)";
 
-Result<int64_t> Store::count_audit(const AuditFilter& filter) {
-  std::lock_guard lock(mu_);
+Result<int64_t> SqlStore::count_audit(const AuditFilter& filter) {
+  auto db = TRY(read());
   return query_one(
-      db_, "SELECT count(*) FROM audit_log" + std::string(kAuditWhere),
-      [](Stmt& s) -> Result<int64_t> { return s.i64(0); }, "no count", filter.user, filter.action);
+      *db.conn, "SELECT count(*) FROM audit_log" + std::string(kAuditWhere),
+      [](Rows& s) -> Result<int64_t> { return s.i64(0); }, "no count", filter.user, filter.user,
+      filter.action, filter.action);
 }
 
-Status Store::put_token(const Token& token) {
-  std::lock_guard lock(mu_);
+Status SqlStore::put_token(const Token& token) {
+  auto db = TRY(write());
   TRY(name_constraint(
-      name_constraint(change(db_,
+      name_constraint(change(*db.conn,
                              "INSERT INTO tokens (token_hash, user_id, created_at, expires_at) "
                              "VALUES (?, ?, ?, ?)",
                              token.token_hash, token.user_id, token.created_at, token.expires_at),
                       Errc::kNotFound,
                       "user with id " + std::to_string(token.user_id) + " does not exist"),
       Errc::kAlreadyExists, "the token already exists"));
-  return ok();
+  return db.commit();
 }
 
-Result<Token> Store::get_token(const std::string& token_hash) {
-  std::lock_guard lock(mu_);
+Result<Token> SqlStore::get_token(const std::string& token_hash) {
+  auto db = TRY(read());
   // The message does not repeat the hash: it identifies a session.
-  return query_one(db_, sql("SELECT ", kTokenColumns, " FROM tokens WHERE token_hash = ?"),
+  return query_one(*db.conn, sql("SELECT ", kTokenColumns, " FROM tokens WHERE token_hash = ?"),
                    read_token, "the token does not exist", token_hash);
 }
 
-Status Store::delete_token(const std::string& token_hash) {
-  std::lock_guard lock(mu_);
+Status SqlStore::delete_token(const std::string& token_hash) {
+  auto db = TRY(write());
   // Idempotent: logging out twice is not an error.
-  TRY(change(db_, "DELETE FROM tokens WHERE token_hash = ?", token_hash));
-  return ok();
+  TRY(change(*db.conn, "DELETE FROM tokens WHERE token_hash = ?", token_hash));
+  return db.commit();
 }
 
-Status Store::delete_expired_tokens(int64_t now) {
-  std::lock_guard lock(mu_);
-  TRY(change(db_, "DELETE FROM tokens WHERE expires_at <= ?", now));
-  return ok();
+Status SqlStore::delete_expired_tokens(int64_t now) {
+  auto db = TRY(write());
+  TRY(change(*db.conn, "DELETE FROM tokens WHERE expires_at <= ?", now));
+  return db.commit();
 }
 
 // ---------------------------------------------------------------------------------------------
 // Backup tasks and records.
 
-Result<BackupTask> Store::create_backup_task(const BackupTask& task) {
-  std::lock_guard lock(mu_);
+Result<BackupTask> SqlStore::create_backup_task(const BackupTask& task) {
+  auto db = TRY(write());
   BackupTask t = task;
   if (t.created_at == 0) t.created_at = now_seconds();
   const PathParams& p = t.params;
-  TRY(name_constraint(
-      change(db_,
+  t.id = TRY(name_constraint(
+      insert(*db.conn,
              "INSERT INTO backup_tasks (name, cluster, data_source, path_type, path, nameservice, "
              "ip_mode, namenode_ip, queue, max_copies, period_seconds, start_time, suspended, "
              "next_run, created_at, verify_after_run) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-             "?, ?, ?, ?)",
+             "?, ?, ?, ?) RETURNING id",
              t.name, t.cluster, to_string(t.data_source), to_string(p.path_type), p.path,
              p.nameservice, p.ip_mode, p.namenode_ip, p.queue, t.max_copies, t.period_seconds,
              t.start_time, t.suspended, t.next_run, t.created_at, t.verify_after_run),
       Errc::kAlreadyExists, "a backup task named '" + t.name + "' already exists"));
-  t.id = sqlite3_last_insert_rowid(db_);
+  TRY(db.commit());
   return t;
 }
 
-Result<BackupTask> Store::get_backup_task(const std::string& name) {
-  std::lock_guard lock(mu_);
-  return query_one(db_, sql("SELECT ", kBackupTaskColumns, " FROM backup_tasks WHERE name = ?"),
+Result<BackupTask> SqlStore::get_backup_task(const std::string& name) {
+  auto db = TRY(read());
+  return query_one(*db.conn,
+                   sql("SELECT ", kBackupTaskColumns, " FROM backup_tasks WHERE name = ?"),
                    read_backup_task, "backup task '" + name + "' does not exist", name);
 }
 
-Result<std::vector<BackupTask>> Store::list_backup_tasks(Page page) {
-  std::lock_guard lock(mu_);
+Result<std::vector<BackupTask>> SqlStore::list_backup_tasks(Page page) {
+  auto db = TRY(read());
   const Limits l = clamp(page);
   return query_all(
-      db_, sql("SELECT ", kBackupTaskColumns, " FROM backup_tasks ORDER BY id LIMIT ? OFFSET ?"),
+      *db.conn,
+      sql("SELECT ", kBackupTaskColumns, " FROM backup_tasks ORDER BY id LIMIT ? OFFSET ?"),
       read_backup_task, l.limit, l.offset);
 }
 
-Status Store::update_backup_task(const BackupTask& t) {
-  std::lock_guard lock(mu_);
+Status SqlStore::update_backup_task(const BackupTask& t) {
+  auto db = TRY(write());
   const PathParams& p = t.params;
   const int64_t n = TRY(name_constraint(
-      change(db_,
+      change(*db.conn,
              "UPDATE backup_tasks SET name = ?, cluster = ?, data_source = ?, path_type = ?, "
              "path = ?, nameservice = ?, ip_mode = ?, namenode_ip = ?, queue = ?, max_copies = ?, "
              "period_seconds = ?, start_time = ?, suspended = ?, next_run = ?, created_at = ?, "
@@ -775,34 +931,34 @@ Status Store::update_backup_task(const BackupTask& t) {
              t.start_time, t.suspended, t.next_run, t.created_at, t.verify_after_run, t.id),
       Errc::kAlreadyExists, "a backup task named '" + t.name + "' already exists"));
   if (n == 0) return not_found("backup task '" + t.name + "' does not exist");
-  return ok();
+  return db.commit();
 }
 
-Status Store::delete_backup_task(const std::string& name) {
-  std::lock_guard lock(mu_);
-  if (TRY(change(db_, "DELETE FROM backup_tasks WHERE name = ?", name)) == 0)
+Status SqlStore::delete_backup_task(const std::string& name) {
+  auto db = TRY(write());
+  if (TRY(change(*db.conn, "DELETE FROM backup_tasks WHERE name = ?", name)) == 0)
     return not_found("backup task '" + name + "' does not exist");
-  return ok();
+  return db.commit();
 }
 
-Result<BackupRecord> Store::create_backup_record(const BackupRecord& record) {
-  std::lock_guard lock(mu_);
+Result<BackupRecord> SqlStore::create_backup_record(const BackupRecord& record) {
+  auto db = TRY(write());
   BackupRecord r = record;
-  TRY(change(db_,
-             "INSERT INTO backup_records (task_id, task_name, status, started_at, ended_at, size, "
-             "checksum, backup_object, backup_path, system_version, error, progress, consistency) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-             r.task_id, r.task_name, to_string(r.status), r.started_at, r.ended_at, r.size,
-             r.checksum, r.backup_object, r.backup_path, r.system_version, r.error, r.progress,
-             consistency_text(r)));
-  r.id = sqlite3_last_insert_rowid(db_);
+  r.id = TRY(insert(
+      *db.conn,
+      "INSERT INTO backup_records (task_id, task_name, status, started_at, ended_at, size, "
+      "checksum, backup_object, backup_path, system_version, error, progress, consistency) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+      r.task_id, r.task_name, to_string(r.status), r.started_at, r.ended_at, r.size, r.checksum,
+      r.backup_object, r.backup_path, r.system_version, r.error, r.progress, consistency_text(r)));
+  TRY(db.commit());
   return r;
 }
 
-Status Store::update_backup_record(const BackupRecord& r) {
-  std::lock_guard lock(mu_);
+Status SqlStore::update_backup_record(const BackupRecord& r) {
+  auto db = TRY(write());
   const int64_t n = TRY(change(
-      db_,
+      *db.conn,
       "UPDATE backup_records SET task_id = ?, task_name = ?, status = ?, "
       "started_at = ?, ended_at = ?, size = ?, checksum = ?, backup_object = ?, "
       "backup_path = ?, system_version = ?, error = ?, progress = ?, consistency = ? WHERE id = ?",
@@ -810,29 +966,29 @@ Status Store::update_backup_record(const BackupRecord& r) {
       r.backup_object, r.backup_path, r.system_version, r.error, r.progress, consistency_text(r),
       r.id));
   if (n == 0) return not_found("backup record " + std::to_string(r.id) + " does not exist");
-  return ok();
+  return db.commit();
 }
 
-Result<BackupRecord> Store::get_backup_record(int64_t id) {
-  std::lock_guard lock(mu_);
-  return query_one(db_, sql("SELECT ", kBackupRecordColumns, " FROM backup_records WHERE id = ?"),
-                   read_backup_record, "backup record " + std::to_string(id) + " does not exist",
-                   id);
+Result<BackupRecord> SqlStore::get_backup_record(int64_t id) {
+  auto db = TRY(read());
+  return query_one(
+      *db.conn, sql("SELECT ", kBackupRecordColumns, " FROM backup_records WHERE id = ?"),
+      read_backup_record, "backup record " + std::to_string(id) + " does not exist", id);
 }
 
-Result<std::vector<BackupRecord>> Store::list_backup_records(int64_t task_id, Page page) {
-  std::lock_guard lock(mu_);
+Result<std::vector<BackupRecord>> SqlStore::list_backup_records(int64_t task_id, Page page) {
+  auto db = TRY(read());
   const Limits l = clamp(page);
-  return query_all(db_,
+  return query_all(*db.conn,
                    sql("SELECT ", kBackupRecordColumns,
                        " FROM backup_records WHERE task_id = ? ORDER BY id DESC LIMIT ? OFFSET ?"),
                    read_backup_record, task_id, l.limit, l.offset);
 }
 
-Result<std::vector<BackupRecord>> Store::list_running_backup_records() {
-  std::lock_guard lock(mu_);
+Result<std::vector<BackupRecord>> SqlStore::list_running_backup_records() {
+  auto db = TRY(read());
   // The literal matches the partial index backup_records_running.
-  return query_all(db_,
+  return query_all(*db.conn,
                    sql("SELECT ", kBackupRecordColumns,
                        " FROM backup_records WHERE status = 'Running' ORDER BY id"),
                    read_backup_record);
@@ -841,44 +997,47 @@ Result<std::vector<BackupRecord>> Store::list_running_backup_records() {
 // ---------------------------------------------------------------------------------------------
 // Restoration tasks, attempts and their logs.
 
-Result<RestoreTask> Store::create_restore_task(const RestoreTask& task) {
-  std::lock_guard lock(mu_);
+Result<RestoreTask> SqlStore::create_restore_task(const RestoreTask& task) {
+  auto db = TRY(write());
   RestoreTask t = task;
   if (t.created_at == 0) t.created_at = now_seconds();
   if (t.updated_at == 0) t.updated_at = t.created_at;
   const PathParams& p = t.params;
-  TRY(name_constraint(
-      change(db_,
+  t.id = TRY(name_constraint(
+      insert(*db.conn,
              "INSERT INTO restore_tasks (name, cluster, data_source, path_type, path, "
              "nameservice, ip_mode, namenode_ip, queue, state, progress, error, attempts, "
-             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+             "RETURNING id",
              t.name, t.cluster, to_string(t.data_source), to_string(p.path_type), p.path,
              p.nameservice, p.ip_mode, p.namenode_ip, p.queue, to_string(t.state), t.progress,
              t.error, t.attempts, t.created_at, t.updated_at),
       Errc::kAlreadyExists, "a restoration task named '" + t.name + "' already exists"));
-  t.id = sqlite3_last_insert_rowid(db_);
+  TRY(db.commit());
   return t;
 }
 
-Result<RestoreTask> Store::get_restore_task(const std::string& name) {
-  std::lock_guard lock(mu_);
-  return query_one(db_, sql("SELECT ", kRestoreTaskColumns, " FROM restore_tasks WHERE name = ?"),
+Result<RestoreTask> SqlStore::get_restore_task(const std::string& name) {
+  auto db = TRY(read());
+  return query_one(*db.conn,
+                   sql("SELECT ", kRestoreTaskColumns, " FROM restore_tasks WHERE name = ?"),
                    read_restore_task, "restoration task '" + name + "' does not exist", name);
 }
 
-Result<std::vector<RestoreTask>> Store::list_restore_tasks(Page page) {
-  std::lock_guard lock(mu_);
+Result<std::vector<RestoreTask>> SqlStore::list_restore_tasks(Page page) {
+  auto db = TRY(read());
   const Limits l = clamp(page);
   return query_all(
-      db_, sql("SELECT ", kRestoreTaskColumns, " FROM restore_tasks ORDER BY id LIMIT ? OFFSET ?"),
+      *db.conn,
+      sql("SELECT ", kRestoreTaskColumns, " FROM restore_tasks ORDER BY id LIMIT ? OFFSET ?"),
       read_restore_task, l.limit, l.offset);
 }
 
-Status Store::update_restore_task(const RestoreTask& t) {
-  std::lock_guard lock(mu_);
+Status SqlStore::update_restore_task(const RestoreTask& t) {
+  auto db = TRY(write());
   const PathParams& p = t.params;
   const int64_t n = TRY(name_constraint(
-      change(db_,
+      change(*db.conn,
              "UPDATE restore_tasks SET name = ?, cluster = ?, data_source = ?, path_type = ?, "
              "path = ?, nameservice = ?, ip_mode = ?, namenode_ip = ?, queue = ?, state = ?, "
              "progress = ?, error = ?, attempts = ?, created_at = ?, updated_at = ? WHERE id = ?",
@@ -887,26 +1046,26 @@ Status Store::update_restore_task(const RestoreTask& t) {
              t.error, t.attempts, t.created_at, t.updated_at, t.id),
       Errc::kAlreadyExists, "a restoration task named '" + t.name + "' already exists"));
   if (n == 0) return not_found("restoration task '" + t.name + "' does not exist");
-  return ok();
+  return db.commit();
 }
 
-Status Store::delete_restore_task(const std::string& name) {
-  std::lock_guard lock(mu_);
+Status SqlStore::delete_restore_task(const std::string& name) {
+  auto db = TRY(write());
   // Attempts and their log lines go with it (ON DELETE CASCADE).
-  if (TRY(change(db_, "DELETE FROM restore_tasks WHERE name = ?", name)) == 0)
+  if (TRY(change(*db.conn, "DELETE FROM restore_tasks WHERE name = ?", name)) == 0)
     return not_found("restoration task '" + name + "' does not exist");
-  return ok();
+  return db.commit();
 }
 
-Result<RestoreAttempt> Store::create_attempt(const RestoreAttempt& attempt) {
-  std::lock_guard lock(mu_);
+Result<RestoreAttempt> SqlStore::create_attempt(const RestoreAttempt& attempt) {
+  auto db = TRY(write());
   RestoreAttempt a = attempt;
-  TRY(name_constraint(
+  a.id = TRY(name_constraint(
       name_constraint(
-          change(db_,
+          insert(*db.conn,
                  "INSERT INTO restore_attempts (task_id, number, state, progress, phase, error, "
                  "safety_copy, steps, report, started_at, ended_at) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                  a.task_id, a.number, to_string(a.state), a.progress, a.phase, a.error,
                  a.safety_copy, steps_json(a.steps), dump_json(a.report), a.started_at, a.ended_at),
           Errc::kNotFound,
@@ -914,86 +1073,86 @@ Result<RestoreAttempt> Store::create_attempt(const RestoreAttempt& attempt) {
       Errc::kAlreadyExists,
       "attempt " + std::to_string(a.number) + " of restoration task with id " +
           std::to_string(a.task_id) + " already exists"));
-  a.id = sqlite3_last_insert_rowid(db_);
+  TRY(db.commit());
   return a;
 }
 
-Status Store::update_attempt(const RestoreAttempt& a) {
-  std::lock_guard lock(mu_);
+Status SqlStore::update_attempt(const RestoreAttempt& a) {
+  auto db = TRY(write());
   const int64_t n = TRY(change(
-      db_,
+      *db.conn,
       "UPDATE restore_attempts SET task_id = ?, number = ?, state = ?, progress = ?, phase = ?, "
       "error = ?, safety_copy = ?, steps = ?, report = ?, started_at = ?, ended_at = ? "
       "WHERE id = ?",
       a.task_id, a.number, to_string(a.state), a.progress, a.phase, a.error, a.safety_copy,
       steps_json(a.steps), dump_json(a.report), a.started_at, a.ended_at, a.id));
   if (n == 0) return not_found("restoration attempt " + std::to_string(a.id) + " does not exist");
-  return ok();
+  return db.commit();
 }
 
-Result<std::vector<RestoreAttempt>> Store::list_attempts(int64_t task_id) {
-  std::lock_guard lock(mu_);
-  return query_all(db_,
+Result<std::vector<RestoreAttempt>> SqlStore::list_attempts(int64_t task_id) {
+  auto db = TRY(read());
+  return query_all(*db.conn,
                    sql("SELECT ", kAttemptColumns,
                        " FROM restore_attempts WHERE task_id = ? ORDER BY number, id"),
                    read_attempt, task_id);
 }
 
-Status Store::append_log(int64_t attempt_id, const LogLine& line) {
-  std::lock_guard lock(mu_);
+Status SqlStore::append_log(int64_t attempt_id, const LogLine& line) {
+  auto db = TRY(write());
   TRY(name_constraint(
-      change(db_, "INSERT INTO restore_log (attempt_id, at, level, text) VALUES (?, ?, ?, ?)",
+      change(*db.conn, "INSERT INTO restore_log (attempt_id, at, level, text) VALUES (?, ?, ?, ?)",
              attempt_id, line.at != 0 ? line.at : now_seconds(), line.level, line.text),
       Errc::kNotFound, "restoration attempt " + std::to_string(attempt_id) + " does not exist"));
-  return ok();
+  return db.commit();
 }
 
-Result<std::vector<LogLine>> Store::list_log(int64_t attempt_id) {
-  std::lock_guard lock(mu_);
-  return query_all(db_, "SELECT at, level, text FROM restore_log WHERE attempt_id = ? ORDER BY id",
+Result<std::vector<LogLine>> SqlStore::list_log(int64_t attempt_id) {
+  auto db = TRY(read());
+  return query_all(*db.conn,
+                   "SELECT at, level, text FROM restore_log WHERE attempt_id = ? ORDER BY id",
                    read_log_line, attempt_id);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Audit log and settings.
 
-Status Store::append_audit(const AuditEntry& e) {
-  std::lock_guard lock(mu_);
-  TRY(change(db_,
+Status SqlStore::append_audit(const AuditEntry& e) {
+  auto db = TRY(write());
+  TRY(change(*db.conn,
              "INSERT INTO audit_log (at, user_name, action, target, outcome, detail) "
              "VALUES (?, ?, ?, ?, ?, ?)",
              e.at != 0 ? e.at : now_seconds(), e.user, e.action, e.target, e.outcome, e.detail));
-  return ok();
+  return db.commit();
 }
 
-Result<std::vector<AuditEntry>> Store::list_audit(Page page, const AuditFilter& filter) {
-  std::lock_guard lock(mu_);
+Result<std::vector<AuditEntry>> SqlStore::list_audit(Page page, const AuditFilter& filter) {
+  auto db = TRY(read());
   const Limits l = clamp(page);
   return query_all(
-      db_,
+      *db.conn,
       sql("SELECT ", kAuditColumns,
-          " FROM audit_log" + std::string(kAuditWhere) + " ORDER BY id DESC LIMIT ?3 OFFSET ?4"),
-      read_audit, filter.user, filter.action, l.limit, l.offset);
+          " FROM audit_log" + std::string(kAuditWhere) + " ORDER BY id DESC LIMIT ? OFFSET ?"),
+      read_audit, filter.user, filter.user, filter.action, filter.action, l.limit, l.offset);
 }
 
-Result<std::optional<std::string>> Store::get_setting(const std::string& key) {
-  std::lock_guard lock(mu_);
-  auto stmt = TRY(Stmt::prepare(db_, "SELECT value FROM settings WHERE key = ?"));
-  stmt.bind(key);
-  if (!TRY(stmt.step())) return std::nullopt;
-  return stmt.text(0);
+Result<std::optional<std::string>> SqlStore::get_setting(const std::string& key) {
+  auto db = TRY(read());
+  auto rows = TRY(query(*db.conn, "SELECT value FROM settings WHERE key = ?", key));
+  if (!TRY(rows->next())) return std::nullopt;
+  return rows->text(0);
 }
 
-Status Store::put_setting(const std::string& key, const std::string& value) {
+Status SqlStore::put_setting(const std::string& key, const std::string& value) {
   // The schema version belongs to the migrations alone.
   if (key == kSchemaVersionKey)
     return invalid_argument("key", "the setting '" + key + "' is managed by the store");
-  std::lock_guard lock(mu_);
-  TRY(change(db_,
+  auto db = TRY(write());
+  TRY(change(*db.conn,
              "INSERT INTO settings (key, value) VALUES (?, ?) "
              "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
              key, value));
-  return ok();
+  return db.commit();
 }
 
 }  // namespace flinkbr::store

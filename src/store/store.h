@@ -1,18 +1,24 @@
-// Store: flinkbr's state in one SQLite database (<state_dir>/flinkbr.db, WAL mode), kept across
-// restarts. One connection guarded by a mutex: every method is thread-safe and is one
-// transaction. Methods fail with kNotFound (naming the thing), kAlreadyExists (a name taken) or
-// kIOError (SQLite errors, with the SQLite message).
+// Store: flinkbr's state (users, tokens, tasks, records, attempts, logs, audit, settings), kept
+// across restarts in one SQL database. One interface, two implementations behind it:
+//   - SQLite, one file <state_dir>/flinkbr.db (WAL mode): one daemon, the default;
+//   - PostgreSQL (`server.database`), in its own schema: a group of managers sharing one state.
+// Both run the same statements (store.cc) and the same schema history (one ordered list of
+// migrations, each with the SQL of both dialects); only the connection differs
+// (sqlite_store.cc, postgres_store.cc).
+//
+// Contract of every method: thread-safe (one connection guarded by a mutex), one transaction.
+// Failures: kNotFound naming the thing, kAlreadyExists for a taken name, kCorruption for a row
+// this program cannot read, kIOError for database errors (with the database's message, never a
+// password), kUnavailable (retryable) when the PostgreSQL server cannot be reached: the call
+// fails and a later call reconnects by itself.
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "store/model.h"
-
-struct sqlite3;
 
 namespace flinkbr::store {
 
@@ -21,84 +27,110 @@ struct Page {
   int64_t offset = 0;  // rows to skip
 };
 
+// The schema version this program migrates to (the length of the migration list).
+int64_t latest_schema_version();
+
+// The PostgreSQL schema flinkbr keeps its tables in (so that it can share a database).
+inline constexpr std::string_view kDefaultPostgresSchema = "flinkbr";
+
 class Store {
  public:
-  // Opens or creates the database and migrates the schema.
-  [[nodiscard]] static Result<std::unique_ptr<Store>> open(const std::string& path);
-  ~Store();
+  // Opens or creates the SQLite database at `path` (mode 0600) and migrates the schema.
+  [[nodiscard]] static Result<std::unique_ptr<Store>> open_sqlite(const std::string& path);
+  // Same as open_sqlite (kept for the callers that predate PostgreSQL).
+  [[nodiscard]] static Result<std::unique_ptr<Store>> open(const std::string& path) {
+    return open_sqlite(path);
+  }
+  // Connects to PostgreSQL (`conninfo`: a URI or key=value string for libpq, which must not hold
+  // the password; `password` empty: libpq's own means, e.g. ~/.pgpass), creates `schema` if
+  // needed and migrates it under an advisory lock, so that managers starting at once do not
+  // race. Fails with kUnavailable when the server cannot be reached.
+  [[nodiscard]] static Result<std::unique_ptr<Store>> open_postgres(
+      const std::string& conninfo, const std::string& password,
+      const std::string& schema = std::string(kDefaultPostgresSchema));
+
+  virtual ~Store() = default;
+  Store() = default;
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  // A view of this store for the active manager of a group: every write runs in one transaction
+  // with `SELECT epoch FROM manager_lease WHERE id = 1 FOR SHARE` and is refused with
+  // kFailedPrecondition ("fenced: this manager's epoch is N, the group is at M") when the
+  // group's epoch is not `epoch`; the row lock makes a take-over's epoch UPDATE wait for the
+  // fenced writes in flight, so no write of an old epoch commits after a take-over. Reads pass
+  // through. On SQLite (one daemon per state directory) the view passes everything through. The
+  // view shares this store's connection and must not outlive it.
+  [[nodiscard]] virtual std::unique_ptr<Store> fenced(int64_t epoch) = 0;
+
   // Users and tokens.
-  [[nodiscard]] Result<User> create_user(const std::string& name, Role role,
-                                         const std::string& password_hash);
-  [[nodiscard]] Result<User> get_user(const std::string& name);
-  [[nodiscard]] Status set_password_hash(int64_t user_id, const std::string& password_hash);
-  [[nodiscard]] Result<User> get_user_by_id(int64_t id);
-  [[nodiscard]] Result<std::vector<User>> list_users();
-  [[nodiscard]] Result<int64_t> count_users();
+  [[nodiscard]] virtual Result<User> create_user(const std::string& name, Role role,
+                                                 const std::string& password_hash) = 0;
+  [[nodiscard]] virtual Result<User> get_user(const std::string& name) = 0;
+  [[nodiscard]] virtual Status set_password_hash(int64_t user_id,
+                                                 const std::string& password_hash) = 0;
+  [[nodiscard]] virtual Result<User> get_user_by_id(int64_t id) = 0;
+  [[nodiscard]] virtual Result<std::vector<User>> list_users() = 0;
+  [[nodiscard]] virtual Result<int64_t> count_users() = 0;
   // The role of an existing user; kNotFound when there is none of that name.
-  [[nodiscard]] Status set_user_role(const std::string& name, Role role);
+  [[nodiscard]] virtual Status set_user_role(const std::string& name, Role role) = 0;
   // Deletes the user and, with it, every token of theirs (their sessions end now).
-  [[nodiscard]] Status delete_user(const std::string& name);
+  [[nodiscard]] virtual Status delete_user(const std::string& name) = 0;
   // Ends every session of the user but the one whose token hash is `keep_token_hash` (empty:
   // all of them), after a password change.
-  [[nodiscard]] Status delete_user_tokens(int64_t user_id, const std::string& keep_token_hash = "");
-  [[nodiscard]] Status put_token(const Token& token);
-  [[nodiscard]] Result<Token> get_token(const std::string& token_hash);  // expired ones too
-  [[nodiscard]] Status delete_token(const std::string& token_hash);
-  [[nodiscard]] Status delete_expired_tokens(int64_t now);
+  [[nodiscard]] virtual Status delete_user_tokens(int64_t user_id,
+                                                  const std::string& keep_token_hash = "") = 0;
+  [[nodiscard]] virtual Status put_token(const Token& token) = 0;
+  [[nodiscard]] virtual Result<Token> get_token(const std::string& token_hash) = 0;  // expired too
+  [[nodiscard]] virtual Status delete_token(const std::string& token_hash) = 0;
+  [[nodiscard]] virtual Status delete_expired_tokens(int64_t now) = 0;
 
   // Backup tasks and records.
-  [[nodiscard]] Result<BackupTask> create_backup_task(const BackupTask& task);  // id assigned
-  [[nodiscard]] Result<BackupTask> get_backup_task(const std::string& name);
-  [[nodiscard]] Result<std::vector<BackupTask>> list_backup_tasks(Page page = {});
-  [[nodiscard]] Result<int64_t> count_backup_tasks();
-  [[nodiscard]] Status update_backup_task(const BackupTask& task);   // by id
-  [[nodiscard]] Status delete_backup_task(const std::string& name);  // records stay
-  [[nodiscard]] Result<BackupRecord> create_backup_record(const BackupRecord& record);
-  [[nodiscard]] Status update_backup_record(const BackupRecord& record);  // by id
-  [[nodiscard]] Result<BackupRecord> get_backup_record(int64_t id);
+  [[nodiscard]] virtual Result<BackupTask> create_backup_task(const BackupTask& task) = 0;  // id
+  [[nodiscard]] virtual Result<BackupTask> get_backup_task(const std::string& name) = 0;
+  [[nodiscard]] virtual Result<std::vector<BackupTask>> list_backup_tasks(Page page = {}) = 0;
+  [[nodiscard]] virtual Result<int64_t> count_backup_tasks() = 0;
+  [[nodiscard]] virtual Status update_backup_task(const BackupTask& task) = 0;   // by id
+  [[nodiscard]] virtual Status delete_backup_task(const std::string& name) = 0;  // records stay
+  [[nodiscard]] virtual Result<BackupRecord> create_backup_record(const BackupRecord& record) = 0;
+  [[nodiscard]] virtual Status update_backup_record(const BackupRecord& record) = 0;  // by id
+  [[nodiscard]] virtual Result<BackupRecord> get_backup_record(int64_t id) = 0;
   // Newest first.
-  [[nodiscard]] Result<std::vector<BackupRecord>> list_backup_records(int64_t task_id,
-                                                                      Page page = {});
-  [[nodiscard]] Result<int64_t> count_backup_records(int64_t task_id);
-  [[nodiscard]] Result<std::vector<BackupRecord>> list_running_backup_records();
+  [[nodiscard]] virtual Result<std::vector<BackupRecord>> list_backup_records(int64_t task_id,
+                                                                              Page page = {}) = 0;
+  [[nodiscard]] virtual Result<int64_t> count_backup_records(int64_t task_id) = 0;
+  [[nodiscard]] virtual Result<std::vector<BackupRecord>> list_running_backup_records() = 0;
 
   // Restoration tasks and their attempts.
-  [[nodiscard]] Result<RestoreTask> create_restore_task(const RestoreTask& task);
-  [[nodiscard]] Result<RestoreTask> get_restore_task(const std::string& name);
+  [[nodiscard]] virtual Result<RestoreTask> create_restore_task(const RestoreTask& task) = 0;
+  [[nodiscard]] virtual Result<RestoreTask> get_restore_task(const std::string& name) = 0;
   // Lists page in SQL (LIMIT/OFFSET): a page costs its own rows, not the table's.
-  [[nodiscard]] Result<std::vector<RestoreTask>> list_restore_tasks(Page page = {});
-  [[nodiscard]] Result<int64_t> count_restore_tasks();
-  [[nodiscard]] Status update_restore_task(const RestoreTask& task);  // by id
-  [[nodiscard]] Status delete_restore_task(const std::string& name);  // with its attempts and logs
-  [[nodiscard]] Result<RestoreAttempt> create_attempt(const RestoreAttempt& attempt);
-  [[nodiscard]] Status update_attempt(const RestoreAttempt& attempt);  // by id
+  [[nodiscard]] virtual Result<std::vector<RestoreTask>> list_restore_tasks(Page page = {}) = 0;
+  [[nodiscard]] virtual Result<int64_t> count_restore_tasks() = 0;
+  [[nodiscard]] virtual Status update_restore_task(const RestoreTask& task) = 0;  // by id
+  // With its attempts and logs.
+  [[nodiscard]] virtual Status delete_restore_task(const std::string& name) = 0;
+  [[nodiscard]] virtual Result<RestoreAttempt> create_attempt(const RestoreAttempt& attempt) = 0;
+  [[nodiscard]] virtual Status update_attempt(const RestoreAttempt& attempt) = 0;  // by id
   // Oldest first.
-  [[nodiscard]] Result<std::vector<RestoreAttempt>> list_attempts(int64_t task_id);
-  [[nodiscard]] Status append_log(int64_t attempt_id, const LogLine& line);
-  [[nodiscard]] Result<std::vector<LogLine>> list_log(int64_t attempt_id);
+  [[nodiscard]] virtual Result<std::vector<RestoreAttempt>> list_attempts(int64_t task_id) = 0;
+  [[nodiscard]] virtual Status append_log(int64_t attempt_id, const LogLine& line) = 0;
+  [[nodiscard]] virtual Result<std::vector<LogLine>> list_log(int64_t attempt_id) = 0;
 
   // Audit log, newest first.
-  [[nodiscard]] Status append_audit(const AuditEntry& entry);
+  [[nodiscard]] virtual Status append_audit(const AuditEntry& entry) = 0;
   // With a filter: only the entries of that user and/or that action (exact; empty: any).
   struct AuditFilter {
     std::string user;
     std::string action;
   };
-  [[nodiscard]] Result<std::vector<AuditEntry>> list_audit(Page page = {},
-                                                           const AuditFilter& filter = {});
-  [[nodiscard]] Result<int64_t> count_audit(const AuditFilter& filter = {});
+  [[nodiscard]] virtual Result<std::vector<AuditEntry>> list_audit(
+      Page page = {}, const AuditFilter& filter = {}) = 0;
+  [[nodiscard]] virtual Result<int64_t> count_audit(const AuditFilter& filter = {}) = 0;
 
   // Settings (key/value), e.g. schema version, scheduler state.
-  [[nodiscard]] Result<std::optional<std::string>> get_setting(const std::string& key);
-  [[nodiscard]] Status put_setting(const std::string& key, const std::string& value);
-
- private:
-  explicit Store(sqlite3* db) : db_(db) {}
-  std::mutex mu_;
-  sqlite3* db_;
+  [[nodiscard]] virtual Result<std::optional<std::string>> get_setting(const std::string& key) = 0;
+  [[nodiscard]] virtual Status put_setting(const std::string& key, const std::string& value) = 0;
 };
 
 }  // namespace flinkbr::store

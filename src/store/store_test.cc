@@ -9,32 +9,81 @@
 
 #include <gtest/gtest.h>
 
+#include "support/postgres_server.h"
+
 namespace flinkbr::store {
 namespace {
 
 namespace fs = std::filesystem;
 
-class StoreTest : public ::testing::Test {
+// The whole suite runs against both implementations. PostgreSQL: one throwaway server per test
+// binary (tests/support/postgres_server.h), a fresh schema per test.
+enum class Backend { kSqlite, kPostgres };
+
+std::string backend_name(const ::testing::TestParamInfo<Backend>& info) {
+  return info.param == Backend::kSqlite ? "Sqlite" : "Postgres";
+}
+
+// The server, started on first use and stopped when the binary ends; `why` says why not.
+testsupport::PgServer* pg_server(std::string* why) {
+  static testsupport::PgServer* server = nullptr;
+  static std::string failure;
+  static bool tried = false;
+  if (!tried) {
+    tried = true;
+    auto* s = new testsupport::PgServer;
+    failure = s->start();
+    if (failure.empty()) {
+      server = s;
+      std::atexit([] { server->stop(); });
+    } else {
+      s->stop();
+    }
+  }
+  *why = failure;
+  return server;
+}
+
+class StoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   void SetUp() override {
     std::string tmpl = (fs::temp_directory_path() / "flinkbr-store-XXXXXX").string();
     ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
     path_ = (dir_ / "flinkbr.db").string();
+    if (GetParam() == Backend::kPostgres) {
+      std::string why;
+      pg_ = pg_server(&why);
+      if (!pg_) GTEST_SKIP() << "no PostgreSQL server for the tests: " << why;
+      static int counter = 0;
+      schema_ = "store_test_" + std::to_string(++counter);
+      dsn_ = pg_->dsn("postgres");
+    }
     reopen();
   }
   void TearDown() override {
     store_.reset();
+    if (pg_ && !schema_.empty())
+      testsupport::sql(dsn_, "DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
     fs::remove_all(dir_);
+  }
+  // Opens another store on the same database (as a second daemon or manager would).
+  Result<std::unique_ptr<Store>> open_again() {
+    if (GetParam() == Backend::kSqlite) return Store::open_sqlite(path_);
+    return Store::open_postgres(dsn_, "", schema_);
   }
   void reopen() {
     store_.reset();
-    auto s = Store::open(path_);
+    auto s = open_again();
     ASSERT_TRUE(s) << s.error().message;
     store_ = std::move(*s);
   }
-  // Runs SQL on the file behind the store's back.
+  // Runs SQL on the database behind the store's back.
   void raw_sql(const std::string& sql) {
+    if (GetParam() == Backend::kPostgres) {
+      testsupport::sql(dsn_, "SET search_path TO " + schema_ + "; " + sql);
+      return;
+    }
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
     char* msg = nullptr;
@@ -81,12 +130,23 @@ class StoreTest : public ::testing::Test {
 
   fs::path dir_;
   std::string path_;
+  testsupport::PgServer* pg_ = nullptr;
+  std::string schema_;
+  std::string dsn_;
   std::unique_ptr<Store> store_;
 };
 
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest,
+                         ::testing::Values(Backend::kSqlite, Backend::kPostgres), backend_name);
+
+// Properties of the SQLite file itself.
+class SqliteStoreTest : public StoreTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, SqliteStoreTest, ::testing::Values(Backend::kSqlite),
+                         backend_name);
+
 // ---- users and tokens --------------------------------------------------------------------
 
-TEST_F(StoreTest, UsersRoundTrip) {
+TEST_P(StoreTest, UsersRoundTrip) {
   EXPECT_EQ(*store_->count_users(), 0);
   auto u = store_->create_user("alice", Role::kOperator, "$argon2id$hash");
   ASSERT_TRUE(u) << u.error().message;
@@ -114,7 +174,7 @@ TEST_F(StoreTest, UsersRoundTrip) {
   EXPECT_EQ(*store_->count_users(), 2);
 }
 
-TEST_F(StoreTest, UserErrors) {
+TEST_P(StoreTest, UserErrors) {
   ASSERT_TRUE(store_->create_user("alice", Role::kViewer, "h"));
   auto dup = store_->create_user("alice", Role::kViewer, "h");
   ASSERT_FALSE(dup);
@@ -128,7 +188,7 @@ TEST_F(StoreTest, UserErrors) {
   EXPECT_EQ(store_->get_user_by_id(999).error().code, Errc::kNotFound);
 }
 
-TEST_F(StoreTest, RoleNames) {
+TEST_P(StoreTest, RoleNames) {
   for (Role r : {Role::kViewer, Role::kOperator, Role::kAdministrator})
     EXPECT_EQ(*parse_role(to_string(r)), r);
   EXPECT_EQ(to_string(Role::kAdministrator), "administrator");
@@ -139,7 +199,7 @@ TEST_F(StoreTest, RoleNames) {
   EXPECT_NE(bad.error().message.find("'root'"), std::string::npos);
 }
 
-TEST_F(StoreTest, Tokens) {
+TEST_P(StoreTest, Tokens) {
   auto u = store_->create_user("alice", Role::kViewer, "h");
   ASSERT_TRUE(u);
   Token t{.token_hash = "aa", .user_id = u->id, .created_at = 100, .expires_at = 200};
@@ -167,7 +227,7 @@ TEST_F(StoreTest, Tokens) {
 
 // ---- backup tasks and records ------------------------------------------------------------
 
-TEST_F(StoreTest, BackupTaskRoundTrip) {
+TEST_P(StoreTest, BackupTaskRoundTrip) {
   const BackupTask in = sample_backup_task("daily");
   auto created = store_->create_backup_task(in);
   ASSERT_TRUE(created) << created.error().message;
@@ -198,7 +258,7 @@ TEST_F(StoreTest, BackupTaskRoundTrip) {
   EXPECT_GT(store_->get_backup_task("manual")->created_at, 0);
 }
 
-TEST_F(StoreTest, BackupTaskErrors) {
+TEST_P(StoreTest, BackupTaskErrors) {
   ASSERT_TRUE(store_->create_backup_task(sample_backup_task("daily")));
   auto dup = store_->create_backup_task(sample_backup_task("daily"));
   ASSERT_FALSE(dup);
@@ -226,7 +286,7 @@ TEST_F(StoreTest, BackupTaskErrors) {
   EXPECT_EQ(clash.error().code, Errc::kAlreadyExists);
 }
 
-TEST_F(StoreTest, BackupTaskUpdateListDelete) {
+TEST_P(StoreTest, BackupTaskUpdateListDelete) {
   for (const char* name : {"a", "b", "c"}) ASSERT_TRUE(store_->create_backup_task({.name = name}));
   auto b = store_->get_backup_task("b");
   ASSERT_TRUE(b);
@@ -252,7 +312,7 @@ TEST_F(StoreTest, BackupTaskUpdateListDelete) {
   EXPECT_EQ(store_->list_backup_tasks()->size(), 2u);
 }
 
-TEST_F(StoreTest, BackupRecords) {
+TEST_P(StoreTest, BackupRecords) {
   auto task = store_->create_backup_task(sample_backup_task("daily"));
   ASSERT_TRUE(task);
   BackupRecord in{.task_id = task->id,
@@ -302,7 +362,7 @@ TEST_F(StoreTest, BackupRecords) {
   EXPECT_EQ(store_->update_backup_record(ghost).error().code, Errc::kNotFound);
 }
 
-TEST_F(StoreTest, BackupRecordsNewestFirstPagedAndKeptAfterTaskDeletion) {
+TEST_P(StoreTest, BackupRecordsNewestFirstPagedAndKeptAfterTaskDeletion) {
   auto task = store_->create_backup_task({.name = "daily"});
   auto other = store_->create_backup_task({.name = "other"});
   ASSERT_TRUE(task && other);
@@ -345,7 +405,7 @@ TEST_F(StoreTest, BackupRecordsNewestFirstPagedAndKeptAfterTaskDeletion) {
   EXPECT_TRUE(store_->list_backup_records(again->id)->empty());
 }
 
-TEST_F(StoreTest, PageLimitsAreClamped) {
+TEST_P(StoreTest, PageLimitsAreClamped) {
   // 1005 rows in one transaction (one commit each through the API would mean 1005 fsyncs).
   raw_sql(
       "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1005) "
@@ -362,7 +422,7 @@ TEST_F(StoreTest, PageLimitsAreClamped) {
 
 // ---- restoration tasks, attempts, logs ---------------------------------------------------
 
-TEST_F(StoreTest, RestoreTaskRoundTrip) {
+TEST_P(StoreTest, RestoreTaskRoundTrip) {
   const RestoreTask in = sample_restore_task("r1");
   auto created = store_->create_restore_task(in);
   ASSERT_TRUE(created) << created.error().message;
@@ -395,7 +455,7 @@ TEST_F(StoreTest, RestoreTaskRoundTrip) {
   EXPECT_EQ(t2->error, "");
 }
 
-TEST_F(StoreTest, RestoreTaskErrorsAndListing) {
+TEST_P(StoreTest, RestoreTaskErrorsAndListing) {
   ASSERT_TRUE(store_->create_restore_task(sample_restore_task("r1")));
   ASSERT_TRUE(store_->create_restore_task(sample_restore_task("r2")));
   ASSERT_TRUE(store_->create_restore_task(sample_restore_task("r3")));
@@ -419,7 +479,7 @@ TEST_F(StoreTest, RestoreTaskErrorsAndListing) {
   EXPECT_EQ((*page)[0].name, "r2");
 }
 
-TEST_F(StoreTest, AttemptsAndLogs) {
+TEST_P(StoreTest, AttemptsAndLogs) {
   auto task = store_->create_restore_task(sample_restore_task("r1"));
   ASSERT_TRUE(task);
   RestoreAttempt in{.task_id = task->id,
@@ -514,7 +574,7 @@ TEST_F(StoreTest, AttemptsAndLogs) {
   EXPECT_TRUE(store_->list_log(a->id)->empty());
 }
 
-TEST_F(StoreTest, InvalidUtf8InReportIsStoredNotRejected) {
+TEST_P(StoreTest, InvalidUtf8InReportIsStoredNotRejected) {
   auto task = store_->create_restore_task(sample_restore_task("r1"));
   ASSERT_TRUE(task);
   RestoreAttempt a{.task_id = task->id, .number = 1};
@@ -528,7 +588,7 @@ TEST_F(StoreTest, InvalidUtf8InReportIsStoredNotRejected) {
 
 // ---- audit and settings ------------------------------------------------------------------
 
-TEST_F(StoreTest, AuditNewestFirst) {
+TEST_P(StoreTest, AuditNewestFirst) {
   ASSERT_TRUE(store_->append_audit({.at = 1,
                                     .user = "admin",
                                     .action = "backup.create",
@@ -553,7 +613,7 @@ TEST_F(StoreTest, AuditNewestFirst) {
   EXPECT_EQ(first.detail, "LocalDir");
 }
 
-TEST_F(StoreTest, Settings) {
+TEST_P(StoreTest, Settings) {
   auto none = store_->get_setting("scheduler.paused");
   ASSERT_TRUE(none);
   EXPECT_FALSE(none->has_value());
@@ -561,13 +621,13 @@ TEST_F(StoreTest, Settings) {
   ASSERT_TRUE(store_->put_setting("scheduler.paused", "false"));
   EXPECT_EQ(**store_->get_setting("scheduler.paused"), "false");
 
-  EXPECT_EQ(**store_->get_setting("schema_version"), "3");
+  EXPECT_EQ(**store_->get_setting("schema_version"), std::to_string(latest_schema_version()));
   EXPECT_EQ(store_->put_setting("schema_version", "0").error().code, Errc::kInvalidArgument);
 }
 
 // ---- the file ----------------------------------------------------------------------------
 
-TEST_F(StoreTest, ReopenedDatabaseKeepsData) {
+TEST_P(StoreTest, ReopenedDatabaseKeepsData) {
   auto u = store_->create_user("alice", Role::kAdministrator, "hash");
   ASSERT_TRUE(u);
   ASSERT_TRUE(store_->put_token({.token_hash = "t", .user_id = u->id, .expires_at = 1}));
@@ -592,25 +652,25 @@ TEST_F(StoreTest, ReopenedDatabaseKeepsData) {
   EXPECT_EQ((*store_->list_log(at->id))[0].text, "hello");
   EXPECT_EQ(store_->list_audit()->size(), 1u);
   EXPECT_EQ(**store_->get_setting("k"), "v");
-  EXPECT_EQ(**store_->get_setting("schema_version"), "3");
+  EXPECT_EQ(**store_->get_setting("schema_version"), std::to_string(latest_schema_version()));
 }
 
-TEST_F(StoreTest, DatabaseFileIsPrivate) {
+TEST_P(SqliteStoreTest, DatabaseFileIsPrivate) {
   struct stat st {};
   ASSERT_EQ(stat(path_.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600);
 }
 
-TEST_F(StoreTest, NewerSchemaIsRefused) {
+TEST_P(StoreTest, NewerSchemaIsRefused) {
   store_.reset();
   raw_sql("UPDATE settings SET value = '99' WHERE key = 'schema_version'");
-  auto s = Store::open(path_);
+  auto s = open_again();
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, Errc::kFailedPrecondition);
   EXPECT_NE(s.error().message.find("schema version 99"), std::string::npos);
 }
 
-TEST_F(StoreTest, UnknownStoredEnumIsCorruption) {
+TEST_P(StoreTest, UnknownStoredEnumIsCorruption) {
   ASSERT_TRUE(store_->create_user("alice", Role::kViewer, "h"));
   raw_sql("UPDATE users SET role = 'emperor'");
   auto u = store_->get_user("alice");
@@ -618,7 +678,7 @@ TEST_F(StoreTest, UnknownStoredEnumIsCorruption) {
   EXPECT_EQ(u.error().code, Errc::kCorruption);
 }
 
-TEST_F(StoreTest, OpenFailsInMissingDirectory) {
+TEST_P(SqliteStoreTest, OpenFailsInMissingDirectory) {
   auto s = Store::open((dir_ / "no" / "such" / "dir" / "x.db").string());
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, Errc::kIOError);
@@ -626,7 +686,7 @@ TEST_F(StoreTest, OpenFailsInMissingDirectory) {
 
 // ---- concurrency -------------------------------------------------------------------------
 
-TEST_F(StoreTest, ConcurrentWritesFromThreads) {
+TEST_P(StoreTest, ConcurrentWritesFromThreads) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 15;
   std::vector<std::thread> threads;
@@ -661,10 +721,10 @@ TEST_F(StoreTest, ConcurrentWritesFromThreads) {
   EXPECT_EQ(store_->list_audit({.limit = 1000})->size(), size_t{kThreads * kPerThread});
 }
 
-TEST_F(StoreTest, TwoConnectionsOnOneFile) {
+TEST_P(StoreTest, TwoConnectionsOnOneDatabase) {
   // Two Stores (as a daemon and a maintenance tool might) write at once; the busy timeout and
   // BEGIN IMMEDIATE keep both correct.
-  auto second = Store::open(path_);
+  auto second = open_again();
   ASSERT_TRUE(second) << second.error().message;
   std::atomic<int> failures{0};
   auto writer = [&](Store& s, const std::string& who) {
@@ -677,6 +737,184 @@ TEST_F(StoreTest, TwoConnectionsOnOneFile) {
   b.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(store_->list_audit({.limit = 1000})->size(), 100u);
+}
+
+// ---- fencing (the manager group) ---------------------------------------------------------
+
+TEST_P(StoreTest, FencedWritesFollowTheGroupEpoch) {
+  auto fenced7 = store_->fenced(7);
+  auto stale = store_->fenced(6);
+  if (GetParam() == Backend::kSqlite) {
+    // One daemon per state directory: the view passes everything through, with no lease at all.
+    ASSERT_TRUE(stale->create_backup_task({.name = "daily"}));
+    EXPECT_TRUE(fenced7->get_backup_task("daily"));
+    return;
+  }
+  // No lease yet: no manager may write as the active one.
+  auto none = fenced7->create_backup_task({.name = "daily"});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code, Errc::kFailedPrecondition);
+  EXPECT_EQ(none.error().message, "fenced: this manager's epoch is 7, the group has no lease");
+
+  raw_sql(
+      "INSERT INTO manager_lease (id, epoch, holder, address, backend_pid, renewed_at) "
+      "VALUES (1, 7, 'm1', '127.0.0.1:8080', 1, now())");
+  auto task = fenced7->create_backup_task({.name = "daily"});
+  ASSERT_TRUE(task) << task.error().message;
+  ASSERT_TRUE(fenced7->append_audit({.user = "u", .action = "backup.create"}));
+
+  // A manager that lost the lease writes nothing, whatever it writes.
+  auto refused = stale->create_backup_task({.name = "weekly"});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kFailedPrecondition);
+  EXPECT_EQ(refused.error().message, "fenced: this manager's epoch is 6, the group is at 7");
+  BackupTask changed = *task;
+  changed.suspended = true;
+  EXPECT_EQ(stale->update_backup_task(changed).error().code, Errc::kFailedPrecondition);
+  EXPECT_EQ(stale->delete_backup_task("daily").error().code, Errc::kFailedPrecondition);
+  EXPECT_EQ(stale->put_setting("scheduler.paused", "true").error().code, Errc::kFailedPrecondition);
+  // Nothing changed; reads pass through the stale view.
+  EXPECT_EQ(*stale->count_backup_tasks(), 1);
+  EXPECT_FALSE(stale->get_backup_task("daily")->suspended);
+  EXPECT_FALSE(store_->get_setting("scheduler.paused")->has_value());
+  EXPECT_EQ(*store_->count_audit(), 1);
+
+  // A take-over moves the group to epoch 8: the old active is fenced from then on.
+  raw_sql("UPDATE manager_lease SET epoch = 8, holder = 'm2' WHERE id = 1");
+  auto after = fenced7->update_backup_task(changed);
+  ASSERT_FALSE(after);
+  EXPECT_EQ(after.error().message, "fenced: this manager's epoch is 7, the group is at 8");
+  EXPECT_FALSE(store_->get_backup_task("daily")->suspended);
+  EXPECT_TRUE(store_->fenced(8)->update_backup_task(changed));
+  EXPECT_TRUE(store_->get_backup_task("daily")->suspended);
+}
+
+TEST_P(StoreTest, ManagerLeaseTableExists) {
+  // The election (src/group/) expects exactly this table; both dialects have it.
+  if (GetParam() == Backend::kSqlite)
+    raw_sql(
+        "INSERT INTO manager_lease (id, epoch, holder, address, backend_pid, renewed_at) "
+        "VALUES (1, 1, 'm', 'a', 2, 1764000000)");
+  else
+    raw_sql(
+        "INSERT INTO manager_lease (id, epoch, holder, address, backend_pid, renewed_at) "
+        "VALUES (1, 1, 'm', 'a', 2, now())");
+  EXPECT_TRUE(store_->fenced(1)->put_setting("k", "v"));
+}
+
+// ---- PostgreSQL specifics ----------------------------------------------------------------
+
+class PostgresStoreTest : public StoreTest {};
+INSTANTIATE_TEST_SUITE_P(Backends, PostgresStoreTest, ::testing::Values(Backend::kPostgres),
+                         backend_name);
+
+TEST_P(PostgresStoreTest, TablesLiveInTheirOwnSchema) {
+  auto rows = testsupport::sql(dsn_,
+                               "SELECT count(*) FROM information_schema.tables WHERE "
+                               "table_schema = '" +
+                                   schema_ +
+                                   "' AND table_name IN ('users', "
+                                   "'backup_tasks', 'restore_log', 'manager_lease', 'settings')");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], "5");
+  rows = testsupport::sql(
+      dsn_, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'");
+  EXPECT_EQ(rows[0][0], "0");
+}
+
+TEST_P(PostgresStoreTest, ReconnectsAfterTheServerRestarts) {
+  ASSERT_TRUE(store_->create_user("alice", Role::kViewer, "h"));
+  ASSERT_EQ(pg_->restart(), "");
+  // The session was cut: the first call fails, retryable, and says why.
+  auto cut = store_->get_user("alice");
+  ASSERT_FALSE(cut);
+  EXPECT_EQ(cut.error().code, Errc::kUnavailable);
+  EXPECT_TRUE(cut.error().retryable);
+  // The next call connects again by itself; the data is there.
+  auto again = store_->get_user("alice");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->role, Role::kViewer);
+  EXPECT_TRUE(store_->create_user("bob", Role::kViewer, "h"));
+  EXPECT_EQ(*store_->count_users(), 2);
+}
+
+TEST_P(PostgresStoreTest, UnreachableServerIsUnavailableAndHidesThePassword) {
+  const std::string secret = "s3cret-Pa55word";
+  auto s = Store::open_postgres(
+      "postgresql://flinkbr@127.0.0.1:" + std::to_string(testsupport::free_port()) + "/flinkbr",
+      secret, schema_);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, Errc::kUnavailable);
+  EXPECT_NE(s.error().message.find("127.0.0.1"), std::string::npos) << s.error().message;
+  EXPECT_EQ(s.error().message.find(secret), std::string::npos) << s.error().message;
+  // A wrong database on a live server: the password is not in the message either.
+  auto wrong = Store::open_postgres(pg_->dsn("no_such_db"), secret, schema_);
+  ASSERT_FALSE(wrong);
+  EXPECT_NE(wrong.error().message.find("no_such_db"), std::string::npos) << wrong.error().message;
+  EXPECT_EQ(wrong.error().message.find(secret), std::string::npos);
+}
+
+TEST_P(PostgresStoreTest, ManagersMigratingAtOnceDoNotRace) {
+  // A fresh schema, four managers opening it at the same moment.
+  schema_ += "_race";
+  constexpr int kManagers = 4;
+  std::vector<std::thread> threads;
+  std::vector<std::string> errors(kManagers);
+  for (int i = 0; i < kManagers; ++i)
+    threads.emplace_back([&, i] {
+      auto s = Store::open_postgres(dsn_, "", schema_);
+      if (!s) errors[i] = s.error().message;
+    });
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors) EXPECT_EQ(e, "");
+  auto rows = testsupport::sql(
+      dsn_, "SELECT value FROM " + schema_ + ".settings WHERE key = 'schema_version'");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0][0], std::to_string(latest_schema_version()));
+  testsupport::sql(dsn_, "DROP SCHEMA " + schema_ + " CASCADE");
+}
+
+TEST_P(PostgresStoreTest, LargeTextRoundTrips) {
+  auto task = store_->create_restore_task(sample_restore_task("r1"));
+  ASSERT_TRUE(task);
+  auto attempt = store_->create_attempt({.task_id = task->id, .number = 1});
+  ASSERT_TRUE(attempt);
+  // 8 MiB of text with quotes, backslashes, question marks, $1 and non-ASCII.
+  std::string big;
+  const std::string piece = "it's a \\ \"quoted\" ? $1 Zürich ✓ line\n";
+  while (big.size() < (8u << 20)) big += piece;
+  ASSERT_TRUE(store_->append_log(attempt->id, {.at = 1, .level = "info", .text = big}));
+  auto log = store_->list_log(attempt->id);
+  ASSERT_TRUE(log);
+  ASSERT_EQ(log->size(), 1u);
+  EXPECT_TRUE((*log)[0].text == big);
+  RestoreAttempt a = *attempt;
+  a.report = {{"added", nlohmann::json::array()}};
+  for (int i = 0; i < 20000; ++i) a.report["added"].push_back("/flink/ha/job-" + std::to_string(i));
+  ASSERT_TRUE(store_->update_attempt(a));
+  EXPECT_EQ((*store_->list_attempts(task->id))[0].report, a.report);
+}
+
+TEST_P(PostgresStoreTest, PagingIsStableOverManyRows) {
+  raw_sql(
+      "INSERT INTO backup_records (task_id, task_name, status, started_at, ended_at, size, "
+      "checksum, backup_object, backup_path, system_version, error, progress) "
+      "SELECT 1, 'daily', 'Succeeded', i, i, i, '', '', '', '', '', 100 "
+      "FROM generate_series(1, 2500) AS i");
+  EXPECT_EQ(*store_->count_backup_records(1), 2500);
+  std::set<int64_t> seen;
+  int64_t previous = INT64_MAX;
+  for (int64_t offset = 0;; offset += 1000) {
+    auto page = store_->list_backup_records(1, {.limit = 1000, .offset = offset});
+    ASSERT_TRUE(page) << page.error().message;
+    if (page->empty()) break;
+    for (const auto& r : *page) {
+      EXPECT_LT(r.id, previous);  // newest first across pages
+      previous = r.id;
+      seen.insert(r.id);
+    }
+  }
+  EXPECT_EQ(seen.size(), 2500u);
 }
 
 }  // namespace

@@ -63,7 +63,8 @@ class Daemon {
     // More clusters, as YAML list items at the level of "  - name: prod" (cluster_yaml() writes
     // one like prod); the migration tests restore into them.
     std::string extra_clusters;
-    // More keys of "server", one YAML line each, e.g. "webhook_url: http://127.0.0.1:9/hook".
+    // More keys of "server", one YAML line each, e.g. "webhook_url: http://127.0.0.1:9/hook" or
+    // "database: postgresql://u@host:5432/db".
     std::vector<std::string> server_settings;
   };
   Daemon();
