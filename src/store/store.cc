@@ -338,6 +338,11 @@ ALTER TABLE backup_tasks ADD COLUMN verify_after_run INTEGER NOT NULL DEFAULT 0;
     R"sql(
 ALTER TABLE backup_records ADD COLUMN consistency TEXT NOT NULL DEFAULT '';
 )sql",
+    // 4: runs say where they stand in bytes (ProgressDetail as JSON; "" for rows before).
+    R"sql(
+ALTER TABLE backup_records ADD COLUMN progress_detail TEXT NOT NULL DEFAULT '';
+ALTER TABLE restore_attempts ADD COLUMN progress_detail TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 
@@ -433,7 +438,7 @@ std::string consistency_text(const BackupRecord& r) {
 
 constexpr std::string_view kBackupRecordColumns =
     "id, task_id, task_name, status, started_at, ended_at, size, checksum, backup_object, "
-    "backup_path, system_version, error, progress, consistency";
+    "backup_path, system_version, error, progress, consistency, progress_detail";
 Result<BackupRecord> read_backup_record(Stmt& s) {
   BackupRecord r;
   r.id = s.i64(0);
@@ -455,6 +460,8 @@ Result<BackupRecord> read_backup_record(Stmt& s) {
       return corruption("state database: backup record " + std::to_string(r.id) +
                         " has a malformed consistency");
   }
+  r.progress_detail =
+      TRY(stored(parse_progress_detail(s.text(14)), "backup record " + std::to_string(r.id)));
   return r;
 }
 
@@ -496,7 +503,7 @@ std::string steps_json(const std::vector<Step>& steps) {
 
 constexpr std::string_view kAttemptColumns =
     "id, task_id, number, state, progress, phase, error, safety_copy, steps, report, started_at, "
-    "ended_at";
+    "ended_at, progress_detail";
 Result<RestoreAttempt> read_attempt(Stmt& s) {
   RestoreAttempt a;
   a.id = s.i64(0);
@@ -505,7 +512,7 @@ Result<RestoreAttempt> read_attempt(Stmt& s) {
   const std::string what = "restoration attempt " + std::to_string(a.id);
   a.state = TRY(stored(parse_restore_state(s.text(3)), what));
   a.progress = s.i32(4);
-  a.phase = s.text(5);
+  a.phase = TRY(stored(parse_attempt_phase(s.text(5)), what));
   a.error = s.text(6);
   a.safety_copy = s.text(7);
   try {
@@ -523,6 +530,7 @@ Result<RestoreAttempt> read_attempt(Stmt& s) {
   }
   a.started_at = s.i64(10);
   a.ended_at = s.i64(11);
+  a.progress_detail = TRY(stored(parse_progress_detail(s.text(12)), what));
   return a;
 }
 
@@ -764,25 +772,26 @@ Result<BackupRecord> Store::create_backup_record(const BackupRecord& record) {
   BackupRecord r = record;
   TRY(change(db_,
              "INSERT INTO backup_records (task_id, task_name, status, started_at, ended_at, size, "
-             "checksum, backup_object, backup_path, system_version, error, progress, consistency) "
-             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             "checksum, backup_object, backup_path, system_version, error, progress, consistency, "
+             "progress_detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
              r.task_id, r.task_name, to_string(r.status), r.started_at, r.ended_at, r.size,
              r.checksum, r.backup_object, r.backup_path, r.system_version, r.error, r.progress,
-             consistency_text(r)));
+             consistency_text(r), progress_detail_text(r.progress_detail)));
   r.id = sqlite3_last_insert_rowid(db_);
   return r;
 }
 
 Status Store::update_backup_record(const BackupRecord& r) {
   std::lock_guard lock(mu_);
-  const int64_t n = TRY(change(
-      db_,
-      "UPDATE backup_records SET task_id = ?, task_name = ?, status = ?, "
-      "started_at = ?, ended_at = ?, size = ?, checksum = ?, backup_object = ?, "
-      "backup_path = ?, system_version = ?, error = ?, progress = ?, consistency = ? WHERE id = ?",
-      r.task_id, r.task_name, to_string(r.status), r.started_at, r.ended_at, r.size, r.checksum,
-      r.backup_object, r.backup_path, r.system_version, r.error, r.progress, consistency_text(r),
-      r.id));
+  const int64_t n =
+      TRY(change(db_,
+                 "UPDATE backup_records SET task_id = ?, task_name = ?, status = ?, "
+                 "started_at = ?, ended_at = ?, size = ?, checksum = ?, backup_object = ?, "
+                 "backup_path = ?, system_version = ?, error = ?, progress = ?, consistency = ?, "
+                 "progress_detail = ? WHERE id = ?",
+                 r.task_id, r.task_name, to_string(r.status), r.started_at, r.ended_at, r.size,
+                 r.checksum, r.backup_object, r.backup_path, r.system_version, r.error, r.progress,
+                 consistency_text(r), progress_detail_text(r.progress_detail), r.id));
   if (n == 0) return not_found("backup record " + std::to_string(r.id) + " does not exist");
   return ok();
 }
@@ -879,10 +888,11 @@ Result<RestoreAttempt> Store::create_attempt(const RestoreAttempt& attempt) {
       name_constraint(
           change(db_,
                  "INSERT INTO restore_attempts (task_id, number, state, progress, phase, error, "
-                 "safety_copy, steps, report, started_at, ended_at) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 a.task_id, a.number, to_string(a.state), a.progress, a.phase, a.error,
-                 a.safety_copy, steps_json(a.steps), dump_json(a.report), a.started_at, a.ended_at),
+                 "safety_copy, steps, report, started_at, ended_at, progress_detail) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 a.task_id, a.number, to_string(a.state), a.progress, to_string(a.phase), a.error,
+                 a.safety_copy, steps_json(a.steps), dump_json(a.report), a.started_at, a.ended_at,
+                 progress_detail_text(a.progress_detail)),
           Errc::kNotFound,
           "restoration task with id " + std::to_string(a.task_id) + " does not exist"),
       Errc::kAlreadyExists,
@@ -897,10 +907,11 @@ Status Store::update_attempt(const RestoreAttempt& a) {
   const int64_t n = TRY(change(
       db_,
       "UPDATE restore_attempts SET task_id = ?, number = ?, state = ?, progress = ?, phase = ?, "
-      "error = ?, safety_copy = ?, steps = ?, report = ?, started_at = ?, ended_at = ? "
-      "WHERE id = ?",
-      a.task_id, a.number, to_string(a.state), a.progress, a.phase, a.error, a.safety_copy,
-      steps_json(a.steps), dump_json(a.report), a.started_at, a.ended_at, a.id));
+      "error = ?, safety_copy = ?, steps = ?, report = ?, started_at = ?, ended_at = ?, "
+      "progress_detail = ? WHERE id = ?",
+      a.task_id, a.number, to_string(a.state), a.progress, to_string(a.phase), a.error,
+      a.safety_copy, steps_json(a.steps), dump_json(a.report), a.started_at, a.ended_at,
+      progress_detail_text(a.progress_detail), a.id));
   if (n == 0) return not_found("restoration attempt " + std::to_string(a.id) + " does not exist");
   return ok();
 }
