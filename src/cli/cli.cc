@@ -157,14 +157,29 @@ class Command {
   Globals& g_;
 };
 
-// Draws --wait progress: a bar redrawn in place on a terminal, a line per change otherwise.
+// Draws --wait progress on standard error: a bar redrawn in place on a terminal, a line per
+// change otherwise, and with --json one JSON object per change ({"kind", "name", "progress",
+// "stage", "progress_detail"}) for scripts. The stage shows the step, bytes done/total and
+// throughput of the run's progress_detail when it has one.
 class ProgressView {
  public:
-  ProgressView(Io& io, std::string kind, std::string name)
-      : io_(io), kind_(std::move(kind)), name_(std::move(name)) {}
+  ProgressView(Io& io, std::string kind, std::string name, bool json_lines = false)
+      : io_(io), kind_(std::move(kind)), name_(std::move(name)), json_lines_(json_lines) {}
   ~ProgressView() { finish(); }
 
-  void update(int percent, const std::string& stage) {
+  void update(int percent, const std::string& step, const json& detail = nullptr) {
+    const std::string bytes = render_progress_detail(detail);
+    // The detail names the step itself; a stage without detail (an older daemon) stays.
+    const std::string stage = bytes.empty() ? step : bytes;
+    if (json_lines_) {
+      if (percent == last_percent_ && stage == last_stage_) return;
+      last_percent_ = percent;
+      last_stage_ = stage;
+      json line = {{"kind", kind_}, {"name", name_}, {"progress", percent}, {"stage", step}};
+      if (detail.is_object()) line["progress_detail"] = detail;
+      io_.err << line.dump() << "\n" << std::flush;
+      return;
+    }
     if (io_.stderr_is_tty) {
       std::string bar = render_progress_bar(percent, stage, name_);
       const size_t len = bar.size();
@@ -190,6 +205,7 @@ class ProgressView {
   Io& io_;
   std::string kind_;
   std::string name_;
+  bool json_lines_ = false;
   size_t drawn_ = 0;
   int last_percent_ = -1;
   std::string last_stage_;
@@ -416,19 +432,22 @@ Result<int> wait_backup(Command& cmd, Client& c, json record, const std::string&
   const int64_t id = num(record, "id");
   const std::string path = "/api/v1/backup-records/" + std::to_string(id);
   {
-    ProgressView view(cmd.io(), "backup", task);
-    view.update(static_cast<int>(num(record, "progress")), "");
+    ProgressView view(cmd.io(), "backup", task, cmd.json_out());
+    view.update(static_cast<int>(num(record, "progress")), "",
+                record.value("progress_detail", json()));
     if (str(record, "status") == "Running")
       TRY(wait_for_end(
           cmd, c,
           [&]() -> Result<bool> {
             record = TRY(poll(c, path, cmd.io()));
-            view.update(static_cast<int>(num(record, "progress")), "");
+            view.update(static_cast<int>(num(record, "progress")), "",
+                        record.value("progress_detail", json()));
             return str(record, "status") != "Running";
           },
           [&](const std::string& type, const json& e) {
             if (type != "backup" || num(e, "id") != id) return false;
-            view.update(static_cast<int>(num(e, "progress")), "");
+            view.update(static_cast<int>(num(e, "progress")), "",
+                        e.value("progress_detail", json()));
             return str(e, "status") != "Running";
           }));
   }
@@ -671,14 +690,15 @@ Result<int> wait_restore(Command& cmd, Client& c, const std::string& name, int m
   const std::string path = "/api/v1/restore-tasks/" + url_segment(name);
   json task;
   {
-    ProgressView view(cmd.io(), "restore", name);
+    ProgressView view(cmd.io(), "restore", name, cmd.json_out());
     TRY(wait_for_end(
         cmd, c,
         [&]() -> Result<bool> {
           task = TRY(poll(c, path, cmd.io()));
           // An answer from before the start took effect would show the previous attempt's end.
           const bool current = num(task, "attempts") >= min_attempts;
-          view.update(static_cast<int>(num(task, "progress")), current_stage(task));
+          view.update(static_cast<int>(num(task, "progress")), current_stage(task),
+                      task.value("progress_detail", json()));
           return current && str(task, "state") != "Running";
         },
         [&](const std::string& type, const json& e) {
@@ -686,7 +706,8 @@ Result<int> wait_restore(Command& cmd, Client& c, const std::string& name, int m
           std::string stage = str(e, "phase", "");
           for (const auto& s : e.value("steps", json::array()))
             if (str(s, "status", "") == "running") stage = str(s, "name", "");
-          view.update(static_cast<int>(num(e, "progress")), stage);
+          view.update(static_cast<int>(num(e, "progress")), stage,
+                      e.value("progress_detail", json()));
           return num(e, "attempt") >= min_attempts && str(e, "state") != "Running";
         }));
   }

@@ -126,6 +126,9 @@ std::string render_table(const std::vector<std::string>& headers,
                          const std::vector<std::vector<std::string>>& rows);
 // 1536 -> "1.5 KiB".
 std::string human_bytes(uint64_t n);
+// A run's progress_detail for the progress line: "write 1.5 MiB/4.0 MiB 2.0 MiB/s" ("write 1.5
+// MiB 2.0 MiB/s" with an unknown total, the step alone before any byte); "" when absent.
+std::string render_progress_detail(const nlohmann::json& detail);
 // The JSON as YAML (-o yaml): block style, strings double-quoted as JSON quotes them (a YAML
 // double-quoted scalar reads them back the same), keys plain when they are simple words.
 std::string render_yaml(const nlohmann::json& j);

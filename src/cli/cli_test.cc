@@ -197,7 +197,14 @@ class CliTest : public ::testing::Test {
       if (!authorized(req, res)) return;
       const int id = std::stoi(req.matches[1]);
       const int n = ++polls_;
-      if (n < 3) return reply(res, 200, record(id, "Running", 30 * n));
+      if (n < 3) {
+        json r = record(id, "Running", 30 * n);
+        r["progress_detail"] = {{"step", "write"},
+                                {"bytes_done", n * 1048576},
+                                {"bytes_total", 3145728},
+                                {"bytes_per_second", 524288}};
+        return reply(res, 200, r);
+      }
       reply(res, 200, record(id, id == 8 ? "Failed" : "Succeeded", 100));
     });
     server_.Get("/api/v1/restore-tasks", [this](const Request& req, Response& res) {
@@ -572,6 +579,29 @@ TEST_F(CliTest, BackupRunWait) {
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(json::parse(r.out)["status"], "Failed");
   EXPECT_NE(r.err.find("flinkbr: backup broken failed: disk full"), std::string::npos) << r.err;
+}
+
+// --wait shows the step, bytes done of total and throughput of a backup; --json gives them as
+// one JSON object per change on standard error.
+TEST_F(CliTest, BackupRunWaitShowsStepBytesAndThroughput) {
+  login();
+  auto r = run_cli({"backup", "run", "nightly", "--wait"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err,
+            "backup nightly: 0%\n"
+            "backup nightly: 30% write 1.0 MiB/3.0 MiB 512 KiB/s\n"
+            "backup nightly: 60% write 2.0 MiB/3.0 MiB 512 KiB/s\n"
+            "backup nightly: 100%\n");
+  r = run_cli({"backup", "run", "nightly", "--wait", "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<json> lines;
+  std::istringstream in(r.err);
+  for (std::string line; std::getline(in, line);) lines.push_back(json::parse(line));
+  ASSERT_GE(lines.size(), 3u) << r.err;
+  EXPECT_EQ(lines[1], json::parse(R"({"kind": "backup", "name": "nightly", "progress": 30,
+      "stage": "", "progress_detail": {"step": "write", "bytes_done": 1048576,
+      "bytes_total": 3145728, "bytes_per_second": 524288}})"));
+  EXPECT_EQ(json::parse(r.out)["status"], "Succeeded");
 }
 
 TEST_F(CliTest, ServiceStop) {

@@ -131,6 +131,25 @@ std::string human_bytes(uint64_t n) {
   return buf;
 }
 
+std::string render_progress_detail(const json& detail) {
+  if (!detail.is_object()) return "";
+  auto count = [&](const char* key) -> uint64_t {
+    auto it = detail.find(key);
+    if (it == detail.end() || !it->is_number_integer() || it->get<int64_t>() < 0)
+      return uint64_t{0};
+    return it->get<uint64_t>();
+  };
+  auto it = detail.find("step");
+  std::string out = it != detail.end() && it->is_string() ? it->get<std::string>() : "";
+  const uint64_t done = count("bytes_done"), total = count("bytes_total");
+  const uint64_t rate = count("bytes_per_second");
+  if (done == 0 && total == 0) return out;
+  out += (out.empty() ? "" : " ") + human_bytes(done);
+  if (total > 0) out += "/" + human_bytes(total);
+  if (rate > 0) out += " " + human_bytes(rate) + "/s";
+  return out;
+}
+
 namespace {
 std::string text_of(const json& j) {
   if (j.is_string()) return j.get<std::string>();

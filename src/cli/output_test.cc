@@ -193,5 +193,20 @@ TEST(ClosestWord, EditDistanceOrPrefix) {
   EXPECT_EQ(closest_word("frobnicate", words), "");
 }
 
+TEST(RenderProgressDetail, StepBytesAndThroughput) {
+  EXPECT_EQ(render_progress_detail(json{{"step", "write"},
+                                        {"bytes_done", 1572864},
+                                        {"bytes_total", 4194304},
+                                        {"bytes_per_second", 2097152}}),
+            "write 1.5 MiB/4.0 MiB 2.0 MiB/s");
+  // An unknown total, no throughput yet, no bytes yet, no detail.
+  EXPECT_EQ(
+      render_progress_detail(json{{"step", "write"}, {"bytes_done", 2048}, {"bytes_total", 0}}),
+      "write 2.0 KiB");
+  EXPECT_EQ(render_progress_detail(json{{"step", "check"}, {"bytes_done", 0}}), "check");
+  EXPECT_EQ(render_progress_detail(json()), "");
+  EXPECT_EQ(render_progress_detail(json{{"step", 3}, {"bytes_done", "x"}}), "");
+}
+
 }  // namespace
 }  // namespace flinkbr::cli

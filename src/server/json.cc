@@ -63,6 +63,8 @@ json backup_record_json(const store::BackupRecord& r) {
       {"progress", std::clamp(r.progress, 0, 100)},
       // null until the run has succeeded (and for records written before flinkbr checked it).
       {"consistency", r.consistency},
+      // Where the run stands in bytes: {"step", "bytes_done", "bytes_total", "bytes_per_second"}.
+      {"progress_detail", store::to_json(r.progress_detail)},
   };
 }
 
@@ -102,7 +104,8 @@ json attempt_json(const store::RestoreAttempt& a) {
       {"number", a.number},
       {"state", to_string(a.state)},
       {"progress", std::clamp(a.progress, 0, 100)},
-      {"phase", a.phase},
+      {"phase", to_string(a.phase)},
+      {"progress_detail", store::to_json(a.progress_detail)},
       {"error", a.error},
       {"safety_copy", a.safety_copy},
       {"steps", std::move(steps)},
@@ -122,6 +125,9 @@ json restore_view_json(const task::RestoreView& v) {
   for (const auto& a : v.attempts) attempts.push_back(attempt_json(a));
   json log = json::array();
   for (const auto& l : v.log) log.push_back(log_line_json(l));
+  // The task's own progress_detail is its latest attempt's (what a progress bar shows).
+  j["progress_detail"] = store::to_json(v.attempts.empty() ? store::ProgressDetail{}
+                                                           : v.attempts.back().progress_detail);
   j["attempt_history"] = std::move(attempts);
   j["log"] = std::move(log);
   return j;

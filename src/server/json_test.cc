@@ -230,6 +230,14 @@ TEST(Conversions, BackupRecord) {
   EXPECT_EQ(j["backup_object"], "Flink");
   EXPECT_EQ(j["backup_path"], r.backup_path);
   EXPECT_EQ(j["progress"], 100);
+  // No detail yet (or a record from before it was kept): the object with step "" and zeros.
+  EXPECT_EQ(j["progress_detail"],
+            json::parse(R"({"step":"","bytes_done":0,"bytes_total":0,"bytes_per_second":0})"));
+  r.progress_detail = {
+      .step = "write", .bytes_done = 1048576, .bytes_total = 3145728, .bytes_per_second = 524288};
+  EXPECT_EQ(backup_record_json(r)["progress_detail"],
+            json::parse(R"({"step":"write","bytes_done":1048576,"bytes_total":3145728,
+                            "bytes_per_second":524288})"));
 }
 
 TEST(Conversions, RestoreTaskErrorOnlyWhenFailed) {
@@ -257,6 +265,8 @@ TEST(Conversions, RestoreView) {
   a.state = RestoreState::kFailed;
   a.steps.push_back({.name = "check", .status = "failed", .started_at = 1, .detail = "version"});
   a.report = nullptr;
+  a.phase = store::AttemptPhase::kRolledBack;
+  a.progress_detail = {.step = "stage", .bytes_done = 10, .bytes_total = 20};
   v.attempts.push_back(a);
   v.log.push_back({.at = 1764045432, .level = "error", .text = "version differs"});
   json j = restore_view_json(v);
@@ -266,6 +276,11 @@ TEST(Conversions, RestoreView) {
   EXPECT_TRUE(j["attempt_history"][0]["report"].is_object());
   EXPECT_EQ(j["log"][0]["level"], "error");
   EXPECT_EQ(j["log"][0]["at"], "2025-11-25T04:37:12Z");
+  EXPECT_EQ(j["attempt_history"][0]["phase"], "rolled-back");
+  const json detail =
+      json::parse(R"({"step":"stage","bytes_done":10,"bytes_total":20,"bytes_per_second":0})");
+  EXPECT_EQ(j["attempt_history"][0]["progress_detail"], detail);
+  EXPECT_EQ(j["progress_detail"], detail);  // the task's is its latest attempt's
 }
 
 TEST(Conversions, UserHasNoHash) {

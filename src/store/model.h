@@ -41,6 +41,35 @@ struct PathParams {
   std::string queue;        // RemoteHDFS restore
 };
 
+// Where a run stands in bytes, for progress bars (REST "progress_detail", events): the step it is
+// on, the payload bytes that step has moved, the total it expects (0 when unknown) and its
+// throughput since the step began. Persisted as JSON text at most once a second.
+struct ProgressDetail {
+  std::string step;  // the step's name, as in the run's steps ("write", "stage", ...)
+  uint64_t bytes_done = 0;
+  uint64_t bytes_total = 0;  // 0: unknown
+  uint64_t bytes_per_second = 0;
+  bool operator==(const ProgressDetail&) const = default;
+};
+nlohmann::json to_json(const ProgressDetail& p);
+// Empty text (rows written before the column existed) gives an empty detail.
+Result<ProgressDetail> parse_progress_detail(std::string_view text);
+std::string progress_detail_text(const ProgressDetail& p);
+
+// Where a restoration attempt stands with respect to the live cluster: the one fact crash
+// recovery needs (put the safety copy back or not). Persisted as its name.
+enum class AttemptPhase {
+  kChecking,    // "checking": check, verify, safety copy, stage; nothing live has changed
+  kApplying,    // "applying": committing sources; live sources may have changed, and a crash
+                // here means the safety copy must be put back
+  kRolledBack,  // "rolled-back": a failure after changes; the safety copy was put back (or
+                // nothing had changed), the cluster is as before
+  kDamaged,     // "damaged": putting the safety copy back failed; the cluster needs an operator
+  kDone,        // "done": every source applied and verified
+};
+std::string_view to_string(AttemptPhase p);
+Result<AttemptPhase> parse_attempt_phase(std::string_view s, std::string_view field = "phase");
+
 struct BackupTask {
   int64_t id = 0;
   std::string name;
@@ -74,6 +103,7 @@ struct BackupRecord {
   // (docs/flink-ha.md): {"state": "consistent"|"inconsistent"|"unchecked", "pointers": N,
   // "dangling": [...], "jobs": J, "checkpoints": C}. Null for runs not finished or older records.
   nlohmann::json consistency;
+  ProgressDetail progress_detail;
 };
 
 struct RestoreTask {
@@ -104,13 +134,14 @@ struct RestoreAttempt {
   int number = 0;  // 1, 2, ...
   RestoreState state = RestoreState::kRunning;
   int progress = 0;
-  std::string phase;  // engine-defined; "applying" means live sources may have changed
+  AttemptPhase phase = AttemptPhase::kChecking;
   std::string error;
   std::string safety_copy;  // path of the safety copy archive, once complete
   std::vector<Step> steps;
   nlohmann::json report = nlohmann::json::object();  // per-source added/changed/removed
   int64_t started_at = 0;
   int64_t ended_at = 0;
+  ProgressDetail progress_detail;
 };
 
 struct LogLine {

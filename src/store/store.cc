@@ -392,6 +392,11 @@ CREATE TABLE manager_lease (
   renewed_at TIMESTAMPTZ NOT NULL
 );
 )sql"},
+    // 5: runs say where they stand in bytes (ProgressDetail as JSON; "" for rows before).
+    portable(R"sql(
+ALTER TABLE backup_records ADD COLUMN progress_detail TEXT NOT NULL DEFAULT '';
+ALTER TABLE restore_attempts ADD COLUMN progress_detail TEXT NOT NULL DEFAULT '';
+)sql"),
 };
 constexpr int64_t kSchemaVersion = std::size(kMigrations);
 
@@ -490,7 +495,7 @@ std::string consistency_text(const BackupRecord& r) {
 
 constexpr std::string_view kBackupRecordColumns =
     "id, task_id, task_name, status, started_at, ended_at, size, checksum, backup_object, "
-    "backup_path, system_version, error, progress, consistency";
+    "backup_path, system_version, error, progress, consistency, progress_detail";
 Result<BackupRecord> read_backup_record(Rows& s) {
   BackupRecord r;
   r.id = s.i64(0);
@@ -512,6 +517,8 @@ Result<BackupRecord> read_backup_record(Rows& s) {
       return corruption("state database: backup record " + std::to_string(r.id) +
                         " has a malformed consistency");
   }
+  r.progress_detail =
+      TRY(stored(parse_progress_detail(s.text(14)), "backup record " + std::to_string(r.id)));
   return r;
 }
 
@@ -553,7 +560,7 @@ std::string steps_json(const std::vector<Step>& steps) {
 
 constexpr std::string_view kAttemptColumns =
     "id, task_id, number, state, progress, phase, error, safety_copy, steps, report, started_at, "
-    "ended_at";
+    "ended_at, progress_detail";
 Result<RestoreAttempt> read_attempt(Rows& s) {
   RestoreAttempt a;
   a.id = s.i64(0);
@@ -562,7 +569,7 @@ Result<RestoreAttempt> read_attempt(Rows& s) {
   const std::string what = "restoration attempt " + std::to_string(a.id);
   a.state = TRY(stored(parse_restore_state(s.text(3)), what));
   a.progress = s.i32(4);
-  a.phase = s.text(5);
+  a.phase = TRY(stored(parse_attempt_phase(s.text(5)), what));
   a.error = s.text(6);
   a.safety_copy = s.text(7);
   try {
@@ -580,6 +587,7 @@ Result<RestoreAttempt> read_attempt(Rows& s) {
   }
   a.started_at = s.i64(10);
   a.ended_at = s.i64(11);
+  a.progress_detail = TRY(stored(parse_progress_detail(s.text(12)), what));
   return a;
 }
 
@@ -944,27 +952,29 @@ Status SqlStore::delete_backup_task(const std::string& name) {
 Result<BackupRecord> SqlStore::create_backup_record(const BackupRecord& record) {
   auto db = TRY(write());
   BackupRecord r = record;
-  r.id = TRY(insert(
-      *db.conn,
-      "INSERT INTO backup_records (task_id, task_name, status, started_at, ended_at, size, "
-      "checksum, backup_object, backup_path, system_version, error, progress, consistency) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-      r.task_id, r.task_name, to_string(r.status), r.started_at, r.ended_at, r.size, r.checksum,
-      r.backup_object, r.backup_path, r.system_version, r.error, r.progress, consistency_text(r)));
+  r.id = TRY(
+      insert(*db.conn,
+             "INSERT INTO backup_records (task_id, task_name, status, started_at, ended_at, size, "
+             "checksum, backup_object, backup_path, system_version, error, progress, consistency, "
+             "progress_detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+             r.task_id, r.task_name, to_string(r.status), r.started_at, r.ended_at, r.size,
+             r.checksum, r.backup_object, r.backup_path, r.system_version, r.error, r.progress,
+             consistency_text(r), progress_detail_text(r.progress_detail)));
   TRY(db.commit());
   return r;
 }
 
 Status SqlStore::update_backup_record(const BackupRecord& r) {
   auto db = TRY(write());
-  const int64_t n = TRY(change(
-      *db.conn,
-      "UPDATE backup_records SET task_id = ?, task_name = ?, status = ?, "
-      "started_at = ?, ended_at = ?, size = ?, checksum = ?, backup_object = ?, "
-      "backup_path = ?, system_version = ?, error = ?, progress = ?, consistency = ? WHERE id = ?",
-      r.task_id, r.task_name, to_string(r.status), r.started_at, r.ended_at, r.size, r.checksum,
-      r.backup_object, r.backup_path, r.system_version, r.error, r.progress, consistency_text(r),
-      r.id));
+  const int64_t n =
+      TRY(change(*db.conn,
+                 "UPDATE backup_records SET task_id = ?, task_name = ?, status = ?, "
+                 "started_at = ?, ended_at = ?, size = ?, checksum = ?, backup_object = ?, "
+                 "backup_path = ?, system_version = ?, error = ?, progress = ?, consistency = ?, "
+                 "progress_detail = ? WHERE id = ?",
+                 r.task_id, r.task_name, to_string(r.status), r.started_at, r.ended_at, r.size,
+                 r.checksum, r.backup_object, r.backup_path, r.system_version, r.error, r.progress,
+                 consistency_text(r), progress_detail_text(r.progress_detail), r.id));
   if (n == 0) return not_found("backup record " + std::to_string(r.id) + " does not exist");
   return db.commit();
 }
@@ -1064,10 +1074,11 @@ Result<RestoreAttempt> SqlStore::create_attempt(const RestoreAttempt& attempt) {
       name_constraint(
           insert(*db.conn,
                  "INSERT INTO restore_attempts (task_id, number, state, progress, phase, error, "
-                 "safety_copy, steps, report, started_at, ended_at) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                 a.task_id, a.number, to_string(a.state), a.progress, a.phase, a.error,
-                 a.safety_copy, steps_json(a.steps), dump_json(a.report), a.started_at, a.ended_at),
+                 "safety_copy, steps, report, started_at, ended_at, progress_detail) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                 a.task_id, a.number, to_string(a.state), a.progress, to_string(a.phase), a.error,
+                 a.safety_copy, steps_json(a.steps), dump_json(a.report), a.started_at, a.ended_at,
+                 progress_detail_text(a.progress_detail)),
           Errc::kNotFound,
           "restoration task with id " + std::to_string(a.task_id) + " does not exist"),
       Errc::kAlreadyExists,
@@ -1082,10 +1093,11 @@ Status SqlStore::update_attempt(const RestoreAttempt& a) {
   const int64_t n = TRY(change(
       *db.conn,
       "UPDATE restore_attempts SET task_id = ?, number = ?, state = ?, progress = ?, phase = ?, "
-      "error = ?, safety_copy = ?, steps = ?, report = ?, started_at = ?, ended_at = ? "
-      "WHERE id = ?",
-      a.task_id, a.number, to_string(a.state), a.progress, a.phase, a.error, a.safety_copy,
-      steps_json(a.steps), dump_json(a.report), a.started_at, a.ended_at, a.id));
+      "error = ?, safety_copy = ?, steps = ?, report = ?, started_at = ?, ended_at = ?, "
+      "progress_detail = ? WHERE id = ?",
+      a.task_id, a.number, to_string(a.state), a.progress, to_string(a.phase), a.error,
+      a.safety_copy, steps_json(a.steps), dump_json(a.report), a.started_at, a.ended_at,
+      progress_detail_text(a.progress_detail), a.id));
   if (n == 0) return not_found("restoration attempt " + std::to_string(a.id) + " does not exist");
   return db.commit();
 }

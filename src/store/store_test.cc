@@ -344,6 +344,12 @@ TEST_P(StoreTest, BackupRecords) {
   EXPECT_EQ(got->error, in.error);
   EXPECT_EQ(got->progress, in.progress);
   EXPECT_TRUE(got->consistency.is_null());  // not known until the run ends
+  EXPECT_EQ(got->progress_detail, ProgressDetail{});
+
+  got->progress_detail = {
+      .step = "write", .bytes_done = 1u << 20, .bytes_total = 3u << 20, .bytes_per_second = 99};
+  ASSERT_TRUE(store_->update_backup_record(*got));
+  EXPECT_EQ(store_->get_backup_record(r->id)->progress_detail, got->progress_detail);
 
   got->status = BackupStatus::kRemoved;
   got->error = "retention";
@@ -479,6 +485,24 @@ TEST_P(StoreTest, RestoreTaskErrorsAndListing) {
   EXPECT_EQ((*page)[0].name, "r2");
 }
 
+TEST(ProgressDetailText, RoundTripsAndRefusesMalformedText) {
+  ProgressDetail p{.step = "verify", .bytes_done = 7, .bytes_total = 0, .bytes_per_second = 3};
+  EXPECT_EQ(*parse_progress_detail(progress_detail_text(p)), p);
+  EXPECT_EQ(*parse_progress_detail(""), ProgressDetail{});  // rows from before the column
+  EXPECT_EQ(parse_progress_detail("{").error().field, "progress_detail");
+  EXPECT_EQ(parse_progress_detail(R"({"bytes_done": -1})").error().message,
+            "bytes_done is not a byte count");
+  EXPECT_EQ(parse_progress_detail(R"({"step": 3})").error().message, "step is not a string");
+}
+
+TEST(AttemptPhaseNames, RoundTrip) {
+  for (auto p : {AttemptPhase::kChecking, AttemptPhase::kApplying, AttemptPhase::kRolledBack,
+                 AttemptPhase::kDamaged, AttemptPhase::kDone})
+    EXPECT_EQ(*parse_attempt_phase(to_string(p)), p);
+  EXPECT_EQ(to_string(AttemptPhase::kRolledBack), "rolled-back");
+  EXPECT_EQ(parse_attempt_phase("Applying").error().field, "phase");
+}
+
 TEST_P(StoreTest, AttemptsAndLogs) {
   auto task = store_->create_restore_task(sample_restore_task("r1"));
   ASSERT_TRUE(task);
@@ -486,7 +510,7 @@ TEST_P(StoreTest, AttemptsAndLogs) {
                     .number = 1,
                     .state = RestoreState::kFailed,
                     .progress = 37,
-                    .phase = "applying",
+                    .phase = AttemptPhase::kApplying,
                     .error = "znode /flink/x: connection loss",
                     .safety_copy = "/state/safety/r1-1.tar.gz",
                     .steps = {{.name = "check",
@@ -500,7 +524,11 @@ TEST_P(StoreTest, AttemptsAndLogs) {
                                  {"changed", nlohmann::json::array()},
                                  {"removed", {"/c\"quoted\""}}}}},
                     .started_at = 100,
-                    .ended_at = 200};
+                    .ended_at = 200,
+                    .progress_detail = {.step = "stage",
+                                        .bytes_done = 5000000000,
+                                        .bytes_total = 6000000000,
+                                        .bytes_per_second = 12345}};
   auto a = store_->create_attempt(in);
   ASSERT_TRUE(a) << a.error().message;
   EXPECT_GT(a->id, 0);
@@ -515,6 +543,10 @@ TEST_P(StoreTest, AttemptsAndLogs) {
   EXPECT_EQ(got.state, in.state);
   EXPECT_EQ(got.progress, in.progress);
   EXPECT_EQ(got.phase, in.phase);
+  EXPECT_EQ(got.progress_detail, in.progress_detail);
+  EXPECT_EQ(to_json(got.progress_detail),
+            nlohmann::json::parse(R"({"step": "stage", "bytes_done": 5000000000,
+                                      "bytes_total": 6000000000, "bytes_per_second": 12345})"));
   EXPECT_EQ(got.error, in.error);
   EXPECT_EQ(got.safety_copy, in.safety_copy);
   ASSERT_EQ(got.steps.size(), 2u);
@@ -676,6 +708,50 @@ TEST_P(StoreTest, UnknownStoredEnumIsCorruption) {
   auto u = store_->get_user("alice");
   ASSERT_FALSE(u);
   EXPECT_EQ(u.error().code, Errc::kCorruption);
+}
+
+TEST_P(StoreTest, UnknownStoredPhaseIsCorruption) {
+  auto task = store_->create_restore_task(sample_restore_task("r1"));
+  ASSERT_TRUE(task);
+  ASSERT_TRUE(store_->create_attempt({.task_id = task->id, .number = 1}));
+  raw_sql("UPDATE restore_attempts SET phase = 'half-done'");
+  auto list = store_->list_attempts(task->id);
+  ASSERT_FALSE(list);
+  EXPECT_EQ(list.error().code, Errc::kCorruption);
+}
+
+// A database of schema version 4 (before progress_detail) opens, migrates and reads its rows
+// with an empty detail.
+TEST_P(SqliteStoreTest, SchemaFourMigratesToProgressDetail) {
+  auto bt = store_->create_backup_task(sample_backup_task("b1"));
+  ASSERT_TRUE(bt);
+  auto rec = store_->create_backup_record(
+      {.task_id = bt->id, .task_name = "b1", .status = BackupStatus::kSucceeded, .progress = 100});
+  ASSERT_TRUE(rec);
+  auto rt = store_->create_restore_task(sample_restore_task("r1"));
+  ASSERT_TRUE(rt);
+  ASSERT_TRUE(store_->create_attempt({.task_id = rt->id,
+                                      .number = 1,
+                                      .phase = AttemptPhase::kDone,
+                                      .progress_detail = {.step = "x"}}));
+  store_.reset();
+  raw_sql(
+      "ALTER TABLE backup_records DROP COLUMN progress_detail;"
+      "ALTER TABLE restore_attempts DROP COLUMN progress_detail;"
+      "UPDATE settings SET value = '4' WHERE key = 'schema_version'");
+  auto reopened = Store::open(path_);
+  ASSERT_TRUE(reopened) << reopened.error().message;
+  store_ = std::move(*reopened);
+  EXPECT_EQ(**store_->get_setting("schema_version"), std::to_string(latest_schema_version()));
+  auto got = store_->get_backup_record(rec->id);
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(got->progress_detail, ProgressDetail{});
+  EXPECT_EQ(got->progress, 100);
+  auto attempts = store_->list_attempts(rt->id);
+  ASSERT_TRUE(attempts) << attempts.error().message;
+  ASSERT_EQ(attempts->size(), 1u);
+  EXPECT_EQ((*attempts)[0].progress_detail, ProgressDetail{});
+  EXPECT_EQ((*attempts)[0].phase, AttemptPhase::kDone);
 }
 
 TEST_P(SqliteStoreTest, OpenFailsInMissingDirectory) {

@@ -15,8 +15,11 @@
 #include "source/registry.h"
 #include "storage/open.h"
 #include "task/archive_io.h"
+#include "task/backup_run.h"
+#include "task/recovery.h"
 #include "task/restore_run.h"
 #include "task/runtime.h"
+#include "task/scheduler.h"
 #include "task/space_check.h"
 #include "task/validate.h"
 
@@ -94,8 +97,27 @@ struct Worker {
 
 }  // namespace
 
+// The facade's state: the clusters, the worker threads, which backup tasks are running. Backup
+// runs (task/backup_run.h), restoration attempts (task/restore_run.h), crash recovery
+// (task/recovery.h) and the scheduler (task/scheduler.h) live in their own files; every task
+// state write goes through `writer`, which asks the fence first.
 struct Engine::Impl {
-  Impl(const config::Config& c, store::Store& s, EventBus& e) : config(c), store(s), events(e) {
+  Impl(const config::Config& c, store::Store& s, EventBus& e, Fence* f)
+      : config(c),
+        store(s),
+        events(e),
+        fence(f ? f : &no_fence),
+        writer(s, *fence),
+        scheduler(
+            writer,
+            [this](const std::string& name) {
+              std::lock_guard g(mu);
+              return running_backups.contains(name);
+            },
+            [this](const std::string& name) -> Status {
+              TRY(start_backup(name));
+              return ok();
+            }) {
     for (const auto& cl : config.clusters) {
       auto rt = std::make_unique<ClusterRuntime>();
       rt->cfg = &cl;
@@ -107,6 +129,9 @@ struct Engine::Impl {
   const config::Config& config;
   store::Store& store;
   EventBus& events;
+  NoFence no_fence;
+  Fence* fence;
+  StateWriter writer;
   std::map<std::string, std::unique_ptr<ClusterRuntime>> clusters;
 
   std::mutex mu;  // guards everything below, and task state transitions
@@ -115,8 +140,7 @@ struct Engine::Impl {
   std::map<std::string, int64_t> last_execution;  // backup task name -> execution time
   std::atomic<bool> cancelled{false};
   bool stopping = false;
-  std::condition_variable scheduler_cv;
-  std::thread scheduler;
+  Scheduler scheduler;  // last: stopped (destroyed) before what its callbacks use
 
   Result<ClusterRuntime*> cluster(const std::string& name, std::string_view field = "cluster") {
     auto it = clusters.find(name);
@@ -126,6 +150,11 @@ struct Engine::Impl {
     if (field.empty()) return not_found("cluster '" + name + "' does not exist");
     return invalid_argument(std::string(field),
                             "unknown cluster '" + name + "'; configured clusters: " + names);
+  }
+
+  ClusterRuntime* find_cluster(const std::string& name) {
+    auto it = clusters.find(name);
+    return it == clusters.end() ? nullptr : it->second.get();
   }
 
   // Starts `fn` on a worker thread. Caller holds mu.
@@ -149,15 +178,6 @@ struct Engine::Impl {
       done->store(true);
     });
     workers.push_back(std::move(w));
-  }
-
-  nlohmann::json record_event(const store::BackupRecord& r) {
-    return {{"id", r.id},
-            {"task", r.task_name},
-            {"status", std::string(to_string(r.status))},
-            {"progress", r.progress},
-            {"backup_path", r.backup_path},
-            {"error", r.error}};
   }
 
   // ---- backups ----
@@ -194,14 +214,14 @@ struct Engine::Impl {
     if (is_hdfs(task.params.path_type))
       rec.backup_path =
           storage::hdfs_uri({.nameservice = task.params.nameservice}, rec.backup_path);
-    auto created = store.create_backup_record(rec);
+    auto created = writer.create_backup_record(rec);
     if (!created) {
       std::lock_guard g(mu);
       running_backups.erase(name);
       return created;
     }
     rec = *created;
-    events.publish("backup", record_event(rec));
+    events.publish("backup", backup_event_json(rec));
     std::lock_guard g(mu);
     spawn([this, task, rec, cl]() mutable { run_backup_thread(task, rec, *cl); });
     return rec;
@@ -211,150 +231,35 @@ struct Engine::Impl {
     // Wait for the execution second (it may lie up to a second ahead, see start_backup).
     while (now_seconds() < rec.started_at && !cancelled.load())
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    auto result = do_backup(task, rec, cl);
+    BackupRecorder recorder(&writer, &events, rec);
+    Status result;
+    try {
+      result = run_backup_steps(
+          {.config = config, .cluster = cl, .task = task, .cancelled = &cancelled}, recorder);
+    } catch (const std::exception& e) {
+      result = internal_error(std::string("unexpected error: ") + e.what());
+    }
+    recorder.end_step();  // from here on this thread alone writes the record
     rec.ended_at = now_seconds();
     if (result) {
       rec.status = BackupStatus::kSucceeded;
-      rec.progress = 100;
       spdlog::info("backup {}: wrote {} ({} bytes)", task.name, rec.backup_path, rec.size);
     } else {
       rec.status = BackupStatus::kFailed;
       rec.error = result.error().message;
       spdlog::error("backup {}: {}", task.name, rec.error);
     }
-    // Retention first, so that a record seen Succeeded already has its old copies removed.
-    if (result) apply_retention(task, rec.id);
+    // Retention (the prune step) ran first, so that a record seen Succeeded already has its old
+    // copies removed.
     {
       // The final status and the end of the run become visible together: whoever sees the
       // record end may start the next run at once.
       std::lock_guard g(mu);
-      if (auto st = store.update_backup_record(rec); !st)
+      if (auto st = writer.update_backup_record(rec); !st)
         spdlog::error("backup {}: cannot record the result: {}", task.name, st.error().message);
       running_backups.erase(task.name);
     }
-    events.publish("backup", record_event(rec));
-  }
-
-  Status do_backup(const store::BackupTask& task, store::BackupRecord& rec, ClusterRuntime& cl) {
-    auto sources = TRY(build_sources(*cl.cfg, task.data_source));
-    std::vector<source::MetadataSource*> ptrs;
-    uint64_t estimate = 0;
-    for (auto& s : sources) {
-      TRY_CTX(s->check(), "source '" + s->name() + "' (" + s->location() + ")");
-      ptrs.push_back(s.get());
-      estimate += s->estimate_bytes();
-    }
-    auto storage = TRY(storage::open_storage({.type = task.params.path_type,
-                                              .nameservice = task.params.nameservice,
-                                              .namenode_ip = task.params.namenode_ip},
-                                             cl.cfg));
-    if (task.params.path_type == PathType::kLocalDir) {
-      std::error_code ec;
-      fs::create_directories(task.params.path, ec);
-      auto free = storage->free_space(task.params.path);
-      // Compressed metadata is rarely larger than its source; keep a margin for the rest.
-      uint64_t needed = estimate + 16 * 1024 * 1024;
-      if (free && free->has_value() && **free < needed)
-        return failed_precondition("not enough free space in " + task.params.path + ": " +
-                                   std::to_string(**free / (1024 * 1024)) + " MiB free, about " +
-                                   std::to_string(needed / (1024 * 1024)) + " MiB needed");
-    }
-    archive::Header header{.system_version = rec.system_version,
-                           .data_source = rec.backup_object,
-                           .cluster = cl.cfg->name,
-                           .execution_time = format_compact_time(rec.started_at),
-                           .tool_version = FLINKBR_VERSION};
-    // ZooKeeper first: the Flink HA capture pins the files its pointers name while it reads the
-    // tree, and the files sources then write what was pinned (docs/flink-ha.md).
-    std::stable_partition(ptrs.begin(), ptrs.end(),
-                          [](source::MetadataSource* s) { return s->kind() == "zookeeper"; });
-    for (auto* s : ptrs) header.sources.push_back({s->name(), s->kind(), s->location()});
-    source::flink::Inspector inspector(header);
-    auto last_flush = std::chrono::steady_clock::now();
-    source::TaskContext ctx{
-        .id = "b" + std::to_string(rec.id),
-        .staging_dir = spool_dir(config),
-        .log = [&task](const std::string& s) { spdlog::info("backup {}: {}", task.name, s); },
-        .cancelled = &cancelled};
-    // Flink-aware capture (docs/flink-ha.md): the zookeeper sources pin each file a pointer
-    // names in the files source that holds it, as soon as they read the pointer.
-    const source::PinFile pin = [&](const std::string& uri) -> Result<uint64_t> {
-      for (auto* s : ptrs) {
-        if (s->kind() != "files") continue;
-        if (auto rel = source::flink::relative_to(uri, s->location())) return s->pin(*rel, ctx);
-      }
-      return failed_precondition(uri + " is not under any files source of cluster '" +
-                                 cl.cfg->name + "'");
-    };
-    // bench/flink_capture.sh compares with the plain tree read; never set in production
-    // (docs/testing.md).
-    const char* capture = std::getenv("FLINKBR_FLINK_CAPTURE");
-    if (!capture || std::string_view(capture) != "off") ctx.pin = &pin;
-    const io::Compression& zip = config.server.compression;
-    auto written = TRY(write_backup_file(
-        *storage, rec.backup_path, header, ptrs, ctx, zip,
-        [&](uint64_t done) {
-          if (estimate == 0) return;
-          rec.progress = static_cast<int>(std::min<uint64_t>(99, done * 100 / estimate));
-          auto now = std::chrono::steady_clock::now();
-          if (now - last_flush < std::chrono::seconds(1)) return;
-          last_flush = now;
-          (void)store.update_backup_record(rec);
-          events.publish("backup", record_event(rec));
-        },
-        &inspector));
-    rec.size = written.size;
-    const source::flink::Consistency consistency = inspector.finish();
-    rec.consistency = consistency.to_json();
-    if (consistency.state == "inconsistent")
-      spdlog::warn("backup {}: Flink's HA data is inconsistent: {}", task.name,
-                   consistency.summary());
-    else if (consistency.state == "consistent")
-      spdlog::info("backup {}: Flink's HA data is consistent: {} pointers, {} jobs, {} checkpoints",
-                   task.name, consistency.pointers, consistency.jobs, consistency.checkpoints);
-    rec.checksum = "sha256:" + written.sha256;
-    if (task.verify_after_run) {
-      // Read the new file back as a restore would, so a bad disk or a bad upload is found now,
-      // not at 3 a.m. when the file is needed. A file that fails is deleted: it is useless.
-      auto v = verify_backup_file(*storage, rec.backup_path, {}, spool_dir(config));
-      if (!v || v->sha256 != written.sha256) {
-        std::string why = v ? "its checksum changed after writing" : v.error().message;
-        (void)storage->remove_if_exists(rec.backup_path);
-        return corruption("the new backup file failed its verification and was deleted: " + why);
-      }
-      spdlog::info("backup {}: verified {}", task.name, rec.backup_path);
-    }
-    return ok();
-  }
-
-  // Keeps the newest max_copies successful files of a task, counting the run `new_record` that
-  // just succeeded (its record is not updated yet); older ones are deleted from their storage and
-  // their records marked Removed. Runs only after a successful run.
-  void apply_retention(const store::BackupTask& task, int64_t new_record) {
-    if (task.max_copies <= 0) return;
-    auto records = store.list_backup_records(task.id, {.limit = 1000});
-    if (!records) return;
-    int kept = 1;  // the new file
-    for (auto& r : *records) {
-      if (r.id == new_record || r.status != BackupStatus::kSucceeded) continue;
-      if (++kept <= task.max_copies) continue;
-      auto cl = cluster(task.cluster, "");
-      auto storage = storage::open_storage({.type = task.params.path_type,
-                                            .nameservice = task.params.nameservice,
-                                            .namenode_ip = task.params.namenode_ip},
-                                           cl ? (*cl)->cfg : nullptr);
-      if (!storage) continue;
-      if (auto st = (*storage)->remove_if_exists(r.backup_path); !st) {
-        spdlog::warn("retention of {}: cannot delete {}: {}", task.name, r.backup_path,
-                     st.error().message);
-        continue;
-      }
-      // Remove the directory too when it became empty (its name is per task, not shared).
-      (void)(*storage)->remove(fs::path(r.backup_path).parent_path().string());
-      r.status = BackupStatus::kRemoved;
-      (void)store.update_backup_record(r);
-      spdlog::info("retention of {}: removed {}", task.name, r.backup_path);
-    }
+    events.publish("backup", backup_event_json(rec));
   }
 
   // ---- restorations ----
@@ -387,15 +292,15 @@ struct Engine::Impl {
     attempt.task_id = task.id;
     attempt.number = task.attempts + 1;
     attempt.state = RestoreState::kRunning;
-    attempt.phase = "checking";
+    attempt.phase = store::AttemptPhase::kChecking;
     attempt.started_at = now_seconds();
-    attempt = TRY(store.create_attempt(attempt));
+    attempt = TRY(writer.create_attempt(attempt));
     task.state = RestoreState::kRunning;
     task.attempts = attempt.number;
     task.progress = 0;
     task.error.clear();
     task.updated_at = now_seconds();
-    TRY(store.update_restore_task(task));
+    TRY(writer.update_restore_task(task));
     spawn([this, task, attempt, cl, options]() mutable {
       run_restore_thread(task, attempt, *cl, options);
     });
@@ -431,7 +336,7 @@ struct Engine::Impl {
 
   void run_restore_thread(store::RestoreTask task, store::RestoreAttempt attempt,
                           ClusterRuntime& cl, StartOptions options) {
-    Recorder rec(&store, &events, &task, &attempt);
+    Recorder rec(&writer, &events, &task, &attempt);
     rec.log("info", "attempt " + std::to_string(attempt.number) + " of restoration task '" +
                         task.name + "' into cluster '" + cl.cfg->name + "' from " +
                         std::string(to_string(task.params.path_type)) + " " + task.params.path);
@@ -458,7 +363,7 @@ struct Engine::Impl {
     attempt.ended_at = now_seconds();
     if (result) {
       task.state = attempt.state = RestoreState::kSucceeded;
-      task.progress = attempt.progress = 100;
+      rec.finish();
       rec.log("info", "restoration succeeded; start the Flink service of cluster '" + cl.cfg->name +
                           "' when ready");
     } else {
@@ -469,146 +374,26 @@ struct Engine::Impl {
     rec.flush();
   }
 
-  // ---- crash recovery ----
+  // ---- crash recovery (task/recovery.h) ----
 
   Status recover() {
-    // Backup runs: the file was never committed (atomic writers); mark the record.
-    auto running = TRY(store.list_running_backup_records());
-    for (auto& r : running) {
-      r.status = BackupStatus::kFailed;
-      r.ended_at = now_seconds();
-      r.error = "the daemon stopped while this backup was running";
-      TRY(store.update_backup_record(r));
-      spdlog::warn("backup record {} of {} marked Failed: {}", r.id, r.task_name, r.error);
-    }
+    const ClusterLookup lookup = [this](const std::string& name) { return find_cluster(name); };
+    auto interrupted = TRY(fail_interrupted_backups(writer));
     // The interrupted writers' temporary files: on a worker, because a remote storage (HDFS)
     // may be slow or down, and the daemon must start regardless.
-    if (!running.empty()) {
+    if (!interrupted.empty()) {
       std::lock_guard g(mu);
-      spawn([this, running] {
-        for (const auto& r : running)
-          if (!cancelled.load()) remove_backup_leftovers(r);  // a stopping daemon gives up
+      spawn([this, interrupted, lookup] {
+        for (const auto& r : interrupted)
+          if (!cancelled.load()) remove_backup_leftovers(store, lookup, r);  // stopping: give up
       });
     }
-    // Restoration runs.
-    for (int64_t offset = 0;; offset += 1000) {
-      auto tasks = TRY(store.list_restore_tasks({.limit = 1000, .offset = offset}));
-      for (auto& t : tasks)
-        if (t.state == RestoreState::kRunning) TRY(recover_restore(t));
-      if (tasks.size() < 1000) break;
-    }
-    return ok();
-  }
-
-  // Removes what the writer of an interrupted run left under a temporary name beside its file
-  // (LocalDir ".<name>.tmp-<random>", HDFS ".<name>.<random>.flinkbr-tmp"). Logged, never fatal.
-  void remove_backup_leftovers(const store::BackupRecord& r) {
-    auto task = store.get_backup_task(r.task_name);
-    if (!task) return;  // deleted since; its parameters (which storage) went with it
-    auto cl = cluster(task->cluster, "");
-    auto storage = storage::open_storage({.type = task->params.path_type,
-                                          .nameservice = task->params.nameservice,
-                                          .namenode_ip = task->params.namenode_ip},
-                                         cl ? (*cl)->cfg : nullptr);
-    auto removed = storage ? (*storage)->remove_leftovers_of(r.backup_path)
-                           : Result<int>(std::unexpected(storage.error()));
-    if (!removed)
-      spdlog::warn(
-          "backup record {} of {}: cannot remove the temporary file of the interrupted "
-          "run beside {}: {}",
-          r.id, r.task_name, r.backup_path, removed.error().message);
-    else if (*removed > 0)
-      spdlog::info(
-          "backup record {} of {}: removed the temporary file of the interrupted run "
-          "beside {}",
-          r.id, r.task_name, r.backup_path);
-  }
-
-  Status recover_restore(store::RestoreTask& task) {
-    auto attempts = TRY(store.list_attempts(task.id));
-    std::string reason = "the daemon stopped while this restoration was running";
-    store::RestoreAttempt* last = attempts.empty() ? nullptr : &attempts.back();
-    auto cl = cluster(task.cluster, "");
-    if (last && cl) {
-      Recorder rec(&store, nullptr, &task, last);
-      std::string ctx_id = "r" + std::to_string(task.id) + "-a" + std::to_string(last->number);
-      auto sources = build_sources(*(*cl)->cfg, task.data_source);
-      if (sources)
-        for (auto& s : *sources)
-          if (auto st = s->cleanup_after_crash(ctx_id); !st)
-            rec.log("warn", "cleaning up source '" + s->name() + "': " + st.error().message);
-      if (last->phase == "applying" && !last->safety_copy.empty()) {
-        auto staging = make_staging_dir(config, ctx_id + "-recovery");
-        source::TaskContext ctx{.id = ctx_id + "-recovery",
-                                .staging_dir = staging ? *staging : std::string()};
-        auto back = put_back_safety_copy(config, *(*cl)->cfg, task.data_source, last->safety_copy,
-                                         ctx, rec);
-        if (staging) remove_staging_dir(*staging);
-        if (back) {
-          reason += "; the safety copy was put back, the cluster is as it was before";
-          last->phase = "rolled-back";
-        } else {
-          reason += "; putting the safety copy back failed (" + back.error().message +
-                    "); the safety copy is kept at " + last->safety_copy;
-          last->phase = "damaged";
-        }
-      } else {
-        reason += "; it had not changed the cluster yet";
-      }
-      remove_staging_dir((fs::path(config.server.state_dir) / "staging" / ctx_id).string());
-      last->state = RestoreState::kFailed;
-      last->error = reason;
-      last->ended_at = now_seconds();
-      rec.log("error", reason);
-      TRY(store.update_attempt(*last));
-    }
-    task.state = RestoreState::kFailed;
-    task.error = reason;
-    task.updated_at = now_seconds();
-    TRY(store.update_restore_task(task));
-    spdlog::warn("restoration task {} marked Failed: {}", task.name, reason);
-    return ok();
-  }
-
-  // ---- periodic backups ----
-
-  void scheduler_loop() {
-    std::unique_lock lock(mu);
-    while (!stopping) {
-      scheduler_cv.wait_for(lock, std::chrono::milliseconds(500));
-      if (stopping) break;
-      lock.unlock();
-      run_due_backups();
-      lock.lock();
-    }
-  }
-
-  void run_due_backups() {
-    int64_t now = now_seconds();
-    for (int64_t offset = 0;; offset += 1000) {
-      auto tasks = store.list_backup_tasks({.limit = 1000, .offset = offset});
-      if (!tasks) return;
-      for (auto& t : *tasks) {
-        if (t.period_seconds <= 0 || t.suspended || t.next_run > now) continue;
-        {
-          std::lock_guard g(mu);
-          if (running_backups.contains(t.name)) continue;  // never overlap the previous run
-        }
-        // A run missed while the daemon was down runs once, not once per missed period.
-        int64_t next = t.next_run;
-        while (next <= now) next += t.period_seconds;
-        t.next_run = next;
-        if (auto st = store.update_backup_task(t); !st) continue;
-        auto r = start_backup(t.name);
-        if (!r) spdlog::error("periodic backup {}: {}", t.name, r.error().message);
-      }
-      if (tasks->size() < 1000) break;
-    }
+    return recover_restores(config, writer, lookup);
   }
 };
 
-Engine::Engine(const config::Config& config, store::Store& store, EventBus& events)
-    : impl_(std::make_unique<Impl>(config, store, events)) {}
+Engine::Engine(const config::Config& config, store::Store& store, EventBus& events, Fence* fence)
+    : impl_(std::make_unique<Impl>(config, store, events, fence)) {}
 
 Engine::~Engine() {
   shutdown();
@@ -616,9 +401,7 @@ Engine::~Engine() {
 
 Status Engine::recover() {
   TRY(impl_->recover());
-  std::lock_guard g(impl_->mu);
-  if (!impl_->scheduler.joinable())
-    impl_->scheduler = std::thread([this] { impl_->scheduler_loop(); });
+  impl_->scheduler.start();
   return ok();
 }
 
@@ -628,8 +411,7 @@ void Engine::shutdown() {
     impl_->stopping = true;
   }
   impl_->cancelled.store(true);
-  impl_->scheduler_cv.notify_all();
-  if (impl_->scheduler.joinable()) impl_->scheduler.join();
+  impl_->scheduler.stop();
   std::list<Worker> workers;
   {
     std::lock_guard g(impl_->mu);
@@ -778,7 +560,7 @@ Status Engine::suspend_backup(const std::string& name, bool suspended) {
     int64_t now = now_seconds();
     while (task.next_run < now) task.next_run += task.period_seconds;
   }
-  return impl_->store.update_backup_task(task);
+  return impl_->writer.update_backup_task(task);
 }
 
 Result<VerifyResult> Engine::verify_file(const FileSpec& spec) {

@@ -8,6 +8,10 @@
 // first change puts the safety copy back before the task ends Failed. A daemon that died during
 // a run is repaired by recover() at the next start.
 //
+// This class is the facade the REST API calls: validation and the slots (one run per backup
+// task, one restoration per cluster). The work is in task/backup_run.h, task/restore_run.h,
+// task/recovery.h and task/scheduler.h; task state is written through task/state_writer.h.
+//
 // Every method is thread-safe. Validation errors are kInvalidArgument naming the API field.
 #pragma once
 
@@ -28,6 +32,7 @@
 #include "service/service_controller.h"
 #include "store/store.h"
 #include "task/events.h"
+#include "task/fence.h"
 
 namespace flinkbr::task {
 
@@ -113,8 +118,10 @@ struct RestoreView {
 
 class Engine {
  public:
-  // All borrowed; they outlive the engine.
-  Engine(const config::Config& config, store::Store& store, EventBus& events);
+  // All borrowed; they outlive the engine. `fence` (task/fence.h) is asked before every step
+  // that touches a cluster and every task state write; null: one daemon, nothing to fence.
+  Engine(const config::Config& config, store::Store& store, EventBus& events,
+         Fence* fence = nullptr);
   ~Engine();  // shutdown()
 
   // At daemon start: marks runs interrupted by a crash Failed ("the daemon stopped while ...")

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "task/validate.h"
@@ -140,6 +141,122 @@ TEST_F(EngineTest, RestorationStateMachine) {
   EXPECT_TRUE(fs::exists(safety));
   ASSERT_TRUE(engine_->delete_restore_task("r"));
   EXPECT_FALSE(fs::exists(safety));
+}
+
+// A backup run's events name its steps in order, the percent never goes back, the bytes of the
+// write step count towards the sources' estimate, and the record ends at 100 % with the bytes
+// written as the total.
+TEST_F(EngineTest, BackupProgressNamesTheStepsAndEndsAtTheTotal) {
+  // Enough bytes that the write step has something to count.
+  std::string big(300000, 'x');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + (i * 7919) % 26);
+  std::ofstream(dir_ / "conf" / "big.bin") << big;
+  ASSERT_TRUE(engine_->create_backup_task({.name = "b",
+                                           .cluster = "c1",
+                                           .data_source = "Flink",
+                                           .path_type = "LocalDir",
+                                           .verify = true}));
+  const int64_t before = events_.last_seq();
+  auto rec = run_backup_and_wait("b");
+  ASSERT_EQ(rec.status, BackupStatus::kSucceeded) << rec.error;
+
+  std::vector<std::string> steps;
+  int last_percent = -1;
+  uint64_t write_total = 0;
+  for (const auto& e : events_.wait_after(before, std::chrono::milliseconds(100))) {
+    if (e.type != "backup" || e.data["id"] != rec.id) continue;
+    const int percent = e.data["progress"];
+    EXPECT_GE(percent, last_percent) << e.data.dump();
+    last_percent = percent;
+    const auto& d = e.data["progress_detail"];
+    ASSERT_TRUE(d.is_object()) << e.data.dump();
+    const std::string step = d["step"];
+    if (steps.empty() || steps.back() != step) steps.push_back(step);
+    if (step == "write" && d["bytes_total"].get<uint64_t>() > 0)
+      write_total = d["bytes_total"].get<uint64_t>();
+    EXPECT_LE(d["bytes_done"].get<uint64_t>(),
+              std::max<uint64_t>(d["bytes_total"].get<uint64_t>(), d["bytes_done"]))
+        << e.data.dump();
+  }
+  // The first event is the record's creation (no step yet).
+  if (!steps.empty() && steps.front().empty()) steps.erase(steps.begin());
+  EXPECT_EQ(steps, (std::vector<std::string>{"check", "write", "verify", "prune", "done"}));
+  EXPECT_EQ(last_percent, 100);
+  EXPECT_GE(write_total, big.size() + 4);  // the estimate: both files of the source
+  EXPECT_EQ(rec.progress, 100);
+  EXPECT_EQ(rec.progress_detail.step, "done");
+  EXPECT_EQ(rec.progress_detail.bytes_done, rec.progress_detail.bytes_total);
+  EXPECT_GE(rec.progress_detail.bytes_total, big.size());
+}
+
+// A restoration attempt carries its progress detail too, and ends at "done".
+TEST_F(EngineTest, RestoreAttemptProgressDetailEndsDone) {
+  ASSERT_TRUE(engine_->create_backup_task(
+      {.name = "b", .cluster = "c1", .data_source = "Flink", .path_type = "LocalDir"}));
+  auto rec = run_backup_and_wait("b");
+  ASSERT_EQ(rec.status, BackupStatus::kSucceeded) << rec.error;
+  ASSERT_TRUE(engine_->create_restore_task({.name = "r",
+                                            .cluster = "c1",
+                                            .data_source = "Flink",
+                                            .path_type = "LocalDir",
+                                            .source_path = rec.backup_path}));
+  const int64_t before = events_.last_seq();
+  ASSERT_TRUE(engine_->start_restore("r"));
+  ASSERT_EQ(wait_restore("r").state, RestoreState::kSucceeded);
+  auto view = engine_->get_restore_task("r");
+  ASSERT_TRUE(view);
+  const auto& d = view->attempts.back().progress_detail;
+  EXPECT_EQ(d.step, "done");
+  EXPECT_EQ(d.bytes_done, d.bytes_total);
+  EXPECT_GT(d.bytes_total, 0u);
+  EXPECT_EQ(view->attempts.back().phase, store::AttemptPhase::kDone);
+  std::set<std::string> seen;
+  for (const auto& e : events_.wait_after(before, std::chrono::milliseconds(100)))
+    if (e.type == "restore") seen.insert(e.data["progress_detail"]["step"].get<std::string>());
+  for (const char* step : {"check", "verify", "safety-copy", "stage", "apply"})
+    EXPECT_TRUE(seen.contains(step)) << step;
+}
+
+// A manager that may no longer act (the fence says so) writes no task state and starts no run.
+TEST_F(EngineTest, ARefusingFenceWritesNothing) {
+  struct Refusing : Fence {
+    Status check() override {
+      return make_error(Errc::kUnavailable, "this manager lost its lease (epoch 7)");
+    }
+  } fence;
+  ASSERT_TRUE(engine_->create_backup_task(
+      {.name = "b", .cluster = "c1", .data_source = "Flink", .path_type = "LocalDir"}));
+  auto ok_rec = run_backup_and_wait("b");
+  ASSERT_EQ(ok_rec.status, BackupStatus::kSucceeded);
+  ASSERT_TRUE(engine_->create_restore_task({.name = "r",
+                                            .cluster = "c1",
+                                            .data_source = "Flink",
+                                            .path_type = "LocalDir",
+                                            .source_path = ok_rec.backup_path}));
+  engine_.reset();
+  engine_ = std::make_unique<Engine>(config_, *store_, events_, &fence);
+  ASSERT_TRUE(engine_->recover());
+  auto run = engine_->run_backup("b");
+  ASSERT_FALSE(run);
+  EXPECT_EQ(run.error().message, "this manager lost its lease (epoch 7)");
+  auto start = engine_->start_restore("r");
+  ASSERT_FALSE(start);
+  EXPECT_EQ(start.error().code, Errc::kUnavailable);
+  // A periodic task due at once: the scheduler may not move its next_run nor run it.
+  ASSERT_TRUE(engine_->create_backup_task({.name = "p",
+                                           .cluster = "c1",
+                                           .data_source = "Flink",
+                                           .path_type = "LocalDir",
+                                           .period = "1s"}));
+  const int64_t next_run = store_->get_backup_task("p")->next_run;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // the scheduler had its chance
+  EXPECT_EQ(store_->get_backup_task("p")->next_run, next_run);
+  EXPECT_TRUE(engine_->backup_history("p", {})->empty());
+  EXPECT_EQ(engine_->backup_history("b", {})->size(), 1u);
+  auto view = engine_->get_restore_task("r");
+  EXPECT_EQ(view->task.state, RestoreState::kCreated);
+  EXPECT_TRUE(view->attempts.empty());
+  engine_.reset();
 }
 
 TEST_F(EngineTest, RetentionKeepsTheNewestCopies) {

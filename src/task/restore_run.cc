@@ -31,12 +31,14 @@ std::function<void(uint64_t)> band(Recorder& rec, int from, int to, uint64_t tot
     if (total == 0) return;
     uint64_t d = std::min(done, total);
     rec.progress(from + static_cast<int>((to - from) * d / total));
+    rec.bytes(done, total);
   };
 }
 
 // Runs one step: records its start and end; an error ends it "failed" with the message.
 template <class F>
 auto step(Recorder& rec, const std::string& name, F&& body) -> decltype(body()) {
+  TRY(rec.fence_check());  // a manager that may no longer act starts no step (task/fence.h)
   rec.begin_step(name);
   auto r = body();
   if (r)
@@ -489,7 +491,7 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
   TRY(check_service_stopped(in.cluster));
   if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "the restoration was cancelled");
 
-  rec.set_phase("applying");
+  rec.set_phase(store::AttemptPhase::kApplying);
   std::set<std::string> changed;  // the sources the apply step changed
   auto applied = apply_and_verify(staged, rec, &changed);
   if (!applied) {
@@ -501,19 +503,19 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
       if (!back) {
         err.message += "; putting the safety copy back failed too (" + back.error().message +
                        "); the safety copy is kept at " + safety;
-        rec.set_phase("damaged");
+        rec.set_phase(store::AttemptPhase::kDamaged);
       } else {
         err.message += "; the safety copy was put back, the cluster is unchanged";
-        rec.set_phase("rolled-back");
+        rec.set_phase(store::AttemptPhase::kRolledBack);
       }
     } else {
       // The failing source rolled its transaction back before anything else was applied.
       err.message += "; nothing was changed";
-      rec.set_phase("rolled-back");
+      rec.set_phase(store::AttemptPhase::kRolledBack);
     }
     return std::unexpected(err);
   }
-  rec.set_phase("done");
+  rec.set_phase(store::AttemptPhase::kDone);
   rec.progress(100, true);
   return ok();
 }

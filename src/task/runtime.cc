@@ -32,9 +32,9 @@ Result<std::vector<std::unique_ptr<source::MetadataSource>>> build_sources(
   return out;
 }
 
-Recorder::Recorder(store::Store* store, EventBus* events, store::RestoreTask* task,
+Recorder::Recorder(StateWriter* writer, EventBus* events, store::RestoreTask* task,
                    store::RestoreAttempt* attempt)
-    : store_(store), events_(events), task_(task), attempt_(attempt) {}
+    : writer_(writer), events_(events), task_(task), attempt_(attempt) {}
 
 void Recorder::log(const std::string& level, const std::string& text) {
   std::string who = task_ ? task_->name : "preview";
@@ -44,8 +44,8 @@ void Recorder::log(const std::string& level, const std::string& text) {
     spdlog::warn("restore {}: {}", who, text);
   else
     spdlog::info("restore {}: {}", who, text);
-  if (attempt_ && store_) {
-    auto st = store_->append_log(attempt_->id, {now_seconds(), level, text});
+  if (attempt_ && writer_) {
+    auto st = writer_->append_log(attempt_->id, {now_seconds(), level, text});
     if (!st) spdlog::error("cannot record a log line: {}", st.error().message);
   }
 }
@@ -53,6 +53,8 @@ void Recorder::log(const std::string& level, const std::string& text) {
 void Recorder::begin_step(const std::string& name) {
   store::RestoreAttempt& a = attempt_ ? *attempt_ : preview_;
   a.steps.push_back({name, "running", now_seconds(), 0, {}});
+  meter_.begin_step(name);
+  a.progress_detail = meter_.detail();
   log("info", "step " + name);
   flush();
 }
@@ -76,7 +78,26 @@ void Recorder::progress(int percent, bool force) {
   if (force || now - last_flush_ >= std::chrono::seconds(1)) flush();
 }
 
-void Recorder::set_phase(const std::string& phase) {
+void Recorder::bytes(uint64_t done, uint64_t total) {
+  store::RestoreAttempt& a = attempt_ ? *attempt_ : preview_;
+  meter_.bytes(done, total);
+  a.progress_detail = meter_.detail();
+  if (std::chrono::steady_clock::now() - last_flush_ >= std::chrono::seconds(1)) flush();
+}
+
+void Recorder::finish() {
+  store::RestoreAttempt& a = attempt_ ? *attempt_ : preview_;
+  meter_.finish();
+  a.progress_detail = meter_.detail();
+  a.progress = 100;
+  if (task_) task_->progress = 100;
+}
+
+Status Recorder::fence_check() {
+  return writer_ ? writer_->check() : ok();
+}
+
+void Recorder::set_phase(store::AttemptPhase phase) {
   store::RestoreAttempt& a = attempt_ ? *attempt_ : preview_;
   a.phase = phase;
   flush();
@@ -84,12 +105,12 @@ void Recorder::set_phase(const std::string& phase) {
 
 void Recorder::flush() {
   last_flush_ = std::chrono::steady_clock::now();
-  if (!attempt_ || !store_) return;
-  if (auto st = store_->update_attempt(*attempt_); !st)
+  if (!attempt_ || !writer_) return;
+  if (auto st = writer_->update_attempt(*attempt_); !st)
     spdlog::error("cannot record restoration progress: {}", st.error().message);
   if (task_) {
     task_->updated_at = now_seconds();
-    if (auto st = store_->update_restore_task(*task_); !st)
+    if (auto st = writer_->update_restore_task(*task_); !st)
       spdlog::error("cannot record restoration progress: {}", st.error().message);
   }
   publish();
@@ -102,7 +123,8 @@ void Recorder::publish() {
                                {"state", std::string(to_string(task_->state))},
                                {"progress", task_->progress},
                                {"attempt", attempt_->number},
-                               {"phase", attempt_->phase},
+                               {"phase", std::string(to_string(attempt_->phase))},
+                               {"progress_detail", to_json(attempt_->progress_detail)},
                                {"steps", steps}});
 }
 

@@ -17,6 +17,8 @@
 #include "source/metadata_source.h"
 #include "store/store.h"
 #include "task/events.h"
+#include "task/progress.h"
+#include "task/state_writer.h"
 
 namespace flinkbr::task {
 
@@ -38,19 +40,28 @@ struct ClusterRuntime {
 [[nodiscard]] Result<std::vector<std::unique_ptr<source::MetadataSource>>> build_sources(
     const config::ClusterConfig& cluster, DataSource data_source);
 
-// Reports of one restoration attempt. When `attempt` is null (previews), nothing is persisted
-// and steps are only collected in `steps_json`.
+// Reports of one restoration attempt, written through `writer` (which asks the fence first).
+// When `attempt` is null (previews), nothing is persisted and steps are only collected in
+// `steps_json`.
 class Recorder {
  public:
-  Recorder(store::Store* store, EventBus* events, store::RestoreTask* task,
+  Recorder(StateWriter* writer, EventBus* events, store::RestoreTask* task,
            store::RestoreAttempt* attempt);
 
   void log(const std::string& level, const std::string& text);
+  // Starts a step: its name becomes the progress detail's step, its bytes start from 0.
   void begin_step(const std::string& name);
   void end_step(const std::string& status, const std::string& detail = {});
   // Sets the attempt's progress (0..100); persisted at most once a second unless `force`.
   void progress(int percent, bool force = false);
-  void set_phase(const std::string& phase);
+  // Bytes of the current step done of `total` (0: unknown); with progress(), persisted at most
+  // once a second.
+  void bytes(uint64_t done, uint64_t total);
+  // The attempt succeeded: progress 100, detail step "done" (ProgressMeter::finish).
+  void finish();
+  void set_phase(store::AttemptPhase phase);
+  // Whether this manager may still act (Fence::check); ok() for previews. Asked before each step.
+  [[nodiscard]] Status fence_check();
   // Persists the attempt and the task now.
   void flush();
   nlohmann::json steps_json() const;
@@ -58,12 +69,13 @@ class Recorder {
 
  private:
   void publish();
-  store::Store* store_;
+  StateWriter* writer_;
   EventBus* events_;
   store::RestoreTask* task_;
   store::RestoreAttempt* attempt_;
   store::RestoreAttempt preview_;  // used when attempt_ is null
   std::chrono::steady_clock::time_point last_flush_{};
+  ProgressMeter meter_;
 };
 
 }  // namespace flinkbr::task

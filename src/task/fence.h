@@ -1,0 +1,28 @@
+// The fence: one question asked before every step of a task that touches a cluster and before
+// every write of task state — "is this manager still the one allowed to act?". With one daemon
+// per state directory the answer is always yes (NoFence). Manager high availability (issue 15)
+// answers it with a fencing epoch kept in the database: a manager that was paused and lost its
+// lease gets an error here, writes nothing more and steps down. Everything that writes task
+// state goes through StateWriter (task/state_writer.h), which asks the fence first.
+#pragma once
+
+#include "common/result.h"
+
+namespace flinkbr::task {
+
+class Fence {
+ public:
+  virtual ~Fence() = default;
+  // ok() while this manager may act; an error (kUnavailable, naming why) once it may not. Called
+  // from any task thread: implementations are thread-safe and cheap (no network round trip per
+  // call is promised; a cached epoch with a deadline is enough).
+  [[nodiscard]] virtual Status check() = 0;
+};
+
+// One daemon per state directory: nothing to fence.
+class NoFence final : public Fence {
+ public:
+  Status check() override { return ok(); }
+};
+
+}  // namespace flinkbr::task
