@@ -93,6 +93,28 @@ class PgServer {
         WEXITSTATUS(status) != 0)
       return "initdb failed: " + slurp(log);
     port_ = free_port();
+    return launch();
+  }
+
+  // Stops the server (SIGINT: fast shutdown, every session ended) and starts it again on the
+  // same data directory and port. Empty on success, else the reason.
+  std::string restart() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGINT);
+      int status;
+      ::waitpid(pid_, &status, 0);
+      pid_ = -1;
+    }
+    return launch();
+  }
+
+  int port() const { return port_; }
+
+ private:
+  std::string launch() {
+    std::string bin = kPgBin;
+    std::string log = dir_ + "/server.log";
+    int status = 0;
     pid_ = spawn({bin + "/postgres", "-D", dir_ + "/data", "-c", "listen_addresses=127.0.0.1", "-k",
                   dir_, "-p", std::to_string(port_), "-c", "fsync=off", "-c",
                   "synchronous_commit=off", "-c", "full_page_writes=off"},
@@ -111,6 +133,7 @@ class PgServer {
     return "";
   }
 
+ public:
   void stop() {
     if (pid_ > 0) {
       ::kill(pid_, SIGINT);
