@@ -32,9 +32,9 @@ constexpr int64_t kMaxDurationSeconds = 3650LL * 86400;  // ten years; fits an i
 constexpr size_t kMaxConfigBytes = 16 << 20;
 
 constexpr std::string_view kTopKeys[] = {"server", "clusters"};
-constexpr std::string_view kServerKeys[] = {"listen",       "state_dir",  "tls_cert_file",
-                                            "tls_key_file", "token_ttl",  "gzip_level",
-                                            "compression",  "console_dir"};
+constexpr std::string_view kServerKeys[] = {
+    "listen",     "state_dir",   "tls_cert_file", "tls_key_file",  "token_ttl",
+    "gzip_level", "compression", "console_dir",   "lease_timeout", "lease_renew"};
 constexpr std::string_view kClusterKeys[] = {
     "name",         "version",        "version_command", "service",     "hadoop_conf_dir",
     "hdfs_user",    "webhdfs_port",   "yarn_rm_url",     "obs",         "hdfs_auth",
@@ -430,6 +430,28 @@ class Parser {
       out.compression = *parsed;
     }
     TRY(set_str(f, "console_dir", out.console_dir));
+    TRY(parse_lease(f, out));
+    return ok();
+  }
+
+  // The manager group's election (group/election.h): an active renews its lease every
+  // lease_renew and a standby takes over once it went unrenewed for lease_timeout. The active
+  // must get several renewals in before its own deadline (lease_timeout less a quarter).
+  Status parse_lease(const Fields& f, ServerConfig& out) const {
+    TRY(set_duration(f, "lease_timeout", out.lease_timeout_seconds));
+    TRY(set_duration(f, "lease_renew", out.lease_renew_seconds));
+    if (const YAML::Node* n = f.get("lease_timeout"); n && out.lease_timeout_seconds > 600)
+      return fail(*n, "server.lease_timeout",
+                  "at most 10m: a group must not wait longer than that for a dead manager, got " +
+                      std::to_string(out.lease_timeout_seconds) + "s");
+    if (out.lease_renew_seconds * 3 > out.lease_timeout_seconds) {
+      const YAML::Node* n = f.get("lease_renew") ? f.get("lease_renew") : f.get("lease_timeout");
+      return fail(*n, "server.lease_renew",
+                  "must be at most a third of server.lease_timeout (" +
+                      std::to_string(out.lease_timeout_seconds) + "s), got " +
+                      std::to_string(out.lease_renew_seconds) +
+                      "s; the active must renew several times before its lease runs out");
+    }
     return ok();
   }
 

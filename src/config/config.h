@@ -74,6 +74,10 @@ struct ServerConfig {
   io::Compression compression;
   int gzip_level = 6;       // as configured; only meaningful when the file set it
   std::string console_dir;  // static console files; default: found next to the binary
+  // The manager group's election (PostgreSQL mode): a standby takes over once the active's lease
+  // went unrenewed for lease_timeout; the active renews every lease_renew (at most a third).
+  int lease_timeout_seconds = 10;
+  int lease_renew_seconds = 2;
 };
 
 struct Config {
