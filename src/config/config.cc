@@ -45,7 +45,9 @@ constexpr std::string_view kServerKeys[] = {"listen",
                                             "webhook_on_success",
                                             "webhook_secret_file",
                                             "database",
-                                            "database_password_file"};
+                                            "database_password_file",
+                                            "lease_timeout",
+                                            "lease_renew"};
 constexpr std::string_view kClusterKeys[] = {
     "name",         "version",        "version_command", "service",     "hadoop_conf_dir",
     "hdfs_user",    "webhdfs_port",   "yarn_rm_url",     "obs",         "hdfs_auth",
@@ -470,6 +472,28 @@ class Parser {
       return fail(*f.get("database_password_file"), "server.database_password_file",
                   "set without server.database; the password file is for a PostgreSQL state "
                   "database (without server.database the state is in SQLite)");
+    TRY(parse_lease(f, out));
+    return ok();
+  }
+
+  // The manager group's election (group/election.h): an active renews its lease every
+  // lease_renew and a standby takes over once it went unrenewed for lease_timeout. The active
+  // must get several renewals in before its own deadline (lease_timeout less a quarter).
+  Status parse_lease(const Fields& f, ServerConfig& out) const {
+    TRY(set_duration(f, "lease_timeout", out.lease_timeout_seconds));
+    TRY(set_duration(f, "lease_renew", out.lease_renew_seconds));
+    if (const YAML::Node* n = f.get("lease_timeout"); n && out.lease_timeout_seconds > 600)
+      return fail(*n, "server.lease_timeout",
+                  "at most 10m: a group must not wait longer than that for a dead manager, got " +
+                      std::to_string(out.lease_timeout_seconds) + "s");
+    if (out.lease_renew_seconds * 3 > out.lease_timeout_seconds) {
+      const YAML::Node* n = f.get("lease_renew") ? f.get("lease_renew") : f.get("lease_timeout");
+      return fail(*n, "server.lease_renew",
+                  "must be at most a third of server.lease_timeout (" +
+                      std::to_string(out.lease_timeout_seconds) + "s), got " +
+                      std::to_string(out.lease_renew_seconds) +
+                      "s; the active must renew several times before its lease runs out");
+    }
     return ok();
   }
 

@@ -85,6 +85,10 @@ struct ServerConfig {
   // environment (FLINKBR_DATABASE_PASSWORD) or database_password_file (store/database.h).
   std::string database;
   std::string database_password_file;  // a file of mode 0600, owned by the daemon's user
+  // The manager group's election (PostgreSQL mode): a standby takes over once the active's lease
+  // went unrenewed for lease_timeout; the active renews every lease_renew (at most a third).
+  int lease_timeout_seconds = 10;
+  int lease_renew_seconds = 2;
 };
 
 // How restorations run, for every cluster.

@@ -134,6 +134,16 @@ TEST(ConfigTest, FullExampleParsesWithEveryField) {
   EXPECT_EQ(cfg.find_cluster("nope"), nullptr);
 }
 
+TEST(ConfigTest, LeaseSettingsOfTheManagerGroup) {
+  Config defaults = parse_ok("clusters: [{ name: a, version: '1' }]\n");
+  EXPECT_EQ(defaults.server.lease_timeout_seconds, 10);
+  EXPECT_EQ(defaults.server.lease_renew_seconds, 2);
+  Config set = parse_ok(
+      "server: { lease_timeout: 1m, lease_renew: 20s }\nclusters: [{ name: a, version: '1' }]\n");
+  EXPECT_EQ(set.server.lease_timeout_seconds, 60);
+  EXPECT_EQ(set.server.lease_renew_seconds, 20);
+}
+
 TEST(ConfigTest, DefaultsWhenServerIsLeftOut) {
   Config cfg = parse_ok("clusters: [{ name: a, version: '1.17' }]\n");
   EXPECT_EQ(cfg.server.listen_host, "127.0.0.1");
@@ -410,6 +420,18 @@ INSTANTIATE_TEST_SUITE_P(
                 "server.compression", "set either compression or gzip_level"},
         Refusal{"bad token_ttl", "server: { token_ttl: 12 }\n", "server.token_ttl",
                 "server.token_ttl: expected a duration such as 12h"},
+        Refusal{"lease_renew over a third of the default lease_timeout",
+                "server: { lease_renew: 5s }\n", "server.lease_renew",
+                "server.lease_renew: must be at most a third of server.lease_timeout (10s), got "
+                "5s; the active must renew several times before its lease runs out "
+                "(flinkbr.yaml:1:24)"},
+        Refusal{"lease_timeout too short for the default lease_renew",
+                "server: { lease_timeout: 5s }\n", "server.lease_renew",
+                "must be at most a third of server.lease_timeout (5s), got 2s"},
+        Refusal{"lease_timeout over 10 minutes", "server: { lease_timeout: 11m }\n",
+                "server.lease_timeout", "server.lease_timeout: at most 10m"},
+        Refusal{"lease_timeout not a duration", "server: { lease_timeout: 10 }\n",
+                "server.lease_timeout", "server.lease_timeout: expected a duration such as 12h"},
         Refusal{"bad service timeout",
                 "clusters: [{ name: a, version: '1', service: { timeout: 2w } }]\n",
                 "clusters[0].service.timeout", "expected a duration such as 12h (a whole number"},
