@@ -274,6 +274,7 @@ struct Api::Impl {
   store::Store& store;
   task::EventBus& events;
   std::atomic<bool> ready{false};
+  std::function<json()> health_extras;  // set before mount; see set_health_extras
   Quota stream_quota{kMaxEventStreams, kMaxEventStreamsPerUser, "open event streams"};
   Quota slow_quota{kMaxSlowCalls, kMaxSlowCallsPerUser, "long-running calls"};
   // The HTTP server's task queue when mount() chose it (httplib creates it when it starts
@@ -978,6 +979,10 @@ Api::Api(const config::Config& config, task::Engine& engine, auth::Auth& auth, s
 
 Api::~Api() = default;
 
+void Api::set_health_extras(std::function<json()> extras) {
+  impl_->health_extras = std::move(extras);
+}
+
 void Api::set_ready(bool ready) {
   impl_->ready = ready;
 }
@@ -998,10 +1003,10 @@ void Api::mount(httplib::Server& http, const std::string& console_dir) {
 
   // Health needs no credentials and is not audited.
   http.Get("/api/v1/health", httplib::Server::Handler([this](const Request&, Response& res) {
-             if (impl_->ready)
-               write_json(res, 200, {{"status", "ok"}, {"version", FLINKBR_VERSION}});
-             else
-               write_json(res, 503, {{"status", "starting"}});
+             json body = impl_->ready ? json{{"status", "ok"}, {"version", FLINKBR_VERSION}}
+                                      : json{{"status", "starting"}};
+             if (impl_->health_extras) body.update(impl_->health_extras());
+             write_json(res, impl_->ready ? 200 : 503, body);
            }));
   for (const auto& r : impl_->routes) impl_->add(http, r);
 

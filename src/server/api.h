@@ -6,6 +6,7 @@
 // events from the EventBus.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "auth/auth.h"
@@ -43,6 +44,10 @@ class Api {
   void mount(httplib::Server& http, const std::string& console_dir);
   // Marks the daemon ready: /api/v1/health answers 200 from now on (503 before).
   void set_ready(bool ready);
+  // More members of the health answer, asked at each call: a manager of a group adds "role"
+  // ("active" | "standby"), "epoch" and "active_address" (docs/design.md, "The manager group").
+  // Set before mount.
+  void set_health_extras(std::function<nlohmann::json()> extras);
 
  private:
   struct Impl;

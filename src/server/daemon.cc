@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include <httplib.h>
@@ -18,10 +20,12 @@
 
 #include "auth/auth.h"
 #include "config/config.h"
+#include "group/state_dir_lock.h"
 #include "notify/task_notifier.h"
 #include "notify/webhook.h"
 #include "server/api.h"
 #include "server/demo.h"
+#include "server/group_member.h"
 #include "source/registry.h"
 #include "store/database.h"
 #include "store/store.h"
@@ -111,6 +115,15 @@ std::string manager_address(const config::ServerConfig& s) {
          std::to_string(s.listen_port);
 }
 
+// httplib's own default_socket_options sets SO_REUSEPORT on Linux (cpp-httplib 0.11, Debian 12):
+// a second daemon could then bind the same port and the kernel would split the connections
+// between the two. Only SO_REUSEADDR (a restart may bind while old connections sit in
+// TIME_WAIT; Linux still refuses a second listener on the port).
+void exclusive_socket_options(socket_t sock) {
+  int yes = 1;
+  ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+}
+
 Status prepare_state_dir(const std::string& dir) {
   std::error_code ec;
   for (const char* sub : {"", "logs", "LocalBackup", "safety", "staging"}) {
@@ -168,6 +181,51 @@ int run_daemon(const std::string& config_path) {
   if (!loaded) return fail(loaded.error());
   const config::Config config = std::move(*loaded);
 
+  // SQLite mode: one daemon per state directory, checked before anything in it changes (a
+  // second daemon once "recovered" a restore the first was running). In PostgreSQL mode the
+  // members of a manager group share the state directory and the election decides which one
+  // acts: this lock must not be taken there.
+  const bool group_mode = !config.server.database.empty();
+  std::optional<group::StateDirLock> state_lock;
+  if (!group_mode) {
+    auto acquired = group::StateDirLock::acquire(config.server.state_dir);
+    if (!acquired) return fail(acquired.error());
+    state_lock.emplace(std::move(*acquired));
+  }
+
+  // The listen address next, still before anything changes: one already in use is refused,
+  // never shared.
+  std::unique_ptr<httplib::Server> http;
+  bool tls = !config.server.tls_cert_file.empty();
+  if (tls)
+    http = std::make_unique<httplib::SSLServer>(config.server.tls_cert_file.c_str(),
+                                                config.server.tls_key_file.c_str());
+  else
+    http = std::make_unique<httplib::Server>();
+  if (!http->is_valid())
+    return fail(Error{Errc::kInvalidArgument, "cannot load the TLS certificate or key",
+                      "server.tls_cert_file"});
+  int listen_fd = -1;
+  http->set_socket_options([&listen_fd](socket_t sock) {
+    exclusive_socket_options(sock);
+    listen_fd = sock;
+  });
+  const std::string& host = config.server.listen_host;
+  if (!http->bind_to_port(host.c_str(), config.server.listen_port)) {
+    int err = errno;
+    std::string address = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                          std::to_string(config.server.listen_port);
+    return fail(Error{Errc::kUnavailable,
+                      err == EADDRINUSE
+                          ? "cannot listen on " + address +
+                                ": the address is already in use by another process (another "
+                                "flinkbr?); it is never shared. Stop that process or set "
+                                "server.listen (or FLINKBR_LISTEN) to a free address"
+                          : "cannot listen on " + address + ": " + std::strerror(err) +
+                                " (not an address of this machine?)",
+                      "server.listen"});
+  }
+
   if (auto st = prepare_state_dir(config.server.state_dir); !st) return fail(st.error());
   setup_logging(config.server.state_dir);
   spdlog::info("flinkbr {} starting; state in {}", FLINKBR_VERSION, config.server.state_dir);
@@ -198,8 +256,32 @@ int run_daemon(const std::string& config_path) {
   }
 
   task::EventBus events;
-  task::Engine engine(config, **store, events);
-  if (auto st = engine.recover(); !st) return fail(st.error());
+  // A group member (server.database set) is the engine's fence: a standby starts no run and
+  // writes no task state; the member that becomes active recovers the runs the dead active left
+  // and starts the scheduler (server/group_member.h). Alone (SQLite), the daemon is active.
+  task::Engine* engine_ptr = nullptr;  // outlives `member`, whose activation reads it
+  std::unique_ptr<GroupMember> member;
+  std::unique_ptr<task::Engine> engine_holder;
+  if (group_mode) {
+    auto target = store::postgres_target(config.server, std::getenv("FLINKBR_DATABASE_PASSWORD"));
+    if (!target) return fail(target.error());
+    auto started =
+        GroupMember::start(config.server, (*target)->conninfo, (*target)->password,
+                           manager_address(config.server), **store, [&engine_ptr]() -> Status {
+                             if (!engine_ptr)
+                               return make_error(Errc::kCancelled, "the daemon stopped");
+                             return engine_ptr->recover();
+                           });
+    if (!started) return fail(started.error());
+    member = std::move(*started);
+    engine_holder = std::make_unique<task::Engine>(config, **store, events, member.get());
+    engine_ptr = engine_holder.get();
+    member->ready();
+  } else {
+    engine_holder = std::make_unique<task::Engine>(config, **store, events);
+    if (auto st = engine_holder->recover(); !st) return fail(st.error());
+  }
+  task::Engine& engine = *engine_holder;
   // The webhook reads the event feed on its own threads: the engine does not know about it.
   std::unique_ptr<notify::WebhookSender> webhook;
   std::unique_ptr<notify::TaskNotifier> notifier;
@@ -225,37 +307,9 @@ int run_daemon(const std::string& config_path) {
                  config.server.webhook_secret_file.empty() ? "" : ", signed");
   }
 
-  std::unique_ptr<httplib::Server> http;
-  bool tls = !config.server.tls_cert_file.empty();
-  if (tls)
-    http = std::make_unique<httplib::SSLServer>(config.server.tls_cert_file.c_str(),
-                                                config.server.tls_key_file.c_str());
-  else
-    http = std::make_unique<httplib::Server>();
-  if (!http->is_valid()) {
-    engine.shutdown();
-    return fail(Error{Errc::kInvalidArgument, "cannot load the TLS certificate or key",
-                      "server.tls_cert_file"});
-  }
   Api api(config, engine, auth, **store, events);
+  if (member) api.set_health_extras([&member] { return member->health(); });
   api.mount(*http, find_console_dir(config));
-
-  // httplib listens with a backlog of 5 (compiled into the library): a burst of a few dozen
-  // clients then waits for SYN retransmissions (seconds). Keep the socket httplib creates and
-  // listen on it again with room for bursts; Linux takes the new backlog on a listening socket.
-  int listen_fd = -1;
-  http->set_socket_options([&listen_fd](socket_t sock) {
-    httplib::default_socket_options(sock);  // SO_REUSEADDR, as httplib does by default
-    listen_fd = sock;
-  });
-  const std::string& host = config.server.listen_host;
-  if (!http->bind_to_port(host.c_str(), config.server.listen_port)) {
-    engine.shutdown();
-    return fail(Error{Errc::kUnavailable,
-                      "cannot listen on " + host + ":" + std::to_string(config.server.listen_port) +
-                          " (in use, or not an address of this machine)",
-                      "server.listen"});
-  }
   if (listen_fd < 0 || ::listen(listen_fd, kListenBacklog) != 0)
     spdlog::warn("cannot raise the listen backlog to {}; bursts of clients may wait",
                  kListenBacklog);
@@ -279,6 +333,8 @@ int run_daemon(const std::string& config_path) {
   // listen_after_bind returned: either a signal stopped us, or the server failed.
   events.close();
   engine.shutdown();
+  // Leaves the group (the lease goes to a standby at its next look) once no run is left.
+  member.reset();
   // After the engine: the runs it ended while stopping are queued; a POST in flight finishes.
   if (notifier) notifier->stop();
   if (webhook) webhook->stop();

@@ -42,8 +42,8 @@ Result<WrittenFile> write_backup_file(storage::Storage& storage, const std::stri
     ctx.log("backing up source '" + src->name() + "' (" + src->location() + ")");
     archive::SourceArchiveWriter out(*tar, src->name(), observer);
     TRY_CTX(src->backup(out, ctx), "backing up source '" + src->name() + "'");
-    pause_if_injected(src->name(), ctx);
     if (on_payload) on_payload(tar->payload_bytes());
+    pause_if_injected(src->name(), ctx);
   }
   uint64_t payload = tar->payload_bytes();
   // Finishing the tar writes the manifest, then finishes gzip, hashing and the file (commit).

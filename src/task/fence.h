@@ -7,6 +7,7 @@
 #pragma once
 
 #include "common/result.h"
+#include "store/store.h"
 
 namespace flinkbr::task {
 
@@ -17,6 +18,10 @@ class Fence {
   // from any task thread: implementations are thread-safe and cheap (no network round trip per
   // call is promised; a cached epoch with a deadline is enough).
   [[nodiscard]] virtual Status check() = 0;
+  // The store that task-state writes go to, given the daemon's own `plain` store. A manager of a
+  // group answers with its epoch-fenced view (store::Store::fenced), so that a write that passed
+  // check() still commits only while the group's epoch is this manager's.
+  virtual store::Store& writes_to(store::Store& plain) { return plain; }
 };
 
 // One daemon per state directory: nothing to fence.

@@ -94,6 +94,8 @@ class Daemon {
   void stop();   // SIGTERM and wait
   void kill9();  // SIGKILL and wait
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  int port() const { return port_; }
 
   // Runs `flinkbr <args>` against this daemon with the admin's (or `as`) credentials.
   CommandOutput cli(const std::vector<std::string>& args, const std::string& input = {},

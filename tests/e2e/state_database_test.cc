@@ -24,9 +24,12 @@ class StateDatabaseEndToEnd : public ::testing::Test {
   static void SetUpTestSuite() {
     server_ = new PgServer();
     server_error_ = server_->start();
-    if (server_error_.empty())
-      sql(server_->dsn("postgres"),
-          "CREATE ROLE flinkbr LOGIN; CREATE DATABASE flinkbr_state OWNER flinkbr");
+    if (server_error_.empty()) {
+      // Two statements: CREATE DATABASE cannot run inside the transaction a multi-statement
+      // query makes.
+      sql(server_->dsn("postgres"), "CREATE ROLE flinkbr LOGIN");
+      sql(server_->dsn("postgres"), "CREATE DATABASE flinkbr_state OWNER flinkbr");
+    }
   }
   static void TearDownTestSuite() {
     server_->stop();

@@ -63,7 +63,7 @@ depends=$(sed -n 's/^ Depends: //p' "$tmp/info")
 for lib in adduser libc6 libsqlite3-0 libarchive13 libsodium23 libcurl4 libssl3 libpq5; do
   echo "$depends" | grep -q "\b$lib\b" || fail "Depends lacks $lib: $depends"
 done
-grep -q ' postinst$' "$tmp/info" || fail "no postinst (the service user): $(cat "$tmp/info")"
+grep -qE '[[:space:]]postinst([[:space:]]|$)' "$tmp/info" || fail "no postinst (the service user): $(cat "$tmp/info")"
 for f in ./usr/bin/flinkbr ./usr/share/flinkbr/console/index.html \
          ./usr/lib/systemd/system/flinkbr.service ./usr/share/doc/flinkbr/flinkbr.yaml.example \
          ./usr/share/doc/flinkbr/alerts.yaml; do
