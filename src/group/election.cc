@@ -89,10 +89,15 @@ struct Election::Session {
   }
 
   static Result<std::unique_ptr<Session>> connect(const std::string& conninfo,
+                                                  const std::string& schema,
                                                   Clock::time_point until,
                                                   const std::function<bool()>& stop) {
-    const char* keys[] = {"dbname", "application_name", nullptr};
-    const char* values[] = {conninfo.c_str(), "flinkbr-election", nullptr};
+    // The lease table lives in the store's schema (store/store.h); an empty schema keeps the
+    // server's search_path.
+    const std::string options = schema.empty() ? "" : "-c search_path=" + schema;
+    const char* keys[] = {"dbname", "application_name", schema.empty() ? nullptr : "options",
+                          nullptr};
+    const char* values[] = {conninfo.c_str(), "flinkbr-election", options.c_str(), nullptr};
     auto s = std::make_unique<Session>();
     s->conn.reset(PQconnectStartParams(keys, values, /*expand_dbname=*/1));
     if (!s->conn) return make_error(Errc::kUnavailable, "out of memory", {}, true);
@@ -225,7 +230,7 @@ milliseconds Election::step() {
   if (active) return renew_lease();
   if (!session_) {
     auto s =
-        Session::connect(options_.conninfo,
+        Session::connect(options_.conninfo, options_.schema,
                          Clock::now() + std::min(options_.lease_timeout, kStandbyQueryLimit), stop);
     if (!s) {
       set_standby_reason("cannot reach PostgreSQL: " + s.error().message);

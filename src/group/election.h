@@ -63,6 +63,8 @@ struct ElectionOptions {
   // libpq connection string or URI of the group's database. The password comes the libpq way
   // (PGPASSWORD, PGPASSFILE); messages never include this string.
   std::string conninfo;
+  // The schema holding manager_lease (the store's, "flinkbr"); empty: the server's search_path.
+  std::string schema;
   std::string holder;   // who this member is, for people reading the lease (host:pid)
   std::string address;  // this member's listen address, shown by standbys' health answers
   // A lease unrenewed for longer than this (by the database's clock) is taken over.

@@ -19,11 +19,13 @@ Result<std::unique_ptr<GroupMember>> GroupMember::start(
   ::gethostname(host, sizeof host - 1);
   group::ElectionOptions options{
       .conninfo = conninfo,
+      .schema = std::string(store::kDefaultPostgresSchema),
       .holder = std::string(host) + ":" + std::to_string(::getpid()),
       .address = address,
       .lease_timeout = std::chrono::seconds(server.lease_timeout_seconds),
       .renew = std::chrono::seconds(server.lease_renew_seconds)};
   std::unique_ptr<GroupMember> member(new GroupMember(store, std::move(on_active)));
+  member->address_ = address;
   GroupMember* self = member.get();
   group::Election::Callbacks callbacks{
       .became_active = [self](int64_t epoch) { self->became_active(epoch); },
@@ -55,6 +57,7 @@ void GroupMember::became_active(int64_t epoch) {
   {
     std::lock_guard g(mu_);
     fenced_ = store_.fenced(epoch);
+    epoch_.store(epoch);
     writes_.store(fenced_.get());
   }
   spdlog::info("this manager is now the active one of its group (epoch {})", epoch);
@@ -80,6 +83,11 @@ Status GroupMember::check() {
 store::Store& GroupMember::writes_to(store::Store& plain) {
   store::Store* fenced = writes_.load();
   return fenced ? *fenced : plain;
+}
+
+std::string GroupMember::interrupted_by() const {
+  return "the active manager stopped (fail-over to " + address_ + ", epoch " +
+         std::to_string(epoch_.load()) + ")";
 }
 
 nlohmann::json GroupMember::health() const {

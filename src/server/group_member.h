@@ -52,6 +52,8 @@ class GroupMember final : public task::Fence {
 
   Status check() override;
   store::Store& writes_to(store::Store& plain) override;
+  // "the active manager stopped (fail-over to <this member>, epoch N)".
+  std::string interrupted_by() const override;
 
   // {"role": "active"|"standby", "epoch": N, "active_address": "..."}
   nlohmann::json health() const;
@@ -66,6 +68,8 @@ class GroupMember final : public task::Fence {
   std::mutex mu_;
   std::unique_ptr<store::Store> fenced_;  // set once, when this member becomes active
   std::atomic<store::Store*> writes_{nullptr};
+  std::string address_;
+  std::atomic<int64_t> epoch_{0};
   std::promise<void> ready_;
   std::shared_future<void> ready_future_ = ready_.get_future().share();
   std::atomic<bool> readied_{false};

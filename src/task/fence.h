@@ -6,6 +6,8 @@
 // state goes through StateWriter (task/state_writer.h), which asks the fence first.
 #pragma once
 
+#include <string>
+
 #include "common/result.h"
 #include "store/store.h"
 
@@ -22,6 +24,9 @@ class Fence {
   // group answers with its epoch-fenced view (store::Store::fenced), so that a write that passed
   // check() still commits only while the group's epoch is this manager's.
   virtual store::Store& writes_to(store::Store& plain) { return plain; }
+  // Who stopped the runs that crash recovery finds Running, for their reason: "the daemon
+  // stopped" alone; a group's new active names the fail-over.
+  virtual std::string interrupted_by() const { return "the daemon stopped"; }
 };
 
 // One daemon per state directory: nothing to fence.

@@ -17,7 +17,7 @@ Result<std::vector<store::BackupRecord>> fail_interrupted_backups(StateWriter& w
   for (auto& r : running) {
     r.status = BackupStatus::kFailed;
     r.ended_at = now_seconds();
-    r.error = "the daemon stopped while this backup was running";
+    r.error = writer.interrupted_by() + " while this backup was running";
     TRY(writer.update_backup_record(r));
     spdlog::warn("backup record {} of {} marked Failed: {}", r.id, r.task_name, r.error);
   }
@@ -76,7 +76,7 @@ std::string undo_apply(const config::Config& config, ClusterRuntime& cl,
 Status recover_restore(const config::Config& config, StateWriter& writer,
                        const ClusterLookup& clusters, store::RestoreTask& task) {
   auto attempts = TRY(writer.store().list_attempts(task.id));
-  std::string reason = "the daemon stopped while this restoration was running";
+  std::string reason = writer.interrupted_by() + " while this restoration was running";
   store::RestoreAttempt* last = attempts.empty() ? nullptr : &attempts.back();
   ClusterRuntime* cl = clusters(task.cluster);
   if (last && cl) {

@@ -29,6 +29,8 @@ class StateWriter {
   [[nodiscard]] Status append_log(int64_t attempt_id, const store::LogLine& line);
 
   store::Store& store() { return store_; }
+  // Fence::interrupted_by: the start of crash recovery's reasons.
+  std::string interrupted_by() const { return fence_.interrupted_by(); }
 
  private:
   store::Store& store_;
