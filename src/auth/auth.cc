@@ -312,8 +312,23 @@ Status Auth::set_password(const store::User& user, const std::string& password,
   return store_.delete_user_tokens(user.id, keep_token.empty() ? "" : io::sha256_hex(keep_token));
 }
 
-bool Auth::password_matches(const store::User& user, const std::string& password) {
-  return verify_password(user.password_hash, password);
+Status Auth::check_current_password(const store::User& user, const std::string& password,
+                                    const std::string& client_address, std::string_view field) {
+  TRY(init_sodium());
+  if (auto wait = throttle_.blocked(user.name, client_address, LoginThrottle::Clock::now())) {
+    Error e{Errc::kResourceExhausted,
+            "too many wrong passwords; try again in " + std::to_string(wait->count()) + " s",
+            {},
+            true};
+    e.retry_after_seconds = static_cast<int>(wait->count());
+    return std::unexpected(std::move(e));
+  }
+  if (!verify_password(user.password_hash, password)) {
+    throttle_.failed(user.name, client_address, LoginThrottle::Clock::now());
+    return invalid_argument(std::string(field), "the current password is wrong");
+  }
+  throttle_.succeeded(user.name, client_address);
+  return ok();
 }
 
 }  // namespace flinkbr::auth

@@ -40,8 +40,13 @@ class Auth {
   // user but the one whose token is `keep_token` (empty: all).
   [[nodiscard]] Status set_password(const store::User& user, const std::string& password,
                                     std::string_view field, const std::string& keep_token = "");
-  // Whether `password` is the user's current one (the cost of a login, without its throttle).
-  [[nodiscard]] bool password_matches(const store::User& user, const std::string& password);
+  // Checks that `password` is the user's current one (before a change of password), under the
+  // login throttle: a stolen session must not guess the password faster than a login could.
+  // kResourceExhausted (with retry_after_seconds) while throttled; kInvalidArgument naming
+  // `field` when wrong (counted as a failed login).
+  [[nodiscard]] Status check_current_password(const store::User& user, const std::string& password,
+                                              const std::string& client_address,
+                                              std::string_view field);
 
   // The anti-CSRF token of a console session whose cookie holds `token`: SHA-256 of a fixed
   // label and the token, as hex. A page of another site can neither read the cookie nor this

@@ -96,6 +96,9 @@ std::optional<int64_t> to_int(std::string_view s) {
 }
 
 // "http://host..." or "https://host...", with a host and no blanks.
+// http(s)://host[:port][/path...]: a host (a name, IPv4, or IPv6 in brackets), a port 1-65535
+// when given, no user:password@ (the webhook sender does not send credentials from the URL; a
+// secret goes in webhook_secret_file), no blanks or control characters.
 bool valid_http_url(std::string_view s) {
   std::string_view rest;
   if (s.starts_with("http://")) {
@@ -105,9 +108,36 @@ bool valid_http_url(std::string_view s) {
   } else {
     return false;
   }
-  if (rest.empty() || rest[0] == '/' || rest[0] == ':' || rest[0] == '?' || rest[0] == '#')
+  if (std::any_of(s.begin(), s.end(), [](unsigned char c) { return c <= ' ' || c == 0x7f; }))
     return false;
-  return std::none_of(s.begin(), s.end(), [](unsigned char c) { return c <= ' ' || c == 0x7f; });
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.empty() || authority.find('@') != std::string_view::npos) return false;
+  std::string_view port;
+  if (authority.front() == '[') {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return false;
+      port = after.substr(1);
+      if (port.empty()) return false;
+    }
+  } else {
+    const size_t colon = authority.find(':');
+    if (colon == 0) return false;
+    if (colon != std::string_view::npos) {
+      port = authority.substr(colon + 1);
+      if (port.empty() || port.find(':') != std::string_view::npos) return false;
+    }
+  }
+  if (!port.empty()) {
+    if (port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return false;
+    const int n = std::stoi(std::string(port));
+    if (n < 1 || n > 65535) return false;
+  }
+  return true;
 }
 
 bool valid_hostname(std::string_view s) {
@@ -385,9 +415,10 @@ class Parser {
     auto v = TRY(str(f, key));
     if (!v) return ok();
     if (!valid_http_url(*v)) {
-      return fail(*f.get(key), join(f.path, key),
-                  "expected an http:// or https:// URL such as " + std::string(example) +
-                      ", got '" + *v + "'");
+      return fail(
+          *f.get(key), join(f.path, key),
+          "expected an http:// or https:// URL (a port 1-65535, no user:password@) such as " +
+              std::string(example) + ", got '" + *v + "'");
     }
     out = std::move(*v);
     return ok();

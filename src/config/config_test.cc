@@ -344,6 +344,16 @@ INSTANTIATE_TEST_SUITE_P(
                 "server.gzip_level: duplicate key (flinkbr.yaml:3:3)"},
         Refusal{"webhook URL without a scheme", "server: { webhook_url: 'hooks.example.com/x' }\n",
                 "server.webhook_url", "expected an http:// or https:// URL"},
+        // The HTTP library turned a port out of range into an exception that killed the daemon
+        // at the first notice (attack review of issue 17).
+        Refusal{"webhook URL with a port out of range",
+                "server: { webhook_url: 'http://127.0.0.1:99999999999/x' }\n", "server.webhook_url",
+                "a port 1-65535"},
+        Refusal{"webhook URL with credentials", "server: { webhook_url: 'http://u:p@h/x' }\n",
+                "server.webhook_url", "no user:password@"},
+        Refusal{"webhook URL with an unclosed IPv6 host",
+                "server: { webhook_url: 'http://[::1/x' }\n", "server.webhook_url",
+                "expected an http:// or https:// URL"},
         Refusal{"webhook_on_success not a boolean",
                 "server: { webhook_url: 'http://h/x', webhook_on_success: yes please }\n",
                 "server.webhook_on_success", "expected true or false"},

@@ -160,7 +160,14 @@ void WebhookSender::run() {
     for (int attempt = 1;; ++attempt) {
       lock.unlock();
       std::string why;
-      bool done = send_once(n, why);
+      bool done = false;
+      try {
+        done = send_once(n, why);
+      } catch (const std::exception& e) {
+        // The HTTP library throws on what the configuration check missed; never on this thread.
+        done = true;
+        why = std::string("cannot send: ") + e.what();
+      }
       lock.lock();
       ++stats_.attempts;
       if (done && why.empty()) {

@@ -547,8 +547,8 @@ struct Api::Impl {
           TRY(require(body, "current_password"));
           TRY(require(body, "new_password"));
           auto user = TRY(store.get_user(c.user->name));
-          if (!auth.password_matches(user, string_field(body, "current_password")))
-            return invalid_argument("current_password", "the current password is wrong");
+          TRY(auth.check_current_password(user, string_field(body, "current_password"),
+                                          c.req.remote_addr, "current_password"));
           TRY(auth.set_password(user, string_field(body, "new_password"), "new_password", c.token));
           return Reply{.body = {{"name", user.name}, {"password_changed", true}}};
         });

@@ -273,6 +273,23 @@ TEST_F(ApiTest, EveryUserChangesTheirOwnPasswordWithTheCurrentOne) {
   token("vera", "a-new-password");
 }
 
+// A stolen session must not guess its user's password through a change of password faster than
+// a login could: the login throttle counts these guesses too.
+TEST_F(ApiTest, GuessingTheCurrentPasswordIsThrottledLikeALogin) {
+  const std::string vera = token("vera", "viewer-password");
+  for (int i = 0; i < 10; ++i) {
+    auto a = call("POST", "/api/v1/auth/password", vera,
+                  R"({"current_password":"guess-)" + std::to_string(i) +
+                      R"(","new_password":"attacker-owned-1"})");
+    ASSERT_EQ(a.status, 400) << i << a.body;
+  }
+  // Throttled now, even for the right password: the password did not change.
+  auto a = call("POST", "/api/v1/auth/password", vera,
+                R"({"current_password":"viewer-password","new_password":"attacker-owned-1"})");
+  EXPECT_EQ(a.status, 429) << a.body;
+  EXPECT_EQ(call("GET", "/api/v1/auth/me", vera).status, 200);
+}
+
 TEST_F(ApiTest, Validation) {
   const std::string op = token("otto", "operator-password");
   auto a = call("POST", "/api/v1/backup-tasks", op, R"({"name":"t","colour":"red"})");

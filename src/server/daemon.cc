@@ -157,6 +157,9 @@ Result<config::Config> load_effective_config(const std::string& config_path) {
       for (const auto& src : *list) TRY(source::validate_config(src));
   if (!loaded->server.webhook_secret_file.empty())
     TRY(read_webhook_secret(loaded->server.webhook_secret_file));
+  // The state database's URI and password (file mode, owner) as a start checks them, so that
+  // --check-config passes exactly what serve accepts.
+  TRY(store::postgres_target(loaded->server, std::getenv("FLINKBR_DATABASE_PASSWORD")));
   return loaded;
 }
 

@@ -289,6 +289,16 @@ TEST(DailyFlows, ServeCheckConfigValidatesWithoutStarting) {
   EXPECT_EQ(refused.exit_code, 2) << refused.out;
   EXPECT_NE(refused.err.find("bogus_key"), std::string::npos) << refused.err;
   EXPECT_EQ(refused.out, "");
+  // What serve refuses about the state database, the check refuses too (attack review).
+  const std::string pw_in_uri = d.root() + "/pw.yaml";
+  std::string text = read_file(good);
+  text.replace(text.find("server:\n"), 8,
+               "server:\n  database: \"postgresql://flink:hunter2@127.0.0.1:5432/db\"\n");
+  write_file(pw_in_uri, text);
+  refused = run({FLINKBR_BINARY, "serve", "--config", pw_in_uri, "--check-config"});
+  EXPECT_NE(refused.exit_code, 0) << refused.out;
+  EXPECT_NE(refused.err.find("server.database"), std::string::npos) << refused.err;
+  EXPECT_EQ(refused.err.find("hunter2"), std::string::npos) << refused.err;
   // The daemon under test is still the one answering: nothing else was started.
   EXPECT_EQ(d.api("GET", "/api/v1/health", nullptr, "").status, 200);
 }

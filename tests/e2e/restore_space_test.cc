@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "harness.h"
+#include "support/tmpfs_mount.h"
 
 namespace flinkbr::e2e {
 namespace {
@@ -21,26 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-class TmpfsMount {
- public:
-  TmpfsMount(const std::string& dir, const std::string& options) : dir_(dir) {
-    fs::create_directories(dir);
-    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, options.c_str()) == 0)
-      mounted_ = true;
-    else
-      why_ = std::string("mounting a tmpfs is not permitted here: ") + std::strerror(errno);
-  }
-  ~TmpfsMount() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  const std::string& why() const { return why_; }
-
- private:
-  std::string dir_;
-  bool mounted_ = false;
-  std::string why_;
-};
+using testsupport::TmpfsMount;
 
 std::string random_bytes(size_t n) {
   std::mt19937 rng(7);

@@ -24,6 +24,7 @@
 #include "source/files/tree_payload.h"
 #include "source/registry.h"
 #include "source/testing/capturing_writer.h"
+#include "support/tmpfs_mount.h"
 
 namespace flinkbr::source {
 namespace {
@@ -384,27 +385,7 @@ TEST(FilesSource, RoundTripIsByteIdenticalWithModesAndMtimes) {
   EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live", "target"}));
 }
 
-// A tmpfs mounted at `dir` for one test, unmounted when it ends (also when the test fails).
-class TmpfsMount {
- public:
-  explicit TmpfsMount(const std::string& dir, const std::string& options = "size=8m") : dir_(dir) {
-    fs::create_directories(dir);
-    if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, options.c_str()) == 0)
-      mounted_ = true;
-    else
-      why_ = std::string("mounting a tmpfs is not permitted here: ") + std::strerror(errno);
-  }
-  ~TmpfsMount() {
-    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
-  }
-  bool mounted() const { return mounted_; }
-  const std::string& why() const { return why_; }
-
- private:
-  std::string dir_;
-  bool mounted_ = false;
-  std::string why_;
-};
+using testsupport::TmpfsMount;
 
 // Issue 16, point 5: a source whose directory is a mount point cannot be switched by renaming
 // it. The check refuses it before anything is staged; a commit tried anyway fails and says that
