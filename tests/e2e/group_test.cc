@@ -63,14 +63,18 @@ json health(int port) {
   return json::parse(r->body, nullptr, false);
 }
 
-// Polls until the daemon at `port` reports `role`; the seconds it took, or -1 after `limit_s`.
+// Polls until the daemon at `port` reports `role` (a standby: with the active's address); the
+// seconds it took, or -1 after `limit_s`.
 double wait_for_role(int port, const std::string& role, double limit_s) {
   const auto start = std::chrono::steady_clock::now();
   for (;;) {
     const double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     json h = health(port);
-    if (h.is_object() && h.value("role", "") == role) return s;
+    // A standby counts once it has read the lease (it knows the active's address).
+    if (h.is_object() && h.value("role", "") == role &&
+        (role != "standby" || !h.value("active_address", "").empty()))
+      return s;
     if (s > limit_s) return -1;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
