@@ -18,7 +18,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include <gtest/gtest.h>
 #include <httplib.h>
+#include <zlib.h>
 
 extern char** environ;
 
@@ -71,6 +73,20 @@ CommandOutput run(const std::vector<std::string>& argv, const std::string& input
   waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+std::string gzip_member(const std::string& data) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&z, data.size()) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.avail_in = static_cast<uInt>(data.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
 }
 
 int sh(const std::string& command_line) {
@@ -310,6 +326,16 @@ void Daemon::stop() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   kill9();
+}
+
+void Daemon::add_top_level_config(const std::string& yaml) {
+  stop();
+  std::string config = read_file(root_ + "/flinkbr.yaml");
+  size_t at = config.find("clusters:\n");
+  if (at == std::string::npos) throw std::runtime_error("flinkbr.yaml has no clusters: section");
+  config.insert(at, yaml);
+  write_file(root_ + "/flinkbr.yaml", config);
+  start();
 }
 
 void Daemon::kill9() {

@@ -26,6 +26,8 @@ CommandOutput run(const std::vector<std::string>& argv, const std::string& input
                   const std::map<std::string, std::string>& env = {}, const std::string& cwd = {});
 // Runs a shell command line; for test set-up only (tar, chmod ...).
 int sh(const std::string& command_line);
+// `data` as one gzip member (zlib level 6), for hand-made backup files.
+std::string gzip_member(const std::string& data);
 
 int free_port();
 std::string make_temp_dir();
@@ -93,6 +95,8 @@ class Daemon {
   void start();
   void stop();   // SIGTERM and wait
   void kill9();  // SIGKILL and wait
+  // Adds top-level YAML (e.g. a "restore:" section) before "clusters:" and restarts the daemon.
+  void add_top_level_config(const std::string& yaml);
   bool running() const { return pid_ > 0; }
   pid_t pid() const { return pid_; }
   int port() const { return port_; }

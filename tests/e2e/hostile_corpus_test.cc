@@ -34,20 +34,6 @@ struct Raw {
   bool hardlink = false;  // `link` is a hard link target
 };
 
-std::string gzip_member(const std::string& data) {
-  z_stream z{};
-  EXPECT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&z, data.size()) + 32, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
-
 std::string gunzip(const std::string& gz) {
   z_stream z{};
   EXPECT_EQ(inflateInit2(&z, 15 + 16), Z_OK);
@@ -143,17 +129,6 @@ Raw honest_manifest(const std::vector<Raw>& payload) {
     m.entries.push_back(std::move(e));
   }
   return {std::string(archive::kManifestEntry), AE_IFREG, m.to_json()};
-}
-
-// Adds top-level YAML (e.g. a "restore:" section) to the daemon's configuration and restarts it.
-void add_top_level_config(Daemon& d, const std::string& yaml) {
-  d.stop();
-  std::string config = read_file(d.root() + "/flinkbr.yaml");
-  size_t at = config.find("clusters:\n");
-  ASSERT_NE(at, std::string::npos);
-  config.insert(at, yaml);
-  write_file(d.root() + "/flinkbr.yaml", config);
-  d.start();
 }
 
 // A hostile file: its name, how to make it from the good file's entries, and the reason both
@@ -268,7 +243,7 @@ std::vector<Hostile> corpus() {
 
 TEST(HostileCorpus, VerifyAndRestoreRefuseEveryFileWithTheSameReasonAndChangeNothing) {
   Daemon d;
-  add_top_level_config(d, "restore:\n  max_expanded_bytes: 32MiB\n");
+  d.add_top_level_config("restore:\n  max_expanded_bytes: 32MiB\n");
   d.seed_cluster();
   d.set_service_state("stopped");
   const std::string good_path = d.backup();

@@ -43,17 +43,6 @@ std::pair<std::string, json> failed_step(Daemon& d, const std::string& task) {
   return {failed, shown};
 }
 
-// Adds top-level YAML (e.g. a "restore:" section) to the daemon's configuration and restarts it.
-void add_top_level_config(Daemon& d, const std::string& yaml) {
-  d.stop();
-  std::string config = read_file(d.root() + "/flinkbr.yaml");
-  size_t at = config.find("clusters:\n");
-  ASSERT_NE(at, std::string::npos);
-  config.insert(at, yaml);
-  write_file(d.root() + "/flinkbr.yaml", config);
-  d.start();
-}
-
 // Nothing beside the source's directory but the directory itself.
 void expect_no_leftovers(const std::string& dir) {
   for (const auto& e : fs::directory_iterator(fs::path(dir).parent_path()))
@@ -99,7 +88,7 @@ TEST(RestoreSpace, ASmallFileSystemThatCannotHoldTheStagedTreeIsRefusedWithTheNu
 
 TEST(RestoreSpace, AnExpandedSizeOverTheCapIsRefusedByVerifyAndRestore) {
   Daemon d;
-  add_top_level_config(d, "restore:\n  max_expanded_bytes: 64KiB\n");
+  d.add_top_level_config("restore:\n  max_expanded_bytes: 64KiB\n");
   d.seed_cluster();  // about 105 KB of files
   d.set_service_state("stopped");
   const std::string path = d.backup();
