@@ -1,6 +1,7 @@
 // The REST API over real HTTP, with the real store, auth and engine on a temporary state
 // directory and one cluster whose metadata is a local directory.
 #include "server/api.h"
+#include "server/listen_socket.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -59,6 +60,8 @@ class ApiTest : public ::testing::Test {
     api_->mount(http_, (dir_ / "no-console").string());
     port_ = http_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
+    // As the daemon listens (a burst of clients beyond httplib's backlog of 5 waits a second).
+    ASSERT_TRUE(listen_socket_.raise_backlog());
     thread_ = std::thread([this] { http_.listen_after_bind(); });
     while (!http_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -114,6 +117,7 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<task::Engine> engine_;
   std::unique_ptr<Api> api_;
   httplib::Server http_;
+  ListenSocket listen_socket_{http_};
   std::thread thread_;
   int port_ = 0;
 };
@@ -819,10 +823,12 @@ TEST_F(ApiTest, SlowCallsBeyondAUsersShareAnswer429AndHealthStillAnswers) {
   task::Engine engine(slow, *store_, events_);
   Api api(slow, engine, *auth_, *store_, events_);
   httplib::Server http;
+  ListenSocket listen_socket(http);
   api.mount(http, "");
   api.set_ready(true);
   const int port = http.bind_to_any_port("127.0.0.1");
   ASSERT_GT(port, 0);
+  ASSERT_TRUE(listen_socket.raise_backlog());
   std::thread t([&] { http.listen_after_bind(); });
   while (!http.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   const std::string otto = token("otto", "operator-password");

@@ -1,7 +1,6 @@
 #include "server/daemon.h"
 
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +25,7 @@
 #include "server/api.h"
 #include "server/demo.h"
 #include "server/group_member.h"
+#include "server/listen_socket.h"
 #include "source/registry.h"
 #include "store/database.h"
 #include "store/store.h"
@@ -37,9 +37,6 @@ namespace flinkbr::server {
 namespace fs = std::filesystem;
 
 namespace {
-
-// Pending connections the kernel queues for us (capped by net.core.somaxconn).
-constexpr int kListenBacklog = 1024;
 
 int fail(const Error& e) {
   std::fprintf(stderr, "flinkbr: %s\n", e.message.c_str());
@@ -113,15 +110,6 @@ std::string manager_address(const config::ServerConfig& s) {
   }
   return std::string(s.tls_cert_file.empty() ? "http" : "https") + "://" + host + ":" +
          std::to_string(s.listen_port);
-}
-
-// httplib's own default_socket_options sets SO_REUSEPORT on Linux (cpp-httplib 0.11, Debian 12):
-// a second daemon could then bind the same port and the kernel would split the connections
-// between the two. Only SO_REUSEADDR (a restart may bind while old connections sit in
-// TIME_WAIT; Linux still refuses a second listener on the port).
-void exclusive_socket_options(socket_t sock) {
-  int yes = 1;
-  ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
 }
 
 Status prepare_state_dir(const std::string& dir) {
@@ -208,11 +196,7 @@ int run_daemon(const std::string& config_path) {
   if (!http->is_valid())
     return fail(Error{Errc::kInvalidArgument, "cannot load the TLS certificate or key",
                       "server.tls_cert_file"});
-  int listen_fd = -1;
-  http->set_socket_options([&listen_fd](socket_t sock) {
-    exclusive_socket_options(sock);
-    listen_fd = sock;
-  });
+  ListenSocket listen_socket(*http);
   const std::string& host = config.server.listen_host;
   if (!http->bind_to_port(host.c_str(), config.server.listen_port)) {
     int err = errno;
@@ -313,9 +297,8 @@ int run_daemon(const std::string& config_path) {
   Api api(config, engine, auth, **store, events);
   if (member) api.set_health_extras([&member] { return member->health(); });
   api.mount(*http, find_console_dir(config));
-  if (listen_fd < 0 || ::listen(listen_fd, kListenBacklog) != 0)
-    spdlog::warn("cannot raise the listen backlog to {}; bursts of clients may wait",
-                 kListenBacklog);
+  if (auto st = listen_socket.raise_backlog(); !st)
+    spdlog::warn("{}; bursts of clients may wait", st.error().message);
   if (!is_loopback(host) && !tls)
     spdlog::warn(
         "!!! flinkbr listens on {} WITHOUT TLS: passwords and tokens cross the network in clear "
