@@ -361,6 +361,15 @@ milliseconds Election::renew_lease() {
     step_down(why);
     return options_.renew;
   }
+  // Renewed, but too late: this member already stopped acting at its deadline (check() failed
+  // and the engine's runs were told so). Acting again as if nothing happened would leave those
+  // runs failed by an active that never stepped down; step down instead, as a member that
+  // lapsed always does (a stalled backend answering at the last moment made this a race).
+  if (Clock::now() >= deadline) {
+    session_.reset();
+    step_down("the lease was not renewed in time (the renewal answered after the deadline)");
+    return options_.renew;
+  }
   {
     std::lock_guard lk(mu_);
     deadline_ = sent + options_.lease_timeout - options_.margin();

@@ -374,6 +374,15 @@ TEST_F(ZkSourceTest, SessionLostDuringCommitIsAnErrorWithTheReason) {
 
   // Once the server answers again, committing the same staged payload completes the tree: a
   // partly applied tree is repairable (the engine puts its safety copy back the same way).
+  // "Answers again": a JVM woken from SIGSTOP on a loaded machine first expires the sessions it
+  // held; wait until a new session reads the tree.
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (bool answers = false; !answers && std::chrono::steady_clock::now() < deadline;) {
+    Client fresh(g_server->connect());
+    struct Stat rs;
+    answers = zoo_exists(fresh.zh(), root.c_str(), 0, &rs) == ZOK;
+    if (!answers) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   st = (*staged)->commit();
   ASSERT_TRUE(st) << st.error().message;
   st = (*staged)->verify();
