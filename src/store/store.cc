@@ -715,6 +715,12 @@ class SqlStore final : public Store {
     TRY(check_fence(*s.conn, *epoch_));
     return s;
   }
+  // A write of several statements that must commit together (a check and the change it guards).
+  Result<Session> write_transaction() {
+    Session s = TRY(write());
+    if (!s.txn) s.txn.emplace(TRY(Txn::begin(*s.conn)));
+    return s;
+  }
 
   std::shared_ptr<Shared> shared_;
   std::optional<int64_t> epoch_;  // set in a fenced view
@@ -797,15 +803,40 @@ Result<int64_t> SqlStore::count_users() {
       "no count");
 }
 
+// Refuses to demote or delete `name` when they are the last administrator. Called inside the
+// write's transaction, before the change, so that the check and the change commit together: two
+// administrators demoting each other at once must not both pass. PostgreSQL: FOR UPDATE locks
+// every administrator's row, so the second transaction waits for the first and then re-reads
+// the rows it changed (a demoted row no longer matches). SQLite: BEGIN IMMEDIATE has taken the
+// database's write lock already (and SQLite has no FOR UPDATE).
+Status keep_an_administrator(Connection& c, const std::string& name, std::string_view doing) {
+  const std::string admins = std::string("SELECT name FROM users WHERE role = ?") +
+                             (c.dialect() == Dialect::kPostgres ? " ORDER BY id FOR UPDATE" : "");
+  auto rows = TRY(query(c, admins, to_string(Role::kAdministrator)));
+  int64_t count = 0;
+  bool is_admin = false;
+  while (TRY(rows->next())) {
+    ++count;
+    if (rows->text(0) == name) is_admin = true;
+  }
+  if (is_admin && count == 1)
+    return failed_precondition("user '" + name + "' is the last administrator: " +
+                               std::string(doing) + " would leave none");
+  return ok();
+}
+
 Status SqlStore::set_user_role(const std::string& name, Role role) {
-  auto db = TRY(write());
+  auto db = TRY(write_transaction());
+  if (role != Role::kAdministrator)
+    TRY(keep_an_administrator(*db.conn, name, "making them " + std::string(to_string(role))));
   if (TRY(change(*db.conn, "UPDATE users SET role = ? WHERE name = ?", to_string(role), name)) == 0)
     return not_found("user '" + name + "' does not exist");
   return db.commit();
 }
 
 Status SqlStore::delete_user(const std::string& name) {
-  auto db = TRY(write());
+  auto db = TRY(write_transaction());
+  TRY(keep_an_administrator(*db.conn, name, "deleting them"));
   // The tokens go with the user (ON DELETE CASCADE).
   if (TRY(change(*db.conn, "DELETE FROM users WHERE name = ?", name)) == 0)
     return not_found("user '" + name + "' does not exist");
