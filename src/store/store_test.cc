@@ -471,6 +471,43 @@ TEST_P(StoreTest, BackupRecordsNewestFirstPagedAndKeptAfterTaskDeletion) {
   EXPECT_TRUE(store_->list_backup_records(again->id)->empty());
 }
 
+TEST_P(StoreTest, RunsAreCountedOnceWhenTheyEndAndDeletionTakesNothingBack) {
+  auto task = store_->create_backup_task({.name = "daily"});
+  ASSERT_TRUE(task);
+  auto rec = store_->create_backup_record(
+      {.task_id = task->id, .task_name = "daily", .status = BackupStatus::kRunning});
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(*store_->ended_runs("backup", "Succeeded"), 0);  // running: not counted yet
+  rec->status = BackupStatus::kSucceeded;
+  ASSERT_TRUE(store_->update_backup_record(*rec));
+  ASSERT_TRUE(store_->update_backup_record(*rec));  // written again: still one run
+  rec->status = BackupStatus::kRemoved;             // retention removes its file
+  ASSERT_TRUE(store_->update_backup_record(*rec));
+  ASSERT_TRUE(store_->create_backup_record(
+      {.task_id = task->id, .task_name = "daily", .status = BackupStatus::kFailed}));
+  ASSERT_TRUE(store_->delete_backup_task("daily"));
+  EXPECT_EQ(*store_->ended_runs("backup", "Succeeded"), 1);
+  EXPECT_EQ(*store_->ended_runs("backup", "Failed"), 1);
+
+  auto rt = store_->create_restore_task(sample_restore_task("undo"));
+  ASSERT_TRUE(rt);
+  auto a = store_->create_attempt({.task_id = rt->id, .number = 1});
+  ASSERT_TRUE(a);
+  a->state = RestoreState::kFailed;
+  ASSERT_TRUE(store_->update_attempt(*a));
+  auto b = store_->create_attempt({.task_id = rt->id, .number = 2});
+  ASSERT_TRUE(b);
+  b->state = RestoreState::kSucceeded;
+  ASSERT_TRUE(store_->update_attempt(*b));
+  ASSERT_TRUE(store_->update_attempt(*b));
+  ASSERT_TRUE(store_->delete_restore_task("undo"));
+  EXPECT_EQ(*store_->ended_runs("restore", "Failed"), 1);
+  EXPECT_EQ(*store_->ended_runs("restore", "Succeeded"), 1);
+  EXPECT_EQ(*store_->ended_runs("restore", "Running"), 0);
+  reopen();  // kept in the database
+  EXPECT_EQ(*store_->ended_runs("backup", "Succeeded"), 1);
+}
+
 TEST_P(StoreTest, PageLimitsAreClamped) {
   // 1005 rows in one transaction (one commit each through the API would mean 1005 fsyncs).
   raw_sql(
