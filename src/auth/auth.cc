@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <mutex>
 #include <utility>
@@ -288,6 +289,18 @@ Result<store::User> Auth::create_user(const std::string& name, store::Role role,
     return invalid_argument("name",
                             "a user name must be 1 to 64 characters among letters, digits, '.', "
                             "'_' and '-'");
+  // "." and ".." cannot be addressed in a URL path (/users/..); "anonymous" is what the audit
+  // log writes for requests without a user, so a user of that name could hide behind it.
+  if (name == "." || name == "..")
+    return invalid_argument("name", "the user name '" + name +
+                                        "' is reserved (it cannot stand in a URL path); choose "
+                                        "another name");
+  std::string lower = name;
+  for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (lower == "anonymous")
+    return invalid_argument("name", "the user name '" + name +
+                                        "' is reserved (the audit log's name for requests "
+                                        "without a user); choose another name");
   const size_t chars = utf8_length(password);
   if (chars < kMinPasswordChars)
     return invalid_argument("password", "a password must have at least 8 characters");

@@ -250,6 +250,29 @@ TEST_F(AuthTest, CreateUserValidation) {
   EXPECT_EQ(*store_->count_users(), 3);
 }
 
+TEST_F(AuthTest, ReservedUserNamesAreRefusedAtCreation) {
+  for (const std::string name : {".", ".."}) {
+    auto r = auth_->create_user(name, Role::kViewer, "long-enough");
+    ASSERT_FALSE(r) << name;
+    EXPECT_EQ(r.error().field, "name");
+    EXPECT_EQ(r.error().message, "the user name '" + name +
+                                     "' is reserved (it cannot stand in a URL path); choose "
+                                     "another name");
+  }
+  for (const std::string name : {"anonymous", "Anonymous"}) {
+    auto r = auth_->create_user(name, Role::kAdministrator, "long-enough");
+    ASSERT_FALSE(r) << name;
+    EXPECT_EQ(r.error().field, "name");
+    EXPECT_EQ(r.error().message,
+              "the user name '" + name +
+                  "' is reserved (the audit log's name for requests without a user); choose "
+                  "another name");
+  }
+  EXPECT_EQ(*store_->count_users(), 0);
+  EXPECT_TRUE(auth_->create_user("...", Role::kViewer, "long-enough"));  // not reserved
+  EXPECT_TRUE(auth_->create_user("anonymous2", Role::kViewer, "long-enough"));
+}
+
 TEST(Allows, RoleOrder) {
   EXPECT_TRUE(allows(Role::kAdministrator, Role::kOperator));
   EXPECT_TRUE(allows(Role::kOperator, Role::kOperator));

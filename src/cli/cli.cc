@@ -858,6 +858,97 @@ Result<int> cmd_user_create(Command& cmd, const std::string& name, const std::st
   return 0;
 }
 
+// A password the user chooses for someone or for themselves: with --password-stdin (or when
+// standard input is not a terminal) the next line of standard input; otherwise a prompt without
+// echo, asked twice. Never an argument: argv is readable by every user of the machine (ps).
+Result<std::string> read_chosen_password(Command& cmd, const std::string& prompt,
+                                         bool password_stdin) {
+  if (password_stdin) {
+    std::string line;
+    if (!std::getline(cmd.io().in, line))
+      return invalid_argument("--password-stdin", "no password on standard input");
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) return invalid_argument("--password-stdin", "the password is empty");
+    return line;
+  }
+  std::string password = TRY(read_password(cmd.io(), prompt));
+  if (cmd.io().stdin_is_tty) {
+    std::string again = TRY(read_password(cmd.io(), "Repeat the password: "));
+    if (again != password) return invalid_argument("password", "the passwords differ");
+  }
+  return password;
+}
+
+Result<int> cmd_user_set_role(Command& cmd, const std::string& name, const std::string& role) {
+  Client c = TRY(cmd.client());
+  json u = TRY(c.post("/api/v1/users/" + url_segment(name) + "/role", {{"role", role}}));
+  if (cmd.json_out())
+    cmd.print_json(u);
+  else
+    cmd.io().out << "User " << str(u, "name") << " is now " << str(u, "role") << ".\n";
+  return 0;
+}
+
+Result<int> cmd_user_reset_password(Command& cmd, const std::string& name, bool password_stdin) {
+  Client c = TRY(cmd.client());
+  const std::string password =
+      TRY(read_chosen_password(cmd, "New password for " + name + ": ", password_stdin));
+  json u =
+      TRY(c.post("/api/v1/users/" + url_segment(name) + "/password", {{"password", password}}));
+  if (cmd.json_out())
+    cmd.print_json(u);
+  else
+    cmd.io().out << "Reset the password of " << str(u, "name") << "; their sessions have ended.\n";
+  return 0;
+}
+
+Result<int> cmd_user_delete(Command& cmd, const std::string& name) {
+  Client c = TRY(cmd.client());
+  json r = TRY(c.del("/api/v1/users/" + url_segment(name)));
+  if (cmd.json_out())
+    cmd.print_json(r);
+  else
+    cmd.io().out << "Deleted user " << name << "; their sessions have ended.\n";
+  return 0;
+}
+
+// The logged-in user's own password: the current one first, then the new one (two lines of
+// standard input with --password-stdin or without a terminal). This session stays; the others
+// end.
+Result<int> cmd_change_password(Command& cmd, bool password_stdin) {
+  Client c = TRY(cmd.client());
+  auto current = password_stdin ? read_chosen_password(cmd, "", true)
+                                : read_password(cmd.io(), "Current password: ");
+  if (!current && password_stdin)
+    return invalid_argument("--password-stdin",
+                            "expected the current password, then the new one, on two lines of "
+                            "standard input");
+  if (!current) return std::unexpected(std::move(current.error()));
+  const std::string chosen = TRY(read_chosen_password(cmd, "New password: ", password_stdin));
+  auto answer =
+      c.post("/api/v1/auth/password", {{"current_password", *current}, {"new_password", chosen}});
+  if (!answer) {
+    // The API names its fields; here both passwords came from prompts or standard input, so the
+    // error names which one in words (flag_for_field leaves these fields as they are).
+    Error e = std::move(answer.error());
+    if (e.field == "current_password" || e.field == "new_password") {
+      const std::string words =
+          e.field == "current_password" ? "the current password" : "the new password";
+      if (e.message.starts_with(e.field + ": ")) e.message.erase(0, e.field.size() + 2);
+      if (e.message.find(words.substr(4)) == std::string::npos)
+        e.message = words + ": " + e.message;
+      e.field.clear();
+    }
+    return std::unexpected(std::move(e));
+  }
+  if (cmd.json_out())
+    cmd.print_json(*answer);
+  else
+    cmd.io().out << "Changed the password of " << str(*answer, "name")
+                 << "; your other sessions have ended.\n";
+  return 0;
+}
+
 Result<int> cmd_user_list(Command& cmd) {
   Client c = TRY(cmd.client());
   json items = items_of(TRY(c.get("/api/v1/users")));
@@ -1050,6 +1141,7 @@ struct Args {
   std::vector<std::string> names;  // `list`/`get` NAME...
   bool client_only = false;
   bool check_config = false;
+  bool password_stdin = false;
   BackupCreateArgs backup;
   RestoreCreateArgs restore;
   FileArgs file;
@@ -1346,14 +1438,42 @@ int run(const std::vector<std::string>& argv, const ServeFn& serve_fn, Io& io) {
 
   // user
   {
-    CLI::App* grp = group("user", "Users (administrator)");
+    const auto kRoles = CLI::IsMember({"viewer", "operator", "administrator"});
+    CLI::App* grp = group("user", "Users (administrators; change-password: every user)");
     CLI::App* s = leaf(grp, "create", "Create a user (password on stdin)",
                        [&] { return cmd_user_create(cmd, a.name, a.role); });
     s->add_option("NAME", a.name, "User name")->required();
-    s->add_option("--role", a.role, "viewer, operator or administrator")
-        ->required()
-        ->check(CLI::IsMember({"viewer", "operator", "administrator"}));
-    leaf(grp, "list", "List users", [&] { return cmd_user_list(cmd); });
+    s->add_option("--role", a.role, "viewer, operator or administrator")->required()->check(kRoles);
+    leaf(grp, "list", "List users", [&] { return cmd_user_list(cmd); })->alias("get");
+    s = leaf(grp, "set-role", "Change the role of another user (it applies to their open sessions)",
+             [&] { return cmd_user_set_role(cmd, a.name, a.role); });
+    s->footer("Examples:\n  flinkbr user set-role bob --role operator");
+    s->add_option("NAME", a.name, "User name")->required();
+    s->add_option("--role", a.role, "viewer, operator or administrator")->required()->check(kRoles);
+    s = leaf(grp, "reset-password",
+             "Set another user's password (prompted twice, or --password-stdin); their sessions "
+             "end",
+             [&] { return cmd_user_reset_password(cmd, a.name, a.password_stdin); });
+    s->footer(
+        "Examples:\n  flinkbr user reset-password bob\n"
+        "  pwgen -s 20 1 | tee bob.txt | flinkbr user reset-password bob --password-stdin");
+    s->add_option("NAME", a.name, "User name")->required();
+    s->add_flag("--password-stdin", a.password_stdin,
+                "Read the new password from standard input (one line) instead of a prompt");
+    s = leaf(grp, "delete", "Delete another user; their sessions end",
+             [&] { return cmd_user_delete(cmd, a.name); });
+    s->footer("Examples:\n  flinkbr user delete bob");
+    s->add_option("NAME", a.name, "User name")->required();
+    s = leaf(grp, "change-password",
+             "Change your own password (the current one, then the new one); your other sessions "
+             "end",
+             [&] { return cmd_change_password(cmd, a.password_stdin); });
+    s->alias("passwd");
+    s->footer(
+        "Examples:\n  flinkbr user change-password\n"
+        "  printf '%s\\n%s\\n' \"$OLD\" \"$NEW\" | flinkbr user change-password --password-stdin");
+    s->add_flag("--password-stdin", a.password_stdin,
+                "Read the current and the new password from standard input (two lines)");
   }
 
   // audit

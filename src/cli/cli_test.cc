@@ -301,6 +301,51 @@ class CliTest : public ::testing::Test {
         t["source_path"] = record(b["from_record"], "Succeeded", 100)["backup_path"];
       reply(res, 201, t);
     });
+    // The user management calls: the path and body recorded, answers as the API gives them.
+    server_.Post(
+        R"(/api/v1/users/([^/]+)/(role|password))", [this](const Request& req, Response& res) {
+          if (!authorized(req, res)) return;
+          json b = json::parse(req.body);
+          {
+            std::lock_guard g(mu_);
+            last_body_ = b;
+            last_path_ = req.path;
+          }
+          const std::string name = req.matches[1];
+          if (name == "nobody")
+            return api_error(res, 404, "not_found", "user 'nobody' does not exist");
+          if (name == "root")
+            return api_error(res, 409, "failed_precondition",
+                             "user 'root' is the last administrator: making them "
+                             "viewer would leave none");
+          if (b.contains("password") && b["password"].get<std::string>().size() < 8)
+            return api_error(res, 400, "invalid_argument",
+                             "a password must have at least 8 characters", "password");
+          reply(res, 200, {{"name", name}, {"role", b.contains("role") ? b["role"] : "viewer"}});
+        });
+    server_.Delete(R"(/api/v1/users/([^/]+))", [this](const Request& req, Response& res) {
+      if (!authorized(req, res)) return;
+      {
+        std::lock_guard g(mu_);
+        last_path_ = req.path;
+      }
+      reply(res, 200, {{"name", req.matches[1]}, {"deleted", true}});
+    });
+    server_.Post("/api/v1/auth/password", [this](const Request& req, Response& res) {
+      if (!authorized(req, res)) return;
+      json b = json::parse(req.body);
+      {
+        std::lock_guard g(mu_);
+        last_body_ = b;
+      }
+      if (b["current_password"] != "s3cret")
+        return api_error(res, 400, "invalid_argument", "the current password is wrong",
+                         "current_password");
+      if (b["new_password"].get<std::string>().size() < 8)
+        return api_error(res, 400, "invalid_argument", "a password must have at least 8 characters",
+                         "new_password");
+      reply(res, 200, {{"name", "admin"}, {"password_changed", true}});
+    });
     server_.Post("/api/v1/users", [this](const Request& req, Response& res) {
       if (!authorized(req, res)) return;
       json b = json::parse(req.body);
@@ -325,6 +370,7 @@ class CliTest : public ::testing::Test {
   std::mutex mu_;
   std::string last_auth_;
   json last_body_;
+  std::string last_path_;
   std::atomic<int> polls_{0};
   std::atomic<bool> logged_out_{false};
   std::string serve_config_;
@@ -626,6 +672,67 @@ TEST_F(CliTest, UserCreateReadsPasswordFromStdin) {
 
 namespace flinkbr::cli {
 namespace {
+
+TEST_F(CliTest, UserSetRoleResetPasswordAndDelete) {
+  login();
+  auto r = run_cli({"user", "set-role", "bob", "--role", "operator"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "User bob is now operator.\n");
+  EXPECT_EQ(last_path_, "/api/v1/users/bob/role");
+  EXPECT_EQ(last_body_, json({{"role", "operator"}}));
+  r = run_cli({"user", "set-role", "bob", "--role", "king"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--role"), std::string::npos) << r.err;
+  r = run_cli({"user", "set-role", "nobody", "--role", "viewer"});
+  EXPECT_EQ(r.code, 4);
+  EXPECT_EQ(r.err, "flinkbr: user 'nobody' does not exist\n");
+  r = run_cli({"user", "set-role", "root", "--role", "viewer"});
+  EXPECT_EQ(r.code, 5);
+  EXPECT_EQ(
+      r.err,
+      "flinkbr: user 'root' is the last administrator: making them viewer would leave none\n");
+
+  // The password from standard input, never from an argument.
+  r = run_cli({"user", "reset-password", "bob", "--password-stdin", "-o", "json"},
+              "bobs-new-password\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(last_path_, "/api/v1/users/bob/password");
+  EXPECT_EQ(last_body_, json({{"password", "bobs-new-password"}}));
+  EXPECT_EQ(json::parse(r.out)["name"], "bob");
+  EXPECT_EQ(r.out.find("bobs-new-password"), std::string::npos);
+  r = run_cli({"user", "reset-password", "bob"}, "short\n");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "flinkbr: a password must have at least 8 characters\n");
+  r = run_cli({"user", "reset-password", "bob", "--password-stdin"}, "");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "flinkbr: --password-stdin: no password on standard input\n");
+  r = run_cli({"user", "reset-password", "bob", "--password", "x"});
+  EXPECT_EQ(r.code, 2);  // there is no such flag
+
+  r = run_cli({"user", "delete", "bob"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "Deleted user bob; their sessions have ended.\n");
+  EXPECT_EQ(last_path_, "/api/v1/users/bob");
+}
+
+TEST_F(CliTest, ChangeMyPasswordReadsTheCurrentThenTheNewOne) {
+  login();
+  auto r = run_cli({"user", "change-password", "--password-stdin"}, "s3cret\nmy-new-password\n");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(last_body_,
+            json({{"current_password", "s3cret"}, {"new_password", "my-new-password"}}));
+  EXPECT_EQ(r.out, "Changed the password of admin; your other sessions have ended.\n");
+  // Errors say which password, in words: neither is a flag.
+  r = run_cli({"user", "passwd"}, "wrong\nmy-new-password\n");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "flinkbr: the current password is wrong\n");
+  r = run_cli({"user", "change-password", "--password-stdin"}, "s3cret\nshort\n");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "flinkbr: the new password: a password must have at least 8 characters\n");
+  r = run_cli({"user", "change-password", "--password-stdin"}, "s3cret\n");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.err, "flinkbr: --password-stdin: no password on standard input\n");
+}
 
 TEST_F(CliTest, RestoreCreateFromRecordSendsOnlyTheRecord) {
   login();

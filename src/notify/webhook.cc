@@ -82,7 +82,13 @@ WebhookSender::WebhookSender(WebhookOptions options) : options_(std::move(option
     scheme_host_port_ = p->scheme + "://" + p->authority;
     path_ = p->path;
   }
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    run();
+    std::lock_guard g(mu_);
+    sender_done_ = true;
+    cv_.notify_all();
+  });
+  watchdog_ = std::thread([this] { watch(); });
 }
 
 WebhookSender::~WebhookSender() {
@@ -110,7 +116,18 @@ void WebhookSender::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  {
+    // Shutting the socket down makes the POST fail at once; waiting for it to time out held a
+    // daemon's shutdown for as long as a slow receiver liked. Again until the sender has left:
+    // a POST that was only about to connect when first cut would wait for its timeout.
+    std::unique_lock lock(mu_);
+    while (thread_.joinable() && !sender_done_) {
+      if (in_flight_) in_flight_->stop();
+      cv_.wait_for(lock, std::chrono::milliseconds(50));
+    }
+  }
   if (thread_.joinable()) thread_.join();
+  if (watchdog_.joinable()) watchdog_.join();
   std::lock_guard g(mu_);
   if (!queue_.empty()) {
     spdlog::warn("webhook: {} notice(s) not delivered: the daemon is stopping", queue_.size());
@@ -124,10 +141,29 @@ WebhookStats WebhookSender::stats() {
   return stats_;
 }
 
-bool WebhookSender::send_once(const Notice& n, std::string& why) {
+void WebhookSender::watch() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (in_flight_ && Clock::now() >= in_flight_deadline_) {
+      in_flight_->stop();
+      cut_ = true;
+      in_flight_deadline_ = Clock::time_point::max();
+    }
+    if (in_flight_ && in_flight_deadline_ != Clock::time_point::max())
+      cv_.wait_until(lock, in_flight_deadline_);
+    else
+      cv_.wait(lock);
+  }
+}
+
+bool WebhookSender::send_once(const Notice& n, Clock::time_point deadline, std::string& why) {
   httplib::Client client(scheme_host_port_);
-  auto secs = std::chrono::duration_cast<std::chrono::seconds>(options_.timeout);
-  auto usecs = std::chrono::duration_cast<std::chrono::microseconds>(options_.timeout - secs);
+  // No single wait beyond what is left of the notice's deadline (the watchdog cuts the rest: a
+  // receiver that sends a byte now and then resets a read timeout).
+  const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  const auto timeout = std::clamp(left, std::chrono::milliseconds(1), options_.timeout);
+  auto secs = std::chrono::duration_cast<std::chrono::seconds>(timeout);
+  auto usecs = std::chrono::duration_cast<std::chrono::microseconds>(timeout - secs);
   client.set_connection_timeout(secs.count(), usecs.count());
   client.set_read_timeout(secs.count(), usecs.count());
   client.set_write_timeout(secs.count(), usecs.count());
@@ -137,7 +173,28 @@ bool WebhookSender::send_once(const Notice& n, std::string& why) {
                            {"X-Flinkbr-Delivery", n.delivery}};
   if (!options_.secret.empty())
     headers.emplace("X-Flinkbr-Signature", "sha256=" + hmac_sha256_hex(options_.secret, n.body));
+  {
+    std::lock_guard g(mu_);
+    if (stopping_) {
+      why = "the daemon is stopping";
+      return false;
+    }
+    in_flight_ = &client;
+    in_flight_deadline_ = deadline;
+    cut_ = false;
+  }
+  cv_.notify_all();  // the watchdog's new deadline
   auto res = client.Post(path_, headers, n.body, "application/json");
+  bool cut = false;
+  {
+    std::lock_guard g(mu_);
+    in_flight_ = nullptr;
+    cut = std::exchange(cut_, false);
+  }
+  if (cut) {
+    why = "cut at the notice's deadline (" + std::to_string(options_.deadline.count()) + " ms)";
+    return false;
+  }
   if (!res) {
     why = "no answer (" + httplib::to_string(res.error()) + ")";
     return false;
@@ -157,12 +214,13 @@ void WebhookSender::run() {
     Notice n = std::move(queue_.front());
     queue_.pop_front();
     auto backoff = options_.initial_backoff;
+    const auto deadline = Clock::now() + options_.deadline;
     for (int attempt = 1;; ++attempt) {
       lock.unlock();
       std::string why;
       bool done = false;
       try {
-        done = send_once(n, why);
+        done = send_once(n, deadline, why);
       } catch (const std::exception& e) {
         // The HTTP library throws on what the configuration check missed; never on this thread.
         done = true;
@@ -174,7 +232,18 @@ void WebhookSender::run() {
         ++stats_.delivered;
         break;
       }
-      if (done || attempt >= options_.max_attempts) {
+      if (stopping_) {
+        ++stats_.dropped;
+        spdlog::warn("webhook: {} notice {} not delivered: the daemon is stopping", n.event,
+                     n.delivery);
+        return;
+      }
+      // The next try would start after the backoff: past the deadline, there is none.
+      const bool late = Clock::now() + backoff >= deadline;
+      if (late && !done && !why.contains("deadline"))
+        why += "; no time left for another try before the notice's deadline (" +
+               std::to_string(options_.deadline.count()) + " ms)";
+      if (done || late || attempt >= options_.max_attempts) {
         ++stats_.abandoned;
         spdlog::error("webhook: {} notice {} to {} abandoned after {} attempt(s): {}", n.event,
                       n.delivery, redacted_url(options_.url), attempt, why);

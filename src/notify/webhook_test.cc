@@ -3,8 +3,12 @@
 // notices TaskNotifier builds from a real state database and EventBus.
 #include "notify/webhook.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -197,6 +201,99 @@ TEST(Webhook, TheQueueIsBoundedAndPostNeverBlocks) {
   EXPECT_LE(sender.stats().dropped, 7u);
   sender.stop();  // does not wait for the retries
   EXPECT_EQ(sender.stats().dropped + sender.stats().delivered + sender.stats().abandoned, 10u);
+}
+
+// A receiver that never answers: a listening socket. The kernel completes the handshake and
+// takes the POST into its buffers; no answer ever comes. With `trickle`, each connection gets an
+// answer's first bytes one at a time, never the end (a read timeout never fires).
+class SilentReceiver {
+ public:
+  explicit SilentReceiver(bool trickle = false) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd_, 16) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+      return;
+    port_ = ntohs(addr.sin_port);
+    if (trickle) thread_ = std::thread([this] { trickle_answers(); });
+  }
+  ~SilentReceiver() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/hook"; }
+  // Waits (10 s at most) for a connection to arrive; the sender is then in the middle of a POST.
+  bool connection_arrived() {
+    pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+    return ::poll(&p, 1, 10000) == 1;
+  }
+
+ private:
+  void trickle_answers() {
+    std::vector<int> conns;
+    static constexpr std::string_view kHead = "HTTP/1.1 200 OK\r\nX-Slow: ";
+    size_t sent = 0;
+    while (!stop_) {
+      pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+      if (::poll(&p, 1, 200) == 1) conns.push_back(::accept(fd_, nullptr, nullptr));
+      for (int c : conns) {
+        const char byte = sent < kHead.size() ? kHead[sent] : 'x';
+        (void)::send(c, &byte, 1, MSG_NOSIGNAL);
+      }
+      ++sent;
+    }
+    for (int c : conns) ::close(c);
+  }
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+// Waits up to 30 s for `f`.
+template <typename F>
+bool within_30s(F f) {
+  for (int i = 0; i < 3000; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+TEST(Webhook, ANoticeToAReceiverThatNeverAnswersEndsAtItsDeadline) {
+  for (bool trickle : {false, true}) {
+    SCOPED_TRACE(trickle ? "a receiver that answers a byte at a time" : "a silent receiver");
+    SilentReceiver r(trickle);
+    WebhookOptions o = fast(r.url());
+    o.max_attempts = 1000;
+    o.timeout = 120s;  // each wait alone would hold the notice for minutes
+    o.deadline = 2s;
+    WebhookSender sender(o);
+    sender.post("backup.failed", {{"task", "nightly"}});
+    ASSERT_TRUE(within_30s([&] { return sender.stats().abandoned == 1; }))
+        << "attempts so far: " << sender.stats().attempts;
+    EXPECT_EQ(sender.stats().delivered, 0u);
+  }
+}
+
+TEST(Webhook, StopCutsAPostInFlight) {
+  SilentReceiver r;
+  WebhookOptions o = fast(r.url());
+  o.timeout = 120s;
+  o.deadline = 600s;
+  WebhookSender sender(o);
+  sender.post("backup.failed", {{"task", "nightly"}});
+  ASSERT_TRUE(r.connection_arrived());
+  auto begin = std::chrono::steady_clock::now();
+  sender.stop();
+  // Several seconds of slack for a loaded machine; without the cut it waited for the timeout.
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, 10s);
+  EXPECT_EQ(sender.stats().dropped, 1u);
+  EXPECT_EQ(sender.stats().delivered, 0u);
 }
 
 TEST(Webhook, RedactedUrlKeepsSchemeHostAndPortOnly) {

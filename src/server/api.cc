@@ -43,6 +43,9 @@ constexpr int kBusyRetryAfterSeconds = 5;
 // Largest request body accepted (every body of this API is a few hundred bytes).
 constexpr size_t kMaxBodyBytes = 1 << 20;
 constexpr auto kKeepAliveEvery = std::chrono::seconds(15);
+// An open event stream checks its token again this often: a logout, a password reset or the
+// deletion of its user ends the stream within about this long, as it ends any other call.
+constexpr auto kStreamTokenCheckEvery = std::chrono::seconds(3);
 // The console's session: the token rides in this HttpOnly cookie, so the page's scripts never
 // see it; state-changing calls authenticated by the cookie must carry kCsrfHeader (see
 // docs/design.md, "Console sessions").
@@ -691,7 +694,17 @@ struct Api::Impl {
       auto page = TRY(page_of(c.req));
       auto tasks = TRY(engine.list_restore_tasks(page));
       const int64_t total = TRY(store.count_restore_tasks());
-      return Reply{.body = page_json(items_json(tasks, restore_task_json), page, total)};
+      // Each with its latest attempt's progress_detail, as GET /restore-tasks/{name} has it (one
+      // indexed query per task of this page), so that a list draws the same progress bars.
+      json items = json::array();
+      for (const auto& t : tasks) {
+        json j = restore_task_json(t);
+        const auto attempts = TRY(store.list_attempts(t.id));
+        j["progress_detail"] = store::to_json(attempts.empty() ? store::ProgressDetail{}
+                                                               : attempts.back().progress_detail);
+        items.push_back(std::move(j));
+      }
+      return Reply{.body = page_json(std::move(items), page, total)};
     });
     change("POST", "/restore-tasks", kOperator, "restore.create", "create a restoration task",
            [this](Call& c) -> Result<Reply> {
@@ -837,10 +850,12 @@ struct Api::Impl {
     struct State {
       int64_t after;
       Clock::time_point last_write;
+      std::string token;  // checked again every kStreamTokenCheckEvery
+      Clock::time_point token_checked;
       std::optional<Quota::Slot> slot;
       WorkerPool::Hold hold;
     };
-    auto state = std::make_shared<State>(State{after, Clock::now(), {}, {}});
+    auto state = std::make_shared<State>(State{after, Clock::now(), c.token, Clock::now(), {}, {}});
     state->slot.emplace(TRY(stream_quota.take(c.user->name)));
     state->hold = lend_thread();
     return Reply{.stream = [this, state](Response& res) {
@@ -854,6 +869,20 @@ struct Api::Impl {
               // First call: tell the browser how soon to reconnect, and open the stream.
               static constexpr std::string_view kHello = "retry: 3000\n: connected\n\n";
               if (!sink.write(kHello.data(), kHello.size())) return false;
+            }
+            if (Clock::now() - state->token_checked >= kStreamTokenCheckEvery) {
+              state->token_checked = Clock::now();
+              // Only a refused token ends the stream: a store that does not answer for a moment
+              // (PostgreSQL restarting) is no reason to drop the console's updates.
+              if (auto user = auth.authenticate(state->token);
+                  !user && user.error().code == Errc::kUnauthenticated) {
+                const std::string bye =
+                    "event: session_ended\ndata: " + dump(json{{"reason", user.error().message}}) +
+                    "\n\n";
+                (void)sink.write(bye.data(), bye.size());
+                sink.done();
+                return true;
+              }
             }
             // Short waits so that a server shutdown (which httplib checks between calls) and a
             // dead connection (found by the keep-alive write) end the stream promptly.

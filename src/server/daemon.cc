@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/auth.h"
+#include "common/private_file.h"
 #include "config/config.h"
 #include "group/state_dir_lock.h"
 #include "notify/task_notifier.h"
@@ -77,26 +78,14 @@ std::string find_console_dir(const config::Config& config) {
   return {};
 }
 
-// The webhook's secret: the file's content without its final line break. Never logged; an
-// error names the key and the file only.
+// The webhook's secret: the file's content without its final line break, from a file that only
+// the daemon's user can read (as server.database_password_file). Never logged; an error names
+// the key and the file only.
 Result<std::string> read_webhook_secret(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f)
-    return make_error(
-        Errc::kInvalidArgument,
-        "server.webhook_secret_file: cannot read " + path + ": " + std::strerror(errno),
-        "server.webhook_secret_file");
-  std::string out;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && out.size() < 65536) out.append(buf, n);
-  std::fclose(f);
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  if (out.empty())
-    return make_error(Errc::kInvalidArgument,
-                      "server.webhook_secret_file: " + path + " is empty; write the secret in it",
-                      "server.webhook_secret_file");
-  return out;
+  auto secret = read_private_file(path, "server.webhook_secret_file", "the webhook secret file");
+  if (!secret)
+    return std::unexpected(std::move(secret.error()).context("server.webhook_secret_file"));
+  return secret;
 }
 
 // Where a webhook receiver can reach this daemon, for the notices' "manager" field.

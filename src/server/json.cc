@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <climits>
+#include <optional>
+#include <set>
+#include <vector>
 
 namespace flinkbr::server {
 
@@ -262,9 +265,26 @@ Result<json> parse_request(std::string_view body, std::span<const FieldRule> rul
   }
   // Checked before parsing so that the message says what is wrong; nlohmann would refuse it too.
   if (!is_valid_utf8(body)) return invalid_argument("body", "the request body is not valid UTF-8");
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  // A key given twice is refused: nlohmann keeps the last value, another reader the first, so a
+  // proxy or audit that checks one copy could be shown another than the one acted on.
+  std::vector<std::set<std::string>> keys;  // of each object open at this point of the parse
+  std::optional<std::string> twice;
+  json::parser_callback_t see = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) keys.emplace_back();
+    if (event == json::parse_event_t::object_end && !keys.empty()) keys.pop_back();
+    if (event == json::parse_event_t::key && !keys.empty() && parsed.is_string() && !twice &&
+        !keys.back().insert(parsed.get<std::string>()).second)
+      twice = parsed.get<std::string>();
+    return true;
+  };
+  json j = json::parse(body, see, /*allow_exceptions=*/false);
   if (j.is_discarded()) return invalid_argument("body", "the request body is not valid JSON");
   if (!j.is_object()) return invalid_argument("body", "the request body must be a JSON object");
+  if (twice) {
+    const std::string shown = sanitize_for_log(*twice, 64);
+    return invalid_argument(shown.empty() ? "body" : shown,
+                            "the request body has the key '" + shown + "' more than once");
+  }
 
   json out = json::object();
   for (auto it = j.begin(); it != j.end(); ++it) {

@@ -52,6 +52,19 @@ TEST(ParseRequest, UnknownField) {
   EXPECT_EQ(e.message, "unknown field 'colour'");
 }
 
+TEST(ParseRequest, AKeyGivenTwiceIsRefusedNamingIt) {
+  Error e = parse_error(R"({"name":"a","max_copies":1,"name":"b"})");
+  EXPECT_EQ(e.code, Errc::kInvalidArgument);
+  EXPECT_EQ(e.field, "name");
+  EXPECT_EQ(e.message, "the request body has the key 'name' more than once");
+  // Even with the same value, and in a nested object (where an unknown field is refused anyway).
+  EXPECT_EQ(parse_error(R"({"dry_run":true,"dry_run":true})").field, "dry_run");
+  EXPECT_EQ(parse_error(R"({"name":{"x":1,"x":2}})").message,
+            "the request body has the key 'x' more than once");
+  // The same key in two sibling objects is no duplicate.
+  EXPECT_EQ(parse_error(R"({"name":[{"x":1},{"x":2}]})").message, "name: expected a string");
+}
+
 TEST(ParseRequest, UnknownFieldNameIsSanitized) {
   Error e = parse_error(R"({"a\u0001b":1})");
   EXPECT_EQ(e.field, "a?b");

@@ -39,10 +39,19 @@ void family(std::string& out, const char* name, const char* type, const char* he
 }  // namespace
 
 Result<std::string> render_metrics(store::Store& store) {
-  // Every status is listed, zeros too: an alert on increase() needs the series to exist.
-  std::map<std::string, int64_t> backup_runs = {
-      {"Succeeded", 0}, {"Failed", 0}, {"Removed", 0}, {"Running", 0}};
-  std::map<std::string, int64_t> restore_runs = {{"Succeeded", 0}, {"Failed", 0}, {"Running", 0}};
+  // True counters: runs counted by the store as they end, so that deleting a task takes nothing
+  // back (a count of the rows did, and counted runs still running). Every status is listed,
+  // zeros too: an alert on increase() needs the series to exist.
+  std::map<std::string, int64_t> backup_runs;
+  std::map<std::string, int64_t> restore_runs;
+  for (const char* status : {"Succeeded", "Failed"}) {
+    backup_runs[status] = TRY(store.ended_runs("backup", status));
+    restore_runs[status] = TRY(store.ended_runs("restore", status));
+  }
+  // Of every record, a deleted task's included.
+  const auto backups_running =
+      static_cast<int64_t>(TRY(store.list_running_backup_records()).size());
+  int64_t restores_running = 0;
   std::vector<TaskLine> tasks;
 
   constexpr int kPage = 1000;
@@ -58,7 +67,6 @@ Result<std::string> render_metrics(store::Store& store) {
         // Newest first: the first finished record gives the duration, the first success the rest.
         auto recs = TRY(store.list_backup_records(t.id, {.limit = kPage, .offset = roff}));
         for (const auto& r : recs) {
-          ++backup_runs[std::string(to_string(r.status))];
           if (r.status == BackupStatus::kRunning) continue;
           if (line.last_duration < 0 && r.ended_at > 0)
             line.last_duration = std::max<int64_t>(0, r.ended_at - r.started_at);
@@ -78,25 +86,25 @@ Result<std::string> render_metrics(store::Store& store) {
     auto page = TRY(store.list_restore_tasks({.limit = kPage, .offset = offset}));
     for (const auto& t : page) {
       const auto attempts = TRY(store.list_attempts(t.id));
-      for (const auto& a : attempts) ++restore_runs[std::string(to_string(a.state))];
+      for (const auto& a : attempts) restores_running += a.state == RestoreState::kRunning;
     }
     if (static_cast<int>(page.size()) < kPage) break;
   }
 
   std::string out;
   family(out, "flinkbr_backup_runs_total", "counter",
-         "Backup runs by status (Running: not ended yet; Removed: succeeded, file since removed by "
-         "retention).");
+         "Backup runs ended, by status (counted when they end; a file later removed by retention "
+         "stays counted as Succeeded).");
   for (const auto& [status, n] : backup_runs)
     out += "flinkbr_backup_runs_total{status=\"" + status + "\"} " + std::to_string(n) + "\n";
   family(out, "flinkbr_restore_runs_total", "counter",
-         "Restoration attempts by state (Running: not ended yet).");
+         "Restoration attempts ended, by state (counted when they end).");
   for (const auto& [status, n] : restore_runs)
     out += "flinkbr_restore_runs_total{status=\"" + status + "\"} " + std::to_string(n) + "\n";
   family(out, "flinkbr_backup_running", "gauge", "Backup runs in progress.");
-  out += "flinkbr_backup_running " + std::to_string(backup_runs["Running"]) + "\n";
+  out += "flinkbr_backup_running " + std::to_string(backups_running) + "\n";
   family(out, "flinkbr_restore_running", "gauge", "Restoration attempts in progress.");
-  out += "flinkbr_restore_running " + std::to_string(restore_runs["Running"]) + "\n";
+  out += "flinkbr_restore_running " + std::to_string(restores_running) + "\n";
   family(out, "flinkbr_backup_last_success_timestamp_seconds", "gauge",
          "End of the newest successful run of each backup task (0: none yet).");
   for (const auto& t : tasks)

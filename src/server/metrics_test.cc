@@ -61,6 +61,50 @@ TEST(Metrics, CountsRecordsAndTheNewestSuccessOfEachTask) {
   fs::remove_all(dir);
 }
 
+TEST(Metrics, RunCountersOnlyGrowAndCountARunWhenItEnds) {
+  std::string dir = "/tmp/flinkbr-metrics-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  auto opened = store::Store::open(dir + "/flinkbr.db");
+  ASSERT_TRUE(opened) << opened.error().message;
+  store::Store& store = **opened;
+  auto has = [&](const std::string& line) {
+    auto text = render_metrics(store);
+    EXPECT_TRUE(text) << text.error().message;
+    return text && text->find("\n" + line + "\n") != std::string::npos;
+  };
+  auto task = store.create_backup_task({.name = "nightly", .cluster = "c1"});
+  ASSERT_TRUE(task);
+  auto rec = store.create_backup_record(
+      {.task_id = task->id, .task_name = "nightly", .status = BackupStatus::kRunning});
+  ASSERT_TRUE(rec);
+  auto rt = store.create_restore_task({.name = "undo", .cluster = "c1"});
+  ASSERT_TRUE(rt);
+  auto att = store.create_attempt({.task_id = rt->id, .number = 1});
+  ASSERT_TRUE(att);
+  // Running: in the gauges, not in the counters (no "Running" series at all).
+  EXPECT_TRUE(has("flinkbr_backup_running 1"));
+  EXPECT_TRUE(has("flinkbr_restore_running 1"));
+  EXPECT_TRUE(has("flinkbr_backup_runs_total{status=\"Succeeded\"} 0"));
+  EXPECT_FALSE(has("flinkbr_backup_runs_total{status=\"Running\"} 1"));
+  EXPECT_FALSE(has("flinkbr_restore_runs_total{status=\"Running\"} 1"));
+
+  rec->status = BackupStatus::kSucceeded;
+  ASSERT_TRUE(store.update_backup_record(*rec));
+  att->state = RestoreState::kFailed;
+  ASSERT_TRUE(store.update_attempt(*att));
+  EXPECT_TRUE(has("flinkbr_backup_runs_total{status=\"Succeeded\"} 1"));
+  EXPECT_TRUE(has("flinkbr_restore_runs_total{status=\"Failed\"} 1"));
+  EXPECT_TRUE(has("flinkbr_backup_running 0"));
+
+  // Deleting the tasks takes nothing back: a counter never decreases.
+  ASSERT_TRUE(store.delete_backup_task("nightly"));
+  ASSERT_TRUE(store.delete_restore_task("undo"));
+  EXPECT_TRUE(has("flinkbr_backup_runs_total{status=\"Succeeded\"} 1"));
+  EXPECT_TRUE(has("flinkbr_restore_runs_total{status=\"Failed\"} 1"));
+  EXPECT_TRUE(has("flinkbr_restore_running 0"));
+  fs::remove_all(dir);
+}
+
 TEST(Metrics, ScheduledTasksHaveTheirPeriodAndStart) {
   std::string dir = "/tmp/flinkbr-metrics-XXXXXX";
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);

@@ -12,6 +12,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/private_file.h"
+
 namespace flinkbr::store {
 
 namespace {
@@ -51,39 +53,7 @@ struct OptionsFree {
 };
 
 Result<std::string> read_password_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    return invalid_argument(kPasswordFileField, "cannot open the database password file " + path +
-                                                    ": " + std::strerror(errno));
-  struct stat st {};
-  std::string text;
-  const bool stat_ok = ::fstat(fd, &st) == 0;
-  if (stat_ok && S_ISREG(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & 077) == 0) {
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0 && text.size() < (64u << 10);)
-      text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  if (!stat_ok || !S_ISREG(st.st_mode))
-    return invalid_argument(kPasswordFileField,
-                            "the database password file " + path + " is not a regular file");
-  if (st.st_uid != ::geteuid())
-    return invalid_argument(kPasswordFileField,
-                            "the database password file " + path + " is owned by uid " +
-                                std::to_string(st.st_uid) + ", not by the daemon's user (uid " +
-                                std::to_string(::geteuid()) + ")");
-  if ((st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-    return invalid_argument(kPasswordFileField,
-                            "the database password file " + path + " has mode " + mode +
-                                "; it must be readable by its owner only (chmod 600 " + path + ")");
-  }
-  // One line; the end of line is not part of the password.
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-  if (text.empty())
-    return invalid_argument(kPasswordFileField, "the database password file " + path + " is empty");
-  return text;
+  return read_private_file(path, kPasswordFileField, "the database password file");
 }
 
 }  // namespace

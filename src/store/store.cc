@@ -647,6 +647,38 @@ Status check_fence(Connection& c, int64_t epoch) {
   return ok();
 }
 
+// The settings key of a counter of ended runs (Store::ended_runs).
+std::string ended_runs_key(std::string_view kind, std::string_view status) {
+  return "runs_total." + std::string(kind) + "." + std::string(status);
+}
+
+// Counts a run that ends now: `before` is its status before this write ("" when it is being
+// created), `after` the one written. Only Running (or nothing) to Succeeded or Failed counts, so
+// a run counts once whatever is written after (a Succeeded record that retention marks Removed
+// stays counted as Succeeded). Runs inside the write's transaction.
+Status count_ended_run(Connection& c, std::string_view kind, std::string_view before,
+                       std::string_view after) {
+  if (before != "" && before != "Running") return ok();
+  if (after != "Succeeded" && after != "Failed") return ok();
+  TRY(change(c,
+             "INSERT INTO settings (key, value) VALUES (?, '1') ON CONFLICT (key) DO UPDATE "
+             "SET value = CAST(CAST(settings.value AS BIGINT) + 1 AS TEXT)",
+             ended_runs_key(kind, after)));
+  return ok();
+}
+
+// The status a row has now, read under a row lock (PostgreSQL: FOR UPDATE; SQLite's write
+// transaction holds the database) so that two writers ending the same run count it once. ""
+// when there is no such row.
+Result<std::string> status_for_update(Connection& c, std::string_view table,
+                                      std::string_view column, int64_t id) {
+  std::string q = "SELECT " + std::string(column) + " FROM " + std::string(table) + " WHERE id = ?";
+  if (c.dialect() == Dialect::kPostgres) q += " FOR UPDATE";
+  auto rows = TRY(query(c, q, id));
+  if (!TRY(rows->next())) return std::string();
+  return rows->text(0);
+}
+
 class SqlStore final : public Store {
  public:
   SqlStore(std::shared_ptr<Shared> shared, std::optional<int64_t> epoch)
@@ -696,6 +728,7 @@ class SqlStore final : public Store {
   Status append_audit(const AuditEntry& entry) override;
   Result<std::vector<AuditEntry>> list_audit(Page page, const AuditFilter& filter) override;
   Result<int64_t> count_audit(const AuditFilter& filter) override;
+  Result<int64_t> ended_runs(std::string_view kind, std::string_view status) override;
   Result<std::optional<std::string>> get_setting(const std::string& key) override;
   Status put_setting(const std::string& key, const std::string& value) override;
 
@@ -713,6 +746,12 @@ class SqlStore final : public Store {
     if (!epoch_ || s.conn->dialect() == Dialect::kSqlite) return s;
     s.txn.emplace(TRY(Txn::begin(*s.conn)));
     TRY(check_fence(*s.conn, *epoch_));
+    return s;
+  }
+  // A write of several statements that must commit together (a check and the change it guards).
+  Result<Session> write_transaction() {
+    Session s = TRY(write());
+    if (!s.txn) s.txn.emplace(TRY(Txn::begin(*s.conn)));
     return s;
   }
 
@@ -797,15 +836,40 @@ Result<int64_t> SqlStore::count_users() {
       "no count");
 }
 
+// Refuses to demote or delete `name` when they are the last administrator. Called inside the
+// write's transaction, before the change, so that the check and the change commit together: two
+// administrators demoting each other at once must not both pass. PostgreSQL: FOR UPDATE locks
+// every administrator's row, so the second transaction waits for the first and then re-reads
+// the rows it changed (a demoted row no longer matches). SQLite: BEGIN IMMEDIATE has taken the
+// database's write lock already (and SQLite has no FOR UPDATE).
+Status keep_an_administrator(Connection& c, const std::string& name, std::string_view doing) {
+  const std::string admins = std::string("SELECT name FROM users WHERE role = ?") +
+                             (c.dialect() == Dialect::kPostgres ? " ORDER BY id FOR UPDATE" : "");
+  auto rows = TRY(query(c, admins, to_string(Role::kAdministrator)));
+  int64_t count = 0;
+  bool is_admin = false;
+  while (TRY(rows->next())) {
+    ++count;
+    if (rows->text(0) == name) is_admin = true;
+  }
+  if (is_admin && count == 1)
+    return failed_precondition("user '" + name + "' is the last administrator: " +
+                               std::string(doing) + " would leave none");
+  return ok();
+}
+
 Status SqlStore::set_user_role(const std::string& name, Role role) {
-  auto db = TRY(write());
+  auto db = TRY(write_transaction());
+  if (role != Role::kAdministrator)
+    TRY(keep_an_administrator(*db.conn, name, "making them " + std::string(to_string(role))));
   if (TRY(change(*db.conn, "UPDATE users SET role = ? WHERE name = ?", to_string(role), name)) == 0)
     return not_found("user '" + name + "' does not exist");
   return db.commit();
 }
 
 Status SqlStore::delete_user(const std::string& name) {
-  auto db = TRY(write());
+  auto db = TRY(write_transaction());
+  TRY(keep_an_administrator(*db.conn, name, "deleting them"));
   // The tokens go with the user (ON DELETE CASCADE).
   if (TRY(change(*db.conn, "DELETE FROM users WHERE name = ?", name)) == 0)
     return not_found("user '" + name + "' does not exist");
@@ -950,7 +1014,7 @@ Status SqlStore::delete_backup_task(const std::string& name) {
 }
 
 Result<BackupRecord> SqlStore::create_backup_record(const BackupRecord& record) {
-  auto db = TRY(write());
+  auto db = TRY(write_transaction());
   BackupRecord r = record;
   r.id = TRY(
       insert(*db.conn,
@@ -960,12 +1024,15 @@ Result<BackupRecord> SqlStore::create_backup_record(const BackupRecord& record) 
              r.task_id, r.task_name, to_string(r.status), r.started_at, r.ended_at, r.size,
              r.checksum, r.backup_object, r.backup_path, r.system_version, r.error, r.progress,
              consistency_text(r), progress_detail_text(r.progress_detail)));
+  TRY(count_ended_run(*db.conn, "backup", "", to_string(r.status)));
   TRY(db.commit());
   return r;
 }
 
 Status SqlStore::update_backup_record(const BackupRecord& r) {
-  auto db = TRY(write());
+  auto db = TRY(write_transaction());
+  const std::string before = TRY(status_for_update(*db.conn, "backup_records", "status", r.id));
+  TRY(count_ended_run(*db.conn, "backup", before, to_string(r.status)));
   const int64_t n =
       TRY(change(*db.conn,
                  "UPDATE backup_records SET task_id = ?, task_name = ?, status = ?, "
@@ -1068,7 +1135,7 @@ Status SqlStore::delete_restore_task(const std::string& name) {
 }
 
 Result<RestoreAttempt> SqlStore::create_attempt(const RestoreAttempt& attempt) {
-  auto db = TRY(write());
+  auto db = TRY(write_transaction());
   RestoreAttempt a = attempt;
   a.id = TRY(name_constraint(
       name_constraint(
@@ -1084,12 +1151,15 @@ Result<RestoreAttempt> SqlStore::create_attempt(const RestoreAttempt& attempt) {
       Errc::kAlreadyExists,
       "attempt " + std::to_string(a.number) + " of restoration task with id " +
           std::to_string(a.task_id) + " already exists"));
+  TRY(count_ended_run(*db.conn, "restore", "", to_string(a.state)));
   TRY(db.commit());
   return a;
 }
 
 Status SqlStore::update_attempt(const RestoreAttempt& a) {
-  auto db = TRY(write());
+  auto db = TRY(write_transaction());
+  const std::string before = TRY(status_for_update(*db.conn, "restore_attempts", "state", a.id));
+  TRY(count_ended_run(*db.conn, "restore", before, to_string(a.state)));
   const int64_t n = TRY(change(
       *db.conn,
       "UPDATE restore_attempts SET task_id = ?, number = ?, state = ?, progress = ?, phase = ?, "
@@ -1146,6 +1216,17 @@ Result<std::vector<AuditEntry>> SqlStore::list_audit(Page page, const AuditFilte
       sql("SELECT ", kAuditColumns,
           " FROM audit_log" + std::string(kAuditWhere) + " ORDER BY id DESC LIMIT ? OFFSET ?"),
       read_audit, filter.user, filter.user, filter.action, filter.action, l.limit, l.offset);
+}
+
+Result<int64_t> SqlStore::ended_runs(std::string_view kind, std::string_view status) {
+  auto value = TRY(get_setting(ended_runs_key(kind, status)));
+  if (!value) return 0;
+  int64_t n = 0;
+  const auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), n);
+  if (ec != std::errc() || end != value->data() + value->size() || n < 0)
+    return corruption("state database: malformed counter " + ended_runs_key(kind, status) + " '" +
+                      *value + "'");
+  return n;
 }
 
 Result<std::optional<std::string>> SqlStore::get_setting(const std::string& key) {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "store/model.h"
@@ -127,6 +128,14 @@ class Store {
   [[nodiscard]] virtual Result<std::vector<AuditEntry>> list_audit(
       Page page = {}, const AuditFilter& filter = {}) = 0;
   [[nodiscard]] virtual Result<int64_t> count_audit(const AuditFilter& filter = {}) = 0;
+
+  // Runs counted as they end, for GET /metrics: a backup record or a restoration attempt adds
+  // one to the counter of its kind ("backup", "restore") and final status ("Succeeded",
+  // "Failed") in the transaction that ends it (created ended, or updated from Running), so each
+  // run counts once; deleting tasks, records or attempts takes nothing back. 0 before the first.
+  // Kept in the settings as "runs_total.<kind>.<status>".
+  [[nodiscard]] virtual Result<int64_t> ended_runs(std::string_view kind,
+                                                   std::string_view status) = 0;
 
   // Settings (key/value), e.g. schema version, scheduler state.
   [[nodiscard]] virtual Result<std::optional<std::string>> get_setting(const std::string& key) = 0;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -186,6 +187,65 @@ TEST_P(StoreTest, UserErrors) {
   EXPECT_EQ(missing.error().code, Errc::kNotFound);
   EXPECT_EQ(missing.error().message, "user 'nobody' does not exist");
   EXPECT_EQ(store_->get_user_by_id(999).error().code, Errc::kNotFound);
+}
+
+TEST_P(StoreTest, TheLastAdministratorIsNeitherDemotedNorDeleted) {
+  ASSERT_TRUE(store_->create_user("alice", Role::kAdministrator, "h"));
+  ASSERT_TRUE(store_->create_user("bob", Role::kOperator, "h"));
+  auto demote = store_->set_user_role("alice", Role::kOperator);
+  ASSERT_FALSE(demote);
+  EXPECT_EQ(demote.error().code, Errc::kFailedPrecondition);
+  EXPECT_EQ(demote.error().message,
+            "user 'alice' is the last administrator: making them operator would leave none");
+  auto del = store_->delete_user("alice");
+  ASSERT_FALSE(del);
+  EXPECT_EQ(del.error().code, Errc::kFailedPrecondition);
+  EXPECT_EQ(del.error().message,
+            "user 'alice' is the last administrator: deleting them would leave none");
+  EXPECT_EQ(store_->get_user("alice")->role, Role::kAdministrator);
+  // Others change as before; a second administrator lets the first one go.
+  ASSERT_TRUE(store_->set_user_role("bob", Role::kViewer));
+  ASSERT_TRUE(store_->set_user_role("alice", Role::kAdministrator));  // already one: no change
+  ASSERT_TRUE(store_->set_user_role("bob", Role::kAdministrator));
+  ASSERT_TRUE(store_->set_user_role("alice", Role::kViewer));
+  EXPECT_EQ(store_->delete_user("bob").error().code, Errc::kFailedPrecondition);
+  ASSERT_TRUE(store_->delete_user("alice"));
+  EXPECT_EQ(store_->delete_user("nobody").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->set_user_role("nobody", Role::kViewer).error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->get_user("bob")->role, Role::kAdministrator);
+}
+
+TEST_P(StoreTest, AdministratorsDemotingEachOtherAtOnceLeaveOne) {
+  // Two managers (two connections) each take one administrator's request: alice demotes bob
+  // while bob demotes alice, or deletes. Exactly one of the two may win, every time.
+  auto second = open_again();
+  ASSERT_TRUE(second) << second.error().message;
+  ASSERT_TRUE(store_->create_user("alice", Role::kAdministrator, "h"));
+  ASSERT_TRUE(store_->create_user("bob", Role::kAdministrator, "h"));
+  for (int round = 0; round < 20; ++round) {
+    const bool deleting = round % 2 == 1;
+    auto act = [&](Store& s, const std::string& target) {
+      return deleting ? s.delete_user(target) : s.set_user_role(target, Role::kOperator);
+    };
+    auto a = std::async(std::launch::async, [&] { return act(*store_, "bob"); });
+    auto b = std::async(std::launch::async, [&] { return act(**second, "alice"); });
+    const Status ra = a.get();
+    const Status rb = b.get();
+    ASSERT_NE(ra.has_value(), rb.has_value()) << "round " << round;
+    const Status& refused = ra ? rb : ra;
+    EXPECT_EQ(refused.error().code, Errc::kFailedPrecondition);
+    EXPECT_NE(refused.error().message.find("is the last administrator"), std::string::npos)
+        << refused.error().message;
+    int admins = 0;
+    for (const auto& u : *store_->list_users()) admins += u.role == Role::kAdministrator;
+    ASSERT_EQ(admins, 1) << "round " << round;
+    // Back to two administrators for the next round.
+    const std::string loser = ra ? "bob" : "alice";
+    if (deleting)
+      ASSERT_TRUE(store_->create_user(loser, Role::kAdministrator, "h"));
+    else
+      ASSERT_TRUE(store_->set_user_role(loser, Role::kAdministrator));
+  }
 }
 
 TEST_P(StoreTest, RoleNames) {
@@ -409,6 +469,43 @@ TEST_P(StoreTest, BackupRecordsNewestFirstPagedAndKeptAfterTaskDeletion) {
   ASSERT_TRUE(again);
   EXPECT_NE(again->id, task->id);
   EXPECT_TRUE(store_->list_backup_records(again->id)->empty());
+}
+
+TEST_P(StoreTest, RunsAreCountedOnceWhenTheyEndAndDeletionTakesNothingBack) {
+  auto task = store_->create_backup_task({.name = "daily"});
+  ASSERT_TRUE(task);
+  auto rec = store_->create_backup_record(
+      {.task_id = task->id, .task_name = "daily", .status = BackupStatus::kRunning});
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(*store_->ended_runs("backup", "Succeeded"), 0);  // running: not counted yet
+  rec->status = BackupStatus::kSucceeded;
+  ASSERT_TRUE(store_->update_backup_record(*rec));
+  ASSERT_TRUE(store_->update_backup_record(*rec));  // written again: still one run
+  rec->status = BackupStatus::kRemoved;             // retention removes its file
+  ASSERT_TRUE(store_->update_backup_record(*rec));
+  ASSERT_TRUE(store_->create_backup_record(
+      {.task_id = task->id, .task_name = "daily", .status = BackupStatus::kFailed}));
+  ASSERT_TRUE(store_->delete_backup_task("daily"));
+  EXPECT_EQ(*store_->ended_runs("backup", "Succeeded"), 1);
+  EXPECT_EQ(*store_->ended_runs("backup", "Failed"), 1);
+
+  auto rt = store_->create_restore_task(sample_restore_task("undo"));
+  ASSERT_TRUE(rt);
+  auto a = store_->create_attempt({.task_id = rt->id, .number = 1});
+  ASSERT_TRUE(a);
+  a->state = RestoreState::kFailed;
+  ASSERT_TRUE(store_->update_attempt(*a));
+  auto b = store_->create_attempt({.task_id = rt->id, .number = 2});
+  ASSERT_TRUE(b);
+  b->state = RestoreState::kSucceeded;
+  ASSERT_TRUE(store_->update_attempt(*b));
+  ASSERT_TRUE(store_->update_attempt(*b));
+  ASSERT_TRUE(store_->delete_restore_task("undo"));
+  EXPECT_EQ(*store_->ended_runs("restore", "Failed"), 1);
+  EXPECT_EQ(*store_->ended_runs("restore", "Succeeded"), 1);
+  EXPECT_EQ(*store_->ended_runs("restore", "Running"), 0);
+  reopen();  // kept in the database
+  EXPECT_EQ(*store_->ended_runs("backup", "Succeeded"), 1);
 }
 
 TEST_P(StoreTest, PageLimitsAreClamped) {

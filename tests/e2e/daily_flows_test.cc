@@ -273,6 +273,66 @@ TEST(DailyFlows, MetricsInPrometheusFormatForAnyRole) {
   auto check = run({"promtool", "check", "metrics"}, text);
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
   EXPECT_EQ(check.out + check.err, "") << "promtool found problems";
+
+  // The list's JSON has each task's progress_detail, as `restore show` has it.
+  auto listed = cli_json(d, {"restore", "list", "-o", "json"});
+  ASSERT_EQ(listed.size(), 1u);
+  ASSERT_TRUE(listed[0].contains("progress_detail")) << listed;
+  EXPECT_EQ(listed[0]["progress_detail"],
+            cli_json(d, {"restore", "show", "r1"})["progress_detail"]);
+
+  // True counters: deleting the tasks takes nothing back (attack review of issue 17).
+  ASSERT_EQ(d.cli({"restore", "delete", "r1"}).exit_code, 0);
+  ASSERT_EQ(d.cli({"backup", "delete", "nightly"}).exit_code, 0);
+  text = get_text(d, "/metrics", d.token("scraper")).second;
+  EXPECT_NE(text.find("\nflinkbr_backup_runs_total{status=\"Succeeded\"} 1\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\nflinkbr_restore_runs_total{status=\"Failed\"} 1\n"), std::string::npos)
+      << text;
+  check = run({"promtool", "check", "metrics"}, text);
+  EXPECT_EQ(check.out + check.err, "") << "promtool found problems";
+}
+
+TEST(DailyFlows, UsersAreManagedFromTheCli) {
+  Daemon d;
+  ASSERT_EQ(d.cli({"user", "create", "alice", "--role", "viewer"}, "alice-pw-1\n").exit_code, 0);
+  d.login("alice", "alice-pw-1");
+
+  auto r = d.cli({"user", "set-role", "alice", "--role", "operator"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "User alice is now operator.\n");
+  auto me = d.api("GET", "/api/v1/auth/me", nullptr, "alice");
+  EXPECT_EQ(me.body["role"], "operator");
+  r = d.cli({"user", "set-role", "admin", "--role", "viewer"});
+  EXPECT_EQ(r.exit_code, 5);
+  EXPECT_EQ(r.err, "flinkbr: you cannot change the role of yourself; another administrator can\n");
+
+  // Her own password: the current one, then the new one; her login stays.
+  r = d.cli({"user", "change-password", "--password-stdin"}, "alice-pw-1\nalice-pw-2\n", "alice");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(d.api("GET", "/api/v1/auth/me", nullptr, "alice").status, 200);
+  r = d.cli({"user", "change-password", "--password-stdin"}, "wrong-pw-1\nalice-pw-3\n", "alice");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err, "flinkbr: the current password is wrong\n");
+
+  // A reset by the administrator ends her session; the new password logs in.
+  r = d.cli({"user", "reset-password", "alice", "--password-stdin", "-o", "json"}, "alice-pw-4\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["name"], "alice");
+  EXPECT_EQ(d.api("GET", "/api/v1/auth/me", nullptr, "alice").status, 401);
+  EXPECT_NE(d.cli({"login", "--user", "alice"}, "alice-pw-2\n", "alice").exit_code, 0);
+  d.login("alice", "alice-pw-4");
+
+  r = d.cli({"user", "delete", "alice"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Deleted user alice; their sessions have ended.\n");
+  EXPECT_EQ(d.api("GET", "/api/v1/auth/me", nullptr, "alice").status, 401);
+  auto users = cli_json(d, {"user", "list"});
+  ASSERT_EQ(users.size(), 1u);
+  EXPECT_EQ(users[0]["name"], "admin");
+  r = d.cli({"user", "delete", "alice"});
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_EQ(r.err, "flinkbr: user 'alice' does not exist\n");
 }
 
 TEST(DailyFlows, ServeCheckConfigValidatesWithoutStarting) {

@@ -91,6 +91,8 @@ TEST(Webhook, EndedRunsArePostedSignedAndRetried) {
   const std::string secret = "e2e-webhook-secret-7f3a";
   const std::string dir = make_temp_dir();
   write_file(dir + "/webhook-secret", secret + "\n");
+  std::filesystem::permissions(dir + "/webhook-secret", std::filesystem::perms::owner_read |
+                                                            std::filesystem::perms::owner_write);
   Daemon d(Daemon::Options{.server_settings = {"webhook_url: " + receiver.url(),
                                                "webhook_on_success: true",
                                                "webhook_secret_file: " + dir + "/webhook-secret"}});
@@ -155,9 +157,33 @@ TEST(Webhook, AnUnreadableSecretFileIsRefusedAtStartNamingTheKey) {
                  "/missing\nclusters: [{name: a, version: '1'}]\n");
   auto r = run({FLINKBR_BINARY, "serve", "--config", dir + "/flinkbr.yaml", "--check-config"});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  EXPECT_NE(r.err.find("server.webhook_secret_file: cannot read " + dir + "/missing"),
+  EXPECT_NE(r.err.find("server.webhook_secret_file: cannot open the webhook secret file " + dir +
+                       "/missing"),
             std::string::npos)
       << r.err;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Webhook, ASecretFileOthersCanReadIsRefusedAtStartNamingTheFile) {
+  const std::string dir = make_temp_dir();
+  write_file(dir + "/webhook-secret", "e2e-webhook-secret-7f3a\n");
+  std::filesystem::permissions(dir + "/webhook-secret", std::filesystem::perms::owner_read |
+                                                            std::filesystem::perms::owner_write |
+                                                            std::filesystem::perms::group_read);
+  write_file(dir + "/flinkbr.yaml",
+             "server:\n  webhook_url: http://127.0.0.1:9/hook\n  webhook_secret_file: " + dir +
+                 "/webhook-secret\nclusters: [{name: a, version: '1'}]\n");
+  for (const char* check : {"--check-config", ""}) {
+    std::vector<std::string> args = {FLINKBR_BINARY, "serve", "--config", dir + "/flinkbr.yaml"};
+    if (*check) args.push_back(check);
+    auto r = run(args);
+    EXPECT_EQ(r.exit_code, 2) << check << r.out << r.err;
+    EXPECT_NE(r.err.find("server.webhook_secret_file: the webhook secret file " + dir +
+                         "/webhook-secret has mode 0640; it must be readable by its owner only"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.err.find("e2e-webhook-secret-7f3a"), std::string::npos);
+  }
   std::filesystem::remove_all(dir);
 }
 
