@@ -740,6 +740,7 @@ TEST_P(SqliteStoreTest, SchemaFourMigratesToProgressDetail) {
   raw_sql(
       "ALTER TABLE backup_records DROP COLUMN progress_detail;"
       "ALTER TABLE restore_attempts DROP COLUMN progress_detail;"
+      "DROP TABLE relay_commands; DROP TABLE group_events;"  // migration 6
       "UPDATE settings SET value = '4' WHERE key = 'schema_version'");
   auto reopened = Store::open(path_);
   ASSERT_TRUE(reopened) << reopened.error().message;

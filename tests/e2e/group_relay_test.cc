@@ -267,15 +267,14 @@ TEST_F(GroupRelayEndToEnd, ARestoreStartedThroughTheStandbyRunsAndItsStreamShows
   std::atomic<bool> stop{false};
   std::string stream;
   std::mutex stream_mu;
+  httplib::Client sse("127.0.0.1", standby);
+  sse.set_read_timeout(std::chrono::seconds(90));
   std::thread reader([&] {
-    httplib::Client c("127.0.0.1", standby);
-    c.set_read_timeout(std::chrono::seconds(5));
-    for (int tries = 0; tries < 60 && !stop; ++tries)
-      c.Get(("/api/v1/events?token=" + admin_).c_str(), [&](const char* data, size_t n) {
-        std::lock_guard g(stream_mu);
-        stream.append(data, n);
-        return !stop.load();
-      });
+    sse.Get(("/api/v1/events?token=" + admin_).c_str(), [&](const char* data, size_t n) {
+      std::lock_guard g(stream_mu);
+      stream.append(data, n);
+      return !stop.load();
+    });
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
 
@@ -307,11 +306,12 @@ TEST_F(GroupRelayEndToEnd, ARestoreStartedThroughTheStandbyRunsAndItsStreamShows
   for (int i = 0; i < 100 && !ended; ++i) {
     {
       std::lock_guard g(stream_mu);
-      ended = stream.find("\"Succeeded\"") != std::string::npos;
+      ended = stream.find("\"state\":\"Succeeded\"") != std::string::npos;
     }
     if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   stop = true;
+  sse.stop();
   reader.join();
   EXPECT_TRUE(ended) << stream << logs();
   EXPECT_NE(stream.find("event: restore\n"), std::string::npos) << stream;
