@@ -56,6 +56,18 @@ Result<RelayAnswer> GroupRelay::submit(const std::string& operation, const std::
   const std::string active = member_.active_address();
   const std::string who =
       "the active manager" + (active.empty() ? std::string() : " (" + active + ")");
+  const std::string what = operation + " '" + target + "'";
+  auto nothing_done = [&]() -> Result<RelayAnswer> {
+    Error e{Errc::kUnavailable,
+            "this manager is a standby of its group and " + who + " did not take this call (" +
+                what + ") within " + seconds_text(options_.wait_for_claim) +
+                "; nothing was done. Check that the active manager runs and reaches the state "
+                "database (GET /api/v1/health on any member names it), then send the call again",
+            {},
+            true};
+    e.retry_after_seconds = kRetryAfterSeconds;
+    return std::unexpected(std::move(e));
+  };
   for (;;) {
     const auto elapsed = Clock::now() - start;
     auto now = store_.get_command(cmd.id);
@@ -63,39 +75,29 @@ Result<RelayAnswer> GroupRelay::submit(const std::string& operation, const std::
       RelayAnswer answer{.status = now->http_status, .retry_after_seconds = now->retry_after};
       answer.body = json::parse(now->body, nullptr, /*allow_exceptions=*/false);
       if (answer.body.is_discarded())
-        return internal_error("the active manager's answer to " + operation + " '" + target +
-                              "' is not JSON");
+        return internal_error("the active manager's answer to " + what + " is not JSON");
       return answer;
     }
-    if (now && now->state == store::CommandState::kClaimed && elapsed >= options_.wait_for_answer)
-      return make_error(Errc::kTimeout, who + " took this call (" + operation + " '" + target +
-                                            "') but did not answer within " +
+    if (now && now->state == store::CommandState::kExpired) return nothing_done();
+    const bool claimed = now && now->state == store::CommandState::kClaimed;
+    if (claimed && elapsed >= options_.wait_for_answer)
+      return make_error(Errc::kTimeout, who + " took this call (" + what +
+                                            ") but did not answer within " +
                                             seconds_text(options_.wait_for_answer) +
                                             "; it may still carry it out: check the state of '" +
                                             target + "' before sending it again");
-    if ((!now || now->state != store::CommandState::kClaimed) &&
-        elapsed >= options_.wait_for_claim) {
-      // Withdrawn in one UPDATE: either no active will ever take it, or one took it just now
-      // (then wait for its answer).
+    if (!claimed && elapsed >= options_.wait_for_claim) {
+      // Withdrawn in one UPDATE: then no active will ever take it. When an active took it in
+      // the same instant, the UPDATE changes nothing and its answer is awaited.
       auto withdrawn = store_.expire_command(cmd.id);
-      if (withdrawn && !*withdrawn) {
-        auto again = store_.get_command(cmd.id);
-        if (again && again->state != store::CommandState::kExpired) continue;
-      }
-      if (!withdrawn && elapsed < options_.wait_for_answer) {
-        seen = wait(store::kResultsChannel, seen);
-        continue;  // the database does not answer: the command may still be taken
-      }
-      Error e{Errc::kUnavailable,
-              "this manager is a standby of its group and " + who + " did not take this call (" +
-                  operation + " '" + target + "') within " + seconds_text(options_.wait_for_claim) +
-                  "; nothing was done. Check that the active manager runs and reaches the state "
-                  "database (GET /api/v1/health on any member names it), then send the call "
-                  "again",
-              {},
-              true};
-      e.retry_after_seconds = kRetryAfterSeconds;
-      return std::unexpected(std::move(e));
+      if (!withdrawn)
+        return make_error(Errc::kUnavailable,
+                          "this manager is a standby of its group and cannot read the state "
+                          "database to learn whether " +
+                              who + " took this call (" + what + "): " + withdrawn.error().message +
+                              "; check the state of '" + target + "' before sending it again");
+      if (*withdrawn) return nothing_done();
+      continue;
     }
     seen = wait(store::kResultsChannel, seen);
     if (stopping()) return make_error(Errc::kUnavailable, "this manager is stopping", {}, true);
