@@ -174,8 +174,12 @@ std::string GroupRelayEndToEnd::server_error_;
 
 TEST_F(GroupRelayEndToEnd, RunNowOnTheStandbyRunsOnTheActiveAndAnswersWhatTheActiveAnswered) {
   const int standby = second_->port;
+  const auto sent = std::chrono::steady_clock::now();
   Answer run = call(standby, "POST", "/api/v1/backup-tasks/nightly/run", admin_);
   ASSERT_EQ(run.status, 202) << run.body.dump() << logs();
+  std::printf(
+      "Run now through the standby answered in %.0f ms\n",
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count());
   EXPECT_EQ(run.body["status"], "Running");
   EXPECT_EQ(run.body["backup_object"], "Flink");
   const int64_t id = run.body["id"];
@@ -341,9 +345,12 @@ TEST_F(GroupRelayEndToEnd, AKillNineOfTheActiveWithACommandWaitingRunsItOnceOnTh
   }
   EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'pending'"), 1);
   first_->kill9();
+  const auto killed = std::chrono::steady_clock::now();
 
   // The standby takes over and carries the waiting command out itself: the client's answer.
   Answer run = pending.get();
+  std::printf("the waiting Run now answered %.2f s after the kill -9 of the active\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count());
   EXPECT_EQ(run.status, 202) << run.body.dump() << logs();
   EXPECT_EQ(run.body["status"], "Running");
   EXPECT_EQ(health(second_->port)["role"], "active");
@@ -370,8 +377,11 @@ TEST_F(GroupRelayEndToEnd,
   ASSERT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'claimed'"), 1)
       << logs();
   first_->kill9();
+  const auto killed = std::chrono::steady_clock::now();
 
   Answer answer = stopping.get();
+  std::printf("the service stop the dead active had taken answered %.2f s after the kill -9\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count());
   ASSERT_GE(wait_for_role(second_->port, "active", 15), 0);
   const int64_t epoch = health(second_->port)["epoch"];
   EXPECT_EQ(answer.status, 503) << answer.body.dump();
