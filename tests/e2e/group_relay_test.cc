@@ -334,6 +334,18 @@ TEST_F(GroupRelayEndToEnd, ARestoreStartedThroughTheStandbyRunsAndItsStreamShows
 }
 
 TEST_F(GroupRelayEndToEnd, AKillNineOfTheActiveWithACommandWaitingRunsItOnceOnTheNewActive) {
+  // A run of the first active, so that the group's feed has events before the fail-over.
+  first_->backup();
+  int64_t before = 0;
+  for (int i = 0; i < 100 && before == 0; ++i) {
+    if (count("SELECT count(*) FROM flinkbr.group_events WHERE data LIKE "
+              "'%\"status\":\"Succeeded\"%'") == 1)
+      before = count("SELECT max(id) FROM flinkbr.group_events");
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GT(before, 0) << logs();
+
   // The active cannot take the command: stopped, then killed.
   ASSERT_EQ(::kill(first_->pid(), SIGSTOP), 0);
   auto pending = std::async(std::launch::async, [&] {
@@ -358,9 +370,42 @@ TEST_F(GroupRelayEndToEnd, AKillNineOfTheActiveWithACommandWaitingRunsItOnceOnTh
   ASSERT_EQ(cmd.size(), 1u);
   EXPECT_EQ(cmd[0][0], "done");
   EXPECT_EQ(cmd[0][1], std::to_string(health(second_->port)["epoch"].get<int64_t>()));
-  // Once: one run, also after the new active has looked at its commands again.
+  // Once: one run (besides the first active's), also after the new active has looked at its
+  // commands again.
   std::this_thread::sleep_for(std::chrono::seconds(2));
-  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 1);
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 2);
+
+  // A client that followed the dead active's stream resumes on the new active with its
+  // Last-Event-ID: the new run's events follow, with higher ids.
+  const std::string run_id = "\"id\":" + std::to_string(run.body["id"].get<int64_t>());
+  std::string stream;
+  std::mutex stream_mu;
+  httplib::Client sse("127.0.0.1", second_->port);
+  sse.set_read_timeout(std::chrono::seconds(90));
+  std::thread reader([&] {
+    sse.Get("/api/v1/events",
+            {{"Authorization", "Bearer " + admin_}, {"Last-Event-ID", std::to_string(before)}},
+            [&](const char* data, size_t n) {
+              std::lock_guard g(stream_mu);
+              stream.append(data, n);
+              return true;
+            });
+  });
+  bool seen = false;
+  for (int i = 0; i < 300 && !seen; ++i) {
+    {
+      std::lock_guard g(stream_mu);
+      seen = stream.find(run_id) != std::string::npos;
+    }
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  sse.stop();
+  reader.join();
+  EXPECT_TRUE(seen) << stream;
+  int64_t first_id = 0;
+  if (size_t at = stream.find("id: "); at != std::string::npos)
+    first_id = std::stoll(stream.substr(at + 4));
+  EXPECT_GT(first_id, before) << stream;
 }
 
 TEST_F(GroupRelayEndToEnd,
