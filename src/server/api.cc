@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,12 @@ struct Call {
   std::string target;      // audit target; the first {name} unless the handler sets it
   std::string detail;      // audit detail on success (short; never secrets)
   std::string audit_user;  // for unauthenticated calls (login: the name tried)
+  // The manager group's relay (server/relay.h): `relayed_in` on the active, for a command a
+  // standby wrote (carried out here, never relayed again); `answered_by_active` on a standby
+  // whose answer came from the active, which audited the call.
+  bool relayed_in = false;
+  bool answered_by_active = false;
+  bool lent_out = false;  // a slow call: its thread is already lent out of the request pool
 
   std::string param(size_t i) const { return req.matches[i].str(); }
 };
@@ -278,6 +285,7 @@ struct Api::Impl {
   task::EventBus& events;
   std::atomic<bool> ready{false};
   std::function<json()> health_extras;  // set before mount; see set_health_extras
+  GroupRelay* relay = nullptr;          // set before mount; see set_relay
   Quota stream_quota{kMaxEventStreams, kMaxEventStreamsPerUser, "open event streams"};
   Quota slow_quota{kMaxSlowCalls, kMaxSlowCallsPerUser, "long-running calls"};
   // The HTTP server's task queue when mount() chose it (httplib creates it when it starts
@@ -396,6 +404,7 @@ struct Api::Impl {
       if (route.slow) {
         slot.emplace(TRY(slow_quota.take(call.user ? call.user->name : std::string())));
         hold = lend_thread();
+        call.lent_out = true;
       }
       // Third-party exceptions stop here (result.h: none cross our interfaces).
       try {
@@ -407,7 +416,7 @@ struct Api::Impl {
       }
     }();
 
-    if (!call.action.empty()) audit(call, out);
+    if (!call.action.empty() && !call.answered_by_active) audit(call, out);
     if (out)
       for (const auto& [k, v] : out->headers) res.set_header(k, v);
     if (!out) {
@@ -419,6 +428,72 @@ struct Api::Impl {
       return;
     }
     write_json(res, out->status, out->body);
+  }
+
+  // On a standby of a manager group: hands the call, validated up to here by its handler exactly
+  // as the active would, to the active through the database (server/relay.h), and answers what
+  // the active answered. nullopt where this member carries the call out itself.
+  std::optional<Result<Reply>> relayed(Call& c) {
+    if (!relay || c.relayed_in || relay->acts_here()) return std::nullopt;
+    // The wait may be long (up to the relay's bounds): the thread is lent out meanwhile.
+    WorkerPool::Hold hold = c.lent_out ? WorkerPool::Hold() : lend_thread();
+    auto answer = relay->submit(c.action, c.param(1), c.req.body, c.user->name);
+    if (!answer) return std::unexpected(std::move(answer.error()));
+    c.answered_by_active = true;
+    Reply r{.status = answer->status, .body = std::move(answer->body)};
+    if (answer->retry_after_seconds > 0)
+      r.headers.emplace_back("Retry-After", std::to_string(answer->retry_after_seconds));
+    return r;
+  }
+
+  RelayAnswer execute(const store::RelayCommand& cmd) {
+    const Route* route = nullptr;
+    for (const auto& r : routes)
+      if (r.action == cmd.operation && r.pattern.find("([^/]+)") != std::string::npos) route = &r;
+    httplib::Request req;
+    req.body = cmd.args;
+    req.remote_addr = cmd.origin;
+    Call call{.req = req, .action = cmd.operation, .relayed_in = true};
+    call.target = sanitize_for_log(cmd.target, 255);
+    // The route's path with the command's target, matched by the route's own pattern, so that
+    // the handler reads its parameter as for a request (the string outlives the match).
+    std::string path;
+    Result<Reply> out = [&]() -> Result<Reply> {
+      if (!route)
+        return invalid_argument("operation",
+                                "unknown operation '" + sanitize_for_log(cmd.operation, 64) + "'");
+      TRY(check_path_param(cmd.target));
+      path = route->pattern;
+      path.replace(path.find("([^/]+)"), 7, cmd.target);
+      req.method = route->method;
+      if (!std::regex_match(path, req.matches, std::regex(route->pattern)))
+        return invalid_argument("name", "name: not a valid name");
+      // The role as it is now: an administrator may have changed it since the standby checked.
+      auto user = store.get_user(cmd.user);
+      if (!user && user.error().code == Errc::kNotFound)
+        return make_error(Errc::kUnauthenticated,
+                          "user '" + cmd.user + "' no longer exists; log in again");
+      call.user = TRY(std::move(user));
+      if (!auth::allows(call.user->role, *route->role))
+        return make_error(Errc::kPermissionDenied, "the " +
+                                                       std::string(store::to_string(*route->role)) +
+                                                       " role is required to " + route->what);
+      try {
+        return route->fn(call);
+      } catch (const std::exception& e) {
+        spdlog::error("relayed {} '{}': unexpected exception: {}", cmd.operation,
+                      sanitize_for_log(cmd.target, 200), e.what());
+        return internal_error("internal error while serving the request; see the daemon log");
+      }
+    }();
+    if (out && !cmd.origin.empty())
+      call.detail += (call.detail.empty() ? "" : " ") + std::string("via ") + cmd.origin;
+    audit(call, out);
+    if (!out)
+      return RelayAnswer{.status = errc_http_status(out.error().code),
+                         .body = error_json(out.error()),
+                         .retry_after_seconds = out.error().retry_after_seconds};
+    return RelayAnswer{.status = out->status, .body = std::move(out->body)};
   }
 
   void add(httplib::Server& http, const Route& route) {
@@ -568,6 +643,7 @@ struct Api::Impl {
     change("POST", "/clusters/" + kName + "/service/stop", kOperator, "service.stop",
            "stop a Flink service", [this](Call& c) -> Result<Reply> {
              TRY(no_body(c.req));
+             if (auto r = relayed(c)) return std::move(*r);
              TRY(engine.service_stop(c.param(1)));
              auto st = TRY(engine.service_status(c.param(1)));
              c.detail = "state=" + std::string(service::to_string(st.state));
@@ -576,6 +652,7 @@ struct Api::Impl {
     change("POST", "/clusters/" + kName + "/service/start", kOperator, "service.start",
            "start a Flink service", [this](Call& c) -> Result<Reply> {
              TRY(no_body(c.req));
+             if (auto r = relayed(c)) return std::move(*r);
              TRY(engine.service_start(c.param(1)));
              auto st = TRY(engine.service_status(c.param(1)));
              c.detail = "state=" + std::string(service::to_string(st.state));
@@ -632,12 +709,15 @@ struct Api::Impl {
     });
     change("DELETE", "/backup-tasks/" + kName, kOperator, "backup.delete", "delete a backup task",
            [this](Call& c) -> Result<Reply> {
+             // The active alone knows which backup tasks are running.
+             if (auto r = relayed(c)) return std::move(*r);
              TRY(engine.delete_backup_task(c.param(1)));
              return Reply{.body = {{"name", c.param(1)}, {"deleted", true}}};
            });
     change("POST", "/backup-tasks/" + kName + "/run", kOperator, "backup.run", "run a backup",
            [this](Call& c) -> Result<Reply> {
              TRY(no_body(c.req));
+             if (auto r = relayed(c)) return std::move(*r);
              auto rec = TRY(engine.run_backup(c.param(1)));
              c.detail = "record=" + std::to_string(rec.id);
              return Reply{.status = 202, .body = backup_record_json(rec)};
@@ -648,6 +728,7 @@ struct Api::Impl {
              suspend ? "suspend a backup task" : "resume a backup task",
              [this, suspend](Call& c) -> Result<Reply> {
                TRY(no_body(c.req));
+               if (auto r = relayed(c)) return std::move(*r);
                TRY(engine.suspend_backup(c.param(1), suspend));
                return Reply{.body = backup_task_json(TRY(engine.get_backup_task(c.param(1))))};
              });
@@ -745,6 +826,8 @@ struct Api::Impl {
     });
     change("DELETE", "/restore-tasks/" + kName, kOperator, "restore.delete",
            "delete a restoration task", [this](Call& c) -> Result<Reply> {
+             // Not while the active starts it.
+             if (auto r = relayed(c)) return std::move(*r);
              TRY(engine.delete_restore_task(c.param(1)));
              return Reply{.body = {{"name", c.param(1)}, {"deleted", true}}};
            });
@@ -756,6 +839,7 @@ struct Api::Impl {
                c.action = "restore.dry_run";
                return Reply{.body = TRY(engine.preview_restore(c.param(1), options))};
              }
+             if (auto r = relayed(c)) return std::move(*r);
              auto t = TRY(engine.start_restore(c.param(1), options));
              c.detail = "attempt=" + std::to_string(t.attempts);
              if (options.allow_dangling) c.detail += " allow_dangling";
@@ -765,6 +849,7 @@ struct Api::Impl {
            "retry a restoration", [this](Call& c) -> Result<Reply> {
              json body = TRY(parse_request(c.req.body, kRetryFields, /*allow_empty=*/true));
              const task::StartOptions options{.allow_dangling = bool_field(body, "allow_dangling")};
+             if (auto r = relayed(c)) return std::move(*r);
              auto t = TRY(engine.retry_restore(c.param(1), options));
              c.detail = "attempt=" + std::to_string(t.attempts);
              if (options.allow_dangling) c.detail += " allow_dangling";
@@ -1010,6 +1095,14 @@ Api::~Api() = default;
 
 void Api::set_health_extras(std::function<json()> extras) {
   impl_->health_extras = std::move(extras);
+}
+
+void Api::set_relay(GroupRelay* relay) {
+  impl_->relay = relay;
+}
+
+RelayAnswer Api::execute(const store::RelayCommand& command) {
+  return impl_->execute(command);
 }
 
 void Api::set_ready(bool ready) {

@@ -11,6 +11,7 @@
 
 #include "auth/auth.h"
 #include "config/config.h"
+#include "server/relay.h"
 #include "store/store.h"
 #include "task/engine.h"
 #include "task/events.h"
@@ -48,6 +49,15 @@ class Api {
   // ("active" | "standby"), "epoch" and "active_address" (docs/design.md, "The manager group").
   // Set before mount.
   void set_health_extras(std::function<nlohmann::json()> extras);
+  // A manager group's command relay (server/relay.h): while this member is a standby, the calls
+  // that would run work (backup run, suspend, resume and delete; restoration start, retry and
+  // delete; service stop and start) are validated here and then carried out by the active, and
+  // answered with what it answered. Borrowed; set before mount. Unset (SQLite): everything runs
+  // here.
+  void set_relay(GroupRelay* relay);
+  // On the active: carries out a command a standby wrote, with the handler of its operation, as
+  // the user it names (whose role is read again); audited here. Thread-safe.
+  RelayAnswer execute(const store::RelayCommand& command);
 
  private:
   struct Impl;

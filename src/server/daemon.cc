@@ -20,6 +20,7 @@
 #include "auth/auth.h"
 #include "common/private_file.h"
 #include "config/config.h"
+#include "group/notify_listener.h"
 #include "group/state_dir_lock.h"
 #include "notify/task_notifier.h"
 #include "notify/webhook.h"
@@ -27,6 +28,7 @@
 #include "server/demo.h"
 #include "server/group_member.h"
 #include "server/listen_socket.h"
+#include "server/relay.h"
 #include "source/registry.h"
 #include "store/database.h"
 #include "store/store.h"
@@ -237,6 +239,12 @@ int run_daemon(const std::string& config_path) {
   // and starts the scheduler (server/group_member.h). Alone (SQLite), the daemon is active.
   task::Engine* engine_ptr = nullptr;  // outlives `member`, whose activation reads it
   std::unique_ptr<GroupMember> member;
+  // A group's command relay and event feed (server/relay.h): a standby's calls that run work are
+  // carried out by the active; every member's event stream reads the group's feed
+  // (`stream_events`) instead of its own engine's.
+  std::unique_ptr<group::NotifyListener> listener;
+  std::unique_ptr<GroupRelay> relay;
+  task::EventBus stream_events;
   std::unique_ptr<task::Engine> engine_holder;
   if (group_mode) {
     auto target = store::postgres_target(config.server, std::getenv("FLINKBR_DATABASE_PASSWORD"));
@@ -250,6 +258,11 @@ int run_daemon(const std::string& config_path) {
                            });
     if (!started) return fail(started.error());
     member = std::move(*started);
+    listener = std::make_unique<group::NotifyListener>(
+        (*target)->conninfo, std::vector<std::string>{std::string(store::kCommandsChannel),
+                                                      std::string(store::kResultsChannel),
+                                                      std::string(store::kEventsChannel)});
+    relay = std::make_unique<GroupRelay>(**store, *member, listener.get());
     engine_holder = std::make_unique<task::Engine>(config, **store, events, member.get());
     engine_ptr = engine_holder.get();
     member->ready();
@@ -283,8 +296,13 @@ int run_daemon(const std::string& config_path) {
                  config.server.webhook_secret_file.empty() ? "" : ", signed");
   }
 
-  Api api(config, engine, auth, **store, events);
+  Api api(config, engine, auth, **store, relay ? stream_events : events);
   if (member) api.set_health_extras([&member] { return member->health(); });
+  if (relay) {
+    api.set_relay(relay.get());
+    relay->start([&api](const store::RelayCommand& c) { return api.execute(c); }, events,
+                 stream_events);
+  }
   api.mount(*http, find_console_dir(config));
   if (auto st = listen_socket.raise_backlog(); !st)
     spdlog::warn("{}; bursts of clients may wait", st.error().message);
@@ -299,6 +317,7 @@ int run_daemon(const std::string& config_path) {
     sigwait(&stop_signals, &sig);
     spdlog::info("signal {} received; stopping", sig);
     events.close();
+    stream_events.close();
     http->stop();
   });
   api.set_ready(true);
@@ -306,9 +325,14 @@ int run_daemon(const std::string& config_path) {
   http->listen_after_bind();
 
   // listen_after_bind returned: either a signal stopped us, or the server failed.
+  // The relay first: a command it carries out uses the API and the engine.
+  if (relay) relay->stop();
   events.close();
+  stream_events.close();
   engine.shutdown();
   // Leaves the group (the lease goes to a standby at its next look) once no run is left.
+  relay.reset();
+  listener.reset();
   member.reset();
   // After the engine: the runs it ended while stopping are queued; a POST in flight finishes.
   if (notifier) notifier->stop();

@@ -90,6 +90,10 @@ std::string GroupMember::interrupted_by() const {
          std::to_string(epoch_.load()) + ")";
 }
 
+std::string GroupMember::active_address() const {
+  return election_ ? election_->info().active_address : std::string();
+}
+
 nlohmann::json GroupMember::health() const {
   const group::GroupInfo info = election_->info();
   nlohmann::json j{{"role", std::string(group::role_name(info.role))},

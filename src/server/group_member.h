@@ -58,6 +58,16 @@ class GroupMember final : public task::Fence {
   // {"role": "active"|"standby", "epoch": N, "active_address": "..."}
   nlohmann::json health() const;
 
+  // For the command relay (server/relay.h). The store view fenced on this member's epoch once
+  // it is active (it lives as long as the member), null while a standby.
+  store::Store* fenced_store() const { return writes_.load(); }
+  // This member's epoch once active (0 before).
+  int64_t epoch() const { return epoch_.load(); }
+  // This member's own address.
+  const std::string& address() const { return address_; }
+  // The active's address as this member last read it from the lease ("" when unknown).
+  std::string active_address() const;
+
  private:
   GroupMember(store::Store& store, std::function<Status()> on_active)
       : store_(store), on_active_(std::move(on_active)) {}

@@ -54,6 +54,9 @@ class Connection {
   // write lock up front instead of failing on upgrade).
   virtual std::string_view begin_statement() const = 0;
   virtual bool in_transaction() = 0;
+  // Wakes the LISTENers of `channel` with `payload` (PostgreSQL: pg_notify, delivered when the
+  // current transaction commits). SQLite has no listeners: nothing.
+  [[nodiscard]] virtual Status notify(std::string_view channel, std::string_view payload) = 0;
   // Called first in the transaction of each migration step: serialises managers that migrate at
   // once (PostgreSQL: pg_advisory_xact_lock) and makes the schema to migrate exist.
   [[nodiscard]] virtual Status lock_for_migration() = 0;

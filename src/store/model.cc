@@ -47,6 +47,28 @@ Result<AttemptPhase> parse_attempt_phase(std::string_view s, std::string_view fi
                               "'; expected one of checking, applying, rolled-back, damaged, done");
 }
 
+namespace {
+constexpr std::pair<CommandState, std::string_view> kCommandStates[] = {
+    {CommandState::kPending, "pending"},
+    {CommandState::kClaimed, "claimed"},
+    {CommandState::kDone, "done"},
+    {CommandState::kExpired, "expired"}};
+}  // namespace
+
+std::string_view to_string(CommandState s) {
+  for (const auto& [state, name] : kCommandStates)
+    if (state == s) return name;
+  return "?";
+}
+
+Result<CommandState> parse_command_state(std::string_view s, std::string_view field) {
+  for (const auto& [state, name] : kCommandStates)
+    if (name == s) return state;
+  return invalid_argument(std::string(field),
+                          "unknown command state '" + std::string(s) +
+                              "'; expected one of pending, claimed, done, expired");
+}
+
 nlohmann::json to_json(const ProgressDetail& p) {
   return {{"step", p.step},
           {"bytes_done", p.bytes_done},

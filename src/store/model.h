@@ -160,4 +160,43 @@ struct AuditEntry {
   std::string detail;
 };
 
+// A call that a standby of a manager group hands to the active through the database (the command
+// relay, server/relay.h; docs/design.md, "The command relay"). Carries no secret: the user's
+// name, never a token; the request's body only for calls whose bodies hold none.
+enum class CommandState {
+  kPending,  // "pending": written by a standby; the active has not taken it
+  kClaimed,  // "claimed": taken by the active of `epoch`, which carries it out once
+  kDone,     // "done": answered (`http_status`, `body`), by its active or, after a fail-over,
+             // by the new active saying that it was not carried out to the end
+  kExpired,  // "expired": the standby gave up before any active took it; never carried out
+};
+std::string_view to_string(CommandState s);
+Result<CommandState> parse_command_state(std::string_view s, std::string_view field = "state");
+
+struct RelayCommand {
+  int64_t id = 0;
+  std::string operation;  // the API's audit action: "backup.run", "restore.start", ...
+  std::string target;     // the {name} of the call's path
+  std::string args;       // the request's JSON body as received ("" when none)
+  std::string user;       // who asked; the active reads their role again
+  std::string origin;     // the standby's address, for the audit trail
+  int64_t created_at = 0;
+  int64_t deadline = 0;  // unix seconds: no active takes it after this
+  CommandState state = CommandState::kPending;
+  int64_t epoch = 0;    // the epoch of the active that took it
+  int http_status = 0;  // once done: the answer's status,
+  std::string body;     // its JSON body,
+  int retry_after = 0;  // and its Retry-After (0: none)
+  int64_t finished_at = 0;
+};
+
+// One task event of the active manager, kept for the event streams of every member (GET
+// /api/v1/events). `id` grows for the whole group, across fail-overs: it is the stream's event id.
+struct GroupEvent {
+  int64_t id = 0;
+  std::string type;  // "backup", "restore", "service"
+  std::string data;  // JSON text, as the active published it
+  int64_t at = 0;
+};
+
 }  // namespace flinkbr::store

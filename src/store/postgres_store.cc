@@ -74,6 +74,11 @@ class PgConnection final : public Connection {
            PQtransactionStatus(conn_.get()) != PQTRANS_UNKNOWN;
   }
 
+  Status notify(std::string_view channel, std::string_view payload) override {
+    TRY(run("SELECT pg_notify(?, ?)", std::array<Param, 2>{channel, payload}));
+    return ok();
+  }
+
   Status lock_for_migration() override {
     ResultPtr r = TRY(run(
         "SELECT pg_advisory_xact_lock(" + std::to_string(kMigrationLockClass) + ", hashtext(?))",

@@ -120,6 +120,7 @@ class SqliteConnection final : public Connection {
   bool in_transaction() override { return !sqlite3_get_autocommit(db_); }
   // BEGIN IMMEDIATE already holds the one write lock of the file.
   Status lock_for_migration() override { return ok(); }
+  Status notify(std::string_view, std::string_view) override { return ok(); }
 
  private:
   sqlite3* db_;

@@ -34,6 +34,13 @@ int64_t latest_schema_version();
 // The PostgreSQL schema flinkbr keeps its tables in (so that it can share a database).
 inline constexpr std::string_view kDefaultPostgresSchema = "flinkbr";
 
+// The PostgreSQL NOTIFY channels of the command relay and the event feed (the payload is the
+// row's id). Channels are per database: groups sharing a database share them, and a wake-up is
+// only a hint to read the tables again.
+inline constexpr std::string_view kCommandsChannel = "flinkbr_commands";
+inline constexpr std::string_view kResultsChannel = "flinkbr_results";
+inline constexpr std::string_view kEventsChannel = "flinkbr_events";
+
 class Store {
  public:
   // Opens or creates the SQLite database at `path` (mode 0600) and migrates the schema.
@@ -136,6 +143,46 @@ class Store {
   // Kept in the settings as "runs_total.<kind>.<status>".
   [[nodiscard]] virtual Result<int64_t> ended_runs(std::string_view kind,
                                                    std::string_view status) = 0;
+
+  // The command relay of a manager group (server/relay.h). A standby writes a command; the
+  // active takes it (claim), carries it out and writes the answer (finish); the standby reads
+  // it. On PostgreSQL each write also sends a NOTIFY (kCommandsChannel, kResultsChannel) so
+  // that the other side wakes at once; SQLite (one daemon, never relaying) sends nothing.
+  //
+  // A new pending command (id, created_at and state set here).
+  [[nodiscard]] virtual Result<RelayCommand> create_command(const RelayCommand& command) = 0;
+  [[nodiscard]] virtual Result<RelayCommand> get_command(int64_t id) = 0;
+  // Takes the oldest pending command whose deadline is after `now` for the active of `epoch`:
+  // pending -> claimed in one UPDATE ... WHERE state = 'pending', so that a command is taken at
+  // most once. Meant for the active's fenced view (a deposed active takes nothing). nullopt when
+  // none waits.
+  [[nodiscard]] virtual Result<std::optional<RelayCommand>> claim_command(int64_t epoch,
+                                                                          int64_t now) = 0;
+  // claimed by `epoch` -> done with the answer; kFailedPrecondition when the command is not
+  // claimed by `epoch` (a new active already answered it).
+  [[nodiscard]] virtual Status finish_command(int64_t id, int64_t epoch, int http_status,
+                                              const std::string& body, int retry_after) = 0;
+  // pending -> expired (the standby stops waiting): true when it was still pending, so that no
+  // active will ever take it; false when an active took it first.
+  [[nodiscard]] virtual Result<bool> expire_command(int64_t id) = 0;
+  // What a new active does with the commands an older active took and never answered: done with
+  // this answer (never carried out again). The number of commands answered.
+  [[nodiscard]] virtual Result<int64_t> fail_orphaned_commands(int64_t epoch, int http_status,
+                                                               const std::string& body) = 0;
+  // Deletes the commands created before `before` (unix seconds), whatever their state.
+  [[nodiscard]] virtual Status prune_commands(int64_t before) = 0;
+
+  // The group's event feed: the active appends its task events, every member's event stream
+  // reads them (NOTIFY on kEventsChannel). Ids grow across fail-overs.
+  [[nodiscard]] virtual Result<int64_t> append_event(const std::string& type,
+                                                     const std::string& data) = 0;
+  // Oldest first, at most `limit` (1..1000).
+  [[nodiscard]] virtual Result<std::vector<GroupEvent>> list_events_after(int64_t after,
+                                                                          int limit = 100) = 0;
+  // The newest event's id; 0 when there is none.
+  [[nodiscard]] virtual Result<int64_t> last_event_id() = 0;
+  // Deletes the events appended before `before` (unix seconds).
+  [[nodiscard]] virtual Status prune_events(int64_t before) = 0;
 
   // Settings (key/value), e.g. schema version, scheduler state.
   [[nodiscard]] virtual Result<std::optional<std::string>> get_setting(const std::string& key) = 0;

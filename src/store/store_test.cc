@@ -1,8 +1,10 @@
 #include "store/store.h"
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <future>
 #include <set>
@@ -237,7 +239,9 @@ TEST_P(StoreTest, AdministratorsDemotingEachOtherAtOnceLeaveOne) {
     EXPECT_NE(refused.error().message.find("is the last administrator"), std::string::npos)
         << refused.error().message;
     int admins = 0;
-    for (const auto& u : *store_->list_users()) admins += u.role == Role::kAdministrator;
+    auto users = store_->list_users();
+    ASSERT_TRUE(users) << users.error().message;
+    for (const auto& u : *users) admins += u.role == Role::kAdministrator;
     ASSERT_EQ(admins, 1) << "round " << round;
     // Back to two administrators for the next round.
     const std::string loser = ra ? "bob" : "alice";
@@ -835,6 +839,7 @@ TEST_P(SqliteStoreTest, SchemaFourMigratesToProgressDetail) {
   raw_sql(
       "ALTER TABLE backup_records DROP COLUMN progress_detail;"
       "ALTER TABLE restore_attempts DROP COLUMN progress_detail;"
+      "DROP TABLE relay_commands; DROP TABLE group_events;"  // migration 6
       "UPDATE settings SET value = '4' WHERE key = 'schema_version'");
   auto reopened = Store::open(path_);
   ASSERT_TRUE(reopened) << reopened.error().message;
@@ -975,6 +980,139 @@ TEST_P(StoreTest, ManagerLeaseTableExists) {
   EXPECT_TRUE(store_->fenced(1)->put_setting("k", "v"));
 }
 
+// ---- the command relay and the event feed of a manager group -------------------------------
+
+TEST_P(StoreTest, RelayCommandIsClaimedOnceAndAnsweredByItsClaimer) {
+  if (GetParam() == Backend::kPostgres)
+    raw_sql(
+        "INSERT INTO manager_lease (id, epoch, holder, address, backend_pid, renewed_at) "
+        "VALUES (1, 7, 'm1', 'http://a', 1, now())");
+  const int64_t now = now_seconds();
+  auto created = store_->create_command({.operation = "backup.run",
+                                         .target = "nightly",
+                                         .args = "",
+                                         .user = "ops",
+                                         .origin = "http://standby:8080",
+                                         .deadline = now + 30});
+  ASSERT_TRUE(created) << created.error().message;
+  EXPECT_EQ(created->state, CommandState::kPending);
+  EXPECT_GT(created->id, 0);
+
+  auto active = store_->fenced(7);
+  auto claimed = active->claim_command(7, now);
+  ASSERT_TRUE(claimed) << claimed.error().message;
+  ASSERT_TRUE(claimed->has_value());
+  EXPECT_EQ((*claimed)->id, created->id);
+  EXPECT_EQ((*claimed)->state, CommandState::kClaimed);
+  EXPECT_EQ((*claimed)->epoch, 7);
+  EXPECT_EQ((*claimed)->operation, "backup.run");
+  EXPECT_EQ((*claimed)->target, "nightly");
+  EXPECT_EQ((*claimed)->user, "ops");
+  EXPECT_EQ((*claimed)->origin, "http://standby:8080");
+  // At most once: nothing else to take, and the standby can no longer withdraw it.
+  EXPECT_FALSE(active->claim_command(7, now)->has_value());
+  EXPECT_FALSE(*store_->expire_command(created->id));
+  // Only its claimer answers it.
+  auto other = store_->finish_command(created->id, 6, 500, "{}", 0);
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, Errc::kFailedPrecondition);
+  EXPECT_EQ(other.error().message,
+            "relay command " + std::to_string(created->id) + " is not claimed by epoch 6");
+  ASSERT_TRUE(active->finish_command(created->id, 7, 202, R"({"id":1})", 0));
+  auto done = store_->get_command(created->id);
+  ASSERT_TRUE(done);
+  EXPECT_EQ(done->state, CommandState::kDone);
+  EXPECT_EQ(done->http_status, 202);
+  EXPECT_EQ(done->body, R"({"id":1})");
+  EXPECT_GT(done->finished_at, 0);
+  // Answered once.
+  EXPECT_FALSE(active->finish_command(created->id, 7, 500, "{}", 0));
+  EXPECT_EQ(store_->get_command(created->id)->http_status, 202);
+}
+
+TEST_P(StoreTest, ExpiredOrLateCommandsAreNeverClaimed) {
+  const int64_t now = now_seconds();
+  auto gave_up = store_->create_command(
+      {.operation = "restore.start", .target = "r1", .user = "ops", .deadline = now + 30});
+  ASSERT_TRUE(gave_up);
+  EXPECT_TRUE(*store_->expire_command(gave_up->id));
+  auto late = store_->create_command(
+      {.operation = "backup.run", .target = "n", .user = "ops", .deadline = now - 1});
+  ASSERT_TRUE(late);
+  auto claim = store_->claim_command(1, now);
+  ASSERT_TRUE(claim) << claim.error().message;
+  EXPECT_FALSE(claim->has_value());
+  EXPECT_EQ(store_->get_command(gave_up->id)->state, CommandState::kExpired);
+  EXPECT_EQ(store_->get_command(late->id)->state, CommandState::kPending);
+  EXPECT_EQ(store_->get_command(999999).error().code, Errc::kNotFound);
+}
+
+TEST_P(StoreTest, ANewActiveAnswersTheCommandsItsPredecessorTookAndNeverRunsThem) {
+  if (GetParam() == Backend::kPostgres)
+    raw_sql(
+        "INSERT INTO manager_lease (id, epoch, holder, address, backend_pid, renewed_at) "
+        "VALUES (1, 7, 'm1', 'http://a', 1, now())");
+  const int64_t now = now_seconds();
+  auto taken = store_->create_command(
+      {.operation = "service.stop", .target = "prod", .user = "ops", .deadline = now + 30});
+  auto waiting = store_->create_command(
+      {.operation = "backup.run", .target = "n", .user = "ops", .deadline = now + 30});
+  ASSERT_TRUE(taken && waiting);
+  ASSERT_TRUE(store_->fenced(7)->claim_command(7, now)->has_value());
+  // The active of epoch 7 dies; epoch 8 takes over.
+  if (GetParam() == Backend::kPostgres) raw_sql("UPDATE manager_lease SET epoch = 8 WHERE id = 1");
+  auto next = store_->fenced(8);
+  const std::string body = R"({"error":{"code":"unavailable","message":"fail-over"}})";
+  auto failed = next->fail_orphaned_commands(8, 503, body);
+  ASSERT_TRUE(failed) << failed.error().message;
+  EXPECT_EQ(*failed, 1);
+  auto orphan = store_->get_command(taken->id);
+  EXPECT_EQ(orphan->state, CommandState::kDone);
+  EXPECT_EQ(orphan->http_status, 503);
+  EXPECT_EQ(orphan->body, body);
+  // The old active can no longer answer it; the pending one goes to the new active.
+  EXPECT_FALSE(store_->finish_command(taken->id, 7, 200, "{}", 0));
+  auto claimed = next->claim_command(8, now);
+  ASSERT_TRUE(claimed->has_value());
+  EXPECT_EQ((*claimed)->id, waiting->id);
+  EXPECT_EQ(*next->fail_orphaned_commands(8, 503, body), 0);  // its own stays claimed
+}
+
+TEST_P(StoreTest, OldCommandsAndEventsArePruned) {
+  const int64_t now = now_seconds();
+  auto old_cmd = store_->create_command({.operation = "backup.run",
+                                         .target = "n",
+                                         .user = "u",
+                                         .created_at = now - 7200,
+                                         .deadline = now - 7170});
+  auto new_cmd = store_->create_command(
+      {.operation = "backup.run", .target = "n", .user = "u", .deadline = now + 30});
+  ASSERT_TRUE(old_cmd && new_cmd);
+  ASSERT_TRUE(store_->prune_commands(now - 3600));
+  EXPECT_EQ(store_->get_command(old_cmd->id).error().code, Errc::kNotFound);
+  EXPECT_TRUE(store_->get_command(new_cmd->id));
+
+  EXPECT_EQ(*store_->last_event_id(), 0);
+  auto first = store_->append_event("backup", R"({"id":1,"status":"Running"})");
+  auto second = store_->append_event("restore", R"({"name":"r"})");
+  ASSERT_TRUE(first && second);
+  EXPECT_GT(*second, *first);
+  EXPECT_EQ(*store_->last_event_id(), *second);
+  auto after = store_->list_events_after(*first);
+  ASSERT_TRUE(after);
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].id, *second);
+  EXPECT_EQ((*after)[0].type, "restore");
+  EXPECT_EQ((*after)[0].data, R"({"name":"r"})");
+  EXPECT_EQ(store_->list_events_after(0)->size(), 2u);
+  raw_sql("UPDATE group_events SET at = at - 7200 WHERE id = " + std::to_string(*first));
+  ASSERT_TRUE(store_->prune_events(now - 3600));
+  EXPECT_EQ(store_->list_events_after(0)->size(), 1u);
+  // Ids never go back, even once the newest rows are gone.
+  raw_sql("DELETE FROM group_events");
+  EXPECT_GT(*store_->append_event("backup", "{}"), *second);
+}
+
 // ---- PostgreSQL specifics ----------------------------------------------------------------
 
 class PostgresStoreTest : public StoreTest {};
@@ -993,6 +1131,55 @@ TEST_P(PostgresStoreTest, TablesLiveInTheirOwnSchema) {
   rows = testsupport::sql(
       dsn_, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'");
   EXPECT_EQ(rows[0][0], "0");
+}
+
+TEST_P(PostgresStoreTest, ADeposedActiveClaimsNothing) {
+  raw_sql(
+      "INSERT INTO manager_lease (id, epoch, holder, address, backend_pid, renewed_at) "
+      "VALUES (1, 8, 'm2', 'http://b', 1, now())");
+  auto cmd = store_->create_command(
+      {.operation = "backup.run", .target = "n", .user = "u", .deadline = now_seconds() + 30});
+  ASSERT_TRUE(cmd);
+  auto stale = store_->fenced(7)->claim_command(7, now_seconds());
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().message, "fenced: this manager's epoch is 7, the group is at 8");
+  EXPECT_EQ(store_->get_command(cmd->id)->state, CommandState::kPending);
+}
+
+// A standby's command and an active's answer wake the other side at once (LISTEN/NOTIFY).
+TEST_P(PostgresStoreTest, CommandsAnswersAndEventsNotifyTheirChannels) {
+  PGconn* listener = PQconnectdb(dsn_.c_str());
+  ASSERT_EQ(PQstatus(listener), CONNECTION_OK) << PQerrorMessage(listener);
+  for (const char* ch : {"flinkbr_commands", "flinkbr_results", "flinkbr_events"})
+    PQclear(PQexec(listener, (std::string("LISTEN ") + ch).c_str()));
+  // The next notification's channel and payload, waiting up to 10 s.
+  auto next = [&]() -> std::pair<std::string, std::string> {
+    for (int i = 0; i < 100; ++i) {
+      PQconsumeInput(listener);
+      if (PGnotify* n = PQnotifies(listener)) {
+        std::pair<std::string, std::string> out{n->relname, n->extra};
+        PQfreemem(n);
+        return out;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return {};
+  };
+  raw_sql(
+      "INSERT INTO manager_lease (id, epoch, holder, address, backend_pid, renewed_at) "
+      "VALUES (1, 3, 'm', 'http://a', 1, now())");
+  auto cmd = store_->create_command(
+      {.operation = "backup.run", .target = "n", .user = "u", .deadline = now_seconds() + 30});
+  ASSERT_TRUE(cmd);
+  const std::string id = std::to_string(cmd->id);
+  EXPECT_EQ(next(), (std::pair<std::string, std::string>{"flinkbr_commands", id}));
+  ASSERT_TRUE(store_->fenced(3)->claim_command(3, now_seconds())->has_value());
+  ASSERT_TRUE(store_->fenced(3)->finish_command(cmd->id, 3, 202, "{}", 0));
+  EXPECT_EQ(next(), (std::pair<std::string, std::string>{"flinkbr_results", id}));
+  auto ev = store_->append_event("backup", "{}");
+  ASSERT_TRUE(ev);
+  EXPECT_EQ(next(), (std::pair<std::string, std::string>{"flinkbr_events", std::to_string(*ev)}));
+  PQfinish(listener);
 }
 
 TEST_P(PostgresStoreTest, ReconnectsAfterTheServerRestarts) {

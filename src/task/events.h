@@ -17,7 +17,7 @@
 namespace flinkbr::task {
 
 struct Event {
-  int64_t seq = 0;      // increasing from 1
+  int64_t seq = 0;      // increasing from 1 (a group's feed: its own ids, see publish_at)
   std::string type;     // "restore", "backup", "service"
   nlohmann::json data;  // the task or record as the REST API shows it
 };
@@ -25,6 +25,10 @@ struct Event {
 class EventBus {
  public:
   void publish(std::string type, nlohmann::json data);
+  // Publishes with an id given by someone else (a manager group's event feed, whose ids grow
+  // across the whole group): kept only when `seq` is above every id published so far, so that
+  // ids stay increasing for Last-Event-ID. Returns whether it was kept.
+  bool publish_at(int64_t seq, std::string type, nlohmann::json data);
   // Events with seq > after; waits up to `timeout` for the first one. Empty on timeout or
   // after close().
   std::vector<Event> wait_after(int64_t after, std::chrono::milliseconds timeout);

@@ -1,0 +1,450 @@
+// End-to-end: the command relay and the event feed of a manager group (issue 15, point 2;
+// docs/design.md, "The command relay"). Two `flinkbr serve` share one PostgreSQL state: a call
+// that runs work, sent to the standby, is carried out by the active through the database, and
+// the standby answers exactly what the active answered; a viewer is refused on the standby
+// without any command; the standby's event stream shows the active's runs; a kill -9 of the
+// active with a command waiting or being carried out gives the client a clear answer, never a
+// hang and never a second run.
+//
+// The helpers health/wait_for_role/Member are small copies of group_test.cc's (that file is
+// being changed at the same time by another hand).
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "harness.h"
+#include "support/ports.h"
+#include "support/postgres_server.h"
+
+namespace flinkbr::e2e {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testsupport::free_port;
+using testsupport::PgServer;
+using testsupport::Rows;
+using testsupport::sql;
+
+// GET /api/v1/health of the daemon at 127.0.0.1:port; null when it does not answer.
+json health(int port) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(std::chrono::milliseconds(300));
+  c.set_read_timeout(std::chrono::seconds(2));
+  auto r = c.Get("/api/v1/health");
+  if (!r) return nullptr;
+  return json::parse(r->body, nullptr, false);
+}
+
+// Polls until the daemon at `port` reports `role` (a standby: once it knows the active's
+// address); the seconds it took, or -1 after `limit_s`.
+double wait_for_role(int port, const std::string& role, double limit_s) {
+  const auto start = std::chrono::steady_clock::now();
+  for (;;) {
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    json h = health(port);
+    if (h.is_object() && h.value("role", "") == role &&
+        (role != "standby" || !h.value("active_address", "").empty()))
+      return s;
+    if (s > limit_s) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// A second member: the same configuration file, its own listen address.
+struct Member {
+  pid_t pid = -1;
+  int port = 0;
+  Member(const std::string& config, const std::string& log) : port(free_port()) {
+    pid = fork();
+    if (pid == 0) {
+      std::freopen(log.c_str(), "a", stdout);
+      std::freopen(log.c_str(), "a", stderr);
+      setenv("FLINKBR_LISTEN", ("127.0.0.1:" + std::to_string(port)).c_str(), 1);
+      execl(FLINKBR_BINARY, FLINKBR_BINARY, "serve", "--config", config.c_str(), nullptr);
+      _exit(127);
+    }
+  }
+  ~Member() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      int status = 0;
+      waitpid(pid, &status, 0);
+    }
+  }
+};
+
+// One REST call to the daemon at `port` with a Bearer token.
+struct Answer {
+  int status = 0;
+  json body;
+  std::string retry_after;
+};
+Answer call(int port, const std::string& method, const std::string& path, const std::string& token,
+            const json& body = nullptr) {
+  httplib::Client c("127.0.0.1", port);
+  // Longer than any bound of the relay: a hang shows as a failed assertion, not a stuck test.
+  c.set_read_timeout(std::chrono::seconds(90));
+  httplib::Headers headers{{"Authorization", "Bearer " + token}};
+  const std::string payload = body.is_null() ? std::string() : body.dump();
+  auto r = method == "GET" ? c.Get(path.c_str(), headers)
+                           : c.Post(path.c_str(), headers, payload, "application/json");
+  Answer a;
+  if (!r) return a;
+  a.status = r->status;
+  a.body = json::parse(r->body, nullptr, false);
+  a.retry_after = r->get_header_value("Retry-After");
+  return a;
+}
+
+class GroupRelayEndToEnd : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new PgServer();
+    server_error_ = server_->start();
+  }
+  static void TearDownTestSuite() {
+    server_->stop();
+    delete server_;
+    server_ = nullptr;
+  }
+
+  // A fresh database, an active member (`first`) and a standby (`second`) on it.
+  void SetUp() override {
+    ASSERT_EQ(server_error_, "") << "the test needs PostgreSQL";
+    static int counter = 0;
+    db_ = "flinkbr_relay_" + std::to_string(++counter);
+    sql(server_->dsn("postgres"), "CREATE DATABASE " + db_);
+    Daemon::Options o;
+    o.server_settings = {
+        "database: postgresql://postgres@127.0.0.1:" + std::to_string(server_->port()) + "/" + db_,
+        "lease_timeout: 3s", "lease_renew: 1s"};
+    o.env = env_;
+    first_ = std::make_unique<Daemon>(o);
+    ASSERT_GE(wait_for_role(first_->port(), "active", 15), 0) << health(first_->port()).dump();
+    second_ = std::make_unique<Member>(first_->root() + "/flinkbr.yaml", second_log());
+    ASSERT_GE(wait_for_role(second_->port, "standby", 15), 0)
+        << health(second_->port).dump() << read_file(second_log());
+    first_->seed_cluster();
+    ASSERT_EQ(first_
+                  ->cli({"backup", "create", "nightly", "--cluster", "prod", "--data-source",
+                         "Flink", "--path-type", "LocalDir"})
+                  .exit_code,
+              0);
+    admin_ = first_->token("admin");
+  }
+  void TearDown() override {
+    second_.reset();
+    first_.reset();
+  }
+
+  std::string second_log() const { return first_->root() + "/second.log"; }
+  Rows state_sql(const std::string& query) const { return sql(server_->dsn(db_), query); }
+  int64_t count(const std::string& query) const { return std::stoll(state_sql(query).at(0).at(0)); }
+  std::string logs() const {
+    return "--- active:\n" + read_file(first_->root() + "/daemon.log") + "--- standby:\n" +
+           read_file(second_log());
+  }
+
+  static PgServer* server_;
+  static std::string server_error_;
+  std::map<std::string, std::string> env_;  // for the first member, set before SetUp
+  std::string db_;
+  std::unique_ptr<Daemon> first_;
+  std::unique_ptr<Member> second_;
+  std::string admin_;
+};
+PgServer* GroupRelayEndToEnd::server_ = nullptr;
+std::string GroupRelayEndToEnd::server_error_;
+
+TEST_F(GroupRelayEndToEnd, RunNowOnTheStandbyRunsOnTheActiveAndAnswersWhatTheActiveAnswered) {
+  const int standby = second_->port;
+  const auto sent = std::chrono::steady_clock::now();
+  Answer run = call(standby, "POST", "/api/v1/backup-tasks/nightly/run", admin_);
+  ASSERT_EQ(run.status, 202) << run.body.dump() << logs();
+  std::printf(
+      "Run now through the standby answered in %.0f ms\n",
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - sent).count());
+  EXPECT_EQ(run.body["status"], "Running");
+  EXPECT_EQ(run.body["backup_object"], "Flink");
+  const int64_t id = run.body["id"];
+
+  // The active ran it: one record, written by the active, and the file is there.
+  json record;
+  for (int i = 0; i < 300; ++i) {
+    record =
+        call(first_->port(), "GET", "/api/v1/backup-records/" + std::to_string(id), admin_).body;
+    if (record.value("status", "") != "Running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(record["status"], "Succeeded") << record.dump() << logs();
+  EXPECT_TRUE(fs::exists(record["backup_path"].get<std::string>()));
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 1);
+
+  // The command the standby wrote: the operation, the user and the answer, no token.
+  const Rows cmd = state_sql(
+      "SELECT operation, target, args, user_name, origin, state, http_status, body "
+      "FROM flinkbr.relay_commands");
+  ASSERT_EQ(cmd.size(), 1u);
+  EXPECT_EQ(cmd[0][0], "backup.run");
+  EXPECT_EQ(cmd[0][1], "nightly");
+  EXPECT_EQ(cmd[0][2], "");
+  EXPECT_EQ(cmd[0][3], "admin");
+  EXPECT_EQ(cmd[0][4], "http://127.0.0.1:" + std::to_string(standby));
+  EXPECT_EQ(cmd[0][5], "done");
+  EXPECT_EQ(cmd[0][6], "202");
+  // Exactly what the active answered.
+  EXPECT_EQ(json::parse(cmd[0][7]), run.body);
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE concat_ws(' ', operation, "
+                  "target, args, user_name, origin, body) LIKE '%" +
+                  admin_ + "%'"),
+            0);
+  // Audited once, by the active that carried it out, naming where it came from.
+  const Rows audit = state_sql(
+      "SELECT user_name, target, outcome, detail FROM flinkbr.audit_log WHERE action = "
+      "'backup.run'");
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(audit[0][0], "admin");
+  EXPECT_EQ(audit[0][1], "nightly");
+  EXPECT_EQ(audit[0][2], "ok");
+  EXPECT_EQ(audit[0][3],
+            "record=" + std::to_string(id) + " via http://127.0.0.1:" + std::to_string(standby));
+
+  // A refusal of the active comes back as it is: status, code and sentence.
+  Answer missing = call(standby, "POST", "/api/v1/backup-tasks/nope/run", admin_);
+  Answer direct = call(first_->port(), "POST", "/api/v1/backup-tasks/nope/run", admin_);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.body, direct.body);
+  EXPECT_EQ(missing.body["error"]["message"], "backup task 'nope' does not exist");
+  // Validation happens on the standby first, as on the active: a body on Run now is refused
+  // there, without a command.
+  Answer bad = call(standby, "POST", "/api/v1/backup-tasks/nightly/run", admin_, {{"x", 1}});
+  EXPECT_EQ(bad.status, 400) << bad.body.dump();
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands"), 2);
+}
+
+TEST_F(GroupRelayEndToEnd, AViewersRunNowOnTheStandbyIsRefusedThereWithoutACommand) {
+  Answer created = call(first_->port(), "POST", "/api/v1/users", admin_,
+                        {{"name", "val"}, {"role", "viewer"}, {"password", "viewer-pass-1"}});
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  httplib::Client c("127.0.0.1", second_->port);
+  auto login =
+      c.Post("/api/v1/auth/login", json{{"user", "val"}, {"password", "viewer-pass-1"}}.dump(),
+             "application/json");
+  ASSERT_TRUE(login);
+  ASSERT_EQ(login->status, 200) << login->body;
+  const std::string viewer = json::parse(login->body)["token"];
+
+  Answer refused = call(second_->port, "POST", "/api/v1/backup-tasks/nightly/run", viewer);
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_EQ(refused.body["error"]["code"], "permission_denied");
+  EXPECT_EQ(refused.body["error"]["message"], "the operator role is required to run a backup");
+  // Nothing reached the active, nothing ran.
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.audit_log WHERE action = 'backup.run' AND "
+                  "user_name = 'val' AND outcome = 'permission_denied'"),
+            1);
+}
+
+TEST_F(GroupRelayEndToEnd, ARestoreStartedThroughTheStandbyRunsAndItsStreamShowsTheEvents) {
+  const std::string path = first_->backup();
+  first_->set_service_state("stopped");
+  const int standby = second_->port;
+
+  // The standby's event stream, read from before the start.
+  std::atomic<bool> stop{false};
+  std::string stream;
+  std::mutex stream_mu;
+  httplib::Client sse("127.0.0.1", standby);
+  sse.set_read_timeout(std::chrono::seconds(90));
+  std::thread reader([&] {
+    sse.Get(("/api/v1/events?token=" + admin_).c_str(), [&](const char* data, size_t n) {
+      std::lock_guard g(stream_mu);
+      stream.append(data, n);
+      return !stop.load();
+    });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+
+  Answer created = call(standby, "POST", "/api/v1/restore-tasks", admin_,
+                        {{"name", "back"},
+                         {"cluster", "prod"},
+                         {"data_source", "Flink"},
+                         {"path_type", "LocalDir"},
+                         {"source_path", path}});
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  Answer started = call(standby, "POST", "/api/v1/restore-tasks/back/start", admin_);
+  ASSERT_EQ(started.status, 202) << started.body.dump() << logs();
+  EXPECT_EQ(started.body["state"], "Running");
+  EXPECT_EQ(started.body["attempts"], 1);
+
+  json task;
+  for (int i = 0; i < 600; ++i) {
+    task = call(standby, "GET", "/api/v1/restore-tasks/back", admin_).body;
+    if (task.value("state", "") != "Running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(task["state"], "Succeeded") << task.dump() << logs();
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE operation = "
+                  "'restore.start' AND state = 'done' AND http_status = 202"),
+            1);
+
+  // The run's events reached the standby's stream, with the group's increasing ids.
+  bool ended = false;
+  for (int i = 0; i < 100 && !ended; ++i) {
+    {
+      std::lock_guard g(stream_mu);
+      ended = stream.find("\"state\":\"Succeeded\"") != std::string::npos;
+    }
+    if (!ended) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  stop = true;
+  sse.stop();
+  reader.join();
+  EXPECT_TRUE(ended) << stream << logs();
+  EXPECT_NE(stream.find("event: restore\n"), std::string::npos) << stream;
+  int64_t last = 0;
+  bool increasing = true;
+  for (size_t at = stream.find("id: "); at != std::string::npos; at = stream.find("id: ", at + 1)) {
+    const int64_t id = std::stoll(stream.substr(at + 4));
+    increasing = increasing && id > last;
+    last = id;
+  }
+  EXPECT_TRUE(increasing) << stream;
+  // The ids are the group feed's, the same on every member.
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.group_events WHERE id = " + std::to_string(last)),
+            1)
+      << stream;
+}
+
+TEST_F(GroupRelayEndToEnd, AKillNineOfTheActiveWithACommandWaitingRunsItOnceOnTheNewActive) {
+  // A run of the first active, so that the group's feed has events before the fail-over.
+  first_->backup();
+  int64_t before = 0;
+  for (int i = 0; i < 100 && before == 0; ++i) {
+    if (count("SELECT count(*) FROM flinkbr.group_events WHERE data LIKE "
+              "'%\"status\":\"Succeeded\"%'") == 1)
+      before = count("SELECT max(id) FROM flinkbr.group_events");
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_GT(before, 0) << logs();
+
+  // The active cannot take the command: stopped, then killed.
+  ASSERT_EQ(::kill(first_->pid(), SIGSTOP), 0);
+  auto pending = std::async(std::launch::async, [&] {
+    return call(second_->port, "POST", "/api/v1/backup-tasks/nightly/run", admin_);
+  });
+  for (int i = 0; i < 100; ++i) {
+    if (count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'pending'") == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'pending'"), 1);
+  first_->kill9();
+  const auto killed = std::chrono::steady_clock::now();
+
+  // The standby takes over and carries the waiting command out itself: the client's answer.
+  Answer run = pending.get();
+  std::printf("the waiting Run now answered %.2f s after the kill -9 of the active\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count());
+  EXPECT_EQ(run.status, 202) << run.body.dump() << logs();
+  EXPECT_EQ(run.body["status"], "Running");
+  EXPECT_EQ(health(second_->port)["role"], "active");
+  const Rows cmd = state_sql("SELECT state, epoch, http_status FROM flinkbr.relay_commands");
+  ASSERT_EQ(cmd.size(), 1u);
+  EXPECT_EQ(cmd[0][0], "done");
+  EXPECT_EQ(cmd[0][1], std::to_string(health(second_->port)["epoch"].get<int64_t>()));
+  // Once: one run (besides the first active's), also after the new active has looked at its
+  // commands again.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 2);
+
+  // A client that followed the dead active's stream resumes on the new active with its
+  // Last-Event-ID: the new run's events follow, with higher ids.
+  const std::string run_id = "\"id\":" + std::to_string(run.body["id"].get<int64_t>());
+  std::string stream;
+  std::mutex stream_mu;
+  httplib::Client sse("127.0.0.1", second_->port);
+  sse.set_read_timeout(std::chrono::seconds(90));
+  std::thread reader([&] {
+    sse.Get("/api/v1/events",
+            {{"Authorization", "Bearer " + admin_}, {"Last-Event-ID", std::to_string(before)}},
+            [&](const char* data, size_t n) {
+              std::lock_guard g(stream_mu);
+              stream.append(data, n);
+              return true;
+            });
+  });
+  bool seen = false;
+  for (int i = 0; i < 300 && !seen; ++i) {
+    {
+      std::lock_guard g(stream_mu);
+      seen = stream.find(run_id) != std::string::npos;
+    }
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  sse.stop();
+  reader.join();
+  EXPECT_TRUE(seen) << stream;
+  int64_t first_id = 0;
+  if (size_t at = stream.find("id: "); at != std::string::npos)
+    first_id = std::stoll(stream.substr(at + 4));
+  EXPECT_GT(first_id, before) << stream;
+}
+
+TEST_F(GroupRelayEndToEnd,
+       AKillNineOfTheActiveCarryingACommandOutAnswersItFailedNamingTheFailOver) {
+  // The active's service stop waits for the status command, which now takes 20 s.
+  first_->set_status_delay(20);
+  auto stopping = std::async(std::launch::async, [&] {
+    return call(second_->port, "POST", "/api/v1/clusters/prod/service/stop", admin_);
+  });
+  for (int i = 0; i < 100; ++i) {
+    if (count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'claimed'") == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'claimed'"), 1)
+      << logs();
+  first_->kill9();
+  const auto killed = std::chrono::steady_clock::now();
+
+  Answer answer = stopping.get();
+  std::printf("the service stop the dead active had taken answered %.2f s after the kill -9\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - killed).count());
+  ASSERT_GE(wait_for_role(second_->port, "active", 15), 0);
+  const int64_t epoch = health(second_->port)["epoch"];
+  EXPECT_EQ(answer.status, 503) << answer.body.dump();
+  EXPECT_EQ(answer.body["error"]["code"], "unavailable");
+  EXPECT_EQ(answer.body["error"]["message"],
+            "the active manager stopped (fail-over to http://127.0.0.1:" +
+                std::to_string(second_->port) + ", epoch " + std::to_string(epoch) +
+                ") while the previous active manager carried out this call; it was not carried "
+                "out again, and may have been carried out in part: check the state of what it "
+                "was for before sending it again");
+  EXPECT_EQ(answer.retry_after, "");  // not to be sent again blindly
+  // Never run again: the new active audited no service stop.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.audit_log WHERE action = 'service.stop'"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'done' AND "
+                  "http_status = 503"),
+            1);
+}
+
+}  // namespace
+}  // namespace flinkbr::e2e
