@@ -167,15 +167,17 @@ struct Member {
   }
 };
 
-// Runs `flinkbr <args>` as the admin against the member at `port` (tokens live in the shared
-// database, so the admin's login at `d` is valid at every member).
+// Runs `flinkbr <args>` as the admin against the member at `port`: with the token of the
+// admin's login at `d` (tokens live in the shared database, so it is valid at every member; the
+// saved login names the member it was made at).
 CommandOutput cli_at(Daemon& d, int port, const std::vector<std::string>& args,
                      const std::string& input = {}) {
   std::vector<std::string> argv = {FLINKBR_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run(
-      argv, input,
-      {{"FLINKBR_SERVER", address_of(port)}, {"FLINKBR_CONFIG_DIR", d.root() + "/cli-admin"}});
+  return run(argv, input,
+             {{"FLINKBR_SERVER", address_of(port)},
+              {"FLINKBR_CONFIG_DIR", d.root() + "/cli-admin"},
+              {"FLINKBR_TOKEN", d.token()}});
 }
 
 json restore_show(Daemon& d, int port, const std::string& name) {
@@ -292,7 +294,8 @@ TEST_F(GroupEndToEnd, KillNineOfTheActiveWhileARestoreAppliesPutsTheClusterBackA
             0);
   ASSERT_EQ(first.cli({"restore", "start", "r1"}).exit_code, 0);
   ASSERT_TRUE(wait_until(60, [&] {
-    for (const auto& line : restore_show(first, first.port(), "r1")["log"])
+    const json task = restore_show(first, first.port(), "r1");
+    for (const auto& line : task["log"])
       if (line["text"].get<std::string>().find("fault injection: pausing") != std::string::npos)
         return true;
     return false;
@@ -320,8 +323,8 @@ TEST_F(GroupEndToEnd, KillNineOfTheActiveWhileARestoreAppliesPutsTheClusterBackA
   EXPECT_EQ(names_in(first.root() + "/cluster"),
             (std::vector<std::string>{"conf", "ha", "savepoints"}));
   EXPECT_EQ(names_in(first.state_dir() + "/staging"), std::vector<std::string>{});
-  ASSERT_EQ(task["attempts"].size(), 1u) << task.dump();
-  const std::string safety = task["attempts"][0]["safety_copy"];
+  ASSERT_EQ(task["attempt_history"].size(), 1u) << task.dump();
+  const std::string safety = task["attempt_history"][0]["safety_copy"];
   EXPECT_EQ(names_in(first.state_dir() + "/safety"),
             std::vector<std::string>{fs::path(safety).filename().string()});
 
@@ -539,7 +542,8 @@ TEST_F(GroupEndToEnd, PeriodicBackupsAcrossAKillNineNeitherRunAPeriodTwiceNorMis
     return rows.size() >= 3 &&
            std::none_of(rows.begin(), rows.end(), [](const auto& r) { return r[1] == "Running"; });
   })) << testing::PrintToString(rows);
-  ASSERT_EQ(cli_at(first, second.port, {"backup", "suspend", "every5s"}).exit_code, 0);
+  auto suspend = cli_at(first, second.port, {"backup", "suspend", "every5s"});
+  ASSERT_EQ(suspend.exit_code, 0) << suspend.err;
   ASSERT_TRUE(wait_until(30, [&] {
     rows = state_sql(records);
     return std::none_of(rows.begin(), rows.end(), [](const auto& r) { return r[1] == "Running"; });
