@@ -508,6 +508,34 @@ TEST_F(GroupEndToEnd, AMemberCutOffFromPostgresNeverBecomesActiveAndSaysWhy) {
       << health(third.port).dump() << read_file(third.log);
 }
 
+TEST_F(GroupEndToEnd, AMemberThatCannotReachPostgresAtStartRefusesToStartNamingTheDatabase) {
+  Daemon first(group_options());
+  ASSERT_GE(wait_for_role(first.port(), "active", 30), 0) << health(first.port()).dump();
+  // The database of the group at a port where nothing listens: the member cannot read the
+  // state it would serve, so it does not start (systemd retries it), and the active goes on.
+  std::string config = read_file(first.root() + "/flinkbr.yaml");
+  const std::string direct = "127.0.0.1:" + std::to_string(server_->port()) + "/";
+  ASSERT_NE(config.find(direct), std::string::npos) << config;
+  const int dead = free_port();
+  config.replace(config.find(direct), direct.size(), "127.0.0.1:" + std::to_string(dead) + "/");
+  write_file(first.root() + "/dead.yaml", config);
+  Member dead_member(first.root() + "/dead.yaml", first.root() + "/dead.log");
+  int status = 0;
+  ASSERT_TRUE(wait_until(60, [&] {
+    return waitpid(dead_member.pid, &status, WNOHANG) == dead_member.pid;
+  })) << read_file(dead_member.log);
+  dead_member.pid = -1;
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_NE(read_file(dead_member.log)
+                .find("flinkbr: state database (PostgreSQL): connecting: connection to server at "
+                      "\"127.0.0.1\", port " +
+                      std::to_string(dead) + " failed: Connection refused"),
+            std::string::npos)
+      << read_file(dead_member.log);
+  EXPECT_EQ(health(first.port())["role"], "active");
+}
+
 TEST_F(GroupEndToEnd, PeriodicBackupsAcrossAKillNineNeitherRunAPeriodTwiceNorMissTwo) {
   // Only the first member pauses its runs: the first period is in flight when it is killed.
   Daemon first(group_options("pause-after-backup:ha"));
