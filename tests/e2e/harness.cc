@@ -338,6 +338,21 @@ void Daemon::add_top_level_config(const std::string& yaml) {
   start();
 }
 
+int Daemon::wait_exit(double limit_s) {
+  if (pid_ <= 0) return -1;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int>(limit_s * 1000));
+  for (;;) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 void Daemon::kill9() {
   if (pid_ <= 0) return;
   ::kill(pid_, SIGKILL);

@@ -95,6 +95,9 @@ class Daemon {
   void start();
   void stop();   // SIGTERM and wait
   void kill9();  // SIGKILL and wait
+  // Waits up to `limit_s` for the daemon to exit on its own (a group member that stepped down
+  // exits 75): its wait status, after which running() is false; -1 while it still runs.
+  int wait_exit(double limit_s);
   // Adds top-level YAML (e.g. a "restore:" section) before "clusters:" and restarts the daemon.
   void add_top_level_config(const std::string& yaml);
   bool running() const { return pid_ > 0; }
