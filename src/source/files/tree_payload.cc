@@ -1,6 +1,7 @@
 #include "source/files/tree_payload.h"
 
 #include <algorithm>
+#include <unordered_set>
 
 #include "archive/format.h"
 
@@ -55,6 +56,41 @@ Result<std::string> check_tree_entry(const archive::Entry& entry, bool have_root
       return entry_without_parent(entry);
   }
   return sub;
+}
+
+std::unexpected<Error> missing_root() {
+  return corruption("the files payload has no root entry 'tree'");
+}
+
+namespace {
+class TreePayloadCheck final : public PayloadCheck {
+ public:
+  Status add(const archive::Entry& entry, io::Reader& data) override {
+    (void)data;  // the archive reader checks a file's bytes against its size and the manifest
+    std::string sub = TRY(check_tree_path(entry, have_root_));
+    if (sub.empty()) {
+      have_root_ = true;
+      return ok();
+    }
+    if (auto slash = sub.rfind('/');
+        slash != std::string::npos && !dirs_.contains(sub.substr(0, slash)))
+      return entry_without_parent(entry);
+    if (entry.type == archive::EntryType::kDirectory) dirs_.insert(std::move(sub));
+    return ok();
+  }
+  Status finish() override {
+    if (!have_root_) return missing_root();
+    return ok();
+  }
+
+ private:
+  bool have_root_ = false;
+  std::unordered_set<std::string> dirs_;
+};
+}  // namespace
+
+std::unique_ptr<PayloadCheck> make_payload_check() {
+  return std::make_unique<TreePayloadCheck>();
 }
 
 std::string field_name(const config::SourceConfig& cfg, std::string_view key) {
