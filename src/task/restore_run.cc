@@ -228,7 +228,8 @@ Status check_space(const Prepared& p, const archive::ArchiveSummary& summary,
     if (!place) continue;  // staged off this machine
     needs.push_back({.what = "staging source '" + totals.name + "'",
                      .path = place->empty() ? staging : *place,
-                     .bytes = totals.bytes});
+                     .bytes = totals.bytes,
+                     .entries = totals.entries});
   }
   if (with_safety_copy) {
     // At most the live metadata's size (compression only shrinks it).
