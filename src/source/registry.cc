@@ -50,8 +50,9 @@ constexpr Kind kKinds[] = {
        return is_remote_tree(c) ? files::create_storage_tree(c, cluster) : files::create(c);
      },
      // A local and a remote tree refuse the same payloads (files/tree_payload.h).
-     [](const archive::SourceDescriptor&, const TaskContext&)
-         -> Result<std::unique_ptr<PayloadCheck>> { return files::make_payload_check(); }},
+     [](const archive::SourceDescriptor&, const TaskContext& ctx) {
+       return files::make_payload_check(ctx.staging_dir);
+     }},
     {zookeeper::kKind, &zookeeper::validate_config,
      [](const config::SourceConfig& c, const config::ClusterConfig&) {
        return zookeeper::create(c);

@@ -56,9 +56,11 @@ bool tree_order_less(std::string_view a, std::string_view b);
 
 // The checks both files sources make of a payload while staging it, without staging it
 // (PayloadCheck): check_tree_path, each entry after its parent directory, the root present.
-// Duplicates and entries under a file the archive reader refuses before. Holds the paths of the
-// directories seen (not of the files) in memory.
-[[nodiscard]] std::unique_ptr<PayloadCheck> make_payload_check();
+// Duplicates and entries under a file the archive reader refuses before. Memory: the chain of
+// open directories for a payload in tree order; the paths of all its directories otherwise
+// (spooled in `spool_dir` meanwhile, as io::Spool::create takes it).
+[[nodiscard]] Result<std::unique_ptr<PayloadCheck>> make_payload_check(
+    const std::string& spool_dir);
 
 // "<key_path>.<key>": how messages name a setting of the source.
 std::string field_name(const config::SourceConfig& cfg, std::string_view key);
