@@ -194,20 +194,37 @@ class ObservedData final : public io::Reader {
 
 // A check that keeps what it reads (a zookeeper payload's parts) must not fill the disk of the
 // state directory with a hostile file's data: verify has checked no free space before, as a
-// restore has before it stages. Leaves kScratchReserve free.
+// restore has before it stages. The checks of one verification keep at most half of what was free
+// when it started, less kScratchReserve.
 constexpr uint64_t kScratchReserve = 64ull << 20;
-Status check_scratch_room(const std::string& dir, const archive::Entry& entry) {
-  struct statvfs v {};
-  if (::statvfs(dir.c_str(), &v) != 0)
-    return errno_error("examining the free space of " + dir, errno);
-  const uint64_t free_bytes = static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
-  if (free_bytes < kScratchReserve || free_bytes - kScratchReserve < entry.size)
-    return failed_precondition("not enough free space in " + dir + " to check entry " + entry.path +
-                               " (" + describe_bytes(entry.size) + "; " +
-                               describe_bytes(free_bytes) + " free, " +
-                               describe_bytes(kScratchReserve) + " kept free)");
-  return ok();
-}
+class ScratchBudget {
+ public:
+  static Result<ScratchBudget> measure(const std::string& dir) {
+    struct statvfs v {};
+    if (::statvfs(dir.c_str(), &v) != 0)
+      return errno_error("examining the free space of " + dir, errno);
+    const uint64_t free_bytes = static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+    return ScratchBudget(dir,
+                         free_bytes > kScratchReserve ? (free_bytes - kScratchReserve) / 2 : 0);
+  }
+  // Counts `entry`'s data as kept; kFailedPrecondition with the numbers past the budget.
+  Status keep(const archive::Entry& entry) {
+    if (entry.size > budget_ - kept_)
+      return failed_precondition(
+          "not enough free space in " + dir_ + " to check entry " + entry.path + " (" +
+          describe_bytes(entry.size) + "): the checks keep " + describe_bytes(kept_) +
+          " there already, of at most " + describe_bytes(budget_) +
+          " (half of what was free, less " + describe_bytes(kScratchReserve) + ")");
+    kept_ += entry.size;
+    return ok();
+  }
+
+ private:
+  ScratchBudget(std::string dir, uint64_t budget) : dir_(std::move(dir)), budget_(budget) {}
+  std::string dir_;
+  uint64_t budget_ = 0;
+  uint64_t kept_ = 0;
+};
 
 // One source's payload check, and its refusal once it refused (it then sees no more entries).
 struct SourceCheck {
@@ -227,6 +244,7 @@ Result<VerifiedFile> verify_backup_stream(std::unique_ptr<io::Reader> file, cons
   // verifies the file, then stages it): a damaged file is named damaged, whatever its payload.
   auto scratch = TRY(ScratchDir::create(spool_dir));
   source::TaskContext ctx{.id = "verify", .staging_dir = scratch.path()};
+  auto budget = TRY(ScratchBudget::measure(scratch.path()));
   std::map<std::string, SourceCheck, std::less<>> checks;
   for (const auto& desc : reader->header().sources)
     checks[desc.name].check = TRY_CTX(source::make_payload_check(desc, ctx), path);
@@ -240,8 +258,7 @@ Result<VerifiedFile> verify_backup_stream(std::unique_ptr<io::Reader> file, cons
     // The archive reader refuses an entry of a source its header does not list.
     auto it = checks.find(entry->source());
     if (it != checks.end() && !it->second.refusal) {
-      if (it->second.check->keeps_data() && entry->size > 0)
-        TRY_CTX(check_scratch_room(scratch.path(), *entry), path);
+      if (it->second.check->keeps_data() && entry->size > 0) TRY_CTX(budget.keep(*entry), path);
       auto st = it->second.check->add(*entry, data);
       if (!st) it->second.refusal = std::move(st.error()).context("staging " + entry->path);
     }

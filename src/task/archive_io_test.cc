@@ -11,7 +11,9 @@
 #include <map>
 
 #include "source/registry.h"
+#include "source/zookeeper/codec.h"
 #include "storage/open.h"
+#include "support/tmpfs_mount.h"
 
 namespace flinkbr::task {
 namespace {
@@ -122,6 +124,62 @@ TEST_F(ArchiveIoTest, VerificationRefusesAPayloadItsKindCannotRestore) {
                 "'sources/conf/tree' (expected znodes/part-000001.jsonl)");
   // The check's scratch files are gone.
   EXPECT_EQ(names_below(dir_ / "staging"), std::vector<std::string>{});
+}
+
+// A zookeeper source that writes given payload parts, for files no ZooKeeper needs to hold.
+class PartsSource final : public source::MetadataSource {
+ public:
+  explicit PartsSource(std::vector<std::string> parts) : parts_(std::move(parts)) {}
+  const config::SourceConfig& config() const override { return cfg_; }
+  std::string location() const override { return "zookeeper://127.0.0.1:1/flink"; }
+  Status check() override { return ok(); }
+  Status backup(archive::SourceArchiveWriter& out, const source::TaskContext&) override {
+    for (size_t i = 0; i < parts_.size(); ++i)
+      TRY(out.add_bytes(source::zookeeper::part_name(i + 1), parts_[i], 0600, 0));
+    return ok();
+  }
+  Result<std::unique_ptr<source::StagedRestore>> begin_restore(
+      const source::TaskContext&) override {
+    return failed_precondition("not for restores");
+  }
+  Status cleanup_after_crash(const std::string&) override { return ok(); }
+
+ private:
+  config::SourceConfig cfg_{.name = "zk", .type = "zookeeper"};
+  std::vector<std::string> parts_;
+};
+
+// Verify's zookeeper check keeps the parts it reads in scratch files, as a restore's staging does
+// after its space check; a hostile file of many large parts must not fill the state directory's
+// disk: the checks keep at most half of what was free, less 64 MiB.
+TEST_F(ArchiveIoTest, VerifyKeepsAtMostHalfOfTheFreeSpaceForItsChecks) {
+  const fs::path small = dir_ / "small";
+  testsupport::TmpfsMount mount(small.string(), "size=80m");
+  if (!mount.mounted()) GTEST_SKIP() << mount.why();
+  const std::string part(9 << 19, '\n');  // 4.5 MiB of empty lines: each part passes add()
+  PartsSource zk({part, part});
+  const std::string path = (dir_ / "parts.tar.gz").string();
+  archive::Header h{.system_version = "1.18.1",
+                    .data_source = "Flink",
+                    .cluster = "c1",
+                    .execution_time = "20260101000000",
+                    .tool_version = "test"};
+  h.sources.push_back({"zk", "zookeeper", zk.location()});
+  ASSERT_TRUE(write_backup_file(*storage_, path, h, {&zk}, ctx(), io::Compression{}, {}));
+  auto v = verify_backup_file(*storage_, path, {}, small.string());
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().code, Errc::kFailedPrecondition);
+  const std::string& m = v.error().message;
+  EXPECT_TRUE(m.starts_with(path + ": not enough free space in " + small.string() + "/verify-"))
+      << m;
+  EXPECT_NE(m.find(" to check entry sources/zk/znodes/part-000002.jsonl (4.5 MiB (4718592 bytes)): "
+                   "the checks keep 4.5 MiB (4718592 bytes) there already, of at most "),
+            std::string::npos)
+      << m;
+  EXPECT_NE(m.find(" (half of what was free, less 64.0 MiB (67108864 bytes))"), std::string::npos)
+      << m;
+  // The scratch files are gone.
+  EXPECT_EQ(names_below(small), std::vector<std::string>{});
 }
 
 }  // namespace
