@@ -1,6 +1,8 @@
 #include "task/archive_io.h"
 
+#include <signal.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -157,7 +159,9 @@ class ScratchDir {
       const char* tmp = std::getenv("TMPDIR");
       base = tmp && *tmp ? tmp : "/tmp";
     }
-    std::string path = base + "/verify-XXXXXX";
+    // The process id in the name: a daemon that starts removes those of processes gone
+    // (remove_verify_leftovers), never those of a verification running elsewhere.
+    std::string path = base + "/verify-" + std::to_string(::getpid()) + "-XXXXXX";
     if (!::mkdtemp(path.data())) return errno_error("creating a directory in " + base, errno);
     return ScratchDir(std::move(path));
   }
@@ -232,6 +236,22 @@ struct SourceCheck {
   std::optional<Error> refusal;
 };
 }  // namespace
+
+void remove_verify_leftovers(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with("verify-")) continue;
+    const size_t dash = name.find('-', 7);
+    if (dash == std::string::npos) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + 7, &end, 10);
+    if (end != name.c_str() + dash || pid <= 0) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // still running
+    std::error_code rm;
+    std::filesystem::remove_all(e.path(), rm);
+  }
+}
 
 Result<VerifiedFile> verify_backup_stream(std::unique_ptr<io::Reader> file, const std::string& path,
                                           const std::function<void(uint64_t)>& on_file_bytes,

@@ -55,6 +55,10 @@ struct VerifiedFile {
     const std::function<void(uint64_t)>& on_file_bytes, const std::string& spool_dir = {},
     archive::EntryObserver* observer = nullptr);
 
+// Removes the scratch directories that verifications of processes no longer running left in
+// `dir` (a spool_dir of verify_backup_file) when they were killed; logged nowhere, never fatal.
+void remove_verify_leftovers(const std::string& dir);
+
 // verify_backup_file of a file already open (`path` names it in messages): the fuzz target of
 // whole backup files (fuzz/fuzz_backup_file.cc) goes through here, as every verify does.
 [[nodiscard]] Result<VerifiedFile> verify_backup_stream(

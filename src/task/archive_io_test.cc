@@ -4,6 +4,8 @@
 #include "task/archive_io.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -180,6 +182,27 @@ TEST_F(ArchiveIoTest, VerifyKeepsAtMostHalfOfTheFreeSpaceForItsChecks) {
       << m;
   // The scratch files are gone.
   EXPECT_EQ(names_below(small), std::vector<std::string>{});
+}
+
+// A verification killed with its daemon leaves its scratch directory: the next daemon removes
+// it, and never one of a process still running.
+TEST_F(ArchiveIoTest, ScratchDirectoriesOfVerificationsGoneAreRemoved) {
+  const fs::path staging = dir_ / "staging";
+  // A process that has exited: its id is free (until reused, which the check then respects).
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ASSERT_GT(child, 0);
+  ASSERT_EQ(::waitpid(child, nullptr, 0), child);
+  const std::string gone = "verify-" + std::to_string(child) + "-AbC123";
+  const std::string alive = "verify-" + std::to_string(::getpid()) + "-XyZ789";
+  fs::create_directories(staging / gone / "sub");
+  std::ofstream(staging / gone / "sub" / "part") << "x";
+  fs::create_directories(staging / alive);
+  fs::create_directories(staging / "r3-a1");  // a restore attempt's: not ours to remove
+  remove_verify_leftovers(staging.string());
+  std::vector<std::string> left = names_below(staging);
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"r3-a1", alive}));
 }
 
 }  // namespace
