@@ -112,6 +112,43 @@ class StagedRestore {
   virtual bool failed_commit_changed_nothing() const { return false; }
 };
 
+// The checks a restore makes of one source's payload, run without the source: what a file holds
+// for a kind of source (its entries' names and layout, what they must contain), never where it
+// goes. `backup verify` and a restore's verify step run them on every file through
+// task::verify_backup_file, so that verify passes exactly what a restore's staging accepts (issue
+// 16). Each kind's check is its staging code itself (zookeeper, postgres: their StagedRestore in a
+// mode that touches nothing live) or the functions its staging refuses with (files), so that a
+// refusal reads the same in verify and in restore. source/registry.h makes one by kind.
+class PayloadCheck {
+ public:
+  virtual ~PayloadCheck() = default;
+  // One entry of this source, in the file's order; `data` holds entry.size bytes for files (the
+  // check may read less). kCorruption naming the entry when the kind cannot hold it.
+  [[nodiscard]] virtual Status add(const archive::Entry& entry, io::Reader& data) = 0;
+  // After the source's last entry: kCorruption when the payload as a whole is not one.
+  [[nodiscard]] virtual Status finish() = 0;
+  // Whether add() keeps a file entry's data in scratch files (up to its size), so that the caller
+  // looks for the room first.
+  virtual bool keeps_data() const { return false; }
+};
+
+// A PayloadCheck that runs a StagedRestore's add() and finish_staging(): for the kinds whose
+// staging reads the payload without touching the live source.
+class StagingPayloadCheck final : public PayloadCheck {
+ public:
+  StagingPayloadCheck(std::unique_ptr<StagedRestore> staged, bool keeps_data)
+      : staged_(std::move(staged)), keeps_data_(keeps_data) {}
+  Status add(const archive::Entry& entry, io::Reader& data) override {
+    return staged_->add(entry, data);
+  }
+  Status finish() override { return staged_->finish_staging(); }
+  bool keeps_data() const override { return keeps_data_; }
+
+ private:
+  std::unique_ptr<StagedRestore> staged_;
+  bool keeps_data_;
+};
+
 class MetadataSource {
  public:
   virtual ~MetadataSource() = default;

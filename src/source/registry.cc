@@ -7,6 +7,7 @@
 
 #include "source/files/files_source.h"
 #include "source/files/storage_tree.h"
+#include "source/files/tree_payload.h"
 #include "source/postgres/postgres_source.h"
 #include "source/zookeeper/zookeeper_source.h"
 
@@ -20,6 +21,9 @@ struct Kind {
   Status (*validate)(const config::SourceConfig&);
   Result<std::unique_ptr<MetadataSource>> (*create)(const config::SourceConfig&,
                                                     const config::ClusterConfig&);
+  // The checks its restore makes of a payload (PayloadCheck), for a source of the file's header.
+  Result<std::unique_ptr<PayloadCheck>> (*check)(const archive::SourceDescriptor&,
+                                                 const TaskContext&);
 };
 
 // A files source on the manager's disk (file://) has its own implementation; trees in HDFS or
@@ -44,15 +48,21 @@ constexpr Kind kKinds[] = {
      },
      [](const config::SourceConfig& c, const config::ClusterConfig& cluster) {
        return is_remote_tree(c) ? files::create_storage_tree(c, cluster) : files::create(c);
+     },
+     // A local and a remote tree refuse the same payloads (files/tree_payload.h).
+     [](const archive::SourceDescriptor&, const TaskContext& ctx) {
+       return files::make_payload_check(ctx.staging_dir);
      }},
     {zookeeper::kKind, &zookeeper::validate_config,
      [](const config::SourceConfig& c, const config::ClusterConfig&) {
        return zookeeper::create(c);
-     }},
+     },
+     &zookeeper::make_payload_check},
     {postgres::kKind, &postgres::validate_config,
      [](const config::SourceConfig& c, const config::ClusterConfig&) {
        return postgres::create(c);
-     }},
+     },
+     &postgres::make_payload_check},
 };
 
 std::string expected_kinds() {
@@ -70,6 +80,14 @@ Result<const Kind*> find_kind(const config::SourceConfig& cfg) {
 }
 
 }  // namespace
+
+Result<std::unique_ptr<PayloadCheck>> make_payload_check(const archive::SourceDescriptor& desc,
+                                                         const TaskContext& ctx) {
+  for (const auto& k : kKinds)
+    if (k.name == desc.kind) return k.check(desc, ctx);
+  return corruption("source '" + desc.name + "' is of kind '" + desc.kind +
+                    "', which no restore accepts (expected one of " + expected_kinds() + ")");
+}
 
 Status validate_config(const config::SourceConfig& cfg) {
   const Kind* kind = TRY(find_kind(cfg));

@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "archive/format.h"
 #include "config/config.h"
 #include "source/metadata_source.h"
 
@@ -14,5 +15,11 @@ namespace flinkbr::source {
 // Builds the source for a validated configuration.
 [[nodiscard]] Result<std::unique_ptr<MetadataSource>> create(const config::SourceConfig& cfg,
                                                              const config::ClusterConfig& cluster);
+
+// The payload check of the source `desc` of a backup file's header, by its kind (PayloadCheck).
+// Scratch files go under ctx.staging_dir (an existing directory), named after ctx.id; nothing else
+// is touched. kCorruption for a kind no restore accepts.
+[[nodiscard]] Result<std::unique_ptr<PayloadCheck>> make_payload_check(
+    const archive::SourceDescriptor& desc, const TaskContext& ctx);
 
 }  // namespace flinkbr::source

@@ -1,12 +1,23 @@
 #include "task/archive_io.h"
 
+#include <signal.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "io/layers.h"
+#include "source/registry.h"
+#include "task/space_check.h"
 
 namespace flinkbr::task {
 
@@ -137,13 +148,158 @@ Result<VerifiedFile> verify_backup_file(storage::Storage& storage, const std::st
                               observer);
 }
 
+namespace {
+// A directory of its own for the payload checks' scratch files (a zookeeper check stages its
+// parts), under `parent` ("" for $TMPDIR or /tmp); removed with what it holds.
+class ScratchDir {
+ public:
+  static Result<ScratchDir> create(const std::string& parent) {
+    std::string base = parent;
+    if (base.empty()) {
+      const char* tmp = std::getenv("TMPDIR");
+      base = tmp && *tmp ? tmp : "/tmp";
+    }
+    // The process id in the name: a daemon that starts removes those of processes gone
+    // (remove_verify_leftovers), never those of a verification running elsewhere.
+    std::string path = base + "/verify-" + std::to_string(::getpid()) + "-XXXXXX";
+    if (!::mkdtemp(path.data())) return errno_error("creating a directory in " + base, errno);
+    return ScratchDir(std::move(path));
+  }
+  ScratchDir(ScratchDir&& o) noexcept : path_(std::exchange(o.path_, {})) {}
+  ScratchDir& operator=(ScratchDir&&) = delete;
+  ~ScratchDir() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit ScratchDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// The data of an entry as a payload check reads it, shown to an observer too.
+class ObservedData final : public io::Reader {
+ public:
+  ObservedData(io::Reader& inner, archive::EntryObserver* observer)
+      : inner_(inner), observer_(observer) {}
+  Result<size_t> read(std::span<std::byte> out) override {
+    size_t n = TRY(inner_.read(out));
+    if (observer_ && n > 0) observer_->data(std::span<const std::byte>(out.first(n)));
+    return n;
+  }
+  bool hashes_sha256() const override { return inner_.hashes_sha256(); }
+  std::string sha256_at_end() const override { return inner_.sha256_at_end(); }
+
+ private:
+  io::Reader& inner_;
+  archive::EntryObserver* observer_;
+};
+
+// A check that keeps what it reads (a zookeeper payload's parts) must not fill the disk of the
+// state directory with a hostile file's data: verify has checked no free space before, as a
+// restore has before it stages. The checks of one verification keep at most half of what was free
+// when it started, less kScratchReserve.
+constexpr uint64_t kScratchReserve = 64ull << 20;
+class ScratchBudget {
+ public:
+  static Result<ScratchBudget> measure(const std::string& dir) {
+    struct statvfs v {};
+    if (::statvfs(dir.c_str(), &v) != 0)
+      return errno_error("examining the free space of " + dir, errno);
+    const uint64_t free_bytes = static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+    return ScratchBudget(dir,
+                         free_bytes > kScratchReserve ? (free_bytes - kScratchReserve) / 2 : 0);
+  }
+  // Counts `entry`'s data as kept; kFailedPrecondition with the numbers past the budget.
+  Status keep(const archive::Entry& entry) {
+    if (entry.size > budget_ - kept_)
+      return failed_precondition(
+          "not enough free space in " + dir_ + " to check entry " + entry.path + " (" +
+          describe_bytes(entry.size) + "): the checks keep " + describe_bytes(kept_) +
+          " there already, of at most " + describe_bytes(budget_) +
+          " (half of what was free, less " + describe_bytes(kScratchReserve) + ")");
+    kept_ += entry.size;
+    return ok();
+  }
+
+ private:
+  ScratchBudget(std::string dir, uint64_t budget) : dir_(std::move(dir)), budget_(budget) {}
+  std::string dir_;
+  uint64_t budget_ = 0;
+  uint64_t kept_ = 0;
+};
+
+// One source's payload check, and its refusal once it refused (it then sees no more entries).
+struct SourceCheck {
+  std::unique_ptr<source::PayloadCheck> check;
+  std::optional<Error> refusal;
+};
+}  // namespace
+
+void remove_verify_leftovers(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (!name.starts_with("verify-")) continue;
+    const size_t dash = name.find('-', 7);
+    if (dash == std::string::npos) continue;
+    char* end = nullptr;
+    const long pid = std::strtol(name.c_str() + 7, &end, 10);
+    if (end != name.c_str() + dash || pid <= 0) continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // still running
+    std::error_code rm;
+    std::filesystem::remove_all(e.path(), rm);
+  }
+}
+
 Result<VerifiedFile> verify_backup_stream(std::unique_ptr<io::Reader> file, const std::string& path,
                                           const std::function<void(uint64_t)>& on_file_bytes,
                                           const std::string& spool_dir,
                                           archive::EntryObserver* observer) {
   auto s = TRY(open_read_stack(std::move(file), on_file_bytes, /*read_ahead=*/true));
+  auto reader = TRY_CTX(archive::ArchiveReader::open(s.tar(), spool_dir), path);
+  // Each source's payload is checked as its restore stages it (source::PayloadCheck). A refusal
+  // is reported once the whole file passed the archive's own checks, as a restore would (it
+  // verifies the file, then stages it): a damaged file is named damaged, whatever its payload.
+  auto scratch = TRY(ScratchDir::create(spool_dir));
+  source::TaskContext ctx{.id = "verify", .staging_dir = scratch.path()};
+  auto budget = TRY(ScratchBudget::measure(scratch.path()));
+  std::map<std::string, SourceCheck, std::less<>> checks;
+  for (const auto& desc : reader->header().sources)
+    checks[desc.name].check = TRY_CTX(source::make_payload_check(desc, ctx), path);
+  std::vector<std::byte> buf(64 * 1024);
+  for (;;) {
+    auto entry = TRY_CTX(reader->next(), path);
+    if (!entry) break;
+    bool observed = observer && observer->begin(entry->source(), entry->relative_path(),
+                                                entry->type, entry->size);
+    ObservedData data(reader->data(), observed ? observer : nullptr);
+    // The archive reader refuses an entry of a source its header does not list.
+    auto it = checks.find(entry->source());
+    if (it != checks.end() && !it->second.refusal) {
+      if (it->second.check->keeps_data() && entry->size > 0) TRY_CTX(budget.keep(*entry), path);
+      auto st = it->second.check->add(*entry, data);
+      if (!st) it->second.refusal = std::move(st.error()).context("staging " + entry->path);
+    }
+    if (observed) {
+      if (entry->type == archive::EntryType::kFile)
+        while (TRY_CTX(data.read(buf), path) > 0) {
+        }
+      observer->end();
+    }
+  }
+  for (const auto& desc : reader->header().sources) {
+    SourceCheck& c = checks[desc.name];
+    if (!c.refusal)
+      if (auto st = c.check->finish(); !st)
+        c.refusal = std::move(st.error()).context("staging source '" + desc.name + "'");
+    if (c.refusal) return std::unexpected(std::move(*c.refusal).context(path));
+  }
   VerifiedFile out;
-  out.report = TRY_CTX(archive::verify_archive(s.tar(), spool_dir, observer), path);
+  out.report.header = reader->header();
+  out.report.summary = reader->summary();
+  for (const auto& src : out.report.summary.sources) out.report.payload_bytes += src.bytes;
   TRY_CTX(drain(s.tar()), path);
   s.ahead->close();  // the layers beneath are ours again
   TRY_CTX(drain(*s.hashing), path);
@@ -155,7 +311,8 @@ Result<VerifiedFile> verify_backup_stream(std::unique_ptr<io::Reader> file, cons
 Result<StagedMap> stage_backup_file(storage::Storage& storage, const std::string& path,
                                     const std::map<std::string, source::MetadataSource*>& sources,
                                     const source::TaskContext& ctx,
-                                    const std::function<void(uint64_t)>& on_file_bytes) {
+                                    const std::function<void(uint64_t)>& on_file_bytes,
+                                    std::optional<uint64_t> verified_payload_bytes) {
   auto s = TRY(open_read_stack(storage, path, on_file_bytes, /*read_ahead=*/true));
   auto reader = TRY_CTX(archive::ArchiveReader::open(s.tar(), ctx.staging_dir), path);
   StagedMap staged;
@@ -167,10 +324,16 @@ Result<StagedMap> stage_backup_file(storage::Storage& storage, const std::string
     staged[desc.name] =
         TRY_CTX(it->second->begin_restore(ctx), "staging source '" + desc.name + "'");
   }
+  uint64_t payload_bytes = 0;  // entry sizes so far, as their tar headers give them
   for (;;) {
     if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "the restoration was cancelled");
     auto entry = TRY_CTX(reader->next(), path);
     if (!entry) break;
+    payload_bytes += entry->size;
+    if (verified_payload_bytes && payload_bytes > *verified_payload_bytes)
+      return corruption(path + ": the backup file changed since its verification: entry " +
+                        entry->path + " ends past the " + std::to_string(*verified_payload_bytes) +
+                        " payload bytes verified");
     auto it = staged.find(std::string(entry->source()));
     if (it == staged.end())
       return corruption(path + ": entry " + entry->path +

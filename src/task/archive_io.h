@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,10 @@ struct VerifiedFile {
     const std::function<void(uint64_t)>& on_file_bytes, const std::string& spool_dir = {},
     archive::EntryObserver* observer = nullptr);
 
+// Removes the scratch directories that verifications of processes no longer running left in
+// `dir` (a spool_dir of verify_backup_file) when they were killed; logged nowhere, never fatal.
+void remove_verify_leftovers(const std::string& dir);
+
 // verify_backup_file of a file already open (`path` names it in messages): the fuzz target of
 // whole backup files (fuzz/fuzz_backup_file.cc) goes through here, as every verify does.
 [[nodiscard]] Result<VerifiedFile> verify_backup_stream(
@@ -65,10 +70,15 @@ using StagedMap = std::map<std::string, std::unique_ptr<source::StagedRestore>>;
 // Stages every source listed in the file's header into its StagedRestore. `sources` maps source
 // names to live sources and must hold every source of the header. Returns only after the reader
 // has checked the whole file against its manifest again, so nothing staged from a file that
-// changed since its verification is ever committed.
+// changed since its verification is ever committed. `verified_payload_bytes`, the payload bytes
+// its verification counted (VerifyReport::payload_bytes), bounds what is staged before that
+// check: the manifest ends the file, and a file swapped for a larger one since its verification
+// (and its free-space check) is refused at the first entry header past the bound, before that
+// entry's data is written (kCorruption).
 [[nodiscard]] Result<StagedMap> stage_backup_file(
     storage::Storage& storage, const std::string& path,
     const std::map<std::string, source::MetadataSource*>& sources, const source::TaskContext& ctx,
-    const std::function<void(uint64_t)>& on_file_bytes);
+    const std::function<void(uint64_t)>& on_file_bytes,
+    std::optional<uint64_t> verified_payload_bytes = std::nullopt);
 
 }  // namespace flinkbr::task

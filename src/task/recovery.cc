@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "storage/open.h"
+#include "task/archive_io.h"
 #include "task/restore_run.h"
 
 namespace flinkbr::task {
@@ -105,6 +106,8 @@ Status recover_restore(const config::Config& config, StateWriter& writer,
 
 Status recover_restores(const config::Config& config, StateWriter& writer,
                         const ClusterLookup& clusters) {
+  // What verifications of a daemon killed meanwhile kept (a zookeeper payload's parts).
+  remove_verify_leftovers((fs::path(config.server.state_dir) / "staging").string());
   for (int64_t offset = 0;; offset += 1000) {
     auto tasks = TRY(writer.store().list_restore_tasks({.limit = 1000, .offset = offset}));
     for (auto& t : tasks)

@@ -34,7 +34,8 @@ void remove_backup_leftovers(store::Store& store, const ClusterLookup& clusters,
 [[nodiscard]] Status recover_restore(const config::Config& config, StateWriter& writer,
                                      const ClusterLookup& clusters, store::RestoreTask& task);
 
-// Every restoration task left Running.
+// Every restoration task left Running; and the scratch directories of verifications killed
+// with their daemon (task/archive_io.h, remove_verify_leftovers).
 [[nodiscard]] Status recover_restores(const config::Config& config, StateWriter& writer,
                                       const ClusterLookup& clusters);
 

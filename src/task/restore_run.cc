@@ -57,6 +57,7 @@ struct Prepared {
   std::map<std::string, source::MetadataSource*> sources;  // those the file holds
   std::string version;
   uint64_t file_size = 0;
+  uint64_t payload_bytes = 0;              // what the verify step counted: staging writes no more
   source::flink::Consistency consistency;  // of the file, found by the verify step
   // Migration: the files sources whose location differs from the backup's (docs/flink-ha.md).
   std::vector<source::PointerRewrite> rewrites;
@@ -227,7 +228,8 @@ Status check_space(const Prepared& p, const archive::ArchiveSummary& summary,
     if (!place) continue;  // staged off this machine
     needs.push_back({.what = "staging source '" + totals.name + "'",
                      .path = place->empty() ? staging : *place,
-                     .bytes = totals.bytes});
+                     .bytes = totals.bytes,
+                     .entries = totals.entries});
   }
   if (with_safety_copy) {
     // At most the live metadata's size (compression only shrinks it).
@@ -259,6 +261,7 @@ Result<Prepared> check_and_verify(const RestoreInputs& in, Recorder& rec, bool p
                         " entries, " + std::to_string(v.report.payload_bytes) +
                         " payload bytes, file sha256 " + v.sha256);
     p.consistency = inspector.finish();
+    p.payload_bytes = v.report.payload_bytes;
     // Before anything is staged (a preview stages too, without a safety copy).
     TRY(check_space(p, v.report.summary, in.config, /*with_safety_copy=*/!preview, rec));
     const auto& c = p.consistency;
@@ -466,7 +469,7 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
 
   StagedMap staged = TRY(step(rec, "stage", [&] {
     return stage_backup_file(*p.storage, t.params.path, p.sources, ctx,
-                             band(rec, kStageFrom, kStageTo, p.file_size));
+                             band(rec, kStageFrom, kStageTo, p.file_size), p.payload_bytes);
   }));
 
   log_rewrites(p, rec);
@@ -536,7 +539,7 @@ Result<nlohmann::json> run_preview(const RestoreInputs& in, Recorder& rec) {
     would_refuse.push_back(dangling_refusal(p.consistency));
   ctx.rewrites = &p.rewrites;
   StagedMap staged = TRY(step(rec, "stage", [&] {
-    return stage_backup_file(*p.storage, in.task.params.path, p.sources, ctx, {});
+    return stage_backup_file(*p.storage, in.task.params.path, p.sources, ctx, {}, p.payload_bytes);
   }));
   nlohmann::json sources = TRY(diff_report(staged, p.sources));
   return nlohmann::json{

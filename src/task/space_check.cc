@@ -28,6 +28,8 @@ struct FileSystem {
   std::string path;  // the first existing path seen on it, for the message
   uint64_t needed = 0;
   std::string what;  // "staging source 'conf': 5.0 MiB (...), the safety copy: ..."
+  uint64_t entries = 0;
+  std::string what_entries;  // "staging source 'conf': 20000 entries, ..."
 };
 
 }  // namespace
@@ -51,14 +53,21 @@ Status check_free_space(const std::vector<SpaceNeed>& needs) {
   std::map<dev_t, FileSystem> by_device;
   std::vector<dev_t> order;  // report in the order of the needs
   for (const auto& need : needs) {
-    if (need.bytes == 0) continue;
+    if (need.bytes == 0 && need.entries == 0) continue;
     auto [path, st] = TRY(existing_ancestor(need.path));
     auto [it, inserted] = by_device.try_emplace(st.st_dev, FileSystem{.path = path});
     if (inserted) order.push_back(st.st_dev);
     FileSystem& fs = it->second;
-    fs.needed += need.bytes;
-    if (!fs.what.empty()) fs.what += ", ";
-    fs.what += need.what + ": " + describe_bytes(need.bytes);
+    if (need.bytes > 0) {
+      fs.needed += need.bytes;
+      if (!fs.what.empty()) fs.what += ", ";
+      fs.what += need.what + ": " + describe_bytes(need.bytes);
+    }
+    if (need.entries > 0) {
+      fs.entries += need.entries;
+      if (!fs.what_entries.empty()) fs.what_entries += ", ";
+      fs.what_entries += need.what + ": " + std::to_string(need.entries);
+    }
   }
   for (dev_t dev : order) {
     const FileSystem& fs = by_device[dev];
@@ -70,6 +79,12 @@ Status check_free_space(const std::vector<SpaceNeed>& needs) {
       return failed_precondition("not enough free space on the file system of " + fs.path +
                                  ": the restore needs " + describe_bytes(fs.needed) + " there (" +
                                  fs.what + "), " + describe_bytes(free_bytes) + " are free");
+    // f_files is 0 where the file system does not count inodes (btrfs): nothing to compare.
+    if (v.f_files > 0 && fs.entries > static_cast<uint64_t>(v.f_favail))
+      return failed_precondition("not enough free inodes on the file system of " + fs.path +
+                                 ": the restore creates " + std::to_string(fs.entries) +
+                                 " files and directories there (" + fs.what_entries + "), " +
+                                 std::to_string(v.f_favail) + " inodes are free");
   }
   return ok();
 }

@@ -26,11 +26,15 @@ struct SpaceNeed {
   // existing ancestor tells the file system.
   std::string path;
   uint64_t bytes = 0;
+  // Files and directories it creates there: each takes an inode, and a file system can run out
+  // of them long before it runs out of bytes (a file of a million empty entries).
+  uint64_t entries = 0;
 };
 
 // Sums the needs per file system (by device) and compares each sum with the space free there to
-// an unprivileged writer (statvfs f_bavail). kFailedPrecondition on the first file system that
-// lacks room, naming it, the bytes needed and free, and what needs them; kIOError when a path's
+// an unprivileged writer (statvfs f_bavail), and the entries with its free inodes (f_favail, on
+// file systems that count them). kFailedPrecondition on the first file system that lacks room,
+// naming it, the bytes or entries needed and free, and what needs them; kIOError when a path's
 // file system cannot be examined. Thread-safe; reads only.
 [[nodiscard]] Status check_free_space(const std::vector<SpaceNeed>& needs);
 

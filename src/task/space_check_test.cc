@@ -89,6 +89,32 @@ TEST_F(SpaceCheck, EachFileSystemIsCheckedOnItsOwn) {
       << st.error().message;
 }
 
+// Attack review of issue 16: a backup file of a million empty files lists a few bytes and passed
+// the byte check, then ran the live tree's file system out of inodes while staging.
+TEST_F(SpaceCheck, MoreEntriesThanFreeInodesAreRefusedWithTheNumbers) {
+  const fs::path small = dir_ / "small";
+  fs::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=8m,nr_inodes=100") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  mounted_ = small;
+  struct statvfs v {};
+  ASSERT_EQ(::statvfs(small.c_str(), &v), 0);
+  const uint64_t free_inodes = v.f_favail;
+  ASSERT_GT(free_inodes, 50u);
+  EXPECT_TRUE(check_free_space({{"staging source 'ha'", (small / "tree").string(), 10, 50}}));
+  auto st =
+      check_free_space({{"staging source 'ha'", (small / "tree").string(), 10, 60},
+                        {"staging source 'conf'", (small / "conf").string(), 0, free_inodes - 59}});
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kFailedPrecondition);
+  EXPECT_EQ(st.error().message,
+            "not enough free inodes on the file system of " + small.string() +
+                ": the restore creates " + std::to_string(free_inodes + 1) +
+                " files and directories there (staging source 'ha': 60, staging source 'conf': " +
+                std::to_string(free_inodes - 59) + "), " + std::to_string(free_inodes) +
+                " inodes are free");
+}
+
 TEST(ExpandedSize, TheCapBoundsThePayloadWhateverTheDisksHold) {
   archive::ArchiveSummary summary;
   summary.sources = {{.name = "conf", .entries = 3, .bytes = 1000},

@@ -2,7 +2,9 @@
 // hostile backup files, each made from a real backup of the test cluster and changed in one way
 // an attacker or a broken tool could, goes through `backup verify` AND a restoration: both must
 // refuse it with the same reason, the restoration before anything is staged, and the live tree
-// must not change.
+// must not change. The corpus holds files whose archive is hostile, and files whose archive is
+// sound but whose payload no restore of its kind accepts (files, zookeeper, postgres): verify runs
+// the staging checks of each kind too (source::PayloadCheck).
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
@@ -16,6 +18,8 @@
 #include "archive/format.h"
 #include "harness.h"
 #include "io/layers.h"
+#include "support/postgres_server.h"
+#include "support/zookeeper_server.h"
 
 namespace flinkbr::e2e {
 namespace {
@@ -241,26 +245,26 @@ std::vector<Hostile> corpus() {
   return c;
 }
 
-TEST(HostileCorpus, VerifyAndRestoreRefuseEveryFileWithTheSameReasonAndChangeNothing) {
-  Daemon d;
-  d.add_top_level_config("restore:\n  max_expanded_bytes: 32MiB\n");
-  d.seed_cluster();
-  d.set_service_state("stopped");
-  const std::string good_path = d.backup();
+// Runs every file of `corpus` (made from the good file `good_path`) through `backup verify` and
+// through a restoration of cluster "prod": both must refuse it with its reason, the restoration
+// before a safety copy or staging, and `unchanged` must hold after each. Returns how many each
+// refused with the right reason (for the closing note of issue 16).
+std::pair<int, int> run_corpus(Daemon& d, const std::string& good_path,
+                               const std::vector<Hostile>& corpus,
+                               const std::function<void()>& unchanged) {
   const std::string good_gz = read_file(good_path);
   const std::vector<Raw> good = read_entries(good_path);
-  ASSERT_GT(good.size(), 4u);
-  ASSERT_EQ(good.front().path, archive::kHeaderEntry);
-  const Tree before = cluster_tree(d);
+  EXPECT_GT(good.size(), 4u);
+  EXPECT_EQ(good.front().path, archive::kHeaderEntry);
 
   // The generator itself: the good file rebuilt with an honest manifest passes both.
   const std::string rebuilt = d.root() + "/1.18.1_Flink_20260101000000.tar.gz";
   write_file(rebuilt, honest([](auto&) {})(good, good_gz));
   auto v = d.cli({"backup", "verify", "--path-type", "LocalDir", "--source-path", rebuilt});
-  ASSERT_EQ(v.exit_code, 0) << v.err;
+  EXPECT_EQ(v.exit_code, 0) << v.err;
 
   int verify_refused = 0, restore_refused = 0, n = 0;
-  for (const Hostile& h : corpus()) {
+  for (const Hostile& h : corpus) {
     SCOPED_TRACE(h.name);
     const std::string path =
         d.root() + "/hostile-" + std::to_string(++n) + "/1.18.1_Flink_20260101000000.tar.gz";
@@ -293,7 +297,7 @@ TEST(HostileCorpus, VerifyAndRestoreRefuseEveryFileWithTheSameReasonAndChangeNot
     }
     EXPECT_NE(restore_error.find(h.reason), std::string::npos) << restore_error;
     if (restore_error.find(h.reason) != std::string::npos) ++restore_refused;
-    EXPECT_EQ(describe_difference(before, cluster_tree(d)), "");
+    unchanged();
   }
   // Nothing left behind beside the live trees or in the staging directory.
   for (const auto& e : fs::directory_iterator(d.root() + "/cluster"))
@@ -303,11 +307,176 @@ TEST(HostileCorpus, VerifyAndRestoreRefuseEveryFileWithTheSameReasonAndChangeNot
       EXPECT_TRUE(fs::is_empty(e.path())) << e.path();
     }
   }
-  // For the closing note of issue 16.
+  return {verify_refused, restore_refused};
+}
+
+TEST(HostileCorpus, VerifyAndRestoreRefuseEveryFileWithTheSameReasonAndChangeNothing) {
+  Daemon d;
+  d.add_top_level_config("restore:\n  max_expanded_bytes: 32MiB\n");
+  d.seed_cluster();
+  d.set_service_state("stopped");
+  const std::string good_path = d.backup();
+  const Tree before = cluster_tree(d);
+  const auto c = corpus();
+  auto [verify_refused, restore_refused] = run_corpus(
+      d, good_path, c, [&] { EXPECT_EQ(describe_difference(before, cluster_tree(d)), ""); });
+  const int n = static_cast<int>(c.size());
   std::printf("hostile corpus: %d files, %d refused by verify, %d refused by restore\n", n,
               verify_refused, restore_refused);
   EXPECT_EQ(verify_refused, n);
   EXPECT_EQ(restore_refused, n);
+}
+
+// The lines of a zookeeper payload part, without their newlines.
+std::vector<std::string> lines_of(const std::string& part) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  for (size_t nl; (nl = part.find('\n', pos)) != std::string::npos; pos = nl + 1)
+    out.push_back(part.substr(pos, nl - pos));
+  return out;
+}
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += l + "\n";
+  return out;
+}
+
+const std::string kZkPart = "sources/zk/znodes/part-000001.jsonl";
+const std::string kPgSchema = "sources/jobs-db/schema.json";
+const std::string kPgPreData = "sources/jobs-db/schema/pre-data.sql";
+const std::string kPgUsers = "sources/jobs-db/tables/users/part-000001.copy";
+
+// Files whose archive is sound (honest manifest, no hostile entry) but whose payload a restore of
+// its kind refuses while staging; each reason is the staging's own message.
+std::vector<Hostile> payload_corpus(const std::vector<Raw>& good) {
+  std::vector<Hostile> c;
+  // files
+  c.push_back({"files-entry-without-its-directory", honest([](auto& p) {
+                 p.push_back({"sources/conf/tree/nodir/x", AE_IFREG, "x", 0644});
+               }),
+               "staging sources/conf/tree/nodir/x: entry 'sources/conf/tree/nodir/x' comes "
+               "before its parent directory, or its parent is not a directory"});
+  c.push_back({"files-entry-outside-the-tree", honest([](auto& p) {
+                 p.push_back({"sources/conf/elsewhere", AE_IFREG, "x", 0644});
+               }),
+               "entry 'sources/conf/elsewhere' is not part of a files payload (expected 'tree' or "
+               "'tree/...')"});
+  c.push_back({"files-without-root", honest([](auto& p) {
+                 std::erase_if(p, [](const Raw& r) {
+                   return r.path == "sources/conf" || r.path.starts_with("sources/conf/");
+                 });
+               }),
+               "staging source 'conf': the files payload has no root entry 'tree'"});
+  // zookeeper
+  c.push_back({"zookeeper-part-misnamed", honest([](auto& p) {
+                 find(p, kZkPart).path = "sources/zk/znodes/part-000002.jsonl";
+               }),
+               "zookeeper payload: unexpected entry 'sources/zk/znodes/part-000002.jsonl' "
+               "(expected znodes/part-000001.jsonl)"});
+  c.push_back({"zookeeper-line-cut", honest([](auto& p) {
+                 std::string& d = find(p, kZkPart).data;
+                 d.resize(d.size() - 5);
+               }),
+               "zookeeper payload: entry '" + kZkPart + "' does not end a line"});
+  std::vector<std::string> lines;
+  for (const auto& r : good)
+    if (r.path == kZkPart) lines = lines_of(r.data);
+  EXPECT_GT(lines.size(), 3u);
+  if (lines.size() > 3) {
+    // The last two znodes swapped ("/jobgraphs/7a1c" and "/leader" of the test's tree): the one
+    // now last comes after a greater path.
+    const std::string moved = json::parse(lines[lines.size() - 2])["path"];
+    c.push_back({"zookeeper-out-of-order", honest([](auto& p) {
+                   auto l = lines_of(find(p, kZkPart).data);
+                   std::swap(l[l.size() - 2], l[l.size() - 1]);
+                   find(p, kZkPart).data = join_lines(l);
+                 }),
+                 "staging source 'zk': zookeeper payload: znode " + moved +
+                     " is out of order or repeated"});
+    c.push_back({"zookeeper-znode-without-parent", honest([](auto& p) {
+                   auto l = lines_of(find(p, kZkPart).data);
+                   auto last = json::parse(l.back());
+                   last["path"] = "/zzzz/orphan";
+                   l.back() = last.dump();
+                   find(p, kZkPart).data = join_lines(l);
+                 }),
+                 "staging source 'zk': zookeeper payload: znode /zzzz/orphan has no parent in the "
+                 "backup"});
+  }
+  c.push_back({"zookeeper-bad-base64", honest([](auto& p) {
+                 auto l = lines_of(find(p, kZkPart).data);
+                 auto last = json::parse(l.back());
+                 last["data"] = "!!not base64";
+                 l.back() = last.dump();
+                 find(p, kZkPart).data = join_lines(l);
+               }),
+               "staging source 'zk': zookeeper payload line " + std::to_string(lines.size())});
+  // postgres
+  c.push_back({"postgres-ddl-not-pg-dump",
+               honest([](auto& p) { find(p, kPgPreData).data += "\nDROP TABLE public.users;\n"; }),
+               "staging source 'jobs-db': schema/pre-data.sql holds a statement that is not "
+               "pg_dump's DDL of schema 'public'"});
+  c.push_back({"postgres-rows-miscounted", honest([](auto& p) {
+                 auto doc = json::parse(find(p, kPgSchema).data);
+                 for (auto& t : doc["tables"])
+                   if (t["name"] == "users") t["rows"] = 5;
+                 find(p, kPgSchema).data = doc.dump(2);
+               }),
+               "staging source 'jobs-db': table 'users': 5 rows listed, 2 staged"});
+  c.push_back({"postgres-half-row", honest([](auto& p) { find(p, kPgUsers).data += "3\tpartial"; }),
+               "staging " + kPgUsers + ": " + kPgUsers + ": a COPY part must hold whole rows"});
+  c.push_back({"postgres-unknown-entry", honest([](auto& p) {
+                 p.push_back({"sources/jobs-db/run-me.sh", AE_IFREG, "rm -rf /", 0755});
+               }),
+               "postgres source: unexpected entry sources/jobs-db/run-me.sh"});
+  return c;
+}
+
+TEST(HostileCorpus, PayloadsThatNoRestoreOfTheirKindAcceptsAreRefusedByVerifyAndRestoreAlike) {
+  testsupport::ZkServer zk;
+  ASSERT_EQ(zk.error(), "") << "the test needs ZooKeeper";
+  testsupport::PgServer pg;
+  ASSERT_EQ(pg.start(), "") << "the test needs PostgreSQL";
+  testsupport::sql(pg.dsn("postgres"), "CREATE DATABASE jobs");
+  testsupport::sql(pg.dsn("jobs"), R"(
+      CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL);
+      INSERT INTO users (name) VALUES ('ops'), ('analyst');)");
+  {
+    testsupport::ZkClient c(zk.connect());
+    c.create("/flink", std::nullopt);
+    c.create("/flink/prod", std::nullopt);
+    c.create("/flink/prod/jobgraphs", std::nullopt);
+    c.create("/flink/prod/jobgraphs/7a1c", "graph");
+    c.create("/flink/prod/leader", "");
+  }
+  Daemon::Options o;
+  o.extra_metadata = {
+      "{ name: zk, type: zookeeper, connect: \"" + zk.connect() + "\", root: /flink/prod }",
+      "{ name: jobs-db, type: postgres, dsn: \"" + pg.dsn("jobs") + "\", schema: public }"};
+  Daemon d(o);
+  d.seed_cluster();
+  d.set_service_state("stopped");
+  const std::string good_path = d.backup();
+  auto state = [&] {
+    testsupport::ZkClient c(zk.connect());
+    return std::tuple(
+        cluster_tree(d), c.snapshot("/flink/prod"),
+        testsupport::sql(pg.dsn("jobs"), "SELECT id::text, name FROM users ORDER BY 1"));
+  };
+  const auto before = state();
+  const auto c = payload_corpus(read_entries(good_path));
+  auto [verify_refused, restore_refused] = run_corpus(d, good_path, c, [&] {
+    const auto now = state();
+    EXPECT_EQ(describe_difference(std::get<0>(before), std::get<0>(now)), "");
+    EXPECT_EQ(std::get<1>(before), std::get<1>(now));
+    EXPECT_EQ(std::get<2>(before), std::get<2>(now));
+  });
+  const int n = static_cast<int>(c.size());
+  std::printf("payload corpus: %d files, %d refused by verify, %d refused by restore\n", n,
+              verify_refused, restore_refused);
+  EXPECT_EQ(verify_refused, n);
+  EXPECT_EQ(restore_refused, n);
+  pg.stop();
 }
 
 }  // namespace

@@ -557,18 +557,9 @@ class RecordSpool {
   uint64_t count_ = 0;
 };
 
-// Whether `dir` is a mount point: its device differs from its parent's, or it is listed as a
-// mount point in /proc/self/mountinfo (a bind mount of the parent's own file system keeps the
-// device but still cannot be renamed).
-Result<bool> is_mount_point(const std::string& dir, const std::string& parent) {
-  struct stat d, p;
-  if (::stat(dir.c_str(), &d) != 0) return errno_error("examining " + dir, errno);
-  if (::stat(parent.c_str(), &p) != 0) return errno_error("examining " + parent, errno);
-  if (d.st_dev != p.st_dev) return true;
-  char* real = ::realpath(dir.c_str(), nullptr);
-  if (!real) return errno_error("resolving " + dir, errno);
-  const std::string resolved(real);
-  std::free(real);
+// The mount points of this process's mount namespace (/proc/self/mountinfo), unescaped.
+std::vector<std::string> mount_points() {
+  std::vector<std::string> out;
   std::ifstream info("/proc/self/mountinfo");
   std::string line;
   while (std::getline(info, line)) {
@@ -586,9 +577,42 @@ Result<bool> is_mount_point(const std::string& dir, const std::string& parent) {
         unescaped += mount_point[k];
       }
     }
-    if (unescaped == resolved) return true;
+    out.push_back(std::move(unescaped));
   }
+  return out;
+}
+
+Result<std::string> resolved_path(const std::string& dir) {
+  char* real = ::realpath(dir.c_str(), nullptr);
+  if (!real) return errno_error("resolving " + dir, errno);
+  std::string resolved(real);
+  std::free(real);
+  return resolved;
+}
+
+// Whether `dir` is a mount point: its device differs from its parent's, or it is listed as a
+// mount point in /proc/self/mountinfo (a bind mount of the parent's own file system keeps the
+// device but still cannot be renamed).
+Result<bool> is_mount_point(const std::string& dir, const std::string& parent) {
+  struct stat d, p;
+  if (::stat(dir.c_str(), &d) != 0) return errno_error("examining " + dir, errno);
+  if (::stat(parent.c_str(), &p) != 0) return errno_error("examining " + parent, errno);
+  if (d.st_dev != p.st_dev) return true;
+  const std::string resolved = TRY(resolved_path(dir));
+  for (const auto& m : mount_points())
+    if (m == resolved) return true;
   return false;
+}
+
+// The first mount point strictly below `dir` (resolved), or "" when none: a switch by renaming
+// would carry that file system along with the replaced tree, and removing the replaced tree would
+// then delete what the mounted volume holds (issue 16's attack review).
+Result<std::string> mount_point_below(const std::string& dir) {
+  const std::string resolved = TRY(resolved_path(dir));
+  const std::string prefix = resolved == "/" ? resolved : resolved + "/";
+  for (const auto& m : mount_points())
+    if (m.size() > prefix.size() && m.starts_with(prefix)) return m;
+  return std::string();
 }
 
 class FilesStagedRestore final : public StagedRestore {
@@ -674,7 +698,7 @@ class FilesStagedRestore final : public StagedRestore {
 
   Status finish_staging() override {
     if (finished_) return ok();
-    if (!root_record_) return corruption("the files payload has no root entry 'tree'");
+    if (!root_record_) return missing_root();
     if (in_order_)
       TRY(close_dirs_not_above(std::string_view()));
     else
@@ -1043,6 +1067,12 @@ class FilesSource final : public MetadataSource {
   // for the HA storage), or a bind mount, cannot be renamed (EBUSY, EXDEV): refused here, before
   // anything is staged, rather than failing at the switch.
   Status check_restorable() override {
+    if (std::string below = TRY(mount_point_below(root_)); !below.empty())
+      return failed_precondition(
+          below + " is a mount point inside the tree of " + root_ +
+          "; a restore switches the whole tree by renaming it, which would carry that file "
+          "system away with the replaced tree and delete what it holds. Configure the file "
+          "system below the mount point as a source of its own, and the rest apart from it");
     if (!TRY(is_mount_point(root_, parent_))) return ok();
     return failed_precondition(
         root_ + " is a mount point (its file system is not the one of " + parent_ +

@@ -423,7 +423,41 @@ TEST(FilesSource, AMountPointIsRefusedByTheCheckAndAFailedSwitchChangesNothing) 
   // A directory below the mount point restores as any other.
   make_dir(tmp / "live/data", 0755);
   EXPECT_TRUE(make_source(tmp / "live/data")->check_restorable());
-  EXPECT_TRUE(make_source(tmp.path())->check_restorable());
+  // The tree that holds the mount point is refused too (the next test says why).
+  auto above = make_source(tmp.path())->check_restorable();
+  ASSERT_FALSE(above);
+  EXPECT_NE(above.error().message.find(tmp / "live" + " is a mount point inside the tree of "),
+            std::string::npos)
+      << above.error().message;
+}
+
+// Attack review of issue 16: a mount point below the source's directory (a volume of its own for
+// the blob store, say) moved with the replaced tree when the switch exchanged the trees, and the
+// removal of the replaced tree then deleted what the volume held; the restored tree had a plain
+// directory there, on the parent's file system. The check refuses it, naming the mount point,
+// before anything is staged, and the volume keeps its files.
+TEST(FilesSource, AMountPointInsideTheTreeIsRefusedByTheCheckAndTheVolumeKeepsItsFiles) {
+  TempDir tmp;
+  populate(tmp / "live");
+  make_dir(tmp / "live/blob", 0755);
+  TmpfsMount mount(tmp / "live/blob");
+  if (!mount.mounted()) GTEST_SKIP() << mount.why();
+  put_file(tmp / "live/blob/blob_p-1", "on its own volume\n", 0644, 1700000000);
+  auto before = snapshot(tmp / "live");
+  auto src = make_source(tmp / "live");
+  ASSERT_TRUE(src->check());
+  auto refused = src->check_restorable();
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kFailedPrecondition);
+  EXPECT_EQ(refused.error().message,
+            tmp / "live/blob" + " is a mount point inside the tree of " + tmp / "live" +
+                "; a restore switches the whole tree by renaming it, which would carry that file "
+                "system away with the replaced tree and delete what it holds. Configure the file "
+                "system below the mount point as a source of its own, and the rest apart from it");
+  EXPECT_EQ(snapshot(tmp / "live"), before);
+  EXPECT_EQ(names_in(tmp.path()), (std::vector<std::string>{"live"}));
+  // The volume itself, as a source, is a mount point: refused as such (the previous test).
+  EXPECT_FALSE(make_source(tmp / "live/blob")->check_restorable());
 }
 
 TEST(FilesSource, RestoreNeverSetsSetuidSetgidOrStickyBits) {

@@ -372,7 +372,7 @@ class DirectoryStagedTree final : public StagedTree {
 
   Status finish_staging() override {
     if (finished_) return ok();
-    if (!root_record_) return corruption("the files payload has no root entry 'tree'");
+    if (!root_record_) return missing_root();
     // Bottom-up (reverse byte order puts every descendant before its directory), so that a
     // directory made read-only does not block its children; file modes and times last too, as
     // writing a file's data may reset them.
@@ -450,7 +450,7 @@ class ObjectStagedTree final : public StagedTree {
   }
 
   Status finish_staging() override {
-    if (!root_record_) return corruption("the files payload has no root entry 'tree'");
+    if (!root_record_) return missing_root();
     finished_ = true;
     return ok();
   }

@@ -13,6 +13,7 @@
 #include "archive/archive_reader.h"
 #include "common/result.h"
 #include "config/config.h"
+#include "source/metadata_source.h"
 
 namespace flinkbr::source::files {
 
@@ -49,6 +50,17 @@ bool tree_order_less(std::string_view a, std::string_view b);
 // The refusals of check_tree_entry, shared with the local source's own checks.
 [[nodiscard]] std::unexpected<Error> entry_twice(const archive::Entry& entry);
 [[nodiscard]] std::unexpected<Error> entry_without_parent(const archive::Entry& entry);
+
+// The refusal of a payload without its root entry.
+[[nodiscard]] std::unexpected<Error> missing_root();
+
+// The checks both files sources make of a payload while staging it, without staging it
+// (PayloadCheck): check_tree_path, each entry after its parent directory, the root present.
+// Duplicates and entries under a file the archive reader refuses before. Memory: the chain of
+// open directories for a payload in tree order; the paths of all its directories otherwise
+// (spooled in `spool_dir` meanwhile, as io::Spool::create takes it).
+[[nodiscard]] Result<std::unique_ptr<PayloadCheck>> make_payload_check(
+    const std::string& spool_dir);
 
 // "<key_path>.<key>": how messages name a setting of the source.
 std::string field_name(const config::SourceConfig& cfg, std::string_view key);

@@ -181,11 +181,14 @@ class PostgresSource;
 
 class PostgresStaged final : public StagedRestore {
  public:
+  // An empty `dir` checks the payload without keeping it (make_payload_check): add() and
+  // finish_staging() refuse what they refuse when staging, nothing is written, and the schema the
+  // DDL must belong to is the backup's own (schema.json), the restoring one being unknown.
   PostgresStaged(PostgresSource& src, std::string dir, TaskContext ctx)
       : src_(src), dir_(std::move(dir)), ctx_(std::move(ctx)) {}
   ~PostgresStaged() override {
     std::error_code ec;
-    fs::remove_all(dir_, ec);
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
   }
   Status add(const archive::Entry& entry, io::Reader& data) override;
   Status finish_staging() override;
@@ -195,6 +198,12 @@ class PostgresStaged final : public StagedRestore {
   bool failed_commit_changed_nothing() const override { return unchanged_after_failure_; }
 
  private:
+  // The name of the next staged file; "" when checking only.
+  std::string staged_file(std::string_view suffix) {
+    ++next_file_;
+    return dir_.empty() ? std::string()
+                        : dir_ + "/" + std::to_string(next_file_) + std::string(suffix);
+  }
   // COPY FROM STDIN of each table's staged parts, in `order`.
   Status load_rows(Session& db, const std::vector<std::string>& order);
   // Logs a warning when the role may act on the server beyond the database (see ddl_guard.h).
@@ -232,7 +241,11 @@ class PostgresStaged final : public StagedRestore {
     std::string column, sha256, file;
     uint64_t size = 0;
   };
-  std::map<uint32_t, std::string> staged_large_objects_;  // oid -> staged file
+  struct StagedObject {
+    std::string file;
+    uint64_t size = 0;
+  };
+  std::map<uint32_t, StagedObject> staged_large_objects_;  // by oid
   std::vector<LargeObject> large_objects_;
   bool finished_ = false;
   bool committed_ = false;
@@ -617,10 +630,14 @@ struct CopiedBytes {
   char last = '\n';
 };
 
-// Copies `data` into a new file `file`, counting its newlines into *newlines when given.
+// Copies `data` into a new file `file`, counting its newlines into *newlines when given; reads
+// and counts only for an empty `file` (a payload check).
 Result<CopiedBytes> copy_to_file(const std::string& file, io::Reader& data, uint64_t* newlines) {
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_error("creating " + file, errno);
+  int fd = -1;
+  if (!file.empty()) {
+    fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return errno_error("creating " + file, errno);
+  }
   std::vector<std::byte> buf(kIoBuffer);
   CopiedBytes out;
   Status result = ok();
@@ -636,7 +653,7 @@ Result<CopiedBytes> copy_to_file(const std::string& file, io::Reader& data, uint
         if (buf[i] == std::byte{'\n'}) ++*newlines;
     out.last = static_cast<char>(buf[*got - 1]);
     out.total += *got;
-    size_t off = 0;
+    size_t off = fd < 0 ? *got : 0;
     while (off < *got) {
       ssize_t w = ::write(fd, buf.data() + off, *got - off);
       if (w < 0) {
@@ -648,7 +665,7 @@ Result<CopiedBytes> copy_to_file(const std::string& file, io::Reader& data, uint
     }
     if (!result) break;
   }
-  ::close(fd);
+  if (fd >= 0) ::close(fd);
   TRY(result);
   return out;
 }
@@ -677,10 +694,10 @@ Status PostgresStaged::add(const archive::Entry& entry, io::Reader& data) {
     uint32_t oid = static_cast<uint32_t>(std::stoull(std::string(num)));
     if (staged_large_objects_.count(oid))
       return corruption("postgres source: large object " + std::string(num) + " twice");
-    std::string file = dir_ + "/" + std::to_string(++next_file_) + ".lo";
+    std::string file = staged_file(".lo");
     auto got = TRY(copy_to_file(file, data, nullptr));
     if (got.total != entry.size) return corruption(entry.path + ": size differs from its entry");
-    staged_large_objects_[oid] = file;
+    staged_large_objects_[oid] = {file, got.total};
     return ok();
   }
   if (rel == kSchemaEntry) {
@@ -709,7 +726,7 @@ Status PostgresStaged::add(const archive::Entry& entry, io::Reader& data) {
   auto& st = staged_[enc];
   if (n == 0 || st.parts.count(n))
     return corruption("postgres source: bad part number in " + entry.path);
-  std::string file = dir_ + "/" + std::to_string(++next_file_) + ".copy";
+  std::string file = staged_file(".copy");
   auto got = TRY(copy_to_file(file, data, &st.rows));
   if (got.total != entry.size) return corruption(entry.path + ": size differs from its entry");
   if (got.total == 0 || got.last != '\n')
@@ -737,7 +754,8 @@ Status PostgresStaged::finish_staging() {
       objects_ = doc.at("objects").get<SchemaModel>();
       matviews_ = doc.at("materialized_views").get<std::vector<std::string>>();
       // A forged or hand-edited backup must not run its own SQL: refused before any change.
-      const std::string& schema = src_.settings().schema;
+      const std::string schema =
+          dir_.empty() ? doc.at("schema").get<std::string>() : src_.settings().schema;
       pre_statements_ = TRY(replay_statements(pre_data_, schema, kPreDataEntry));
       post_statements_ = TRY(replay_statements(post_data_, schema, kPostDataEntry));
       has_schema_ = true;
@@ -775,10 +793,9 @@ Status PostgresStaged::finish_staging() {
         if (it == staged_large_objects_.end())
           return corruption("large object " + std::to_string(lo.oid) + " of column " + lo.column +
                             " is listed in schema.json but missing");
-        std::error_code ec;
-        if (fs::file_size(it->second, ec) != lo.size || ec)
+        if (it->second.size != lo.size)
           return corruption("large object " + std::to_string(lo.oid) + ": size differs");
-        lo.file = it->second;
+        lo.file = it->second.file;
         large_objects_.push_back(std::move(lo));
       }
     }
@@ -1249,6 +1266,29 @@ Status validate_config(const config::SourceConfig& cfg) {
 Result<std::unique_ptr<MetadataSource>> create(const config::SourceConfig& cfg) {
   Settings s = TRY(settings_from_config(cfg));
   return std::make_unique<PostgresSource>(cfg, std::move(s));
+}
+
+namespace {
+// Owns the source its check-only staging refers to (for messages; it never connects).
+class PostgresPayloadCheck final : public PayloadCheck {
+ public:
+  PostgresPayloadCheck(const archive::SourceDescriptor& desc, const TaskContext& ctx)
+      : source_(config::SourceConfig{.name = desc.name, .type = std::string(kKind)}, Settings{}),
+        staged_(source_, std::string(), ctx) {}
+  Status add(const archive::Entry& entry, io::Reader& data) override {
+    return staged_.add(entry, data);
+  }
+  Status finish() override { return staged_.finish_staging(); }
+
+ private:
+  PostgresSource source_;
+  PostgresStaged staged_;
+};
+}  // namespace
+
+Result<std::unique_ptr<PayloadCheck>> make_payload_check(const archive::SourceDescriptor& desc,
+                                                         const TaskContext& ctx) {
+  return std::unique_ptr<PayloadCheck>(std::make_unique<PostgresPayloadCheck>(desc, ctx));
 }
 
 }  // namespace flinkbr::source::postgres

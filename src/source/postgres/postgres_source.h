@@ -59,6 +59,12 @@ inline constexpr std::string_view kKind = "postgres";
 // Builds the source; validates first. Does not connect.
 [[nodiscard]] Result<std::unique_ptr<MetadataSource>> create(const config::SourceConfig& cfg);
 
+// The checks a restore makes of the payload of `desc` (PayloadCheck): its staging itself, which
+// then writes nothing and never connects (every entry's name, whole rows, schema.json against
+// the parts and large objects, the DDL against ddl_guard.h for the backup's own schema).
+[[nodiscard]] Result<std::unique_ptr<PayloadCheck>> make_payload_check(
+    const archive::SourceDescriptor& desc, const TaskContext& ctx);
+
 // The largest COPY part written by a backup (bytes), unless a single row is larger.
 inline constexpr size_t kMaxPartBytes = 4u << 20;
 

@@ -212,4 +212,14 @@ Result<std::unique_ptr<MetadataSource>> create(const config::SourceConfig& cfg) 
   return std::make_unique<ZkSource>(cfg, std::move(p));
 }
 
+Result<std::unique_ptr<PayloadCheck>> make_payload_check(const archive::SourceDescriptor& desc,
+                                                         const TaskContext& ctx) {
+  TaskContext own = ctx;
+  own.rewrites = nullptr;  // a check reads the payload as the file holds it
+  // No connection: staging uses the root only in its messages.
+  auto staged = TRY(begin_restore(Params{.root = desc.location}, desc.name, own));
+  return std::unique_ptr<PayloadCheck>(
+      std::make_unique<StagingPayloadCheck>(std::move(staged), /*keeps_data=*/true));
+}
+
 }  // namespace flinkbr::source::zookeeper

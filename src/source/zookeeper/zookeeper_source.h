@@ -91,4 +91,11 @@ inline constexpr std::string_view kKind = "zookeeper";
 // Builds the source; validates first. Connects only when used.
 [[nodiscard]] Result<std::unique_ptr<MetadataSource>> create(const config::SourceConfig& cfg);
 
+// The checks a restore makes of the payload of `desc` (PayloadCheck): its staging itself
+// (staged_restore.h: part names in order, whole lines, every line a znode, root first, byte-wise
+// order, every parent present), which reads and writes only files under ctx.staging_dir until
+// diff() or commit(), neither of which a check calls.
+[[nodiscard]] Result<std::unique_ptr<PayloadCheck>> make_payload_check(
+    const archive::SourceDescriptor& desc, const TaskContext& ctx);
+
 }  // namespace flinkbr::source::zookeeper
