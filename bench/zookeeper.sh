@@ -35,9 +35,12 @@ while [ $# -gt 0 ]; do
 done
 
 ./scripts/install-deps.sh >&2
-# Up to date, this is a no-op; an existing build/ keeps its build type.
-[ -f build/CMakeCache.txt ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target flinkbr >/dev/null
+# Up to date, this is a no-op; an existing build/ keeps its build type. FLINKBR_BIN names a
+# binary built elsewhere: build/ is left alone then.
+if [ -z "${FLINKBR_BIN:-}" ]; then
+  [ -f build/CMakeCache.txt ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j"$(nproc)" --target flinkbr >/dev/null
+fi
 bin=build/bench-zk
 mkdir -p "$bin"
 for c in zk_sync zk_async; do
