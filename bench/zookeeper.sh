@@ -279,10 +279,10 @@ printf '| %-9s | %-32s | %9s | %10s | %8s | %13s | %9s | %13s | %13s |\n' operat
 echo '|---|---|---:|---:|---:|---:|---:|---:|---:|'
 row() {
   local op=$1 key=$2 name=$3 s=${secs[$2]:-} base=${secs[$1.zkcli]:-0} lim=${secs[$1.async]}
-  local lim_rb=-
-  [ "$op" = read ] || lim_rb=$(printf '%.2f' "$(calc "${secs[write.asyncrb]} / $s")")
   local base_acl=${secs[$1.zkcliacl]:-0}
   [ -n "$s" ] || return 0
+  local lim_rb=-
+  [ "$op" = read ] || lim_rb=$(printf '%.2f' "$(calc "${secs[write.asyncrb]} / $s")")
   local r=${rss[$key]:-}
   local vs_zkcli=- vs_acl=-  # --fast runs no zkCli.sh; restores have no getAcl variant
   [ "$base" = 0 ] || vs_zkcli=$(printf '%.1f' "$(calc "$base / $s")")
