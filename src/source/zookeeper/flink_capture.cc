@@ -310,13 +310,17 @@ Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
       for (size_t i = from; i < to; ++i) {
         NodeRead& n = level[i];
         // A record gone is one Flink subsumed meanwhile; a znode below one may go (a lock).
-        if (n.data_rc == ZNONODE || n.acl_rc == ZNONODE) {
+        if (n.data_rc == ZNONODE) {
           if (n.depth == 1) return false;
           continue;
         }
         if (n.data_rc != ZOK) return s_->error(n.data_rc, "reading " + abs(n.rel));
-        if (n.acl_rc != ZOK) return s_->error(n.acl_rc, "reading the ACL of " + abs(n.rel));
         if (is_session_owner(n.st.ephemeralOwner)) continue;  // a lock of a live session
+        if (n.acl_rc == ZNONODE) {
+          if (n.depth == 1) return false;
+          continue;
+        }
+        if (n.acl_rc != ZOK) return s_->error(n.acl_rc, "reading the ACL of " + abs(n.rel));
         Znode z;
         z.data = std::move(n.data);
         z.acl = std::move(n.acl);
