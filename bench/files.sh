@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Backup and restore speed of a files tree: flinkbr next to tar czf, tar | pigz -p2 -6,
+# tar | igzip -1 (ISA-L), igzip -dc | tar xf -,
 # tar | cat and tar xzf, on a generated Flink-like tree. One command, from the repository root:
 #
 #   bench/files.sh            # 600 MB: 20,000 files of 1-64 KB + 50 of 2-8 MB
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-for tool in pigz python3 tar gzip cmake; do
+for tool in pigz igzip python3 tar gzip cmake; do
   command -v "$tool" >/dev/null 2>&1 || { ./scripts/install-deps.sh; break; }
 done
 bin="${FLINKBR_BIN:-$PWD/build/flinkbr}"

@@ -35,9 +35,12 @@ while [ $# -gt 0 ]; do
 done
 
 ./scripts/install-deps.sh >&2
-# Up to date, this is a no-op; an existing build/ keeps its build type.
-[ -f build/CMakeCache.txt ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build -j"$(nproc)" --target flinkbr >/dev/null
+# Up to date, this is a no-op; an existing build/ keeps its build type. FLINKBR_BIN names a
+# binary built elsewhere: build/ is left alone then.
+if [ -z "${FLINKBR_BIN:-}" ]; then
+  [ -f build/CMakeCache.txt ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j"$(nproc)" --target flinkbr >/dev/null
+fi
 bin=build/bench-zk
 mkdir -p "$bin"
 for c in zk_sync zk_async; do
@@ -262,24 +265,31 @@ echo "  flinkbr restore steps: $restore_steps" >&2
 stop_daemon
 check_tree flinkbr
 
+# The bare client's whole restore as a peer of flinkbr's (which verifies what it wrote by
+# reading the tree back): its multi-batch creates, then its pipelined read of the whole tree.
+secs[write.asyncrb]=$(calc "${secs[write.async]} + ${secs[read.async]}")
+rss[write.asyncrb]=${rss[write.async]}
+
 # ---- the table ----
 echo
 echo "ZooKeeper, $znodes znodes of 1 KiB under $root, loopback; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-printf '| %-9s | %-32s | %9s | %10s | %8s | %13s | %9s | %13s |\n' operation client seconds znodes/s \
-  "× zkCli" "× zkCli+acl" "× async" "peak RSS MiB"
-echo '|---|---|---:|---:|---:|---:|---:|---:|'
+printf '| %-9s | %-32s | %9s | %10s | %8s | %13s | %9s | %13s | %13s |\n' operation client seconds \
+  znodes/s "× zkCli" "× zkCli+acl" "× async" "× async+read" "peak RSS MiB"
+echo '|---|---|---:|---:|---:|---:|---:|---:|---:|'
 row() {
   local op=$1 key=$2 name=$3 s=${secs[$2]:-} base=${secs[$1.zkcli]:-0} lim=${secs[$1.async]}
   local base_acl=${secs[$1.zkcliacl]:-0}
   [ -n "$s" ] || return 0
+  local lim_rb=-
+  [ "$op" = read ] || lim_rb=$(printf '%.2f' "$(calc "${secs[write.asyncrb]} / $s")")
   local r=${rss[$key]:-}
   local vs_zkcli=- vs_acl=-  # --fast runs no zkCli.sh; restores have no getAcl variant
   [ "$base" = 0 ] || vs_zkcli=$(printf '%.1f' "$(calc "$base / $s")")
   [ "$base_acl" = 0 ] || vs_acl=$(printf '%.1f' "$(calc "$base_acl / $s")")
-  printf '| %-9s | %-32s | %9.2f | %10.0f | %8s | %13s | %9.2f | %13s |\n' \
+  printf '| %-9s | %-32s | %9.2f | %10.0f | %8s | %13s | %9.2f | %13s | %13s |\n' \
     "$([ "$op" = read ] && echo backup || echo restore)" "$name" "$s" \
-    "$(calc "$znodes / $s")" "$vs_zkcli" "$vs_acl" "$(calc "$lim / $s")" \
+    "$(calc "$znodes / $s")" "$vs_zkcli" "$vs_acl" "$(calc "$lim / $s")" "$lim_rb" \
     "$([ -n "$r" ] && echo $((r / 1024)) || echo -)"
 }
 for op in read write; do
@@ -287,6 +297,7 @@ for op in read write; do
   row $op $op.zkcliacl "zkCli.sh, get + getAcl"
   row $op $op.sync "synchronous C client"
   row $op $op.async "bare asynchronous C client"
+  [ "$op" = read ] || row $op write.asyncrb "bare async: multi creates + read-back"
   row $op $op.flinkbr "flinkbr (whole task, CLI --wait)"
   row $op $op.flinkbr.zk "flinkbr (zookeeper part)"
 done
@@ -294,3 +305,6 @@ echo
 echo "peak RSS: zkCli.sh is the JVM; flinkbr is the daemon's VmHWM over the task alone (daemon"
 echo "restarted for each task, peak reset just before it)."
 echo "flinkbr restore steps: $restore_steps (stage includes the comparison with the live tree)."
+echo "targets (issue 18): backup whole task >= 1.00x the bare async read (× async);"
+echo "restore whole task >= 1.00x the bare async multi creates + read-back (× async+read)."
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

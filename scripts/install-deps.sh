@@ -10,6 +10,8 @@ pkgs=(
   libzookeeper-mt-dev libpq-dev libpugixml-dev
   zookeeper default-jre-headless default-jdk-headless postgresql
   tar gzip pigz curl procps ccache python3 time
+  # igzip (ISA-L's command-line gzip): the benchmarks' fastest scripted peer (bench/files.sh).
+  isal
   chromium fonts-dejavu-core util-linux
   clang-16 libclang-rt-16-dev
   # promtool checks the metrics exposition and the example alert rules (docs/alerts.yaml); Debian

@@ -2,8 +2,9 @@
 """The files-tree benchmark behind bench/files.sh (see docs/benchmarks.md, "Files trees").
 
 Measures, on one generated tree, flinkbr's backup (to LocalDir) and restore through the real
-daemon and CLI next to `tar czf`, `tar cf - | pigz -p2 -6`, `tar cf - | cat` and `tar xzf` of
-flinkbr's own file, and prints a table. Every flinkbr measurement starts a fresh daemon (its own
+daemon and CLI next to `tar czf`, `tar cf - | pigz -p2 -6`, `tar cf - | igzip -1` (ISA-L, the
+fastest one-liner an operator can script), `tar cf - | cat` (the read limit), and `tar xzf` and
+`igzip -dc | tar xf -` of flinkbr's own file, and prints a table with the ratios. Every flinkbr measurement starts a fresh daemon (its own
 state directory, a free loopback port) so that its peak RSS (VmHWM) belongs to that run alone.
 Restores and `tar xzf` are run in pairs, one after the other, `--rounds` times: extraction
 speed on these VMs swings from run to run, so only pairs measured together compare.
@@ -254,6 +255,9 @@ def main():
     if not big:
         tool("backup", "tar czf (gzip -6)", "tar czf '%s/t.tar.gz' -C '%s' '%s'" %
              (out, parent, base), os.path.join(out, "t.tar.gz"))
+    tool("backup", "tar cf - | igzip -1",
+         "tar cf - -C '%s' '%s' | igzip -1 > '%s/i.tar.gz'" % (parent, base, out),
+         os.path.join(out, "i.tar.gz"))
     if not big:
         tool("backup", "tar cf - | pigz -p2 -6",
              "tar cf - -C '%s' '%s' | pigz -p2 -6 > '%s/p.tar.gz'" % (parent, base, out),
@@ -309,6 +313,17 @@ def main():
             shutil.rmtree(xzf_dir, ignore_errors=True)
         finally:
             fs.close()
+        fs = FreshFs(a.work, fs_bytes, fs_inodes, not a.shared_disk)
+        try:
+            ig_dir = os.path.join(fs.path or out, "igzip")
+            shutil.rmtree(ig_dir, ignore_errors=True)
+            os.makedirs(ig_dir)
+            log("  round %d: igzip -dc | tar xf - ..." % (i + 1))
+            i_secs, i_rss = measure("igzip -dc '%s' | tar xf - -C '%s' && sync -f '%s'" %
+                                    (backup_file, ig_dir, ig_dir))
+            shutil.rmtree(ig_dir, ignore_errors=True)
+        finally:
+            fs.close()
         log("  round %d: flinkbr restore start --wait ..." % (i + 1))
         fs = FreshFs(a.work, fs_bytes, fs_inodes, not a.shared_disk)
         try:
@@ -332,7 +347,7 @@ def main():
             shutil.rmtree(os.path.dirname(target), ignore_errors=True)
         finally:
             fs.close()
-        pairs.append((x_secs, x_rss, r_secs, r_hwm, stage, verify, whole))
+        pairs.append((x_secs, x_rss, r_secs, r_hwm, stage, verify, whole, i_secs, i_rss))
     fs_where = ("a fresh ext4 per extraction" if not fs_note else
                 "the work directory's disk (%s)" % fs_note)
     log("  extractions written to " + fs_where)
@@ -343,6 +358,8 @@ def main():
 
     rows.append(("restore", "tar xzf + sync -f (flinkbr's file)", best(0), None, best(1),
                  "best of %d" % a.rounds))
+    rows.append(("restore", "igzip -dc | tar xf - + sync -f (flinkbr's file)", best(7), None,
+                 best(8), "best of %d" % a.rounds))
     rows.append(("restore", "flinkbr restore, stage step", best(4), None, None,
                  "inflate, check, write the tree, syncfs"))
     rows.append(("restore", "flinkbr restore, verify step", best(5), None, None,
@@ -360,6 +377,7 @@ def main():
         return None
 
     czf, pigz, xzf = find("tar czf"), find("tar cf - | pigz"), find("tar xzf")
+    igz, igx, cat = find("tar cf - | igzip"), find("igzip -dc"), find("tar cf - | cat")
     print()
     print("dataset: %d files, %.0f MB (%s); %d cores; %s" %
           (nfiles, size / MB, a.mode, os.cpu_count(), time.strftime("%Y-%m-%d %H:%M UTC",
@@ -367,8 +385,9 @@ def main():
     print("flinkbr file: %s" % ", ".join(checks))
     print()
     print("| pipeline | seconds | MB/s | compressed MB | size vs gzip -6 | peak RSS MiB | "
-          "speed vs tar czf | vs pigz -p2 | vs tar xzf |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "speed vs tar czf | vs pigz -p2 | vs tar \\| igzip -1 | vs tar \\| cat | "
+          "vs tar xzf | vs igzip -dc \\| tar x |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for group, name, secs, comp, rss, note in rows:
         if secs is None:
             continue
@@ -380,18 +399,33 @@ def main():
         if group == "backup":
             cells.append("%.1f×" % (czf[2] / secs) if czf else "")
             cells.append("%.1f×" % (pigz[2] / secs) if pigz else "")
-            cells.append("")
+            cells.append("%.2f×" % (igz[2] / secs) if igz else "")
+            cells.append("%.2f×" % (cat[2] / secs) if cat else "")
+            cells += ["", ""]
         else:
-            cells += ["", "", "%.2f×" % (xzf[2] / secs) if xzf else ""]
+            cells += ["", "", "", "", "%.2f×" % (xzf[2] / secs) if xzf else "",
+                      "%.2f×" % (igx[2] / secs) if igx else ""]
         print("| " + " | ".join(cells) + " |")
     print()
-    print("restore pairs, seconds: tar xzf + sync -f | flinkbr stage step | flinkbr in the "
-          "daemon | flinkbr CLI")
+    print("restore rounds, seconds: tar xzf + sync -f | igzip -dc | tar xf - + sync -f | "
+          "flinkbr stage step | flinkbr verify step | flinkbr in the daemon | flinkbr CLI")
     fmt = lambda v: "%.2f" % v if v is not None else "-"
-    for x_secs, _, r_secs, _, stage, _, whole in pairs:
-        print("  %s | %s | %s | %s" % (fmt(x_secs), fmt(stage), fmt(whole), fmt(r_secs)))
+    for x_secs, _, r_secs, _, stage, verify, whole, i_secs, _ in pairs:
+        print("  %s | %s | %s | %s | %s | %s" % (fmt(x_secs), fmt(i_secs), fmt(stage),
+                                                 fmt(verify), fmt(whole), fmt(r_secs)))
+    print()
+    print("ratios (speed, higher is faster for flinkbr):")
+    bk = find("flinkbr backup run")
+    if bk and igz:
+        print("  backup CLI vs tar | igzip -1: %.2fx (target 1.5x); size vs gzip -6: %s; "
+              "vs tar | cat: %.2fx" % (igz[2] / bk[2], "%.2f" % (bk[3] / czf[3]) if czf else
+                                       "-", cat[2] / bk[2]))
+    rs = find("flinkbr restore start")
+    if rs and igx:
+        print("  restore CLI vs igzip -dc | tar xf - && sync: %.2fx (target 1.0x); "
+              "vs tar xzf: %.2fx" % (igx[2] / rs[2], xzf[2] / rs[2]))
     print("extractions written to " + fs_where)
-    print("The CLI's --wait polls every 0.5 s: its times include up to that much waiting.")
+    print("The CLI's --wait follows the daemon's event stream (it polls only without one).")
     print("load average at the end: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
 
 

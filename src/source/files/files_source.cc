@@ -297,12 +297,25 @@ struct Node {
   uint64_t size = 0;
   int64_t mtime = 0;
   std::string what;  // for kOther: "symbolic link", "socket", ...
+  // Which inode it is and when it last changed: a restore's verification knows by them that a
+  // file is the very one it staged and hashed, unchanged since (a write or a change of its
+  // attributes moves its ctime, which no program can set back).
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+  int64_t ctime_ns = 0;
 };
+
+int64_t ctime_ns_of(const struct stat& st) {
+  return static_cast<int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
+}
 
 Node node_of(const struct stat& st) {
   Node n;
   n.mode = st.st_mode & 07777;
   n.mtime = st.st_mtim.tv_sec;
+  n.dev = static_cast<uint64_t>(st.st_dev);
+  n.ino = static_cast<uint64_t>(st.st_ino);
+  n.ctime_ns = ctime_ns_of(st);
   if (S_ISDIR(st.st_mode)) {
     n.kind = Node::kDir;
   } else if (S_ISREG(st.st_mode)) {
@@ -463,6 +476,9 @@ struct Record {
   uint32_t mode = 0;
   int64_t mtime = 0;
   std::string sha256;  // hex; files only
+  // Files only: the staged file's inode and ctime once it was complete (Node).
+  uint64_t ino = 0;
+  int64_t ctime_ns = 0;
 };
 
 int hex_nibble(char c) {
@@ -481,10 +497,11 @@ class RecordSpool {
   }
 
   // Layout: u16 path length, path, u8 type, u32 mode, i64 mtime, u64 size, and for files the
-  // 32 bytes of the SHA-256 (a temporary file of this process: native byte order).
+  // 32 bytes of the SHA-256, u64 inode and i64 ctime in ns (a temporary file of this process:
+  // native byte order).
   Status append(const Record& rec) {
     std::string out;
-    out.reserve(2 + rec.path.size() + 21 + 32);
+    out.reserve(2 + rec.path.size() + 21 + 32 + 16);
     auto put = [&](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
     uint16_t len = static_cast<uint16_t>(rec.path.size());
     auto type = static_cast<uint8_t>(rec.type);
@@ -499,6 +516,8 @@ class RecordSpool {
       for (size_t i = 0; i < 64; i += 2)
         out.push_back(
             static_cast<char>(hex_nibble(rec.sha256[i]) * 16 + hex_nibble(rec.sha256[i + 1])));
+      put(&rec.ino, sizeof rec.ino);
+      put(&rec.ctime_ns, sizeof rec.ctime_ns);
     }
     TRY(spool_->append(out));
     ++count_;
@@ -536,6 +555,8 @@ class RecordSpool {
         char sha[32];
         TRY(get(sha, sizeof sha));
         rec_.sha256 = hex_lower({sha, sizeof sha});
+        TRY(get(&rec_.ino, sizeof rec_.ino));
+        TRY(get(&rec_.ctime_ns, sizeof rec_.ctime_ns));
       }
       return &rec_;
     }
@@ -642,6 +663,9 @@ class FilesStagedRestore final : public StagedRestore {
       return errno_error("creating the staging directory " + stage_path_, errno);
     stage_fd_ = Fd(::open(stage_path_.c_str(), kDirFlags));
     if (!stage_fd_) return errno_error("opening " + stage_path_, errno);
+    struct stat st;
+    if (::fstat(stage_fd_.get(), &st) != 0) return errno_error(stage_path_, errno);
+    stage_dev_ = static_cast<uint64_t>(st.st_dev);
     if (owner_ && ::fchown(stage_fd_.get(), owner_->first, owner_->second) != 0)
       return errno_error("changing the owner of " + stage_path_, errno);
     return spool_.open(spool_dir_);
@@ -689,7 +713,10 @@ class FilesStagedRestore final : public StagedRestore {
         return errno_error("changing the owner of " + staged, errno);
       if (in_order_) open_dirs_.push_back(OpenDir{path.size(), rec.mode, rec.mtime});
     } else {
-      rec.sha256 = TRY(write_file(path, staged, entry, data));
+      struct stat written;
+      rec.sha256 = TRY(write_file(path, staged, entry, data, written));
+      rec.ino = static_cast<uint64_t>(written.st_ino);
+      rec.ctime_ns = ctime_ns_of(written);
     }
     TRY(spool_.append(rec));
     if (in_order_) last_ = std::move(rec.path);
@@ -708,6 +735,10 @@ class FilesStagedRestore final : public StagedRestore {
     timespec times[2] = {to_timespec(root_record_->mtime), to_timespec(root_record_->mtime)};
     if (::futimens(stage_fd_.get(), times) != 0)
       return errno_error("setting the mtime of " + stage_path_, errno);
+    // The file system's clock when staging ended, at its own granularity (verify()).
+    struct stat st;
+    if (::fstat(stage_fd_.get(), &st) != 0) return errno_error(stage_path_, errno);
+    staged_at_ns_ = ctime_ns_of(st);
     // One sync of the file system instead of one fsync per file: the staged tree is durable
     // before commit() makes it live.
     if (::syncfs(stage_fd_.get()) != 0) return errno_error("syncing " + stage_path_, errno);
@@ -816,6 +847,7 @@ class FilesStagedRestore final : public StagedRestore {
     RecordSpool::Reader spooled(spool_);
     const Record* rec = TRY(spooled.next());
     CopyBuffer buf;
+    uint64_t rehashed = 0;
     auto missing = [&](const Record& r) {
       return corruption(root_ + ": " + r.path + ": missing after the restore");
     };
@@ -848,8 +880,20 @@ class FilesStagedRestore final : public StagedRestore {
         if (node.mtime != want->mtime)
           return differ("mtime " + std::to_string(node.mtime) + ", expected " +
                         std::to_string(want->mtime));
-        if (TRY(hash_at(parent_fd, name, root_ + "/" + rel, buf.span())) != want->sha256)
-          return differ("content differs from the backup (SHA-256)");
+        // The very file staged and hashed, unchanged since, needs no second read: any write or
+        // change of attributes since would have moved its ctime. Timestamps advance in ticks
+        // (a few ms): a change in the tick the file was staged in would not show, which only a
+        // writer inside the hidden staging directory could make while the staging runs; so that
+        // no change after the staging ended can go unseen, a file staged in its last tick (ctime
+        // not before the staging's end) is hashed again, as is any other file (a file system
+        // that does not keep inodes across the switch, a file touched since).
+        bool staged_unchanged = want->ino != 0 && node.dev == stage_dev_ && node.ino == want->ino &&
+                                node.ctime_ns == want->ctime_ns && want->ctime_ns < staged_at_ns_;
+        if (!staged_unchanged) {
+          ++rehashed;
+          if (TRY(hash_at(parent_fd, name, root_ + "/" + rel, buf.span())) != want->sha256)
+            return differ("content differs from the backup (SHA-256)");
+        }
       }
       if (!rel.empty()) rec = TRY(spooled.next());
       return ok();
@@ -857,6 +901,9 @@ class FilesStagedRestore final : public StagedRestore {
     Walker walker{root_, visit, nullptr, log_prefix_};
     TRY_CTX(walker.walk_root(), "verifying " + root_);
     if (rec) return missing(*rec);
+    if (rehashed > 0)
+      log_line(log_, log_prefix_ + "verified " + root_ + ": " + std::to_string(rehashed) +
+                         " files hashed again (not the inodes staged)");
     return ok();
   }
 
@@ -954,8 +1001,10 @@ class FilesStagedRestore final : public StagedRestore {
   }
 
   // Writes one staged file, hashing what it writes; returns the SHA-256.
+  // `written`: the file's attributes once complete (its inode and ctime, for verify()).
   Result<std::string> write_file(const std::string& sub, const std::string& staged,
-                                 const archive::Entry& entry, io::Reader& data) {
+                                 const archive::Entry& entry, io::Reader& data,
+                                 struct stat& written) {
     constexpr int kCreate = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
     Fd f(::openat(stage_fd_.get(), sub.c_str(), kCreate, 0600));
     if (!f && errno == EACCES && !in_order_) {
@@ -987,6 +1036,10 @@ class FilesStagedRestore final : public StagedRestore {
       return corruption("entry '" + entry.path + "' holds " +
                         (total > entry.size ? "more than" : std::to_string(total) + " of") +
                         " the " + std::to_string(entry.size) + " bytes its header announces");
+    // Start writing the file out now, without waiting for it (as git's batched fsync does):
+    // the disk then works while the rest is inflated, and finish_staging()'s one syncfs only
+    // waits for what is left. Advisory: a file system that cannot do it syncs at syncfs.
+    (void)::sync_file_range(f.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
     // Owner first: chown clears set-id bits; the mode below never sets them.
     if (owner_ && ::fchown(f.get(), owner_->first, owner_->second) != 0)
       return errno_error("changing the owner of " + staged, errno);
@@ -996,6 +1049,7 @@ class FilesStagedRestore final : public StagedRestore {
     timespec times[2] = {to_timespec(entry.mtime), to_timespec(entry.mtime)};
     if (::futimens(f.get(), times) != 0)
       return errno_error("setting the mtime of " + staged, errno);
+    if (::fstat(f.get(), &written) != 0) return errno_error(staged, errno);
     TRY(f.close("closing " + staged));
     if (hash) return hash->hex_digest();
     std::string digest = data.sha256_at_end();
@@ -1022,6 +1076,8 @@ class FilesStagedRestore final : public StagedRestore {
   bool finished_ = false;
   bool committed_ = false;
   bool left_changed_ = false;  // a failed commit() could not put the old tree back
+  uint64_t stage_dev_ = 0;     // the staging directory's file system (verify(): same inodes)
+  int64_t staged_at_ns_ = 0;   // the staging root's ctime when staging ended (verify())
 };
 
 // ---- the source ----

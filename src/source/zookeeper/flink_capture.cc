@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -40,6 +42,80 @@ struct Acls {
   ACL_vector v{};
   ~Acls() { deallocate_ACL_vector(&v); }
 };
+
+// Requests in flight at once while a set is read (the server stops reading a connection beyond
+// its globalOutstandingLimit, 1,000 by default).
+constexpr size_t kSetWave = 512;
+
+// One znode of a set read asynchronously: its data and Stat, its ACL, and, when asked, its
+// children. Filled by the C client's completion thread; read by the caller after Wave::wait().
+struct NodeRead {
+  std::string rel;
+  int32_t parent_cversion = 0;
+  int depth = 0;
+  int data_rc = ZOK, acl_rc = ZOK, children_rc = ZOK;
+  Stat st{};
+  Stat children_st{};
+  std::optional<std::string> data;
+  std::vector<Acl> acl;
+  std::vector<std::string> children;
+};
+
+// Counts the completions of one wave of asynchronous requests.
+struct Wave {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t pending = 0;
+
+  void add() {
+    std::lock_guard lock(mu);
+    ++pending;
+  }
+  void done() {
+    std::lock_guard lock(mu);
+    if (--pending == 0) cv.notify_all();
+  }
+  void wait() {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return pending == 0; });
+  }
+};
+
+struct Request {
+  Wave* wave;
+  NodeRead* node;
+};
+
+void on_data(int rc, const char* value, int len, const Stat* st, const void* p) {
+  auto* r = static_cast<const Request*>(p);
+  r->node->data_rc = rc;
+  if (rc == ZOK) {
+    r->node->st = *st;
+    if (len >= 0 && value) r->node->data.emplace(value, static_cast<size_t>(len));
+  }
+  r->wave->done();
+}
+
+void on_acl(int rc, ACL_vector* acl, Stat*, const void* p) {
+  auto* r = static_cast<const Request*>(p);
+  r->node->acl_rc = rc;
+  if (rc == ZOK && acl)
+    for (int i = 0; i < acl->count; ++i)
+      r->node->acl.push_back({acl->data[i].perms,
+                              acl->data[i].id.scheme ? acl->data[i].id.scheme : "",
+                              acl->data[i].id.id ? acl->data[i].id.id : ""});
+  r->wave->done();
+}
+
+void on_children(int rc, const String_vector* names, const Stat* st, const void* p) {
+  auto* r = static_cast<const Request*>(p);
+  r->node->children_rc = rc;
+  if (rc == ZOK) {
+    r->node->children_st = *st;
+    if (names) r->node->children.assign(names->data, names->data + names->count);
+  }
+  r->wave->done();
+}
 
 }  // namespace
 
@@ -153,9 +229,12 @@ Result<bool> FlinkCapture::read_set(const std::string& dir, std::map<std::string
   if (rc != ZOK) return s_->error(rc, "listing " + abs(dir));
   std::vector<std::string> names(children.v.data, children.v.data + children.v.count);
   std::sort(names.begin(), names.end());
-  for (const auto& name : names) {
-    std::string rel = join(dir, name);
-    if (!TRY(read_node(rel, st.cversion, out, 1))) return false;  // subsumed meanwhile
+  // The records and their subtrees, pipelined (one round trip per level, not per znode: a set
+  // can hold thousands of records); then checked and pinned in order, as Flink lists them.
+  std::vector<std::string> records;
+  for (const auto& name : names) records.push_back(join(dir, name));
+  if (!TRY(read_records(records, st.cversion, out))) return false;  // one subsumed meanwhile
+  for (const auto& rel : records) {
     auto it = out.find(rel);
     if (it == out.end()) continue;  // ephemeral
     const flink::NodeInfo info = flink::classify(rel);
@@ -171,6 +250,91 @@ Result<bool> FlinkCapture::read_set(const std::string& dir, std::map<std::string
       continue;
     }
     if (!TRY(pin_record(rel, it->second))) return false;
+  }
+  return true;
+}
+
+Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
+                                        int32_t parent_cversion,
+                                        std::map<std::string, Znode>& out) {
+  // Level by level: the records (depth 1), then the children of those that have some, down to
+  // kMaxDepth, as read_node() walks one record. Each level in waves of kSetWave znodes.
+  std::vector<NodeRead> level;
+  for (const auto& rel : records)
+    level.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = 1});
+  while (!level.empty()) {
+    std::vector<NodeRead> next;
+    for (size_t from = 0; from < level.size(); from += kSetWave) {
+      const size_t to = std::min(level.size(), from + kSetWave);
+      Wave wave;
+      std::vector<Request> reqs;
+      reqs.reserve(2 * (to - from));
+      for (size_t i = from; i < to; ++i) {
+        reqs.push_back({&wave, &level[i]});
+        reqs.push_back({&wave, &level[i]});
+      }
+      for (size_t i = from; i < to; ++i) {
+        const std::string path = abs(level[i].rel);
+        Request* r = &reqs[2 * (i - from)];
+        wave.add();
+        if (int rc = zoo_aget(s_->zh(), path.c_str(), 0, on_data, r); rc != ZOK) {
+          wave.done();
+          level[i].data_rc = rc;
+        }
+        wave.add();
+        if (int rc = zoo_aget_acl(s_->zh(), path.c_str(), on_acl, r + 1); rc != ZOK) {
+          wave.done();
+          level[i].acl_rc = rc;
+        }
+      }
+      wave.wait();
+      // The children of the znodes that have some and are kept.
+      Wave lists;
+      std::vector<Request> list_reqs;
+      list_reqs.reserve(to - from);
+      for (size_t i = from; i < to; ++i) {
+        NodeRead& n = level[i];
+        if (n.data_rc != ZOK || n.acl_rc != ZOK || is_session_owner(n.st.ephemeralOwner) ||
+            n.st.numChildren == 0 || n.depth >= kMaxDepth)
+          continue;
+        list_reqs.push_back({&lists, &n});
+        lists.add();
+        if (int rc =
+                zoo_aget_children2(s_->zh(), abs(n.rel).c_str(), 0, on_children, &list_reqs.back());
+            rc != ZOK) {
+          lists.done();
+          n.children_rc = rc;
+        }
+      }
+      lists.wait();
+      for (size_t i = from; i < to; ++i) {
+        NodeRead& n = level[i];
+        // A record gone is one Flink subsumed meanwhile; a znode below one may go (a lock).
+        if (n.data_rc == ZNONODE) {
+          if (n.depth == 1) return false;
+          continue;
+        }
+        if (n.data_rc != ZOK) return s_->error(n.data_rc, "reading " + abs(n.rel));
+        if (is_session_owner(n.st.ephemeralOwner)) continue;  // a lock of a live session
+        if (n.acl_rc == ZNONODE) {
+          if (n.depth == 1) return false;
+          continue;
+        }
+        if (n.acl_rc != ZOK) return s_->error(n.acl_rc, "reading the ACL of " + abs(n.rel));
+        Znode z;
+        z.data = std::move(n.data);
+        z.acl = std::move(n.acl);
+        z.sequential = n.parent_cversion > 0 && looks_sequential(n.rel, n.parent_cversion);
+        out.insert_or_assign(n.rel, std::move(z));
+        if (n.children_rc == ZNONODE) continue;  // removed after it was read
+        if (n.children_rc != ZOK) return s_->error(n.children_rc, "listing " + abs(n.rel));
+        for (const auto& name : n.children)
+          next.push_back({.rel = join(n.rel, name),
+                          .parent_cversion = n.children_st.cversion,
+                          .depth = n.depth + 1});
+      }
+    }
+    level = std::move(next);
   }
   return true;
 }

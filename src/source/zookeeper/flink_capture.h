@@ -27,6 +27,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "source/metadata_source.h"
 #include "source/zookeeper/codec.h"
@@ -66,6 +67,11 @@ class FlinkCapture {
   [[nodiscard]] Status capture_set(const std::string& dir, const std::string& counter);
   // One attempt; false when Flink changed the set meanwhile.
   [[nodiscard]] Result<bool> read_set(const std::string& dir, std::map<std::string, Znode>& out);
+  // Reads the records `records` (children of a directory whose cversion is `parent_cversion`)
+  // with their subtrees into `out`, pipelined; false when one of them vanished.
+  [[nodiscard]] Result<bool> read_records(const std::vector<std::string>& records,
+                                          int32_t parent_cversion,
+                                          std::map<std::string, Znode>& out);
   // Reads the znode `rel` into `out` (with its persistent subtree); false when it vanished.
   [[nodiscard]] Result<bool> read_node(const std::string& rel, int32_t parent_cversion,
                                        std::map<std::string, Znode>& out, int depth);
