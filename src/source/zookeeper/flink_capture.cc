@@ -188,6 +188,8 @@ std::string FlinkCapture::summary() const {
 Status FlinkCapture::capture_set(const std::string& dir, const std::string& counter) {
   if (done_.contains(dir)) return ok();
   lockless_.clear();
+  legacy_set_ = flink::classify(join(dir, kAnyJob)).kind == NodeKind::kJobGraph &&
+                TRY(legacy_cluster(parent_of(dir)));
   std::map<std::string, Znode> set;
   bool stable = false;
   for (int attempt = 1; attempt <= kMaxAttempts && !stable; ++attempt) {
@@ -217,6 +219,24 @@ Status FlinkCapture::capture_set(const std::string& dir, const std::string& coun
   return ok();
 }
 
+Result<bool> FlinkCapture::legacy_cluster(const std::string& cluster) {
+  if (auto it = legacy_clusters_.find(cluster); it != legacy_clusters_.end()) return it->second;
+  auto exists = [&](const char* name) -> Result<bool> {
+    Stat st{};
+    const std::string path = abs(join(cluster, name));
+    int rc = zoo_exists(s_->zh(), path.c_str(), 0, &st);
+    if (rc == ZOK) return true;
+    if (rc == ZNONODE) return false;
+    return s_->error(rc, "reading " + path);
+  };
+  bool legacy = false;
+  for (const char* name : {"running_job_registry", "checkpoint-counter", "checkpoints"})
+    legacy = legacy || TRY(exists(name));
+  if (legacy && TRY(exists("jobs"))) legacy = false;
+  legacy_clusters_[cluster] = legacy;
+  return legacy;
+}
+
 Result<bool> FlinkCapture::read_set(const std::string& dir, std::map<std::string, Znode>& out) {
   if (!TRY(read_node(dir, 0, out, kMaxDepth))) return true;  // gone: an empty set
   Children children;
@@ -239,7 +259,7 @@ Result<bool> FlinkCapture::read_set(const std::string& dir, std::map<std::string
     if (it == out.end()) continue;  // ephemeral
     const flink::NodeInfo info = flink::classify(rel);
     if (!is_record(info.kind)) continue;
-    if (info.wants_locks_child && !out.contains(join(rel, "locks"))) {
+    if (info.wants_locks_child && !legacy_set_ && !out.contains(join(rel, "locks"))) {
       // Without `locks` a record is being subsumed (Flink 1.15+ deletes `locks`, then the
       // file, then the node) or was marked for deletion: Flink skips it, and so does the
       // capture, rather than bring it back with a file that is gone. Being subsumed means a
@@ -400,7 +420,8 @@ Result<bool> FlinkCapture::pin_record(const std::string& rel, const Znode& z) {
     int rc = zoo_exists(s_->zh(), abs(rel).c_str(), 0, &st);
     // Subsumed meanwhile: the znode is gone, or (1.15+) its `locks` went before the file.
     if (rc == ZNONODE) return false;
-    if (rc == ZOK && st.numChildren == 0 && flink::classify(rel).wants_locks_child) return false;
+    if (rc == ZOK && st.numChildren == 0 && flink::classify(rel).wants_locks_child && !legacy_set_)
+      return false;
     if (rc != ZOK) return s_->error(rc, "reading " + abs(rel));
     ++missing_;
     if (ctx_.log)

@@ -78,6 +78,12 @@ class FlinkCapture {
   // Pins the file a record's pointer names: false when the file is gone because Flink
   // subsumed the record (its znode is gone too).
   [[nodiscard]] Result<bool> pin_record(const std::string& rel, const Znode& z);
+  // Whether the cluster directory `cluster` (the parent of a jobgraphs set) holds Flink's
+  // layout before 1.15, where a job graph takes its lock as a direct ephemeral child and has no
+  // `locks` child: a node of that layout (running_job_registry, checkpoint-counter, checkpoints)
+  // and none of the later one (jobs). Asked once per cluster; the restore decides the same way
+  // from the staged tree (staged_restore.cc, legacy_layout()).
+  [[nodiscard]] Result<bool> legacy_cluster(const std::string& cluster);
   bool replaced(const std::string& rel) const;
   // Removes `rel` and its subtree from `out`.
   static void drop(std::map<std::string, Znode>& out, const std::string& rel);
@@ -92,6 +98,10 @@ class FlinkCapture {
   std::set<std::string> exact_;           // captured counters: the live one is dropped
   std::set<std::string> done_;            // sets captured (by directory)
   std::set<std::string> lockless_;        // records of the set in hand seen without `locks`
+  // The set in hand is job graphs of the layout before 1.15: no `locks` child is expected (a
+  // job graph without one is not being subsumed there, and leaving it out lost every job).
+  bool legacy_set_ = false;
+  std::map<std::string, bool> legacy_clusters_;  // legacy_cluster()'s answers
   uint64_t records_ = 0, pins_ = 0, rereads_ = 0, missing_ = 0, marked_ = 0;
 };
 
