@@ -114,7 +114,7 @@ TEST(Schedule, MissedRunsRunOnceAndRestartsNeitherLoseNorRepeat) {
   h = wait_history(d, "due-while-down", 20,
                    [](const json& h) { return h.size() >= 1 && !any_running(h); });
   ASSERT_EQ(h.size(), 1u) << h.dump();
-  EXPECT_EQ(h[0]["status"], "Succeeded");
+  EXPECT_EQ(h[0]["status"], "Succeeded") << h.dump();
   std::this_thread::sleep_for(std::chrono::seconds(2));
   EXPECT_EQ(history(d, "due-while-down").size(), 1u);
   EXPECT_EQ(history(d, "hourly").size(), 1u);
@@ -130,14 +130,17 @@ TEST(Schedule, SuspendAndResumeOnlyApplyToPeriodicTasks) {
   auto r = d.cli({"backup", "suspend", "manual"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("manual"), std::string::npos) << r.err;
-  // A suspended periodic task does not run.
-  std::string past = format_iso_time(now_seconds() + 2);
-  ASSERT_EQ(d.cli({"backup", "create", "p", "--cluster", "prod", "--data-source", "Flink",
-                   "--path-type", "LocalDir", "--period", "1h", "--start-time", past})
-                .exit_code,
-            0);
+  // A suspended periodic task does not run. Its first run is due soon, but not before the
+  // suspend: two CLI calls of an ASan build on a loaded machine took more than 2 s.
+  const int64_t due = now_seconds() + 8;
+  ASSERT_EQ(
+      d.cli({"backup", "create", "p", "--cluster", "prod", "--data-source", "Flink", "--path-type",
+             "LocalDir", "--period", "1h", "--start-time", format_iso_time(due)})
+          .exit_code,
+      0);
   ASSERT_EQ(d.cli({"backup", "suspend", "p"}).exit_code, 0);
-  std::this_thread::sleep_for(std::chrono::seconds(4));
+  ASSERT_LT(now_seconds(), due) << "the suspend came after the run was due; the test says nothing";
+  std::this_thread::sleep_for(std::chrono::seconds(due + 2 - now_seconds()));
   EXPECT_EQ(history(d, "p").size(), 0u);
   auto list = json::parse(d.cli({"backup", "list", "--json"}).out);
   bool suspended = false;
