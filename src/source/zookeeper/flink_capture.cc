@@ -45,9 +45,13 @@ struct Acls {
   ~Acls() { deallocate_ACL_vector(&v); }
 };
 
-// Requests in flight at once while a set is read (the server stops reading a connection beyond
-// its globalOutstandingLimit, 1,000 by default).
-constexpr size_t kSetWave = 512;
+// Znodes read at once while sets are read, two requests each, dealt over the sessions (as the
+// tree reader's 2,000 requests in flight: the server stops reading a connection beyond its
+// globalOutstandingLimit, 1,000 by default).
+constexpr size_t kSetWave = 1000;
+// Jobs whose checkpoint sets (layout before 1.15) are read in one pass, in memory together: a
+// set holds the checkpoints Flink retains (1 by default, rarely more than a few).
+constexpr size_t kBatchJobs = 32;
 
 // One znode of a set read asynchronously: its data and Stat, its ACL, and, when asked, its
 // children. Filled by the C client's completion thread; read by the caller after Wave::wait().
@@ -254,7 +258,28 @@ Result<std::unique_ptr<FlinkCapture>> FlinkCapture::open(const Params& p, const 
   auto s = TRY(Session::open(p));
   // Reads after the tree reader's must not see an older state than it did.
   (void)s->sync(p.root);
-  return std::unique_ptr<FlinkCapture>(new FlinkCapture(std::move(s), p.root, pin, ctx));
+  // A second session for the pipelined reads, as the tree reader has (tree_reader.h: the server
+  // answers one session's requests in order), on the same server so that a znode the first
+  // session lists is there for the second. Where that cannot be had, one session reads.
+  std::unique_ptr<Session> second;
+  Params same = p;
+  const size_t chroot = p.connect.find('/');
+  bool pinned = true;
+  if (p.connect.substr(0, chroot).find(',') != std::string::npos) {
+    const char* server = zoo_get_current_server(s->zh());
+    const std::string at = server ? server : "";
+    pinned = !at.empty() && std::count(at.begin(), at.end(), ':') == 1;
+    same.connect = at + (chroot == std::string::npos ? "" : p.connect.substr(chroot));
+  }
+  if (pinned)
+    if (auto extra = Session::open(same)) second = std::move(*extra);
+  auto capture = std::unique_ptr<FlinkCapture>(new FlinkCapture(std::move(s), p.root, pin, ctx));
+  capture->zhs_.push_back(capture->s_->zh());
+  if (second) {
+    capture->zhs_.push_back(second->zh());
+    capture->s2_ = std::move(second);
+  }
+  return capture;
 }
 
 bool FlinkCapture::replaced(const std::string& rel) const {
@@ -286,7 +311,9 @@ Status FlinkCapture::merge(const std::string& rel, Znode& z, const Emit& emit) {
       TRY(capture_set(join(rel, "checkpoints"), join(rel, "checkpoint_id_counter")));
     } else if (auto info = classify(rel); info.kind == NodeKind::kLegacyCheckpointCounter) {
       // checkpoint-counter/<job> sorts before checkpoints/<job>: read those first, then it.
-      TRY(capture_set(join(join(parent_of(parent_of(rel)), "checkpoints"), info.job_id), rel));
+      const std::string dir = join(join(parent_of(parent_of(rel)), "checkpoints"), info.job_id);
+      if (!done_.contains(dir)) TRY(capture_legacy_batch(rel));
+      TRY(capture_set(dir, rel));
     } else if (kind(join(rel, kAnyCheckpoint)) == NodeKind::kLegacyCheckpoint) {
       TRY(capture_set(rel, ""));
     }
@@ -351,6 +378,11 @@ Status FlinkCapture::capture_set(const std::string& dir, const std::string& coun
     ctx_.log("Flink HA capture: the records under " + abs(dir) + " changed on each of " +
              std::to_string(kMaxAttempts) +
              " reads; keeping the last one (the backup's consistency says what it lacks)");
+  return keep_set(dir, counter, set);
+}
+
+Status FlinkCapture::keep_set(const std::string& dir, const std::string& counter,
+                              std::map<std::string, Znode>& set) {
   // The counter after the checkpoints: it is then ahead of every one of them.
   if (!counter.empty()) {
     std::map<std::string, Znode> read;
@@ -369,6 +401,55 @@ Status FlinkCapture::capture_set(const std::string& dir, const std::string& coun
   }
   subtrees_.insert(dir);
   done_.insert(dir);
+  return ok();
+}
+
+Status FlinkCapture::capture_legacy_batch(const std::string& counter) {
+  const std::string counters = parent_of(counter);
+  const std::string cluster = parent_of(counters);
+  Children children;
+  int rc = zoo_get_children(s_->zh(), abs(counters).c_str(), 0, &children.v);
+  if (rc == ZNONODE) return ok();
+  if (rc != ZOK) return s_->error(rc, "listing " + abs(counters));
+  std::vector<std::string> names(children.v.data, children.v.data + children.v.count);
+  std::sort(names.begin(), names.end());
+  const std::string first = counter.substr(counters.size() + 1);
+  std::vector<std::string> dirs, counts;
+  for (auto it = std::lower_bound(names.begin(), names.end(), first);
+       it != names.end() && dirs.size() < kBatchJobs; ++it) {
+    const std::string c = join(counters, *it);
+    const flink::NodeInfo info = flink::classify(c);
+    if (info.kind != NodeKind::kLegacyCheckpointCounter) continue;
+    const std::string dir = join(join(cluster, "checkpoints"), info.job_id);
+    if (done_.contains(dir)) continue;
+    dirs.push_back(dir);
+    counts.push_back(c);
+  }
+  if (dirs.size() < 2) return ok();  // capture_set() reads a lone set as well
+  if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
+  legacy_set_ = false;  // checkpoint sets: no `locks` child in this layout
+  std::map<std::string, Znode> all;
+  // A record that vanished meanwhile: each set is read again on its own (capture_set).
+  if (!TRY(read_records(dirs, 0, all, 0))) return ok();
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    const std::string& dir = dirs[i];
+    std::map<std::string, Znode> set;
+    if (auto d = all.find(dir); d != all.end()) set.insert(all.extract(d));
+    const std::string below = dir + "/";
+    for (auto it = all.lower_bound(below); it != all.end() && it->first.starts_with(below);) {
+      auto next = std::next(it);
+      set.insert(all.extract(it));
+      it = next;
+    }
+    bool stable = true;
+    for (const auto& [rel, z] : set)
+      if (parent_of(rel) == dir && is_record(flink::classify(rel).kind) &&
+          !TRY(pin_record(rel, z))) {
+        stable = false;  // subsumed meanwhile
+        break;
+      }
+    if (stable) TRY(keep_set(dir, counts[i], set));
+  }
   return ok();
 }
 
@@ -428,13 +509,13 @@ Result<bool> FlinkCapture::read_set(const std::string& dir, std::map<std::string
 }
 
 Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
-                                        int32_t parent_cversion,
-                                        std::map<std::string, Znode>& out) {
+                                        int32_t parent_cversion, std::map<std::string, Znode>& out,
+                                        int depth) {
   // Level by level: the records (depth 1), then the children of those that have some, down to
   // kMaxDepth, as read_node() walks one record. Each level in waves of kSetWave znodes.
   std::vector<NodeRead> level;
   for (const auto& rel : records)
-    level.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = 1});
+    level.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = depth});
   while (!level.empty()) {
     std::vector<NodeRead> next;
     for (size_t from = 0; from < level.size(); from += kSetWave) {
@@ -449,13 +530,14 @@ Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
       for (size_t i = from; i < to; ++i) {
         const std::string path = abs(level[i].rel);
         Request* r = &reqs[2 * (i - from)];
+        zhandle_t* zh = zhs_[i % zhs_.size()];
         wave.add();
-        if (int rc = zoo_aget(s_->zh(), path.c_str(), 0, on_data, r); rc != ZOK) {
+        if (int rc = zoo_aget(zh, path.c_str(), 0, on_data, r); rc != ZOK) {
           wave.done();
           level[i].data_rc = rc;
         }
         wave.add();
-        if (int rc = zoo_aget_acl(s_->zh(), path.c_str(), on_acl, r + 1); rc != ZOK) {
+        if (int rc = zoo_aget_acl(zh, path.c_str(), on_acl, r + 1); rc != ZOK) {
           wave.done();
           level[i].acl_rc = rc;
         }
@@ -472,8 +554,8 @@ Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
           continue;
         list_reqs.push_back({&lists, &n});
         lists.add();
-        if (int rc =
-                zoo_aget_children2(s_->zh(), abs(n.rel).c_str(), 0, on_children, &list_reqs.back());
+        if (int rc = zoo_aget_children2(zhs_[i % zhs_.size()], abs(n.rel).c_str(), 0, on_children,
+                                        &list_reqs.back());
             rc != ZOK) {
           lists.done();
           n.children_rc = rc;

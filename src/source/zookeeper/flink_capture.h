@@ -80,9 +80,18 @@ class FlinkCapture {
   [[nodiscard]] Result<bool> read_set(const std::string& dir, std::map<std::string, Znode>& out);
   // Reads the records `records` (children of a directory whose cversion is `parent_cversion`)
   // with their subtrees into `out`, pipelined; false when one of them vanished.
+  // `depth` is that of the records (1: children of a set's directory; 0 reads directories).
   [[nodiscard]] Result<bool> read_records(const std::vector<std::string>& records,
                                           int32_t parent_cversion,
-                                          std::map<std::string, Znode>& out);
+                                          std::map<std::string, Znode>& out, int depth = 1);
+  // Flink's layout before 1.15: captures the checkpoint sets of the jobs whose counters follow
+  // `counter` (itself included), up to kBatchJobs, in one pipelined read, since the tree
+  // reader meets the counters one after another and would otherwise wait for one set at a
+  // time. A set not stable in that read is left to capture_set().
+  [[nodiscard]] Status capture_legacy_batch(const std::string& counter);
+  // Keeps the captured `set` of `dir`, reading `counter` (if any) after it.
+  [[nodiscard]] Status keep_set(const std::string& dir, const std::string& counter,
+                                std::map<std::string, Znode>& set);
   // Reads the znode `rel` into `out` (with its persistent subtree); false when it vanished.
   [[nodiscard]] Result<bool> read_node(const std::string& rel, int32_t parent_cversion,
                                        std::map<std::string, Znode>& out, int depth);
@@ -102,6 +111,8 @@ class FlinkCapture {
   static void drop(std::map<std::string, Znode>& out, const std::string& rel);
 
   std::unique_ptr<Session> s_;
+  std::unique_ptr<Session> s2_;  // the second session of pipelined reads, when there is one
+  std::vector<zhandle_t*> zhs_;  // s_ and s2_
   std::string root_;
   const PinFile& pin_;
   const TaskContext& ctx_;
