@@ -185,11 +185,22 @@ void Inspector::line(std::string_view text) {
   if (path->empty()) return;
   NodeInfo info = classify(*path);
   if (!is_record(info.kind) && !is_counter(info.kind)) return;
-  if (j.is_null()) j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object()) return;
-  auto d = j.find("data");
   std::optional<std::string> data;
-  if (d != j.end() && d->is_string()) data = zookeeper::b64_decode(d->get<std::string>());
+  // The restore's own parser, whose fast path takes the canonical line without a JSON parser
+  // (most lines of a big tree are records: a JSON parse of each was a fifth of a backup's CPU).
+  // A line it refuses is looked at as any JSON, as before.
+  bool read = false;
+  if (j.is_null())
+    if (auto parsed = zookeeper::parse_line(std::string(text), 1)) {
+      data = std::move(parsed->second.data);
+      read = true;
+    }
+  if (!read) {
+    if (j.is_null()) j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object()) return;
+    auto d = j.find("data");
+    if (d != j.end() && d->is_string()) data = zookeeper::b64_decode(d->get<std::string>());
+  }
   if (is_counter(info.kind)) {
     if (auto v = data ? parse_counter(*data) : std::nullopt) counters_[info.job_id] = *v;
     return;

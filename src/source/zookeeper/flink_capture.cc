@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "io/spool.h"
 #include "source/flink/layout.h"
 #include "source/flink/pointer.h"
 #include "source/zookeeper/tree_reader.h"
@@ -43,9 +45,13 @@ struct Acls {
   ~Acls() { deallocate_ACL_vector(&v); }
 };
 
-// Requests in flight at once while a set is read (the server stops reading a connection beyond
-// its globalOutstandingLimit, 1,000 by default).
-constexpr size_t kSetWave = 512;
+// Znodes read at once while sets are read, two requests each, dealt over the sessions (as the
+// tree reader's 2,000 requests in flight: the server stops reading a connection beyond its
+// globalOutstandingLimit, 1,000 by default).
+constexpr size_t kSetWave = 1000;
+// Jobs whose checkpoint sets (layout before 1.15) are read in one pass, in memory together: a
+// set holds the checkpoints Flink retains (1 by default, rarely more than a few).
+constexpr size_t kBatchJobs = 32;
 
 // One znode of a set read asynchronously: its data and Stat, its ACL, and, when asked, its
 // children. Filled by the C client's completion thread; read by the caller after Wave::wait().
@@ -117,14 +123,163 @@ void on_children(int rc, const String_vector* names, const Stat* st, const void*
   r->wave->done();
 }
 
+void put_u32(std::string& out, size_t n) {
+  auto v = static_cast<uint32_t>(n);
+  out.append(reinterpret_cast<const char*>(&v), 4);
+}
+void put_str(std::string& out, std::string_view s) {
+  put_u32(out, s.size());
+  out += s;
+}
+
+// Reads what put_u32()/put_str() wrote; false past the end.
+struct Cut {
+  std::string_view in;
+  bool u32(uint32_t& v) {
+    if (in.size() < 4) return false;
+    std::memcpy(&v, in.data(), 4);
+    in.remove_prefix(4);
+    return true;
+  }
+  bool str(std::string& s) {
+    uint32_t n = 0;
+    if (!u32(n) || in.size() < n) return false;
+    s.assign(in.substr(0, n));
+    in.remove_prefix(n);
+    return true;
+  }
+};
+
 }  // namespace
+
+// Captured znodes in path order in an unnamed spool file (io::Spool), read back one at a time.
+// A record: u32 length, then the path, a flag byte (1: data not null, 2: sequential), the data,
+// the ACL count and each entry (perms, scheme, id); lengths and counts as u32 in host order.
+class FlinkCapture::Queue {
+ public:
+  explicit Queue(std::string dir) : dir_(std::move(dir)) {}
+
+  bool empty() const { return !head_ && unread_ == 0; }
+  // Whether znodes from `first` on can follow what is queued.
+  bool accepts(const std::string& first) const { return empty() || last_ < first; }
+
+  Status push(const std::string& rel, const Znode& z) {
+    if (empty() && spool_ && spool_->size() > 0) {  // drained: write the file again
+      TRY(spool_->truncate());
+      cursor_ = std::make_unique<io::SpoolCursor>(*spool_, 0);
+    }
+    if (!spool_) {
+      spool_ = std::make_unique<io::Spool>(TRY(io::Spool::create(dir_)));
+      cursor_ = std::make_unique<io::SpoolCursor>(*spool_, 0);
+    }
+    rec_.clear();
+    put_u32(rec_, 0);  // the length, below
+    put_str(rec_, rel);
+    rec_ += static_cast<char>((z.data ? 1 : 0) | (z.sequential ? 2 : 0));
+    put_str(rec_, z.data ? std::string_view(*z.data) : std::string_view());
+    put_u32(rec_, z.acl.size());
+    for (const auto& a : z.acl) {
+      put_u32(rec_, static_cast<uint32_t>(a.perms));
+      put_str(rec_, a.scheme);
+      put_str(rec_, a.id);
+    }
+    uint32_t len = static_cast<uint32_t>(rec_.size() - 4);
+    std::memcpy(rec_.data(), &len, 4);
+    TRY(spool_->append(rec_));
+    ++unread_;
+    last_ = rel;
+    return ok();
+  }
+
+  // The smallest queued znode (the caller may move from it before pop()), or null.
+  Result<std::pair<std::string, Znode>*> head() {
+    if (head_ || unread_ == 0) return head_ ? &*head_ : nullptr;
+    auto damaged = [] { return io_error("the Flink capture's spool file is damaged"); };
+    uint32_t len = 0;
+    if (!TRY(cursor_->read({reinterpret_cast<char*>(&len), 4}))) return damaged();
+    rec_.resize(len);
+    if (!TRY(cursor_->read({rec_.data(), rec_.size()}))) return damaged();
+    Cut c{rec_};
+    std::pair<std::string, Znode> n;
+    std::string data;
+    uint32_t count = 0;
+    if (!c.str(n.first) || c.in.empty()) return damaged();
+    const auto flags = static_cast<uint8_t>(c.in[0]);
+    c.in.remove_prefix(1);
+    if (!c.str(data) || !c.u32(count)) return damaged();
+    if (flags & 1) n.second.data = std::move(data);
+    n.second.sequential = (flags & 2) != 0;
+    for (uint32_t i = 0; i < count; ++i) {
+      Acl a;
+      uint32_t perms = 0;
+      if (!c.u32(perms) || !c.str(a.scheme) || !c.str(a.id)) return damaged();
+      a.perms = static_cast<int32_t>(perms);
+      n.second.acl.push_back(std::move(a));
+    }
+    --unread_;
+    head_ = std::move(n);
+    return &*head_;
+  }
+  void pop() { head_.reset(); }
+
+ private:
+  std::string dir_;
+  std::unique_ptr<io::Spool> spool_;
+  std::unique_ptr<io::SpoolCursor> cursor_;
+  std::string last_;  // the last path pushed
+  std::string rec_;
+  uint64_t unread_ = 0;  // pushed, not read back yet
+  std::optional<std::pair<std::string, Znode>> head_;
+};
+
+FlinkCapture::FlinkCapture(std::unique_ptr<Session> s, std::string root, const PinFile& pin,
+                           const TaskContext& ctx)
+    : s_(std::move(s)),
+      root_(std::move(root)),
+      pin_(pin),
+      ctx_(ctx),
+      queue_(std::make_unique<Queue>(ctx.staging_dir)) {}
+
+FlinkCapture::~FlinkCapture() = default;
+
+bool FlinkCapture::owns_subtree(const std::string& rel) {
+  using flink::classify;
+  const std::string_view name = std::string_view(rel).substr(rel.rfind('/') + 1);
+  if (name == "jobgraphs" || name == "execution-plans") {
+    NodeKind k = classify(join(rel, kAnyJob)).kind;
+    if (k == NodeKind::kJobGraph || k == NodeKind::kExecutionPlan) return true;
+  }
+  NodeKind k = classify(join(rel, kAnyCheckpoint)).kind;
+  return k == NodeKind::kCheckpoint || k == NodeKind::kLegacyCheckpoint;
+}
 
 Result<std::unique_ptr<FlinkCapture>> FlinkCapture::open(const Params& p, const PinFile& pin,
                                                          const TaskContext& ctx) {
   auto s = TRY(Session::open(p));
   // Reads after the tree reader's must not see an older state than it did.
   (void)s->sync(p.root);
-  return std::unique_ptr<FlinkCapture>(new FlinkCapture(std::move(s), p.root, pin, ctx));
+  // A second session for the pipelined reads, as the tree reader has (tree_reader.h: the server
+  // answers one session's requests in order), on the same server so that a znode the first
+  // session lists is there for the second. Where that cannot be had, one session reads.
+  std::unique_ptr<Session> second;
+  Params same = p;
+  const size_t chroot = p.connect.find('/');
+  bool pinned = true;
+  if (p.connect.substr(0, chroot).find(',') != std::string::npos) {
+    const char* server = zoo_get_current_server(s->zh());
+    const std::string at = server ? server : "";
+    pinned = !at.empty() && std::count(at.begin(), at.end(), ':') == 1;
+    same.connect = at + (chroot == std::string::npos ? "" : p.connect.substr(chroot));
+  }
+  if (pinned)
+    if (auto extra = Session::open(same)) second = std::move(*extra);
+  auto capture = std::unique_ptr<FlinkCapture>(new FlinkCapture(std::move(s), p.root, pin, ctx));
+  capture->zhs_.push_back(capture->s_->zh());
+  if (second) {
+    capture->zhs_.push_back(second->zh());
+    capture->s2_ = std::move(second);
+  }
+  return capture;
 }
 
 bool FlinkCapture::replaced(const std::string& rel) const {
@@ -156,26 +311,44 @@ Status FlinkCapture::merge(const std::string& rel, Znode& z, const Emit& emit) {
       TRY(capture_set(join(rel, "checkpoints"), join(rel, "checkpoint_id_counter")));
     } else if (auto info = classify(rel); info.kind == NodeKind::kLegacyCheckpointCounter) {
       // checkpoint-counter/<job> sorts before checkpoints/<job>: read those first, then it.
-      TRY(capture_set(join(join(parent_of(parent_of(rel)), "checkpoints"), info.job_id), rel));
+      const std::string dir = join(join(parent_of(parent_of(rel)), "checkpoints"), info.job_id);
+      if (!done_.contains(dir)) TRY(capture_legacy_batch(rel));
+      TRY(capture_set(dir, rel));
     } else if (kind(join(rel, kAnyCheckpoint)) == NodeKind::kLegacyCheckpoint) {
       TRY(capture_set(rel, ""));
     }
   }
-  while (!pending_.empty() && pending_.begin()->first < rel) {
-    auto node = pending_.extract(pending_.begin());
-    TRY(emit(node.key(), node.mapped()));
-  }
+  // A directory the tree reader left to the capture (owns_subtree) whose trigger above did not
+  // capture it (its parent was not met as a trigger): captured here, the counter left live.
+  if (!z.ephemeral && !done_.contains(rel) && owns_subtree(rel)) TRY(capture_set(rel, ""));
+  TRY(emit_pending(&rel, emit));
   if (replaced(rel)) return ok();
   return emit(rel, z);
 }
 
 Status FlinkCapture::finish(const Emit& emit) {
-  while (!pending_.empty()) {
-    auto node = pending_.extract(pending_.begin());
-    TRY(emit(node.key(), node.mapped()));
-  }
+  TRY(emit_pending(nullptr, emit));
   if (ctx_.log) ctx_.log(summary());
   return ok();
+}
+
+Status FlinkCapture::emit_pending(const std::string* before, const Emit& emit) {
+  for (;;) {
+    std::pair<std::string, Znode>* queued = TRY(queue_->head());
+    const bool held = !pending_.empty();
+    if (!queued && !held) return ok();
+    const bool from_queue = queued && (!held || queued->first < pending_.begin()->first);
+    const std::string& next = from_queue ? queued->first : pending_.begin()->first;
+    if (before && !(next < *before)) return ok();
+    if (from_queue) {
+      std::pair<std::string, Znode> n = std::move(*queued);
+      queue_->pop();
+      TRY(emit(n.first, n.second));
+    } else {
+      auto n = pending_.extract(pending_.begin());
+      TRY(emit(n.key(), n.mapped()));
+    }
+  }
 }
 
 std::string FlinkCapture::summary() const {
@@ -205,17 +378,78 @@ Status FlinkCapture::capture_set(const std::string& dir, const std::string& coun
     ctx_.log("Flink HA capture: the records under " + abs(dir) + " changed on each of " +
              std::to_string(kMaxAttempts) +
              " reads; keeping the last one (the backup's consistency says what it lacks)");
+  return keep_set(dir, counter, set);
+}
+
+Status FlinkCapture::keep_set(const std::string& dir, const std::string& counter,
+                              std::map<std::string, Znode>& set) {
   // The counter after the checkpoints: it is then ahead of every one of them.
   if (!counter.empty()) {
-    (void)TRY(read_node(counter, 0, set, kMaxDepth));
+    std::map<std::string, Znode> read;
+    (void)TRY(read_node(counter, 0, read, kMaxDepth));
+    for (auto& [rel, z] : read) pending_.insert_or_assign(rel, std::move(z));
     exact_.insert(counter);
   }
+  // Sets captured ahead of the reader (in path order, each after the last) wait on disk.
+  const bool queue = !set.empty() && queue_->accepts(set.begin()->first);
   for (auto& [rel, z] : set) {
     if (is_record(flink::classify(rel).kind)) ++records_;
-    pending_.insert_or_assign(rel, std::move(z));
+    if (queue)
+      TRY_CTX(queue_->push(rel, z), "capturing " + abs(dir));
+    else
+      pending_.insert_or_assign(rel, std::move(z));
   }
   subtrees_.insert(dir);
   done_.insert(dir);
+  return ok();
+}
+
+Status FlinkCapture::capture_legacy_batch(const std::string& counter) {
+  const std::string counters = parent_of(counter);
+  const std::string cluster = parent_of(counters);
+  Children children;
+  int rc = zoo_get_children(s_->zh(), abs(counters).c_str(), 0, &children.v);
+  if (rc == ZNONODE) return ok();
+  if (rc != ZOK) return s_->error(rc, "listing " + abs(counters));
+  std::vector<std::string> names(children.v.data, children.v.data + children.v.count);
+  std::sort(names.begin(), names.end());
+  const std::string first = counter.substr(counters.size() + 1);
+  std::vector<std::string> dirs, counts;
+  for (auto it = std::lower_bound(names.begin(), names.end(), first);
+       it != names.end() && dirs.size() < kBatchJobs; ++it) {
+    const std::string c = join(counters, *it);
+    const flink::NodeInfo info = flink::classify(c);
+    if (info.kind != NodeKind::kLegacyCheckpointCounter) continue;
+    const std::string dir = join(join(cluster, "checkpoints"), info.job_id);
+    if (done_.contains(dir)) continue;
+    dirs.push_back(dir);
+    counts.push_back(c);
+  }
+  if (dirs.size() < 2) return ok();  // capture_set() reads a lone set as well
+  if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
+  legacy_set_ = false;  // checkpoint sets: no `locks` child in this layout
+  std::map<std::string, Znode> all;
+  // A record that vanished meanwhile: each set is read again on its own (capture_set).
+  if (!TRY(read_records(dirs, 0, all, 0))) return ok();
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    const std::string& dir = dirs[i];
+    std::map<std::string, Znode> set;
+    if (auto d = all.find(dir); d != all.end()) set.insert(all.extract(d));
+    const std::string below = dir + "/";
+    for (auto it = all.lower_bound(below); it != all.end() && it->first.starts_with(below);) {
+      auto next = std::next(it);
+      set.insert(all.extract(it));
+      it = next;
+    }
+    bool stable = true;
+    for (const auto& [rel, z] : set)
+      if (parent_of(rel) == dir && is_record(flink::classify(rel).kind) &&
+          !TRY(pin_record(rel, z))) {
+        stable = false;  // subsumed meanwhile
+        break;
+      }
+    if (stable) TRY(keep_set(dir, counts[i], set));
+  }
   return ok();
 }
 
@@ -275,13 +509,13 @@ Result<bool> FlinkCapture::read_set(const std::string& dir, std::map<std::string
 }
 
 Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
-                                        int32_t parent_cversion,
-                                        std::map<std::string, Znode>& out) {
+                                        int32_t parent_cversion, std::map<std::string, Znode>& out,
+                                        int depth) {
   // Level by level: the records (depth 1), then the children of those that have some, down to
   // kMaxDepth, as read_node() walks one record. Each level in waves of kSetWave znodes.
   std::vector<NodeRead> level;
   for (const auto& rel : records)
-    level.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = 1});
+    level.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = depth});
   while (!level.empty()) {
     std::vector<NodeRead> next;
     for (size_t from = 0; from < level.size(); from += kSetWave) {
@@ -296,13 +530,14 @@ Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
       for (size_t i = from; i < to; ++i) {
         const std::string path = abs(level[i].rel);
         Request* r = &reqs[2 * (i - from)];
+        zhandle_t* zh = zhs_[i % zhs_.size()];
         wave.add();
-        if (int rc = zoo_aget(s_->zh(), path.c_str(), 0, on_data, r); rc != ZOK) {
+        if (int rc = zoo_aget(zh, path.c_str(), 0, on_data, r); rc != ZOK) {
           wave.done();
           level[i].data_rc = rc;
         }
         wave.add();
-        if (int rc = zoo_aget_acl(s_->zh(), path.c_str(), on_acl, r + 1); rc != ZOK) {
+        if (int rc = zoo_aget_acl(zh, path.c_str(), on_acl, r + 1); rc != ZOK) {
           wave.done();
           level[i].acl_rc = rc;
         }
@@ -319,8 +554,8 @@ Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
           continue;
         list_reqs.push_back({&lists, &n});
         lists.add();
-        if (int rc =
-                zoo_aget_children2(s_->zh(), abs(n.rel).c_str(), 0, on_children, &list_reqs.back());
+        if (int rc = zoo_aget_children2(zhs_[i % zhs_.size()], abs(n.rel).c_str(), 0, on_children,
+                                        &list_reqs.back());
             rc != ZOK) {
           lists.done();
           n.children_rc = rc;

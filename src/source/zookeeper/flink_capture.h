@@ -17,7 +17,8 @@
 //
 // A pointer whose file is missing while its znode stays is a real hole in the live cluster: it
 // is kept as it is, and the backup's consistency says "inconsistent" naming it (the capture
-// never hides a problem). Memory: the records of the sets being merged (a few per job).
+// never hides a problem). Memory: the records of the set in hand and a few per job; sets captured
+// ahead of the tree reader wait in a spool file.
 // Not thread-safe; one backup uses it on its own thread.
 #pragma once
 
@@ -53,13 +54,23 @@ class FlinkCapture {
   // After the tree: the captured records not emitted yet.
   [[nodiscard]] Status finish(const Emit& emit);
 
+  // Whether the capture reads the subtree below `rel` itself (a directory of records): the tree
+  // reader need not list or read it (TreeReader::skip_subtrees), since merge() drops the live
+  // read of every znode below it for the captured one. A function of the path alone, so that
+  // the reader can ask before the capture has met the directory; merge() captures every such
+  // directory it is handed.
+  static bool owns_subtree(const std::string& rel);
+
+  ~FlinkCapture();
+
   // For the task log.
   std::string summary() const;
 
  private:
+  class Queue;
+
   FlinkCapture(std::unique_ptr<Session> s, std::string root, const PinFile& pin,
-               const TaskContext& ctx)
-      : s_(std::move(s)), root_(std::move(root)), pin_(pin), ctx_(ctx) {}
+               const TaskContext& ctx);
 
   std::string abs(const std::string& rel) const { return rel == "/" ? root_ : root_ + rel; }
   // Reads the record set under `dir` (and, after it, the counter `counter` when not empty)
@@ -69,9 +80,18 @@ class FlinkCapture {
   [[nodiscard]] Result<bool> read_set(const std::string& dir, std::map<std::string, Znode>& out);
   // Reads the records `records` (children of a directory whose cversion is `parent_cversion`)
   // with their subtrees into `out`, pipelined; false when one of them vanished.
+  // `depth` is that of the records (1: children of a set's directory; 0 reads directories).
   [[nodiscard]] Result<bool> read_records(const std::vector<std::string>& records,
                                           int32_t parent_cversion,
-                                          std::map<std::string, Znode>& out);
+                                          std::map<std::string, Znode>& out, int depth = 1);
+  // Flink's layout before 1.15: captures the checkpoint sets of the jobs whose counters follow
+  // `counter` (itself included), up to kBatchJobs, in one pipelined read, since the tree
+  // reader meets the counters one after another and would otherwise wait for one set at a
+  // time. A set not stable in that read is left to capture_set().
+  [[nodiscard]] Status capture_legacy_batch(const std::string& counter);
+  // Keeps the captured `set` of `dir`, reading `counter` (if any) after it.
+  [[nodiscard]] Status keep_set(const std::string& dir, const std::string& counter,
+                                std::map<std::string, Znode>& set);
   // Reads the znode `rel` into `out` (with its persistent subtree); false when it vanished.
   [[nodiscard]] Result<bool> read_node(const std::string& rel, int32_t parent_cversion,
                                        std::map<std::string, Znode>& out, int depth);
@@ -85,19 +105,27 @@ class FlinkCapture {
   // from the staged tree (staged_restore.cc, legacy_layout()).
   [[nodiscard]] Result<bool> legacy_cluster(const std::string& cluster);
   bool replaced(const std::string& rel) const;
+  // Emits the captured znodes that sort before `*before` (all of them when it is null).
+  [[nodiscard]] Status emit_pending(const std::string* before, const Emit& emit);
   // Removes `rel` and its subtree from `out`.
   static void drop(std::map<std::string, Znode>& out, const std::string& rel);
 
   std::unique_ptr<Session> s_;
+  std::unique_ptr<Session> s2_;  // the second session of pipelined reads, when there is one
+  std::vector<zhandle_t*> zhs_;  // s_ and s2_
   std::string root_;
   const PinFile& pin_;
   const TaskContext& ctx_;
 
-  std::map<std::string, Znode> pending_;  // captured, not emitted yet
-  std::set<std::string> subtrees_;        // captured sets: live znodes below them are dropped
-  std::set<std::string> exact_;           // captured counters: the live one is dropped
-  std::set<std::string> done_;            // sets captured (by directory)
-  std::set<std::string> lockless_;        // records of the set in hand seen without `locks`
+  // Captured, not emitted yet: whole sets that sort after every set queued before them in
+  // queue_ (a spool file: Flink's layout before 1.15 has its checkpoint sets captured at their
+  // counters, all before the reader reaches the first of them), the rest in pending_.
+  std::map<std::string, Znode> pending_;
+  std::unique_ptr<Queue> queue_;
+  std::set<std::string> subtrees_;  // captured sets: live znodes below them are dropped
+  std::set<std::string> exact_;     // captured counters: the live one is dropped
+  std::set<std::string> done_;      // sets captured (by directory)
+  std::set<std::string> lockless_;  // records of the set in hand seen without `locks`
   // The set in hand is job graphs of the layout before 1.15: no `locks` child is expected (a
   // job graph without one is not being subsumed there, and leaving it out lost every job).
   bool legacy_set_ = false;

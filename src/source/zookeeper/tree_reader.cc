@@ -144,7 +144,7 @@ Status TreeReader::read(const ZnodeSink& visit) {
         failure = s_.error(r->rc, "reading " + r->path).error();
         continue;
       }
-      if (!r->listing && r->stat.numChildren > 0) {
+      if (!r->listing && r->stat.numChildren > 0 && !(skip_ && skip_(r->rel))) {
         unlisted.emplace(r->rel, r);
         continue;
       }

@@ -61,6 +61,11 @@ class TreeReader {
   // session lists must not be missing for the session that reads it.
   [[nodiscard]] Status open_sessions(const Params& p);
 
+  // Znodes whose children someone else reads (a Flink capture reads its record sets itself):
+  // `skip(rel)` true means `rel` is still handed to the sink but its subtree is not listed or
+  // read. Called on the reading thread, once per znode with children. Set before read().
+  void skip_subtrees(std::function<bool(const std::string& rel)> skip) { skip_ = std::move(skip); }
+
   // Reads the tree into `sink`. kNotFound when the root does not exist; znodes that vanish while
   // being read are skipped; kCancelled when the task is. Waits for every request in flight
   // before it returns, also on failure.
@@ -90,6 +95,7 @@ class TreeReader {
   std::condition_variable cv_;
   std::vector<Req*> done_;
   std::atomic<size_t> inflight_{0};
+  std::function<bool(const std::string&)> skip_;
 };
 
 }  // namespace flinkbr::source::zookeeper

@@ -70,6 +70,8 @@ class ZkSource final : public MetadataSource {
     // captured as one unit (flink_capture.h).
     std::unique_ptr<FlinkCapture> capture;
     if (ctx.pin) capture = TRY(FlinkCapture::open(p_, *ctx.pin, ctx));
+    // What the capture reads itself is not read twice (it replaces the live read).
+    if (capture) reader.skip_subtrees(&FlinkCapture::owns_subtree);
     auto read = reader.read([&](const std::string& rel, Znode& z) -> Status {
       return capture ? capture->merge(rel, z, emit) : emit(rel, z);
     });
