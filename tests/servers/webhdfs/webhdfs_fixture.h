@@ -56,6 +56,9 @@ struct WebHdfsOptions {
 
 class WebHdfsServer {
  public:
+  // How long the server may take to print its ports.
+  static constexpr int kStartSeconds = 60;
+
   explicit WebHdfsServer(WebHdfsOptions options = {}) : options_(std::move(options)) { start(); }
 
   ~WebHdfsServer() { stop(); }
@@ -239,7 +242,9 @@ class WebHdfsServer {
     ::setpgid(pid_, pid_);  // also here: no race with the child's own setpgid
 
     std::string line;
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    // Generous: python3 importing its modules on a machine loaded by an ASan suite took over
+    // 10 s once.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kStartSeconds);
     bool got_line = false;
     while (!got_line) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -270,7 +275,8 @@ class WebHdfsServer {
       } else if (exited) {
         error_ = "webhdfs test server exited at start: " + log_tail();
       } else {
-        error_ = "webhdfs test server did not print its ports within 10 s: " + log_tail();
+        error_ = "webhdfs test server did not print its ports within " +
+                 std::to_string(kStartSeconds) + " s: " + log_tail();
       }
       return;
     }
