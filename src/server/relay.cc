@@ -71,6 +71,14 @@ Result<RelayAnswer> GroupRelay::submit(const std::string& operation, const std::
   for (;;) {
     const auto elapsed = Clock::now() - start;
     auto now = store_.get_command(cmd.id);
+    if (!now && now.error().code == Errc::kNotFound)
+      // Deleted under the standby (by hand, or pruned): no answer will ever come, and whether an
+      // active took it cannot be known any more.
+      return make_error(Errc::kUnavailable,
+                        "the command that handed this call (" + what + ") to " + who +
+                            " was removed from the state database before it was answered; it "
+                            "may have been carried out: check the state of '" +
+                            target + "' before sending it again");
     if (now && now->state == store::CommandState::kDone) {
       RelayAnswer answer{.status = now->http_status, .retry_after_seconds = now->retry_after};
       answer.body = json::parse(now->body, nullptr, /*allow_exceptions=*/false);
@@ -97,7 +105,8 @@ Result<RelayAnswer> GroupRelay::submit(const std::string& operation, const std::
                               who + " took this call (" + what + "): " + withdrawn.error().message +
                               "; check the state of '" + target + "' before sending it again");
       if (*withdrawn) return nothing_done();
-      continue;
+      // Not pending any more: an active took it (its answer is awaited below), or the row could
+      // not be read. Either way the loop waits before it looks again, never spins.
     }
     seen = wait(store::kResultsChannel, seen);
     if (stopping()) return make_error(Errc::kUnavailable, "this manager is stopping", {}, true);
@@ -181,8 +190,11 @@ void GroupRelay::execute_loop() {
         }
         if (!claimed->has_value()) break;
         store::RelayCommand cmd = std::move(**claimed);
-        spdlog::info("relay: carrying out {} '{}' for {} (from {})", cmd.operation, cmd.target,
-                     cmd.user, cmd.origin.empty() ? "a standby" : cmd.origin);
+        // The row may have been written by hand: what it names is logged sanitized.
+        spdlog::info("relay: carrying out {} '{}' for {} (from {})",
+                     sanitize_for_log(cmd.operation), sanitize_for_log(cmd.target, 255),
+                     sanitize_for_log(cmd.user),
+                     cmd.origin.empty() ? "a standby" : sanitize_for_log(cmd.origin, 255));
         auto done = std::make_shared<std::atomic<bool>>(false);
         std::lock_guard g(workers_mu_);
         workers_.push_back({std::thread([this, fenced, epoch, cmd, done] {
@@ -192,7 +204,8 @@ void GroupRelay::execute_loop() {
                                                                   answer.retry_after_seconds);
                                   !f)
                                 spdlog::error("relay: cannot record the answer to {} '{}': {}",
-                                              cmd.operation, cmd.target, f.error().message);
+                                              sanitize_for_log(cmd.operation),
+                                              sanitize_for_log(cmd.target, 255), f.error().message);
                               done->store(true);
                             }),
                             done});

@@ -446,5 +446,90 @@ TEST_F(GroupRelayEndToEnd,
             1);
 }
 
+// A command row is data: whoever holds the state database's credentials (or a careless operator
+// with psql) can write one. The active carries out the relayed calls only, never a user's
+// password, role or deletion named by a row; and what a row names reaches the log sanitized.
+TEST_F(GroupRelayEndToEnd,
+       AHandWrittenCommandForAnythingButARelayedCallIsRefusedAndChangesNothing) {
+  Answer created = call(first_->port(), "POST", "/api/v1/users", admin_,
+                        {{"name", "olga"}, {"role", "operator"}, {"password", "olga-pass-1"}});
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  const std::string hash_before =
+      state_sql("SELECT password_hash FROM flinkbr.users WHERE name = 'olga'").at(0).at(0);
+  auto insert = [&](const std::string& operation, const std::string& target,
+                    const std::string& args) {
+    state_sql(
+        "INSERT INTO flinkbr.relay_commands (operation, target, args, user_name, origin, "
+        "created_at, deadline, state, epoch, http_status, body, retry_after, finished_at) VALUES "
+        "(" +
+        operation + ", '" + target + "', '" + args +
+        "', 'admin', 'psql', floor(extract(epoch from now()))::bigint, "
+        "floor(extract(epoch from now()))::bigint + 60, 'pending', 0, 0, '', 0, 0); "
+        "NOTIFY flinkbr_commands");
+  };
+  insert("'user.password'", "olga", R"({"password":"taken-over-1"})");
+  insert("'user.role'", "olga", R"({"role":"administrator"})");
+  insert("'user.delete'", "olga", "");
+  insert("E'backup.run\\n[error] FORGED LOG LINE'", "nightly", "");
+  for (int i = 0; i < 150; ++i) {
+    if (count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'done'") == 4) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const Rows done = state_sql(
+      "SELECT operation, state, http_status, body FROM flinkbr.relay_commands ORDER BY id");
+  ASSERT_EQ(done.size(), 4u);
+  for (const auto& row : done) {
+    EXPECT_EQ(row[1], "done") << row[0] << logs();
+    EXPECT_EQ(row[2], "400") << row[0] << " " << row[3];
+    json body = json::parse(row[3], nullptr, false);
+    EXPECT_EQ(body["error"]["code"], "invalid_argument") << row[3];
+  }
+  EXPECT_EQ(json::parse(done[0][3])["error"]["message"],
+            "operation: 'user.password' is not a call that a standby hands to the active manager; "
+            "nothing was done");
+  EXPECT_EQ(json::parse(done[3][3])["error"]["message"],
+            "operation: 'backup.run?[error] FORGED LOG LINE' is not a call that a standby hands "
+            "to the active manager; nothing was done");
+  // Nothing changed: the password, the role, the user; no run.
+  const Rows olga = state_sql("SELECT password_hash, role FROM flinkbr.users WHERE name = 'olga'");
+  ASSERT_EQ(olga.size(), 1u);
+  EXPECT_EQ(olga[0][0], hash_before);
+  EXPECT_EQ(olga[0][1], "operator");
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.audit_log WHERE outcome = 'ok' AND action IN "
+                  "('user.password', 'user.role', 'user.delete')"),
+            0);
+  // The forged name left no line of its own in the active's log.
+  const std::string log = read_file(first_->root() + "/daemon.log");
+  EXPECT_EQ(log.find("\n[error] FORGED LOG LINE"), std::string::npos) << log;
+}
+
+// A careless operator deletes a command while the active carries it out: the standby's client
+// gets an answer saying so, never a hang (before: the standby's thread spun on the missing row
+// for ever and the client waited until its own timeout).
+TEST_F(GroupRelayEndToEnd, ACommandDeletedByHandWhileTheActiveCarriesItOutIsAnsweredNotHung) {
+  first_->set_status_delay(20);
+  auto stopping = std::async(std::launch::async, [&] {
+    return call(second_->port, "POST", "/api/v1/clusters/prod/service/stop", admin_);
+  });
+  for (int i = 0; i < 100; ++i) {
+    if (count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'claimed'") == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'claimed'"), 1)
+      << logs();
+  state_sql("DELETE FROM flinkbr.relay_commands");
+  Answer answer = stopping.get();
+  EXPECT_EQ(answer.status, 503) << answer.body.dump() << logs();
+  EXPECT_EQ(answer.body["error"]["code"], "unavailable");
+  EXPECT_EQ(answer.body["error"]["message"],
+            "the command that handed this call (service.stop 'prod') to the active manager "
+            "(http://127.0.0.1:" +
+                std::to_string(first_->port()) +
+                ") was removed from the state database before it was answered; it may have been "
+                "carried out: check the state of 'prod' before sending it again");
+  EXPECT_EQ(answer.retry_after, "");
+}
+
 }  // namespace
 }  // namespace flinkbr::e2e
