@@ -44,15 +44,19 @@ Result<RelayAnswer> GroupRelay::submit(const std::string& operation, const std::
                                        const std::string& args, const std::string& user) {
   const auto start = Clock::now();
   uint64_t seen = listener_ ? listener_->count(store::kResultsChannel) : 0;
-  // The deadline in the row is for the active: it takes no command its standby gave up on.
-  auto cmd = TRY_CTX(
-      store_.create_command({.operation = operation,
-                             .target = target,
-                             .args = args,
-                             .user = user,
-                             .origin = member_.address(),
-                             .deadline = now_seconds() + seconds_ceil(options_.wait_for_claim)}),
-      "handing the call to the group's active manager");
+  // The deadline in the row is for the active: it takes no command its standby gave up on. Both
+  // times are the database's (Store::database_now), as the active's claim compares them.
+  const int64_t created =
+      TRY_CTX(store_.database_now(), "handing the call to the group's active manager");
+  auto cmd =
+      TRY_CTX(store_.create_command({.operation = operation,
+                                     .target = target,
+                                     .args = args,
+                                     .user = user,
+                                     .origin = member_.address(),
+                                     .created_at = created,
+                                     .deadline = created + seconds_ceil(options_.wait_for_claim)}),
+              "handing the call to the group's active manager");
   const std::string active = member_.active_address();
   const std::string who =
       "the active manager" + (active.empty() ? std::string() : " (" + active + ")");
@@ -173,8 +177,11 @@ void GroupRelay::execute_loop() {
           st = std::unexpected(n.error());
         }
       }
+      // The database's clock, which stamped the commands (Store::database_now).
+      auto now = fenced->database_now();
+      if (!now) st = std::unexpected(now.error());
       if (st && Clock::now() - pruned > std::chrono::minutes(1)) {
-        const int64_t before = now_seconds() - options_.keep.count();
+        const int64_t before = *now - options_.keep.count();
         if (auto a = fenced->prune_commands(before); !a)
           st = a;
         else if (auto b = fenced->prune_events(before); !b)
@@ -183,7 +190,7 @@ void GroupRelay::execute_loop() {
           pruned = Clock::now();
       }
       while (st && !stopping()) {
-        auto claimed = fenced->claim_command(epoch, now_seconds());
+        auto claimed = fenced->claim_command(epoch, *now);
         if (!claimed) {
           st = std::unexpected(claimed.error());
           break;

@@ -15,6 +15,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -70,12 +72,15 @@ double wait_for_role(int port, const std::string& role, double limit_s) {
 struct Member {
   pid_t pid = -1;
   int port = 0;
-  Member(const std::string& config, const std::string& log) : port(free_port()) {
+  Member(const std::string& config, const std::string& log,
+         const std::map<std::string, std::string>& env = {})
+      : port(free_port()) {
     pid = fork();
     if (pid == 0) {
       std::freopen(log.c_str(), "a", stdout);
       std::freopen(log.c_str(), "a", stderr);
       setenv("FLINKBR_LISTEN", ("127.0.0.1:" + std::to_string(port)).c_str(), 1);
+      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
       execl(FLINKBR_BINARY, FLINKBR_BINARY, "serve", "--config", config.c_str(), nullptr);
       _exit(127);
     }
@@ -529,6 +534,56 @@ TEST_F(GroupRelayEndToEnd, ACommandDeletedByHandWhileTheActiveCarriesItOutIsAnsw
                 ") was removed from the state database before it was answered; it may have been "
                 "carried out: check the state of 'prod' before sending it again");
   EXPECT_EQ(answer.retry_after, "");
+}
+
+// The members' clocks are never compared: a standby whose clock is two minutes behind (set wrong,
+// or its NTP down) wrote commands whose deadline, in its own time, had passed in the active's, so
+// the active never took them and every call relayed from it failed after 30 s, "nothing was
+// done". The relay's times are the database's.
+TEST_F(GroupRelayEndToEnd, AStandbyWhoseClockIsOffRelaysAsAnyOther) {
+  second_.reset();
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  const std::string log = first_->root() + "/skewed.log";
+  second_ = std::make_unique<Member>(
+      first_->root() + "/flinkbr.yaml", log,
+      std::map<std::string, std::string>{
+          {"LD_PRELOAD", FLINKBR_SKEWED_CLOCK},
+          {"FLINKBR_TEST_CLOCK_OFFSET", "-120"},
+          // The preloaded library comes before the sanitized daemon's runtime (--sanitize).
+          {"ASAN_OPTIONS", std::string(asan ? asan : "") + ":verify_asan_link_order=0"}});
+  ASSERT_GE(wait_for_role(second_->port, "standby", 15), 0)
+      << health(second_->port).dump() << read_file(log);
+  // The standby's clock really is off: its log's lines are stamped about two minutes ago
+  // ("2026-12-06T18:10:18.123Z info ...").
+  {
+    const std::string text = read_file(log);
+    std::tm tm{};
+    bool stamped = false;
+    for (size_t at = 0; at < text.size() && !stamped; at = text.find('\n', at) + 1) {
+      stamped = strptime(text.c_str() + at, "%Y-%m-%dT%H:%M:%S", &tm) != nullptr;
+      if (text.find('\n', at) == std::string::npos) break;
+    }
+    ASSERT_TRUE(stamped) << text;
+    const int64_t behind = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count() -
+                           timegm(&tm);
+    EXPECT_GT(behind, 60) << text;
+    EXPECT_LT(behind, 180) << text;
+  }
+
+  Answer run = call(second_->port, "POST", "/api/v1/backup-tasks/nightly/run", admin_);
+  EXPECT_EQ(run.status, 202) << run.body.dump() << logs() << read_file(log);
+  EXPECT_EQ(run.body["status"], "Running");
+  // The row's times are the database's, not the standby's (two minutes off).
+  const Rows cmd = state_sql(
+      "SELECT abs(created_at - floor(extract(epoch FROM now()))::bigint), deadline - created_at, "
+      "state FROM flinkbr.relay_commands");
+  ASSERT_EQ(cmd.size(), 1u);
+  EXPECT_LT(std::stoll(cmd[0][0]), 60) << "created_at is not the database's time";
+  EXPECT_EQ(cmd[0][1], "30");
+  EXPECT_EQ(cmd[0][2], "done");
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 1);
 }
 
 }  // namespace
