@@ -453,8 +453,18 @@ struct Api::Impl {
     // A handler that relays must be listed, or the active would refuse its command.
     if (!is_relayed_action(c.action))
       return std::unexpected(internal_error("'" + c.action + "' is not a relayed call"));
-    // The wait may be long (up to the relay's bounds): the thread is lent out meanwhile.
-    WorkerPool::Hold hold = c.lent_out ? WorkerPool::Hold() : lend_thread();
+    // The wait may be long (up to the relay's bounds): the thread is lent out meanwhile, and
+    // counts as a slow call (per user and in all), as a slow route's does. Without the quota,
+    // calls waiting for an active that does not take them held every thread of the pool, and the
+    // standby answered nothing else, not even its health, until they gave up.
+    std::optional<Quota::Slot> slot;
+    WorkerPool::Hold hold;
+    if (!c.lent_out) {
+      auto taken = slow_quota.take(c.user->name);
+      if (!taken) return std::unexpected(std::move(taken.error()));
+      slot.emplace(std::move(*taken));
+      hold = lend_thread();
+    }
     auto answer = relay->submit(c.action, c.param(1), c.req.body, c.user->name);
     if (!answer) return std::unexpected(std::move(answer.error()));
     c.answered_by_active = true;

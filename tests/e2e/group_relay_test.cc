@@ -24,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -584,6 +585,69 @@ TEST_F(GroupRelayEndToEnd, AStandbyWhoseClockIsOffRelaysAsAnyOther) {
   EXPECT_EQ(cmd[0][1], "30");
   EXPECT_EQ(cmd[0][2], "done");
   EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 1);
+}
+
+// Calls waiting on a standby for an active that does not take them (stopped, not yet replaced)
+// are capped as slow calls: a user's fifth is refused at once, and the standby keeps answering
+// everything else. Before, each waiting call held a thread of the request pool, and 70 of them
+// left the standby answering nothing, its health included, until they gave up 30 s later.
+TEST_F(GroupRelayEndToEnd, CallsWaitingOnAStandbyAreCappedAndItsApiKeepsAnswering) {
+  // A standby that judges the stopped active's lease over only after 60 s, so that the calls
+  // stay pending for their whole 30 s.
+  std::string config = read_file(first_->root() + "/flinkbr.yaml");
+  const size_t at = config.find("lease_timeout: 3s");
+  ASSERT_NE(at, std::string::npos) << config;
+  config.replace(at, 17, "lease_timeout: 60s");
+  const std::string patient = first_->root() + "/patient.yaml";
+  {
+    std::FILE* f = std::fopen(patient.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(config.c_str(), f);
+    std::fclose(f);
+  }
+  second_.reset();
+  second_ = std::make_unique<Member>(patient, second_log());
+  ASSERT_GE(wait_for_role(second_->port, "standby", 15), 0)
+      << health(second_->port).dump() << read_file(second_log());
+  ASSERT_EQ(::kill(first_->pid(), SIGSTOP), 0);
+
+  constexpr int kCalls = 70;
+  std::vector<std::future<Answer>> calls;
+  for (int i = 0; i < kCalls; ++i)
+    calls.push_back(std::async(std::launch::async, [&] {
+      return call(second_->port, "POST", "/api/v1/backup-tasks/nightly/run", admin_);
+    }));
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // The standby answers its health while the calls wait (within 20 s; they wait 30 s).
+  httplib::Client c("127.0.0.1", second_->port);
+  c.set_read_timeout(std::chrono::seconds(20));
+  auto h = c.Get("/api/v1/health");
+  ASSERT_TRUE(h) << "the standby does not answer while relayed calls wait";
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(json::parse(h->body)["role"], "standby");
+
+  int refused = 0, gave_up = 0;
+  for (auto& f : calls) {
+    Answer a = f.get();
+    if (a.status == 429) {
+      ++refused;
+      EXPECT_EQ(a.body["error"]["message"],
+                "too many long-running calls of user 'admin' at once (at most 4); retry when one "
+                "has ended");
+      EXPECT_EQ(a.retry_after, "5");
+    } else {
+      ++gave_up;
+      EXPECT_EQ(a.status, 503) << a.body.dump();
+      EXPECT_EQ(a.retry_after, "5");
+    }
+  }
+  EXPECT_EQ(gave_up, 4);
+  EXPECT_EQ(refused, kCalls - 4);
+  // Only the calls that waited wrote a command, each withdrawn: nothing ran.
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands"), 4);
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'expired'"), 4);
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 0);
+  first_->kill9();
 }
 
 }  // namespace
