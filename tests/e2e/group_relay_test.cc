@@ -162,6 +162,28 @@ class GroupRelayEndToEnd : public ::testing::Test {
   std::string second_log() const { return first_->root() + "/second.log"; }
   Rows state_sql(const std::string& query) const { return sql(server_->dsn(db_), query); }
   int64_t count(const std::string& query) const { return std::stoll(state_sql(query).at(0).at(0)); }
+  // A pending command written by hand, as psql would (`operation` as an SQL literal), and the
+  // NOTIFY that wakes the active.
+  void insert_command(const std::string& operation, const std::string& target,
+                      const std::string& args, const std::string& user = "admin") const {
+    state_sql(
+        "INSERT INTO flinkbr.relay_commands (operation, target, args, user_name, origin, "
+        "created_at, deadline, state, epoch, http_status, body, retry_after, finished_at) VALUES "
+        "(" +
+        operation + ", '" + target + "', '" + args + "', '" + user +
+        "', 'psql', floor(extract(epoch from now()))::bigint, "
+        "floor(extract(epoch from now()))::bigint + 60, 'pending', 0, 0, '', 0, 0); "
+        "NOTIFY flinkbr_commands");
+  }
+  // Waits until `n` commands are done; their operation, http_status and body, oldest first.
+  Rows wait_for_done(int n) const {
+    for (int i = 0; i < 150; ++i) {
+      if (count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'done'") == n) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return state_sql(
+        "SELECT operation, state, http_status, body FROM flinkbr.relay_commands ORDER BY id");
+  }
   std::string logs() const {
     return "--- active:\n" + read_file(first_->root() + "/daemon.log") + "--- standby:\n" +
            read_file(second_log());
@@ -462,27 +484,11 @@ TEST_F(GroupRelayEndToEnd,
   ASSERT_EQ(created.status, 201) << created.body.dump();
   const std::string hash_before =
       state_sql("SELECT password_hash FROM flinkbr.users WHERE name = 'olga'").at(0).at(0);
-  auto insert = [&](const std::string& operation, const std::string& target,
-                    const std::string& args) {
-    state_sql(
-        "INSERT INTO flinkbr.relay_commands (operation, target, args, user_name, origin, "
-        "created_at, deadline, state, epoch, http_status, body, retry_after, finished_at) VALUES "
-        "(" +
-        operation + ", '" + target + "', '" + args +
-        "', 'admin', 'psql', floor(extract(epoch from now()))::bigint, "
-        "floor(extract(epoch from now()))::bigint + 60, 'pending', 0, 0, '', 0, 0); "
-        "NOTIFY flinkbr_commands");
-  };
-  insert("'user.password'", "olga", R"({"password":"taken-over-1"})");
-  insert("'user.role'", "olga", R"({"role":"administrator"})");
-  insert("'user.delete'", "olga", "");
-  insert("E'backup.run\\n[error] FORGED LOG LINE'", "nightly", "");
-  for (int i = 0; i < 150; ++i) {
-    if (count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'done'") == 4) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  const Rows done = state_sql(
-      "SELECT operation, state, http_status, body FROM flinkbr.relay_commands ORDER BY id");
+  insert_command("'user.password'", "olga", R"({"password":"taken-over-1"})");
+  insert_command("'user.role'", "olga", R"({"role":"administrator"})");
+  insert_command("'user.delete'", "olga", "");
+  insert_command("E'backup.run\\n[error] FORGED LOG LINE'", "nightly", "");
+  const Rows done = wait_for_done(4);
   ASSERT_EQ(done.size(), 4u);
   for (const auto& row : done) {
     EXPECT_EQ(row[1], "done") << row[0] << logs();
@@ -651,6 +657,25 @@ TEST_F(GroupRelayEndToEnd, CallsWaitingOnAStandbyAreCappedAndItsApiKeepsAnswerin
   EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'expired'"), 4);
   EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 0);
   first_->kill9();
+}
+
+// A command in the name of a user who was demoted, or deleted, after it was written (or who
+// never existed): the active reads the user again and refuses; nothing runs.
+TEST_F(GroupRelayEndToEnd, ACommandOfAUserDemotedOrGoneIsRefusedByTheActive) {
+  Answer created = call(first_->port(), "POST", "/api/v1/users", admin_,
+                        {{"name", "olga"}, {"role", "viewer"}, {"password", "olga-pass-1"}});
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  insert_command("'backup.run'", "nightly", "", "olga");
+  insert_command("'backup.run'", "nightly", "", "nobody");
+  const Rows done = wait_for_done(2);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0][2], "403") << done[0][3] << logs();
+  EXPECT_EQ(json::parse(done[0][3])["error"]["message"],
+            "the operator role is required to run a backup");
+  EXPECT_EQ(done[1][2], "401") << done[1][3];
+  EXPECT_EQ(json::parse(done[1][3])["error"]["message"],
+            "user 'nobody' no longer exists; log in again");
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 0);
 }
 
 }  // namespace
