@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <charconv>
@@ -172,6 +173,20 @@ constexpr std::pair<std::string_view, std::string_view> kSlowRoutes[] = {
     {"POST", "/clusters/([^/]+)/service/stop"},
     {"POST", "/clusters/([^/]+)/service/start"},
 };
+
+// The calls a standby hands to the active (docs/design.md, "The command relay"): those that run
+// work or whose checks only the active can make. The active carries out these and nothing else,
+// whatever a command row names: the row is data that anyone holding the state database's
+// credentials can write, and a password, a role or a user must never change through it (a
+// password would also rest in the row as clear text).
+constexpr std::string_view kRelayedActions[] = {
+    "backup.run",    "backup.suspend", "backup.resume", "backup.delete", "restore.start",
+    "restore.retry", "restore.delete", "service.stop",  "service.start",
+};
+
+bool is_relayed_action(std::string_view action) {
+  return std::ranges::find(kRelayedActions, action) != std::end(kRelayedActions);
+}
 
 Status require(const json& body, std::string_view field) {
   if (string_field(body, field).empty())
@@ -435,8 +450,21 @@ struct Api::Impl {
   // the active answered. nullopt where this member carries the call out itself.
   std::optional<Result<Reply>> relayed(Call& c) {
     if (!relay || c.relayed_in || relay->acts_here()) return std::nullopt;
-    // The wait may be long (up to the relay's bounds): the thread is lent out meanwhile.
-    WorkerPool::Hold hold = c.lent_out ? WorkerPool::Hold() : lend_thread();
+    // A handler that relays must be listed, or the active would refuse its command.
+    if (!is_relayed_action(c.action))
+      return std::unexpected(internal_error("'" + c.action + "' is not a relayed call"));
+    // The wait may be long (up to the relay's bounds): the thread is lent out meanwhile, and
+    // counts as a slow call (per user and in all), as a slow route's does. Without the quota,
+    // calls waiting for an active that does not take them held every thread of the pool, and the
+    // standby answered nothing else, not even its health, until they gave up.
+    std::optional<Quota::Slot> slot;
+    WorkerPool::Hold hold;
+    if (!c.lent_out) {
+      auto taken = slow_quota.take(c.user->name);
+      if (!taken) return std::unexpected(std::move(taken.error()));
+      slot.emplace(std::move(*taken));
+      hold = lend_thread();
+    }
     auto answer = relay->submit(c.action, c.param(1), c.req.body, c.user->name);
     if (!answer) return std::unexpected(std::move(answer.error()));
     c.answered_by_active = true;
@@ -449,19 +477,24 @@ struct Api::Impl {
   RelayAnswer execute(const store::RelayCommand& cmd) {
     const Route* route = nullptr;
     for (const auto& r : routes)
-      if (r.action == cmd.operation && r.pattern.find("([^/]+)") != std::string::npos) route = &r;
+      if (r.action == cmd.operation && is_relayed_action(r.action) &&
+          r.pattern.find("([^/]+)") != std::string::npos)
+        route = &r;
     httplib::Request req;
     req.body = cmd.args;
     req.remote_addr = cmd.origin;
-    Call call{.req = req, .action = cmd.operation, .relayed_in = true};
+    // A command row may have been written by hand: what it names reaches the audit trail and the
+    // log only sanitized.
+    Call call{.req = req, .action = sanitize_for_log(cmd.operation, 64), .relayed_in = true};
     call.target = sanitize_for_log(cmd.target, 255);
     // The route's path with the command's target, matched by the route's own pattern, so that
     // the handler reads its parameter as for a request (the string outlives the match).
     std::string path;
     Result<Reply> out = [&]() -> Result<Reply> {
       if (!route)
-        return invalid_argument("operation",
-                                "unknown operation '" + sanitize_for_log(cmd.operation, 64) + "'");
+        return invalid_argument("operation", "operation: '" + sanitize_for_log(cmd.operation, 64) +
+                                                 "' is not a call that a standby hands to the "
+                                                 "active manager; nothing was done");
       TRY(check_path_param(cmd.target));
       path = route->pattern;
       path.replace(path.find("([^/]+)"), 7, cmd.target);
@@ -471,8 +504,8 @@ struct Api::Impl {
       // The role as it is now: an administrator may have changed it since the standby checked.
       auto user = store.get_user(cmd.user);
       if (!user && user.error().code == Errc::kNotFound)
-        return make_error(Errc::kUnauthenticated,
-                          "user '" + cmd.user + "' no longer exists; log in again");
+        return make_error(Errc::kUnauthenticated, "user '" + sanitize_for_log(cmd.user, 64) +
+                                                      "' no longer exists; log in again");
       call.user = TRY(std::move(user));
       if (!auth::allows(call.user->role, *route->role))
         return make_error(Errc::kPermissionDenied, "the " +

@@ -44,15 +44,19 @@ Result<RelayAnswer> GroupRelay::submit(const std::string& operation, const std::
                                        const std::string& args, const std::string& user) {
   const auto start = Clock::now();
   uint64_t seen = listener_ ? listener_->count(store::kResultsChannel) : 0;
-  // The deadline in the row is for the active: it takes no command its standby gave up on.
-  auto cmd = TRY_CTX(
-      store_.create_command({.operation = operation,
-                             .target = target,
-                             .args = args,
-                             .user = user,
-                             .origin = member_.address(),
-                             .deadline = now_seconds() + seconds_ceil(options_.wait_for_claim)}),
-      "handing the call to the group's active manager");
+  // The deadline in the row is for the active: it takes no command its standby gave up on. Both
+  // times are the database's (Store::database_now), as the active's claim compares them.
+  const int64_t created =
+      TRY_CTX(store_.database_now(), "handing the call to the group's active manager");
+  auto cmd =
+      TRY_CTX(store_.create_command({.operation = operation,
+                                     .target = target,
+                                     .args = args,
+                                     .user = user,
+                                     .origin = member_.address(),
+                                     .created_at = created,
+                                     .deadline = created + seconds_ceil(options_.wait_for_claim)}),
+              "handing the call to the group's active manager");
   const std::string active = member_.active_address();
   const std::string who =
       "the active manager" + (active.empty() ? std::string() : " (" + active + ")");
@@ -71,6 +75,14 @@ Result<RelayAnswer> GroupRelay::submit(const std::string& operation, const std::
   for (;;) {
     const auto elapsed = Clock::now() - start;
     auto now = store_.get_command(cmd.id);
+    if (!now && now.error().code == Errc::kNotFound)
+      // Deleted under the standby (by hand, or pruned): no answer will ever come, and whether an
+      // active took it cannot be known any more.
+      return make_error(Errc::kUnavailable,
+                        "the command that handed this call (" + what + ") to " + who +
+                            " was removed from the state database before it was answered; it "
+                            "may have been carried out: check the state of '" +
+                            target + "' before sending it again");
     if (now && now->state == store::CommandState::kDone) {
       RelayAnswer answer{.status = now->http_status, .retry_after_seconds = now->retry_after};
       answer.body = json::parse(now->body, nullptr, /*allow_exceptions=*/false);
@@ -97,7 +109,8 @@ Result<RelayAnswer> GroupRelay::submit(const std::string& operation, const std::
                               who + " took this call (" + what + "): " + withdrawn.error().message +
                               "; check the state of '" + target + "' before sending it again");
       if (*withdrawn) return nothing_done();
-      continue;
+      // Not pending any more: an active took it (its answer is awaited below), or the row could
+      // not be read. Either way the loop waits before it looks again, never spins.
     }
     seen = wait(store::kResultsChannel, seen);
     if (stopping()) return make_error(Errc::kUnavailable, "this manager is stopping", {}, true);
@@ -164,8 +177,11 @@ void GroupRelay::execute_loop() {
           st = std::unexpected(n.error());
         }
       }
+      // The database's clock, which stamped the commands (Store::database_now).
+      auto now = fenced->database_now();
+      if (!now) st = std::unexpected(now.error());
       if (st && Clock::now() - pruned > std::chrono::minutes(1)) {
-        const int64_t before = now_seconds() - options_.keep.count();
+        const int64_t before = *now - options_.keep.count();
         if (auto a = fenced->prune_commands(before); !a)
           st = a;
         else if (auto b = fenced->prune_events(before); !b)
@@ -174,15 +190,18 @@ void GroupRelay::execute_loop() {
           pruned = Clock::now();
       }
       while (st && !stopping()) {
-        auto claimed = fenced->claim_command(epoch, now_seconds());
+        auto claimed = fenced->claim_command(epoch, *now);
         if (!claimed) {
           st = std::unexpected(claimed.error());
           break;
         }
         if (!claimed->has_value()) break;
         store::RelayCommand cmd = std::move(**claimed);
-        spdlog::info("relay: carrying out {} '{}' for {} (from {})", cmd.operation, cmd.target,
-                     cmd.user, cmd.origin.empty() ? "a standby" : cmd.origin);
+        // The row may have been written by hand: what it names is logged sanitized.
+        spdlog::info("relay: carrying out {} '{}' for {} (from {})",
+                     sanitize_for_log(cmd.operation), sanitize_for_log(cmd.target, 255),
+                     sanitize_for_log(cmd.user),
+                     cmd.origin.empty() ? "a standby" : sanitize_for_log(cmd.origin, 255));
         auto done = std::make_shared<std::atomic<bool>>(false);
         std::lock_guard g(workers_mu_);
         workers_.push_back({std::thread([this, fenced, epoch, cmd, done] {
@@ -192,7 +211,8 @@ void GroupRelay::execute_loop() {
                                                                   answer.retry_after_seconds);
                                   !f)
                                 spdlog::error("relay: cannot record the answer to {} '{}': {}",
-                                              cmd.operation, cmd.target, f.error().message);
+                                              sanitize_for_log(cmd.operation),
+                                              sanitize_for_log(cmd.target, 255), f.error().message);
                               done->store(true);
                             }),
                             done});

@@ -822,6 +822,7 @@ class SqlStore final : public Store {
   Result<int64_t> append_event(const std::string& type, const std::string& data) override;
   Result<std::vector<GroupEvent>> list_events_after(int64_t after, int limit) override;
   Result<int64_t> last_event_id() override;
+  Result<int64_t> database_now() override;
   Status prune_events(int64_t before) override;
 
  private:
@@ -1430,9 +1431,15 @@ Status SqlStore::prune_commands(int64_t before) {
 
 Result<int64_t> SqlStore::append_event(const std::string& type, const std::string& data) {
   auto db = TRY(write());
-  const int64_t id = TRY(
-      insert(*db.conn, "INSERT INTO group_events (type, data, at) VALUES (?, ?, ?) RETURNING id",
-             type, data, now_seconds()));
+  // Stamped with the database's clock, which the pruning compares (Store::database_now).
+  const int64_t id =
+      TRY(insert(*db.conn,
+                 db.conn->dialect() == Dialect::kPostgres
+                     ? "INSERT INTO group_events (type, data, at) VALUES (?, ?, "
+                       "CAST(floor(extract(epoch FROM clock_timestamp())) AS BIGINT)) RETURNING id"
+                     : "INSERT INTO group_events (type, data, at) VALUES (?, ?, "
+                       "CAST(strftime('%s', 'now') AS INTEGER)) RETURNING id",
+                 type, data));
   TRY(db.conn->notify(kEventsChannel, std::to_string(id)));
   TRY(db.commit());
   return id;
@@ -1450,6 +1457,16 @@ Result<int64_t> SqlStore::last_event_id() {
   return query_one(
       *db.conn, "SELECT COALESCE(MAX(id), 0) FROM group_events",
       [](Rows& s) -> Result<int64_t> { return s.i64(0); }, "no id");
+}
+
+Result<int64_t> SqlStore::database_now() {
+  auto db = TRY(read());
+  // clock_timestamp(), not now(): the time of this statement, not of its transaction's start.
+  const char* q = db.conn->dialect() == Dialect::kPostgres
+                      ? "SELECT CAST(floor(extract(epoch FROM clock_timestamp())) AS BIGINT)"
+                      : "SELECT CAST(strftime('%s', 'now') AS INTEGER)";
+  return query_one(
+      *db.conn, q, [](Rows& s) -> Result<int64_t> { return s.i64(0); }, "no time");
 }
 
 Status SqlStore::prune_events(int64_t before) {

@@ -183,6 +183,11 @@ class Store {
   [[nodiscard]] virtual Result<int64_t> last_event_id() = 0;
   // Deletes the events appended before `before` (unix seconds).
   [[nodiscard]] virtual Status prune_events(int64_t before) = 0;
+  // The database's clock, in unix seconds. The relay's times (a command's creation and deadline,
+  // the active's "now" when it claims and prunes) are read from it, never from a member's own
+  // clock: the members' clocks are never compared (a standby two minutes behind would otherwise
+  // write commands already past their deadline, and one an hour behind would see them pruned).
+  [[nodiscard]] virtual Result<int64_t> database_now() = 0;
 
   // Settings (key/value), e.g. schema version, scheduler state.
   [[nodiscard]] virtual Result<std::optional<std::string>> get_setting(const std::string& key) = 0;

@@ -15,6 +15,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <future>
 #include <map>
@@ -22,6 +24,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -70,12 +73,15 @@ double wait_for_role(int port, const std::string& role, double limit_s) {
 struct Member {
   pid_t pid = -1;
   int port = 0;
-  Member(const std::string& config, const std::string& log) : port(free_port()) {
+  Member(const std::string& config, const std::string& log,
+         const std::map<std::string, std::string>& env = {})
+      : port(free_port()) {
     pid = fork();
     if (pid == 0) {
       std::freopen(log.c_str(), "a", stdout);
       std::freopen(log.c_str(), "a", stderr);
       setenv("FLINKBR_LISTEN", ("127.0.0.1:" + std::to_string(port)).c_str(), 1);
+      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
       execl(FLINKBR_BINARY, FLINKBR_BINARY, "serve", "--config", config.c_str(), nullptr);
       _exit(127);
     }
@@ -156,6 +162,28 @@ class GroupRelayEndToEnd : public ::testing::Test {
   std::string second_log() const { return first_->root() + "/second.log"; }
   Rows state_sql(const std::string& query) const { return sql(server_->dsn(db_), query); }
   int64_t count(const std::string& query) const { return std::stoll(state_sql(query).at(0).at(0)); }
+  // A pending command written by hand, as psql would (`operation` as an SQL literal), and the
+  // NOTIFY that wakes the active.
+  void insert_command(const std::string& operation, const std::string& target,
+                      const std::string& args, const std::string& user = "admin") const {
+    state_sql(
+        "INSERT INTO flinkbr.relay_commands (operation, target, args, user_name, origin, "
+        "created_at, deadline, state, epoch, http_status, body, retry_after, finished_at) VALUES "
+        "(" +
+        operation + ", '" + target + "', '" + args + "', '" + user +
+        "', 'psql', floor(extract(epoch from now()))::bigint, "
+        "floor(extract(epoch from now()))::bigint + 60, 'pending', 0, 0, '', 0, 0); "
+        "NOTIFY flinkbr_commands");
+  }
+  // Waits until `n` commands are done; their operation, http_status and body, oldest first.
+  Rows wait_for_done(int n) const {
+    for (int i = 0; i < 150; ++i) {
+      if (count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'done'") == n) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return state_sql(
+        "SELECT operation, state, http_status, body FROM flinkbr.relay_commands ORDER BY id");
+  }
   std::string logs() const {
     return "--- active:\n" + read_file(first_->root() + "/daemon.log") + "--- standby:\n" +
            read_file(second_log());
@@ -444,6 +472,210 @@ TEST_F(GroupRelayEndToEnd,
   EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'done' AND "
                   "http_status = 503"),
             1);
+}
+
+// A command row is data: whoever holds the state database's credentials (or a careless operator
+// with psql) can write one. The active carries out the relayed calls only, never a user's
+// password, role or deletion named by a row; and what a row names reaches the log sanitized.
+TEST_F(GroupRelayEndToEnd,
+       AHandWrittenCommandForAnythingButARelayedCallIsRefusedAndChangesNothing) {
+  Answer created = call(first_->port(), "POST", "/api/v1/users", admin_,
+                        {{"name", "olga"}, {"role", "operator"}, {"password", "olga-pass-1"}});
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  const std::string hash_before =
+      state_sql("SELECT password_hash FROM flinkbr.users WHERE name = 'olga'").at(0).at(0);
+  insert_command("'user.password'", "olga", R"({"password":"taken-over-1"})");
+  insert_command("'user.role'", "olga", R"({"role":"administrator"})");
+  insert_command("'user.delete'", "olga", "");
+  insert_command("E'backup.run\\n[error] FORGED LOG LINE'", "nightly", "");
+  const Rows done = wait_for_done(4);
+  ASSERT_EQ(done.size(), 4u);
+  for (const auto& row : done) {
+    EXPECT_EQ(row[1], "done") << row[0] << logs();
+    EXPECT_EQ(row[2], "400") << row[0] << " " << row[3];
+    json body = json::parse(row[3], nullptr, false);
+    EXPECT_EQ(body["error"]["code"], "invalid_argument") << row[3];
+  }
+  EXPECT_EQ(json::parse(done[0][3])["error"]["message"],
+            "operation: 'user.password' is not a call that a standby hands to the active manager; "
+            "nothing was done");
+  EXPECT_EQ(json::parse(done[3][3])["error"]["message"],
+            "operation: 'backup.run?[error] FORGED LOG LINE' is not a call that a standby hands "
+            "to the active manager; nothing was done");
+  // Nothing changed: the password, the role, the user; no run.
+  const Rows olga = state_sql("SELECT password_hash, role FROM flinkbr.users WHERE name = 'olga'");
+  ASSERT_EQ(olga.size(), 1u);
+  EXPECT_EQ(olga[0][0], hash_before);
+  EXPECT_EQ(olga[0][1], "operator");
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.audit_log WHERE outcome = 'ok' AND action IN "
+                  "('user.password', 'user.role', 'user.delete')"),
+            0);
+  // The forged name left no line of its own in the active's log.
+  const std::string log = read_file(first_->root() + "/daemon.log");
+  EXPECT_EQ(log.find("\n[error] FORGED LOG LINE"), std::string::npos) << log;
+}
+
+// A careless operator deletes a command while the active carries it out: the standby's client
+// gets an answer saying so, never a hang (before: the standby's thread spun on the missing row
+// for ever and the client waited until its own timeout).
+TEST_F(GroupRelayEndToEnd, ACommandDeletedByHandWhileTheActiveCarriesItOutIsAnsweredNotHung) {
+  first_->set_status_delay(20);
+  auto stopping = std::async(std::launch::async, [&] {
+    return call(second_->port, "POST", "/api/v1/clusters/prod/service/stop", admin_);
+  });
+  for (int i = 0; i < 100; ++i) {
+    if (count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'claimed'") == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'claimed'"), 1)
+      << logs();
+  state_sql("DELETE FROM flinkbr.relay_commands");
+  Answer answer = stopping.get();
+  EXPECT_EQ(answer.status, 503) << answer.body.dump() << logs();
+  EXPECT_EQ(answer.body["error"]["code"], "unavailable");
+  EXPECT_EQ(answer.body["error"]["message"],
+            "the command that handed this call (service.stop 'prod') to the active manager "
+            "(http://127.0.0.1:" +
+                std::to_string(first_->port()) +
+                ") was removed from the state database before it was answered; it may have been "
+                "carried out: check the state of 'prod' before sending it again");
+  EXPECT_EQ(answer.retry_after, "");
+}
+
+// The members' clocks are never compared: a standby whose clock is two minutes behind (set wrong,
+// or its NTP down) wrote commands whose deadline, in its own time, had passed in the active's, so
+// the active never took them and every call relayed from it failed after 30 s, "nothing was
+// done". The relay's times are the database's.
+TEST_F(GroupRelayEndToEnd, AStandbyWhoseClockIsOffRelaysAsAnyOther) {
+  second_.reset();
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  const std::string log = first_->root() + "/skewed.log";
+  second_ = std::make_unique<Member>(
+      first_->root() + "/flinkbr.yaml", log,
+      std::map<std::string, std::string>{
+          {"LD_PRELOAD", FLINKBR_SKEWED_CLOCK},
+          {"FLINKBR_TEST_CLOCK_OFFSET", "-120"},
+          // The preloaded library comes before the sanitized daemon's runtime (--sanitize).
+          {"ASAN_OPTIONS", std::string(asan ? asan : "") + ":verify_asan_link_order=0"}});
+  ASSERT_GE(wait_for_role(second_->port, "standby", 15), 0)
+      << health(second_->port).dump() << read_file(log);
+  // The standby's clock really is off: its log's lines are stamped about two minutes ago
+  // ("2026-12-06T18:10:18.123Z info ...").
+  {
+    const std::string text = read_file(log);
+    std::tm tm{};
+    bool stamped = false;
+    for (size_t at = 0; at < text.size() && !stamped; at = text.find('\n', at) + 1) {
+      stamped = strptime(text.c_str() + at, "%Y-%m-%dT%H:%M:%S", &tm) != nullptr;
+      if (text.find('\n', at) == std::string::npos) break;
+    }
+    ASSERT_TRUE(stamped) << text;
+    const int64_t behind = std::chrono::duration_cast<std::chrono::seconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count() -
+                           timegm(&tm);
+    EXPECT_GT(behind, 60) << text;
+    EXPECT_LT(behind, 180) << text;
+  }
+
+  Answer run = call(second_->port, "POST", "/api/v1/backup-tasks/nightly/run", admin_);
+  EXPECT_EQ(run.status, 202) << run.body.dump() << logs() << read_file(log);
+  EXPECT_EQ(run.body["status"], "Running");
+  // The row's times are the database's, not the standby's (two minutes off).
+  const Rows cmd = state_sql(
+      "SELECT abs(created_at - floor(extract(epoch FROM now()))::bigint), deadline - created_at, "
+      "state FROM flinkbr.relay_commands");
+  ASSERT_EQ(cmd.size(), 1u);
+  EXPECT_LT(std::stoll(cmd[0][0]), 60) << "created_at is not the database's time";
+  EXPECT_EQ(cmd[0][1], "30");
+  EXPECT_EQ(cmd[0][2], "done");
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 1);
+}
+
+// Calls waiting on a standby for an active that does not take them (stopped, not yet replaced)
+// are capped as slow calls: a user's fifth is refused at once, and the standby keeps answering
+// everything else. Before, each waiting call held a thread of the request pool, and 70 of them
+// left the standby answering nothing, its health included, until they gave up 30 s later.
+TEST_F(GroupRelayEndToEnd, CallsWaitingOnAStandbyAreCappedAndItsApiKeepsAnswering) {
+  // A standby that judges the stopped active's lease over only after 60 s, so that the calls
+  // stay pending for their whole 30 s.
+  std::string config = read_file(first_->root() + "/flinkbr.yaml");
+  const size_t at = config.find("lease_timeout: 3s");
+  ASSERT_NE(at, std::string::npos) << config;
+  config.replace(at, 17, "lease_timeout: 60s");
+  const std::string patient = first_->root() + "/patient.yaml";
+  {
+    std::FILE* f = std::fopen(patient.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fputs(config.c_str(), f);
+    std::fclose(f);
+  }
+  second_.reset();
+  second_ = std::make_unique<Member>(patient, second_log());
+  ASSERT_GE(wait_for_role(second_->port, "standby", 15), 0)
+      << health(second_->port).dump() << read_file(second_log());
+  ASSERT_EQ(::kill(first_->pid(), SIGSTOP), 0);
+
+  constexpr int kCalls = 70;
+  const auto sent = std::chrono::steady_clock::now();
+  std::vector<std::future<Answer>> calls;
+  for (int i = 0; i < kCalls; ++i)
+    calls.push_back(std::async(std::launch::async, [&] {
+      return call(second_->port, "POST", "/api/v1/backup-tasks/nightly/run", admin_);
+    }));
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // The standby answers its health while the calls wait (within 20 s; they wait 30 s).
+  httplib::Client c("127.0.0.1", second_->port);
+  c.set_read_timeout(std::chrono::seconds(20));
+  auto h = c.Get("/api/v1/health");
+  ASSERT_TRUE(h) << "the standby does not answer while relayed calls wait";
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(json::parse(h->body)["role"], "standby");
+
+  int refused = 0, gave_up = 0;
+  for (auto& f : calls) {
+    Answer a = f.get();
+    if (a.status == 429) {
+      ++refused;
+      EXPECT_EQ(a.body["error"]["message"],
+                "too many long-running calls of user 'admin' at once (at most 4); retry when one "
+                "has ended");
+      EXPECT_EQ(a.retry_after, "5");
+    } else {
+      ++gave_up;
+      EXPECT_EQ(a.status, 503) << a.body.dump();
+      EXPECT_EQ(a.retry_after, "5");
+    }
+  }
+  std::printf("the calls that waited were withdrawn and answered %.1f s after they were sent\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count());
+  EXPECT_EQ(gave_up, 4);
+  EXPECT_EQ(refused, kCalls - 4);
+  // Only the calls that waited wrote a command, each withdrawn: nothing ran.
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands"), 4);
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.relay_commands WHERE state = 'expired'"), 4);
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 0);
+  first_->kill9();
+}
+
+// A command in the name of a user who was demoted, or deleted, after it was written (or who
+// never existed): the active reads the user again and refuses; nothing runs.
+TEST_F(GroupRelayEndToEnd, ACommandOfAUserDemotedOrGoneIsRefusedByTheActive) {
+  Answer created = call(first_->port(), "POST", "/api/v1/users", admin_,
+                        {{"name", "olga"}, {"role", "viewer"}, {"password", "olga-pass-1"}});
+  ASSERT_EQ(created.status, 201) << created.body.dump();
+  insert_command("'backup.run'", "nightly", "", "olga");
+  insert_command("'backup.run'", "nightly", "", "nobody");
+  const Rows done = wait_for_done(2);
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0][2], "403") << done[0][3] << logs();
+  EXPECT_EQ(json::parse(done[0][3])["error"]["message"],
+            "the operator role is required to run a backup");
+  EXPECT_EQ(done[1][2], "401") << done[1][3];
+  EXPECT_EQ(json::parse(done[1][3])["error"]["message"],
+            "user 'nobody' no longer exists; log in again");
+  EXPECT_EQ(count("SELECT count(*) FROM flinkbr.backup_records"), 0);
 }
 
 }  // namespace
