@@ -5,9 +5,6 @@
 // without any command; the standby's event stream shows the active's runs; a kill -9 of the
 // active with a command waiting or being carried out gives the client a clear answer, never a
 // hang and never a second run.
-//
-// The helpers health/wait_for_role/Member are small copies of group_test.cc's (that file is
-// being changed at the same time by another hand).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +26,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include "group_support.h"
 #include "harness.h"
 #include "support/ports.h"
 #include "support/postgres_server.h"
@@ -38,62 +36,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-using testsupport::free_port;
-using testsupport::PgServer;
 using testsupport::Rows;
-using testsupport::sql;
-
-// GET /api/v1/health of the daemon at 127.0.0.1:port; null when it does not answer.
-json health(int port) {
-  httplib::Client c("127.0.0.1", port);
-  c.set_connection_timeout(std::chrono::milliseconds(300));
-  c.set_read_timeout(std::chrono::seconds(2));
-  auto r = c.Get("/api/v1/health");
-  if (!r) return nullptr;
-  return json::parse(r->body, nullptr, false);
-}
-
-// Polls until the daemon at `port` reports `role` (a standby: once it knows the active's
-// address); the seconds it took, or -1 after `limit_s`.
-double wait_for_role(int port, const std::string& role, double limit_s) {
-  const auto start = std::chrono::steady_clock::now();
-  for (;;) {
-    const double s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    json h = health(port);
-    if (h.is_object() && h.value("role", "") == role &&
-        (role != "standby" || !h.value("active_address", "").empty()))
-      return s;
-    if (s > limit_s) return -1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-}
-
-// A second member: the same configuration file, its own listen address.
-struct Member {
-  pid_t pid = -1;
-  int port = 0;
-  Member(const std::string& config, const std::string& log,
-         const std::map<std::string, std::string>& env = {})
-      : port(free_port()) {
-    pid = fork();
-    if (pid == 0) {
-      std::freopen(log.c_str(), "a", stdout);
-      std::freopen(log.c_str(), "a", stderr);
-      setenv("FLINKBR_LISTEN", ("127.0.0.1:" + std::to_string(port)).c_str(), 1);
-      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-      execl(FLINKBR_BINARY, FLINKBR_BINARY, "serve", "--config", config.c_str(), nullptr);
-      _exit(127);
-    }
-  }
-  ~Member() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      int status = 0;
-      waitpid(pid, &status, 0);
-    }
-  }
-};
 
 // One REST call to the daemon at `port` with a Bearer token.
 struct Answer {
@@ -118,28 +61,13 @@ Answer call(int port, const std::string& method, const std::string& path, const 
   return a;
 }
 
-class GroupRelayEndToEnd : public ::testing::Test {
+class GroupRelayEndToEnd : public GroupDatabaseTest {
  protected:
-  static void SetUpTestSuite() {
-    server_ = new PgServer();
-    server_error_ = server_->start();
-  }
-  static void TearDownTestSuite() {
-    server_->stop();
-    delete server_;
-    server_ = nullptr;
-  }
-
   // A fresh database, an active member (`first`) and a standby (`second`) on it.
   void SetUp() override {
-    ASSERT_EQ(server_error_, "") << "the test needs PostgreSQL";
-    static int counter = 0;
-    db_ = "flinkbr_relay_" + std::to_string(++counter);
-    sql(server_->dsn("postgres"), "CREATE DATABASE " + db_);
-    Daemon::Options o;
-    o.server_settings = {
-        "database: postgresql://postgres@127.0.0.1:" + std::to_string(server_->port()) + "/" + db_,
-        "lease_timeout: 3s", "lease_renew: 1s"};
+    create_database("flinkbr_relay_");
+    if (HasFatalFailure()) return;
+    Daemon::Options o = short_lease_options();
     o.env = env_;
     first_ = std::make_unique<Daemon>(o);
     ASSERT_GE(wait_for_role(first_->port(), "active", 15), 0) << health(first_->port()).dump();
@@ -160,7 +88,6 @@ class GroupRelayEndToEnd : public ::testing::Test {
   }
 
   std::string second_log() const { return first_->root() + "/second.log"; }
-  Rows state_sql(const std::string& query) const { return sql(server_->dsn(db_), query); }
   int64_t count(const std::string& query) const { return std::stoll(state_sql(query).at(0).at(0)); }
   // A pending command written by hand, as psql would (`operation` as an SQL literal), and the
   // NOTIFY that wakes the active.
@@ -189,16 +116,11 @@ class GroupRelayEndToEnd : public ::testing::Test {
            read_file(second_log());
   }
 
-  static PgServer* server_;
-  static std::string server_error_;
   std::map<std::string, std::string> env_;  // for the first member, set before SetUp
-  std::string db_;
   std::unique_ptr<Daemon> first_;
   std::unique_ptr<Member> second_;
   std::string admin_;
 };
-PgServer* GroupRelayEndToEnd::server_ = nullptr;
-std::string GroupRelayEndToEnd::server_error_;
 
 TEST_F(GroupRelayEndToEnd, RunNowOnTheStandbyRunsOnTheActiveAndAnswersWhatTheActiveAnswered) {
   const int standby = second_->port;
