@@ -13,8 +13,8 @@
 // UniquePaths (unique_paths.h).
 //
 // So a caller that consumes the whole archive knows, when next() returns std::nullopt, that the
-// file is exactly what the manifest describes. Restores read the file once to verify before
-// changing anything, then again to stage. Not thread-safe.
+// file is exactly what the manifest describes. A restore stages while it reads and keeps what it
+// staged only then (task/archive_io.h, verify_and_stage_backup_file). Not thread-safe.
 #pragma once
 
 #include <memory>

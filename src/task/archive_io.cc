@@ -230,6 +230,22 @@ class ScratchBudget {
   uint64_t kept_ = 0;
 };
 
+// After the archive reader checked the manifest: the rest of the file (nothing may follow the
+// archive but the tar's padding, and one gzip member), its size and SHA-256.
+Result<VerifiedFile> finish_verification(ReadStack& s, archive::ArchiveReader& reader,
+                                         const std::string& path) {
+  VerifiedFile out;
+  out.report.header = reader.header();
+  out.report.summary = reader.summary();
+  for (const auto& src : out.report.summary.sources) out.report.payload_bytes += src.bytes;
+  TRY_CTX(drain(s.tar()), path);
+  s.ahead->close();  // the layers beneath are ours again
+  TRY_CTX(drain(*s.hashing), path);
+  out.file_size = s.hashing->bytes();
+  out.sha256 = s.hashing->sha256();
+  return out;
+}
+
 // One source's payload check, and its refusal once it refused (it then sees no more entries).
 struct SourceCheck {
   std::unique_ptr<source::PayloadCheck> check;
@@ -296,23 +312,82 @@ Result<VerifiedFile> verify_backup_stream(std::unique_ptr<io::Reader> file, cons
         c.refusal = std::move(st.error()).context("staging source '" + desc.name + "'");
     if (c.refusal) return std::unexpected(std::move(*c.refusal).context(path));
   }
-  VerifiedFile out;
-  out.report.header = reader->header();
-  out.report.summary = reader->summary();
-  for (const auto& src : out.report.summary.sources) out.report.payload_bytes += src.bytes;
-  TRY_CTX(drain(s.tar()), path);
-  s.ahead->close();  // the layers beneath are ours again
-  TRY_CTX(drain(*s.hashing), path);
-  out.file_size = s.hashing->bytes();
-  out.sha256 = s.hashing->sha256();
+  return finish_verification(s, *reader, path);
+}
+
+Result<VerifiedStaging> verify_and_stage_backup_file(
+    storage::Storage& storage, const std::string& path,
+    const std::map<std::string, source::MetadataSource*>& sources, const source::TaskContext& ctx,
+    const std::function<void(uint64_t)>& on_file_bytes, archive::EntryObserver* observer,
+    const StagingLimits& limits) {
+  auto s = TRY(open_read_stack(storage, path, on_file_bytes, /*read_ahead=*/true));
+  auto reader = TRY_CTX(archive::ArchiveReader::open(s.tar(), ctx.staging_dir), path);
+  // Each source's staging, and its refusal once it refused: as in verify_backup_stream, a
+  // source that refused sees no more entries (its staging is removed at once) while the others
+  // go on, so that the refusal reported is the one verify reports.
+  struct SourceStaging {
+    std::unique_ptr<source::StagedRestore> staged;
+    std::optional<Error> refusal;
+  };
+  std::map<std::string, SourceStaging, std::less<>> staging;
+  for (const auto& desc : reader->header().sources) {
+    auto it = sources.find(desc.name);
+    if (it == sources.end())
+      return failed_precondition("the backup file holds source '" + desc.name +
+                                 "', which the cluster does not configure");
+    staging[desc.name].staged =
+        TRY_CTX(it->second->begin_restore(ctx), "staging source '" + desc.name + "'");
+  }
+  std::optional<Error> limited;  // the limits' refusal: nothing is staged from there on
+  std::vector<std::byte> buf(64 * 1024);
+  for (;;) {
+    if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "the restoration was cancelled");
+    auto entry = TRY_CTX(reader->next(), path);
+    if (!entry) break;
+    bool observed = observer && observer->begin(entry->source(), entry->relative_path(),
+                                                entry->type, entry->size);
+    ObservedData data(reader->data(), observed ? observer : nullptr);
+    if (!limited && limits.admit) {
+      if (auto st = limits.admit(entry->source(), *entry); !st) {
+        limited = std::move(st.error());
+        for (auto& [name, other] : staging) other.staged.reset();  // frees the disk now
+      }
+    }
+    // The archive reader refuses an entry of a source its header does not list.
+    auto it = staging.find(entry->source());
+    if (it != staging.end() && it->second.staged) {
+      if (auto st = it->second.staged->add(*entry, data); !st) {
+        it->second.refusal = std::move(st.error()).context("staging " + entry->path);
+        it->second.staged.reset();
+      }
+    }
+    if (observed) {
+      if (entry->type == archive::EntryType::kFile)
+        while (TRY_CTX(data.read(buf), path) > 0) {
+        }
+      observer->end();
+    }
+  }
+  // The manifest checked out. Each source's payload as a whole, in the header's order.
+  for (const auto& desc : reader->header().sources) {
+    SourceStaging& st = staging[desc.name];
+    if (!st.refusal && st.staged)
+      if (auto done = st.staged->finish_staging(); !done)
+        st.refusal = std::move(done.error()).context("staging source '" + desc.name + "'");
+    if (st.refusal) return std::unexpected(std::move(*st.refusal).context(path));
+  }
+  VerifiedStaging out{.file = TRY(finish_verification(s, *reader, path))};
+  if (limited)
+    return std::unexpected(limits.explain ? limits.explain(out.file.report.summary, *limited)
+                                          : *limited);
+  for (auto& [name, st] : staging) out.staged[name] = std::move(st.staged);
   return out;
 }
 
 Result<StagedMap> stage_backup_file(storage::Storage& storage, const std::string& path,
                                     const std::map<std::string, source::MetadataSource*>& sources,
                                     const source::TaskContext& ctx,
-                                    const std::function<void(uint64_t)>& on_file_bytes,
-                                    std::optional<uint64_t> verified_payload_bytes) {
+                                    const std::function<void(uint64_t)>& on_file_bytes) {
   auto s = TRY(open_read_stack(storage, path, on_file_bytes, /*read_ahead=*/true));
   auto reader = TRY_CTX(archive::ArchiveReader::open(s.tar(), ctx.staging_dir), path);
   StagedMap staged;
@@ -324,16 +399,10 @@ Result<StagedMap> stage_backup_file(storage::Storage& storage, const std::string
     staged[desc.name] =
         TRY_CTX(it->second->begin_restore(ctx), "staging source '" + desc.name + "'");
   }
-  uint64_t payload_bytes = 0;  // entry sizes so far, as their tar headers give them
   for (;;) {
     if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "the restoration was cancelled");
     auto entry = TRY_CTX(reader->next(), path);
     if (!entry) break;
-    payload_bytes += entry->size;
-    if (verified_payload_bytes && payload_bytes > *verified_payload_bytes)
-      return corruption(path + ": the backup file changed since its verification: entry " +
-                        entry->path + " ends past the " + std::to_string(*verified_payload_bytes) +
-                        " payload bytes verified");
     auto it = staged.find(std::string(entry->source()));
     if (it == staged.end())
       return corruption(path + ": entry " + entry->path +

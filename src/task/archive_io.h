@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "archive/archive_reader.h"
@@ -67,18 +68,44 @@ void remove_verify_leftovers(const std::string& dir);
     archive::EntryObserver* observer = nullptr);
 
 using StagedMap = std::map<std::string, std::unique_ptr<source::StagedRestore>>;
-// Stages every source listed in the file's header into its StagedRestore. `sources` maps source
-// names to live sources and must hold every source of the header. Returns only after the reader
-// has checked the whole file against its manifest again, so nothing staged from a file that
-// changed since its verification is ever committed. `verified_payload_bytes`, the payload bytes
-// its verification counted (VerifyReport::payload_bytes), bounds what is staged before that
-// check: the manifest ends the file, and a file swapped for a larger one since its verification
-// (and its free-space check) is refused at the first entry header past the bound, before that
-// entry's data is written (kCorruption).
+
+// What a restore's one pass may stage (task/space_check.h, StagingSpace).
+struct StagingLimits {
+  // Before an entry of `source` is staged; a refusal stops every source's staging (what was
+  // staged is removed at once) while the rest of the file is still read and checked.
+  std::function<Status(std::string_view source, const archive::Entry& entry)> admit;
+  // When admit() refused and the whole file passed its checks: the refusal to report, given the
+  // manifest's totals (`running` is admit()'s own).
+  std::function<Error(const archive::ArchiveSummary& summary, Error running)> explain;
+};
+
+struct VerifiedStaging {
+  VerifiedFile file;
+  StagedMap staged;
+};
+// A restore's verify step (issue 18): reads the file once, checks it exactly as
+// verify_backup_file does (every entry against the manifest, the archive's own checks, the file's
+// size and SHA-256) and stages it at the same time into each source's StagedRestore, whose add()
+// and finish_staging() are the payload checks verify runs (source::PayloadCheck): nothing live
+// changes, and nothing staged is returned unless the whole file checked out. The refusals, in the
+// order verify gives them: the archive's (a damaged file is named damaged, whatever its payload),
+// then the first source in the header's order whose staging refused, in verify's words; then
+// `limits`' refusal. On any refusal every staging is removed before this returns. `sources` maps
+// source names to live sources and must hold every source of the header; `observer` sees every
+// payload entry (the Flink HA inspector).
+[[nodiscard]] Result<VerifiedStaging> verify_and_stage_backup_file(
+    storage::Storage& storage, const std::string& path,
+    const std::map<std::string, source::MetadataSource*>& sources, const source::TaskContext& ctx,
+    const std::function<void(uint64_t)>& on_file_bytes, archive::EntryObserver* observer,
+    const StagingLimits& limits);
+
+// Stages every source listed in the file's header into its StagedRestore, checking the file
+// against its manifest as it goes (put_back_safety_copy: a file this daemon wrote; a restore
+// verifies and stages in one pass, above). `sources` maps source names to live sources and must
+// hold every source of the header.
 [[nodiscard]] Result<StagedMap> stage_backup_file(
     storage::Storage& storage, const std::string& path,
     const std::map<std::string, source::MetadataSource*>& sources, const source::TaskContext& ctx,
-    const std::function<void(uint64_t)>& on_file_bytes,
-    std::optional<uint64_t> verified_payload_bytes = std::nullopt);
+    const std::function<void(uint64_t)>& on_file_bytes);
 
 }  // namespace flinkbr::task

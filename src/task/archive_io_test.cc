@@ -1,6 +1,6 @@
 // The read pipelines of a backup file with real files sources on real disks: verification runs
-// each source kind's payload checks, and staging never writes more than the verification counted
-// (a file swapped for a larger one after its verification and free-space check).
+// each source kind's payload checks; a restore's one pass verifies and stages at once and keeps
+// nothing staged unless the whole file checked out, refusing in verify's words.
 #include "task/archive_io.h"
 
 #include <gtest/gtest.h>
@@ -12,6 +12,8 @@
 #include <fstream>
 #include <map>
 
+#include "io/layers.h"
+#include "io/parallel_gzip.h"
 #include "source/registry.h"
 #include "source/zookeeper/codec.h"
 #include "storage/open.h"
@@ -67,43 +69,142 @@ class ArchiveIoTest : public ::testing::Test {
     return out;
   }
 
+  std::string read_live() const {
+    std::ifstream in(dir_ / "live" / "flink-conf.yaml");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+  // Nothing staged is left beside the live tree or in the staging directory.
+  void expect_nothing_staged() const {
+    EXPECT_EQ(names_below(dir_ / "staging"), std::vector<std::string>{});
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      const std::string name = e.path().filename().string();
+      EXPECT_TRUE(name == "live" || name == "staging" || name.ends_with(".tar.gz"))
+          << "left over: " << e.path();
+    }
+  }
+
   fs::path dir_;
   config::ClusterConfig cluster_;
   std::unique_ptr<storage::Storage> storage_;
   std::unique_ptr<source::MetadataSource> source_;
 };
 
-TEST_F(ArchiveIoTest, StagingStopsAtThePayloadBytesItsVerificationCounted) {
-  const std::string path = backup("small.tar.gz");
-  auto verified = verify_backup_file(*storage_, path, {}, (dir_ / "staging").string());
-  ASSERT_TRUE(verified) << verified.error().message;
-  const uint64_t counted = verified->report.payload_bytes;
-  EXPECT_EQ(counted, 5u);  // "a: 1\n"
-
-  // The same bytes stage.
+TEST_F(ArchiveIoTest, OnePassStagesASoundFileAndLeavesTheLiveTreeAsItIs) {
+  const std::string path = backup("conf.tar.gz");
+  std::ofstream(dir_ / "live" / "flink-conf.yaml") << "a: 2\n";  // changed since the backup
   std::map<std::string, source::MetadataSource*> sources{{"conf", source_.get()}};
-  auto staged = stage_backup_file(*storage_, path, sources, ctx(), {}, counted);
-  ASSERT_TRUE(staged) << staged.error().message;
-  staged->clear();
+  auto v = verify_and_stage_backup_file(*storage_, path, sources, ctx(), {}, nullptr, {});
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_EQ(v->file.report.payload_bytes, 5u);  // "a: 1\n"
+  EXPECT_EQ(v->file.file_size, fs::file_size(path));
+  ASSERT_EQ(v->staged.size(), 1u);
+  EXPECT_EQ(read_live(), "a: 2\n");  // staged, not applied
+  ASSERT_TRUE(v->staged["conf"]->commit());
+  ASSERT_TRUE(v->staged["conf"]->verify());
+  EXPECT_EQ(read_live(), "a: 1\n");
+}
 
-  // The file is swapped for a larger, sound one after its verification: refused at the entry
-  // header past the bound, before its 1 MiB are written beside the live tree.
+// A file damaged after its entries were staged (here: the manifest, which ends it) is named
+// damaged, and what was staged from it is gone before the call returns.
+TEST_F(ArchiveIoTest, ADamagedFileIsRefusedAndWhatWasStagedFromItIsRemoved) {
   std::ofstream(dir_ / "live" / "blob") << std::string(1 << 20, 'b');
-  const std::string larger = backup("larger.tar.gz");
-  fs::rename(larger, path);
-  auto refused = stage_backup_file(*storage_, path, sources, ctx(), {}, counted);
-  ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error().code, Errc::kCorruption);
-  EXPECT_EQ(refused.error().message,
-            path +
-                ": the backup file changed since its verification: entry "
-                "sources/conf/tree/blob ends past the 5 payload bytes verified");
-  // Nothing staged is left beside the live tree or in the staging directory.
-  EXPECT_EQ(names_below(dir_ / "staging"), std::vector<std::string>{});
-  std::vector<std::string> top;
-  for (const auto& e : fs::directory_iterator(dir_)) top.push_back(e.path().filename().string());
-  std::sort(top.begin(), top.end());
-  EXPECT_EQ(top, (std::vector<std::string>{"live", "small.tar.gz", "staging"}));
+  const std::string good = backup("good.tar.gz");
+  // Inflate, flip one byte of the manifest's data (the last entry), deflate again: a sound gzip
+  // stream whose archive no longer matches itself.
+  std::string tar;
+  {
+    auto in = storage_->open_read(good);
+    ASSERT_TRUE(in);
+    auto gz = io::gzip_reader(**in, io::DeflateEngine::kIsal, io::GzipMembers::kOne);
+    std::vector<std::byte> buf(1 << 16);
+    for (;;) {
+      auto n = gz->read(buf);
+      ASSERT_TRUE(n);
+      if (*n == 0) break;
+      tar.append(reinterpret_cast<const char*>(buf.data()), *n);
+    }
+  }
+  const size_t at = tar.rfind("\"sha256\"");
+  ASSERT_NE(at, std::string::npos);
+  tar[at + 12] = tar[at + 12] == '0' ? '1' : '0';
+  const std::string bad = (dir_ / "bad.tar.gz").string();
+  {
+    auto out = storage_->open_write(bad, {.overwrite = false});
+    ASSERT_TRUE(out);
+    io::HashingWriter sink(**out);
+    auto gz = io::ParallelGzipWriter::create(sink, {});
+    ASSERT_TRUE(gz);
+    ASSERT_TRUE((*gz)->write(std::as_bytes(std::span(tar))));
+    ASSERT_TRUE((*gz)->finish());
+  }
+  std::map<std::string, source::MetadataSource*> sources{{"conf", source_.get()}};
+  auto v = verify_and_stage_backup_file(*storage_, bad, sources, ctx(), {}, nullptr, {});
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().code, Errc::kCorruption) << v.error().message;
+  auto alone = verify_backup_file(*storage_, bad, {}, (dir_ / "staging").string());
+  ASSERT_FALSE(alone);
+  EXPECT_EQ(v.error().message, alone.error().message);
+  expect_nothing_staged();
+}
+
+TEST_F(ArchiveIoTest, OnePassRefusesAPayloadInVerifysWordsAndKeepsNothing) {
+  // The files source's tree under a header that calls it a zookeeper source: verify refuses it at
+  // its first entry; the one pass, staging into a zookeeper source, the same way.
+  config::ClusterConfig cluster;
+  auto zk = source::create({.name = "conf",
+                            .type = "zookeeper",
+                            .params = {{"connect", "127.0.0.1:1"}, {"root", "/flink"}}},
+                           cluster);
+  ASSERT_TRUE(zk) << zk.error().message;
+  const std::string path = (dir_ / "as-zookeeper.tar.gz").string();
+  archive::Header h{.system_version = "1.18.1",
+                    .data_source = "Flink",
+                    .cluster = "c1",
+                    .execution_time = "20260101000000",
+                    .tool_version = "test"};
+  h.sources.push_back({source_->name(), "zookeeper", source_->location()});
+  ASSERT_TRUE(write_backup_file(*storage_, path, h, {source_.get()}, ctx(), io::Compression{}, {}));
+  std::map<std::string, source::MetadataSource*> sources{{"conf", zk->get()}};
+  auto v = verify_and_stage_backup_file(*storage_, path, sources, ctx(), {}, nullptr, {});
+  ASSERT_FALSE(v);
+  auto alone = verify_backup_file(*storage_, path, {}, (dir_ / "staging").string());
+  ASSERT_FALSE(alone);
+  EXPECT_EQ(v.error().code, alone.error().code);
+  EXPECT_EQ(v.error().message, alone.error().message);
+  expect_nothing_staged();
+}
+
+// A limit that refuses (the free space, the cap) stops the staging at once and removes what was
+// staged, then the rest of the file is still read and checked: the refusal is explained with the
+// manifest's totals, and a damaged file is still named damaged first.
+TEST_F(ArchiveIoTest, ALimitStopsTheStagingAndTheRefusalGetsTheManifestsTotals) {
+  std::ofstream(dir_ / "live" / "blob") << std::string(1 << 20, 'b');
+  const std::string path = backup("big.tar.gz");
+  std::map<std::string, source::MetadataSource*> sources{{"conf", source_.get()}};
+  int admitted = 0;
+  std::optional<archive::ArchiveSummary> explained;
+  StagingLimits limits{.admit = [&](std::string_view, const archive::Entry& e) -> Status {
+                         if (e.size > 1000) return failed_precondition("too big: " + e.path);
+                         ++admitted;
+                         return ok();
+                       },
+                       .explain =
+                           [&](const archive::ArchiveSummary& summary, Error running) {
+                             explained = summary;
+                             return running.context("explained");
+                           }};
+  auto v = verify_and_stage_backup_file(*storage_, path, sources, ctx(), {}, nullptr, limits);
+  ASSERT_FALSE(v);
+  EXPECT_EQ(v.error().code, Errc::kFailedPrecondition);
+  EXPECT_EQ(v.error().message, "explained: too big: sources/conf/tree/blob");
+  // The tree's root came before the blob; nothing was admitted after it.
+  EXPECT_EQ(admitted, 1);
+  ASSERT_TRUE(explained);
+  ASSERT_EQ(explained->sources.size(), 1u);
+  EXPECT_EQ(explained->sources[0].entries, 3u);  // the root, the blob, flink-conf.yaml
+  EXPECT_EQ(explained->sources[0].bytes, (1u << 20) + 5);
+  expect_nothing_staged();
 }
 
 TEST_F(ArchiveIoTest, VerificationRefusesAPayloadItsKindCannotRestore) {

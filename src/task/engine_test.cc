@@ -133,7 +133,7 @@ TEST_F(EngineTest, RestorationStateMachine) {
   std::vector<std::string> steps;
   for (const auto& s : view->attempts[1].steps) steps.push_back(s.name + ":" + s.status);
   EXPECT_EQ(steps, (std::vector<std::string>{"check:done", "verify:done", "safety-copy:done",
-                                             "stage:done", "apply:done", "verify-result:done"}));
+                                             "apply:done", "verify-result:done"}));
   EXPECT_FALSE(view->log.empty());
 
   // Deleting the task removes its safety copies.
@@ -213,7 +213,7 @@ TEST_F(EngineTest, RestoreAttemptProgressDetailEndsDone) {
   std::set<std::string> seen;
   for (const auto& e : events_.wait_after(before, std::chrono::milliseconds(100)))
     if (e.type == "restore") seen.insert(e.data["progress_detail"]["step"].get<std::string>());
-  for (const char* step : {"check", "verify", "safety-copy", "stage", "apply"})
+  for (const char* step : {"check", "verify", "safety-copy", "apply", "verify-result"})
     EXPECT_TRUE(seen.contains(step)) << step;
 }
 

@@ -21,9 +21,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // Progress bands of the steps, in percent.
-constexpr int kVerifyFrom = 2, kVerifyTo = 30;
-constexpr int kSafetyFrom = 30, kSafetyTo = 45;
-constexpr int kStageFrom = 45, kStageTo = 80;
+constexpr int kVerifyFrom = 2, kVerifyTo = 60;  // verifies and stages (one pass)
+constexpr int kSafetyFrom = 60, kSafetyTo = 80;
 constexpr int kApplyFrom = 80, kApplyTo = 90;
 
 std::function<void(uint64_t)> band(Recorder& rec, int from, int to, uint64_t total) {
@@ -57,11 +56,13 @@ struct Prepared {
   std::map<std::string, source::MetadataSource*> sources;  // those the file holds
   std::string version;
   uint64_t file_size = 0;
-  uint64_t payload_bytes = 0;              // what the verify step counted: staging writes no more
   source::flink::Consistency consistency;  // of the file, found by the verify step
   // Migration: the files sources whose location differs from the backup's (docs/flink-ha.md).
+  // The staging counts the rewrites here (TaskContext::rewrites points at it): a Prepared is not
+  // moved once the verify step started.
   std::vector<source::PointerRewrite> rewrites;
   service::ServiceStatus service;  // as the check step found it
+  StagedMap staged;                // by the verify step
 };
 
 Status check_service_stopped(ClusterRuntime& cluster) {
@@ -176,6 +177,19 @@ Result<Prepared> check(const RestoreInputs& in, Recorder& rec,
   for (auto& s : p.all_sources)
     if (!p.sources.contains(s->name()))
       rec.log("warn", "source '" + s->name() + "' is not in the backup file and stays as it is");
+  // A source inside another (a files tree below another's root, a znode below another's root):
+  // the switch of the outer one would replace the inner one's data and carry its staging away,
+  // and the outer one's safety copy, taken after the staging, would hold that staging.
+  for (const auto& [outer_name, outer] : p.sources)
+    for (const auto& [inner_name, inner] : p.sources) {
+      const std::string o = outer->location(), i = inner->location();
+      if (outer_name == inner_name || outer->kind() != inner->kind()) continue;
+      if (i == o || i.starts_with(o.ends_with('/') ? o : o + "/"))
+        return failed_precondition("source '" + inner_name + "' (" + i + ") lies inside source '" +
+                                   outer_name + "' (" + o +
+                                   "): restoring one would replace the other's data; configure "
+                                   "them side by side");
+    }
 
   // The service, then each source's reachability.
   p.service = in.cluster.controller->status();
@@ -211,76 +225,103 @@ std::string dangling_refusal(const source::flink::Consistency& c) {
          "--allow-dangling";
 }
 
-// Free space before anything is written (issue 16): what the file expands to, by the sizes its
-// manifest lists (checked against its data by the verify step), must fit where it is staged
-// (beside a files source's live tree, or in the staging directory), and the safety copy must fit
-// in the state directory; several of them may share one file system, which must hold their sum.
-// restore.max_expanded_bytes caps the expanded size whatever the disks hold.
-Status check_space(const Prepared& p, const archive::ArchiveSummary& summary,
-                   const config::Config& config, bool with_safety_copy, Recorder& rec) {
-  TRY(check_expanded_size(summary, config.restore.max_expanded_bytes));
-  const std::string staging = (fs::path(config.server.state_dir) / "staging").string();
-  std::vector<SpaceNeed> needs;
-  for (const auto& totals : summary.sources) {
-    auto it = p.sources.find(totals.name);
-    if (it == p.sources.end()) continue;
-    auto place = it->second->staging_place();
-    if (!place) continue;  // staged off this machine
-    needs.push_back({.what = "staging source '" + totals.name + "'",
-                     .path = place->empty() ? staging : *place,
-                     .bytes = totals.bytes,
-                     .entries = totals.entries});
-  }
-  if (with_safety_copy) {
-    // At most the live metadata's size (compression only shrinks it).
-    uint64_t live = 0;
-    for (const auto& [name, s] : p.sources) live += s->estimate_bytes();
-    needs.push_back({.what = "the safety copy",
-                     .path = (fs::path(config.server.state_dir) / "safety").string(),
-                     .bytes = live});
-  }
-  TRY(check_free_space(needs));
-  uint64_t total = 0;
-  for (const auto& n : needs) total += n.bytes;
-  rec.log("info", "free space checked: the restore writes " + describe_bytes(total) +
-                      " (staging and safety copy)");
-  return ok();
+// Free space (issues 16 and 18): what the file expands to must fit where it is staged (beside a
+// files source's live tree, or in the staging directory), and the safety copy must fit in the
+// state directory; several of them may share one file system, which must hold their sum.
+// restore.max_expanded_bytes caps the expanded size whatever the disks hold. The verify step
+// stages while it reads the file, so the sizes are counted as it stages (StagingSpace, against
+// what was free when it started, less the safety copy); past a limit nothing more is staged, the
+// rest of the file is read and checked, and the refusal is given with the manifest's totals.
+std::string staging_dir_of(const config::Config& config) {
+  return (fs::path(config.server.state_dir) / "staging").string();
 }
 
-// `preview`: report an inconsistent file instead of refusing it.
-Result<Prepared> check_and_verify(const RestoreInputs& in, Recorder& rec, bool preview = false,
-                                  std::vector<std::string>* would_refuse = nullptr) {
-  rec.progress(0, true);
-  auto p = TRY(step(rec, "check", [&] { return check(in, rec, would_refuse); }));
-  TRY(step(rec, "verify", [&]() -> Status {
-    source::flink::Inspector inspector(p.header);
-    auto v = TRY(verify_backup_file(*p.storage, in.task.params.path,
-                                    band(rec, kVerifyFrom, kVerifyTo, p.file_size),
-                                    spool_dir(in.config), &inspector));
-    rec.log("info", "integrity verified: " + std::to_string(v.report.summary.entries) +
-                        " entries, " + std::to_string(v.report.payload_bytes) +
-                        " payload bytes, file sha256 " + v.sha256);
-    p.consistency = inspector.finish();
-    p.payload_bytes = v.report.payload_bytes;
-    // Before anything is staged (a preview stages too, without a safety copy).
-    TRY(check_space(p, v.report.summary, in.config, /*with_safety_copy=*/!preview, rec));
-    const auto& c = p.consistency;
-    if (c.state == "consistent")
-      rec.log("info", "Flink's HA data is consistent: " + std::to_string(c.pointers) +
-                          " pointers resolve to files of the backup; " + std::to_string(c.jobs) +
-                          " jobs, " + std::to_string(c.checkpoints) + " checkpoints");
-    if (c.unreadable_count > 0)
-      rec.log("warn", std::to_string(c.unreadable_count) +
-                          " Flink HA records hold no readable pointer (Flink ignores such "
-                          "nodes): " +
-                          c.unreadable.front());
-    if (c.state != "inconsistent" || preview) return ok();
-    if (!in.allow_dangling) return failed_precondition(dangling_refusal(c));
-    rec.log("warn", "--allow-dangling: restoring although " + dangling_refusal(c).substr(4));
-    return ok();
-  }));
-  rec.progress(kVerifyTo, true);
-  return p;
+// Where each source of the file stages, by name (none for a source staged off this machine).
+std::vector<std::pair<std::string, SpaceNeed>> staging_places(const Prepared& p,
+                                                              const config::Config& config) {
+  std::vector<std::pair<std::string, SpaceNeed>> out;
+  for (const auto& desc : p.header.sources) {
+    auto it = p.sources.find(desc.name);
+    if (it == p.sources.end()) continue;
+    auto place = it->second->staging_place();
+    if (!place) continue;
+    out.emplace_back(desc.name,
+                     SpaceNeed{.what = "staging source '" + desc.name + "'",
+                               .path = place->empty() ? staging_dir_of(config) : *place});
+  }
+  return out;
+}
+
+// The safety copy's need: at most the live metadata's size (compression only shrinks it).
+SpaceNeed safety_need(const Prepared& p, const config::Config& config) {
+  uint64_t live = 0;
+  for (const auto& [name, s] : p.sources) live += s->estimate_bytes();
+  return {.what = "the safety copy",
+          .path = (fs::path(config.server.state_dir) / "safety").string(),
+          .bytes = live};
+}
+
+// The refusal a staging stopped by StagingSpace reports, from the manifest's totals: the cap, then
+// the file systems; `running` when they pass now (space freed since).
+Error space_refusal(const Prepared& p, const archive::ArchiveSummary& summary,
+                    const config::Config& config, bool with_safety_copy, Error running) {
+  if (auto st = check_expanded_size(summary, config.restore.max_expanded_bytes); !st)
+    return st.error();
+  std::vector<SpaceNeed> needs;
+  for (auto& [name, need] : staging_places(p, config)) {
+    for (const auto& totals : summary.sources)
+      if (totals.name == name) {
+        need.bytes = totals.bytes;
+        need.entries = totals.entries;
+      }
+    needs.push_back(std::move(need));
+  }
+  if (with_safety_copy) needs.push_back(safety_need(p, config));
+  if (auto st = check_free_space(needs); !st) return st.error();
+  return running;
+}
+
+// `preview`: report an inconsistent file instead of refusing it; no safety copy follows.
+Status verify_and_stage(Prepared& p, const RestoreInputs& in, const source::TaskContext& ctx,
+                        Recorder& rec, bool preview,
+                        const std::function<void(uint64_t)>& on_file_bytes) {
+  source::flink::Inspector inspector(p.header);
+  std::vector<SpaceNeed> reserved;
+  if (!preview) reserved.push_back(safety_need(p, in.config));
+  auto space = TRY(StagingSpace::measure(staging_places(p, in.config), reserved,
+                                         in.config.restore.max_expanded_bytes));
+  StagingLimits limits{
+      .admit = [&space](std::string_view source,
+                        const archive::Entry& entry) { return space.admit(source, entry.size); },
+      .explain =
+          [&](const archive::ArchiveSummary& summary, Error running) {
+            return space_refusal(p, summary, in.config, !preview, std::move(running));
+          }};
+  auto v = TRY(verify_and_stage_backup_file(*p.storage, in.task.params.path, p.sources, ctx,
+                                            on_file_bytes, &inspector, limits));
+  rec.log("info", "integrity verified: " + std::to_string(v.file.report.summary.entries) +
+                      " entries, " + std::to_string(v.file.report.payload_bytes) +
+                      " payload bytes, file sha256 " + v.file.sha256 +
+                      "; staged beside the live state, which is unchanged");
+  p.consistency = inspector.finish();
+  p.staged = std::move(v.staged);
+  const auto& c = p.consistency;
+  if (c.state == "consistent")
+    rec.log("info", "Flink's HA data is consistent: " + std::to_string(c.pointers) +
+                        " pointers resolve to files of the backup; " + std::to_string(c.jobs) +
+                        " jobs, " + std::to_string(c.checkpoints) + " checkpoints");
+  if (c.unreadable_count > 0)
+    rec.log("warn", std::to_string(c.unreadable_count) +
+                        " Flink HA records hold no readable pointer (Flink ignores such "
+                        "nodes): " +
+                        c.unreadable.front());
+  if (c.state != "inconsistent" || preview) return ok();
+  if (!in.allow_dangling) {
+    p.staged.clear();
+    return failed_precondition(dangling_refusal(c));
+  }
+  rec.log("warn", "--allow-dangling: restoring although " + dangling_refusal(c).substr(4));
+  return ok();
 }
 
 std::string safety_copy_path(const config::Config& config, const store::RestoreTask& task,
@@ -442,8 +483,15 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
                           .log = [&rec](const std::string& s) { rec.log("info", s); },
                           .cancelled = in.cancelled};
 
-  auto p = TRY(check_and_verify(in, rec));
+  rec.progress(0, true);
+  auto p = TRY(step(rec, "check", [&] { return check(in, rec); }));
   ctx.rewrites = &p.rewrites;
+  // One pass: nothing live changes, and nothing staged is kept, unless the whole file checks out.
+  TRY(step(rec, "verify", [&] {
+    return verify_and_stage(p, in, ctx, rec, /*preview=*/false,
+                            band(rec, kVerifyFrom, kVerifyTo, p.file_size));
+  }));
+  rec.progress(kVerifyTo, true);
 
   std::vector<source::MetadataSource*> to_copy;
   for (auto& [name, s] : p.sources) to_copy.push_back(s);
@@ -467,11 +515,7 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
     return ok();
   }));
 
-  StagedMap staged = TRY(step(rec, "stage", [&] {
-    return stage_backup_file(*p.storage, t.params.path, p.sources, ctx,
-                             band(rec, kStageFrom, kStageTo, p.file_size), p.payload_bytes);
-  }));
-
+  StagedMap& staged = p.staged;
   log_rewrites(p, rec);
 
   // What this run changes, recorded on the attempt (the same report as a preview).
@@ -534,14 +578,13 @@ Result<nlohmann::json> run_preview(const RestoreInputs& in, Recorder& rec) {
                           .log = [&rec](const std::string& s) { rec.log("info", s); },
                           .cancelled = in.cancelled};
   std::vector<std::string> would_refuse;
-  auto p = TRY(check_and_verify(in, rec, /*preview=*/true, &would_refuse));
+  rec.progress(0, true);
+  auto p = TRY(step(rec, "check", [&] { return check(in, rec, &would_refuse); }));
+  ctx.rewrites = &p.rewrites;
+  TRY(step(rec, "verify", [&] { return verify_and_stage(p, in, ctx, rec, /*preview=*/true, {}); }));
   if (p.consistency.state == "inconsistent" && !in.allow_dangling)
     would_refuse.push_back(dangling_refusal(p.consistency));
-  ctx.rewrites = &p.rewrites;
-  StagedMap staged = TRY(step(rec, "stage", [&] {
-    return stage_backup_file(*p.storage, in.task.params.path, p.sources, ctx, {}, p.payload_bytes);
-  }));
-  nlohmann::json sources = TRY(diff_report(staged, p.sources));
+  nlohmann::json sources = TRY(diff_report(p.staged, p.sources));
   return nlohmann::json{
       {"task", in.task.name},
       {"cluster", in.cluster.cfg->name},

@@ -89,6 +89,68 @@ Status check_free_space(const std::vector<SpaceNeed>& needs) {
   return ok();
 }
 
+Result<StagingSpace> StagingSpace::measure(
+    const std::vector<std::pair<std::string, SpaceNeed>>& places,
+    const std::vector<SpaceNeed>& reserved, uint64_t max_bytes) {
+  StagingSpace out;
+  out.max_bytes_ = max_bytes;
+  std::map<dev_t, size_t> index;
+  auto device_of = [&](const std::string& path) -> Result<size_t> {
+    auto [existing, st] = TRY(existing_ancestor(path));
+    auto [it, inserted] = index.try_emplace(st.st_dev, out.devices_.size());
+    if (inserted) {
+      struct statvfs v {};
+      if (::statvfs(existing.c_str(), &v) != 0)
+        return errno_error("examining the free space of " + existing, errno);
+      out.devices_.push_back({.path = existing,
+                              .free_bytes = static_cast<uint64_t>(v.f_bavail) * v.f_frsize,
+                              .free_entries = static_cast<uint64_t>(v.f_favail),
+                              // f_files is 0 where the file system does not count inodes (btrfs)
+                              .counts_inodes = v.f_files > 0});
+    }
+    return it->second;
+  };
+  for (const auto& [source, need] : places)
+    out.sources_.emplace_back(source, TRY(device_of(need.path)));
+  for (const auto& need : reserved) {
+    if (need.bytes == 0 && need.entries == 0) continue;
+    Device& d = out.devices_[TRY(device_of(need.path))];
+    d.bytes += need.bytes;
+    d.entries += need.entries;
+  }
+  return out;
+}
+
+Status StagingSpace::admit(std::string_view source, uint64_t bytes) {
+  total_ += bytes;
+  if (max_bytes_ > 0 && total_ > max_bytes_)
+    return failed_precondition(
+        "the backup file expands to more than restore.max_expanded_bytes "
+        "allows (" +
+        describe_bytes(max_bytes_) +
+        "): its entries so far "
+        "hold " +
+        describe_bytes(total_));
+  for (const auto& [name, i] : sources_) {
+    if (name != source) continue;
+    Device& d = devices_[i];
+    d.bytes += bytes;
+    d.entries += 1;
+    if (d.bytes > d.free_bytes)
+      return failed_precondition("not enough free space on the file system of " + d.path +
+                                 ": the restore needs more than " + describe_bytes(d.free_bytes) +
+                                 " there, which is what was free when it started");
+    if (d.counts_inodes && d.entries > d.free_entries)
+      return failed_precondition("not enough free inodes on the file system of " + d.path +
+                                 ": the restore creates more than the " +
+                                 std::to_string(d.free_entries) +
+                                 " files and directories there "
+                                 "that were free when it started");
+    return ok();
+  }
+  return ok();  // staged on no local file system
+}
+
 Status check_expanded_size(const archive::ArchiveSummary& summary, uint64_t max_bytes) {
   if (max_bytes == 0) return ok();
   uint64_t total = 0;

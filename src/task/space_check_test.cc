@@ -115,6 +115,66 @@ TEST_F(SpaceCheck, MoreEntriesThanFreeInodesAreRefusedWithTheNumbers) {
                 " inodes are free");
 }
 
+// The restore's one pass counts what it stages against what was free when it started, less what
+// the safety copy will need on the same file system; sources on other file systems, or staged on
+// none, do not count there.
+TEST_F(SpaceCheck, StagingSpaceAdmitsWhatFitsBesideTheSafetyCopyAndNoMore) {
+  const fs::path small = dir_ / "small";
+  fs::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=8m,nr_inodes=100") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  mounted_ = small;
+  const uint64_t free_now = free_bytes(small);
+  const uint64_t safety = 2 << 20;
+  auto space = StagingSpace::measure(
+      {{"ha", {.what = "staging source 'ha'", .path = (small / "stage").string()}},
+       {"conf", {.what = "staging source 'conf'", .path = dir_.string()}}},
+      {{.what = "the safety copy", .path = (small / "safety").string(), .bytes = safety}}, 0);
+  ASSERT_TRUE(space) << space.error().message;
+  const uint64_t room = free_now - safety;
+  ASSERT_TRUE(space->admit("ha", room - 10));
+  ASSERT_TRUE(space->admit("conf", uint64_t{1} << 30));  // another file system
+  ASSERT_TRUE(space->admit("zk", uint64_t{1} << 40));    // staged on no local file system
+  ASSERT_TRUE(space->admit("ha", 10));                   // exactly full
+  auto st = space->admit("ha", 1);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kFailedPrecondition);
+  EXPECT_EQ(st.error().message, "not enough free space on the file system of " + small.string() +
+                                    ": the restore needs more than " + describe_bytes(free_now) +
+                                    " there, which is what was free when it started");
+}
+
+TEST_F(SpaceCheck, StagingSpaceCountsInodesAndTheCap) {
+  const fs::path small = dir_ / "small";
+  fs::create_directories(small);
+  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=8m,nr_inodes=100") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
+  mounted_ = small;
+  struct statvfs v {};
+  ASSERT_EQ(::statvfs(small.c_str(), &v), 0);
+  const uint64_t free_inodes = v.f_favail;
+  auto space = StagingSpace::measure(
+      {{"ha", {.what = "staging source 'ha'", .path = (small / "stage").string()}}}, {}, 0);
+  ASSERT_TRUE(space) << space.error().message;
+  for (uint64_t i = 0; i < free_inodes; ++i) ASSERT_TRUE(space->admit("ha", 0)) << i;
+  auto st = space->admit("ha", 0);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().message, "not enough free inodes on the file system of " + small.string() +
+                                    ": the restore creates more than the " +
+                                    std::to_string(free_inodes) +
+                                    " files and directories there that were free when it started");
+
+  auto capped = StagingSpace::measure({}, {}, 1000);
+  ASSERT_TRUE(capped);
+  ASSERT_TRUE(capped->admit("ha", 600));
+  ASSERT_TRUE(capped->admit("ha", 400));
+  auto over = capped->admit("ha", 1);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().message,
+            "the backup file expands to more than restore.max_expanded_bytes allows (1000 bytes): "
+            "its entries so far hold 1001 bytes");
+}
+
 TEST(ExpandedSize, TheCapBoundsThePayloadWhateverTheDisksHold) {
   archive::ArchiveSummary summary;
   summary.sources = {{.name = "conf", .entries = 3, .bytes = 1000},
