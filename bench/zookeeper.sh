@@ -304,7 +304,7 @@ done
 echo
 echo "peak RSS: zkCli.sh is the JVM; flinkbr is the daemon's VmHWM over the task alone (daemon"
 echo "restarted for each task, peak reset just before it)."
-echo "flinkbr restore steps: $restore_steps (stage includes the comparison with the live tree)."
+echo "flinkbr restore steps: $restore_steps (since issue 18 verify stages as it reads; safety-copy includes the comparison with the live tree that follows it)."
 echo "targets (issue 18): backup whole task >= 1.00x the bare async read (× async);"
 echo "restore whole task >= 1.00x the bare async multi creates + read-back (× async+read)."
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
