@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -191,6 +192,19 @@ class ObservedData final : public io::Reader {
   bool hashes_sha256() const override { return inner_.hashes_sha256(); }
   std::string sha256_at_end() const override { return inner_.sha256_at_end(); }
 
+  // After the check or the staging read what it needed of `entry`: the observer sees the rest
+  // of its data, then its end.
+  Status end(const archive::Entry& entry) {
+    if (!observer_) return ok();
+    if (entry.type == archive::EntryType::kFile) {
+      std::array<std::byte, 16 * 1024> buf;
+      while (TRY(read(buf)) > 0) {
+      }
+    }
+    observer_->end();
+    return ok();
+  }
+
  private:
   io::Reader& inner_;
   archive::EntryObserver* observer_;
@@ -284,7 +298,6 @@ Result<VerifiedFile> verify_backup_stream(std::unique_ptr<io::Reader> file, cons
   std::map<std::string, SourceCheck, std::less<>> checks;
   for (const auto& desc : reader->header().sources)
     checks[desc.name].check = TRY_CTX(source::make_payload_check(desc, ctx), path);
-  std::vector<std::byte> buf(64 * 1024);
   for (;;) {
     auto entry = TRY_CTX(reader->next(), path);
     if (!entry) break;
@@ -298,12 +311,7 @@ Result<VerifiedFile> verify_backup_stream(std::unique_ptr<io::Reader> file, cons
       auto st = it->second.check->add(*entry, data);
       if (!st) it->second.refusal = std::move(st.error()).context("staging " + entry->path);
     }
-    if (observed) {
-      if (entry->type == archive::EntryType::kFile)
-        while (TRY_CTX(data.read(buf), path) > 0) {
-        }
-      observer->end();
-    }
+    TRY_CTX(data.end(*entry), path);
   }
   for (const auto& desc : reader->header().sources) {
     SourceCheck& c = checks[desc.name];
@@ -339,7 +347,6 @@ Result<VerifiedStaging> verify_and_stage_backup_file(
         TRY_CTX(it->second->begin_restore(ctx), "staging source '" + desc.name + "'");
   }
   std::optional<Error> limited;  // the limits' refusal: nothing is staged from there on
-  std::vector<std::byte> buf(64 * 1024);
   for (;;) {
     if (ctx.is_cancelled()) return make_error(Errc::kCancelled, "the restoration was cancelled");
     auto entry = TRY_CTX(reader->next(), path);
@@ -361,12 +368,7 @@ Result<VerifiedStaging> verify_and_stage_backup_file(
         it->second.staged.reset();
       }
     }
-    if (observed) {
-      if (entry->type == archive::EntryType::kFile)
-        while (TRY_CTX(data.read(buf), path) > 0) {
-        }
-      observer->end();
-    }
+    TRY_CTX(data.end(*entry), path);
   }
   // The manifest checked out. Each source's payload as a whole, in the header's order.
   for (const auto& desc : reader->header().sources) {

@@ -1,6 +1,5 @@
 #include "task/space_check.h"
 
-#include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -9,7 +8,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <optional>
+
+#include "support/tmpfs_mount.h"
 
 namespace flinkbr::task {
 namespace {
@@ -23,18 +23,19 @@ class SpaceCheck : public ::testing::Test {
     ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
     dir_ = tmpl;
   }
-  void TearDown() override {
-    if (mounted_) ::umount2(mounted_->c_str(), MNT_DETACH);
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { fs::remove_all(dir_); }
   uint64_t free_bytes(const fs::path& p) {
     struct statvfs v {};
     EXPECT_EQ(::statvfs(p.c_str(), &v), 0);
     return static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
   }
+  uint64_t free_inodes(const fs::path& p) {
+    struct statvfs v {};
+    EXPECT_EQ(::statvfs(p.c_str(), &v), 0);
+    return v.f_favail;
+  }
 
   fs::path dir_;
-  std::optional<fs::path> mounted_;
 };
 
 TEST_F(SpaceCheck, WhatFitsPasses) {
@@ -73,10 +74,8 @@ TEST_F(SpaceCheck, NeedsOnOneFileSystemAddUp) {
 TEST_F(SpaceCheck, EachFileSystemIsCheckedOnItsOwn) {
   // A small tmpfs, as a dedicated volume for a source would be.
   const fs::path small = dir_ / "small";
-  fs::create_directories(small);
-  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=1m") != 0)
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-  mounted_ = small;
+  testsupport::TmpfsMount mount(small.string(), "size=1m");
+  if (!mount.mounted()) GTEST_SKIP() << mount.why();
   const uint64_t two_mib = 2 << 20;
   EXPECT_TRUE(check_free_space({{"the safety copy", dir_.string(), two_mib}}));
   auto st = check_free_space({{"the safety copy", dir_.string(), two_mib},
@@ -93,26 +92,21 @@ TEST_F(SpaceCheck, EachFileSystemIsCheckedOnItsOwn) {
 // the byte check, then ran the live tree's file system out of inodes while staging.
 TEST_F(SpaceCheck, MoreEntriesThanFreeInodesAreRefusedWithTheNumbers) {
   const fs::path small = dir_ / "small";
-  fs::create_directories(small);
-  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=8m,nr_inodes=100") != 0)
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-  mounted_ = small;
-  struct statvfs v {};
-  ASSERT_EQ(::statvfs(small.c_str(), &v), 0);
-  const uint64_t free_inodes = v.f_favail;
-  ASSERT_GT(free_inodes, 50u);
+  testsupport::TmpfsMount mount(small.string(), "size=8m,nr_inodes=100");
+  if (!mount.mounted()) GTEST_SKIP() << mount.why();
+  const uint64_t inodes = free_inodes(small);
+  ASSERT_GT(inodes, 50u);
   EXPECT_TRUE(check_free_space({{"staging source 'ha'", (small / "tree").string(), 10, 50}}));
   auto st =
       check_free_space({{"staging source 'ha'", (small / "tree").string(), 10, 60},
-                        {"staging source 'conf'", (small / "conf").string(), 0, free_inodes - 59}});
+                        {"staging source 'conf'", (small / "conf").string(), 0, inodes - 59}});
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().code, Errc::kFailedPrecondition);
   EXPECT_EQ(st.error().message,
             "not enough free inodes on the file system of " + small.string() +
-                ": the restore creates " + std::to_string(free_inodes + 1) +
+                ": the restore creates " + std::to_string(inodes + 1) +
                 " files and directories there (staging source 'ha': 60, staging source 'conf': " +
-                std::to_string(free_inodes - 59) + "), " + std::to_string(free_inodes) +
-                " inodes are free");
+                std::to_string(inodes - 59) + "), " + std::to_string(inodes) + " inodes are free");
 }
 
 // The restore's one pass counts what it stages against what was free when it started, less what
@@ -120,10 +114,8 @@ TEST_F(SpaceCheck, MoreEntriesThanFreeInodesAreRefusedWithTheNumbers) {
 // none, do not count there.
 TEST_F(SpaceCheck, StagingSpaceAdmitsWhatFitsBesideTheSafetyCopyAndNoMore) {
   const fs::path small = dir_ / "small";
-  fs::create_directories(small);
-  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=8m,nr_inodes=100") != 0)
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-  mounted_ = small;
+  testsupport::TmpfsMount mount(small.string(), "size=8m,nr_inodes=100");
+  if (!mount.mounted()) GTEST_SKIP() << mount.why();
   const uint64_t free_now = free_bytes(small);
   const uint64_t safety = 2 << 20;
   auto space = StagingSpace::measure(
@@ -146,22 +138,18 @@ TEST_F(SpaceCheck, StagingSpaceAdmitsWhatFitsBesideTheSafetyCopyAndNoMore) {
 
 TEST_F(SpaceCheck, StagingSpaceCountsInodesAndTheCap) {
   const fs::path small = dir_ / "small";
-  fs::create_directories(small);
-  if (::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=8m,nr_inodes=100") != 0)
-    GTEST_SKIP() << "cannot mount a tmpfs here (needs root): " << std::strerror(errno);
-  mounted_ = small;
-  struct statvfs v {};
-  ASSERT_EQ(::statvfs(small.c_str(), &v), 0);
-  const uint64_t free_inodes = v.f_favail;
+  testsupport::TmpfsMount mount(small.string(), "size=8m,nr_inodes=100");
+  if (!mount.mounted()) GTEST_SKIP() << mount.why();
+  const uint64_t inodes = free_inodes(small);
   auto space = StagingSpace::measure(
       {{"ha", {.what = "staging source 'ha'", .path = (small / "stage").string()}}}, {}, 0);
   ASSERT_TRUE(space) << space.error().message;
-  for (uint64_t i = 0; i < free_inodes; ++i) ASSERT_TRUE(space->admit("ha", 0)) << i;
+  for (uint64_t i = 0; i < inodes; ++i) ASSERT_TRUE(space->admit("ha", 0)) << i;
   auto st = space->admit("ha", 0);
   ASSERT_FALSE(st);
   EXPECT_EQ(st.error().message, "not enough free inodes on the file system of " + small.string() +
                                     ": the restore creates more than the " +
-                                    std::to_string(free_inodes) +
+                                    std::to_string(inodes) +
                                     " files and directories there that were free when it started");
 
   auto capped = StagingSpace::measure({}, {}, 1000);

@@ -42,6 +42,17 @@ std::pair<std::string, json> failed_step(Daemon& d, const std::string& task) {
   return {failed, shown};
 }
 
+// Creates restoration task `task` of the backup file at `path` and starts it, which must fail;
+// the failed step and the task as shown.
+std::pair<std::string, json> refused_restore(Daemon& d, const std::string& task,
+                                             const std::string& path) {
+  auto c = d.cli({"restore", "create", task, "--cluster", "prod", "--data-source", "Flink",
+                  "--path-type", "LocalDir", "--source-path", path});
+  EXPECT_EQ(c.exit_code, 0) << c.err;
+  EXPECT_NE(d.cli({"restore", "start", task, "--wait"}).exit_code, 0);
+  return failed_step(d, task);
+}
+
 // Nothing beside the source's directory but the directory itself.
 void expect_no_leftovers(const std::string& dir) {
   for (const auto& e : fs::directory_iterator(fs::path(dir).parent_path()))
@@ -64,12 +75,7 @@ TEST(RestoreSpace, ASmallFileSystemThatCannotHoldTheStagedTreeIsRefusedWithTheNu
   const Tree before = cluster_tree(d);
   const Tree vol_before = snapshot(data);
 
-  auto c = d.cli({"restore", "create", "big", "--cluster", "prod", "--data-source", "Flink",
-                  "--path-type", "LocalDir", "--source-path", path});
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-  auto s = d.cli({"restore", "start", "big", "--wait"});
-  EXPECT_NE(s.exit_code, 0);
-  auto [step, shown] = failed_step(d, "big");
+  auto [step, shown] = refused_restore(d, "big", path);
   EXPECT_EQ(shown["state"], "Failed");
   // The verify step stages as it reads: it stopped at the entry that did not fit, read the rest
   // of the file, and gave the manifest's totals; before the safety copy.
@@ -99,11 +105,7 @@ TEST(RestoreSpace, AnExpandedSizeOverTheCapIsRefusedByVerifyAndRestore) {
   EXPECT_NE(v.exit_code, 0);
   EXPECT_NE(v.err.find(reason), std::string::npos) << v.err;
 
-  auto c = d.cli({"restore", "create", "capped", "--cluster", "prod", "--data-source", "Flink",
-                  "--path-type", "LocalDir", "--source-path", path});
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-  EXPECT_NE(d.cli({"restore", "start", "capped", "--wait"}).exit_code, 0);
-  auto [step, shown] = failed_step(d, "capped");
+  auto [step, shown] = refused_restore(d, "capped", path);
   EXPECT_EQ(step, "verify") << shown.dump(2);
   EXPECT_NE(shown["error"].get<std::string>().find("the backup file expands to "),
             std::string::npos)
@@ -128,11 +130,7 @@ TEST(RestoreCheck, ASourceInsideAnotherIsRefusedAtTheCheckStepAndNothingChanges)
   d.set_service_state("stopped");
   const std::string path = d.backup();
   const Tree before = cluster_tree(d);
-  auto c = d.cli({"restore", "create", "nested", "--cluster", "prod", "--data-source", "Flink",
-                  "--path-type", "LocalDir", "--source-path", path});
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-  EXPECT_NE(d.cli({"restore", "start", "nested", "--wait"}).exit_code, 0);
-  auto [step, shown] = failed_step(d, "nested");
+  auto [step, shown] = refused_restore(d, "nested", path);
   EXPECT_EQ(step, "check") << shown.dump(2);
   EXPECT_NE(shown["error"].get<std::string>().find(
                 "source 'blobs' (file://" + inner + ") lies inside source 'data' (file://" + outer +
@@ -159,11 +157,7 @@ TEST(RestoreMountPoint, ASourceThatIsAMountPointIsRefusedAtTheCheckStepAndNothin
   const Tree before = cluster_tree(d);
   const Tree vol_before = snapshot(vol);
 
-  auto c = d.cli({"restore", "create", "onto-mount", "--cluster", "prod", "--data-source", "Flink",
-                  "--path-type", "LocalDir", "--source-path", path});
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-  EXPECT_NE(d.cli({"restore", "start", "onto-mount", "--wait"}).exit_code, 0);
-  auto [step, shown] = failed_step(d, "onto-mount");
+  auto [step, shown] = refused_restore(d, "onto-mount", path);
   EXPECT_EQ(step, "check") << shown.dump(2);
   const std::string error = shown["error"];
   EXPECT_NE(error.find(vol + " is a mount point"), std::string::npos) << error;
