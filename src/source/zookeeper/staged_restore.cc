@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -207,13 +208,29 @@ class ZkStagedRestore final : public StagedRestore {
     return ok();
   }
 
+  // The result is proven from the staged index alone (prove_result()); only when that proof
+  // fails is the whole live tree read and compared, which names the first difference in path
+  // order. A failed verification is rare (the safety copy goes back after it), so its cost does
+  // not matter, and the messages stay those of the full comparison.
   Status verify() override {
     if (!committed_) return failed_precondition("verify() before commit()");
     auto session = TRY(Session::open(p_));
     // This new session may be on a follower that has not applied the commit's last writes.
     TRY(session->sync(p_.root.empty() ? "/" : p_.root));
+    if (!absent_ && TRY(prove_result(*session))) return ok();
+    if (log_ && !absent_)
+      log_(prefix_ +
+           "the live tree is not the staged one: reading it whole to name the first "
+           "difference");
+    return compare_whole_tree(*session);
+  }
+
+ private:
+  // The whole live tree read and compared with the staged one: kCorruption naming the first
+  // difference in byte-wise path order.
+  Status compare_whole_tree(Session& session) {
     return walk_live(
-        *session,
+        session,
         [&](const Meta& l, const Meta* st) -> Status {
           if (TRY(kept_ephemeral(l, st))) return ok();
           if (!st) return corruption(abs(l.rel) + ": present but not in the backup");
@@ -231,7 +248,118 @@ class ZkStagedRestore final : public StagedRestore {
         });
   }
 
- private:
+  // A staged znode whose children the proof has not all seen yet: its live Stat.numChildren
+  // and how many of its staged children were read back equal so far.
+  struct OpenParent {
+    std::string rel;
+    int32_t live_children = 0;
+    int32_t staged_children = 0;
+  };
+
+  // Whether the live tree is the staged one, read without listing: every staged path is read
+  // (data, ACL, Stat) in index order, pipelined, and must be persistent with the staged data and
+  // ACL; and every staged znode's Stat.numChildren must equal the number of its staged children,
+  // all read back. The live children then include the staged ones and are as many, so none was
+  // added: together with every staged znode present and equal, that is what the full comparison
+  // proves, at the cost of the reads alone. Where a znode has more children, they are listed
+  // once: ephemeral znodes of open sessions the restore left alone (kept_ephemeral()) are no
+  // difference. false at the first difference, and for a staged znode missing.
+  Result<bool> prove_result(Session& s) {
+    TreeReader reader(s, p_.root, nullptr);
+    TRY(reader.open_sessions(p_));
+    StagedIndex::Cursor cursor(*index_);
+    std::deque<Meta> reading;  // the staged znodes issued and not yet visited, in order
+    // The staged znodes whose children may still follow in index order: each one's path is a
+    // prefix of the last path visited, shortest first (see still_open()).
+    std::vector<OpenParent> open;
+    bool proven = true;
+    // Closes the open parents whose children cannot come at or after `rel` (all of them when
+    // null), checking their counts. false when one differs.
+    auto close_before = [&](const std::string* rel) -> Result<bool> {
+      while (!open.empty() && (!rel || !still_open(open.back().rel, *rel))) {
+        OpenParent o = std::move(open.back());
+        open.pop_back();
+        if (o.live_children != o.staged_children && !TRY(only_kept_ephemerals_added(s, o)))
+          return false;
+      }
+      return true;
+    };
+    auto st = reader.read_paths(
+        [&]() -> Result<std::optional<std::string>> {
+          auto m = TRY(cursor.next());
+          if (!m) return std::nullopt;
+          reading.push_back(std::move(*m));
+          return reading.back().rel;
+        },
+        [&](const std::string& rel, Znode* z, const Stat& stat) -> Status {
+          Meta staged = std::move(reading.front());
+          reading.pop_front();
+          if (staged.rel != rel) return io_error("the staging file " + base_ + ".index changed");
+          proven = TRY(close_before(&rel)) && z && !z->ephemeral && same_as_staged(*z, staged);
+          if (proven && rel != "/") {
+            // The parent is open (rel lies in its range); longer open paths may sit above it
+            // ("/a/b" above "/a" while "/a/b-c" is read).
+            size_t parent_len = std::max<size_t>(rel.rfind('/'), 1);
+            auto it = std::find_if(open.rbegin(), open.rend(),
+                                   [&](const OpenParent& o) { return o.rel.size() == parent_len; });
+            if (it == open.rend()) return io_error("the staging file " + base_ + ".index changed");
+            ++it->staged_children;
+          }
+          if (!proven) return corruption("the live tree differs");  // stops the read
+          open.push_back({rel, stat.numChildren, 0});
+          return ok();
+        });
+    if (!st) {
+      if (!proven) return false;
+      return std::unexpected(std::move(st).error());
+    }
+    return close_before(nullptr);
+  }
+
+  // Whether a live znode's children may still come at or after `rel` in byte-wise order:
+  // `rel` is below it, or starts with its path and a byte that sorts before '/' ("/a" stays open
+  // over "/a-b" and its subtree, which come before "/a/c").
+  static bool still_open(const std::string& parent, const std::string& rel) {
+    if (parent == "/") return true;
+    return rel.size() > parent.size() && rel.starts_with(parent) &&
+           static_cast<unsigned char>(rel[parent.size()]) <= '/';
+  }
+
+  // The live znode has the staged data and ACL.
+  bool same_as_staged(const Znode& z, const Meta& staged) {
+    if (z.data.has_value() == staged.null_data) return false;
+    if (z.data && digester_.of(*z.data) != staged.digest) return false;
+    return z.acl == acls_.get(staged.acl);
+  }
+
+  // A staged znode with more live children than staged ones (or fewer, a child deleted since it
+  // was read): lists them. true when every staged child is still there and every other child is
+  // an ephemeral znode the restore leaves alone.
+  Result<bool> only_kept_ephemerals_added(Session& s, const OpenParent& o) {
+    std::string path = abs(o.rel);
+    String_vector names{};
+    int rc = zoo_get_children(s.zh(), path.c_str(), 0, &names);
+    if (rc == ZNONODE) return false;
+    if (rc != ZOK) return s.error(rc, "listing " + path);
+    std::vector<std::string> children;
+    for (int i = 0; i < names.count; ++i)
+      children.push_back((o.rel == "/" ? "/" : o.rel + "/") + names.data[i]);
+    deallocate_String_vector(&names);
+    int32_t staged = 0;
+    for (const auto& child : children) {
+      if (TRY(index_->contains(child))) {
+        ++staged;
+        continue;
+      }
+      Stat st{};
+      rc = zoo_exists(s.zh(), abs(child).c_str(), 0, &st);
+      if (rc == ZNONODE) continue;  // its session ended since
+      if (rc != ZOK) return s.error(rc, "reading " + abs(child));
+      if (!is_session_owner(st.ephemeralOwner)) return false;
+    }
+    return staged == o.staged_children;
+  }
+
   std::string abs(const std::string& rel) const { return rel == "/" ? p_.root : p_.root + rel; }
 
   // What commit() learns from comparing the live tree with the staged one, spooled to the

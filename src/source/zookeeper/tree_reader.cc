@@ -1,6 +1,7 @@
 #include "source/zookeeper/tree_reader.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <optional>
 
@@ -159,6 +160,57 @@ Status TreeReader::read(const ZnodeSink& visit) {
       }
       r->complete = true;
     }
+    got.clear();
+    if (!failure && ctx_ && ctx_->is_cancelled()) failure = Error{Errc::kCancelled, "cancelled"};
+  }
+  if (failure) return std::unexpected(std::move(*failure));
+  return ok();
+}
+
+Status TreeReader::read_paths(const PathSource& next, const StatSink& visit) {
+  // Issued in the source's order and visited in it: the front is always the oldest request.
+  std::deque<std::unique_ptr<Req>> issued;
+  bool more = true;
+  std::optional<Error> failure;
+  std::vector<Req*> got;
+  const Stat none{};
+  for (;;) {
+    while (!failure && more && issued.size() < kReadAhead && inflight() < kRequestsInFlight) {
+      auto rel = next();
+      if (!rel) {
+        failure = std::move(rel).error();
+      } else if (!*rel) {
+        more = false;
+      } else {
+        auto r = std::make_unique<Req>();
+        r->owner = this;
+        r->rel = std::move(**rel);
+        r->path = abs(r->rel);
+        issued.push_back(std::move(r));
+        issue_get(issued.back().get());
+      }
+    }
+    while (!failure && !issued.empty() && issued.front()->complete) {
+      Req& r = *issued.front();
+      Status st = ok();
+      if (r.rc == ZNONODE)
+        st = visit(r.rel, nullptr, none);
+      else if (r.rc != ZOK)
+        st = s_.error(r.rc, "reading " + r.path);
+      else
+        st = visit(r.rel, &r.z, r.stat);
+      if (!st) failure = std::move(st).error();
+      issued.pop_front();
+    }
+    if (failure && inflight() == 0) break;
+    if (!failure && issued.empty() && !more) break;
+    {
+      std::unique_lock lk(m_);
+      if (done_.empty() && inflight_ == 0) continue;
+      cv_.wait(lk, [&] { return !done_.empty(); });
+      got.swap(done_);
+    }
+    for (Req* r : got) r->complete = true;
     got.clear();
     if (!failure && ctx_ && ctx_->is_cancelled()) failure = Error{Errc::kCancelled, "cancelled"};
   }

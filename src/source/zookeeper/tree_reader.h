@@ -23,6 +23,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,13 @@ bool is_session_owner(int64_t owner);
 // the root itself). An error stops the read and is returned by read().
 using ZnodeSink = std::function<Status(const std::string& rel, Znode& z)>;
 
+// The next path (relative to the root) for read_paths() to read, nullopt after the last.
+using PathSource = std::function<Result<std::optional<std::string>>()>;
+
+// Called once per path of a PathSource, in its order: the znode and its Stat, or null (and an
+// empty Stat) when the znode does not exist. An error stops the read and is returned.
+using StatSink = std::function<Status(const std::string& rel, Znode* z, const Stat& st)>;
+
 class TreeReader {
  public:
   // Reads below `root` over `s` (which must outlive the reader); `ctx` (may be null) is asked
@@ -70,6 +78,12 @@ class TreeReader {
   // being read are skipped; kCancelled when the task is. Waits for every request in flight
   // before it returns, also on failure.
   [[nodiscard]] Status read(const ZnodeSink& sink);
+
+  // Reads the znodes a caller names, in its order, without listing any children: data, Stat
+  // and ACL, pipelined as read() does. A restore's verification knows every path it expects
+  // (docs/design.md, "verify-result"). kCancelled when the task is; waits for every request in
+  // flight before it returns, also on failure.
+  [[nodiscard]] Status read_paths(const PathSource& next, const StatSink& sink);
 
   // The absolute path of `rel`.
   std::string abs(const std::string& rel) const { return rel == "/" ? root_ : root_ + rel; }

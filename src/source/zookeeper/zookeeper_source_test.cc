@@ -23,6 +23,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -425,6 +426,103 @@ TEST_F(ZkSourceTest, PayloadIsInByteOrderWhereItDiffersFromTreeOrder) {
   st = staged->verify();
   ASSERT_TRUE(st) << st.error().message;
   EXPECT_EQ(c.snapshot(root), before);
+}
+
+// verify() proves the result without listing the live tree: every staged path read back equal,
+// and each znode's Stat.numChildren equal to its staged children. Whatever changes the tree
+// between the commit and verify() must still fail it, naming the first difference in path
+// order as the full comparison does. The tree has a sibling between a znode and its children
+// in byte-wise order ("/x-y" between "/x" and "/x/c"), a restrictive ACL and null data.
+TEST_F(ZkSourceTest, VerifyFindsWhatChangedAfterTheCommit) {
+  const std::string root = "/flink/tamper";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  for (const char* p : {"/x", "/x/c", "/x/c/d", "/x-y", "/x-y/e", "/x.z", "/x0", "/x/c-1"})
+    c.create(root + p, std::string(p));
+  c.create(root + "/null", std::nullopt);
+  ACL acls[2] = {{ZOO_PERM_READ, {const_cast<char*>("world"), const_cast<char*>("anyone")}},
+                 {ZOO_PERM_ALL, {const_cast<char*>("auth"), const_cast<char*>("")}}};
+  ACL_vector ro{2, acls};
+  c.create(root + "/ro", "r", ZOO_PERSISTENT, &ro);
+  auto src = make(root);
+  std::string tar = backup_tar(*src);
+  auto staged = stage(*src, tar);
+  ASSERT_TRUE(staged);
+  auto holder = std::make_unique<Client>(g_server->connect(), false);
+
+  struct Case {
+    std::string what;
+    std::function<void()> tamper;
+    std::string message;  // how verify()'s message starts, "" when it must pass
+  };
+  const std::vector<Case> cases = {
+      {"a znode added under a leaf", [&] { c.create(root + "/x/c/d/new", "n"); },
+       root + "/x/c/d/new: present but not in the backup"},
+      // "/x" is still open while "/x-y" and "/x.z" are read: its count closes after them.
+      {"a znode added under an interleaved parent", [&] { c.create(root + "/x/b", "n"); },
+       root + "/x/b: present but not in the backup"},
+      {"a znode added under the root", [&] { c.create(root + "/zz", std::nullopt); },
+       root + "/zz: present but not in the backup"},
+      {"a znode deleted", [&] { c.remove_tree(root + "/x-y/e"); },
+       root + "/x-y/e: missing after the restore"},
+      // As many children as staged, one of them not staged.
+      {"a znode replaced by another",
+       [&] {
+         c.remove_tree(root + "/x/c-1");
+         c.create(root + "/x/c-2", "n");
+       },
+       root + "/x/c-1: missing after the restore"},
+      {"a subtree deleted", [&] { c.remove_tree(root + "/x"); },
+       root + "/x: missing after the restore"},
+      {"data changed", [&] { c.set(root + "/x.z", "other"); },
+       root + "/x.z: data differs from the backup"},
+      {"null data became empty", [&] { c.set(root + "/null", ""); },
+       root + "/null: data differs from the backup"},
+      {"ACL opened", [&] { c.set_acl(root + "/ro", &ZOO_OPEN_ACL_UNSAFE); },
+       root + "/ro: ACL world:anyone:31, expected world:anyone:1,digest:flinkbr:"},
+      {"ephemeral in place of a persistent znode",
+       [&] {
+         c.remove_tree(root + "/x0");
+         holder->create(root + "/x0", "/x0", ZOO_EPHEMERAL);
+       },
+       root + "/x0: ephemeral, but persistent in the backup"},
+      // The first difference in path order: "/x/c/new" sorts before "/x0".
+      {"two differences",
+       [&] {
+         c.set(root + "/x0", "other");
+         c.create(root + "/x/c/new", "n");
+       },
+       root + "/x/c/new: present but not in the backup"},
+      // An ephemeral znode of an open session under a restored znode is left alone, as the
+      // commit leaves it.
+      {"an ephemeral znode of an open session added",
+       [&] { holder->create(root + "/x/c/lock", std::nullopt, ZOO_EPHEMERAL); }, ""},
+  };
+  for (const auto& k : cases) {
+    SCOPED_TRACE(k.what);
+    auto st = staged->commit();
+    ASSERT_TRUE(st) << st.error().message;
+    log_.clear();
+    st = staged->verify();
+    ASSERT_TRUE(st) << st.error().message;
+    for (const auto& l : log_) EXPECT_EQ(l.find("reading it whole"), std::string::npos) << l;
+    k.tamper();
+    log_.clear();
+    st = staged->verify();
+    if (k.message.empty()) {
+      EXPECT_TRUE(st) << st.error().message;
+      for (const auto& l : log_) EXPECT_EQ(l.find("reading it whole"), std::string::npos) << l;
+    } else {
+      if (st) {
+        ADD_FAILURE() << "verify() passed, expected: " << k.message;
+        continue;
+      }
+      EXPECT_EQ(st.error().code, Errc::kCorruption);
+      EXPECT_TRUE(st.error().message.starts_with(k.message)) << st.error().message;
+    }
+    holder = std::make_unique<Client>(g_server->connect(), false);  // its ephemerals go
+  }
 }
 
 // Every payload part of a backup, in order.
