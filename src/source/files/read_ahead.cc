@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,11 +117,26 @@ std::unexpected<Error> stopped() {
 }  // namespace
 
 struct TreeReadAhead::State {
-  explicit State(ReadAheadOptions o)
-      : opt(std::move(o)), ring(std::make_unique_for_overwrite<std::byte[]>(kRingSize)) {}
+  explicit State(ReadAheadOptions o) : opt(std::move(o)) {}
+  ~State() {
+    if (ring) ::munmap(ring, kRingSize);
+  }
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+
+  // The ring is mapped for each walk and unmapped after it, not taken from malloc: freed, a
+  // block this big raises glibc's mmap threshold and stays in the heap, and the daemon's
+  // resident size grew by it from one backup to the next.
+  Status map_ring() {
+    void* p =
+        ::mmap(nullptr, kRingSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return errno_error("mapping the read-ahead buffer", errno);
+    ring = static_cast<std::byte*>(p);
+    return ok();
+  }
 
   ReadAheadOptions opt;
-  std::unique_ptr<std::byte[]> ring;
+  std::byte* ring = nullptr;  // kRingSize bytes
 
   std::mutex mu;
   std::condition_variable items_cv;  // consumer: an item arrived
@@ -187,7 +203,7 @@ struct TreeReadAhead::State {
     if (stop) return stopped();
     return start;
   }
-  std::byte* at(uint64_t pos) const { return ring.get() + pos % kRingSize; }
+  std::byte* at(uint64_t pos) const { return ring + pos % kRingSize; }
 
   Status vanished(const std::string& rel) {
     Item it{.kind = Item::kLog};
@@ -506,6 +522,7 @@ TreeReadAhead::TreeReadAhead(std::unique_ptr<State> state) : state_(std::move(st
 
 Result<std::unique_ptr<TreeReadAhead>> TreeReadAhead::start(ReadAheadOptions options) {
   auto state = std::make_unique<State>(std::move(options));
+  TRY(state->map_ring());
   State* s = state.get();
   std::unique_ptr<TreeReadAhead> r(new TreeReadAhead(std::move(state)));
   s->thread = std::thread([s] { s->run(); });
