@@ -88,31 +88,37 @@ class TarArchiveWriter final : public ArchiveWriter {
       TRY(check_payload_path(path));
       TRY(remember(path));
       TRY(write_header(path, AE_IFREG, mode, mtime, size));
-      if (buffer_.empty()) buffer_.resize(kCopyBufferSize);
-      io::Sha256 hash;
+      // A reader that hashes what it returns (the files source's read-ahead hashes on its own
+      // thread) spares this thread the work; any other is hashed here.
+      std::optional<io::Sha256> hash;
+      if (!data.hashes_sha256()) hash.emplace();
       auto changed = [&] {
         return io_error(std::string(path) + ": file changed while being read (expected " +
                         std::to_string(size) + " bytes)");
       };
+      // The next piece of the data: in place when the reader lends it, else through buffer_.
+      auto next = [&](size_t max) -> Result<std::span<const std::byte>> {
+        if (data.lends()) return data.view(max);
+        if (buffer_.empty()) buffer_.resize(kCopyBufferSize);
+        size_t n = TRY(data.read(std::span(buffer_.data(), std::min(max, buffer_.size()))));
+        return std::span<const std::byte>(buffer_.data(), n);
+      };
       uint64_t left = size;
       while (left > 0) {
-        size_t want = static_cast<size_t>(std::min<uint64_t>(left, buffer_.size()));
-        size_t n = TRY(data.read(std::span(buffer_.data(), want)));
-        if (n == 0) return changed();
-        std::span<const std::byte> chunk(buffer_.data(), n);
-        hash.update(chunk);
+        auto chunk = TRY(next(static_cast<size_t>(std::min<uint64_t>(left, kCopyBufferSize))));
+        if (chunk.empty()) return changed();
+        if (hash) hash->update(chunk);
         TRY(write_data(path, chunk));
-        left -= n;
-        payload_bytes_ += n;
+        left -= chunk.size();
+        payload_bytes_ += chunk.size();
       }
       // The file must end exactly here.
-      std::byte probe[1];
-      if (TRY(data.read(probe)) != 0) return changed();
+      if (!TRY(next(1)).empty()) return changed();
       TRY(finish_entry(path));
       return list(ManifestEntry{.path = std::string(path),
                                 .type = EntryType::kFile,
                                 .size = size,
-                                .sha256 = hash.hex_digest(),
+                                .sha256 = hash ? hash->hex_digest() : data.sha256_at_end(),
                                 .mode = mode & 0777,
                                 .mtime = mtime});
     });
@@ -300,6 +306,14 @@ class TeeReader final : public io::Reader {
     size_t n = TRY(inner_.read(out));
     if (n > 0) observer_.data(out.first(n));
     return n;
+  }
+  bool hashes_sha256() const override { return inner_.hashes_sha256(); }
+  std::string sha256_at_end() const override { return inner_.sha256_at_end(); }
+  bool lends() const override { return inner_.lends(); }
+  Result<std::span<const std::byte>> view(size_t max) override {
+    auto v = TRY(inner_.view(max));
+    if (!v.empty()) observer_.data(v);
+    return v;
   }
 
  private:

@@ -35,6 +35,16 @@ class Reader {
   // returned, valid once read() returned 0 (end of stream); empty before.
   virtual bool hashes_sha256() const { return false; }
   virtual std::string sha256_at_end() const { return {}; }
+
+  // Readers that hold their data in memory already can lend it instead of copying it out:
+  // when lends() says so, view(max) returns the next 1 to `max` bytes in place (empty at end of
+  // stream), valid until the next call on this reader; read() and view() may be mixed. The
+  // archive writer takes the files source's read-ahead this way, so that a file's bytes are
+  // copied once between the kernel and the compressor.
+  virtual bool lends() const { return false; }
+  [[nodiscard]] virtual Result<std::span<const std::byte>> view(size_t /*max*/) {
+    return failed_precondition("this reader does not lend its data");
+  }
 };
 
 class Writer {

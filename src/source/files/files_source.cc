@@ -30,6 +30,7 @@
 #include "io/layers.h"
 #include "io/spool.h"
 #include "source/files/pinned.h"
+#include "source/files/read_ahead.h"
 #include "source/files/tree_payload.h"
 
 namespace flinkbr::source::files {
@@ -1195,36 +1196,43 @@ class FilesSource final : public MetadataSource {
   }
 
   Status backup(archive::SourceArchiveWriter& out, const TaskContext& ctx) override {
-    Visit visit = [&](const std::string& rel, const Node& node, int parent_fd,
-                      const std::string& name) -> Status {
-      std::string abs = rel.empty() ? root_ : root_ + "/" + rel;
-      std::string path = rel.empty() ? std::string(kTree) : std::string(kTreePrefix) + rel;
+    // The walk and the reading (system calls, SHA-256) run ahead on their own thread
+    // (read_ahead.h); this thread writes the entries in the order they come, tree order.
+    auto walk = TRY(TreeReadAhead::start(
+        {.root = root_, .pinned = pinned_.paths(), .ctx = &ctx, .log_prefix = log_prefix_}));
+    for (;;) {
+      LiveEntry e = TRY(walk->next());
+      if (e.kind == LiveEntry::kEnd) break;
+      std::string abs = e.rel.empty() ? root_ : root_ + "/" + e.rel;
+      std::string path = e.rel.empty() ? std::string(kTree) : std::string(kTreePrefix) + e.rel;
       if (!pinned_.empty()) {  // Flink's files pinned by the zookeeper capture, in tree order
-        TRY(pinned_.write_before(out, rel));
-        if (node.kind == Node::kDir) pinned_.directory_written(rel);
-        if (node.kind == Node::kFile && pinned_.contains(rel)) return pinned_.write(out, rel);
+        TRY(pinned_.write_before(out, e.rel));
+        if (e.kind == LiveEntry::kDir) pinned_.directory_written(e.rel);
+        if (e.kind == LiveEntry::kFile && pinned_.contains(e.rel)) {
+          TRY(pinned_.write(out, e.rel));
+          continue;
+        }
       }
-      if (node.kind == Node::kOther) {
-        log_line(ctx.log, log_prefix_ + "skipping " + node.what + " " + abs +
+      if (e.kind == LiveEntry::kOther) {
+        log_line(ctx.log, log_prefix_ + "skipping " + e.what + " " + abs +
                               ": only directories and regular files are backed up");
-        return ok();
+        continue;
       }
       if (auto st = archive::validate_entry_path(path); !st)
         return failed_precondition(abs + " cannot be stored in a backup: " + st.error().message);
       // Backup files carry permission bits only (the archive writer keeps mode & 0777, a reader
       // refuses more): say what is dropped.
-      if ((node.mode & ~0777u) != 0) {
+      if ((e.mode & ~0777u) != 0) {
         char modes[64];
-        std::snprintf(modes, sizeof modes, "%04o; the backup records %04o", node.mode,
-                      node.mode & 0777u);
+        std::snprintf(modes, sizeof modes, "%04o; the backup records %04o", e.mode, e.mode & 0777u);
         log_line(ctx.log, log_prefix_ + "warning: " + abs + " has mode " + modes +
                               " (setuid, setgid and sticky bits are never restored)");
       }
-      if (node.kind == Node::kDir) return out.add_directory(path, node.mode, node.mtime);
-      return backup_file(out, ctx, parent_fd, name, abs, path);
-    };
-    Walker walker{root_, visit, &ctx, log_prefix_};
-    TRY(walker.walk_root());
+      if (e.kind == LiveEntry::kDir)
+        TRY(out.add_directory(path, e.mode, e.mtime));
+      else
+        TRY(out.add_file(path, e.mode, e.mtime, e.size, walk->data()));
+    }
     return pinned_.write_before(out, std::nullopt);  // pinned files gone from the live tree
   }
 
@@ -1253,53 +1261,6 @@ class FilesSource final : public MetadataSource {
   }
 
  private:
-  // A file modified in the last second may still be being written (Flink's HA storage gets a
-  // new checkpoint file every few milliseconds, written before its pointer): wait, up to
-  // half a second, until its size and mtime stay the same for 20 ms, so that the read below
-  // does not fail the backup for a file that was only being created.
-  static Status wait_until_written(int fd, const std::string& abs, struct stat& st) {
-    for (int i = 0; i < 25; ++i) {
-      struct timespec now;
-      ::clock_gettime(CLOCK_REALTIME, &now);
-      if (now.tv_sec - st.st_mtim.tv_sec > 1) return ok();
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      struct stat again;
-      if (::fstat(fd, &again) != 0) return errno_error(abs, errno);
-      bool same = again.st_size == st.st_size && again.st_mtim.tv_sec == st.st_mtim.tv_sec &&
-                  again.st_mtim.tv_nsec == st.st_mtim.tv_nsec;
-      st = again;
-      if (same) return ok();
-    }
-    return ok();  // still changing: the read below says so
-  }
-
-  Status backup_file(archive::SourceArchiveWriter& out, const TaskContext& ctx, int parent_fd,
-                     const std::string& name, const std::string& abs, const std::string& path) {
-    Fd f(::openat(parent_fd, name.c_str(), kReadFlags));
-    if (!f) {
-      if (errno == ENOENT) {
-        log_line(ctx.log, log_prefix_ + abs + " disappeared while being read; skipped");
-        return ok();
-      }
-      return errno_error("opening " + abs, errno);
-    }
-    struct stat before;
-    if (::fstat(f.get(), &before) != 0) return errno_error(abs, errno);
-    if (!S_ISREG(before.st_mode))
-      return make_error(Errc::kIOError, abs + " changed type while being read", {}, true);
-    TRY(wait_until_written(f.get(), abs, before));
-    Node node = node_of(before);
-    FileReader reader(f.get(), node.size, abs);
-    TRY(out.add_file(path, node.mode, node.mtime, node.size, reader));
-    struct stat after;
-    if (::fstat(f.get(), &after) != 0) return errno_error(abs, errno);
-    if (after.st_size != before.st_size || after.st_mtim.tv_sec != before.st_mtim.tv_sec ||
-        after.st_mtim.tv_nsec != before.st_mtim.tv_nsec)
-      return make_error(Errc::kIOError,
-                        abs + " changed while being read (it changed during the backup)", {}, true);
-    return ok();
-  }
-
   const config::SourceConfig cfg_;
   std::string root_;
   std::string parent_;

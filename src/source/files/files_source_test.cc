@@ -340,6 +340,9 @@ TEST(FilesSource, SetuidSetgidAndStickyBitsAreNamedInAWarning) {
 TEST(FilesSource, FileThatChangesSizeWhileReadFailsTheBackup) {
   TempDir tmp;
   populate(tmp / "live");
+  // The walk reads ahead of the archive writer by at most its ring (4 MiB): a file three times
+  // as big is still being read when the writer starts on it, and grows then.
+  put_file(tmp / "live/ha/job-1/checkpoint", std::string(12 << 20, 'c'), 0640, 1700000004);
   auto src = make_source(tmp / "live");
   CapturingWriter w;
   w.before_read = [&](std::string_view path) {
@@ -571,6 +574,55 @@ TEST(FilesSource, DiffReportsARootModeChangeAsDot) {
 }
 
 // Through the real tar writer and reader (archive/), as the task engine drives it.
+// The backup reads files ahead in pieces of 256 KiB through a ring of 4 MiB, each read one byte
+// longer than what is left: files of every size around those limits, and more entries than the
+// read-ahead queue holds, come back byte for byte through the real archive (whose reader
+// checks every entry's SHA-256 against the manifest).
+TEST(FilesSource, FilesOfEverySizeAroundTheReadAheadLimitsRoundTripThroughARealArchive) {
+  TempDir tmp;
+  make_dir(tmp / "live", 0755);
+  make_dir(tmp / "live/sizes", 0755);
+  std::string bytes;
+  for (size_t i = 0; i < (9u << 20); ++i) bytes.push_back(static_cast<char>((i * 7919) >> 3));
+  for (size_t size :
+       {size_t{0}, size_t{1}, size_t{262143}, size_t{262144}, size_t{262145}, size_t{524288},
+        size_t{(4u << 20) - 1}, size_t{4u << 20}, size_t{(4u << 20) + 1}, size_t{(9u << 20)}})
+    put_file(tmp / ("live/sizes/" + std::to_string(size)), std::string_view(bytes).substr(0, size),
+             0644, 1700000000);
+  make_dir(tmp / "live/many", 0755);
+  for (int i = 0; i < 5000; ++i)
+    put_file(tmp / ("live/many/f" + std::to_string(i)),
+             std::string_view(bytes).substr(static_cast<size_t>(i), static_cast<size_t>(i % 3000)),
+             0644, 1700000000);
+  auto src = make_source(tmp / "live");
+  Logged backup_log;
+  const std::string tar = testing::backup_tar(*src, backup_log.ctx());
+  ASSERT_FALSE(tar.empty());
+  io::StringReader in(tar);
+  auto reader = archive::ArchiveReader::open(in);
+  ASSERT_TRUE(reader) << reader.error().message;
+  auto target = make_source(tmp / "target");
+  Logged log;
+  auto staged = target->begin_restore(log.ctx());
+  ASSERT_TRUE(staged);
+  size_t files = 0;
+  for (;;) {
+    auto e = (*reader)->next();
+    ASSERT_TRUE(e) << e.error().message;
+    if (!*e) break;
+    if ((*e)->type == archive::EntryType::kFile) ++files;
+    auto st = (*staged)->add(**e, (*reader)->data());
+    ASSERT_TRUE(st) << st.error().message;
+  }
+  EXPECT_EQ(files, 5010u);
+  ASSERT_TRUE((*staged)->finish_staging());
+  ASSERT_TRUE((*staged)->commit());
+  auto st = (*staged)->verify();
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(snapshot(tmp / "target"), snapshot(tmp / "live"));
+  EXPECT_TRUE(backup_log.lines.empty());
+}
+
 TEST(FilesSource, RoundTripThroughARealArchive) {
   TempDir tmp;
   populate(tmp / "live");

@@ -25,6 +25,12 @@ class PinnedFiles {
  public:
   bool contains(const std::string& rel) const { return files_.contains(rel); }
   bool empty() const { return files_.empty(); }
+  // The pinned paths (a few per Flink job).
+  std::set<std::string> paths() const {
+    std::set<std::string> out;
+    for (const auto& [rel, f] : files_) out.insert(rel);
+    return out;
+  }
 
   // Copies `size` bytes of `data` (the file at `rel` below the root) aside, once per path: a
   // second pin of the same path only returns the size pinned first.

@@ -181,6 +181,16 @@ class LocalWriter final : public io::Writer {
         return sys_error("writing", path_, errno);
       }
       data = data.subspan(static_cast<size_t>(n));
+      written_ += static_cast<uint64_t>(n);
+    }
+    // Hand what was written to the disk as it comes (as git's batched fsync and the files
+    // restore do), so that finish()'s fsync waits only for the last piece: at the end of a
+    // 160 MB backup it waited about 80 ms for the whole file, with every core idle. Only starts
+    // writeback (no waiting, no durability); an error here shows again in fsync.
+    if (written_ - flushed_ >= kWritebackStep) {
+      (void)::sync_file_range(fd_.get(), static_cast<off_t>(flushed_),
+                              static_cast<off_t>(written_ - flushed_), SYNC_FILE_RANGE_WRITE);
+      flushed_ = written_;
     }
     return ok();
   }
@@ -204,6 +214,9 @@ class LocalWriter final : public io::Writer {
   std::string path_;
   bool overwrite_;
   bool committed_ = false;
+  static constexpr uint64_t kWritebackStep = 8 << 20;
+  uint64_t written_ = 0;  // bytes written so far
+  uint64_t flushed_ = 0;  // bytes whose writeback was started
 };
 
 class LocalDriver final : public StorageDriver {
