@@ -191,7 +191,7 @@ void Inspector::line(std::string_view text) {
   // A line it refuses is looked at as any JSON, as before.
   bool read = false;
   if (j.is_null())
-    if (auto parsed = zookeeper::parse_line(std::string(text), 1)) {
+    if (auto parsed = zookeeper::parse_line(text, 1)) {
       data = std::move(parsed->second.data);
       read = true;
     }
