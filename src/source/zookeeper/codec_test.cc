@@ -71,8 +71,8 @@ TEST(ZkCodec, Base64RoundTripsEveryLengthAndRefusesNonCanonicalSpellings) {
     bytes += static_cast<char>((n * 97 + 13) & 0xff);
   }
   EXPECT_EQ(b64_decode("AAECAwQF/+/+"), std::string("\0\x01\x02\x03\x04\x05\xff\xef\xfe", 9));
-  for (const char* bad : {"A", "AAE", "AA=A", "A===", "====", "AAE=AAAA", "AB==", "AAF=",
-                          "AA\"=", "AAAA AAA", "AA-A", "AA_A", "AAAAAA\n="}) {
+  for (const char* bad : {"A", "AAE", "AA=A", "A===", "====", "AAE=AAAA",
+                          "AB==", "AAF=", "AA\"=", "AAAA AAA", "AA-A", "AA_A", "AAAAAA\n="}) {
     EXPECT_FALSE(b64_decode(bad)) << bad;
     std::string into = "keep";
     EXPECT_FALSE(b64_decode_into(into, bad)) << bad;

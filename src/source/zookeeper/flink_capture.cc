@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -74,6 +75,7 @@ struct NodeRead {
   std::vector<Acl> acl;
   std::vector<std::string> children;
   bool listed = false;  // its children were asked for
+  size_t session = 0;   // which of the sessions its requests go over
   Window* window = nullptr;
   int pending = 0;  // requests not answered yet (under window->mu)
 };
@@ -145,19 +147,24 @@ void on_children(int rc, const String_vector* names, const Stat* st, const void*
   n->window->answered(*n);
 }
 
-// Reads the znodes of `level` below `root` over the sessions `zhs` (see read_records()).
-void read_level(std::vector<NodeRead>& level, const std::vector<zhandle_t*>& zhs,
-                const std::string& root) {
+// Reads the znodes of `nodes` below `root` over the sessions `zhs`, with their subtrees down to
+// kMaxDepth (see FlinkCapture::read_records()): the children of a znode that has some are listed
+// as soon as its data is in, and read as soon as they are listed, all through one window, so
+// that no level waits for the slowest answer of the one above. The children are appended to
+// `nodes` (a deque: the nodes in flight keep their addresses).
+void read_subtrees(std::deque<NodeRead>& nodes, const std::vector<zhandle_t*>& zhs,
+                   const std::string& root) {
   auto abs = [&](const std::string& rel) { return rel == "/" ? root : root + rel; };
   Window window;
   std::vector<NodeRead*> answered;
   size_t next = 0, complete = 0;
   std::string path;
-  while (complete < level.size()) {
+  while (complete < nodes.size()) {
     // Fill the window: data and ACL of the next znodes, each on one session, dealt in turn.
-    while (next < level.size() && window.inflight < kSetWindow) {
-      NodeRead& n = level[next];
-      zhandle_t* zh = zhs[next++ % zhs.size()];
+    while (next < nodes.size() && window.inflight < kSetWindow) {
+      NodeRead& n = nodes[next];
+      n.session = next++ % zhs.size();
+      zhandle_t* zh = zhs[n.session];
       path = abs(n.rel);
       window.start(n, 2);
       if (int rc = zoo_aget(zh, path.c_str(), 0, on_data, &n); rc != ZOK) {
@@ -171,9 +178,18 @@ void read_level(std::vector<NodeRead>& level, const std::vector<zhandle_t*>& zhs
     }
     window.take(answered);
     for (NodeRead* n : answered) {
+      if (n->listed) {  // its children are in: read them next
+        ++complete;
+        if (n->children_rc != ZOK) continue;
+        for (const auto& name : n->children)
+          nodes.push_back({.rel = join(n->rel, name),
+                           .parent_cversion = n->children_st.cversion,
+                           .depth = n->depth + 1});
+        continue;
+      }
       // The children of a znode that has some and is kept, listed once its data is in (on the
       // session of its other requests): it is complete when they are.
-      const bool list = !n->listed && n->data_rc == ZOK && n->acl_rc == ZOK &&
+      const bool list = n->data_rc == ZOK && n->acl_rc == ZOK &&
                         !is_session_owner(n->st.ephemeralOwner) && n->st.numChildren > 0 &&
                         n->depth < kMaxDepth;
       if (!list) {
@@ -181,10 +197,8 @@ void read_level(std::vector<NodeRead>& level, const std::vector<zhandle_t*>& zhs
         continue;
       }
       n->listed = true;
-      const size_t i = static_cast<size_t>(n - level.data());
       window.start(*n, 1);
-      if (int rc = zoo_aget_children2(zhs[i % zhs.size()], abs(n->rel).c_str(), 0, on_children,
-                                      n);
+      if (int rc = zoo_aget_children2(zhs[n->session], abs(n->rel).c_str(), 0, on_children, n);
           rc != ZOK) {
         n->children_rc = rc;
         window.answered(*n);
@@ -439,7 +453,8 @@ std::string FlinkCapture::summary() const {
   return "Flink HA capture: " + std::to_string(records_) + " records, " + std::to_string(pins_) +
          " files pinned, " + std::to_string(rereads_) + " record sets read again, " +
          std::to_string(marked_) + " records being subsumed left out" +
-         (missing_ ? ", " + std::to_string(missing_) + " pointers whose file is missing live" : "") +
+         (missing_ ? ", " + std::to_string(missing_) + " pointers whose file is missing live"
+                   : "") +
          took;
 }
 
@@ -626,41 +641,33 @@ Result<bool> FlinkCapture::read_set(const std::string& dir, std::map<std::string
 Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
                                         int32_t parent_cversion, std::map<std::string, Znode>& out,
                                         int depth) {
-  // Level by level: the records (depth 1), then the children of those that have some, down to
-  // kMaxDepth, as read_node() walks one record. Each level through a window of kSetWindow znodes;
-  // a znode's children are listed as soon as its Stat says it has some.
-  std::vector<NodeRead> level;
+  // The records (at `depth`) and their subtrees down to kMaxDepth, as read_node() walks one
+  // record, pipelined; then checked in order.
+  std::deque<NodeRead> nodes;
   for (const auto& rel : records)
-    level.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = depth});
-  while (!level.empty()) {
-    read_level(level, zhs_, root_);
-    std::vector<NodeRead> next;
-    for (NodeRead& n : level) {
-      // A record gone is one Flink subsumed meanwhile; a znode below one may go (a lock).
-      if (n.data_rc == ZNONODE) {
-        if (n.depth == 1) return false;
-        continue;
-      }
-      if (n.data_rc != ZOK) return s_->error(n.data_rc, "reading " + abs(n.rel));
-      if (is_session_owner(n.st.ephemeralOwner)) continue;  // a lock of a live session
-      if (n.acl_rc == ZNONODE) {
-        if (n.depth == 1) return false;
-        continue;
-      }
-      if (n.acl_rc != ZOK) return s_->error(n.acl_rc, "reading the ACL of " + abs(n.rel));
-      Znode z;
-      z.data = std::move(n.data);
-      z.acl = std::move(n.acl);
-      z.sequential = n.parent_cversion > 0 && looks_sequential(n.rel, n.parent_cversion);
-      out.insert_or_assign(n.rel, std::move(z));
-      if (n.children_rc == ZNONODE) continue;  // removed after it was read
-      if (n.children_rc != ZOK) return s_->error(n.children_rc, "listing " + abs(n.rel));
-      for (const auto& name : n.children)
-        next.push_back({.rel = join(n.rel, name),
-                        .parent_cversion = n.children_st.cversion,
-                        .depth = n.depth + 1});
+    nodes.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = depth});
+  read_subtrees(nodes, zhs_, root_);
+  for (NodeRead& n : nodes) {
+    // A record gone is one Flink subsumed meanwhile; a znode below one may go (a lock).
+    if (n.data_rc == ZNONODE) {
+      if (n.depth == 1) return false;
+      continue;
     }
-    level = std::move(next);
+    if (n.data_rc != ZOK) return s_->error(n.data_rc, "reading " + abs(n.rel));
+    if (is_session_owner(n.st.ephemeralOwner)) continue;  // a lock of a live session
+    if (n.acl_rc == ZNONODE) {
+      if (n.depth == 1) return false;
+      continue;
+    }
+    if (n.acl_rc != ZOK) return s_->error(n.acl_rc, "reading the ACL of " + abs(n.rel));
+    // Its children were read too (read_subtrees): they follow in `nodes`.
+    if (n.children_rc != ZOK && n.children_rc != ZNONODE)  // ZNONODE: removed after it was read
+      return s_->error(n.children_rc, "listing " + abs(n.rel));
+    Znode z;
+    z.data = std::move(n.data);
+    z.acl = std::move(n.acl);
+    z.sequential = n.parent_cversion > 0 && looks_sequential(n.rel, n.parent_cversion);
+    out.insert_or_assign(n.rel, std::move(z));
   }
   return true;
 }
