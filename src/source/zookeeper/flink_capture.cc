@@ -119,10 +119,8 @@ struct Acls {
 // the next at once, so the server never waits for the slowest answer of a wave.
 constexpr size_t kSetWindow = 1000;
 // Jobs whose checkpoint sets (layout before 1.15) are read in one pass, in memory together: a
-// set holds the checkpoints Flink retains (1 by default, rarely more than a few). Two batches
-// are in memory at once (one kept while the next is read): 16 jobs each held the daemon's peak
-// where one batch of 32 had it (the bench tree's ~96 checkpoints of 1 KiB per job).
-constexpr size_t kBatchJobs = 16;
+// set holds the checkpoints Flink retains (1 by default, rarely more than a few).
+constexpr size_t kBatchJobs = 32;
 
 void on_data(int rc, const char* value, int len, const Stat* st, const void* p) {
   auto* n = static_cast<NodeRead*>(const_cast<void*>(p));

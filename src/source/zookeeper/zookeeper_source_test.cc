@@ -513,10 +513,10 @@ TEST_F(ZkSourceTest, FlinkCaptureOfAQuietClusterBacksUpWhatThePlainReadDoes) {
 }
 
 TEST_F(ZkSourceTest, FlinkCaptureOfManyLegacyJobsReadsAheadAndKeepsThePlainPayload) {
-  // 75 jobs of the layout before 1.15: their checkpoint sets are captured in batches (16 jobs),
-  // the next batch read on a thread of its own while the reader keeps the one before, and each
+  // 75 jobs of the layout before 1.15: their checkpoint sets are captured in batches of 32, the
+  // next batch read on a thread of its own while the reader keeps the one before, and each
   // counter read after its set. With Flink quiet, the payload is the plain read's, byte for
-  // byte, across the batches' seams and the short last batch.
+  // byte, across the batches' seams (32 and 64) and the short last batch.
   const std::string root = "/flink/batches";
   Client c(g_server->connect());
   zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
