@@ -7,7 +7,6 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
-#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -17,71 +16,6 @@
 #include "source/zookeeper/tree_reader.h"
 
 namespace flinkbr::source::zookeeper {
-
-// Answers handed to the reading thread at once (as the tree reader's kWakeBatch): every wake-up
-// is a context switch on cores the server shares.
-constexpr size_t kWakeBatch = 64;
-
-// The pipelined reads of the capture (read_subtrees() below), outside the anonymous namespace
-// since FlinkCapture's members name them.
-struct ReadWindow;
-
-// One znode of a set read asynchronously: its data and Stat, its ACL, and, when asked, its
-// children. Filled by the C client's completion thread; read by the caller once the window
-// handed it back.
-struct NodeRead {
-  std::string rel;
-  int32_t parent_cversion = 0;
-  int depth = 0;
-  int data_rc = ZOK, acl_rc = ZOK, children_rc = ZOK;
-  Stat st{};
-  Stat children_st{};
-  std::optional<std::string> data;
-  std::vector<Acl> acl;
-  std::vector<std::string> children;
-  bool listed = false;  // its children were asked for
-  size_t session = 0;   // which of the sessions its requests go over
-  ReadWindow* window = nullptr;
-  int pending = 0;  // requests not answered yet (under window->mu)
-};
-
-// The znodes of a pipelined read in flight: a node whose requests are all answered goes to `done`,
-// and the reading thread is woken once per kWakeBatch of them (or at once when few are left).
-struct ReadWindow {
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t inflight = 0;  // znodes with requests not answered
-  std::vector<NodeRead*> done;
-
-  // Before the node's requests are sent.
-  void start(NodeRead& n, int requests) {
-    std::lock_guard lock(mu);
-    n.window = this;
-    n.pending = requests;
-    ++inflight;
-  }
-  void answered(NodeRead& n) {
-    std::lock_guard lock(mu);
-    if (--n.pending > 0) return;
-    --inflight;
-    done.push_back(&n);
-    if (done.size() >= kWakeBatch || inflight < kWakeBatch) cv.notify_one();
-  }
-  // The nodes answered since the last call; waits for one when there is none and some are in
-  // flight.
-  void take(std::vector<NodeRead*>& out) {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return !done.empty() || inflight == 0; });
-    out.swap(done);
-  }
-  // Waits for every request in flight (on the way out of a failure: the nodes must outlive
-  // their answers).
-  void drain() {
-    std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return inflight == 0; });
-  }
-};
-
 namespace {
 
 using flink::NodeKind;
@@ -118,9 +52,70 @@ struct Acls {
 // globalOutstandingLimit, 1,000 by default). A window, not waves: a znode answered makes room for
 // the next at once, so the server never waits for the slowest answer of a wave.
 constexpr size_t kSetWindow = 1000;
+// Answers handed to the reading thread at once (as the tree reader's kWakeBatch): every wake-up
+// is a context switch on cores the server shares.
+constexpr size_t kWakeBatch = 64;
 // Jobs whose checkpoint sets (layout before 1.15) are read in one pass, in memory together: a
 // set holds the checkpoints Flink retains (1 by default, rarely more than a few).
 constexpr size_t kBatchJobs = 32;
+
+struct Window;
+
+// One znode of a set read asynchronously: its data and Stat, its ACL, and, when asked, its
+// children. Filled by the C client's completion thread; read by the caller once the window
+// handed it back.
+struct NodeRead {
+  std::string rel;
+  int32_t parent_cversion = 0;
+  int depth = 0;
+  int data_rc = ZOK, acl_rc = ZOK, children_rc = ZOK;
+  Stat st{};
+  Stat children_st{};
+  std::optional<std::string> data;
+  std::vector<Acl> acl;
+  std::vector<std::string> children;
+  bool listed = false;  // its children were asked for
+  size_t session = 0;   // which of the sessions its requests go over
+  Window* window = nullptr;
+  int pending = 0;  // requests not answered yet (under window->mu)
+};
+
+// The znodes of one level in flight: a node whose requests are all answered goes to `done`, and
+// the reading thread is woken once per kWakeBatch of them (or at once when few are left).
+struct Window {
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t inflight = 0;  // znodes with requests not answered
+  std::vector<NodeRead*> done;
+
+  // Before the node's requests are sent.
+  void start(NodeRead& n, int requests) {
+    std::lock_guard lock(mu);
+    n.window = this;
+    n.pending = requests;
+    ++inflight;
+  }
+  void answered(NodeRead& n) {
+    std::lock_guard lock(mu);
+    if (--n.pending > 0) return;
+    --inflight;
+    done.push_back(&n);
+    if (done.size() >= kWakeBatch || inflight < kWakeBatch) cv.notify_one();
+  }
+  // The nodes answered since the last call; waits for one when there is none and some are in
+  // flight.
+  void take(std::vector<NodeRead*>& out) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return !done.empty() || inflight == 0; });
+    out.swap(done);
+  }
+  // Waits for every request in flight (on the way out of a failure: the nodes must outlive
+  // their answers).
+  void drain() {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return inflight == 0; });
+  }
+};
 
 void on_data(int rc, const char* value, int len, const Stat* st, const void* p) {
   auto* n = static_cast<NodeRead*>(const_cast<void*>(p));
@@ -160,7 +155,7 @@ void on_children(int rc, const String_vector* names, const Stat* st, const void*
 void read_subtrees(std::deque<NodeRead>& nodes, const std::vector<zhandle_t*>& zhs,
                    const std::string& root) {
   auto abs = [&](const std::string& rel) { return rel == "/" ? root : root + rel; };
-  ReadWindow window;
+  Window window;
   std::vector<NodeRead*> answered;
   size_t next = 0, complete = 0;
   std::string path;
@@ -517,20 +512,8 @@ Status FlinkCapture::keep_records(const std::string& dir, std::map<std::string, 
   return ok();
 }
 
-// The next batch of legacy checkpoint sets, read on a thread of its own while the reader's
-// thread checks, pins and keeps the batch before it: the server reads on meanwhile.
-struct FlinkCapture::Prefetch {
-  std::vector<std::string> dirs;
-  std::deque<NodeRead> nodes;
-  std::thread reader;
-  ~Prefetch() {
-    if (reader.joinable()) reader.join();
-  }
-};
-
-Status FlinkCapture::legacy_batch(const std::string& counters, const std::string& from, bool after,
-                                  std::vector<std::string>& dirs,
-                                  std::vector<std::string>& counts) {
+Status FlinkCapture::capture_legacy_batch(const std::string& counter) {
+  const std::string counters = parent_of(counter);
   const std::string cluster = parent_of(counters);
   // The counters are listed once per backup: the listing only chooses which sets to read
   // together. A job added since is captured at its counter on its own (capture_set), one gone
@@ -546,8 +529,9 @@ Status FlinkCapture::legacy_batch(const std::string& counters, const std::string
     listed = counter_names_.emplace(counters, std::move(names)).first;
   }
   const std::vector<std::string>& names = listed->second;
-  for (auto it = after ? std::upper_bound(names.begin(), names.end(), from)
-                       : std::lower_bound(names.begin(), names.end(), from);
+  const std::string first = counter.substr(counters.size() + 1);
+  std::vector<std::string> dirs, counts;
+  for (auto it = std::lower_bound(names.begin(), names.end(), first);
        it != names.end() && dirs.size() < kBatchJobs; ++it) {
     const std::string c = join(counters, *it);
     const flink::NodeInfo info = flink::classify(c);
@@ -557,44 +541,12 @@ Status FlinkCapture::legacy_batch(const std::string& counters, const std::string
     dirs.push_back(dir);
     counts.push_back(c);
   }
-  return ok();
-}
-
-Status FlinkCapture::capture_legacy_batch(const std::string& counter) {
-  const std::string counters = parent_of(counter);
-  std::vector<std::string> dirs, counts;
-  TRY(legacy_batch(counters, counter.substr(counters.size() + 1), false, dirs, counts));
   if (dirs.size() < 2) return ok();  // capture_set() reads a lone set as well
   if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
   legacy_set_ = false;  // checkpoint sets: no `locks` child in this layout
-  std::deque<NodeRead> nodes;
-  if (prefetch_ && prefetch_->dirs == dirs) {
-    prefetch_->reader.join();
-    nodes = std::move(prefetch_->nodes);
-  } else {
-    for (const auto& dir : dirs) nodes.push_back({.rel = dir, .depth = 0});
-    read_subtrees(nodes, zhs_, root_);
-  }
-  prefetch_.reset();  // one that was not this batch is waited for and dropped
-  // The next batch is read while this one is checked, pinned and kept. Read earlier than the
-  // reader needs it, as this batch was: each of its sets is still checked and pinned after it
-  // was read, and its counter read after that.
-  auto next = std::make_unique<Prefetch>();
-  std::vector<std::string> next_counts;
-  const std::string last = counts.back().substr(counters.size() + 1);
-  TRY(legacy_batch(counters, last, true, next->dirs, next_counts));
-  if (next->dirs.size() >= 2) {
-    for (const auto& dir : next->dirs) next->nodes.push_back({.rel = dir, .depth = 0});
-    try {
-      next->reader = std::thread([p = next.get(), this] { read_subtrees(p->nodes, zhs_, root_); });
-      prefetch_ = std::move(next);
-    } catch (const std::system_error&) {
-      // No thread to spare: the next batch is read when the reader gets there.
-    }
-  }
   std::map<std::string, Znode> all;
   // A record that vanished meanwhile: each set is read again on its own (capture_set).
-  if (!TRY(collect(nodes, all))) return ok();
+  if (!TRY(read_records(dirs, 0, all, 0))) return ok();
   std::vector<std::pair<size_t, std::map<std::string, Znode>>> kept;  // stable sets, by index
   for (size_t i = 0; i < dirs.size(); ++i) {
     const std::string& dir = dirs[i];
@@ -602,9 +554,9 @@ Status FlinkCapture::capture_legacy_batch(const std::string& counter) {
     if (auto d = all.find(dir); d != all.end()) set.insert(all.extract(d));
     const std::string below = dir + "/";
     for (auto it = all.lower_bound(below); it != all.end() && it->first.starts_with(below);) {
-      auto next_it = std::next(it);
+      auto next = std::next(it);
       set.insert(all.extract(it));
-      it = next_it;
+      it = next;
     }
     bool stable = true;
     for (const auto& [rel, z] : set)
@@ -695,10 +647,6 @@ Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
   for (const auto& rel : records)
     nodes.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = depth});
   read_subtrees(nodes, zhs_, root_);
-  return collect(nodes, out);
-}
-
-Result<bool> FlinkCapture::collect(std::deque<NodeRead>& nodes, std::map<std::string, Znode>& out) {
   for (NodeRead& n : nodes) {
     // A record gone is one Flink subsumed meanwhile; a znode below one may go (a lock).
     if (n.data_rc == ZNONODE) {

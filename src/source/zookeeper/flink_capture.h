@@ -24,7 +24,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -37,8 +36,6 @@
 #include "source/zookeeper/session.h"
 
 namespace flinkbr::source::zookeeper {
-
-struct NodeRead;  // one znode of the capture's pipelined reads (flink_capture.cc)
 
 class FlinkCapture {
  public:
@@ -72,7 +69,6 @@ class FlinkCapture {
 
  private:
   class Queue;
-  struct Prefetch;
 
   FlinkCapture(std::unique_ptr<Session> s, std::string root, const PinFile& pin,
                const TaskContext& ctx);
@@ -95,15 +91,6 @@ class FlinkCapture {
   // reader meets the counters one after another and would otherwise wait for one set at a
   // time. A set not stable in that read is left to capture_set().
   [[nodiscard]] Status capture_legacy_batch(const std::string& counter);
-  // The sets of such a batch: the jobs whose counters in `counters` follow `from` (itself
-  // included unless `after`), not captured yet, up to kBatchJobs; their directories and counters.
-  [[nodiscard]] Status legacy_batch(const std::string& counters, const std::string& from,
-                                    bool after, std::vector<std::string>& dirs,
-                                    std::vector<std::string>& counts);
-  // What read_records() read into `nodes` (read_subtrees), checked, into `out`; false when a
-  // record (depth 1) vanished.
-  [[nodiscard]] Result<bool> collect(std::deque<NodeRead>& nodes,
-                                     std::map<std::string, Znode>& out);
   // Keeps the captured `set` of `dir`, reading `counter` (if any) after it.
   [[nodiscard]] Status keep_set(const std::string& dir, const std::string& counter,
                                 std::map<std::string, Znode>& set);
@@ -155,9 +142,6 @@ class FlinkCapture {
   std::map<std::string, std::vector<std::string>> counter_names_;
   uint64_t records_ = 0, pins_ = 0, rereads_ = 0, missing_ = 0, marked_ = 0;
   std::chrono::steady_clock::duration capturing_{};  // the reader's wait for the capture
-  // The next batch of legacy sets being read (capture_legacy_batch); last, so that it is waited
-  // for before the sessions it reads over close.
-  std::unique_ptr<Prefetch> prefetch_;
 };
 
 }  // namespace flinkbr::source::zookeeper
