@@ -24,6 +24,12 @@ std::optional<std::string> line_path(std::string_view line) {
   size_t i = start + 1;
   while (i < line.size() && line[i] != '"') i += (line[i] == '\\') ? 2 : 1;
   if (i >= line.size()) return std::nullopt;
+  // Printable ASCII without escapes (every path of a Flink tree) is its own value: no JSON
+  // parser for it, once per line of the payload.
+  const std::string_view raw = line.substr(start + 1, i - start - 1);
+  if (std::all_of(raw.begin(), raw.end(),
+                  [](char c) { return c >= 0x20 && c < 0x7f && c != '\\'; }))
+    return std::string(raw);
   auto j = nlohmann::json::parse(line.substr(start, i - start + 1), nullptr, false);
   if (!j.is_string()) return std::nullopt;
   return j.get<std::string>();
@@ -191,7 +197,7 @@ void Inspector::line(std::string_view text) {
   // A line it refuses is looked at as any JSON, as before.
   bool read = false;
   if (j.is_null())
-    if (auto parsed = zookeeper::parse_line(std::string(text), 1)) {
+    if (auto parsed = zookeeper::parse_line(text, 1)) {
       data = std::move(parsed->second.data);
       read = true;
     }

@@ -1,6 +1,8 @@
 #include "source/zookeeper/codec.h"
 
+#include <array>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -108,33 +110,63 @@ void b64_append(std::string& out, std::string_view in) {
   }
 }
 
-std::optional<std::string> b64_decode(std::string_view in) {
-  if (in.size() % 4 != 0) return std::nullopt;
-  auto val = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out(in.size() / 4 * 3, '\0');
-  char* o = out.data();
-  for (size_t i = 0; i < in.size(); i += 4) {
-    int a = val(in[i]), b = val(in[i + 1]);
-    bool last = i + 4 == in.size();
-    int c = (last && in[i + 2] == '=') ? -2 : val(in[i + 2]);
-    int d = (last && in[i + 3] == '=') ? -2 : val(in[i + 3]);
-    if (a < 0 || b < 0 || c == -1 || d == -1 || (c == -2 && d != -2)) return std::nullopt;
-    // Canonical only: the bits a padded quantum leaves unused must be zero.
-    if ((c == -2 && (b & 15) != 0) || (c >= 0 && d == -2 && (c & 3) != 0)) return std::nullopt;
-    uint32_t v = (uint32_t(a) << 18) | (uint32_t(b) << 12) | (uint32_t(c < 0 ? 0 : c) << 6) |
-                 uint32_t(d < 0 ? 0 : d);
-    *o++ = char(v >> 16);
-    if (c >= 0) *o++ = char((v >> 8) & 255);
-    if (d >= 0) *o++ = char(v & 255);
+namespace {
+
+// The value of each byte as a base64 digit, 0xff for a byte that is not one ('=' included).
+constexpr std::array<uint8_t, 256> kB64Value = [] {
+  std::array<uint8_t, 256> t{};
+  t.fill(0xff);
+  for (uint8_t i = 0; i < 64; ++i) t[static_cast<uint8_t>(kB64[i])] = i;
+  return t;
+}();
+
+}  // namespace
+
+// Table-driven, four digits at a time with one validity test per quantum: a backup's consistency
+// check and every restore decode the data of each record line, and the branchy per-character
+// version was the largest single cost of the backup's visiting thread (perf, 100,000 znodes).
+bool b64_decode_into(std::string& out, std::string_view in) {
+  if (in.size() % 4 != 0) return false;
+  const size_t at = out.size();
+  if (in.empty()) return true;
+  // The last quantum may be padded: decoded apart, below.
+  const size_t whole = in.size() - 4;
+  out.resize(at + whole / 4 * 3 + 3);
+  auto* o = reinterpret_cast<unsigned char*>(out.data() + at);
+  const auto* s = reinterpret_cast<const unsigned char*>(in.data());
+  for (size_t i = 0; i < whole; i += 4, o += 3) {
+    const uint32_t a = kB64Value[s[i]], b = kB64Value[s[i + 1]], c = kB64Value[s[i + 2]],
+                   d = kB64Value[s[i + 3]];
+    if ((a | b | c | d) & 0x80) {
+      out.resize(at);
+      return false;
+    }
+    const uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
+    o[0] = static_cast<unsigned char>(v >> 16);
+    o[1] = static_cast<unsigned char>(v >> 8);
+    o[2] = static_cast<unsigned char>(v);
   }
-  out.resize(static_cast<size_t>(o - out.data()));
+  s += whole;
+  const uint32_t a = kB64Value[s[0]], b = kB64Value[s[1]];
+  const bool pad_c = s[2] == '=', pad_d = s[3] == '=';
+  const uint32_t c = pad_c ? 0 : kB64Value[s[2]], d = pad_d ? 0 : kB64Value[s[3]];
+  // Canonical only: "x=y=" is no padding, and the bits a padded quantum leaves unused are zero.
+  if (((a | b | c | d) & 0x80) || (pad_c && !pad_d) || (pad_c && (b & 15) != 0) ||
+      (!pad_c && pad_d && (c & 3) != 0)) {
+    out.resize(at);
+    return false;
+  }
+  const uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
+  o[0] = static_cast<unsigned char>(v >> 16);
+  o[1] = static_cast<unsigned char>(v >> 8);
+  o[2] = static_cast<unsigned char>(v);
+  out.resize(out.size() - (pad_c ? 2 : pad_d ? 1 : 0));
+  return true;
+}
+
+std::optional<std::string> b64_decode(std::string_view in) {
+  std::string out;
+  if (!b64_decode_into(out, in)) return std::nullopt;
   return out;
 }
 
@@ -156,7 +188,7 @@ bool valid_rel_path(std::string_view p) {
 
 namespace {
 
-Result<std::pair<std::string, Znode>> from_line(const std::string& line, size_t lineno) {
+Result<std::pair<std::string, Znode>> from_line(std::string_view line, size_t lineno) {
   auto bad = [&](const std::string& why) {
     return corruption("zookeeper payload line " + std::to_string(lineno) + ": " + why);
   };
@@ -235,11 +267,15 @@ bool parse_canonical(std::string_view line, std::string& rel, Znode& z) {
   }
   if (!lit("\"data\":")) return false;
   if (!lit("null")) {
-    std::string b64;
-    if (!lit("\"") || !str(b64)) return false;
-    auto d = b64_decode(b64);
-    if (!d) return false;
-    z.data = std::move(*d);
+    // Decoded where it stands (no copy of the digits): the decoder refuses every byte that is
+    // not a base64 digit, so what str() would check here is checked there.
+    if (!lit("\"")) return false;
+    const void* q = std::memchr(line.data() + i, '"', line.size() - i);
+    if (!q) return false;
+    const size_t end = static_cast<size_t>(static_cast<const char*>(q) - line.data());
+    z.data.emplace();
+    if (!b64_decode_into(*z.data, line.substr(i, end - i))) return false;
+    i = end + 1;
   }
   if (!lit(",\"path\":\"") || !str(rel) || !valid_rel_path(rel)) return false;
   if (lit(",\"sequential\":true}"))
@@ -283,7 +319,7 @@ Status append_line(std::string& out, const std::string& rel, const Znode& z) {
   return ok();
 }
 
-Result<std::pair<std::string, Znode>> parse_line(const std::string& line, size_t lineno) {
+Result<std::pair<std::string, Znode>> parse_line(std::string_view line, size_t lineno) {
   std::pair<std::string, Znode> out;
   if (parse_canonical(line, out.first, out.second)) return out;
   return from_line(line, lineno);

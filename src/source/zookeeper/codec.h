@@ -53,6 +53,8 @@ std::string part_name(size_t n);
 // Base64 (RFC 4648, padded). b64_decode() accepts the canonical spelling only; nullopt otherwise.
 void b64_append(std::string& out, std::string_view in);
 std::optional<std::string> b64_decode(std::string_view in);
+// Appends the decoded `in` to `out`; false (and `out` as it was) when `in` is not canonical.
+[[nodiscard]] bool b64_decode_into(std::string& out, std::string_view in);
 
 // Whether `p` is "/" or an absolute znode path without empty, "." or ".." components or NULs.
 bool valid_rel_path(std::string_view p);
@@ -67,7 +69,7 @@ bool valid_rel_path(std::string_view p);
 // naming `lineno` (1-based, for messages) and what is wrong: unknown fields, a path that is not
 // valid_rel_path(), data that is neither canonical base64 nor null, an empty or malformed ACL,
 // perms outside 0..31, no sequential flag.
-[[nodiscard]] Result<std::pair<std::string, Znode>> parse_line(const std::string& line,
+[[nodiscard]] Result<std::pair<std::string, Znode>> parse_line(std::string_view line,
                                                                size_t lineno);
 
 // Calls `visit` with every line of a payload part in order. kCorruption when the part does not

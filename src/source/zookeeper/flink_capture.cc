@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -45,16 +47,23 @@ struct Acls {
   ~Acls() { deallocate_ACL_vector(&v); }
 };
 
-// Znodes read at once while sets are read, two requests each, dealt over the sessions (as the
-// tree reader's 2,000 requests in flight: the server stops reading a connection beyond its
-// globalOutstandingLimit, 1,000 by default).
-constexpr size_t kSetWave = 1000;
+// Znodes in flight at once while sets are read, two requests each, dealt over the sessions (as
+// the tree reader's 2,000 requests in flight: the server stops reading a connection beyond its
+// globalOutstandingLimit, 1,000 by default). A window, not waves: a znode answered makes room for
+// the next at once, so the server never waits for the slowest answer of a wave.
+constexpr size_t kSetWindow = 1000;
+// Answers handed to the reading thread at once (as the tree reader's kWakeBatch): every wake-up
+// is a context switch on cores the server shares.
+constexpr size_t kWakeBatch = 64;
 // Jobs whose checkpoint sets (layout before 1.15) are read in one pass, in memory together: a
 // set holds the checkpoints Flink retains (1 by default, rarely more than a few).
 constexpr size_t kBatchJobs = 32;
 
+struct Window;
+
 // One znode of a set read asynchronously: its data and Stat, its ACL, and, when asked, its
-// children. Filled by the C client's completion thread; read by the caller after Wave::wait().
+// children. Filled by the C client's completion thread; read by the caller once the window
+// handed it back.
 struct NodeRead {
   std::string rel;
   int32_t parent_cversion = 0;
@@ -65,62 +74,139 @@ struct NodeRead {
   std::optional<std::string> data;
   std::vector<Acl> acl;
   std::vector<std::string> children;
+  bool listed = false;  // its children were asked for
+  size_t session = 0;   // which of the sessions its requests go over
+  Window* window = nullptr;
+  int pending = 0;  // requests not answered yet (under window->mu)
 };
 
-// Counts the completions of one wave of asynchronous requests.
-struct Wave {
+// The znodes of one level in flight: a node whose requests are all answered goes to `done`, and
+// the reading thread is woken once per kWakeBatch of them (or at once when few are left).
+struct Window {
   std::mutex mu;
   std::condition_variable cv;
-  size_t pending = 0;
+  size_t inflight = 0;  // znodes with requests not answered
+  std::vector<NodeRead*> done;
 
-  void add() {
+  // Before the node's requests are sent.
+  void start(NodeRead& n, int requests) {
     std::lock_guard lock(mu);
-    ++pending;
+    n.window = this;
+    n.pending = requests;
+    ++inflight;
   }
-  void done() {
+  void answered(NodeRead& n) {
     std::lock_guard lock(mu);
-    if (--pending == 0) cv.notify_all();
+    if (--n.pending > 0) return;
+    --inflight;
+    done.push_back(&n);
+    if (done.size() >= kWakeBatch || inflight < kWakeBatch) cv.notify_one();
   }
-  void wait() {
+  // The nodes answered since the last call; waits for one when there is none and some are in
+  // flight.
+  void take(std::vector<NodeRead*>& out) {
     std::unique_lock lock(mu);
-    cv.wait(lock, [&] { return pending == 0; });
+    cv.wait(lock, [&] { return !done.empty() || inflight == 0; });
+    out.swap(done);
   }
-};
-
-struct Request {
-  Wave* wave;
-  NodeRead* node;
+  // Waits for every request in flight (on the way out of a failure: the nodes must outlive
+  // their answers).
+  void drain() {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return inflight == 0; });
+  }
 };
 
 void on_data(int rc, const char* value, int len, const Stat* st, const void* p) {
-  auto* r = static_cast<const Request*>(p);
-  r->node->data_rc = rc;
+  auto* n = static_cast<NodeRead*>(const_cast<void*>(p));
+  n->data_rc = rc;
   if (rc == ZOK) {
-    r->node->st = *st;
-    if (len >= 0 && value) r->node->data.emplace(value, static_cast<size_t>(len));
+    n->st = *st;
+    if (len >= 0 && value) n->data.emplace(value, static_cast<size_t>(len));
   }
-  r->wave->done();
+  n->window->answered(*n);
 }
 
 void on_acl(int rc, ACL_vector* acl, Stat*, const void* p) {
-  auto* r = static_cast<const Request*>(p);
-  r->node->acl_rc = rc;
+  auto* n = static_cast<NodeRead*>(const_cast<void*>(p));
+  n->acl_rc = rc;
   if (rc == ZOK && acl)
     for (int i = 0; i < acl->count; ++i)
-      r->node->acl.push_back({acl->data[i].perms,
-                              acl->data[i].id.scheme ? acl->data[i].id.scheme : "",
-                              acl->data[i].id.id ? acl->data[i].id.id : ""});
-  r->wave->done();
+      n->acl.push_back({acl->data[i].perms, acl->data[i].id.scheme ? acl->data[i].id.scheme : "",
+                        acl->data[i].id.id ? acl->data[i].id.id : ""});
+  n->window->answered(*n);
 }
 
 void on_children(int rc, const String_vector* names, const Stat* st, const void* p) {
-  auto* r = static_cast<const Request*>(p);
-  r->node->children_rc = rc;
+  auto* n = static_cast<NodeRead*>(const_cast<void*>(p));
+  n->children_rc = rc;
   if (rc == ZOK) {
-    r->node->children_st = *st;
-    if (names) r->node->children.assign(names->data, names->data + names->count);
+    n->children_st = *st;
+    if (names) n->children.assign(names->data, names->data + names->count);
   }
-  r->wave->done();
+  n->window->answered(*n);
+}
+
+// Reads the znodes of `nodes` below `root` over the sessions `zhs`, with their subtrees down to
+// kMaxDepth (see FlinkCapture::read_records()): the children of a znode that has some are listed
+// as soon as its data is in, and read as soon as they are listed, all through one window, so
+// that no level waits for the slowest answer of the one above. The children are appended to
+// `nodes` (a deque: the nodes in flight keep their addresses).
+void read_subtrees(std::deque<NodeRead>& nodes, const std::vector<zhandle_t*>& zhs,
+                   const std::string& root) {
+  auto abs = [&](const std::string& rel) { return rel == "/" ? root : root + rel; };
+  Window window;
+  std::vector<NodeRead*> answered;
+  size_t next = 0, complete = 0;
+  std::string path;
+  while (complete < nodes.size()) {
+    // Fill the window: data and ACL of the next znodes, each on one session, dealt in turn.
+    while (next < nodes.size() && window.inflight < kSetWindow) {
+      NodeRead& n = nodes[next];
+      n.session = next++ % zhs.size();
+      zhandle_t* zh = zhs[n.session];
+      path = abs(n.rel);
+      window.start(n, 2);
+      if (int rc = zoo_aget(zh, path.c_str(), 0, on_data, &n); rc != ZOK) {
+        n.data_rc = rc;
+        window.answered(n);
+      }
+      if (int rc = zoo_aget_acl(zh, path.c_str(), on_acl, &n); rc != ZOK) {
+        n.acl_rc = rc;
+        window.answered(n);
+      }
+    }
+    window.take(answered);
+    for (NodeRead* n : answered) {
+      if (n->listed) {  // its children are in: read them next
+        ++complete;
+        if (n->children_rc != ZOK) continue;
+        for (const auto& name : n->children)
+          nodes.push_back({.rel = join(n->rel, name),
+                           .parent_cversion = n->children_st.cversion,
+                           .depth = n->depth + 1});
+        continue;
+      }
+      // The children of a znode that has some and is kept, listed once its data is in (on the
+      // session of its other requests): it is complete when they are.
+      const bool list = n->data_rc == ZOK && n->acl_rc == ZOK &&
+                        !is_session_owner(n->st.ephemeralOwner) && n->st.numChildren > 0 &&
+                        n->depth < kMaxDepth;
+      if (!list) {
+        ++complete;
+        continue;
+      }
+      n->listed = true;
+      window.start(*n, 1);
+      if (int rc = zoo_aget_children2(zhs[n->session], abs(n->rel).c_str(), 0, on_children, n);
+          rc != ZOK) {
+        n->children_rc = rc;
+        window.answered(*n);
+      }
+    }
+    answered.clear();
+  }
+  window.drain();
 }
 
 void put_u32(std::string& out, size_t n) {
@@ -292,6 +378,16 @@ bool FlinkCapture::replaced(const std::string& rel) const {
 }
 
 Status FlinkCapture::merge(const std::string& rel, Znode& z, const Emit& emit) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Status captured = capture_at(rel, z);
+  capturing_ += std::chrono::steady_clock::now() - t0;
+  TRY(std::move(captured));
+  TRY(emit_pending(&rel, emit));
+  if (replaced(rel)) return ok();
+  return emit(rel, z);
+}
+
+Status FlinkCapture::capture_at(const std::string& rel, const Znode& z) {
   // A set of records starts here: capture it before anything of it is emitted. Each trigger
   // sorts before every znode of its set (byte-wise), so none of them was emitted yet.
   using flink::classify;
@@ -321,9 +417,7 @@ Status FlinkCapture::merge(const std::string& rel, Znode& z, const Emit& emit) {
   // A directory the tree reader left to the capture (owns_subtree) whose trigger above did not
   // capture it (its parent was not met as a trigger): captured here, the counter left live.
   if (!z.ephemeral && !done_.contains(rel) && owns_subtree(rel)) TRY(capture_set(rel, ""));
-  TRY(emit_pending(&rel, emit));
-  if (replaced(rel)) return ok();
-  return emit(rel, z);
+  return ok();
 }
 
 Status FlinkCapture::finish(const Emit& emit) {
@@ -352,10 +446,16 @@ Status FlinkCapture::emit_pending(const std::string* before, const Emit& emit) {
 }
 
 std::string FlinkCapture::summary() const {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(capturing_).count();
+  char took[48];
+  std::snprintf(took, sizeof took, " (reading them took %lld.%03lld s)",
+                static_cast<long long>(ms / 1000), static_cast<long long>(ms % 1000));
   return "Flink HA capture: " + std::to_string(records_) + " records, " + std::to_string(pins_) +
          " files pinned, " + std::to_string(rereads_) + " record sets read again, " +
          std::to_string(marked_) + " records being subsumed left out" +
-         (missing_ ? ", " + std::to_string(missing_) + " pointers whose file is missing live" : "");
+         (missing_ ? ", " + std::to_string(missing_) + " pointers whose file is missing live"
+                   : "") +
+         took;
 }
 
 Status FlinkCapture::capture_set(const std::string& dir, const std::string& counter) {
@@ -387,9 +487,17 @@ Status FlinkCapture::keep_set(const std::string& dir, const std::string& counter
   if (!counter.empty()) {
     std::map<std::string, Znode> read;
     (void)TRY(read_node(counter, 0, read, kMaxDepth));
-    for (auto& [rel, z] : read) pending_.insert_or_assign(rel, std::move(z));
-    exact_.insert(counter);
+    keep_counter(counter, read);
   }
+  return keep_records(dir, set);
+}
+
+void FlinkCapture::keep_counter(const std::string& counter, std::map<std::string, Znode>& read) {
+  for (auto& [rel, z] : read) pending_.insert_or_assign(rel, std::move(z));
+  exact_.insert(counter);
+}
+
+Status FlinkCapture::keep_records(const std::string& dir, std::map<std::string, Znode>& set) {
   // Sets captured ahead of the reader (in path order, each after the last) wait on disk.
   const bool queue = !set.empty() && queue_->accepts(set.begin()->first);
   for (auto& [rel, z] : set) {
@@ -407,12 +515,20 @@ Status FlinkCapture::keep_set(const std::string& dir, const std::string& counter
 Status FlinkCapture::capture_legacy_batch(const std::string& counter) {
   const std::string counters = parent_of(counter);
   const std::string cluster = parent_of(counters);
-  Children children;
-  int rc = zoo_get_children(s_->zh(), abs(counters).c_str(), 0, &children.v);
-  if (rc == ZNONODE) return ok();
-  if (rc != ZOK) return s_->error(rc, "listing " + abs(counters));
-  std::vector<std::string> names(children.v.data, children.v.data + children.v.count);
-  std::sort(names.begin(), names.end());
+  // The counters are listed once per backup: the listing only chooses which sets to read
+  // together. A job added since is captured at its counter on its own (capture_set), one gone
+  // since is read as gone, as it would be had it gone after a fresh listing.
+  auto listed = counter_names_.find(counters);
+  if (listed == counter_names_.end()) {
+    Children children;
+    int rc = zoo_get_children(s_->zh(), abs(counters).c_str(), 0, &children.v);
+    if (rc == ZNONODE) return ok();
+    if (rc != ZOK) return s_->error(rc, "listing " + abs(counters));
+    std::vector<std::string> names(children.v.data, children.v.data + children.v.count);
+    std::sort(names.begin(), names.end());
+    listed = counter_names_.emplace(counters, std::move(names)).first;
+  }
+  const std::vector<std::string>& names = listed->second;
   const std::string first = counter.substr(counters.size() + 1);
   std::vector<std::string> dirs, counts;
   for (auto it = std::lower_bound(names.begin(), names.end(), first);
@@ -431,6 +547,7 @@ Status FlinkCapture::capture_legacy_batch(const std::string& counter) {
   std::map<std::string, Znode> all;
   // A record that vanished meanwhile: each set is read again on its own (capture_set).
   if (!TRY(read_records(dirs, 0, all, 0))) return ok();
+  std::vector<std::pair<size_t, std::map<std::string, Znode>>> kept;  // stable sets, by index
   for (size_t i = 0; i < dirs.size(); ++i) {
     const std::string& dir = dirs[i];
     std::map<std::string, Znode> set;
@@ -448,7 +565,20 @@ Status FlinkCapture::capture_legacy_batch(const std::string& counter) {
         stable = false;  // subsumed meanwhile
         break;
       }
-    if (stable) TRY(keep_set(dir, counts[i], set));
+    if (stable) kept.emplace_back(i, std::move(set));
+  }
+  // The counters of the stable sets, after them (each is then ahead of its checkpoints), in one
+  // pipelined pass rather than two round trips each.
+  std::vector<std::string> kept_counters;
+  for (const auto& [i, set] : kept) kept_counters.push_back(counts[i]);
+  std::map<std::string, Znode> counters_read;
+  (void)TRY(read_records(kept_counters, 0, counters_read, kMaxDepth));
+  for (auto& [i, set] : kept) {
+    std::map<std::string, Znode> read;
+    if (auto c = counters_read.find(counts[i]); c != counters_read.end())
+      read.insert(counters_read.extract(c));
+    keep_counter(counts[i], read);
+    TRY(keep_records(dirs[i], set));
   }
   return ok();
 }
@@ -511,85 +641,33 @@ Result<bool> FlinkCapture::read_set(const std::string& dir, std::map<std::string
 Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
                                         int32_t parent_cversion, std::map<std::string, Znode>& out,
                                         int depth) {
-  // Level by level: the records (depth 1), then the children of those that have some, down to
-  // kMaxDepth, as read_node() walks one record. Each level in waves of kSetWave znodes.
-  std::vector<NodeRead> level;
+  // The records (at `depth`) and their subtrees down to kMaxDepth, as read_node() walks one
+  // record, pipelined; then checked in order.
+  std::deque<NodeRead> nodes;
   for (const auto& rel : records)
-    level.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = depth});
-  while (!level.empty()) {
-    std::vector<NodeRead> next;
-    for (size_t from = 0; from < level.size(); from += kSetWave) {
-      const size_t to = std::min(level.size(), from + kSetWave);
-      Wave wave;
-      std::vector<Request> reqs;
-      reqs.reserve(2 * (to - from));
-      for (size_t i = from; i < to; ++i) {
-        reqs.push_back({&wave, &level[i]});
-        reqs.push_back({&wave, &level[i]});
-      }
-      for (size_t i = from; i < to; ++i) {
-        const std::string path = abs(level[i].rel);
-        Request* r = &reqs[2 * (i - from)];
-        zhandle_t* zh = zhs_[i % zhs_.size()];
-        wave.add();
-        if (int rc = zoo_aget(zh, path.c_str(), 0, on_data, r); rc != ZOK) {
-          wave.done();
-          level[i].data_rc = rc;
-        }
-        wave.add();
-        if (int rc = zoo_aget_acl(zh, path.c_str(), on_acl, r + 1); rc != ZOK) {
-          wave.done();
-          level[i].acl_rc = rc;
-        }
-      }
-      wave.wait();
-      // The children of the znodes that have some and are kept.
-      Wave lists;
-      std::vector<Request> list_reqs;
-      list_reqs.reserve(to - from);
-      for (size_t i = from; i < to; ++i) {
-        NodeRead& n = level[i];
-        if (n.data_rc != ZOK || n.acl_rc != ZOK || is_session_owner(n.st.ephemeralOwner) ||
-            n.st.numChildren == 0 || n.depth >= kMaxDepth)
-          continue;
-        list_reqs.push_back({&lists, &n});
-        lists.add();
-        if (int rc = zoo_aget_children2(zhs_[i % zhs_.size()], abs(n.rel).c_str(), 0, on_children,
-                                        &list_reqs.back());
-            rc != ZOK) {
-          lists.done();
-          n.children_rc = rc;
-        }
-      }
-      lists.wait();
-      for (size_t i = from; i < to; ++i) {
-        NodeRead& n = level[i];
-        // A record gone is one Flink subsumed meanwhile; a znode below one may go (a lock).
-        if (n.data_rc == ZNONODE) {
-          if (n.depth == 1) return false;
-          continue;
-        }
-        if (n.data_rc != ZOK) return s_->error(n.data_rc, "reading " + abs(n.rel));
-        if (is_session_owner(n.st.ephemeralOwner)) continue;  // a lock of a live session
-        if (n.acl_rc == ZNONODE) {
-          if (n.depth == 1) return false;
-          continue;
-        }
-        if (n.acl_rc != ZOK) return s_->error(n.acl_rc, "reading the ACL of " + abs(n.rel));
-        Znode z;
-        z.data = std::move(n.data);
-        z.acl = std::move(n.acl);
-        z.sequential = n.parent_cversion > 0 && looks_sequential(n.rel, n.parent_cversion);
-        out.insert_or_assign(n.rel, std::move(z));
-        if (n.children_rc == ZNONODE) continue;  // removed after it was read
-        if (n.children_rc != ZOK) return s_->error(n.children_rc, "listing " + abs(n.rel));
-        for (const auto& name : n.children)
-          next.push_back({.rel = join(n.rel, name),
-                          .parent_cversion = n.children_st.cversion,
-                          .depth = n.depth + 1});
-      }
+    nodes.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = depth});
+  read_subtrees(nodes, zhs_, root_);
+  for (NodeRead& n : nodes) {
+    // A record gone is one Flink subsumed meanwhile; a znode below one may go (a lock).
+    if (n.data_rc == ZNONODE) {
+      if (n.depth == 1) return false;
+      continue;
     }
-    level = std::move(next);
+    if (n.data_rc != ZOK) return s_->error(n.data_rc, "reading " + abs(n.rel));
+    if (is_session_owner(n.st.ephemeralOwner)) continue;  // a lock of a live session
+    if (n.acl_rc == ZNONODE) {
+      if (n.depth == 1) return false;
+      continue;
+    }
+    if (n.acl_rc != ZOK) return s_->error(n.acl_rc, "reading the ACL of " + abs(n.rel));
+    // Its children were read too (read_subtrees): they follow in `nodes`.
+    if (n.children_rc != ZOK && n.children_rc != ZNONODE)  // ZNONODE: removed after it was read
+      return s_->error(n.children_rc, "listing " + abs(n.rel));
+    Znode z;
+    z.data = std::move(n.data);
+    z.acl = std::move(n.acl);
+    z.sequential = n.parent_cversion > 0 && looks_sequential(n.rel, n.parent_cversion);
+    out.insert_or_assign(n.rel, std::move(z));
   }
   return true;
 }

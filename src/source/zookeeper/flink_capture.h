@@ -22,6 +22,7 @@
 // Not thread-safe; one backup uses it on its own thread.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -80,7 +81,8 @@ class FlinkCapture {
   [[nodiscard]] Result<bool> read_set(const std::string& dir, std::map<std::string, Znode>& out);
   // Reads the records `records` (children of a directory whose cversion is `parent_cversion`)
   // with their subtrees into `out`, pipelined; false when one of them vanished.
-  // `depth` is that of the records (1: children of a set's directory; 0 reads directories).
+  // `depth` is that of the records (1: children of a set's directory; 0 reads directories;
+  // kMaxDepth reads single znodes, no children, and skips one gone).
   [[nodiscard]] Result<bool> read_records(const std::vector<std::string>& records,
                                           int32_t parent_cversion,
                                           std::map<std::string, Znode>& out, int depth = 1);
@@ -92,6 +94,10 @@ class FlinkCapture {
   // Keeps the captured `set` of `dir`, reading `counter` (if any) after it.
   [[nodiscard]] Status keep_set(const std::string& dir, const std::string& counter,
                                 std::map<std::string, Znode>& set);
+  // Keeps the counter `counter` as `read` holds it (read after its set; empty: gone).
+  void keep_counter(const std::string& counter, std::map<std::string, Znode>& read);
+  // Keeps the captured `set` of `dir` (its counter kept first, if it has one).
+  [[nodiscard]] Status keep_records(const std::string& dir, std::map<std::string, Znode>& set);
   // Reads the znode `rel` into `out` (with its persistent subtree); false when it vanished.
   [[nodiscard]] Result<bool> read_node(const std::string& rel, int32_t parent_cversion,
                                        std::map<std::string, Znode>& out, int depth);
@@ -104,6 +110,8 @@ class FlinkCapture {
   // and none of the later one (jobs). Asked once per cluster; the restore decides the same way
   // from the staged tree (staged_restore.cc, legacy_layout()).
   [[nodiscard]] Result<bool> legacy_cluster(const std::string& cluster);
+  // Captures the set (or sets) whose trigger `rel` is, if it is one.
+  [[nodiscard]] Status capture_at(const std::string& rel, const Znode& z);
   bool replaced(const std::string& rel) const;
   // Emits the captured znodes that sort before `*before` (all of them when it is null).
   [[nodiscard]] Status emit_pending(const std::string* before, const Emit& emit);
@@ -130,7 +138,10 @@ class FlinkCapture {
   // job graph without one is not being subsumed there, and leaving it out lost every job).
   bool legacy_set_ = false;
   std::map<std::string, bool> legacy_clusters_;  // legacy_cluster()'s answers
+  // checkpoint-counter directories (layout before 1.15) -> their children, sorted, listed once
+  std::map<std::string, std::vector<std::string>> counter_names_;
   uint64_t records_ = 0, pins_ = 0, rereads_ = 0, missing_ = 0, marked_ = 0;
+  std::chrono::steady_clock::duration capturing_{};  // the reader's wait for the capture
 };
 
 }  // namespace flinkbr::source::zookeeper

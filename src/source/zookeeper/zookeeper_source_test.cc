@@ -610,6 +610,51 @@ TEST_F(ZkSourceTest, FlinkCaptureOfAQuietClusterBacksUpWhatThePlainReadDoes) {
   EXPECT_TRUE(summary) << ::testing::PrintToString(log_);
 }
 
+TEST_F(ZkSourceTest, FlinkCaptureOfManyLegacyJobsInBatchesKeepsThePlainPayload) {
+  // 75 jobs of the layout before 1.15: their checkpoint sets are captured in batches of 32 jobs
+  // read through one window, each batch's counters read after its sets. With Flink quiet, the
+  // payload is the plain read's, byte for byte, across the batches' seams (32 and 64) and the
+  // short last batch.
+  const std::string root = "/flink/batches";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  for (const char* d :
+       {"/jobgraphs", "/checkpoints", "/checkpoint-counter", "/running_job_registry"})
+    c.create(root + d, std::nullopt);
+  auto job = [](int j) {
+    char b[33];
+    std::snprintf(b, sizeof b, "%032x", 0xdef000 + j);
+    return std::string(b);
+  };
+  for (int j = 0; j < 75; ++j) {
+    c.create(root + "/jobgraphs/" + job(j), "graph " + std::to_string(j));
+    c.create(root + "/checkpoint-counter/" + job(j), std::string("\0\0\0\x03", 4));
+    c.create(root + "/running_job_registry/" + job(j), "RUNNING");
+    c.create(root + "/checkpoints/" + job(j), std::nullopt);
+    for (int i = 1; i <= 2; ++i)
+      c.create(root + "/checkpoints/" + job(j) + "/000000000000000000" + std::to_string(i),
+               std::string(200, static_cast<char>('a' + (j + i) % 26)));
+  }
+  auto src = make(root);
+  const std::string plain = payload_of(backup_tar(*src));
+  PinFile pin = [](const std::string&) -> Result<uint64_t> {
+    return failed_precondition("outside the backup");
+  };
+  TaskContext with = ctx();
+  with.pin = &pin;
+  log_.clear();
+  const std::string captured = payload_of(testing::backup_tar(*src, with));
+  EXPECT_EQ(captured, plain);
+  EXPECT_NE(plain.find("/checkpoints/" + job(74) + "/0000000000000000002"), std::string::npos);
+  bool summary = false;
+  for (const auto& l : log_)
+    summary = summary || l.find(
+                             "Flink HA capture: 225 records, 0 files pinned, 0 record sets "
+                             "read again") != std::string::npos;
+  EXPECT_TRUE(summary) << ::testing::PrintToString(log_);
+}
+
 TEST_F(ZkSourceTest, WideZnodeWaitsForItsListingAndIsReadWhole) {
   // "/wide" has more children than the reader lists ahead (about 4,096), so its listing waits
   // until it is the smallest znode not yet handed on; the leaves before it answer around then.
