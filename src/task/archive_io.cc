@@ -405,9 +405,16 @@ Result<VerifiedStaging> verify_and_stage_backup_file(
     if (st.refusal) return std::unexpected(std::move(*st.refusal).context(path));
   }
   VerifiedStaging out{.file = TRY(finish_verification(s, *reader, path))};
-  if (limited)
+  if (limited) {
+    // The staging stopped at the limit, so no staging checked the payloads past it: a file over
+    // a limit whose later entries no staging accepts was refused for the limit, where `backup
+    // verify` refuses it for the payload (found by the issue 18 attack review). Verify's check of
+    // the whole file decides first; a second read, on this path only (the file is refused).
+    if (auto alone = verify_backup_file(storage, path, {}, ctx.staging_dir); !alone)
+      return std::unexpected(std::move(alone.error()));
     return std::unexpected(limits.explain ? limits.explain(out.file.report.summary, *limited)
                                           : *limited);
+  }
   for (auto& [name, st] : staging) out.staged[name] = std::move(st.staged);
   return out;
 }
