@@ -1,6 +1,12 @@
 #include "task/recovery.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -72,6 +78,42 @@ std::string undo_apply(const config::Config& config, ClusterRuntime& cl,
          "); the safety copy is kept at " + last.safety_copy;
 }
 
+// The staging directories of previews whose daemon is gone, by task id: "p<task>-<pid>-<n>"
+// (engine.cc). A preview stages as a restore does (a files source beside its live tree), but it
+// is no task left Running, so recover_restore never saw it: a daemon killed during the preview
+// of a large file left the staged tree beside the live one for good (issue 18 attack review).
+// This daemon's own pid counts as gone: a restarted container may give it the same one.
+std::map<int64_t, std::vector<std::string>> preview_leftovers(const std::string& staging) {
+  std::map<int64_t, std::vector<std::string>> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(staging, ec)) {
+    const std::string name = e.path().filename().string();
+    long long task = 0, pid = 0, n = 0;
+    int used = 0;
+    if (std::sscanf(name.c_str(), "p%lld-%lld-%lld%n", &task, &pid, &n, &used) != 3 ||
+        static_cast<size_t>(used) != name.size() || pid <= 0)
+      continue;
+    if (pid != ::getpid() && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH))
+      continue;  // a preview of a daemon still running
+    out[task].push_back(name);
+  }
+  return out;
+}
+
+// What the previews of `task` in `ctx_ids` staged beside its sources' live data.
+void remove_preview_staging(const ClusterLookup& clusters, const store::RestoreTask& task,
+                            const std::vector<std::string>& ctx_ids) {
+  ClusterRuntime* cl = clusters(task.cluster);
+  if (!cl) return;
+  auto sources = build_sources(*cl->cfg, task.data_source);
+  if (!sources) return;
+  for (const auto& id : ctx_ids)
+    for (auto& s : *sources)
+      if (auto st = s->cleanup_after_crash(id); !st)
+        spdlog::warn("restoration task {}: removing what preview {} staged for source '{}': {}",
+                     task.name, id, s->name(), st.error().message);
+}
+
 }  // namespace
 
 Status recover_restore(const config::Config& config, StateWriter& writer,
@@ -107,13 +149,20 @@ Status recover_restore(const config::Config& config, StateWriter& writer,
 Status recover_restores(const config::Config& config, StateWriter& writer,
                         const ClusterLookup& clusters) {
   // What verifications of a daemon killed meanwhile kept (a zookeeper payload's parts).
-  remove_verify_leftovers((fs::path(config.server.state_dir) / "staging").string());
+  const std::string staging = (fs::path(config.server.state_dir) / "staging").string();
+  remove_verify_leftovers(staging);
+  auto previews = preview_leftovers(staging);
   for (int64_t offset = 0;; offset += 1000) {
     auto tasks = TRY(writer.store().list_restore_tasks({.limit = 1000, .offset = offset}));
-    for (auto& t : tasks)
+    for (auto& t : tasks) {
+      if (auto it = previews.find(t.id); it != previews.end())
+        remove_preview_staging(clusters, t, it->second);
       if (t.state == RestoreState::kRunning) TRY(recover_restore(config, writer, clusters, t));
+    }
     if (tasks.size() < 1000) break;
   }
+  for (const auto& [task, ids] : previews)
+    for (const auto& id : ids) remove_staging_dir((fs::path(staging) / id).string());
   return ok();
 }
 

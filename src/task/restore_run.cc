@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -63,6 +64,9 @@ struct Prepared {
   std::vector<source::PointerRewrite> rewrites;
   service::ServiceStatus service;  // as the check step found it
   StagedMap staged;                // by the verify step
+  // The verify step's count of the space (the safety copy's reservation): other stagings of this
+  // daemon count it until the safety copy is written.
+  std::optional<StagingSpace> space;
 };
 
 Status check_service_stopped(ClusterRuntime& cluster) {
@@ -288,17 +292,18 @@ Status verify_and_stage(Prepared& p, const RestoreInputs& in, const source::Task
   source::flink::Inspector inspector(p.header);
   std::vector<SpaceNeed> reserved;
   if (!preview) reserved.push_back(safety_need(p, in.config));
-  auto space = TRY(StagingSpace::measure(staging_places(p, in.config), reserved,
-                                         in.config.restore.max_expanded_bytes));
+  p.space = TRY(StagingSpace::measure(staging_places(p, in.config), reserved,
+                                      in.config.restore.max_expanded_bytes));
   StagingLimits limits{
-      .admit = [&space](std::string_view source,
-                        const archive::Entry& entry) { return space.admit(source, entry.size); },
+      .admit = [&p](std::string_view source,
+                    const archive::Entry& entry) { return p.space->admit(source, entry); },
       .explain =
           [&](const archive::ArchiveSummary& summary, Error running) {
             return space_refusal(p, summary, in.config, !preview, std::move(running));
           }};
   auto v = TRY(verify_and_stage_backup_file(*p.storage, in.task.params.path, p.sources, ctx,
                                             on_file_bytes, &inspector, limits));
+  p.space->staging_done();
   rec.log("info", "integrity verified: " + std::to_string(v.file.report.summary.entries) +
                       " entries, " + std::to_string(v.file.report.payload_bytes) +
                       " payload bytes, file sha256 " + v.file.sha256 +
@@ -514,6 +519,7 @@ Status run_restore(const RestoreInputs& in, Recorder& rec) {
                         std::to_string(written.size) + " bytes)");
     return ok();
   }));
+  p.space.reset();  // the safety copy is on the disk: no longer reserved
 
   StagedMap& staged = p.staged;
   log_rewrites(p, rec);

@@ -15,6 +15,8 @@
 // (restore_run.cc, space_needs).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -51,9 +53,17 @@ struct SpaceNeed {
                                          uint64_t max_bytes);
 
 // What each file system a restore stages on had free when the staging started, and what the
-// staging wrote there since. Not thread-safe (one task thread).
+// staging wrote there since. Several stagings may run at once in one daemon (restorations of
+// different clusters, a preview beside a restoration) and share a file system (the state
+// directory holds every zookeeper and postgres staging and every safety copy): each counts, on
+// top of its own writes, what the others alive in this process reserved and admitted, so that
+// together they cannot fill a file system each alone fits on (issue 18 attack review). Not
+// thread-safe (one task thread); the process-wide ledger behind it is.
 class StagingSpace {
  public:
+  StagingSpace(StagingSpace&& o) noexcept;
+  StagingSpace& operator=(StagingSpace&& o) noexcept;
+  ~StagingSpace();  // what it reserved is no longer counted by the others
   // `places`: where each source stages (SpaceNeed::what names it, bytes and entries 0), by source
   // name; sources staged on no local file system are left out. `reserved`: what is written later
   // on these file systems but known now (the safety copy). `max_bytes`: restore.max_expanded_bytes
@@ -62,20 +72,40 @@ class StagingSpace {
       const std::vector<std::pair<std::string, SpaceNeed>>& places,
       const std::vector<SpaceNeed>& reserved, uint64_t max_bytes);
   // Before an entry of `source` of `bytes` bytes is staged: kFailedPrecondition, with the numbers
-  // so far, when it would pass the cap or what its file system had free (bytes or inodes).
+  // so far, when it would pass the cap or what its file system had free (bytes or inodes). The
+  // bytes are counted on the file system as given.
   [[nodiscard]] Status admit(std::string_view source, uint64_t bytes);
+  // The same for an archive entry, counted on its file system as it takes room there: a file in
+  // whole blocks (f_frsize) and a directory as one block. A file of a thousand one-byte entries
+  // lists a kilobyte and takes four megabytes; counted by their sizes, they fill a small file
+  // system before any limit refuses them (issue 18 attack review). The cap counts sizes.
+  [[nodiscard]] Status admit(std::string_view source, const archive::Entry& entry);
+  // The staging ended: what it admitted is on the disk, which later measures see; the
+  // reservations stay counted until this is destroyed (after the safety copy was written).
+  void staging_done();
 
  private:
+  StagingSpace() = default;
+  void release();  // out of the ledger
   struct Device {
     std::string path;  // the first existing path seen on it, for the message
     uint64_t free_bytes = 0, free_entries = 0;
+    uint64_t block = 0;  // f_frsize: the unit a file's data takes room in
     bool counts_inodes = false;
-    uint64_t bytes = 0, entries = 0;  // reserved, then staged
+    uint64_t bytes = 0, entries = 0;  // reserved, then staged (in blocks for entries)
+    uint64_t data = 0;                // the staged entries' sizes, for the message
+    uint64_t reserved = 0;            // of `bytes`: what `reserved` asked for at the start
+    dev_t dev = 0;
+    uint64_t base = 0;    // the ledger's admissions on this file system when measured
+    uint64_t own = 0;     // of the ledger's admissions since: this staging's
+    uint64_t others = 0;  // the other stagings' pending writes when measured, taken off free
   };
+  Status admit_on_disk(std::string_view source, uint64_t size, bool directory, bool in_blocks);
   std::vector<Device> devices_;
   std::vector<std::pair<std::string, size_t>> sources_;  // source name -> index in devices_
   uint64_t max_bytes_ = 0;
   uint64_t total_ = 0;
+  uint64_t id_ = 0;  // in the process-wide ledger; 0: not registered (moved from)
 };
 
 // "6.0 GiB (6442450944 bytes)": the size for humans, then exact.

@@ -242,6 +242,15 @@ std::vector<Hostile> corpus() {
   c.push_back({"bomb",
                add_entry({"sources/ha/tree/bomb", AE_IFREG, std::string(64 << 20, '\0'), 0644}),
                "more than restore.max_expanded_bytes allows"});
+  // The bomb, then an entry of conf without its parent directory: the restore's verify step
+  // stops staging at the bomb, and no staging sees conf's entry; verify refuses the payload
+  // first, so the restore must too (issue 18 attack review: it gave the cap).
+  c.push_back({"bomb-then-orphan", honest([](auto& p) {
+                 p.insert(p.begin() + 1,
+                          {"sources/ha/tree/bomb", AE_IFREG, std::string(64 << 20, '\0'), 0644});
+                 p.push_back({"sources/conf/tree/no-such-dir/orphan", AE_IFREG, "x", 0644});
+               }),
+               "entry 'sources/conf/tree/no-such-dir/orphan' comes before its parent directory"});
   return c;
 }
 
