@@ -10,6 +10,7 @@
 #include <mutex>
 #include <utility>
 
+#include "common/fd.h"
 #include "io/layers.h"
 
 namespace flinkbr::auth {
@@ -92,27 +93,7 @@ bool valid_user_name(std::string_view name) {
 // The initial password file: written whole and synced, with its directory, before the user it
 // describes exists, so that a crash never leaves an administrator whose password nobody has.
 
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-  // close() reports errors (NFS reports write errors there); the destructor cannot.
-  Status close(const std::string& path) {
-    const int fd = std::exchange(fd_, -1);
-    if (::close(fd) != 0) return errno_error("closing " + path, errno);
-    return ok();
-  }
-
- private:
-  int fd_;
-};
-
-Status write_synced(UniqueFd& fd, std::string_view data, const std::string& path) {
+Status write_synced(Fd& fd, std::string_view data, const std::string& path) {
   // The mode must be 0600 whatever the umask said.
   if (::fchmod(fd.get(), 0600) != 0) return errno_error("setting the mode of " + path, errno);
   while (!data.empty()) {
@@ -124,19 +105,19 @@ Status write_synced(UniqueFd& fd, std::string_view data, const std::string& path
     data.remove_prefix(static_cast<size_t>(n));
   }
   if (::fsync(fd.get()) != 0) return errno_error("syncing " + path, errno);
-  return fd.close(path);
+  return fd.close("closing " + path);
 }
 
 Status sync_dir(const std::string& dir) {
-  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) return errno_error("opening " + dir, errno);
   if (::fsync(fd.get()) != 0) return errno_error("syncing " + dir, errno);
-  return fd.close(dir);
+  return fd.close("closing " + dir);
 }
 
 Status write_password_file(const std::string& state_dir, const std::string& path,
                            std::string_view content) {
-  UniqueFd fd(::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600));
+  Fd fd(::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (fd.get() >= 0) {
     if (Status s = write_synced(fd, content, path); !s) {
       ::unlink(path.c_str());
@@ -149,7 +130,7 @@ Status write_password_file(const std::string& state_dir, const std::string& path
   // Left by a first start that stopped before it created the user: replace it atomically, so
   // that the file holds either the old password or the new one, never a mix.
   std::string tmp = path + ".XXXXXX";
-  UniqueFd tmp_fd(::mkostemp(tmp.data(), O_CLOEXEC));  // mode 0600
+  Fd tmp_fd(::mkostemp(tmp.data(), O_CLOEXEC));  // mode 0600
   if (tmp_fd.get() < 0) return errno_error("creating a temporary file beside " + path, errno);
   Status s = write_synced(tmp_fd, content, tmp);
   if (s && ::rename(tmp.c_str(), path.c_str()) != 0)

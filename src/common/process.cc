@@ -13,6 +13,8 @@
 #include <string_view>
 #include <utility>
 
+#include "common/fd.h"
+
 extern char** environ;
 
 namespace flinkbr {
@@ -25,30 +27,6 @@ constexpr size_t kOutputLimit = 64 * 1024;
 constexpr auto kKillGrace = std::chrono::seconds(2);
 // Without a pidfd (kernels before 5.3) the exit of the shell is noticed by polling this often.
 constexpr auto kExitPollTick = std::chrono::milliseconds(20);
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 // posix_spawn attributes and file actions, destroyed on every path.
 struct SpawnSetup {

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/fd.h"
 #include "archive/format.h"
 #include "common/text.h"
 #include "io/layers.h"
@@ -42,38 +43,6 @@ constexpr size_t kCopyBufferSize = 256 * 1024;
 std::atomic<bool> g_rename_exchange{true};  // see use_rename_exchange_for_testing
 
 // ---- small POSIX helpers ----
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  // Closes and reports the error of close() (for files we wrote).
-  Status close(std::string_view what) {
-    int fd = std::exchange(fd_, -1);
-    if (fd >= 0 && ::close(fd) != 0 && errno != EINTR) return errno_error(what, errno);
-    return ok();
-  }
-
- private:
-  int fd_ = -1;
-};
 
 constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 constexpr int kReadFlags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;

@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/fd.h"
 #include "io/layers.h"
 
 namespace flinkbr::source::files {
@@ -39,22 +40,6 @@ constexpr uint64_t kBatchBytes = 1 << 20;
 
 constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 constexpr int kReadFlags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&&) = delete;
-  Fd(const Fd&) = delete;
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
 
 const char* what_of_mode(mode_t m) {
   return S_ISLNK(m)    ? "symbolic link"

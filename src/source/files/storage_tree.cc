@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/fd.h"
 #include "io/layers.h"
 #include "source/files/pinned.h"
 #include "source/files/tree_payload.h"
@@ -65,22 +66,6 @@ Error errno_error(const std::string& what, int err) {
                               : Errc::kIOError;
   return Error{.code = code, .message = what + ": " + std::strerror(err)};
 }
-
-// Owns a file descriptor.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-
- private:
-  int fd_;
-};
 
 // Reads a local file (the staged copy of an object) for an upload.
 class FdReader final : public io::Reader {

@@ -12,43 +12,11 @@
 #include <random>
 #include <utility>
 
+#include "common/fd.h"
+
 namespace flinkbr::storage {
 
 namespace {
-
-// Owns a file descriptor; closes it (ignoring errors) unless released or closed explicitly.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { reset(); }
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  // Closes and reports the error of close(), which on some file systems is the first report of a
-  // failed write.
-  int close() {
-    int r = ::close(std::exchange(fd_, -1));
-    return r == 0 ? 0 : errno;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 struct DirCloser {
   void operator()(DIR* d) const { closedir(d); }
@@ -198,7 +166,7 @@ class LocalWriter final : public io::Writer {
   Status finish() override {
     if (!fd_.valid()) return failed_precondition("writing " + path_ + ": the writer is closed");
     if (::fsync(fd_.get()) != 0) return sys_error("syncing", path_, errno);
-    if (int err = fd_.close(); err != 0) return sys_error("closing", path_, err);
+    if (int err = fd_.close_errno(); err != 0) return sys_error("closing", path_, err);
     if (overwrite_) {
       if (::rename(tmp_.c_str(), path_.c_str()) != 0) return sys_error("renaming to", path_, errno);
     } else if (int err = rename_noreplace(tmp_, path_); err != 0) {
