@@ -42,18 +42,6 @@ class FlinkEndToEnd : public FlinkFixture {
     auto j = json::parse(r.out, nullptr, false);
     return j.is_discarded() ? json{{"ok", false}, {"raw", r.out + r.err}} : j;
   }
-
-  void create_restore(Daemon& d, const std::string& name, const std::string& path,
-                      const std::string& cluster = "prod") {
-    auto c = d.cli({"restore", "create", name, "--cluster", cluster, "--data-source", "Flink",
-                    "--path-type", "LocalDir", "--source-path", path});
-    ASSERT_EQ(c.exit_code, 0) << c.err;
-  }
-  json restore_show(Daemon& d, const std::string& name) {
-    auto r = d.cli({"restore", "show", name, "--json"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return json::parse(r.out);
-  }
 };
 
 // A cluster that checkpoints every 5 ms while it is backed up: every backup holds each pointer's

@@ -445,4 +445,17 @@ Tree cluster_tree(Daemon& d) {
   return t;
 }
 
+void create_restore(Daemon& d, const std::string& name, const std::string& path,
+                    const std::string& cluster, const std::string& data_source) {
+  auto c = d.cli({"restore", "create", name, "--cluster", cluster, "--data-source", data_source,
+                  "--path-type", "LocalDir", "--source-path", path});
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+}
+
+nlohmann::json restore_show(Daemon& d, const std::string& name) {
+  auto r = d.cli({"restore", "show", name, "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return nlohmann::json::parse(r.out);
+}
+
 }  // namespace flinkbr::e2e

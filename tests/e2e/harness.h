@@ -147,4 +147,11 @@ class Daemon {
   pid_t pid_ = -1;
 };
 
+// Creates restoration task `name` of the LocalDir backup file at `path` for `cluster` and
+// `data_source`; the test fails when the CLI refuses.
+void create_restore(Daemon& d, const std::string& name, const std::string& path,
+                    const std::string& cluster = "prod", const std::string& data_source = "Flink");
+// The task as `restore show NAME --json` prints it.
+nlohmann::json restore_show(Daemon& d, const std::string& name);
+
 }  // namespace flinkbr::e2e

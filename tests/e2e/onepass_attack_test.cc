@@ -24,18 +24,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using testsupport::TmpfsMount;
 
-json restore_show(Daemon& d, const std::string& name) {
-  auto r = d.cli({"restore", "show", name, "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return json::parse(r.out);
-}
-
-void create_restore(Daemon& d, const std::string& name, const std::string& path) {
-  auto c = d.cli({"restore", "create", name, "--cluster", "prod", "--data-source", "Flink",
-                  "--path-type", "LocalDir", "--source-path", path});
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-}
-
 // Waits until the task is no longer Running; the task as shown.
 json wait_ended(Daemon& d, const std::string& name) {
   json shown;

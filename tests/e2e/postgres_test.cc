@@ -78,18 +78,6 @@ class PostgresEndToEnd : public ::testing::Test {
                "2, 3");
   }
 
-  json restore_show(Daemon& d, const std::string& name) {
-    auto r = d.cli({"restore", "show", name, "--json"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return json::parse(r.out);
-  }
-
-  void create_restore(Daemon& d, const std::string& name, const std::string& path) {
-    auto c = d.cli({"restore", "create", name, "--cluster", "prod", "--data-source", "Flink",
-                    "--path-type", "LocalDir", "--source-path", path});
-    ASSERT_EQ(c.exit_code, 0) << c.err;
-  }
-
   static std::vector<std::string> step_names(const json& task) {
     std::vector<std::string> out;
     for (const auto& s : task["attempt_history"].back()["steps"])

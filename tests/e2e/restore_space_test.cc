@@ -46,9 +46,7 @@ std::pair<std::string, json> failed_step(Daemon& d, const std::string& task) {
 // the failed step and the task as shown.
 std::pair<std::string, json> refused_restore(Daemon& d, const std::string& task,
                                              const std::string& path) {
-  auto c = d.cli({"restore", "create", task, "--cluster", "prod", "--data-source", "Flink",
-                  "--path-type", "LocalDir", "--source-path", path});
-  EXPECT_EQ(c.exit_code, 0) << c.err;
+  create_restore(d, task, path);
   EXPECT_NE(d.cli({"restore", "start", task, "--wait"}).exit_code, 0);
   return failed_step(d, task);
 }

@@ -30,20 +30,6 @@ void damage(Daemon& d) {
   fs::remove_all(d.ha_dir() + "/default/jobresults");                             // empty dir
 }
 
-// Creates a LocalDir restoration task of cluster "prod"; the test fails if it is refused.
-void create_restore(Daemon& d, const std::string& name, const std::string& path,
-                    const std::string& data_source = "Flink") {
-  auto c = d.cli({"restore", "create", name, "--cluster", "prod", "--data-source", data_source,
-                  "--path-type", "LocalDir", "--source-path", path});
-  ASSERT_EQ(c.exit_code, 0) << c.err;
-}
-
-json restore_show(Daemon& d, const std::string& name) {
-  auto r = d.cli({"restore", "show", name, "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return json::parse(r.out);
-}
-
 TEST(EndToEnd, BackupThenRestoreBringsBackEveryFileExactly) {
   Daemon d;
   d.seed_cluster();
@@ -362,7 +348,7 @@ TEST(EndToEnd, ServiceDataRestoreRefusedWhileMetadataRestoreRuns) {
   std::string sp = d.backup("sp", "FlinkServiceData");
   d.set_service_state("stopped");
   create_restore(d, "m", meta);
-  create_restore(d, "s", sp, "FlinkServiceData");
+  create_restore(d, "s", sp, "prod", "FlinkServiceData");
   d.set_status_delay(4);  // the metadata restoration holds the cluster while it checks
   ASSERT_EQ(d.cli({"restore", "start", "m"}).exit_code, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));

@@ -27,12 +27,6 @@ CommandOutput serve(const std::string& config, const std::string& listen) {
              {{"FLINKBR_LISTEN", listen}});
 }
 
-json restore_show(Daemon& d, const std::string& name) {
-  auto r = d.cli({"restore", "show", name, "--json"});
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  return json::parse(r.out);
-}
-
 // The state directory as a refused start must leave it. flinkbr.lock aside: a start refused for
 // its listen address did hold the directory's lock (it checks the lock first), so the file names
 // that short-lived PID; the lock itself was released when it exited.

@@ -138,18 +138,6 @@ class SourcesEndToEnd : public ::testing::Test {
       INSERT INTO users (name) VALUES ('intruder');)");
   }
 
-  json restore_show(Daemon& d, const std::string& name) {
-    auto r = d.cli({"restore", "show", name, "--json"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return json::parse(r.out);
-  }
-
-  void create_restore(Daemon& d, const std::string& name, const std::string& path) {
-    auto c = d.cli({"restore", "create", name, "--cluster", "prod", "--data-source", "Flink",
-                    "--path-type", "LocalDir", "--source-path", path});
-    ASSERT_EQ(c.exit_code, 0) << c.err;
-  }
-
   std::string suffix_, zk_root_, database_;
 };
 

@@ -25,8 +25,8 @@
 #include <utility>
 #include <vector>
 
-#include "common/fd.h"
 #include "archive/format.h"
+#include "common/fd.h"
 #include "common/text.h"
 #include "io/layers.h"
 #include "io/spool.h"

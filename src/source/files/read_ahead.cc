@@ -489,7 +489,7 @@ class DataReader final : public io::Reader {
   explicit DataReader(TreeReadAhead::State& s) : s_(s) {}
   Result<size_t> read(std::span<std::byte> out) override {
     auto v = TRY(s_.view(out.size()));
-    std::memcpy(out.data(), v.data(), v.size());
+    if (!v.empty()) std::memcpy(out.data(), v.data(), v.size());  // data() may be null when empty
     return v.size();
   }
   bool hashes_sha256() const override { return true; }
