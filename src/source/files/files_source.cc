@@ -292,12 +292,7 @@ Node node_of(const struct stat& st) {
     n.kind = Node::kFile;
     n.size = static_cast<uint64_t>(st.st_size);
   } else {
-    n.what = S_ISLNK(st.st_mode)    ? "symbolic link"
-             : S_ISSOCK(st.st_mode) ? "socket"
-             : S_ISFIFO(st.st_mode) ? "FIFO"
-             : S_ISCHR(st.st_mode)  ? "character device"
-             : S_ISBLK(st.st_mode)  ? "block device"
-                                    : "special file";
+    n.what = what_of_mode(st.st_mode);
   }
   return n;
 }

@@ -41,32 +41,6 @@ constexpr uint64_t kBatchBytes = 1 << 20;
 constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 constexpr int kReadFlags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 
-const char* what_of_mode(mode_t m) {
-  return S_ISLNK(m)    ? "symbolic link"
-         : S_ISSOCK(m) ? "socket"
-         : S_ISFIFO(m) ? "FIFO"
-         : S_ISCHR(m)  ? "character device"
-         : S_ISBLK(m)  ? "block device"
-                       : "special file";
-}
-
-const char* what_of_dtype(unsigned char t) {
-  switch (t) {
-    case DT_LNK:
-      return "symbolic link";
-    case DT_SOCK:
-      return "socket";
-    case DT_FIFO:
-      return "FIFO";
-    case DT_CHR:
-      return "character device";
-    case DT_BLK:
-      return "block device";
-    default:
-      return "special file";
-  }
-}
-
 LiveEntry entry_of(const std::string& rel, const struct stat& st) {
   LiveEntry e;
   e.rel = rel;
@@ -100,6 +74,15 @@ std::unexpected<Error> stopped() {
 }
 
 }  // namespace
+
+const char* what_of_mode(mode_t m) {
+  return S_ISLNK(m)    ? "symbolic link"
+         : S_ISSOCK(m) ? "socket"
+         : S_ISFIFO(m) ? "FIFO"
+         : S_ISCHR(m)  ? "character device"
+         : S_ISBLK(m)  ? "block device"
+                       : "special file";
+}
 
 struct TreeReadAhead::State {
   explicit State(ReadAheadOptions o) : opt(std::move(o)) {}
@@ -280,7 +263,8 @@ struct TreeReadAhead::State {
       if (sub) return directory(std::move(sub), rel);
       if (errno == ENOENT) return vanished(rel);
     } else if (type != DT_UNKNOWN) {
-      return emit(LiveEntry{.kind = LiveEntry::kOther, .rel = rel, .what = what_of_dtype(type)});
+      return emit(
+          LiveEntry{.kind = LiveEntry::kOther, .rel = rel, .what = what_of_mode(DTTOIF(type))});
     }
     // No type, or it changed since the listing, or it could not be opened: lstat decides, and
     // an error is reported as it comes.

@@ -22,6 +22,8 @@
 // and joins it. One consumer thread calls next() and data().
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -32,6 +34,10 @@
 #include "source/metadata_source.h"
 
 namespace flinkbr::source::files {
+
+// What a tree entry that is neither a file nor a directory is, for messages: "symbolic link",
+// "socket", "FIFO", "character device", "block device", "special file".
+const char* what_of_mode(mode_t mode);
 
 struct LiveEntry {
   enum Kind { kDir, kFile, kOther, kEnd };

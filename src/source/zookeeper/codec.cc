@@ -125,6 +125,14 @@ constexpr std::array<uint8_t, 256> kB64Value = [] {
 // Table-driven, four digits at a time with one validity test per quantum: a backup's consistency
 // check and every restore decode the data of each record line, and the branchy per-character
 // version was the largest single cost of the backup's visiting thread (perf, 100,000 znodes).
+// The three bytes of one base64 quantum of 6-bit values a, b, c, d.
+inline void put_quantum(unsigned char* o, uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
+  const uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
+  o[0] = static_cast<unsigned char>(v >> 16);
+  o[1] = static_cast<unsigned char>(v >> 8);
+  o[2] = static_cast<unsigned char>(v);
+}
+
 bool b64_decode_into(std::string& out, std::string_view in) {
   if (in.size() % 4 != 0) return false;
   const size_t at = out.size();
@@ -141,10 +149,7 @@ bool b64_decode_into(std::string& out, std::string_view in) {
       out.resize(at);
       return false;
     }
-    const uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
-    o[0] = static_cast<unsigned char>(v >> 16);
-    o[1] = static_cast<unsigned char>(v >> 8);
-    o[2] = static_cast<unsigned char>(v);
+    put_quantum(o, a, b, c, d);
   }
   s += whole;
   const uint32_t a = kB64Value[s[0]], b = kB64Value[s[1]];
@@ -156,10 +161,7 @@ bool b64_decode_into(std::string& out, std::string_view in) {
     out.resize(at);
     return false;
   }
-  const uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
-  o[0] = static_cast<unsigned char>(v >> 16);
-  o[1] = static_cast<unsigned char>(v >> 8);
-  o[2] = static_cast<unsigned char>(v);
+  put_quantum(o, a, b, c, d);
   out.resize(out.size() - (pad_c ? 2 : pad_d ? 1 : 0));
   return true;
 }

@@ -158,6 +158,12 @@ class ZkSourceTest : public ::testing::Test {
   std::string tmp_;
   std::string creds_;
   std::vector<std::string> log_;
+  // Whether a line of the log contains `part`.
+  bool logged_containing(std::string_view part) const {
+    for (const auto& l : log_)
+      if (l.find(part) != std::string::npos) return true;
+    return false;
+  }
 };
 
 TEST_F(ZkSourceTest, FlinkTreeDamagedIsRestoredExactly) {
@@ -602,12 +608,10 @@ TEST_F(ZkSourceTest, FlinkCaptureOfAQuietClusterBacksUpWhatThePlainReadDoes) {
   EXPECT_EQ(captured, plain);
   EXPECT_NE(plain.find("/old/checkpoints/" + job(5) + "/" + id(19)), std::string::npos);
   EXPECT_EQ(plain.find("/locks/l\""), std::string::npos);
-  bool summary = false;
-  for (const auto& l : log_)
-    summary = summary || l.find(
-                             "Flink HA capture: 141 records, 0 files pinned, 0 record sets "
-                             "read again, 0 records being subsumed left out") != std::string::npos;
-  EXPECT_TRUE(summary) << ::testing::PrintToString(log_);
+  EXPECT_TRUE(
+      logged_containing("Flink HA capture: 141 records, 0 files pinned, 0 record sets "
+                        "read again, 0 records being subsumed left out"))
+      << ::testing::PrintToString(log_);
 }
 
 TEST_F(ZkSourceTest, FlinkCaptureOfManyLegacyJobsInBatchesKeepsThePlainPayload) {
@@ -647,12 +651,10 @@ TEST_F(ZkSourceTest, FlinkCaptureOfManyLegacyJobsInBatchesKeepsThePlainPayload) 
   const std::string captured = payload_of(testing::backup_tar(*src, with));
   EXPECT_EQ(captured, plain);
   EXPECT_NE(plain.find("/checkpoints/" + job(74) + "/0000000000000000002"), std::string::npos);
-  bool summary = false;
-  for (const auto& l : log_)
-    summary = summary || l.find(
-                             "Flink HA capture: 225 records, 0 files pinned, 0 record sets "
-                             "read again") != std::string::npos;
-  EXPECT_TRUE(summary) << ::testing::PrintToString(log_);
+  EXPECT_TRUE(
+      logged_containing("Flink HA capture: 225 records, 0 files pinned, 0 record sets "
+                        "read again"))
+      << ::testing::PrintToString(log_);
 }
 
 TEST_F(ZkSourceTest, WideZnodeWaitsForItsListingAndIsReadWhole) {
