@@ -317,6 +317,46 @@ TEST_F(FlinkAttack, AChurningClusterWithItsHaStorageOnHdfsIsCapturedConsistently
   EXPECT_TRUE(recovered.is_object() && recovered.value("ok", false)) << check.out << check.err;
 }
 
+// Flink before 1.15 keeps every job's checkpoint counter in one directory that sorts before all
+// the jobs' checkpoints, so the capture reads the checkpoint sets of many jobs in one streamed
+// pass at the first counter (flink_capture.h, stream_sets()), keeps a set only if nothing of it
+// was subsumed meanwhile (the others are read again on their own), and reads each counter after
+// its set. With 40 jobs checkpointing every millisecond, every backup is consistent (each counter
+// ahead of its job's checkpoints, every pointer's file there) and one restores into a tree Flink
+// recovers.
+TEST_F(FlinkAttack, AChurningClusterOfTheLayoutBefore115IsCapturedConsistently) {
+  constexpr int kJobs = 40;
+  Daemon d(options());
+  d.seed_cluster();
+  populate(d, kJobs, 1, "legacy");
+  PeerProcess churn(FlinkPeer::get(), {"churn", "--connect", zk_server().connect(), "--root", root_,
+                                       "--storage", d.ha_dir(), "--interval-ms", "1", "--jobs",
+                                       std::to_string(kJobs), "--report-every", "200"});
+  ASSERT_TRUE(churn.wait_for_line("checkpoints=")) << churn.out() << churn.err();
+  std::vector<std::string> paths;
+  for (int i = 0; i < 5; ++i) {
+    const std::string task = "legacy" + std::to_string(i);
+    paths.push_back(d.backup(task));
+    json c = last_record(d, task)["consistency"];
+    EXPECT_EQ(c["state"], "consistent") << c.dump();
+    EXPECT_EQ(c["jobs"], kJobs) << c.dump();
+    EXPECT_GE(c["checkpoints"].get<int>(), kJobs) << c.dump();
+    EXPECT_EQ(c["pointers"].get<int>(), kJobs + c["checkpoints"].get<int>()) << c.dump();
+  }
+  auto stopped = churn.stop();
+  ASSERT_NE(stopped.out.find("final checkpoints="), std::string::npos) << stopped.out;
+  std::printf("churn: %s\n", stopped.out.substr(stopped.out.rfind("final")).c_str());
+
+  d.set_service_state("stopped");
+  create_restore(d, "r1", paths[2]);
+  auto s = d.cli({"restore", "start", "r1", "--wait"});
+  ASSERT_EQ(s.exit_code, 0) << s.err << s.out;
+  auto check = FlinkPeer::get().run({"check", "--connect", zk_server().connect(), "--root", root_,
+                                     "--expect-jobs", std::to_string(kJobs)});
+  json recovered = json::parse(check.out, nullptr, false);
+  EXPECT_TRUE(recovered.is_object() && recovered.value("ok", false)) << check.out << check.err;
+}
+
 // Regular files under `dir` whose name contains `part` (all when empty).
 std::vector<std::string> files_under(const std::string& dir, const std::string& part = {}) {
   std::vector<std::string> out;

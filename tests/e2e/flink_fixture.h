@@ -43,11 +43,12 @@ class FlinkFixture : public ::testing::Test {
     return o;
   }
   // The peer writes `jobs` jobs with `checkpoints` checkpoints each under the root, their files
-  // in the cluster's HA storage.
-  void populate(Daemon& d, int jobs, int checkpoints) {
-    auto r = testsupport::FlinkPeer::get().run(
-        {"populate", "--connect", zk_->connect(), "--root", root_, "--storage", d.ha_dir(),
-         "--jobs", std::to_string(jobs), "--checkpoints", std::to_string(checkpoints)});
+  // in the cluster's HA storage, in Flink's `layout` (tests/peers/flink-ha/README.md).
+  void populate(Daemon& d, int jobs, int checkpoints, const std::string& layout = "1.15") {
+    auto r = testsupport::FlinkPeer::get().run({"populate", "--connect", zk_->connect(), "--root",
+                                                root_, "--storage", d.ha_dir(), "--jobs",
+                                                std::to_string(jobs), "--checkpoints",
+                                                std::to_string(checkpoints), "--layout", layout});
     ASSERT_EQ(r.status, 0) << r.out << r.err;
   }
   nlohmann::json last_record(Daemon& d, const std::string& task) {

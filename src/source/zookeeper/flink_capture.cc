@@ -55,9 +55,14 @@ constexpr size_t kSetWindow = 1000;
 // Answers handed to the reading thread at once (as the tree reader's kWakeBatch): every wake-up
 // is a context switch on cores the server shares.
 constexpr size_t kWakeBatch = 64;
-// Jobs whose checkpoint sets (layout before 1.15) are read in one pass, in memory together: a
-// set holds the checkpoints Flink retains (1 by default, rarely more than a few).
-constexpr size_t kBatchJobs = 32;
+// Jobs whose checkpoint sets (layout before 1.15) are read in one pass (stream_sets()): the
+// window drains once per batch. Their counters wait in memory until the tree reader reaches them
+// (a counter is a few bytes).
+constexpr size_t kBatchJobs = 256;
+// Sets of such a pass in memory at once (being read, checked, or waiting for their counter): a
+// set holds the checkpoints Flink retains (1 by default, rarely more than a few). The window
+// spans about ten of the bench's sets of 96.
+constexpr size_t kSetsAhead = 32;
 
 struct Window;
 
@@ -76,6 +81,7 @@ struct NodeRead {
   std::vector<std::string> children;
   bool listed = false;  // its children were asked for
   size_t session = 0;   // which of the sessions its requests go over
+  size_t set = 0;       // FlinkCapture::stream_sets(): the index of its set
   Window* window = nullptr;
   int pending = 0;  // requests not answered yet (under window->mu)
 };
@@ -209,6 +215,28 @@ void read_subtrees(std::deque<NodeRead>& nodes, const std::vector<zhandle_t*>& z
   window.drain();
 }
 
+// Adds what the read `n` (of a set below `root`, over `s`) holds to `out`: false when it is a
+// record (depth 1) that vanished, Flink having subsumed it meanwhile; a znode below one may go (a
+// lock), and a live session's lock is never kept.
+Result<bool> take_read(NodeRead& n, Session& s, const std::string& root,
+                       std::map<std::string, Znode>& out) {
+  auto abs = [&] { return n.rel == "/" ? root : root + n.rel; };
+  if (n.data_rc == ZNONODE) return n.depth != 1;
+  if (n.data_rc != ZOK) return s.error(n.data_rc, "reading " + abs());
+  if (is_session_owner(n.st.ephemeralOwner)) return true;
+  if (n.acl_rc == ZNONODE) return n.depth != 1;
+  if (n.acl_rc != ZOK) return s.error(n.acl_rc, "reading the ACL of " + abs());
+  // Its children were read too: they follow it. ZNONODE: it was removed after it was read.
+  if (n.children_rc != ZOK && n.children_rc != ZNONODE)
+    return s.error(n.children_rc, "listing " + abs());
+  Znode z;
+  z.data = std::move(n.data);
+  z.acl = std::move(n.acl);
+  z.sequential = n.parent_cversion > 0 && looks_sequential(n.rel, n.parent_cversion);
+  out.insert_or_assign(n.rel, std::move(z));
+  return true;
+}
+
 void put_u32(std::string& out, size_t n) {
   auto v = static_cast<uint32_t>(n);
   out.append(reinterpret_cast<const char*>(&v), 4);
@@ -238,18 +266,28 @@ struct Cut {
 
 }  // namespace
 
-// Captured znodes in path order in an unnamed spool file (io::Spool), read back one at a time.
-// A record: u32 length, then the path, a flag byte (1: data not null, 2: sequential), the data,
-// the ACL count and each entry (perms, scheme, id); lengths and counts as u32 in host order.
+// Captured znodes in path order in an unnamed spool file (io::Spool), read back one at a time,
+// each as the payload line Out::encode made of it when it was pushed. A record: u32 length, the
+// path, a kind byte, then the line (kLine); or, for a znode encode() refused, the znode itself
+// (kZnode: a flag byte (1: data not null, 2: sequential), the data, the ACL count and each entry
+// (perms, scheme, id)), so that the refusal comes when the payload reaches it, in the words and
+// the order a live znode's would. Lengths and counts as u32 in host order.
 class FlinkCapture::Queue {
  public:
+  // A queued znode: its line, or (`z` set) the znode encode() refused.
+  struct Entry {
+    std::string rel;
+    std::string line;
+    std::optional<Znode> z;
+  };
+
   explicit Queue(std::string dir) : dir_(std::move(dir)) {}
 
   bool empty() const { return !head_ && unread_ == 0; }
   // Whether znodes from `first` on can follow what is queued.
   bool accepts(const std::string& first) const { return empty() || last_ < first; }
 
-  Status push(const std::string& rel, const Znode& z) {
+  Status push(const std::string& rel, const Znode& z, const Out& out) {
     if (empty() && spool_ && spool_->size() > 0) {  // drained: write the file again
       TRY(spool_->truncate());
       cursor_ = std::make_unique<io::SpoolCursor>(*spool_, 0);
@@ -261,24 +299,32 @@ class FlinkCapture::Queue {
     rec_.clear();
     put_u32(rec_, 0);  // the length, below
     put_str(rec_, rel);
-    rec_ += static_cast<char>((z.data ? 1 : 0) | (z.sequential ? 2 : 0));
-    put_str(rec_, z.data ? std::string_view(*z.data) : std::string_view());
-    put_u32(rec_, z.acl.size());
-    for (const auto& a : z.acl) {
-      put_u32(rec_, static_cast<uint32_t>(a.perms));
-      put_str(rec_, a.scheme);
-      put_str(rec_, a.id);
+    const size_t kind_at = rec_.size();
+    rec_ += kLine;
+    put_u32(rec_, 0);  // the line's length, below
+    if (out.encode(rel, z, rec_)) {
+      set_u32(rec_, kind_at + 1, rec_.size() - kind_at - 5);
+    } else {
+      rec_.resize(kind_at);
+      rec_ += kZnode;
+      rec_ += static_cast<char>((z.data ? 1 : 0) | (z.sequential ? 2 : 0));
+      put_str(rec_, z.data ? std::string_view(*z.data) : std::string_view());
+      put_u32(rec_, z.acl.size());
+      for (const auto& a : z.acl) {
+        put_u32(rec_, static_cast<uint32_t>(a.perms));
+        put_str(rec_, a.scheme);
+        put_str(rec_, a.id);
+      }
     }
-    uint32_t len = static_cast<uint32_t>(rec_.size() - 4);
-    std::memcpy(rec_.data(), &len, 4);
+    set_u32(rec_, 0, rec_.size() - 4);
     TRY(spool_->append(rec_));
     ++unread_;
     last_ = rel;
     return ok();
   }
 
-  // The smallest queued znode (the caller may move from it before pop()), or null.
-  Result<std::pair<std::string, Znode>*> head() {
+  // The smallest queued znode (valid until pop()), or null.
+  Result<Entry*> head() {
     if (head_ || unread_ == 0) return head_ ? &*head_ : nullptr;
     auto damaged = [] { return io_error("the Flink capture's spool file is damaged"); };
     uint32_t len = 0;
@@ -286,21 +332,29 @@ class FlinkCapture::Queue {
     rec_.resize(len);
     if (!TRY(cursor_->read({rec_.data(), rec_.size()}))) return damaged();
     Cut c{rec_};
-    std::pair<std::string, Znode> n;
-    std::string data;
-    uint32_t count = 0;
-    if (!c.str(n.first) || c.in.empty()) return damaged();
-    const auto flags = static_cast<uint8_t>(c.in[0]);
+    Entry n;
+    if (!c.str(n.rel) || c.in.empty()) return damaged();
+    const char kind = c.in[0];
     c.in.remove_prefix(1);
-    if (!c.str(data) || !c.u32(count)) return damaged();
-    if (flags & 1) n.second.data = std::move(data);
-    n.second.sequential = (flags & 2) != 0;
-    for (uint32_t i = 0; i < count; ++i) {
-      Acl a;
-      uint32_t perms = 0;
-      if (!c.u32(perms) || !c.str(a.scheme) || !c.str(a.id)) return damaged();
-      a.perms = static_cast<int32_t>(perms);
-      n.second.acl.push_back(std::move(a));
+    if (kind == kLine) {
+      if (!c.str(n.line)) return damaged();
+    } else {
+      if (kind != kZnode || c.in.empty()) return damaged();
+      const auto flags = static_cast<uint8_t>(c.in[0]);
+      c.in.remove_prefix(1);
+      std::string data;
+      uint32_t count = 0;
+      if (!c.str(data) || !c.u32(count)) return damaged();
+      Znode& z = n.z.emplace();
+      if (flags & 1) z.data = std::move(data);
+      z.sequential = (flags & 2) != 0;
+      for (uint32_t i = 0; i < count; ++i) {
+        Acl a;
+        uint32_t perms = 0;
+        if (!c.u32(perms) || !c.str(a.scheme) || !c.str(a.id)) return damaged();
+        a.perms = static_cast<int32_t>(perms);
+        z.acl.push_back(std::move(a));
+      }
     }
     --unread_;
     head_ = std::move(n);
@@ -309,21 +363,29 @@ class FlinkCapture::Queue {
   void pop() { head_.reset(); }
 
  private:
+  static constexpr char kLine = 'L', kZnode = 'Z';
+
+  static void set_u32(std::string& rec, size_t at, size_t n) {
+    auto v = static_cast<uint32_t>(n);
+    std::memcpy(rec.data() + at, &v, 4);
+  }
+
   std::string dir_;
   std::unique_ptr<io::Spool> spool_;
   std::unique_ptr<io::SpoolCursor> cursor_;
   std::string last_;  // the last path pushed
   std::string rec_;
   uint64_t unread_ = 0;  // pushed, not read back yet
-  std::optional<std::pair<std::string, Znode>> head_;
+  std::optional<Entry> head_;
 };
 
 FlinkCapture::FlinkCapture(std::unique_ptr<Session> s, std::string root, const PinFile& pin,
-                           const TaskContext& ctx)
+                           const TaskContext& ctx, Out out)
     : s_(std::move(s)),
       root_(std::move(root)),
       pin_(pin),
       ctx_(ctx),
+      out_(std::move(out)),
       queue_(std::make_unique<Queue>(ctx.staging_dir)) {}
 
 FlinkCapture::~FlinkCapture() = default;
@@ -340,7 +402,7 @@ bool FlinkCapture::owns_subtree(const std::string& rel) {
 }
 
 Result<std::unique_ptr<FlinkCapture>> FlinkCapture::open(const Params& p, const PinFile& pin,
-                                                         const TaskContext& ctx) {
+                                                         const TaskContext& ctx, Out out) {
   auto s = TRY(Session::open(p));
   // Reads after the tree reader's must not see an older state than it did.
   (void)s->sync(p.root);
@@ -359,7 +421,8 @@ Result<std::unique_ptr<FlinkCapture>> FlinkCapture::open(const Params& p, const 
   }
   if (pinned)
     if (auto extra = Session::open(same)) second = std::move(*extra);
-  auto capture = std::unique_ptr<FlinkCapture>(new FlinkCapture(std::move(s), p.root, pin, ctx));
+  auto capture = std::unique_ptr<FlinkCapture>(
+      new FlinkCapture(std::move(s), p.root, pin, ctx, std::move(out)));
   capture->zhs_.push_back(capture->s_->zh());
   if (second) {
     capture->zhs_.push_back(second->zh());
@@ -377,14 +440,14 @@ bool FlinkCapture::replaced(const std::string& rel) const {
   }
 }
 
-Status FlinkCapture::merge(const std::string& rel, Znode& z, const Emit& emit) {
+Status FlinkCapture::merge(const std::string& rel, Znode& z) {
   const auto t0 = std::chrono::steady_clock::now();
   Status captured = capture_at(rel, z);
   capturing_ += std::chrono::steady_clock::now() - t0;
   TRY(std::move(captured));
-  TRY(emit_pending(&rel, emit));
+  TRY(emit_pending(&rel));
   if (replaced(rel)) return ok();
-  return emit(rel, z);
+  return out_.emit(rel, z);
 }
 
 Status FlinkCapture::capture_at(const std::string& rel, const Znode& z) {
@@ -420,27 +483,26 @@ Status FlinkCapture::capture_at(const std::string& rel, const Znode& z) {
   return ok();
 }
 
-Status FlinkCapture::finish(const Emit& emit) {
-  TRY(emit_pending(nullptr, emit));
+Status FlinkCapture::finish() {
+  TRY(emit_pending(nullptr));
   if (ctx_.log) ctx_.log(summary());
   return ok();
 }
 
-Status FlinkCapture::emit_pending(const std::string* before, const Emit& emit) {
+Status FlinkCapture::emit_pending(const std::string* before) {
   for (;;) {
-    std::pair<std::string, Znode>* queued = TRY(queue_->head());
+    Queue::Entry* queued = TRY(queue_->head());
     const bool held = !pending_.empty();
     if (!queued && !held) return ok();
-    const bool from_queue = queued && (!held || queued->first < pending_.begin()->first);
-    const std::string& next = from_queue ? queued->first : pending_.begin()->first;
+    const bool from_queue = queued && (!held || queued->rel < pending_.begin()->first);
+    const std::string& next = from_queue ? queued->rel : pending_.begin()->first;
     if (before && !(next < *before)) return ok();
     if (from_queue) {
-      std::pair<std::string, Znode> n = std::move(*queued);
+      TRY(queued->z ? out_.emit(queued->rel, *queued->z) : out_.emit_line(queued->line));
       queue_->pop();
-      TRY(emit(n.first, n.second));
     } else {
       auto n = pending_.extract(pending_.begin());
-      TRY(emit(n.key(), n.mapped()));
+      TRY(out_.emit(n.key(), n.mapped()));
     }
   }
 }
@@ -503,7 +565,7 @@ Status FlinkCapture::keep_records(const std::string& dir, std::map<std::string, 
   for (auto& [rel, z] : set) {
     if (is_record(flink::classify(rel).kind)) ++records_;
     if (queue)
-      TRY_CTX(queue_->push(rel, z), "capturing " + abs(dir));
+      TRY_CTX(queue_->push(rel, z, out_), "capturing " + abs(dir));
     else
       pending_.insert_or_assign(rel, std::move(z));
   }
@@ -544,42 +606,145 @@ Status FlinkCapture::capture_legacy_batch(const std::string& counter) {
   if (dirs.size() < 2) return ok();  // capture_set() reads a lone set as well
   if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
   legacy_set_ = false;  // checkpoint sets: no `locks` child in this layout
-  std::map<std::string, Znode> all;
-  // A record that vanished meanwhile: each set is read again on its own (capture_set).
-  if (!TRY(read_records(dirs, 0, all, 0))) return ok();
-  std::vector<std::pair<size_t, std::map<std::string, Znode>>> kept;  // stable sets, by index
-  for (size_t i = 0; i < dirs.size(); ++i) {
-    const std::string& dir = dirs[i];
-    std::map<std::string, Znode> set;
-    if (auto d = all.find(dir); d != all.end()) set.insert(all.extract(d));
-    const std::string below = dir + "/";
-    for (auto it = all.lower_bound(below); it != all.end() && it->first.starts_with(below);) {
-      auto next = std::next(it);
-      set.insert(all.extract(it));
-      it = next;
-    }
+  return stream_sets(dirs, counts);
+}
+
+Status FlinkCapture::stream_sets(const std::vector<std::string>& dirs,
+                                 const std::vector<std::string>& counters) {
+  // A set in hand: its znodes (the directory, then the children of each listing, in a deque so
+  // that those in flight keep their addresses), how many of them are not read whole yet, and,
+  // once it is checked, its counter.
+  struct Set {
+    std::deque<NodeRead> nodes;
+    size_t open = 0;
     bool stable = true;
-    for (const auto& [rel, z] : set)
-      if (parent_of(rel) == dir && is_record(flink::classify(rel).kind) &&
-          !TRY(pin_record(rel, z))) {
-        stable = false;  // subsumed meanwhile
+    bool counted = false;  // its counter is read, or it needs none
+    NodeRead counter;
+    std::map<std::string, Znode> read;
+  };
+  std::deque<Set> sets;  // the sets in hand, from index `first` on
+  size_t first = 0, started = 0, checked = 0;
+  Window window;
+  // Listed children and counters: read before any new set is started, so that the sets in hand
+  // complete in order and memory stays bounded.
+  std::deque<NodeRead*> next;
+  std::vector<NodeRead*> answered;
+  std::optional<Error> failure;
+  size_t turn = 0;
+  std::string path;
+  auto issue = [&](NodeRead& n) {
+    n.session = turn++ % zhs_.size();
+    path = abs(n.rel);
+    window.start(n, 2);
+    if (int rc = zoo_aget(zhs_[n.session], path.c_str(), 0, on_data, &n); rc != ZOK) {
+      n.data_rc = rc;
+      window.answered(n);
+    }
+    if (int rc = zoo_aget_acl(zhs_[n.session], path.c_str(), on_acl, &n); rc != ZOK) {
+      n.acl_rc = rc;
+      window.answered(n);
+    }
+  };
+  for (;;) {
+    while (!failure && window.inflight < kSetWindow) {
+      NodeRead* n = nullptr;
+      if (!next.empty()) {
+        n = next.front();
+        next.pop_front();
+      } else if (started < dirs.size() && sets.size() < kSetsAhead) {
+        Set& s = sets.emplace_back();
+        n = &s.nodes.emplace_back(NodeRead{.rel = dirs[started], .depth = 0, .set = started});
+        s.open = 1;
+        ++started;
+      } else {
         break;
       }
-    if (stable) kept.emplace_back(i, std::move(set));
+      issue(*n);
+    }
+    if (window.inflight == 0 && (failure || (sets.empty() && started == dirs.size()))) break;
+    window.take(answered);
+    for (NodeRead* n : answered) {
+      Set& s = sets[n->set - first];
+      if (n == &s.counter) {
+        s.counted = true;
+      } else if (n->listed) {  // its children are in: read them next
+        if (n->children_rc == ZOK)
+          for (const auto& name : n->children) {
+            next.push_back(
+                &s.nodes.emplace_back(NodeRead{.rel = join(n->rel, name),
+                                               .parent_cversion = n->children_st.cversion,
+                                               .depth = n->depth + 1,
+                                               .set = n->set}));
+            ++s.open;
+          }
+        n->children = {};
+        --s.open;
+      } else if (n->data_rc == ZOK && n->acl_rc == ZOK && !is_session_owner(n->st.ephemeralOwner) &&
+                 n->st.numChildren > 0 && n->depth < kMaxDepth) {
+        // Its children, listed once its data is in (on the session of its other requests).
+        n->listed = true;
+        window.start(*n, 1);
+        if (int rc = zoo_aget_children2(zhs_[n->session], abs(n->rel).c_str(), 0, on_children, n);
+            rc != ZOK) {
+          n->children_rc = rc;
+          window.answered(*n);
+        }
+      } else {
+        --s.open;
+      }
+    }
+    answered.clear();
+    if (!failure && ctx_.is_cancelled())
+      failure = Error{Errc::kCancelled, "the backup was cancelled"};
+    // The sets read whole, in order: each record's file pinned as it was read, then the counter
+    // read after them (it is then ahead of each of them).
+    while (!failure && checked < started && sets[checked - first].open == 0) {
+      Set& s = sets[checked - first];
+      const std::string& dir = dirs[checked];
+      auto check = [&]() -> Result<bool> {
+        for (NodeRead& n : s.nodes)
+          if (!TRY(take_read(n, *s_, root_, s.read))) return false;  // subsumed meanwhile
+        s.nodes = {};
+        for (const auto& [rel, z] : s.read)
+          if (parent_of(rel) == dir && is_record(flink::classify(rel).kind) &&
+              !TRY(pin_record(rel, z)))
+            return false;  // subsumed meanwhile
+        return true;
+      };
+      auto stable = check();
+      if (!stable) {
+        failure = std::move(stable).error();
+        break;
+      }
+      s.stable = *stable;
+      if (s.stable) {
+        s.counter = NodeRead{.rel = counters[checked], .depth = kMaxDepth, .set = checked};
+        next.push_front(&s.counter);
+      } else {
+        s.counted = true;  // left to capture_set()
+        s.read.clear();
+      }
+      ++checked;
+    }
+    // Kept in order, each set after its counter.
+    while (!failure && !sets.empty() && first < checked && sets.front().counted) {
+      Set& s = sets.front();
+      auto keep = [&]() -> Status {
+        std::map<std::string, Znode> read;  // empty when the counter is gone
+        (void)TRY(take_read(s.counter, *s_, root_, read));
+        keep_counter(counters[first], read);
+        return keep_records(dirs[first], s.read);
+      };
+      if (s.stable)
+        if (auto kept = keep(); !kept) {
+          failure = std::move(kept).error();
+          break;
+        }
+      sets.pop_front();
+      ++first;
+    }
   }
-  // The counters of the stable sets, after them (each is then ahead of its checkpoints), in one
-  // pipelined pass rather than two round trips each.
-  std::vector<std::string> kept_counters;
-  for (const auto& [i, set] : kept) kept_counters.push_back(counts[i]);
-  std::map<std::string, Znode> counters_read;
-  (void)TRY(read_records(kept_counters, 0, counters_read, kMaxDepth));
-  for (auto& [i, set] : kept) {
-    std::map<std::string, Znode> read;
-    if (auto c = counters_read.find(counts[i]); c != counters_read.end())
-      read.insert(counters_read.extract(c));
-    keep_counter(counts[i], read);
-    TRY(keep_records(dirs[i], set));
-  }
+  if (failure) return std::unexpected(std::move(*failure));
   return ok();
 }
 
@@ -647,28 +812,8 @@ Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
   for (const auto& rel : records)
     nodes.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = depth});
   read_subtrees(nodes, zhs_, root_);
-  for (NodeRead& n : nodes) {
-    // A record gone is one Flink subsumed meanwhile; a znode below one may go (a lock).
-    if (n.data_rc == ZNONODE) {
-      if (n.depth == 1) return false;
-      continue;
-    }
-    if (n.data_rc != ZOK) return s_->error(n.data_rc, "reading " + abs(n.rel));
-    if (is_session_owner(n.st.ephemeralOwner)) continue;  // a lock of a live session
-    if (n.acl_rc == ZNONODE) {
-      if (n.depth == 1) return false;
-      continue;
-    }
-    if (n.acl_rc != ZOK) return s_->error(n.acl_rc, "reading the ACL of " + abs(n.rel));
-    // Its children were read too (read_subtrees): they follow in `nodes`.
-    if (n.children_rc != ZOK && n.children_rc != ZNONODE)  // ZNONODE: removed after it was read
-      return s_->error(n.children_rc, "listing " + abs(n.rel));
-    Znode z;
-    z.data = std::move(n.data);
-    z.acl = std::move(n.acl);
-    z.sequential = n.parent_cversion > 0 && looks_sequential(n.rel, n.parent_cversion);
-    out.insert_or_assign(n.rel, std::move(z));
-  }
+  for (NodeRead& n : nodes)
+    if (!TRY(take_read(n, *s_, root_, out))) return false;
   return true;
 }
 

@@ -18,7 +18,7 @@
 // A pointer whose file is missing while its znode stays is a real hole in the live cluster: it
 // is kept as it is, and the backup's consistency says "inconsistent" naming it (the capture
 // never hides a problem). Memory: the records of the set in hand and a few per job; sets captured
-// ahead of the tree reader wait in a spool file.
+// ahead of the tree reader wait in a spool file, as the payload lines they will be.
 // Not thread-safe; one backup uses it on its own thread.
 #pragma once
 
@@ -42,18 +42,30 @@ class FlinkCapture {
   // How many times a set of records is read again before the capture keeps what it has.
   static constexpr int kMaxAttempts = 100;
 
-  using Emit = std::function<Status(const std::string& rel, Znode& z)>;
+  // Where the live and the captured znodes go, in payload order: the source's payload writer.
+  struct Out {
+    // Stores a znode: a live one handed on, or a captured one held in memory.
+    std::function<Status(const std::string& rel, Znode& z)> emit;
+    // Appends the line emit() would store for the captured znode `rel` to `line`, or fails as
+    // emit() would. Sets captured ahead of the tree reader are encoded as they are read, while
+    // the reads of the next ones are in flight, not when the reader reaches them: storing them
+    // is then a copy (docs/benchmarks.md, "ZooKeeper backup").
+    std::function<Status(const std::string& rel, const Znode& z, std::string& line)> encode;
+    // Stores a line encode() made.
+    std::function<Status(std::string_view line)> emit_line;
+  };
 
-  // Opens its own session with `p` (on the server `near` is connected to, after a sync).
+  // Opens its own session with `p` (on the server the tree reader's is connected to, after a
+  // sync). `out` receives every znode of the payload, through merge() and finish().
   [[nodiscard]] static Result<std::unique_ptr<FlinkCapture>> open(const Params& p,
                                                                   const PinFile& pin,
-                                                                  const TaskContext& ctx);
+                                                                  const TaskContext& ctx, Out out);
 
   // The tree reader's sink: hands `z` (the live znode `rel`) and the captured records that sort
-  // before it to `emit`, in order, dropping live znodes that a captured set replaces.
-  [[nodiscard]] Status merge(const std::string& rel, Znode& z, const Emit& emit);
-  // After the tree: the captured records not emitted yet.
-  [[nodiscard]] Status finish(const Emit& emit);
+  // before it to `out`, in order, dropping live znodes that a captured set replaces.
+  [[nodiscard]] Status merge(const std::string& rel, Znode& z);
+  // After the tree: the captured records not stored yet.
+  [[nodiscard]] Status finish();
 
   // Whether the capture reads the subtree below `rel` itself (a directory of records): the tree
   // reader need not list or read it (TreeReader::skip_subtrees), since merge() drops the live
@@ -71,7 +83,7 @@ class FlinkCapture {
   class Queue;
 
   FlinkCapture(std::unique_ptr<Session> s, std::string root, const PinFile& pin,
-               const TaskContext& ctx);
+               const TaskContext& ctx, Out out);
 
   std::string abs(const std::string& rel) const { return rel == "/" ? root_ : root_ + rel; }
   // Reads the record set under `dir` (and, after it, the counter `counter` when not empty)
@@ -87,10 +99,17 @@ class FlinkCapture {
                                           int32_t parent_cversion,
                                           std::map<std::string, Znode>& out, int depth = 1);
   // Flink's layout before 1.15: captures the checkpoint sets of the jobs whose counters follow
-  // `counter` (itself included), up to kBatchJobs, in one pipelined read, since the tree
-  // reader meets the counters one after another and would otherwise wait for one set at a
-  // time. A set not stable in that read is left to capture_set().
+  // `counter` (itself included), up to kBatchJobs, in one pipelined read (stream_sets()), since
+  // the tree reader meets the counters one after another and would otherwise wait for one set
+  // at a time. A set not stable in that read is left to capture_set().
   [[nodiscard]] Status capture_legacy_batch(const std::string& counter);
+  // Reads the sets `dirs` (with their subtrees) through one window that never drains between
+  // them: each set, once read whole, is checked and its records pinned while the next sets'
+  // reads are in flight; then its counter (counters[i]) is read, and the set and its counter
+  // are kept, in the order of `dirs`. A set in which a record vanished or was subsumed is not
+  // kept (capture_set() reads it again on its own).
+  [[nodiscard]] Status stream_sets(const std::vector<std::string>& dirs,
+                                   const std::vector<std::string>& counters);
   // Keeps the captured `set` of `dir`, reading `counter` (if any) after it.
   [[nodiscard]] Status keep_set(const std::string& dir, const std::string& counter,
                                 std::map<std::string, Znode>& set);
@@ -113,8 +132,8 @@ class FlinkCapture {
   // Captures the set (or sets) whose trigger `rel` is, if it is one.
   [[nodiscard]] Status capture_at(const std::string& rel, const Znode& z);
   bool replaced(const std::string& rel) const;
-  // Emits the captured znodes that sort before `*before` (all of them when it is null).
-  [[nodiscard]] Status emit_pending(const std::string* before, const Emit& emit);
+  // Stores the captured znodes that sort before `*before` (all of them when it is null).
+  [[nodiscard]] Status emit_pending(const std::string* before);
   // Removes `rel` and its subtree from `out`.
   static void drop(std::map<std::string, Znode>& out, const std::string& rel);
 
@@ -124,10 +143,12 @@ class FlinkCapture {
   std::string root_;
   const PinFile& pin_;
   const TaskContext& ctx_;
+  Out out_;
 
-  // Captured, not emitted yet: whole sets that sort after every set queued before them in
-  // queue_ (a spool file: Flink's layout before 1.15 has its checkpoint sets captured at their
-  // counters, all before the reader reaches the first of them), the rest in pending_.
+  // Captured, not stored yet: whole sets that sort after every set queued before them in
+  // queue_ (a spool file of payload lines: Flink's layout before 1.15 has its checkpoint sets
+  // captured at their counters, all before the reader reaches the first of them), the rest in
+  // pending_.
   std::map<std::string, Znode> pending_;
   std::unique_ptr<Queue> queue_;
   std::set<std::string> subtrees_;  // captured sets: live znodes below them are dropped

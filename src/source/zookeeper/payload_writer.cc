@@ -7,13 +7,26 @@ PayloadWriter::PayloadWriter(archive::SourceArchiveWriter& out, int64_t mtime)
   part_.reserve(kPartLimit + 64 * 1024);
 }
 
-Status PayloadWriter::add(const std::string& rel, const Znode& z, const std::string& abs_path) {
-  line_.clear();
-  if (auto st = append_line(line_, rel, z); !st)
+Status PayloadWriter::encode(std::string& out, const std::string& rel, const Znode& z,
+                             const std::string& abs_path) {
+  const size_t size = out.size();
+  if (auto st = append_line(out, rel, z); !st) {
+    out.resize(size);  // no half line
     return failed_precondition("znode " + abs_path +
                                " cannot be stored in a backup: " + st.error().message);
-  if (!part_.empty() && part_.size() + line_.size() > kPartLimit) TRY(flush());
-  part_ += line_;
+  }
+  return ok();
+}
+
+Status PayloadWriter::add(const std::string& rel, const Znode& z, const std::string& abs_path) {
+  line_.clear();
+  TRY(encode(line_, rel, z, abs_path));
+  return add_line(line_);
+}
+
+Status PayloadWriter::add_line(std::string_view line) {
+  if (!part_.empty() && part_.size() + line.size() > kPartLimit) TRY(flush());
+  part_ += line;
   ++znodes_;
   return ok();
 }

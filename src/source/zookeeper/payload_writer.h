@@ -24,6 +24,14 @@ class PayloadWriter {
   // stored (a path or ACL string that is not UTF-8), naming `abs_path`; errors of the writer.
   [[nodiscard]] Status add(const std::string& rel, const Znode& z, const std::string& abs_path);
 
+  // Appends the line add() would store for znode `rel` to `out`, with add()'s refusal. A capture
+  // that holds znodes back for a while (flink_capture.h) encodes them when it reads them, so
+  // that storing them later is a copy (add_line()).
+  [[nodiscard]] static Status encode(std::string& out, const std::string& rel, const Znode& z,
+                                     const std::string& abs_path);
+  // Adds one line encode() made (in payload order, as add()).
+  [[nodiscard]] Status add_line(std::string_view line);
+
   // Writes the last part. With no znode added, writes one empty part: the payload of a root
   // that does not exist, which a restore takes as "remove the subtree".
   [[nodiscard]] Status finish();
@@ -36,7 +44,7 @@ class PayloadWriter {
   archive::SourceArchiveWriter& out_;
   int64_t mtime_;
   std::string part_;
-  std::string line_;
+  std::string line_;  // add()'s, kept for its capacity
   size_t parts_ = 0;
   uint64_t znodes_ = 0;
 };

@@ -58,22 +58,30 @@ class ZkSource final : public MetadataSource {
     TRY(reader.open_sessions(p_));
     PayloadWriter payload(out, static_cast<int64_t>(std::time(nullptr)));
     size_t ephemeral = 0;
-    const FlinkCapture::Emit emit = [&](const std::string& rel, Znode& z) -> Status {
-      if (z.ephemeral) {
-        ++ephemeral;
-        return ok();
-      }
-      TRY(refuse_masked_acl(reader.abs(rel), z.acl));
-      return payload.add(rel, z, reader.abs(rel));
-    };
+    // How a znode is stored: an ephemeral one is left out, one whose ACL ZooKeeper masked is
+    // refused.
+    FlinkCapture::Out to_payload{
+        .emit = [&](const std::string& rel, Znode& z) -> Status {
+          if (z.ephemeral) {
+            ++ephemeral;
+            return ok();
+          }
+          TRY(refuse_masked_acl(reader.abs(rel), z.acl));
+          return payload.add(rel, z, reader.abs(rel));
+        },
+        .encode = [&](const std::string& rel, const Znode& z, std::string& line) -> Status {
+          TRY(refuse_masked_acl(reader.abs(rel), z.acl));
+          return PayloadWriter::encode(line, rel, z, reader.abs(rel));
+        },
+        .emit_line = [&](std::string_view line) { return payload.add_line(line); }};
     // With files sources in the same backup, Flink's records and the files they point to are
     // captured as one unit (flink_capture.h).
     std::unique_ptr<FlinkCapture> capture;
-    if (ctx.pin) capture = TRY(FlinkCapture::open(p_, *ctx.pin, ctx));
+    if (ctx.pin) capture = TRY(FlinkCapture::open(p_, *ctx.pin, ctx, to_payload));
     // What the capture reads itself is not read twice (it replaces the live read).
     if (capture) reader.skip_subtrees(&FlinkCapture::owns_subtree);
     auto read = reader.read([&](const std::string& rel, Znode& z) -> Status {
-      return capture ? capture->merge(rel, z, emit) : emit(rel, z);
+      return capture ? capture->merge(rel, z) : to_payload.emit(rel, z);
     });
     if (!read && read.error().code == Errc::kNotFound && payload.znodes() == 0) {
       // The root does not exist: the payload records it as absent, so that restoring this
@@ -84,7 +92,7 @@ class ZkSource final : public MetadataSource {
       return payload.finish();
     }
     TRY(std::move(read));
-    if (capture) TRY(capture->finish(emit));
+    if (capture) TRY(capture->finish());
     TRY(payload.finish());
     if (ctx.log) {
       ctx.log(prefix_ + "backed up " + std::to_string(payload.znodes()) + " znodes under " +

@@ -615,10 +615,11 @@ TEST_F(ZkSourceTest, FlinkCaptureOfAQuietClusterBacksUpWhatThePlainReadDoes) {
 }
 
 TEST_F(ZkSourceTest, FlinkCaptureOfManyLegacyJobsInBatchesKeepsThePlainPayload) {
-  // 75 jobs of the layout before 1.15: their checkpoint sets are captured in batches of 32 jobs
-  // read through one window, each batch's counters read after its sets. With Flink quiet, the
-  // payload is the plain read's, byte for byte, across the batches' seams (32 and 64) and the
-  // short last batch.
+  // 300 jobs of the layout before 1.15: their checkpoint sets are captured in passes of 256 jobs,
+  // each streamed through one window with at most 32 sets in hand, each set's counter read after
+  // it. With Flink quiet, the payload is the plain read's, byte for byte, across the pass's seam
+  // (256) and the short last pass. (Created asynchronously: one session's requests are applied
+  // in order, parents first.)
   const std::string root = "/flink/batches";
   Client c(g_server->connect());
   zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
@@ -631,15 +632,23 @@ TEST_F(ZkSourceTest, FlinkCaptureOfManyLegacyJobsInBatchesKeepsThePlainPayload) 
     std::snprintf(b, sizeof b, "%032x", 0xdef000 + j);
     return std::string(b);
   };
-  for (int j = 0; j < 75; ++j) {
-    c.create(root + "/jobgraphs/" + job(j), "graph " + std::to_string(j));
-    c.create(root + "/checkpoint-counter/" + job(j), std::string("\0\0\0\x03", 4));
-    c.create(root + "/running_job_registry/" + job(j), "RUNNING");
-    c.create(root + "/checkpoints/" + job(j), std::nullopt);
+  auto create = [&](const std::string& path, std::optional<std::string> data) {
+    ASSERT_EQ(zoo_acreate(
+                  c.zh(), path.c_str(), data ? data->data() : nullptr,
+                  data ? static_cast<int>(data->size()) : -1, &ZOO_OPEN_ACL_UNSAFE, 0,
+                  [](int rc, const char*, const void*) { ASSERT_EQ(rc, ZOK); }, nullptr),
+              ZOK);
+  };
+  for (int j = 0; j < 300; ++j) {
+    create(root + "/jobgraphs/" + job(j), "graph " + std::to_string(j));
+    create(root + "/checkpoint-counter/" + job(j), std::string("\0\0\0\x03", 4));
+    create(root + "/running_job_registry/" + job(j), "RUNNING");
+    create(root + "/checkpoints/" + job(j), std::nullopt);
     for (int i = 1; i <= 2; ++i)
-      c.create(root + "/checkpoints/" + job(j) + "/000000000000000000" + std::to_string(i),
-               std::string(200, static_cast<char>('a' + (j + i) % 26)));
+      create(root + "/checkpoints/" + job(j) + "/000000000000000000" + std::to_string(i),
+             std::string(200, static_cast<char>('a' + (j + i) % 26)));
   }
+  c.create(root + "/last", "after the asynchronous creates");
   auto src = make(root);
   const std::string plain = payload_of(backup_tar(*src));
   PinFile pin = [](const std::string&) -> Result<uint64_t> {
@@ -650,11 +659,65 @@ TEST_F(ZkSourceTest, FlinkCaptureOfManyLegacyJobsInBatchesKeepsThePlainPayload) 
   log_.clear();
   const std::string captured = payload_of(testing::backup_tar(*src, with));
   EXPECT_EQ(captured, plain);
-  EXPECT_NE(plain.find("/checkpoints/" + job(74) + "/0000000000000000002"), std::string::npos);
+  EXPECT_NE(plain.find("/checkpoints/" + job(299) + "/0000000000000000002"), std::string::npos);
   EXPECT_TRUE(
-      logged_containing("Flink HA capture: 225 records, 0 files pinned, 0 record sets "
+      logged_containing("Flink HA capture: 900 records, 0 files pinned, 0 record sets "
                         "read again"))
       << ::testing::PrintToString(log_);
+}
+
+// A znode of a checkpoint set that the capture reads ahead (layout before 1.15) and holds as a
+// payload line, whose ACL ZooKeeper masked: the backup is refused as the plain read refuses it,
+// naming the same znode, code and field.
+TEST_F(ZkSourceTest, FlinkCaptureRefusesAMaskedAclInASetReadAheadAsThePlainReadDoes) {
+  const std::string root = "/flink/maskedcapture";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  for (const char* d : {"/jobgraphs", "/checkpoints", "/checkpoint-counter"})
+    c.create(root + d, std::nullopt);
+  auto job = [](int j) {
+    char b[33];
+    std::snprintf(b, sizeof b, "%032x", 0xac1000 + j);
+    return std::string(b);
+  };
+  Client owner(g_server->connect(), false);
+  ASSERT_EQ(zoo_add_auth(owner.zh(), "digest", "owner:pw", 8, nullptr, nullptr), ZOK);
+  struct Stat sync_st;
+  zoo_exists(owner.zh(), "/", 0, &sync_st);
+  ACL acls[2] = {{ZOO_PERM_ALL, {const_cast<char*>("auth"), const_cast<char*>("")}},
+                 {ZOO_PERM_READ, {const_cast<char*>("world"), const_cast<char*>("anyone")}}};
+  ACL_vector acl{2, acls};
+  for (int j = 0; j < 4; ++j) {
+    c.create(root + "/checkpoint-counter/" + job(j), std::string("\0\0\0\x02", 4));
+    c.create(root + "/checkpoints/" + job(j), std::nullopt);
+    const std::string cp = root + "/checkpoints/" + job(j) + "/0000000000000000001";
+    if (j == 2)
+      owner.create(cp, "masked", ZOO_PERSISTENT, &acl);
+    else
+      c.create(cp, "checkpoint");
+  }
+  auto src = make(root);
+  testing::CapturingWriter plain_out;
+  archive::SourceArchiveWriter plain_archive(plain_out, "ha");
+  auto plain = src->backup(plain_archive, ctx());
+  ASSERT_FALSE(plain);
+  EXPECT_NE(plain.error().message.find(job(2) + "/0000000000000000001 has the ACL entry"),
+            std::string::npos)
+      << plain.error().message;
+
+  PinFile pin = [](const std::string&) -> Result<uint64_t> {
+    return failed_precondition("outside the backup");
+  };
+  TaskContext with = ctx();
+  with.pin = &pin;
+  testing::CapturingWriter captured_out;
+  archive::SourceArchiveWriter captured_archive(captured_out, "ha");
+  auto captured = src->backup(captured_archive, with);
+  ASSERT_FALSE(captured);
+  EXPECT_EQ(captured.error().message, plain.error().message);
+  EXPECT_EQ(captured.error().code, Errc::kPermissionDenied);
+  EXPECT_EQ(captured.error().field, plain.error().field);
 }
 
 TEST_F(ZkSourceTest, WideZnodeWaitsForItsListingAndIsReadWhole) {
