@@ -3,13 +3,17 @@
 # a generated Flink-like tree of 1 KiB znodes with zkCli.sh, a synchronous C client, a bare
 # asynchronous C client and flinkbr itself (real daemon and CLI), on one ZooKeeper, in one run.
 #
-#   bench/zookeeper.sh [--quick] [--znodes N] [--keep] [--fast]
+#   bench/zookeeper.sh [--quick] [--znodes N] [--keep] [--fast] [--rounds N]
 #
 #   --quick      10,000 znodes instead of 100,000
 #   --znodes N   any tree size >= 100
 #   --keep       keep the work directory (server and daemon logs, backup file)
 #   --fast       only the bare asynchronous client and flinkbr (skips zkCli.sh and the
 #                synchronous client, which take minutes): for tuning, not for the record
+#   --rounds N   runs the bare asynchronous client and flinkbr N times each, alternating (backup:
+#                bare read, flinkbr backup; restore: bare creates, flinkbr restore), and keeps
+#                the best time of each (peak RSS: the highest): one run of each on a 2-core
+#                machine varies by 10 % and more from one run to the next
 #
 # FLINKBR_BIN=path measures that flinkbr binary instead of build/flinkbr (before/after runs).
 # ZKB_COMPRESSION=zlib:1 (say) compresses flinkbr's backup file otherwise than its default,
@@ -24,13 +28,15 @@ repo=$(pwd)
 znodes=100000
 keep=0
 fast=0
+rounds=1
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) znodes=10000 ;;
     --znodes) znodes=$2; shift ;;
     --keep) keep=1 ;;
     --fast) fast=1 ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    --rounds) rounds=$2; shift ;;
+    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -92,15 +98,22 @@ check_tree() {
 }
 clear_tree() { "$zk_async" clear "$hosts" "$root" >/dev/null; }
 
+# Records a run's seconds ($2) and peak RSS in KiB ($3) under key $1; a key run again (--rounds)
+# keeps its lowest time and its highest peak.
+record() {
+  local key=$1 s=$2 r=${3:-}
+  if [ -z "${secs[$key]:-}" ] || awk "BEGIN { exit !($s < ${secs[$key]}) }"; then secs[$key]=$s; fi
+  if [ -n "$r" ] && { [ -z "${rss[$key]:-}" ] || [ "$r" -gt "${rss[$key]}" ]; }; then rss[$key]=$r; fi
+}
+
 # Runs a C client; records its seconds and peak RSS under key $1.
 run_client() {
   local key=$1
   shift
   local out
   out=$("$@")
-  secs[$key]=$(field seconds <<<"$out")
-  rss[$key]=$(field rss_kib <<<"$out")
-  echo "  $key: ${secs[$key]} s" >&2
+  record "$key" "$(field seconds <<<"$out")" "$(field rss_kib <<<"$out")"
+  echo "  $key: $(field seconds <<<"$out") s" >&2
 }
 
 # Runs a command (an exported function) under GNU time; records wall seconds and peak RSS (KiB) under key $1.
@@ -120,38 +133,6 @@ run_timed() {
 echo "restore (create the tree into the empty root):" >&2
 run_client write.async "$zk_async" write "$hosts" "$root" "$znodes"
 check_tree async
-
-# ---- backup (read the tree) ----
-echo "backup (read the tree):" >&2
-# zkCli.sh: one session lists the tree (ls -R), a second gets every znode.
-zkcli_read() {
-  "$zkcli" -server "$hosts" ls -R "$root" >"$work/zkcli-ls.out" 2>"$work/zkcli-ls.err"
-  grep "^$root/" "$work/zkcli-ls.out" | sed 's/^/get /' >"$work/zkcli-get.txt"
-  "$zkcli" -server "$hosts" <"$work/zkcli-get.txt" >"$work/zkcli-get.out" 2>"$work/zkcli-get.err"
-}
-# The same with getAcl per znode too: the content flinkbr backs up (a restore that is exact needs
-# the ACLs), while `get` alone gives only the data.
-zkcli_read_acl() {
-  "$zkcli" -server "$hosts" ls -R "$root" >"$work/zkcli-ls.out" 2>"$work/zkcli-ls.err"
-  grep "^$root/" "$work/zkcli-ls.out" | sed 's/.*/get &\ngetAcl &/' >"$work/zkcli-getacl.txt"
-  "$zkcli" -server "$hosts" <"$work/zkcli-getacl.txt" >"$work/zkcli-getacl.out" 2>"$work/zkcli-getacl.err"
-}
-export work zkcli hosts root
-export -f zkcli_read zkcli_read_acl
-if [ "$fast" = 0 ]; then
-  run_timed read.zkcli zkcli_read
-  got=$(grep -c '^[A-Za-z0-9+/]\{1024\}$' "$work/zkcli-get.out" || true)
-  [ "$got" = "$znodes" ] || { echo "zkCli.sh printed $got values of 1 KiB, expected $znodes" >&2; exit 1; }
-  run_timed read.zkcliacl zkcli_read_acl
-  got=$(grep -c '^[A-Za-z0-9+/]\{1024\}$' "$work/zkcli-getacl.out" || true)
-  acls=$(grep -c "^: cdrwa$" "$work/zkcli-getacl.out" || true)
-  [ "$got" = "$znodes" ] && [ "$acls" = "$znodes" ] || {
-    echo "zkCli.sh printed $got values of 1 KiB and $acls ACLs, expected $znodes each" >&2
-    exit 1
-  }
-  run_client read.sync "$zk_sync" read "$hosts" "$root"
-fi
-run_client read.async "$zk_async" read "$hosts" "$root"
 
 # ---- flinkbr: real daemon and CLI ----
 fb=$work/flinkbr
@@ -198,21 +179,62 @@ reset_peak_rss() { echo 5 >"/proc/$daemon_pid/clear_refs"; }
 # The zookeeper source logs how long its own part took: "... in 1.234 s".
 zk_part_seconds() { { grep -o "$1.* in [0-9.]* s" || true; } | tail -1 | sed 's/.* in \([0-9.]*\) s$/\1/'; }
 
+# ---- backup (read the tree) ----
+echo "backup (read the tree):" >&2
+# zkCli.sh: one session lists the tree (ls -R), a second gets every znode.
+zkcli_read() {
+  "$zkcli" -server "$hosts" ls -R "$root" >"$work/zkcli-ls.out" 2>"$work/zkcli-ls.err"
+  grep "^$root/" "$work/zkcli-ls.out" | sed 's/^/get /' >"$work/zkcli-get.txt"
+  "$zkcli" -server "$hosts" <"$work/zkcli-get.txt" >"$work/zkcli-get.out" 2>"$work/zkcli-get.err"
+}
+# The same with getAcl per znode too: the content flinkbr backs up (a restore that is exact needs
+# the ACLs), while `get` alone gives only the data.
+zkcli_read_acl() {
+  "$zkcli" -server "$hosts" ls -R "$root" >"$work/zkcli-ls.out" 2>"$work/zkcli-ls.err"
+  grep "^$root/" "$work/zkcli-ls.out" | sed 's/.*/get &\ngetAcl &/' >"$work/zkcli-getacl.txt"
+  "$zkcli" -server "$hosts" <"$work/zkcli-getacl.txt" >"$work/zkcli-getacl.out" 2>"$work/zkcli-getacl.err"
+}
+export work zkcli hosts root
+export -f zkcli_read zkcli_read_acl
+if [ "$fast" = 0 ]; then
+  run_timed read.zkcli zkcli_read
+  got=$(grep -c '^[A-Za-z0-9+/]\{1024\}$' "$work/zkcli-get.out" || true)
+  [ "$got" = "$znodes" ] || { echo "zkCli.sh printed $got values of 1 KiB, expected $znodes" >&2; exit 1; }
+  run_timed read.zkcliacl zkcli_read_acl
+  got=$(grep -c '^[A-Za-z0-9+/]\{1024\}$' "$work/zkcli-getacl.out" || true)
+  acls=$(grep -c "^: cdrwa$" "$work/zkcli-getacl.out" || true)
+  [ "$got" = "$znodes" ] && [ "$acls" = "$znodes" ] || {
+    echo "zkCli.sh printed $got values of 1 KiB and $acls ACLs, expected $znodes each" >&2
+    exit 1
+  }
+  run_client read.sync "$zk_sync" read "$hosts" "$root"
+fi
+# The bare asynchronous client's read and flinkbr's backup, alternating (--rounds).
+backup_round() {
+  run_client read.async "$zk_async" read "$hosts" "$root"
+  start_daemon
+  reset_peak_rss
+  local t0 t1 zk_part
+  t0=$(now)
+  "$flinkbr" backup run zk --wait --json >"$fb/backup.json" 2>/dev/null
+  t1=$(now)
+  record read.flinkbr "$(calc "$t1 - $t0")" "$(peak_rss_kib)"
+  zk_part=$(zk_part_seconds "backed up" <"$fb/daemon.log")
+  record read.flinkbr.zk "$zk_part"
+  backup_path=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["backup_path"])' <"$fb/backup.json")
+  printf '  read.flinkbr: %.3f s (zookeeper part %s s), %s\n' "$(calc "$t1 - $t0")" "$zk_part" \
+    "$(du -h "$backup_path" | cut -f1)" >&2
+  stop_daemon
+}
 start_daemon
 "$flinkbr" login --user admin <"$fb/state/initial-admin-password" >/dev/null
 "$flinkbr" backup create zk --cluster bench --data-source Flink --path-type LocalDir \
   --path "$fb/backups" >/dev/null
-reset_peak_rss
-t0=$(now)
-"$flinkbr" backup run zk --wait --json >"$fb/backup.json" 2>/dev/null
-t1=$(now)
-secs[read.flinkbr]=$(calc "$t1 - $t0")
-rss[read.flinkbr]=$(peak_rss_kib)
-secs[read.flinkbr.zk]=$(zk_part_seconds "backed up" <"$fb/daemon.log")
-backup_path=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["backup_path"])' <"$fb/backup.json")
-printf '  read.flinkbr: %.3f s (zookeeper part %s s), %s\n' "${secs[read.flinkbr]}" \
-  "${secs[read.flinkbr.zk]}" "$(du -h "$backup_path" | cut -f1)" >&2
 stop_daemon
+for round in $(seq 1 "$rounds"); do
+  [ "$rounds" = 1 ] || echo " round $round of $rounds" >&2
+  backup_round
+done
 
 # ---- restores into the emptied root ----
 echo "restore (create the tree into the empty root):" >&2
@@ -231,42 +253,58 @@ if [ "$fast" = 0 ]; then
   clear_tree
 fi
 
-start_daemon
-"$flinkbr" service stop bench >/dev/null
-"$flinkbr" restore create r1 --cluster bench --data-source Flink --path-type LocalDir \
-  --source-path "$backup_path" >/dev/null
-reset_peak_rss
-t0=$(now)
-"$flinkbr" restore start r1 --wait >/dev/null 2>"$fb/restore.err" || {
-  cat "$fb/restore.err" >&2
-  exit 1
-}
-t1=$(now)
-secs[write.flinkbr]=$(calc "$t1 - $t0")
-rss[write.flinkbr]=$(peak_rss_kib)
-"$flinkbr" restore show r1 --json >"$fb/restore.json"
-secs[write.flinkbr.zk]=$(python3 -c '
+# flinkbr's restore of the backup into the empty root, as task r<round>.
+restore_round() {
+  local task=r$1 t0 t1 zk_part steps
+  start_daemon
+  "$flinkbr" service stop bench >/dev/null
+  "$flinkbr" restore create "$task" --cluster bench --data-source Flink --path-type LocalDir \
+    --source-path "$backup_path" >/dev/null
+  reset_peak_rss
+  t0=$(now)
+  "$flinkbr" restore start "$task" --wait >/dev/null 2>"$fb/restore.err" || {
+    cat "$fb/restore.err" >&2
+    exit 1
+  }
+  t1=$(now)
+  record write.flinkbr "$(calc "$t1 - $t0")" "$(peak_rss_kib)"
+  "$flinkbr" restore show "$task" --json >"$fb/restore.json"
+  zk_part=$(python3 -c '
 import json, sys
 for line in json.load(sys.stdin)["log"]:
     print(line["text"] if isinstance(line, dict) else line)' <"$fb/restore.json" | zk_part_seconds "created")
-printf '  write.flinkbr: %.3f s (zookeeper part %s s)\n' "${secs[write.flinkbr]}" \
-  "${secs[write.flinkbr.zk]}" >&2
-# Where the restore's time goes: the daemon log's step lines (millisecond timestamps).
-restore_steps=$(python3 - "$fb/daemon.log" <<'PY'
+  record write.flinkbr.zk "$zk_part"
+  printf '  write.flinkbr: %.3f s (zookeeper part %s s)\n' "$(calc "$t1 - $t0")" "$zk_part" >&2
+  # Where the restore's time goes: the daemon log's step lines (millisecond timestamps).
+  steps=$(python3 - "$fb/daemon.log" "$task" <<'PY'
 import re, sys
 from datetime import datetime
 marks = []
 for line in open(sys.argv[1]):
-    m = re.match(r"(\S+)Z info restore r1: (step (\S+)|restoration succeeded)", line)
+    m = re.match(r"(\S+)Z info restore " + sys.argv[2] + r": (step (\S+)|restoration succeeded)", line)
     if m:
         marks.append((datetime.fromisoformat(m.group(1)), m.group(3) or "end"))
 print(", ".join(f"{name} {(b[0] - a[0]).total_seconds():.2f} s"
                 for a, b in zip(marks, marks[1:]) for name in [a[1]]))
 PY
 )
-echo "  flinkbr restore steps: $restore_steps" >&2
-stop_daemon
-check_tree flinkbr
+  echo "  flinkbr restore steps: $steps" >&2
+  # The steps of the fastest round are the ones printed under the table.
+  [ "${secs[write.flinkbr]}" != "$(calc "$t1 - $t0")" ] || restore_steps=$steps
+  stop_daemon
+  check_tree flinkbr
+}
+# Round 1's bare creates are those that made the tree the backups read, at the start.
+for round in $(seq 1 "$rounds"); do
+  [ "$rounds" = 1 ] || echo " round $round of $rounds" >&2
+  if [ "$round" -gt 1 ]; then
+    clear_tree
+    run_client write.async "$zk_async" write "$hosts" "$root" "$znodes"
+    check_tree async
+  fi
+  clear_tree
+  restore_round "$round"
+done
 
 # The bare client's whole restore as a peer of flinkbr's (which verifies what it wrote by
 # reading the tree back): its multi-batch creates, then its pipelined read of the whole tree.
@@ -307,6 +345,7 @@ done
 echo
 echo "peak RSS: zkCli.sh is the JVM; flinkbr is the daemon's VmHWM over the task alone (daemon"
 echo "restarted for each task, peak reset just before it)."
+[ "$rounds" = 1 ] || echo "best of $rounds rounds each for the bare asynchronous client and flinkbr (alternating); peak RSS: the highest."
 echo "flinkbr restore steps: $restore_steps (since issue 18 verify stages as it reads; safety-copy includes the comparison with the live tree that follows it)."
 echo "targets (issue 18): backup whole task >= 1.00x the bare async read (× async);"
 echo "restore whole task >= 1.00x the bare async multi creates + read-back (× async+read)."
