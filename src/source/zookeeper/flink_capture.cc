@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -20,7 +21,12 @@ namespace {
 
 using flink::NodeKind;
 
-constexpr int kMaxDepth = 4;  // a record, its locks, their children: deeper is not Flink's
+// The depth of a znode read alone: a set's directory, whose children are listed apart, or a
+// counter, whose children the tree reader reads. Every other znode of a set is read with its
+// whole subtree, however deep: the tree reader skips what the capture owns (owns_subtree), so a
+// znode the capture did not read would be missing from the payload. The reads are iterative
+// (read_subtrees(), stream_sets()): depth costs no stack, and memory is the set's.
+constexpr int kLeaf = std::numeric_limits<int>::max();
 constexpr std::string_view kAnyJob = "00000000000000000000000000000000";
 constexpr std::string_view kAnyCheckpoint = "0000000000000000001";
 
@@ -153,8 +159,8 @@ void on_children(int rc, const String_vector* names, const Stat* st, const void*
   n->window->answered(*n);
 }
 
-// Reads the znodes of `nodes` below `root` over the sessions `zhs`, with their subtrees down to
-// kMaxDepth (see FlinkCapture::read_records()): the children of a znode that has some are listed
+// Reads the znodes of `nodes` below `root` over the sessions `zhs`, with their subtrees (those
+// not at kLeaf; see FlinkCapture::read_records()): the children of a znode that has some are listed
 // as soon as its data is in, and read as soon as they are listed, all through one window, so
 // that no level waits for the slowest answer of the one above. The children are appended to
 // `nodes` (a deque: the nodes in flight keep their addresses).
@@ -197,7 +203,7 @@ void read_subtrees(std::deque<NodeRead>& nodes, const std::vector<zhandle_t*>& z
       // session of its other requests): it is complete when they are.
       const bool list = n->data_rc == ZOK && n->acl_rc == ZOK &&
                         !is_session_owner(n->st.ephemeralOwner) && n->st.numChildren > 0 &&
-                        n->depth < kMaxDepth;
+                        n->depth < kLeaf;
       if (!list) {
         ++complete;
         continue;
@@ -548,7 +554,7 @@ Status FlinkCapture::keep_set(const std::string& dir, const std::string& counter
   // The counter after the checkpoints: it is then ahead of every one of them.
   if (!counter.empty()) {
     std::map<std::string, Znode> read;
-    (void)TRY(read_node(counter, 0, read, kMaxDepth));
+    (void)TRY(read_node(counter, 0, read));
     keep_counter(counter, read);
   }
   return keep_records(dir, set);
@@ -680,7 +686,7 @@ Status FlinkCapture::stream_sets(const std::vector<std::string>& dirs,
         n->children = {};
         --s.open;
       } else if (n->data_rc == ZOK && n->acl_rc == ZOK && !is_session_owner(n->st.ephemeralOwner) &&
-                 n->st.numChildren > 0 && n->depth < kMaxDepth) {
+                 n->st.numChildren > 0 && n->depth < kLeaf) {
         // Its children, listed once its data is in (on the session of its other requests).
         n->listed = true;
         window.start(*n, 1);
@@ -718,7 +724,7 @@ Status FlinkCapture::stream_sets(const std::vector<std::string>& dirs,
       }
       s.stable = *stable;
       if (s.stable) {
-        s.counter = NodeRead{.rel = counters[checked], .depth = kMaxDepth, .set = checked};
+        s.counter = NodeRead{.rel = counters[checked], .depth = kLeaf, .set = checked};
         next.push_front(&s.counter);
       } else {
         s.counted = true;  // left to capture_set()
@@ -767,7 +773,7 @@ Result<bool> FlinkCapture::legacy_cluster(const std::string& cluster) {
 }
 
 Result<bool> FlinkCapture::read_set(const std::string& dir, std::map<std::string, Znode>& out) {
-  if (!TRY(read_node(dir, 0, out, kMaxDepth))) return true;  // gone: an empty set
+  if (!TRY(read_node(dir, 0, out))) return true;  // gone: an empty set
   Children children;
   Stat st{};
   int rc = zoo_get_children2(s_->zh(), abs(dir).c_str(), 0, &children.v, &st);
@@ -806,8 +812,7 @@ Result<bool> FlinkCapture::read_set(const std::string& dir, std::map<std::string
 Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
                                         int32_t parent_cversion, std::map<std::string, Znode>& out,
                                         int depth) {
-  // The records (at `depth`) and their subtrees down to kMaxDepth, as read_node() walks one
-  // record, pipelined; then checked in order.
+  // The records (at `depth`) and their subtrees, pipelined; then checked in order.
   std::deque<NodeRead> nodes;
   for (const auto& rel : records)
     nodes.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = depth});
@@ -825,7 +830,7 @@ void FlinkCapture::drop(std::map<std::string, Znode>& out, const std::string& re
 }
 
 Result<bool> FlinkCapture::read_node(const std::string& rel, int32_t parent_cversion,
-                                     std::map<std::string, Znode>& out, int depth) {
+                                     std::map<std::string, Znode>& out) {
   const std::string path = abs(rel);
   Znode z;
   Stat st{};
@@ -853,14 +858,6 @@ Result<bool> FlinkCapture::read_node(const std::string& rel, int32_t parent_cver
                      acls.v.data[i].id.id ? acls.v.data[i].id.id : ""});
   z.sequential = parent_cversion > 0 && looks_sequential(rel, parent_cversion);
   out.insert_or_assign(rel, std::move(z));
-  if (st.numChildren == 0 || depth >= kMaxDepth) return true;
-  Children children;
-  Stat cst{};
-  rc = zoo_get_children2(s_->zh(), path.c_str(), 0, &children.v, &cst);
-  if (rc == ZNONODE) return true;  // removed after it was read: the set's next read says
-  if (rc != ZOK) return s_->error(rc, "listing " + path);
-  for (int i = 0; i < children.v.count; ++i)
-    (void)TRY(read_node(join(rel, children.v.data[i]), cst.cversion, out, depth + 1));
   return true;
 }
 

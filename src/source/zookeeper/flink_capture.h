@@ -93,8 +93,7 @@ class FlinkCapture {
   [[nodiscard]] Result<bool> read_set(const std::string& dir, std::map<std::string, Znode>& out);
   // Reads the records `records` (children of a directory whose cversion is `parent_cversion`)
   // with their subtrees into `out`, pipelined; false when one of them vanished.
-  // `depth` is that of the records (1: children of a set's directory; 0 reads directories;
-  // kMaxDepth reads single znodes, no children, and skips one gone).
+  // `depth` is that of the records (1: children of a set's directory; 0 reads directories).
   [[nodiscard]] Result<bool> read_records(const std::vector<std::string>& records,
                                           int32_t parent_cversion,
                                           std::map<std::string, Znode>& out, int depth = 1);
@@ -117,9 +116,9 @@ class FlinkCapture {
   void keep_counter(const std::string& counter, std::map<std::string, Znode>& read);
   // Keeps the captured `set` of `dir` (its counter kept first, if it has one).
   [[nodiscard]] Status keep_records(const std::string& dir, std::map<std::string, Znode>& set);
-  // Reads the znode `rel` into `out` (with its persistent subtree); false when it vanished.
+  // Reads the znode `rel` alone (not its children) into `out`; false when it vanished.
   [[nodiscard]] Result<bool> read_node(const std::string& rel, int32_t parent_cversion,
-                                       std::map<std::string, Znode>& out, int depth);
+                                       std::map<std::string, Znode>& out);
   // Pins the file a record's pointer names: false when the file is gone because Flink
   // subsumed the record (its znode is gone too).
   [[nodiscard]] Result<bool> pin_record(const std::string& rel, const Znode& z);

@@ -720,6 +720,58 @@ TEST_F(ZkSourceTest, FlinkCaptureRefusesAMaskedAclInASetReadAheadAsThePlainReadD
   EXPECT_EQ(captured.error().field, plain.error().field);
 }
 
+// Checkpoint sets of the layout before 1.15 that are not as Flink writes them, read ahead in one
+// streamed pass: job ids in upper case (sorting before lower case), a checkpoint directory
+// replaced by a znode with data, a counter whose checkpoints directory does not exist and a
+// directory without a counter, a record of nearly 1 MB (jute's limit), and a subtree below a
+// record deeper than Flink's. With Flink quiet, the payload is the plain read's, byte for byte.
+TEST_F(ZkSourceTest, FlinkCaptureOfOddLegacySetsKeepsThePlainPayload) {
+  const std::string root = "/flink/oddsets";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  for (const char* d : {"/jobgraphs", "/checkpoints", "/checkpoint-counter"})
+    c.create(root + d, std::nullopt);
+  auto job = [](int j, bool upper = false) {
+    char b[33];
+    std::snprintf(b, sizeof b, upper ? "%032X" : "%032x", 0xabcde0 + j);
+    return std::string(b);
+  };
+  const std::string counter("\0\0\0\x04", 4);
+  for (int j = 0; j < 6; ++j)
+    for (bool upper : {false, true}) {
+      c.create(root + "/checkpoint-counter/" + job(j, upper), counter);
+      if (j == 1) continue;  // a counter without checkpoints
+      const std::string dir = root + "/checkpoints/" + job(j, upper);
+      if (j == 2) {  // a directory replaced by a znode with data
+        c.create(dir, "not a directory");
+        continue;
+      }
+      c.create(dir, std::nullopt);
+      for (int i = 1; i <= 3; ++i)
+        c.create(dir + "/000000000000000000" + std::to_string(i), "checkpoint " + job(j, upper));
+    }
+  c.create(root + "/checkpoints/" + job(9), std::nullopt);  // no counter
+  c.create(root + "/checkpoints/" + job(9) + "/0000000000000000001", "alone");
+  const std::string big = root + "/checkpoints/" + job(3) + "/0000000000000000002";
+  c.set(big, std::string(1000 * 1000, 'b'));
+  std::string deep = root + "/checkpoints/" + job(4) + "/0000000000000000001";
+  for (const char* d : {"/a", "/b", "/c", "/d", "/e"}) c.create(deep += d, d);
+
+  auto src = make(root);
+  const std::string plain = payload_of(backup_tar(*src));
+  PinFile pin = [](const std::string&) -> Result<uint64_t> {
+    return failed_precondition("outside the backup");
+  };
+  TaskContext with = ctx();
+  with.pin = &pin;
+  const std::string captured = payload_of(testing::backup_tar(*src, with));
+  EXPECT_NE(plain.find(job(4) + "/0000000000000000001/a/b/c/d/e\""), std::string::npos);
+  EXPECT_NE(plain.find(job(5, true) + "/0000000000000000003\""), std::string::npos);
+  EXPECT_EQ(captured.size(), plain.size());
+  EXPECT_TRUE(captured == plain);
+}
+
 TEST_F(ZkSourceTest, WideZnodeWaitsForItsListingAndIsReadWhole) {
   // "/wide" has more children than the reader lists ahead (about 4,096), so its listing waits
   // until it is the smallest znode not yet handed on; the leaves before it answer around then.
