@@ -114,6 +114,13 @@ struct Window {
     done.push_back(&n);
     if (done.size() >= kWakeBatch || inflight < kWakeBatch) cv.notify_one();
   }
+  // How many znodes are in flight. Read under the lock: a completion thread may be inside
+  // answered() (inflight already down, `done` not yet pushed to) until it lets go of it, and the
+  // window must not be left (and freed) before then.
+  size_t busy() {
+    std::lock_guard lock(mu);
+    return inflight;
+  }
   // The nodes answered since the last call; waits for one when there is none and some are in
   // flight.
   void take(std::vector<NodeRead*>& out) {
@@ -173,7 +180,7 @@ void read_subtrees(std::deque<NodeRead>& nodes, const std::vector<zhandle_t*>& z
   std::string path;
   while (complete < nodes.size()) {
     // Fill the window: data and ACL of the next znodes, each on one session, dealt in turn.
-    while (next < nodes.size() && window.inflight < kSetWindow) {
+    while (next < nodes.size() && window.busy() < kSetWindow) {
       NodeRead& n = nodes[next];
       n.session = next++ % zhs.size();
       zhandle_t* zh = zhs[n.session];
@@ -652,7 +659,7 @@ Status FlinkCapture::stream_sets(const std::vector<std::string>& dirs,
     }
   };
   for (;;) {
-    while (!failure && window.inflight < kSetWindow) {
+    while (!failure && window.busy() < kSetWindow) {
       NodeRead* n = nullptr;
       if (!next.empty()) {
         n = next.front();
@@ -667,7 +674,7 @@ Status FlinkCapture::stream_sets(const std::vector<std::string>& dirs,
       }
       issue(*n);
     }
-    if (window.inflight == 0 && (failure || (sets.empty() && started == dirs.size()))) break;
+    if (window.busy() == 0 && (failure || (sets.empty() && started == dirs.size()))) break;
     window.take(answered);
     for (NodeRead* n : answered) {
       Set& s = sets[n->set - first];

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <zookeeper/zookeeper.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -40,6 +41,7 @@
 #include "source/testing/capturing_writer.h"
 #include "source/zookeeper/batch_writer.h"
 #include "source/zookeeper/session.h"
+#include "support/tcp_proxy.h"
 #include "support/zookeeper_server.h"
 
 namespace flinkbr::source {
@@ -720,6 +722,82 @@ TEST_F(ZkSourceTest, FlinkCaptureRefusesAMaskedAclInASetReadAheadAsThePlainReadD
   EXPECT_EQ(captured.error().field, plain.error().field);
 }
 
+// A Flink HA pointer as Flink serializes it (fuzz/corpus/pointer/file.ser): the capture pins the
+// file of a record whose data is one.
+std::string flink_pointer() {
+  const std::string hex =
+      "aced00057372003b6f72672e6170616368652e666c696e6b2e72756e74696d652e73746174652e5265747269"
+      "657661626c6553747265616d537461746548616e646c6500011e18f155972b0200014c001877726170706564"
+      "53747265616d537461746548616e646c657400324c6f72672f6170616368652f666c696e6b2f72756e74696d"
+      "652f73746174652f53747265616d537461746548616e646c653b7870737200396f72672e6170616368652e66"
+      "6c696e6b2e72756e74696d652e73746174652e66696c6573797374656d2e46696c65537461746548616e646c"
+      "6504dc75d862bd1bb30200024a0009737461746553697a654c000866696c655061746874001f4c6f72672f61"
+      "70616368652f666c696e6b2f636f72652f66732f506174683b787000000000000004d27372001d6f72672e61"
+      "70616368652e666c696e6b2e636f72652e66732e5061746800000000000000010200014c000375726974000e"
+      "4c6a6176612f6e65742f5552493b78707372000c6a6176612e6e65742e555249ac01782e439e49ab0300014c"
+      "0006737472696e677400124c6a6176612f6c616e672f537472696e673b787074003266696c653a2f64617461"
+      "2f68612f70726f642f636f6d706c65746564436865636b706f696e7431613262336334643565366678";
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+// The connection to ZooKeeper is cut while the capture streams the checkpoint sets of the layout
+// before 1.15 (here: while it pins the files of the third record it checks, the reads of the
+// next sets in flight over both of its sessions). The backup fails with the reason, naming a
+// znode of the cluster, once every read in flight is answered (the C client answers each with
+// "connection loss"): no hang, nothing read after it is freed (run it under ASan too).
+TEST_F(ZkSourceTest, FlinkCaptureWhoseConnectionIsCutMidStreamFailsWithTheReason) {
+  const std::string root = "/flink/cutstream";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  for (const char* d : {"/jobgraphs", "/checkpoints", "/checkpoint-counter"})
+    c.create(root + d, std::nullopt);
+  auto job = [](int j) {
+    char b[33];
+    std::snprintf(b, sizeof b, "%032x", 0xc07000 + j);
+    return std::string(b);
+  };
+  const std::string pointer = flink_pointer();
+  auto create = [&](const std::string& path, std::optional<std::string> data) {
+    ASSERT_EQ(zoo_acreate(
+                  c.zh(), path.c_str(), data ? data->data() : nullptr,
+                  data ? static_cast<int>(data->size()) : -1, &ZOO_OPEN_ACL_UNSAFE, 0,
+                  [](int rc, const char*, const void*) { ASSERT_EQ(rc, ZOK); }, nullptr),
+              ZOK);
+  };
+  for (int j = 0; j < 120; ++j) {
+    create(root + "/checkpoint-counter/" + job(j), std::string("\0\0\0\x09", 4));
+    create(root + "/checkpoints/" + job(j), std::nullopt);
+    for (int i = 1; i <= 8; ++i)
+      create(root + "/checkpoints/" + job(j) + "/000000000000000000" + std::to_string(i), pointer);
+  }
+  c.create(root + "/last", "after the asynchronous creates");
+
+  testsupport::TcpProxy proxy(g_server->port());
+  auto src = make(root, "127.0.0.1:" + std::to_string(proxy.port()));
+  int pins = 0;
+  PinFile pin = [&](const std::string&) -> Result<uint64_t> {
+    if (++pins == 3) proxy.cut();
+    return failed_precondition("outside the backup");
+  };
+  TaskContext with = ctx();
+  with.pin = &pin;
+  testing::CapturingWriter out;
+  archive::SourceArchiveWriter archive(out, "ha");
+  Status st = src->backup(archive, with);
+  ASSERT_GE(pins, 3) << "the capture pinned nothing: no pointer was read";
+  ASSERT_FALSE(st) << "the backup succeeded with its connection cut";
+  EXPECT_EQ(st.error().code, Errc::kUnavailable) << st.error().message;
+  EXPECT_NE(st.error().message.find(" " + root + "/"), std::string::npos) << st.error().message;
+  const std::string& m = st.error().message;
+  EXPECT_TRUE(m.ends_with(": connection loss") || m.ends_with(": session expired") ||
+              m.ends_with(": invalid zhandle state"))
+      << m;
+}
+
 // Checkpoint sets of the layout before 1.15 that are not as Flink writes them, read ahead in one
 // streamed pass: job ids in upper case (sorting before lower case), a checkpoint directory
 // replaced by a znode with data, a counter whose checkpoints directory does not exist and a
@@ -770,6 +848,47 @@ TEST_F(ZkSourceTest, FlinkCaptureOfOddLegacySetsKeepsThePlainPayload) {
   EXPECT_NE(plain.find(job(5, true) + "/0000000000000000003\""), std::string::npos);
   EXPECT_EQ(captured.size(), plain.size());
   EXPECT_TRUE(captured == plain);
+}
+
+// The task is cancelled while the capture streams the checkpoint sets of the layout before 1.15
+// (here: while it pins the files of the second record it checks): the backup ends as cancelled
+// once every read in flight is answered.
+TEST_F(ZkSourceTest, FlinkCaptureCancelledMidStreamEndsCancelled) {
+  const std::string root = "/flink/cancelstream";
+  Client c(g_server->connect());
+  zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
+  c.create(root, std::nullopt);
+  for (const char* d : {"/jobgraphs", "/checkpoints", "/checkpoint-counter"})
+    c.create(root + d, std::nullopt);
+  auto job = [](int j) {
+    char b[33];
+    std::snprintf(b, sizeof b, "%032x", 0xca0000 + j);
+    return std::string(b);
+  };
+  const std::string pointer = flink_pointer();
+  for (int j = 0; j < 40; ++j) {
+    c.create(root + "/checkpoint-counter/" + job(j), std::string("\0\0\0\x09", 4));
+    c.create(root + "/checkpoints/" + job(j), std::nullopt);
+    for (int i = 1; i <= 4; ++i)
+      c.create(root + "/checkpoints/" + job(j) + "/000000000000000000" + std::to_string(i),
+               pointer);
+  }
+  auto src = make(root);
+  std::atomic<bool> cancelled{false};
+  int pins = 0;
+  PinFile pin = [&](const std::string&) -> Result<uint64_t> {
+    if (++pins == 2) cancelled = true;
+    return failed_precondition("outside the backup");
+  };
+  TaskContext with = ctx();
+  with.pin = &pin;
+  with.cancelled = &cancelled;
+  testing::CapturingWriter out;
+  archive::SourceArchiveWriter archive(out, "ha");
+  Status st = src->backup(archive, with);
+  ASSERT_GE(pins, 2);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code, Errc::kCancelled) << st.error().message;
 }
 
 TEST_F(ZkSourceTest, WideZnodeWaitsForItsListingAndIsReadWhole) {
