@@ -47,7 +47,8 @@ constexpr std::string_view kServerKeys[] = {"listen",
                                             "database",
                                             "database_password_file",
                                             "lease_timeout",
-                                            "lease_renew"};
+                                            "lease_renew",
+                                            "relay_wait"};
 constexpr std::string_view kClusterKeys[] = {
     "name",         "version",        "version_command", "service",     "hadoop_conf_dir",
     "hdfs_user",    "webhdfs_port",   "yarn_rm_url",     "obs",         "hdfs_auth",
@@ -504,6 +505,11 @@ class Parser {
                   "set without server.database; the password file is for a PostgreSQL state "
                   "database (without server.database the state is in SQLite)");
     TRY(parse_lease(f, out));
+    TRY(set_duration(f, "relay_wait", out.relay_wait_seconds));
+    if (const YAML::Node* n = f.get("relay_wait"); n && out.relay_wait_seconds > 600)
+      return fail(*n, "server.relay_wait",
+                  "at most 10m: a relayed call must not hold its client longer, got " +
+                      std::to_string(out.relay_wait_seconds) + "s");
     return ok();
   }
 

@@ -89,6 +89,9 @@ struct ServerConfig {
   // went unrenewed for lease_timeout; the active renews every lease_renew (at most a third).
   int lease_timeout_seconds = 10;
   int lease_renew_seconds = 2;
+  // How long a standby waits for an active to take a call it relays (server/relay.h); then it
+  // withdraws the command and answers 503 (nothing was done).
+  int relay_wait_seconds = 30;
 };
 
 // How restorations run, for every cluster.

@@ -142,6 +142,10 @@ TEST(ConfigTest, LeaseSettingsOfTheManagerGroup) {
       "server: { lease_timeout: 1m, lease_renew: 20s }\nclusters: [{ name: a, version: '1' }]\n");
   EXPECT_EQ(set.server.lease_timeout_seconds, 60);
   EXPECT_EQ(set.server.lease_renew_seconds, 20);
+  EXPECT_EQ(defaults.server.relay_wait_seconds, 30);
+  EXPECT_EQ(parse_ok("server: { relay_wait: 5s }\nclusters: [{ name: a, version: '1' }]\n")
+                .server.relay_wait_seconds,
+            5);
 }
 
 TEST(ConfigTest, DefaultsWhenServerIsLeftOut) {
@@ -440,6 +444,9 @@ INSTANTIATE_TEST_SUITE_P(
                 "must be at most a third of server.lease_timeout (5s), got 2s"},
         Refusal{"lease_timeout over 10 minutes", "server: { lease_timeout: 11m }\n",
                 "server.lease_timeout", "server.lease_timeout: at most 10m"},
+        Refusal{"relay_wait over 10 minutes", "server: { relay_wait: 11m }\n", "server.relay_wait",
+                "server.relay_wait: at most 10m: a relayed call must not hold its client longer, "
+                "got 660s"},
         Refusal{"lease_timeout not a duration", "server: { lease_timeout: 10 }\n",
                 "server.lease_timeout", "server.lease_timeout: expected a duration such as 12h"},
         Refusal{"bad service timeout",

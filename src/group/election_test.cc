@@ -278,6 +278,23 @@ class ElectionTest : public ::testing::Test {
 testsupport::PgServer* ElectionTest::pg_ = nullptr;
 std::string ElectionTest::reason_;
 
+// The lease of the kill -9 and SIGSTOP tests. With FLINKBR_BENCH set, the defaults (10 s, renewed
+// every 2 s), so that the take-over times they print are the ones an operator gets (docs/design.md,
+// "Timings"); otherwise the short lease of the other tests, which checks the same hand-overs in a
+// fifth of the time.
+struct Lease {
+  milliseconds timeout;
+  milliseconds renew;
+  std::string text() const {
+    return "lease " + std::to_string(timeout.count()) + " ms, renew " +
+           std::to_string(renew.count()) + " ms";
+  }
+};
+Lease takeover_lease() {
+  if (std::getenv("FLINKBR_BENCH")) return {10s, 2s};
+  return {2000ms, 400ms};
+}
+
 // ---- Tests -----------------------------------------------------------------------------------
 
 TEST(ElectionOptionsTest, RefusesNonsenseNamingTheKey) {
@@ -380,15 +397,15 @@ TEST_F(ElectionTest, AClosedOrEndedSessionHandsOverWithAHigherEpoch) {
 }
 
 TEST_F(ElectionTest, KillNineOfTheActiveProcessHandsOverTenTimes) {
-  // The defaults (lease 10 s, renew 2 s): the figures are the ones an operator gets.
+  const Lease lease = takeover_lease();
   std::vector<double> times;
   int64_t last_epoch = 0;
   for (int round = 0; round < 10; ++round) {
-    ChildMember child(dsn_, 10s, 2s);
+    ChildMember child(dsn_, lease.timeout, lease.renew);
     auto active = child.wait_line("active", 0, 15s);
     ASSERT_TRUE(active) << "the child never became active";
     EXPECT_GT(active->epoch, last_epoch);
-    auto standby = member("standby", nullptr, 10s, 2s);
+    auto standby = member("standby", nullptr, lease.timeout, lease.renew);
     // The standby has looked at the lease at least once.
     auto until = Clock::now() + 5s;
     while (Clock::now() < until && standby->info().epoch != active->epoch)
@@ -396,7 +413,7 @@ TEST_F(ElectionTest, KillNineOfTheActiveProcessHandsOverTenTimes) {
     ASSERT_EQ(standby->info().epoch, active->epoch);
     ASSERT_FALSE(standby->still_active());
     // Kill it at a random point of the standby's polling cycle.
-    std::this_thread::sleep_for(milliseconds(137 * round % 2000));
+    std::this_thread::sleep_for(milliseconds(137 * round % lease.renew.count()));
     int64_t t0 = now_ns();
     child.kill9();
     until = Clock::now() + 20s;
@@ -408,20 +425,21 @@ TEST_F(ElectionTest, KillNineOfTheActiveProcessHandsOverTenTimes) {
   }
   std::sort(times.begin(), times.end());
   std::printf(
-      "take-over after kill -9 of the active (lease 10 s, renew 2 s), 10 kills: median "
-      "%.3f s, worst %.3f s; all:",
-      (times[4] + times[5]) / 2, times.back());
+      "take-over after kill -9 of the active (%s), 10 kills: median %.3f s, worst %.3f s; all:",
+      lease.text().c_str(), (times[4] + times[5]) / 2, times.back());
   for (double t : times) std::printf(" %.3f", t);
   std::printf("\n");
 }
 
 TEST_F(ElectionTest, APausedActiveIsEndedAndNeverActsAgainAfterWaking) {
-  // The defaults: take-over must come within 15 s of the pause.
-  ChildMember child(dsn_, 10s, 2s);
+  // The contract: take-over within lease_timeout + lease_renew of the pause (12 s with the
+  // defaults, FLINKBR_BENCH); the bound below is the defaults' and holds for both leases.
+  const Lease lease = takeover_lease();
+  ChildMember child(dsn_, lease.timeout, lease.renew);
   auto became = child.wait_line("active", 0, 15s);
   ASSERT_TRUE(became);
   Observed seen;
-  auto standby = member("standby", &seen, 10s, 2s);
+  auto standby = member("standby", &seen, lease.timeout, lease.renew);
   ASSERT_TRUE(child.wait_line("act", now_ns(), 2s)) << "the active child does not act";
 
   child.pause();
@@ -430,9 +448,9 @@ TEST_F(ElectionTest, APausedActiveIsEndedAndNeverActsAgainAfterWaking) {
   while (Clock::now() < until && !standby->still_active()) std::this_thread::sleep_for(5ms);
   ASSERT_TRUE(standby->still_active()) << "no take-over from a paused active within 20 s";
   double took = seconds_between(stopped, now_ns());
-  // Printed, not asserted (docs/testing.md: no timed assertions); the contract is 15 s.
-  std::printf(
-      "take-over from a SIGSTOPped active (lease 10 s, renew 2 s): %.3f s after the pause\n", took);
+  // Printed, not asserted (docs/testing.md: no timed assertions).
+  std::printf("take-over from a SIGSTOPped active (%s): %.3f s after the pause\n",
+              lease.text().c_str(), took);
   EXPECT_GT(standby->epoch(), became->epoch);
 
   int64_t woken = now_ns();

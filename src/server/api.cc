@@ -45,8 +45,9 @@ constexpr int kBusyRetryAfterSeconds = 5;
 // Largest request body accepted (every body of this API is a few hundred bytes).
 constexpr size_t kMaxBodyBytes = 1 << 20;
 constexpr auto kKeepAliveEvery = std::chrono::seconds(15);
-// An open event stream checks its token again this often: a logout, a password reset or the
-// deletion of its user ends the stream within about this long, as it ends any other call.
+// An open event stream checks its token again this often (by default; see
+// Api::set_stream_token_check_every): a logout, a password reset or the deletion of its user
+// ends the stream within about this long, as it ends any other call.
 constexpr auto kStreamTokenCheckEvery = std::chrono::seconds(3);
 // The console's session: the token rides in this HttpOnly cookie, so the page's scripts never
 // see it; state-changing calls authenticated by the cookie must carry kCsrfHeader (see
@@ -301,6 +302,8 @@ struct Api::Impl {
   std::atomic<bool> ready{false};
   std::function<json()> health_extras;  // set before mount; see set_health_extras
   GroupRelay* relay = nullptr;          // set before mount; see set_relay
+  // Set before mount; see set_stream_token_check_every.
+  std::chrono::milliseconds stream_token_check_every = kStreamTokenCheckEvery;
   Quota stream_quota{kMaxEventStreams, kMaxEventStreamsPerUser, "open event streams"};
   Quota slow_quota{kMaxSlowCalls, kMaxSlowCallsPerUser, "long-running calls"};
   // The HTTP server's task queue when mount() chose it (httplib creates it when it starts
@@ -968,7 +971,7 @@ struct Api::Impl {
     struct State {
       int64_t after;
       Clock::time_point last_write;
-      std::string token;  // checked again every kStreamTokenCheckEvery
+      std::string token;  // checked again every stream_token_check_every
       Clock::time_point token_checked;
       std::optional<Quota::Slot> slot;
       WorkerPool::Hold hold;
@@ -988,7 +991,7 @@ struct Api::Impl {
               static constexpr std::string_view kHello = "retry: 3000\n: connected\n\n";
               if (!sink.write(kHello.data(), kHello.size())) return false;
             }
-            if (Clock::now() - state->token_checked >= kStreamTokenCheckEvery) {
+            if (Clock::now() - state->token_checked >= stream_token_check_every) {
               state->token_checked = Clock::now();
               // Only a refused token ends the stream: a store that does not answer for a moment
               // (PostgreSQL restarting) is no reason to drop the console's updates.
@@ -1132,6 +1135,10 @@ void Api::set_health_extras(std::function<json()> extras) {
 
 void Api::set_relay(GroupRelay* relay) {
   impl_->relay = relay;
+}
+
+void Api::set_stream_token_check_every(std::chrono::milliseconds every) {
+  impl_->stream_token_check_every = every;
 }
 
 RelayAnswer Api::execute(const store::RelayCommand& command) {

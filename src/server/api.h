@@ -6,6 +6,7 @@
 // events from the EventBus.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 
@@ -55,6 +56,10 @@ class Api {
   // answered with what it answered. Borrowed; set before mount. Unset (SQLite): everything runs
   // here.
   void set_relay(GroupRelay* relay);
+  // How often an open event stream checks its token again (3 s by default): a logout, a
+  // password reset or the deletion of its user ends the stream within about this long (and the
+  // stream's one-second wait for events). Tests shorten it. Set before mount.
+  void set_stream_token_check_every(std::chrono::milliseconds every);
   // On the active: carries out a command a standby wrote, with the handler of its operation, as
   // the user it names (whose role is read again); audited here. Thread-safe.
   RelayAnswer execute(const store::RelayCommand& command);

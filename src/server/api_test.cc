@@ -25,6 +25,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// How often the event streams of these tests check their token again.
+constexpr auto kStreamTokenCheckEvery = std::chrono::milliseconds(300);
+
 class ApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -58,6 +61,8 @@ class ApiTest : public ::testing::Test {
     ASSERT_TRUE(auth_->create_user("otto", store::Role::kOperator, "operator-password"));
     engine_ = std::make_unique<task::Engine>(config_, *store_, events_);
     api_ = std::make_unique<Api>(config_, *engine_, *auth_, *store_, events_);
+    // An ended session ends its event stream at the next check, 3 s apart by default.
+    api_->set_stream_token_check_every(kStreamTokenCheckEvery);
     api_->mount(http_, (dir_ / "no-console").string());
     port_ = http_.bind_to_any_port("127.0.0.1");
     ASSERT_GT(port_, 0);
@@ -651,9 +656,10 @@ TEST_F(ApiTest, EventStreamEndsWithItsSession) {
   ASSERT_TRUE(out) << "the stream outlived the deletion of its user";
   EXPECT_TRUE(out->ends_with(kEnded)) << *out;
 
-  // A stream whose session stays keeps going past several checks.
+  // A stream whose session stays keeps going past several checks (the stream looks at most once
+  // per second-long wait for events, so at least 3 checks in these 3.5 s).
   out = stream_ended_by(port_, admin, [&] {
-    std::this_thread::sleep_for(std::chrono::seconds(7));
+    std::this_thread::sleep_for(std::chrono::milliseconds(3500));
     events_.publish("backup", {{"name", "still-open"}});
   });
   ASSERT_TRUE(out);

@@ -262,7 +262,9 @@ int run_daemon(const std::string& config_path) {
         (*target)->conninfo, std::vector<std::string>{std::string(store::kCommandsChannel),
                                                       std::string(store::kResultsChannel),
                                                       std::string(store::kEventsChannel)});
-    relay = std::make_unique<GroupRelay>(**store, *member, listener.get());
+    relay = std::make_unique<GroupRelay>(
+        **store, *member, listener.get(),
+        RelayOptions{.wait_for_claim = std::chrono::seconds(config.server.relay_wait_seconds)});
     engine_holder = std::make_unique<task::Engine>(config, **store, events, member.get());
     engine_ptr = engine_holder.get();
     member->ready();

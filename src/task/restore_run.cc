@@ -338,7 +338,9 @@ std::string safety_copy_path(const config::Config& config, const store::RestoreT
 
 // Fault injection for the crash and rollback tests (tests/e2e): FLINKBR_FAULT_INJECTION set to
 // "fail-after-apply:<source>" fails the apply step right after that source was committed;
-// "pause-after-apply:<source>" sleeps there for a minute so that a test can kill the daemon.
+// "pause-after-apply:<source>" sleeps there for a minute so that a test can kill the daemon, or
+// until the file named by FLINKBR_FAULT_RESUME_FILE exists, so that a test that changes the
+// cluster under the pause (a mount) goes on as soon as it has, not a minute later.
 // Unset in production; documented in docs/testing.md.
 Status inject_fault_after_apply(const std::string& source_name, Recorder& rec) {
   const char* spec = std::getenv("FLINKBR_FAULT_INJECTION");
@@ -348,7 +350,12 @@ Status inject_fault_after_apply(const std::string& source_name, Recorder& rec) {
     return io_error("injected fault after applying source '" + source_name + "'");
   if (s == "pause-after-apply:" + source_name) {
     rec.log("warn", "fault injection: pausing after applying source '" + source_name + "'");
-    std::this_thread::sleep_for(std::chrono::seconds(60));
+    const char* resume = std::getenv("FLINKBR_FAULT_RESUME_FILE");
+    for (int i = 0; i < 60 * 20; ++i) {
+      std::error_code ec;
+      if (resume && fs::exists(resume, ec)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
   }
   return ok();
 }

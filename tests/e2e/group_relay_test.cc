@@ -463,6 +463,10 @@ TEST_F(GroupRelayEndToEnd, ACommandDeletedByHandWhileTheActiveCarriesItOutIsAnsw
                 ") was removed from the state database before it was answered; it may have been "
                 "carried out: check the state of 'prod' before sending it again");
   EXPECT_EQ(answer.retry_after, "");
+  // The active still carries the stop out (its status check sleeps 20 s) and would finish it
+  // before stopping: a SIGTERM would wait out the test harness's 10 s and end in a kill -9
+  // anyway.
+  first_->kill9();
 }
 
 // The members' clocks are never compared: a standby whose clock is two minutes behind (set wrong,
@@ -521,11 +525,13 @@ TEST_F(GroupRelayEndToEnd, AStandbyWhoseClockIsOffRelaysAsAnyOther) {
 // left the standby answering nothing, its health included, until they gave up 30 s later.
 TEST_F(GroupRelayEndToEnd, CallsWaitingOnAStandbyAreCappedAndItsApiKeepsAnswering) {
   // A standby that judges the stopped active's lease over only after 60 s, so that the calls
-  // stay pending for their whole 30 s.
+  // stay pending for their whole wait: server.relay_wait, 12 s here rather than the default
+  // 30 s (the cap and the health answer below do not depend on how long the calls wait).
+  constexpr int kRelayWait = 12;
   std::string config = read_file(first_->root() + "/flinkbr.yaml");
   const size_t at = config.find("lease_timeout: 3s");
   ASSERT_NE(at, std::string::npos) << config;
-  config.replace(at, 17, "lease_timeout: 60s");
+  config.replace(at, 17, "lease_timeout: 60s\n  relay_wait: " + std::to_string(kRelayWait) + "s");
   const std::string patient = first_->root() + "/patient.yaml";
   {
     std::FILE* f = std::fopen(patient.c_str(), "w");
@@ -547,9 +553,10 @@ TEST_F(GroupRelayEndToEnd, CallsWaitingOnAStandbyAreCappedAndItsApiKeepsAnswerin
       return call(second_->port, "POST", "/api/v1/backup-tasks/nightly/run", admin_);
     }));
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  // The standby answers its health while the calls wait (within 20 s; they wait 30 s).
+  // The standby answers its health while the calls wait: within 6 s, so by 9 s after they were
+  // sent, before the 12 s they wait.
   httplib::Client c("127.0.0.1", second_->port);
-  c.set_read_timeout(std::chrono::seconds(20));
+  c.set_read_timeout(std::chrono::seconds(kRelayWait - 6));
   auto h = c.Get("/api/v1/health");
   ASSERT_TRUE(h) << "the standby does not answer while relayed calls wait";
   EXPECT_EQ(h->status, 200);

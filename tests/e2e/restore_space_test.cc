@@ -176,6 +176,9 @@ TEST(RestoreMountPoint, ASourceThatIsAMountPointIsRefusedAtTheCheckStepAndNothin
 TEST(RestoreMountPoint, ASwitchThatFailsWithoutChangingItsTreeIsNotReportedDamaged) {
   Daemon::Options o;
   o.env["FLINKBR_FAULT_INJECTION"] = "pause-after-apply:conf";  // conf is applied before ha
+  // The pause ends once the test has mounted over ha (this file), not a minute later.
+  const std::string resume = make_temp_dir() + "/resume";
+  o.env["FLINKBR_FAULT_RESUME_FILE"] = resume;
   Daemon d(o);
   d.seed_cluster();
   const std::string path = d.backup();
@@ -202,6 +205,7 @@ TEST(RestoreMountPoint, ASwitchThatFailsWithoutChangingItsTreeIsNotReportedDamag
     // ha becomes a mount point while the apply pauses: its switch fails with EBUSY.
     TmpfsMount mount(d.ha_dir(), "size=1m");
     if (!mount.mounted()) GTEST_SKIP() << mount.why();
+    write_file(resume, "");
     for (int i = 0; i < 900; ++i) {
       shown = json::parse(d.cli({"restore", "show", "r1", "--json"}).out);
       if (shown["state"] != "Running") break;

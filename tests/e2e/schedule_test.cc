@@ -103,13 +103,15 @@ TEST(Schedule, MissedRunsRunOnceAndRestartsNeitherLoseNorRepeat) {
   EXPECT_EQ(history(d, "hourly").size(), 1u);
 
   // A run due while the daemon is down is not lost: it runs once at start-up.
-  std::string soon = format_iso_time(now_seconds() + 3);
-  ASSERT_EQ(d.cli({"backup", "create", "due-while-down", "--cluster", "prod", "--data-source",
-                   "Flink", "--path-type", "LocalDir", "--period", "1h", "--start-time", soon})
-                .exit_code,
-            0);
+  const int64_t due = now_seconds() + 3;
+  ASSERT_EQ(
+      d.cli({"backup", "create", "due-while-down", "--cluster", "prod", "--data-source", "Flink",
+             "--path-type", "LocalDir", "--period", "1h", "--start-time", format_iso_time(due)})
+          .exit_code,
+      0);
   d.stop();
-  std::this_thread::sleep_for(std::chrono::seconds(5));
+  // Down until past the time the run is due: it is due while the daemon is down.
+  while (now_seconds() <= due) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   d.start();
   h = wait_history(d, "due-while-down", 20,
                    [](const json& h) { return h.size() >= 1 && !any_running(h); });

@@ -53,10 +53,12 @@ class SourcesEndToEnd : public ::testing::Test {
 
   // The options of a daemon whose cluster "prod" has the ZooKeeper source "zk" on `connect`
   // and the PostgreSQL source "jobs-db" after its files sources "ha" and "conf".
-  Daemon::Options options(const std::string& connect) const {
+  // `zk_extra`: more settings of the zookeeper source ("session_timeout: 5s, ").
+  Daemon::Options options(const std::string& connect, const std::string& zk_extra = {}) const {
     Daemon::Options o;
     o.extra_metadata = {
-        "{ name: zk, type: zookeeper, connect: \"" + connect + "\", root: " + zk_root_ + " }",
+        "{ name: zk, type: zookeeper, " + zk_extra + "connect: \"" + connect +
+            "\", root: " + zk_root_ + " }",
         "{ name: jobs-db, type: postgres, dsn: \"" + g_pg->dsn(database_) + "\", schema: public }"};
     return o;
   }
@@ -207,7 +209,9 @@ TEST_F(SourcesEndToEnd, ARestoreWhoseZooKeeperIsDownIsRefusedAtCheckAndChangesNo
   auto own_zk = std::make_unique<ZkServer>();
   ASSERT_EQ(own_zk->error(), "");
   const std::string connect = own_zk->connect();
-  Daemon d(options(connect));
+  // The check waits the session timeout for a ZooKeeper that is down: 5 s (as the zookeeper
+  // source's own tests use), not the default 30 s.
+  Daemon d(options(connect, "session_timeout: 5s, "));
   d.seed_cluster();
   seed_zookeeper(connect);
   seed_postgres();
