@@ -46,6 +46,18 @@ Result<size_t> StringReader::read(std::span<std::byte> out) {
   return n;
 }
 
+Result<size_t> ViewReader::read(std::span<std::byte> out) {
+  auto in = TRY(view(out.size()));
+  if (!in.empty()) std::memcpy(out.data(), in.data(), in.size());
+  return in.size();
+}
+
+Result<std::span<const std::byte>> ViewReader::view(size_t max) {
+  auto in = data_.subspan(pos_, std::min(max, data_.size() - pos_));
+  pos_ += in.size();
+  return in;
+}
+
 Status StringWriter::write(std::span<const std::byte> data) {
   data_.append(reinterpret_cast<const char*>(data.data()), data.size());
   return ok();

@@ -78,6 +78,21 @@ class StringReader final : public Reader {
   size_t pos_ = 0;
 };
 
+// A Reader over bytes it does not own, which must outlive it. It lends them in place, so that
+// an entry written from memory (a ZooKeeper payload part of up to 4 MiB) is neither copied nor
+// allocated a second time.
+class ViewReader final : public Reader {
+ public:
+  explicit ViewReader(std::span<const std::byte> data) : data_(data) {}
+  Result<size_t> read(std::span<std::byte> out) override;
+  bool lends() const override { return true; }
+  Result<std::span<const std::byte>> view(size_t max) override;
+
+ private:
+  std::span<const std::byte> data_;
+  size_t pos_ = 0;
+};
+
 // A Writer that appends to a string (tests, small entries). finish() is a no-op.
 class StringWriter final : public Writer {
  public:
