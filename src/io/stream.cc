@@ -1,5 +1,6 @@
 #include "io/stream.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -18,6 +19,7 @@ Result<uint64_t> copy(Reader& from, Writer& to) {
 
 Result<std::string> read_all(Reader& from, size_t limit) {
   std::string out;
+  out.reserve(std::min(limit, size_t{8} << 20));
   std::byte buf[64 * 1024];
   for (;;) {
     size_t n = TRY(from.read(buf));

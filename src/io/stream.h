@@ -63,6 +63,8 @@ inline std::span<const std::byte> as_bytes(std::string_view s) {
 // Copies reader to writer until end of stream (does not finish the writer). Returns bytes copied.
 [[nodiscard]] Result<uint64_t> copy(Reader& from, Writer& to);
 // Reads the whole stream into a string; fails with kInvalidArgument if it exceeds limit bytes.
+// Up to 8 MiB of the limit is reserved at once: a caller that knows the size passes size + 1,
+// and a payload part is then read without the copies and fresh pages of a growing string.
 [[nodiscard]] Result<std::string> read_all(Reader& from, size_t limit);
 // Reads exactly out.size() bytes or fails with kCorruption ("unexpected end of stream").
 [[nodiscard]] Status read_exact(Reader& from, std::span<std::byte> out);
