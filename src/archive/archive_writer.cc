@@ -126,7 +126,7 @@ class TarArchiveWriter final : public ArchiveWriter {
 
   Status add_bytes(std::string_view path, std::string_view data, uint32_t mode,
                    int64_t mtime) override {
-    io::StringReader reader{std::string(data)};
+    io::ViewReader reader(io::as_bytes(data));
     return add_file(path, mode, mtime, data.size(), reader);
   }
 

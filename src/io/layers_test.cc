@@ -91,6 +91,27 @@ std::string run(const std::string& cmd, int* status) {
   return out;
 }
 
+TEST(ViewReaderTest, LendsInPlaceAndReadsWhatIsLeft) {
+  const std::string data = "0123456789abcdef";
+  ViewReader r(as_bytes(data));
+  ASSERT_TRUE(r.lends());
+  auto first = r.view(4);
+  ASSERT_TRUE(first);
+  // In place: the bytes are the caller's, not a copy.
+  EXPECT_EQ(reinterpret_cast<const char*>(first->data()), data.data());
+  EXPECT_EQ(first->size(), 4u);
+  std::string out(5, '\0');
+  auto n = r.read(std::as_writable_bytes(std::span(out)));
+  ASSERT_TRUE(n);
+  EXPECT_EQ(out.substr(0, *n), "45678");
+  auto rest = read_all(r, 100);
+  ASSERT_TRUE(rest);
+  EXPECT_EQ(*rest, "9abcdef");
+  auto end = r.view(10);
+  ASSERT_TRUE(end);
+  EXPECT_TRUE(end->empty());
+}
+
 TEST(Sha256Test, KnownVectors) {
   EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");

@@ -1,5 +1,6 @@
 #include "io/stream.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -18,6 +19,7 @@ Result<uint64_t> copy(Reader& from, Writer& to) {
 
 Result<std::string> read_all(Reader& from, size_t limit) {
   std::string out;
+  out.reserve(std::min(limit, size_t{8} << 20));
   std::byte buf[64 * 1024];
   for (;;) {
     size_t n = TRY(from.read(buf));
@@ -44,6 +46,18 @@ Result<size_t> StringReader::read(std::span<std::byte> out) {
   std::memcpy(out.data(), data_.data() + pos_, n);
   pos_ += n;
   return n;
+}
+
+Result<size_t> ViewReader::read(std::span<std::byte> out) {
+  auto in = TRY(view(out.size()));
+  if (!in.empty()) std::memcpy(out.data(), in.data(), in.size());
+  return in.size();
+}
+
+Result<std::span<const std::byte>> ViewReader::view(size_t max) {
+  auto in = data_.subspan(pos_, std::min(max, data_.size() - pos_));
+  pos_ += in.size();
+  return in;
 }
 
 Status StringWriter::write(std::span<const std::byte> data) {

@@ -63,6 +63,8 @@ inline std::span<const std::byte> as_bytes(std::string_view s) {
 // Copies reader to writer until end of stream (does not finish the writer). Returns bytes copied.
 [[nodiscard]] Result<uint64_t> copy(Reader& from, Writer& to);
 // Reads the whole stream into a string; fails with kInvalidArgument if it exceeds limit bytes.
+// Up to 8 MiB of the limit is reserved at once: a caller that knows the size passes size + 1,
+// and a payload part is then read without the copies and fresh pages of a growing string.
 [[nodiscard]] Result<std::string> read_all(Reader& from, size_t limit);
 // Reads exactly out.size() bytes or fails with kCorruption ("unexpected end of stream").
 [[nodiscard]] Status read_exact(Reader& from, std::span<std::byte> out);
@@ -75,6 +77,21 @@ class StringReader final : public Reader {
 
  private:
   std::string data_;
+  size_t pos_ = 0;
+};
+
+// A Reader over bytes it does not own, which must outlive it. It lends them in place, so that
+// an entry written from memory (a ZooKeeper payload part of up to 4 MiB) is neither copied nor
+// allocated a second time.
+class ViewReader final : public Reader {
+ public:
+  explicit ViewReader(std::span<const std::byte> data) : data_(data) {}
+  Result<size_t> read(std::span<std::byte> out) override;
+  bool lends() const override { return true; }
+  Result<std::span<const std::byte>> view(size_t max) override;
+
+ private:
+  std::span<const std::byte> data_;
   size_t pos_ = 0;
 };
 

@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 
 #include "auth/auth.h"
+#include "common/allocator.h"
 #include "common/private_file.h"
 #include "config/config.h"
 #include "group/notify_listener.h"
@@ -159,6 +160,8 @@ int check_config(const std::string& config_path) {
 }
 
 int run_daemon(const std::string& config_path) {
+  // Before any thread: a daemon's memory must come back after each task (common/allocator.h).
+  tune_allocator();
   auto loaded = load_effective_config(config_path);
   if (!loaded) return fail(loaded.error());
   const config::Config config = std::move(*loaded);

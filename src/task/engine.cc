@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "archive/names.h"
+#include "common/allocator.h"
 #include "source/flink/inspector.h"
 #include "source/flink/pointer.h"
 #include "source/registry.h"
@@ -88,6 +89,15 @@ Error storage_refusal(Error e) {
   if (e.code == Errc::kInvalidArgument && !e.field.empty()) return e;
   return Error{Errc::kInvalidArgument, e.message, "path_type"};
 }
+
+// A task run on a caller's thread (verify, restore preview) gives its memory back when it ends,
+// as one on a worker does (common/allocator.h).
+struct ReleaseMemoryAtEnd {
+  ReleaseMemoryAtEnd() = default;
+  ReleaseMemoryAtEnd(const ReleaseMemoryAtEnd&) = delete;
+  ReleaseMemoryAtEnd& operator=(const ReleaseMemoryAtEnd&) = delete;
+  ~ReleaseMemoryAtEnd() { release_free_memory(); }
+};
 
 // A thread running one task, reaped once done.
 struct Worker {
@@ -175,6 +185,9 @@ struct Engine::Impl {
       } catch (const std::exception& e) {
         spdlog::critical("task thread ended by an exception: {}", e.what());
       }
+      // The task's threads (ZooKeeper client, compression workers) and buffers are gone: give
+      // their memory back, or a long-running daemon keeps every task's peak (allocator.h).
+      release_free_memory();
       done->store(true);
     });
     workers.push_back(std::move(w));
@@ -564,6 +577,7 @@ Status Engine::suspend_backup(const std::string& name, bool suspended) {
 }
 
 Result<VerifyResult> Engine::verify_file(const FileSpec& spec) {
+  ReleaseMemoryAtEnd release;
   PathType type = TRY(parse_path_type(spec.path_type, "path_type"));
   TRY(check_path_fields(type, spec.nameservice, spec.ip_mode, spec.namenode_ip, ""));
   const config::ClusterConfig* cfg = nullptr;
@@ -793,6 +807,7 @@ Result<nlohmann::json> Engine::preview_restore(const std::string& name, StartOpt
   if (task.state == RestoreState::kRunning)
     return failed_precondition("restoration task '" + name + "' is running");
   auto* cl = TRY(impl_->cluster(task.cluster, ""));
+  ReleaseMemoryAtEnd release;
   Recorder rec(nullptr, nullptr, nullptr, nullptr);
   static std::atomic<int> counter{0};
   RestoreInputs in{.config = impl_->config,
