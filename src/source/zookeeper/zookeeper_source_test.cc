@@ -105,6 +105,19 @@ class ZkSourceTest : public ::testing::Test {
     c.log = [this](const std::string& l) { log_.push_back(l); };
     return c;
   }
+  // ctx() with the Flink-aware capture on: every pointed file lies outside the backup (no files
+  // source), so the capture reads and checks the records and pins nothing.
+  TaskContext capture_ctx() {
+    TaskContext c = ctx();
+    c.pin = &outside_the_backup_;
+    return c;
+  }
+  // A Flink job id (32 hex digits): job `j` of a test's own `base`.
+  static std::string job_id(int base, int j) {
+    char b[33];
+    std::snprintf(b, sizeof b, "%032x", base + j);
+    return std::string(b);
+  }
 
   // Flink-like tree under `root`; returns the ephemeral holder's client (keep it alive).
   std::unique_ptr<Client> populate(Client& c, const std::string& root) {
@@ -160,6 +173,9 @@ class ZkSourceTest : public ::testing::Test {
   std::string tmp_;
   std::string creds_;
   std::vector<std::string> log_;
+  const PinFile outside_the_backup_ = [](const std::string&) -> Result<uint64_t> {
+    return failed_precondition("outside the backup");
+  };
   // Whether a line of the log contains `part`.
   bool logged_containing(std::string_view part) const {
     for (const auto& l : log_)
@@ -558,11 +574,7 @@ TEST_F(ZkSourceTest, FlinkCaptureOfAQuietClusterBacksUpWhatThePlainReadDoes) {
   Client c(g_server->connect());
   zoo_create(c.zh(), "/flink", nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr, 0);
   c.create(root, std::nullopt);
-  auto job = [](int j) {
-    char b[33];
-    std::snprintf(b, sizeof b, "%032x", 0xabc000 + j);
-    return std::string(b);
-  };
+  auto job = [](int j) { return job_id(0xabc000, j); };
   auto id = [](int i) {
     char b[20];
     std::snprintf(b, sizeof b, "%019d", 7 + i);
@@ -600,11 +612,7 @@ TEST_F(ZkSourceTest, FlinkCaptureOfAQuietClusterBacksUpWhatThePlainReadDoes) {
   holder->create(now + "/jobs/" + job(0) + "/checkpoints/" + id(3) + "/locks/l", "", ZOO_EPHEMERAL);
   auto src = make(root);
   const std::string plain = payload_of(backup_tar(*src));
-  PinFile pin = [](const std::string&) -> Result<uint64_t> {
-    return failed_precondition("outside the backup");
-  };
-  TaskContext with = ctx();
-  with.pin = &pin;
+  TaskContext with = capture_ctx();
   log_.clear();
   const std::string captured = payload_of(testing::backup_tar(*src, with));
   EXPECT_EQ(captured, plain);
@@ -629,11 +637,7 @@ TEST_F(ZkSourceTest, FlinkCaptureOfManyLegacyJobsInBatchesKeepsThePlainPayload) 
   for (const char* d :
        {"/jobgraphs", "/checkpoints", "/checkpoint-counter", "/running_job_registry"})
     c.create(root + d, std::nullopt);
-  auto job = [](int j) {
-    char b[33];
-    std::snprintf(b, sizeof b, "%032x", 0xdef000 + j);
-    return std::string(b);
-  };
+  auto job = [](int j) { return job_id(0xdef000, j); };
   auto create = [&](const std::string& path, std::optional<std::string> data) {
     ASSERT_EQ(zoo_acreate(
                   c.zh(), path.c_str(), data ? data->data() : nullptr,
@@ -653,11 +657,7 @@ TEST_F(ZkSourceTest, FlinkCaptureOfManyLegacyJobsInBatchesKeepsThePlainPayload) 
   c.create(root + "/last", "after the asynchronous creates");
   auto src = make(root);
   const std::string plain = payload_of(backup_tar(*src));
-  PinFile pin = [](const std::string&) -> Result<uint64_t> {
-    return failed_precondition("outside the backup");
-  };
-  TaskContext with = ctx();
-  with.pin = &pin;
+  TaskContext with = capture_ctx();
   log_.clear();
   const std::string captured = payload_of(testing::backup_tar(*src, with));
   EXPECT_EQ(captured, plain);
@@ -678,11 +678,7 @@ TEST_F(ZkSourceTest, FlinkCaptureRefusesAMaskedAclInASetReadAheadAsThePlainReadD
   c.create(root, std::nullopt);
   for (const char* d : {"/jobgraphs", "/checkpoints", "/checkpoint-counter"})
     c.create(root + d, std::nullopt);
-  auto job = [](int j) {
-    char b[33];
-    std::snprintf(b, sizeof b, "%032x", 0xac1000 + j);
-    return std::string(b);
-  };
+  auto job = [](int j) { return job_id(0xac1000, j); };
   Client owner(g_server->connect(), false);
   ASSERT_EQ(zoo_add_auth(owner.zh(), "digest", "owner:pw", 8, nullptr, nullptr), ZOK);
   struct Stat sync_st;
@@ -708,11 +704,7 @@ TEST_F(ZkSourceTest, FlinkCaptureRefusesAMaskedAclInASetReadAheadAsThePlainReadD
             std::string::npos)
       << plain.error().message;
 
-  PinFile pin = [](const std::string&) -> Result<uint64_t> {
-    return failed_precondition("outside the backup");
-  };
-  TaskContext with = ctx();
-  with.pin = &pin;
+  TaskContext with = capture_ctx();
   testing::CapturingWriter captured_out;
   archive::SourceArchiveWriter captured_archive(captured_out, "ha");
   auto captured = src->backup(captured_archive, with);
@@ -755,11 +747,7 @@ TEST_F(ZkSourceTest, FlinkCaptureWhoseConnectionIsCutMidStreamFailsWithTheReason
   c.create(root, std::nullopt);
   for (const char* d : {"/jobgraphs", "/checkpoints", "/checkpoint-counter"})
     c.create(root + d, std::nullopt);
-  auto job = [](int j) {
-    char b[33];
-    std::snprintf(b, sizeof b, "%032x", 0xc07000 + j);
-    return std::string(b);
-  };
+  auto job = [](int j) { return job_id(0xc07000, j); };
   const std::string pointer = flink_pointer();
   auto create = [&](const std::string& path, std::optional<std::string> data) {
     ASSERT_EQ(zoo_acreate(
@@ -838,11 +826,7 @@ TEST_F(ZkSourceTest, FlinkCaptureOfOddLegacySetsKeepsThePlainPayload) {
 
   auto src = make(root);
   const std::string plain = payload_of(backup_tar(*src));
-  PinFile pin = [](const std::string&) -> Result<uint64_t> {
-    return failed_precondition("outside the backup");
-  };
-  TaskContext with = ctx();
-  with.pin = &pin;
+  TaskContext with = capture_ctx();
   const std::string captured = payload_of(testing::backup_tar(*src, with));
   EXPECT_NE(plain.find(job(4) + "/0000000000000000001/a/b/c/d/e\""), std::string::npos);
   EXPECT_NE(plain.find(job(5, true) + "/0000000000000000003\""), std::string::npos);
@@ -860,11 +844,7 @@ TEST_F(ZkSourceTest, FlinkCaptureCancelledMidStreamEndsCancelled) {
   c.create(root, std::nullopt);
   for (const char* d : {"/jobgraphs", "/checkpoints", "/checkpoint-counter"})
     c.create(root + d, std::nullopt);
-  auto job = [](int j) {
-    char b[33];
-    std::snprintf(b, sizeof b, "%032x", 0xca0000 + j);
-    return std::string(b);
-  };
+  auto job = [](int j) { return job_id(0xca0000, j); };
   const std::string pointer = flink_pointer();
   for (int j = 0; j < 40; ++j) {
     c.create(root + "/checkpoint-counter/" + job(j), std::string("\0\0\0\x09", 4));
