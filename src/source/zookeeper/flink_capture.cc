@@ -166,6 +166,34 @@ void on_children(int rc, const String_vector* names, const Stat* st, const void*
   n->window->answered(*n);
 }
 
+// Asks for the data and the ACL of `n` (at `path`) over `zh`, counted in `window`.
+void issue_reads(Window& window, NodeRead& n, zhandle_t* zh, const std::string& path) {
+  window.start(n, 2);
+  if (int rc = zoo_aget(zh, path.c_str(), 0, on_data, &n); rc != ZOK) {
+    n.data_rc = rc;
+    window.answered(n);
+  }
+  if (int rc = zoo_aget_acl(zh, path.c_str(), on_acl, &n); rc != ZOK) {
+    n.acl_rc = rc;
+    window.answered(n);
+  }
+}
+
+// Once the data of `n` is in: when it is kept and has children above kLeaf, asks for them over
+// `zh` (the session of its other requests) and returns true; it is complete when they are.
+bool list_if_parent(Window& window, NodeRead& n, zhandle_t* zh, const std::string& path) {
+  if (n.data_rc != ZOK || n.acl_rc != ZOK || is_session_owner(n.st.ephemeralOwner) ||
+      n.st.numChildren == 0 || n.depth >= kLeaf)
+    return false;
+  n.listed = true;
+  window.start(n, 1);
+  if (int rc = zoo_aget_children2(zh, path.c_str(), 0, on_children, &n); rc != ZOK) {
+    n.children_rc = rc;
+    window.answered(n);
+  }
+  return true;
+}
+
 // Reads the znodes of `nodes` below `root` over the sessions `zhs`, with their subtrees (those
 // not at kLeaf; see FlinkCapture::read_records()): the children of a znode that has some are listed
 // as soon as its data is in, and read as soon as they are listed, all through one window, so
@@ -177,23 +205,12 @@ void read_subtrees(std::deque<NodeRead>& nodes, const std::vector<zhandle_t*>& z
   Window window;
   std::vector<NodeRead*> answered;
   size_t next = 0, complete = 0;
-  std::string path;
   while (complete < nodes.size()) {
     // Fill the window: data and ACL of the next znodes, each on one session, dealt in turn.
     while (next < nodes.size() && window.busy() < kSetWindow) {
       NodeRead& n = nodes[next];
       n.session = next++ % zhs.size();
-      zhandle_t* zh = zhs[n.session];
-      path = abs(n.rel);
-      window.start(n, 2);
-      if (int rc = zoo_aget(zh, path.c_str(), 0, on_data, &n); rc != ZOK) {
-        n.data_rc = rc;
-        window.answered(n);
-      }
-      if (int rc = zoo_aget_acl(zh, path.c_str(), on_acl, &n); rc != ZOK) {
-        n.acl_rc = rc;
-        window.answered(n);
-      }
+      issue_reads(window, n, zhs[n.session], abs(n.rel));
     }
     window.take(answered);
     for (NodeRead* n : answered) {
@@ -206,22 +223,8 @@ void read_subtrees(std::deque<NodeRead>& nodes, const std::vector<zhandle_t*>& z
                            .depth = n->depth + 1});
         continue;
       }
-      // The children of a znode that has some and is kept, listed once its data is in (on the
-      // session of its other requests): it is complete when they are.
-      const bool list = n->data_rc == ZOK && n->acl_rc == ZOK &&
-                        !is_session_owner(n->st.ephemeralOwner) && n->st.numChildren > 0 &&
-                        n->depth < kLeaf;
-      if (!list) {
-        ++complete;
-        continue;
-      }
-      n->listed = true;
-      window.start(*n, 1);
-      if (int rc = zoo_aget_children2(zhs[n->session], abs(n->rel).c_str(), 0, on_children, n);
-          rc != ZOK) {
-        n->children_rc = rc;
-        window.answered(*n);
-      }
+      // The children of a znode that has some, listed once its data is in.
+      if (!list_if_parent(window, *n, zhs[n->session], abs(n->rel))) ++complete;
     }
     answered.clear();
   }
@@ -644,19 +647,9 @@ Status FlinkCapture::stream_sets(const std::vector<std::string>& dirs,
   std::vector<NodeRead*> answered;
   std::optional<Error> failure;
   size_t turn = 0;
-  std::string path;
   auto issue = [&](NodeRead& n) {
     n.session = turn++ % zhs_.size();
-    path = abs(n.rel);
-    window.start(n, 2);
-    if (int rc = zoo_aget(zhs_[n.session], path.c_str(), 0, on_data, &n); rc != ZOK) {
-      n.data_rc = rc;
-      window.answered(n);
-    }
-    if (int rc = zoo_aget_acl(zhs_[n.session], path.c_str(), on_acl, &n); rc != ZOK) {
-      n.acl_rc = rc;
-      window.answered(n);
-    }
+    issue_reads(window, n, zhs_[n.session], abs(n.rel));
   };
   for (;;) {
     while (!failure && window.busy() < kSetWindow) {
@@ -692,18 +685,8 @@ Status FlinkCapture::stream_sets(const std::vector<std::string>& dirs,
           }
         n->children = {};
         --s.open;
-      } else if (n->data_rc == ZOK && n->acl_rc == ZOK && !is_session_owner(n->st.ephemeralOwner) &&
-                 n->st.numChildren > 0 && n->depth < kLeaf) {
-        // Its children, listed once its data is in (on the session of its other requests).
-        n->listed = true;
-        window.start(*n, 1);
-        if (int rc = zoo_aget_children2(zhs_[n->session], abs(n->rel).c_str(), 0, on_children, n);
-            rc != ZOK) {
-          n->children_rc = rc;
-          window.answered(*n);
-        }
-      } else {
-        --s.open;
+      } else if (!list_if_parent(window, *n, zhs_[n->session], abs(n->rel))) {
+        --s.open;  // read whole; a parent's children are listed, read next
       }
     }
     answered.clear();
