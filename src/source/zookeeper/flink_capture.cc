@@ -61,6 +61,7 @@ constexpr size_t kSetWindow = 1000;
 // Answers handed to the reading thread at once (as the tree reader's kWakeBatch): every wake-up
 // is a context switch on cores the server shares.
 constexpr size_t kWakeBatch = 64;
+constexpr size_t kReadPipelines = 2;  // pipelined sessions the record sets are read over
 // Jobs whose checkpoint sets (layout before 1.15) are read in one pass (stream_sets()): the
 // window drains once per batch. Their counters wait in memory until the tree reader reaches them
 // (a counter is a few bytes).
@@ -166,51 +167,51 @@ void on_children(int rc, const String_vector* names, const Stat* st, const void*
   n->window->answered(*n);
 }
 
-// Asks for the data and the ACL of `n` (at `path`) over `zh`, counted in `window`.
-void issue_reads(Window& window, NodeRead& n, zhandle_t* zh, const std::string& path) {
+// Asks for the data and the ACL of `n` (at `path`) over `pl`, counted in `window`.
+void issue_reads(Window& window, NodeRead& n, Pipeline& pl, const std::string& path) {
   window.start(n, 2);
-  if (int rc = zoo_aget(zh, path.c_str(), 0, on_data, &n); rc != ZOK) {
+  if (int rc = pl.aget(path, on_data, &n); rc != ZOK) {
     n.data_rc = rc;
     window.answered(n);
   }
-  if (int rc = zoo_aget_acl(zh, path.c_str(), on_acl, &n); rc != ZOK) {
+  if (int rc = pl.aget_acl(path, on_acl, &n); rc != ZOK) {
     n.acl_rc = rc;
     window.answered(n);
   }
 }
 
 // Once the data of `n` is in: when it is kept and has children above kLeaf, asks for them over
-// `zh` (the session of its other requests) and returns true; it is complete when they are.
-bool list_if_parent(Window& window, NodeRead& n, zhandle_t* zh, const std::string& path) {
+// `pl` (the pipeline of its other requests) and returns true; it is complete when they are.
+bool list_if_parent(Window& window, NodeRead& n, Pipeline& pl, const std::string& path) {
   if (n.data_rc != ZOK || n.acl_rc != ZOK || is_session_owner(n.st.ephemeralOwner) ||
       n.st.numChildren == 0 || n.depth >= kLeaf)
     return false;
   n.listed = true;
   window.start(n, 1);
-  if (int rc = zoo_aget_children2(zh, path.c_str(), 0, on_children, &n); rc != ZOK) {
+  if (int rc = pl.aget_children2(path, on_children, &n); rc != ZOK) {
     n.children_rc = rc;
     window.answered(n);
   }
   return true;
 }
 
-// Reads the znodes of `nodes` below `root` over the sessions `zhs`, with their subtrees (those
+// Reads the znodes of `nodes` below `root` over the pipelines `pls`, with their subtrees (those
 // not at kLeaf; see FlinkCapture::read_records()): the children of a znode that has some are listed
 // as soon as its data is in, and read as soon as they are listed, all through one window, so
 // that no level waits for the slowest answer of the one above. The children are appended to
 // `nodes` (a deque: the nodes in flight keep their addresses).
-void read_subtrees(std::deque<NodeRead>& nodes, const std::vector<zhandle_t*>& zhs,
+void read_subtrees(std::deque<NodeRead>& nodes, const std::vector<std::unique_ptr<Pipeline>>& pls,
                    const std::string& root) {
   auto abs = [&](const std::string& rel) { return rel == "/" ? root : root + rel; };
   Window window;
   std::vector<NodeRead*> answered;
   size_t next = 0, complete = 0;
   while (complete < nodes.size()) {
-    // Fill the window: data and ACL of the next znodes, each on one session, dealt in turn.
+    // Fill the window: data and ACL of the next znodes, each on one pipeline, dealt in turn.
     while (next < nodes.size() && window.busy() < kSetWindow) {
       NodeRead& n = nodes[next];
-      n.session = next++ % zhs.size();
-      issue_reads(window, n, zhs[n.session], abs(n.rel));
+      n.session = next++ % pls.size();
+      issue_reads(window, n, *pls[n.session], abs(n.rel));
     }
     window.take(answered);
     for (NodeRead* n : answered) {
@@ -224,7 +225,7 @@ void read_subtrees(std::deque<NodeRead>& nodes, const std::vector<zhandle_t*>& z
         continue;
       }
       // The children of a znode that has some, listed once its data is in.
-      if (!list_if_parent(window, *n, zhs[n->session], abs(n->rel))) ++complete;
+      if (!list_if_parent(window, *n, *pls[n->session], abs(n->rel))) ++complete;
     }
     answered.clear();
   }
@@ -422,28 +423,12 @@ Result<std::unique_ptr<FlinkCapture>> FlinkCapture::open(const Params& p, const 
   auto s = TRY(Session::open(p));
   // Reads after the tree reader's must not see an older state than it did.
   (void)s->sync(p.root);
-  // A second session for the pipelined reads, as the tree reader has (tree_reader.h: the server
-  // answers one session's requests in order), on the same server so that a znode the first
-  // session lists is there for the second. Where that cannot be had, one session reads.
-  std::unique_ptr<Session> second;
-  Params same = p;
-  const size_t chroot = p.connect.find('/');
-  bool pinned = true;
-  if (p.connect.substr(0, chroot).find(',') != std::string::npos) {
-    const char* server = zoo_get_current_server(s->zh());
-    const std::string at = server ? server : "";
-    pinned = !at.empty() && std::count(at.begin(), at.end(), ':') == 1;
-    same.connect = at + (chroot == std::string::npos ? "" : p.connect.substr(chroot));
-  }
-  if (pinned)
-    if (auto extra = Session::open(same)) second = std::move(*extra);
   auto capture = std::unique_ptr<FlinkCapture>(
       new FlinkCapture(std::move(s), p.root, pin, ctx, std::move(out)));
-  capture->zhs_.push_back(capture->s_->zh());
-  if (second) {
-    capture->zhs_.push_back(second->zh());
-    capture->s2_ = std::move(second);
-  }
+  // Two pipelines for the reads of record sets, as the tree reader has (tree_reader.h), on the
+  // server of this session so that a znode it lists is there for them.
+  while (capture->pls_.size() < kReadPipelines)
+    capture->pls_.push_back(TRY(Pipeline::open(p, *capture->s_)));
   return capture;
 }
 
@@ -648,8 +633,8 @@ Status FlinkCapture::stream_sets(const std::vector<std::string>& dirs,
   std::optional<Error> failure;
   size_t turn = 0;
   auto issue = [&](NodeRead& n) {
-    n.session = turn++ % zhs_.size();
-    issue_reads(window, n, zhs_[n.session], abs(n.rel));
+    n.session = turn++ % pls_.size();
+    issue_reads(window, n, *pls_[n.session], abs(n.rel));
   };
   for (;;) {
     while (!failure && window.busy() < kSetWindow) {
@@ -685,7 +670,7 @@ Status FlinkCapture::stream_sets(const std::vector<std::string>& dirs,
           }
         n->children = {};
         --s.open;
-      } else if (!list_if_parent(window, *n, zhs_[n->session], abs(n->rel))) {
+      } else if (!list_if_parent(window, *n, *pls_[n->session], abs(n->rel))) {
         --s.open;  // read whole; a parent's children are listed, read next
       }
     }
@@ -806,7 +791,7 @@ Result<bool> FlinkCapture::read_records(const std::vector<std::string>& records,
   std::deque<NodeRead> nodes;
   for (const auto& rel : records)
     nodes.push_back({.rel = rel, .parent_cversion = parent_cversion, .depth = depth});
-  read_subtrees(nodes, zhs_, root_);
+  read_subtrees(nodes, pls_, root_);
   for (NodeRead& n : nodes)
     if (!TRY(take_read(n, *s_, root_, out))) return false;
   return true;

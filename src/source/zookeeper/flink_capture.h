@@ -33,6 +33,7 @@
 
 #include "source/metadata_source.h"
 #include "source/zookeeper/codec.h"
+#include "source/zookeeper/pipeline.h"
 #include "source/zookeeper/session.h"
 
 namespace flinkbr::source::zookeeper {
@@ -137,8 +138,7 @@ class FlinkCapture {
   static void drop(std::map<std::string, Znode>& out, const std::string& rel);
 
   std::unique_ptr<Session> s_;
-  std::unique_ptr<Session> s2_;  // the second session of pipelined reads, when there is one
-  std::vector<zhandle_t*> zhs_;  // s_ and s2_
+  std::vector<std::unique_ptr<Pipeline>> pls_;  // the pipelined reads', on s_'s server
   std::string root_;
   const PinFile& pin_;
   const TaskContext& ctx_;

@@ -37,7 +37,7 @@ bool is_session_owner(int64_t owner) {
 
 struct TreeReader::Req {
   TreeReader* owner = nullptr;
-  zhandle_t* zh = nullptr;  // the session of its requests
+  Pipeline* pl = nullptr;  // the pipeline of its requests
   std::string rel;
   std::string path;
   int rc = ZOK;     // first failure of its requests (ZNONODE wins: vanished)
@@ -52,30 +52,12 @@ struct TreeReader::Req {
 };
 
 Status TreeReader::open_sessions(const Params& p) {
-  Params same = p;
-  size_t chroot = p.connect.find('/');
-  std::string hosts = p.connect.substr(0, chroot);
-  if (hosts.find(',') != std::string::npos) {
-    // An ensemble: pin the further sessions to this session's server. Where that server's
-    // address cannot be given back as a connect string, read over this session alone.
-    const char* server = zoo_get_current_server(s_.zh());
-    std::string at = server ? server : "";
-    if (at.empty() || std::count(at.begin(), at.end(), ':') != 1) return ok();
-    same.connect = at + (chroot == std::string::npos ? "" : p.connect.substr(chroot));
-  }
-  while (zhs_.size() < kReadSessions) {
-    auto extra = Session::open(same);
-    if (!extra) {
-      if (same.connect == p.connect) return std::unexpected(std::move(extra).error());
-      return ok();  // the pinned server refused a second session: one session reads it all
-    }
-    extra_.push_back(std::move(*extra));
-    zhs_.push_back(extra_.back()->zh());
-  }
+  while (pipelines_.size() < kReadSessions) pipelines_.push_back(TRY(Pipeline::open(p, s_)));
   return ok();
 }
 
 Status TreeReader::read(const ZnodeSink& visit) {
+  if (pipelines_.empty()) return failed_precondition("the tree reader was not opened");
   std::map<std::string, bool> unissued{{"/", false}};  // known, not requested; -> sequential
   std::map<std::string, std::unique_ptr<Req>> issued;  // requested, not visited yet
   // Read znodes with children, not listed yet. Listing every inner znode read ahead would put
@@ -168,6 +150,7 @@ Status TreeReader::read(const ZnodeSink& visit) {
 }
 
 Status TreeReader::read_paths(const PathSource& next, const StatSink& visit) {
+  if (pipelines_.empty()) return failed_precondition("the tree reader was not opened");
   // Issued in the source's order and visited in it: the front is always the oldest request.
   std::deque<std::unique_ptr<Req>> issued;
   bool more = true;
@@ -236,10 +219,10 @@ void TreeReader::issue_get(Req* r) {
     r->pending = 2;
     inflight_ += 2;
   }
-  r->zh = zhs_[turn_++ % zhs_.size()];
-  int rc = zoo_aget(r->zh, r->path.c_str(), 0, &on_data, r);
+  r->pl = pipelines_[turn_++ % pipelines_.size()].get();
+  int rc = r->pl->aget(r->path, &on_data, r);
   if (rc != ZOK) answered(r, rc);
-  rc = zoo_aget_acl(r->zh, r->path.c_str(), &on_acl, r);
+  rc = r->pl->aget_acl(r->path, &on_acl, r);
   if (rc != ZOK) answered(r, rc);
 }
 
@@ -250,7 +233,7 @@ void TreeReader::issue_children(Req* r) {
     r->pending = 1;
     ++inflight_;
   }
-  int rc = zoo_aget_children2(r->zh, r->path.c_str(), 0, &on_children, r);
+  int rc = r->pl->aget_children2(r->path, &on_children, r);
   if (rc != ZOK) answered(r, rc);
 }
 

@@ -3,15 +3,16 @@
 // order, the order of the payload, without holding the tree. Only the znodes being read and those
 // read ahead of a smaller one still being listed are in memory.
 //
-// Per znode: zoo_aget (data and Stat) and zoo_aget_acl at once; zoo_aget_children2 only when the
-// Stat counts children, so a leaf (most of a Flink tree) costs two requests. Up to 2,000 requests
+// Per znode: getData (data and Stat) and getACL at once; getChildren2 only when the Stat counts
+// children, so a leaf (most of a Flink tree) costs two requests. Up to 2,000 requests
 // are outstanding; the smallest known path is always issued first, so the sink's next znode is
 // never starved by read-ahead.
 //
-// The znodes are dealt in turn over two sessions (the given one and one more opened with the
-// same parameters, on the same server): the server answers one session's requests in order, and
-// measured on a 2-core machine two sessions read faster, the server spending about a third less
-// CPU (docs/benchmarks.md, "ZooKeeper"). The requests of one znode go over one session.
+// The requests go over two pipelines (pipeline.h: sessions of their own that batch requests
+// and answers, on the server of the given session), the znodes dealt in turn: the server
+// answers one session's requests in order, and measured on a 2-core machine two sessions read
+// faster, the server spending about a third less CPU (docs/benchmarks.md, "ZooKeeper"). The
+// requests of one znode go over one pipeline.
 //
 // The sink is the one place that sees each znode: a backup writes it as a payload line, a
 // restore compares it, and a capture may inspect or replace it (the Znode is the sink's to
@@ -29,6 +30,7 @@
 
 #include "source/metadata_source.h"
 #include "source/zookeeper/codec.h"
+#include "source/zookeeper/pipeline.h"
 #include "source/zookeeper/session.h"
 
 namespace flinkbr::source::zookeeper {
@@ -60,13 +62,14 @@ class TreeReader {
   // Reads below `root` over `s` (which must outlive the reader); `ctx` (may be null) is asked
   // whether the task was cancelled.
   TreeReader(Session& s, std::string root, const TaskContext* ctx)
-      : s_(s), root_(std::move(root)), ctx_(ctx), zhs_{s.zh()} {}
+      : s_(s), root_(std::move(root)), ctx_(ctx) {}
   TreeReader(const TreeReader&) = delete;
   TreeReader& operator=(const TreeReader&) = delete;
 
-  // Opens the further sessions to read over (see above), on the server of the first one: the
+  // Opens the pipelines to read over (see above), on the server of the given session: the
   // servers of an ensemble may lag each other by a few transactions, and a znode that one
-  // session lists must not be missing for the session that reads it.
+  // session lists must not be missing for the session that reads it. Before read() and
+  // read_paths(); `p` are the source's parameters (chroot, credentials, timeout).
   [[nodiscard]] Status open_sessions(const Params& p);
 
   // Znodes whose children someone else reads (a Flink capture reads its record sets itself):
@@ -102,14 +105,14 @@ class TreeReader {
   Session& s_;
   std::string root_;
   const TaskContext* ctx_;
-  std::vector<zhandle_t*> zhs_;  // s_ and extra_
-  std::vector<std::unique_ptr<Session>> extra_;
   size_t turn_ = 0;
   std::mutex m_;
   std::condition_variable cv_;
   std::vector<Req*> done_;
   std::atomic<size_t> inflight_{0};
   std::function<bool(const std::string&)> skip_;
+  // Last: destroyed first, while what their completions touch is still there.
+  std::vector<std::unique_ptr<Pipeline>> pipelines_;
 };
 
 }  // namespace flinkbr::source::zookeeper
