@@ -127,7 +127,6 @@ class Pipeline {
   int32_t next_xid_ = 1;
   int failed_ = ZOK;
   bool armed_ = false;  // the I/O thread sleeps, or is about to: new requests must wake it
-  bool woken_ = false;  // it has been woken since
   bool stop_ = false;
 
   // Reused by the I/O thread for the answers it decodes.

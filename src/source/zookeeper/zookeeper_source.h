@@ -26,15 +26,18 @@
 //   session.h         one session: connection, digest credentials, error mapping; the
 //                     parameters of a configuration (params_from_config)
 //   tree_reader.h     the pipelined read of a tree, one sink call per znode in payload order
+//   pipeline.h        a session of its own for pipelined reads, speaking ZooKeeper's wire
+//                     protocol (wire.h): batched requests, getData gathered into multiRead
 //   payload_writer.h  znodes in payload order into payload parts
 //   batch_writer.h    pipelined writes in zoo_amulti batches
 //   staged_index.h    what a restore keeps per znode, spooled to the staging directory
 //   staged_restore.h  the restore: staging, diff, commit() as named steps, verify
 //
-// Reads are pipelined through the asynchronous C API: per znode a get and a get-ACL at once, a
-// get-children only when its Stat counts children; up to 2,000 requests in flight, the znodes
-// dealt in turn over two sessions (the server answers one session's requests in order), host
-// names resolved at most once a second (the C client's default is at every socket check). The tree
+// Reads are pipelined over two Pipelines (pipeline.h) on the server of the source's session: per
+// znode a getData and a getACL at once, a getChildren2 only when its Stat counts children; up to
+// 2,000 requests in flight, the znodes dealt in turn over the two (the server answers one
+// session's requests in order), the getData requests gathered 16 to a multiRead where the server
+// has it (3.6 and later): ZooKeeper's cost per request is most of a read's. The tree
 // is streamed in payload order (smallest known path first, at most 2,000 znodes read ahead and
 // about 4,096 paths listed ahead: an inner znode is listed when that many allow it), never
 // held whole. Writes go in zoo_amulti batches of at most 512 KiB serialized (well under
