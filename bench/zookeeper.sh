@@ -3,10 +3,22 @@
 # a generated Flink-like tree of 1 KiB znodes with zkCli.sh, a synchronous C client, a bare
 # asynchronous C client and flinkbr itself (real daemon and CLI), on one ZooKeeper, in one run.
 #
-#   bench/zookeeper.sh [--quick] [--znodes N] [--keep] [--fast] [--rounds N]
+#   bench/zookeeper.sh [--quick] [--znodes N] [--layout 1.15|legacy] [--keep] [--fast]
+#                      [--rounds N]
 #
 #   --quick      10,000 znodes instead of 100,000
 #   --znodes N   any tree size >= 100
+#   --layout L   Flink's HA layout of the tree (docs/flink-ha.md), one job per 100 znodes:
+#                1.15 (default): jobgraphs/<job>/locks, jobs/<job>/checkpoint_id_counter,
+#                  jobs/<job>/checkpoints/<id>/locks, every `locks` without children (a live
+#                  JobManager's ephemeral lock dies with the session that writes the tree);
+#                  the flinkbr config says version 1.18.1
+#                legacy: the layout before 1.15 (jobgraphs/<job>, checkpoints/<job>/<id>,
+#                  checkpoint-counter/<job>, running_job_registry/<job>), the tree of the
+#                  numbers before --layout existed; the flinkbr config says version 1.14.6
+#                Both: leader/{dispatcher,resource_manager,rest_server} (1.15: and leader/latch
+#                when N needs one more znode); every znode 1 KiB of text, also the counters and
+#                `locks`, which Flink keeps at 4 bytes and empty
 #   --keep       keep the work directory (server and daemon logs, backup file)
 #   --fast       only the bare asynchronous client and flinkbr (skips zkCli.sh and the
 #                synchronous client, which take minutes): for tuning, not for the record
@@ -29,6 +41,7 @@ znodes=100000
 keep=0
 fast=0
 rounds=1
+layout=1.15
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) znodes=10000 ;;
@@ -36,11 +49,20 @@ while [ $# -gt 0 ]; do
     --keep) keep=1 ;;
     --fast) fast=1 ;;
     --rounds) rounds=$2; shift ;;
-    -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+    --layout) layout=$2; shift ;;
+    -h | --help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
 done
+case $layout in
+  1.15) flink_version=1.18.1 layout_name="Flink 1.15+ layout" ;;
+  legacy) flink_version=1.14.6 layout_name="Flink layout before 1.15" ;;
+  *) echo "--layout: expected 1.15 or legacy, not $layout" >&2; exit 2 ;;
+esac
+[ "$znodes" -ge 100 ] 2>/dev/null || { echo "--znodes: at least 100, not $znodes" >&2; exit 2; }
+# The C clients generate (and check against) the tree of this layout (bench/zk/zk_bench.h).
+export ZKB_LAYOUT=$layout
 
 ./scripts/install-deps.sh >&2
 # Up to date, this is a no-op; an existing build/ keeps its build type. FLINKBR_BIN names a
@@ -78,7 +100,7 @@ trap cleanup EXIT
 root=/flink/bench
 zkb_start_server "$work/zk" 2g
 hosts=127.0.0.1:$ZK_PORT
-echo "ZooKeeper on $hosts (pid $ZK_PID); tree of $znodes znodes of 1 KiB under $root" >&2
+echo "ZooKeeper on $hosts (pid $ZK_PID); tree of $znodes znodes of 1 KiB under $root, $layout_name" >&2
 "$zk_sync" mkroot "$hosts" "$root"
 
 expected=$("$zk_async" expect "$root" "$znodes" | sed -n 's/.*digest=\([0-9a-f]*\).*/\1/p')
@@ -146,7 +168,7 @@ server:
   compression: $compression
 clusters:
   - name: bench
-    version: "1.18.1"
+    version: "$flink_version"
     service:
       status: "case \$(cat '$fb/service-state') in running) exit 0;; stopped) exit 3;; *) exit 1;; esac"
       stop: "echo stopped > '$fb/service-state'"
@@ -224,6 +246,9 @@ backup_round() {
   backup_path=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["backup_path"])' <"$fb/backup.json")
   printf '  read.flinkbr: %.3f s (zookeeper part %s s), %s\n' "$(calc "$t1 - $t0")" "$zk_part" \
     "$(du -h "$backup_path" | cut -f1)" >&2
+  # Whether flinkbr took the tree for Flink's: its capture counts the records it recognised.
+  capture=$({ grep -o 'Flink HA capture: [0-9].*' "$fb/daemon.log" || true; } | tail -1)
+  echo "  flinkbr ${capture:-Flink HA capture: no summary in the daemon log}" >&2
   stop_daemon
 }
 start_daemon
@@ -313,7 +338,7 @@ rss[write.asyncrb]=${rss[write.async]}
 
 # ---- the table ----
 echo
-echo "ZooKeeper, $znodes znodes of 1 KiB under $root, loopback; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "ZooKeeper, $znodes znodes of 1 KiB under $root, $layout_name, loopback; $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 printf '| %-9s | %-32s | %9s | %10s | %8s | %13s | %9s | %13s | %13s |\n' operation client seconds \
   znodes/s "× zkCli" "× zkCli+acl" "× async" "× async+read" "peak RSS MiB"
@@ -349,4 +374,5 @@ echo "restarted for each task, peak reset just before it)."
 echo "flinkbr restore steps: $restore_steps (since issue 18 verify stages as it reads; safety-copy includes the comparison with the live tree that follows it)."
 echo "targets (issue 18): backup whole task >= 1.00x the bare async read (× async);"
 echo "restore whole task >= 1.00x the bare async multi creates + read-back (× async+read)."
+echo "flinkbr ${capture:-Flink HA capture: no summary in the daemon log} (last backup)."
 echo "flinkbr compression: $compression; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -8,6 +8,8 @@
  *   zk_async clear  HOSTS ROOT     deletes everything below ROOT in multi batches, children first
  *   zk_async expect ROOT N         the RESULT line a reader must print for the generated tree
  *   zk_async zkcli  ROOT N         a zkCli.sh script creating the generated tree (same data)
+ * The generated tree is in Flink's HA layout ZKB_LAYOUT names: 1.15 (default) or legacy (before
+ * 1.15; bench/zk/zk_bench.h).
  * A session applies requests in order, so a batch creating children always follows the batch
  * that created their parent. Prints one RESULT line (see zkb_report). */
 #include "zk_bench.h"

@@ -56,39 +56,117 @@ static void zkb_add(zkb_tree* t, const char* fmt_root, const char* rest) {
   t->paths[t->count++] = strdup(buf);
 }
 
-/* The n znodes below `root` (root itself excluded), Flink HA layout:
+/* Flink's HA layouts (docs/flink-ha.md, "Layout"); ZKB_LAYOUT picks one, default 1.15. */
+typedef enum { ZKB_LAYOUT_LEGACY, ZKB_LAYOUT_1_15 } zkb_layout;
+
+static zkb_layout zkb_layout_from_env(void) {
+  const char* v = getenv("ZKB_LAYOUT");
+  if (!v || !*v || strcmp(v, "1.15") == 0) return ZKB_LAYOUT_1_15;
+  if (strcmp(v, "legacy") == 0) return ZKB_LAYOUT_LEGACY;
+  fprintf(stderr, "ZKB_LAYOUT=%s: expected legacy or 1.15\n", v);
+  exit(2);
+}
+
+/* A JobID as Flink names nodes after it: 32 hexadecimal digits. */
+static void zkb_job_id(size_t j, char out[33]) {
+  snprintf(out, 33, "%016llx%016llx", (unsigned long long)zkb_mix(j * 2 + 1),
+           (unsigned long long)zkb_mix(j * 2 + 2));
+}
+
+/* Before Flink 1.15:
  *   leader/{dispatcher,resource_manager,rest_server}, jobgraphs/<job>,
  *   checkpoints/<job>/<19-digit id>, checkpoint-counter/<job>, running_job_registry/<job>.
- * One job per 100 znodes; checkpoints fill the rest. n >= 100. */
-static zkb_tree zkb_make_tree(const char* root, size_t n) {
-  zkb_tree t;
-  t.paths = calloc(n, sizeof(char*));
-  t.count = 0;
+ * One job per 100 znodes; checkpoints fill the rest. */
+static void zkb_make_legacy(zkb_tree* t, const char* root, size_t n) {
   size_t jobs = n / 100;
   size_t fixed = 8 + 4 * jobs;
   size_t rem = n - fixed, per = rem / jobs, extra = rem % jobs;
-  char job[64], rest[256];
+  char job[33], rest[256];
   static const char* dirs[] = {"/jobgraphs", "/checkpoints", "/checkpoint-counter",
                                "/running_job_registry"};
-  zkb_add(&t, root, "/leader");
-  zkb_add(&t, root, "/leader/dispatcher");
-  zkb_add(&t, root, "/leader/resource_manager");
-  zkb_add(&t, root, "/leader/rest_server");
+  zkb_add(t, root, "/leader");
+  zkb_add(t, root, "/leader/dispatcher");
+  zkb_add(t, root, "/leader/resource_manager");
+  zkb_add(t, root, "/leader/rest_server");
   for (int d = 0; d < 4; ++d) {
-    zkb_add(&t, root, dirs[d]);
+    zkb_add(t, root, dirs[d]);
     for (size_t j = 0; j < jobs; ++j) {
-      snprintf(job, sizeof job, "%016llx%016llx", (unsigned long long)zkb_mix(j * 2 + 1),
-               (unsigned long long)zkb_mix(j * 2 + 2));
+      zkb_job_id(j, job);
       snprintf(rest, sizeof rest, "%s/%s", dirs[d], job);
-      zkb_add(&t, root, rest);
+      zkb_add(t, root, rest);
       if (d != 1) continue;
       size_t k = per + (j < extra ? 1 : 0);
       for (size_t c = 0; c < k; ++c) {
         snprintf(rest, sizeof rest, "%s/%s/%019zu", dirs[d], job, c + 1);
-        zkb_add(&t, root, rest);
+        zkb_add(t, root, rest);
       }
     }
   }
+}
+
+/* Flink 1.15 and later:
+ *   leader/{dispatcher,resource_manager,rest_server}, leader/latch (only when n needs one more
+ *   znode), jobgraphs/<job>/locks, jobs/<job>/checkpoint_id_counter,
+ *   jobs/<job>/checkpoints/<19-digit id>/locks.
+ * Every record (job graph, checkpoint) has its persistent `locks` child, without children: the
+ * ephemeral lock of a live JobManager's session (locks/<uuid>) cannot outlive the session that
+ * writes the tree, and a backup leaves ephemerals out anyway; this is the tree of a cluster
+ * whose JobManager is gone, and what a restore brings back. One job per 100 znodes; checkpoints
+ * (two znodes each) fill the rest. */
+static void zkb_make_1_15(zkb_tree* t, const char* root, size_t n) {
+  size_t jobs = n / 100;
+  size_t fixed = 6 + 5 * jobs;
+  size_t rem = n - fixed, latch = rem % 2, cps = (rem - latch) / 2;
+  size_t per = cps / jobs, extra = cps % jobs;
+  char job[33], rest[256];
+  zkb_add(t, root, "/leader");
+  zkb_add(t, root, "/leader/dispatcher");
+  if (latch) zkb_add(t, root, "/leader/latch");
+  zkb_add(t, root, "/leader/resource_manager");
+  zkb_add(t, root, "/leader/rest_server");
+  zkb_add(t, root, "/jobgraphs");
+  for (size_t j = 0; j < jobs; ++j) {
+    zkb_job_id(j, job);
+    snprintf(rest, sizeof rest, "/jobgraphs/%s", job);
+    zkb_add(t, root, rest);
+    snprintf(rest, sizeof rest, "/jobgraphs/%s/locks", job);
+    zkb_add(t, root, rest);
+  }
+  zkb_add(t, root, "/jobs");
+  for (size_t j = 0; j < jobs; ++j) {
+    zkb_job_id(j, job);
+    snprintf(rest, sizeof rest, "/jobs/%s", job);
+    zkb_add(t, root, rest);
+    snprintf(rest, sizeof rest, "/jobs/%s/checkpoint_id_counter", job);
+    zkb_add(t, root, rest);
+    snprintf(rest, sizeof rest, "/jobs/%s/checkpoints", job);
+    zkb_add(t, root, rest);
+    size_t k = per + (j < extra ? 1 : 0);
+    for (size_t c = 0; c < k; ++c) {
+      snprintf(rest, sizeof rest, "/jobs/%s/checkpoints/%019zu", job, c + 1);
+      zkb_add(t, root, rest);
+      snprintf(rest, sizeof rest, "/jobs/%s/checkpoints/%019zu/locks", job, c + 1);
+      zkb_add(t, root, rest);
+    }
+  }
+}
+
+/* The n znodes below `root` (root itself excluded), parents before children, in the layout
+ * ZKB_LAYOUT names. Every znode holds 1 KiB of printable data (zkb_data), also those that
+ * Flink keeps small (a counter: 4 bytes; `locks`: empty), so that both layouts move the same
+ * bytes. n >= 100. */
+static zkb_tree zkb_make_tree(const char* root, size_t n) {
+  zkb_tree t;
+  t.paths = calloc(n, sizeof(char*));
+  t.count = 0;
+  if (n < 100) {
+    fprintf(stderr, "tree generator: %zu znodes, at least 100 needed\n", n);
+    exit(1);
+  }
+  if (zkb_layout_from_env() == ZKB_LAYOUT_LEGACY)
+    zkb_make_legacy(&t, root, n);
+  else
+    zkb_make_1_15(&t, root, n);
   if (t.count != n) {
     fprintf(stderr, "tree generator: %zu znodes instead of %zu\n", t.count, n);
     exit(1);

@@ -3,6 +3,7 @@
  *   zk_sync read  HOSTS ROOT      zoo_get_children + zoo_get per znode below ROOT
  *   zk_sync write HOSTS ROOT N    zoo_create per znode of the generated tree (bench/zk/zk_bench.h)
  *   zk_sync mkroot HOSTS ROOT     creates ROOT and its ancestors (empty data) when missing
+ * The generated tree is in Flink's HA layout ZKB_LAYOUT names: 1.15 (default) or legacy.
  * Prints one RESULT line (see zkb_report). */
 #include "zk_bench.h"
 
