@@ -62,7 +62,7 @@ constexpr size_t kSetWindow = 1000;
 // is a context switch on cores the server shares.
 constexpr size_t kWakeBatch = 64;
 constexpr size_t kReadPipelines = 2;  // pipelined sessions the record sets are read over
-// Jobs whose checkpoint sets (layout before 1.15) are read in one pass (stream_sets()): the
+// Jobs whose checkpoint sets (both layouts) are read in one pass (stream_sets()): the
 // window drains once per batch. Their counters wait in memory until the tree reader reaches them
 // (a counter is a few bytes).
 constexpr size_t kBatchJobs = 256;
@@ -468,7 +468,10 @@ Status FlinkCapture::capture_at(const std::string& rel, const Znode& z) {
     if (as_parent == NodeKind::kJobGraph || as_parent == NodeKind::kExecutionPlan) {
       TRY(capture_set(rel, ""));
     } else if (kind(join(join(rel, "checkpoints"), kAnyCheckpoint)) == NodeKind::kCheckpoint) {
-      TRY(capture_set(join(rel, "checkpoints"), join(rel, "checkpoint_id_counter")));
+      // jobs/<job>: its counter sorts before its checkpoints (`_` before `s`), as before 1.15.
+      const std::string dir = join(rel, "checkpoints");
+      if (!done_.contains(dir)) TRY(capture_job_batch(rel));
+      TRY(capture_set(dir, join(rel, "checkpoint_id_counter")));
     } else if (auto info = classify(rel); info.kind == NodeKind::kLegacyCheckpointCounter) {
       // checkpoint-counter/<job> sorts before checkpoints/<job>: read those first, then it.
       const std::string dir = join(join(parent_of(parent_of(rel)), "checkpoints"), info.job_id);
@@ -575,27 +578,29 @@ Status FlinkCapture::keep_records(const std::string& dir, std::map<std::string, 
   return ok();
 }
 
+Result<const std::vector<std::string>*> FlinkCapture::listing(const std::string& dir) {
+  auto listed = listings_.find(dir);
+  if (listed == listings_.end()) {
+    Children children;
+    int rc = zoo_get_children(s_->zh(), abs(dir).c_str(), 0, &children.v);
+    if (rc == ZNONODE) return nullptr;
+    if (rc != ZOK) return s_->error(rc, "listing " + abs(dir));
+    std::vector<std::string> names(children.v.data, children.v.data + children.v.count);
+    std::sort(names.begin(), names.end());
+    listed = listings_.emplace(dir, std::move(names)).first;
+  }
+  return &listed->second;
+}
+
 Status FlinkCapture::capture_legacy_batch(const std::string& counter) {
   const std::string counters = parent_of(counter);
   const std::string cluster = parent_of(counters);
-  // The counters are listed once per backup: the listing only chooses which sets to read
-  // together. A job added since is captured at its counter on its own (capture_set), one gone
-  // since is read as gone, as it would be had it gone after a fresh listing.
-  auto listed = counter_names_.find(counters);
-  if (listed == counter_names_.end()) {
-    Children children;
-    int rc = zoo_get_children(s_->zh(), abs(counters).c_str(), 0, &children.v);
-    if (rc == ZNONODE) return ok();
-    if (rc != ZOK) return s_->error(rc, "listing " + abs(counters));
-    std::vector<std::string> names(children.v.data, children.v.data + children.v.count);
-    std::sort(names.begin(), names.end());
-    listed = counter_names_.emplace(counters, std::move(names)).first;
-  }
-  const std::vector<std::string>& names = listed->second;
+  const std::vector<std::string>* names = TRY(listing(counters));
+  if (!names) return ok();
   const std::string first = counter.substr(counters.size() + 1);
   std::vector<std::string> dirs, counts;
-  for (auto it = std::lower_bound(names.begin(), names.end(), first);
-       it != names.end() && dirs.size() < kBatchJobs; ++it) {
+  for (auto it = std::lower_bound(names->begin(), names->end(), first);
+       it != names->end() && dirs.size() < kBatchJobs; ++it) {
     const std::string c = join(counters, *it);
     const flink::NodeInfo info = flink::classify(c);
     if (info.kind != NodeKind::kLegacyCheckpointCounter) continue;
@@ -607,6 +612,28 @@ Status FlinkCapture::capture_legacy_batch(const std::string& counter) {
   if (dirs.size() < 2) return ok();  // capture_set() reads a lone set as well
   if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
   legacy_set_ = false;  // checkpoint sets: no `locks` child in this layout
+  return stream_sets(dirs, counts);
+}
+
+Status FlinkCapture::capture_job_batch(const std::string& job) {
+  const std::string jobs = parent_of(job);
+  const std::vector<std::string>* names = TRY(listing(jobs));
+  if (!names) return ok();
+  const std::string first = job.substr(jobs.size() + 1);
+  std::vector<std::string> dirs, counts;
+  for (auto it = std::lower_bound(names->begin(), names->end(), first);
+       it != names->end() && dirs.size() < kBatchJobs; ++it) {
+    const std::string j = join(jobs, *it);
+    const std::string dir = join(j, "checkpoints");
+    if (done_.contains(dir) ||
+        flink::classify(join(dir, kAnyCheckpoint)).kind != NodeKind::kCheckpoint)
+      continue;
+    dirs.push_back(dir);
+    counts.push_back(join(j, "checkpoint_id_counter"));
+  }
+  if (dirs.size() < 2) return ok();  // capture_set() reads a lone set as well
+  if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
+  legacy_set_ = false;  // 1.15 and later: every record has its `locks` child
   return stream_sets(dirs, counts);
 }
 
@@ -686,10 +713,16 @@ Status FlinkCapture::stream_sets(const std::vector<std::string>& dirs,
         for (NodeRead& n : s.nodes)
           if (!TRY(take_read(n, *s_, root_, s.read))) return false;  // subsumed meanwhile
         s.nodes = {};
-        for (const auto& [rel, z] : s.read)
-          if (parent_of(rel) == dir && is_record(flink::classify(rel).kind) &&
-              !TRY(pin_record(rel, z)))
-            return false;  // subsumed meanwhile
+        for (const auto& [rel, z] : s.read) {
+          if (parent_of(rel) != dir) continue;
+          const flink::NodeInfo info = flink::classify(rel);
+          if (!is_record(info.kind)) continue;
+          // Without `locks` (1.15 and later) a record is being subsumed: capture_set() reads
+          // the set again, and leaves the record out if it is still so (read_set()).
+          if (info.wants_locks_child && !legacy_set_ && !s.read.contains(join(rel, "locks")))
+            return false;
+          if (!TRY(pin_record(rel, z))) return false;  // subsumed meanwhile
+        }
         return true;
       };
       auto stable = check();

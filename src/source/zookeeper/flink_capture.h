@@ -103,6 +103,14 @@ class FlinkCapture {
   // the tree reader meets the counters one after another and would otherwise wait for one set
   // at a time. A set not stable in that read is left to capture_set().
   [[nodiscard]] Status capture_legacy_batch(const std::string& counter);
+  // Flink 1.15 and later: the same for the jobs that follow `job` (jobs/<job>, itself included)
+  // in their directory: their checkpoints/ sets, each followed by its checkpoint_id_counter.
+  [[nodiscard]] Status capture_job_batch(const std::string& job);
+  // The sorted children of `dir`, listed once per backup: a listing only chooses which sets to
+  // read together. A job added since is captured at its trigger on its own (capture_set), one
+  // gone since is read as gone, as it would be had it gone after a fresh listing. Null when
+  // `dir` does not exist.
+  [[nodiscard]] Result<const std::vector<std::string>*> listing(const std::string& dir);
   // Reads the sets `dirs` (with their subtrees) through one window that never drains between
   // them: each set, once read whole, is checked and its records pinned while the next sets'
   // reads are in flight; then its counter (counters[i]) is read, and the set and its counter
@@ -159,7 +167,7 @@ class FlinkCapture {
   bool legacy_set_ = false;
   std::map<std::string, bool> legacy_clusters_;  // legacy_cluster()'s answers
   // checkpoint-counter directories (layout before 1.15) -> their children, sorted, listed once
-  std::map<std::string, std::vector<std::string>> counter_names_;
+  std::map<std::string, std::vector<std::string>> listings_;  // listing()
   uint64_t records_ = 0, pins_ = 0, rereads_ = 0, missing_ = 0, marked_ = 0;
   std::chrono::steady_clock::duration capturing_{};  // the reader's wait for the capture
 };
