@@ -525,6 +525,26 @@ TEST_F(PipelineAttackTest, AHugeNegotiatedTimeoutDoesNotStretchTheAnswerTimeout)
   EXPECT_LE(took, 3000ms);
 }
 
+// Before the fix, every byte read refreshed the answer timeout, ping answers included: a server
+// that answers pings and never a request (a ZooKeeper never does: it answers a session in order;
+// a broken proxy or a hostile server can) was waited for forever.
+TEST_F(PipelineAttackTest, AServerAnsweringOnlyPingsTimesOut) {
+  Fake fake([](Peer& c) {
+    if (!c.hello(2000) || !c.probe(false)) return;
+    Request r;
+    while (c.next(r)) {  // answers the pings (next() does), never a request
+    }
+  });
+  auto pl = Pipeline::open_at(params(fake.connect(), 2), fake.connect());
+  ASSERT_TRUE(pl) << pl.error().message;
+  Answer a;
+  auto t0 = Clock::now();
+  ASSERT_EQ((*pl)->aget("/a", on_data, &a), ZOK);
+  ASSERT_TRUE(waiter_.wait(1, 5s)) << "no answer timeout";
+  EXPECT_EQ(a.rc, ZOPERATIONTIMEOUT);
+  EXPECT_LE(Clock::now() - t0, 3000ms);
+}
+
 // Before the fix, the answer timeout ran while the I/O thread was busy in a completion: a
 // consumer that took longer than two thirds of the session timeout (a slow disk under a backup's
 // sink) and then issued the next request (as the capture does from its completions) had that
