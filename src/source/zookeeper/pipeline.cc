@@ -376,6 +376,12 @@ bool Pipeline::deliver(const Pending& p, int err, std::string_view body) {
                                                           p.data);
       return true;
   }
+  // Failed before the completion hears of it: what it (or a thread it wakes) issues next is
+  // refused, as pipeline.h promises, rather than taken and failed by fail() a moment later.
+  {
+    std::lock_guard lk(m_);
+    if (failed_ == ZOK) failed_ = ZMARSHALLINGERROR;
+  }
   complete_with(p, ZMARSHALLINGERROR);
   return false;
 }

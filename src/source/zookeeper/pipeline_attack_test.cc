@@ -369,6 +369,7 @@ TEST_F(PipelineAttackTest, LyingLengthsCountsAndResultsFailTheConnection) {
       {"a header of 8 bytes", 4, false, [](auto&) { return frame(std::string(8, '\0')); }},
       {"an empty frame", 4, false, [](auto&) { return frame(""); }},
       {"a frame of length -1", 4, false, [](auto&) { return be32i(-1); }},
+      {"a frame of 64 MiB + 1", 4, false, [](auto&) { return be32(64u * 1024 * 1024 + 1); }},
       {"a multiRead with a result less", 4, true,
        [&](auto& r) { return ok_multi(r, r.paths.size() - 1); }},
       {"a multiRead with a result more", 4, true,
@@ -406,20 +407,50 @@ TEST_F(PipelineAttackTest, LyingLengthsCountsAndResultsFailTheConnection) {
     ASSERT_TRUE(w.wait(1, 5s));
     EXPECT_EQ(a.rc, ZMARSHALLINGERROR);
     EXPECT_EQ(a.calls, 1);
-    // Issued as soon as the failure was handed on: refused, or (when the I/O thread has not
-    // marked the pipeline failed yet) taken and failed with the rest.
+    // Issued as soon as the failure was handed on: refused. Before the fix, a malformed body
+    // was handed on before the pipeline was marked failed, and the next request was taken.
     Answer late;
-    const int late_rc = (*pl)->aget("/b", on_data, &late);
+    EXPECT_EQ((*pl)->aget("/b", on_data, &late), ZMARSHALLINGERROR);
     pl->reset();
-    if (late_rc == ZOK) {
-      EXPECT_EQ(late.calls, 1);
-      EXPECT_EQ(late.rc, ZMARSHALLINGERROR);
-    } else {
-      EXPECT_EQ(late_rc, ZMARSHALLINGERROR);
-      EXPECT_EQ(late.calls, 0);
-    }
+    EXPECT_EQ(late.calls, 0);
     g_waiter = &waiter_;
   }
+}
+
+// A server that closes in the middle of a frame: of the probe's answer (open() fails, retryable),
+// or of a request's answer after the probe (the requests in flight fail with ZCONNECTIONLOSS).
+TEST_F(PipelineAttackTest, AServerClosingMidFrameFailsCleanly) {
+  {
+    Fake fake([](Peer& c) {
+      std::string f;
+      if (!c.hello(4000) || !c.read_frame(f) || !c.read_frame(f)) return;
+      c.send(answer(1, 0, multi_ok("r") + multi_end()).substr(0, 30));
+    });
+    auto pl = Pipeline::open_at(params(fake.connect()), fake.connect());
+    ASSERT_FALSE(pl);
+    EXPECT_EQ(pl.error().code, Errc::kUnavailable);
+    EXPECT_TRUE(pl.error().retryable);
+    EXPECT_NE(pl.error().message.find("closed the connection"), std::string::npos)
+        << pl.error().message;
+  }
+  Fake fake([](Peer& c) {
+    if (!c.hello(4000) || !c.probe(true)) return;
+    Request r;
+    if (c.next(r)) c.send(answer(r.xid, 0, multi_ok("v") + multi_end()).substr(0, 40));
+  });
+  auto pl = Pipeline::open_at(params(fake.connect()), fake.connect());
+  ASSERT_TRUE(pl) << pl.error().message;
+  std::vector<Answer> got(3);
+  ASSERT_EQ((*pl)->aget("/a", on_data, &got[0]), ZOK);
+  ASSERT_EQ((*pl)->aget_acl("/a", on_acl, &got[1]), ZOK);
+  ASSERT_EQ((*pl)->aget_children2("/a", on_children, &got[2]), ZOK);
+  ASSERT_TRUE(waiter_.wait(3, 5s));
+  for (auto& a : got) {
+    EXPECT_EQ(a.rc, ZCONNECTIONLOSS);
+    EXPECT_EQ(a.calls, 1);
+  }
+  Answer late;
+  EXPECT_EQ((*pl)->aget("/b", on_data, &late), ZCONNECTIONLOSS);
 }
 
 // Watch events (xid -1) and authentication answers (xid -4) between the answers are not answers
