@@ -52,6 +52,44 @@ std::pair<std::string, std::string> host_port(const std::string& at) {
   return {host, port};
 }
 
+// The numeric "address|port" forms of `host`:`port` (with AI_NUMERICHOST: only when it is an
+// address already); none when it does not resolve.
+std::vector<std::string> numeric_forms(const std::string& host, const std::string& port,
+                                       int flags) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = flags;
+  addrinfo* found = nullptr;
+  std::vector<std::string> out;
+  if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) return out;
+  for (addrinfo* a = found; a; a = a->ai_next) {
+    char addr[NI_MAXHOST], serv[NI_MAXSERV];
+    if (::getnameinfo(a->ai_addr, a->ai_addrlen, addr, sizeof addr, serv, sizeof serv,
+                      NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+      out.push_back(std::string(addr) + "|" + serv);
+  }
+  ::freeaddrinfo(found);
+  return out;
+}
+
+// Whether `server` (an address and a port, as zoo_get_current_server gives them) is one a host
+// of the connect string `connect` resolves to.
+bool of_connect_string(const std::string& connect, const std::string& server) {
+  auto [host, port] = host_port(server);
+  const auto want = numeric_forms(host, port, AI_NUMERICHOST);
+  if (want.empty()) return false;
+  const std::string hosts = connect.substr(0, connect.find('/'));
+  for (size_t at = 0; at <= hosts.size();) {
+    size_t comma = std::min(hosts.find(',', at), hosts.size());
+    auto [h, p] = host_port(hosts.substr(at, comma - at));
+    for (const std::string& f : numeric_forms(h, p, 0))
+      if (f == want.front()) return true;
+    at = comma + 1;
+  }
+  return false;
+}
+
 // Sends all of `data` before `deadline`; an errno, ETIMEDOUT, or 0.
 int send_all(int fd, std::string_view data, Clock::time_point deadline) {
   while (!data.empty()) {
@@ -105,6 +143,22 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(const Params& p, const Session&
   if (at.empty()) {
     at = p.connect.substr(0, p.connect.find('/'));
     at = at.substr(0, at.find(','));
+    return open_at(p, at);
+  }
+  // zoo_get_current_server formats into one static buffer of the C client, which the I/O
+  // threads of every session in the process also format into when they log a connection (and
+  // it reads ":0" while the session is between servers): what was copied may be another
+  // session's server, another ZooKeeper's even, or torn. Only a server of the source's own
+  // connect string is taken: read again a few times, else refused (retryable).
+  for (int tries = 1; !of_connect_string(p.connect, at); ++tries) {
+    if (tries == 3)
+      return make_error(Errc::kUnavailable,
+                        "the ZooKeeper session of " + p.connect + " is on " + at +
+                            ", which is not a server of its connect string",
+                        {}, true);
+    std::this_thread::sleep_for(milliseconds(5));
+    cur = zoo_get_current_server(s.zh());
+    at = cur ? cur : "";
   }
   return open_at(p, at);
 }

@@ -725,6 +725,29 @@ TEST_F(PipelineAttackTest, AnEnsembleWithAChrootIsReadOnTheSessionsServer) {
   EXPECT_EQ(got[3].rc, ZNONODE);
 }
 
+// zoo_get_current_server reads a static buffer of the C client that the I/O threads of every
+// session in the process write into when they log a connection: under concurrent sessions it can
+// name another session's server (another ZooKeeper's, even). Before the fix, the pipeline went
+// wherever it said. Here the C session is on a server that the source's connect string does not
+// name (a proxy), which is what such a mix-up looks like: refused, retryable.
+TEST_F(PipelineAttackTest, OnlyAServerOfTheConnectStringIsTaken) {
+  need_server();
+  TcpProxy proxy(g_server->port());
+  const std::string via = "127.0.0.1:" + std::to_string(proxy.port());
+  auto s = Session::open(params(via));
+  ASSERT_TRUE(s) << s.error().message;
+  auto pl = Pipeline::open(params(g_server->connect()), **s);
+  ASSERT_FALSE(pl) << "opened on " << (*pl)->server();
+  EXPECT_EQ(pl.error().code, Errc::kUnavailable);
+  EXPECT_TRUE(pl.error().retryable);
+  EXPECT_NE(pl.error().message.find(via), std::string::npos) << pl.error().message;
+  // The connect string's own server, by name or by address, is taken.
+  auto ok_pl = Pipeline::open(params(via + "/"), **s);
+  ASSERT_TRUE(ok_pl) << ok_pl.error().message;
+  auto named = Pipeline::open(params("localhost:" + std::to_string(proxy.port())), **s);
+  ASSERT_TRUE(named) << named.error().message;
+}
+
 // Many threads issuing at once, completions issuing more, a connection cut or the destructor
 // racing with both: every request issued with ZOK is completed exactly once, a refused one never.
 struct Storm {
