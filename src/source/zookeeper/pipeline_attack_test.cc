@@ -481,10 +481,11 @@ TEST_F(PipelineAttackTest, WatchEventsAndAuthAnswersMidStreamAreSkipped) {
   for (auto& a : got) EXPECT_EQ(a.rc, ZOK);
 }
 
-// Before the fix, the I/O thread read for as long as the socket had something to read, and only
-// then looked at its stop flag: a server streaming events without a pause held ~Pipeline (and
-// the closeSession's wait, which looked at its deadline only when nothing was to be read)
-// forever.
+// The I/O thread used to read for as long as the socket had something to read before it looked
+// at its stop flag (and the closeSession's wait looked at its deadline only when nothing was to
+// be read): a server streaming events faster than the pipeline reads them would hold ~Pipeline
+// forever. On loopback the pipeline reads faster than this fake sends, so this test passed
+// before the bound too; it guards the bound (kReadsPerRound, the deadline of the close).
 TEST_F(PipelineAttackTest, AServerStreamingEventsCannotHoldTheDestructor) {
   Fake fake([](Peer& c) {
     if (!c.hello(4000) || !c.probe(false)) return;
@@ -614,12 +615,14 @@ TEST_F(PipelineAttackTest, ASlowCompletionIsNotBlamedOnTheServer) {
 // A getData issued while the I/O thread is between taking its queue and going to sleep is
 // gathered into a batch that only the I/O thread sends; before the fix it went to sleep without
 // looking at the batch, and the request waited for the next ping (a third of the session
-// timeout). One request at a time, as a capture reading one record after another does.
+// timeout). One request at a time, as a capture reading one record after another does. The
+// window is a few instructions wide: before the fix this failed in about one run of ten.
 TEST_F(PipelineAttackTest, AGetDataIssuedAsTheIOThreadGoesToSleepIsNotHeldBack) {
   need_server();
   ZkClient c(g_server->connect());
   c.create(root_, "v");
-  auto pl = Pipeline::open_at(params(g_server->connect(), 3), g_server->connect());
+  // Pings every 2 s: a held request shows as a round trip of up to 2 s.
+  auto pl = Pipeline::open_at(params(g_server->connect(), 6), g_server->connect());
   ASSERT_TRUE(pl) << pl.error().message;
   ASSERT_TRUE((*pl)->multi_read());
   Clock::duration worst{};
@@ -633,7 +636,7 @@ TEST_F(PipelineAttackTest, AGetDataIssuedAsTheIOThreadGoesToSleepIsNotHeldBack) 
     ASSERT_TRUE(waiter_.wait(n + 1, 5s));
     auto took = Clock::now() - t0;
     worst = std::max(worst, took);
-    slow += took > 300ms;
+    slow += took > 1s;
     ASSERT_EQ(a.rc, ZOK);
   }
   EXPECT_EQ(slow, 0) << "of " << n << " round trips; the worst took "
