@@ -25,6 +25,10 @@ constexpr milliseconds kCloseWait{1000};   // for the answer to closeSession, at
 // A gathered multiRead goes out at once when fewer requests of its pipeline than this wait for
 // the server's answer: the server must never run out of work because of a batch.
 constexpr size_t kFlushBelow = 8;
+// Reads of answers in one round of the I/O thread, at most: a server that always has something
+// to send (a stream of events, hostile or not) must not keep the thread from sending requests
+// and from seeing that it is to stop.
+constexpr int kReadsPerRound = 16;
 
 int ms_until(Clock::time_point deadline) {
   auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now()).count();
@@ -46,6 +50,44 @@ std::pair<std::string, std::string> host_port(const std::string& at) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
     host = host.substr(1, host.size() - 2);
   return {host, port};
+}
+
+// The numeric "address|port" forms of `host`:`port` (with AI_NUMERICHOST: only when it is an
+// address already); none when it does not resolve.
+std::vector<std::string> numeric_forms(const std::string& host, const std::string& port,
+                                       int flags) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = flags;
+  addrinfo* found = nullptr;
+  std::vector<std::string> out;
+  if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) return out;
+  for (addrinfo* a = found; a; a = a->ai_next) {
+    char addr[NI_MAXHOST], serv[NI_MAXSERV];
+    if (::getnameinfo(a->ai_addr, a->ai_addrlen, addr, sizeof addr, serv, sizeof serv,
+                      NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+      out.push_back(std::string(addr) + "|" + serv);
+  }
+  ::freeaddrinfo(found);
+  return out;
+}
+
+// Whether `server` (an address and a port, as zoo_get_current_server gives them) is one a host
+// of the connect string `connect` resolves to.
+bool of_connect_string(const std::string& connect, const std::string& server) {
+  auto [host, port] = host_port(server);
+  const auto want = numeric_forms(host, port, AI_NUMERICHOST);
+  if (want.empty()) return false;
+  const std::string hosts = connect.substr(0, connect.find('/'));
+  for (size_t at = 0; at <= hosts.size();) {
+    size_t comma = std::min(hosts.find(',', at), hosts.size());
+    auto [h, p] = host_port(hosts.substr(at, comma - at));
+    for (const std::string& f : numeric_forms(h, p, 0))
+      if (f == want.front()) return true;
+    at = comma + 1;
+  }
+  return false;
 }
 
 // Sends all of `data` before `deadline`; an errno, ETIMEDOUT, or 0.
@@ -101,6 +143,22 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(const Params& p, const Session&
   if (at.empty()) {
     at = p.connect.substr(0, p.connect.find('/'));
     at = at.substr(0, at.find(','));
+    return open_at(p, at);
+  }
+  // zoo_get_current_server formats into one static buffer of the C client, which the I/O
+  // threads of every session in the process also format into when they log a connection (and
+  // it reads ":0" while the session is between servers): what was copied may be another
+  // session's server, another ZooKeeper's even, or torn. Only a server of the source's own
+  // connect string is taken: read again a few times, else refused (retryable).
+  for (int tries = 1; !of_connect_string(p.connect, at); ++tries) {
+    if (tries == 3)
+      return make_error(Errc::kUnavailable,
+                        "the ZooKeeper session of " + p.connect + " is on " + at +
+                            ", which is not a server of its connect string",
+                        {}, true);
+    std::this_thread::sleep_for(milliseconds(5));
+    cur = zoo_get_current_server(s.zh());
+    at = cur ? cur : "";
   }
   return open_at(p, at);
 }
@@ -177,7 +235,10 @@ Result<std::unique_ptr<Pipeline>> Pipeline::connect(const Params& p, const std::
   auto hs = wire::decode_connect(frame);
   if (!hs) return unavailable("answered the connection with a malformed handshake");
   if (hs->timeout_ms <= 0) return unavailable("refused a new session");
-  pl->timeout_ms_ = hs->timeout_ms;
+  // Pings and the answer timeout follow the negotiated timeout, but never a longer one than the
+  // source asked for: a server granting days (hostile, or a maxSessionTimeout set so) must not
+  // make a silent server waited for days. A shorter one is the server's: its session ends then.
+  pl->timeout_ms_ = static_cast<int>(std::min<int64_t>(hs->timeout_ms, p.session_timeout_s * 1000));
 
   if (!creds.empty()) {
     const std::string user = creds.substr(0, creds.find(':'));
@@ -213,6 +274,12 @@ Result<std::unique_ptr<Pipeline>> Pipeline::connect(const Params& p, const std::
   wire::append_ping(out);
   err = send_all(pl->fd_.get(), out, deadline);
   for (bool ping_answered = false; !err && !ping_answered;) {
+    // recv_frame looks at the deadline only when it has nothing to read: a server streaming
+    // events instead of answering must not hold open() past it.
+    if (Clock::now() >= deadline) {
+      err = ETIMEDOUT;
+      break;
+    }
     err = recv_frame(pl->fd_.get(), frame, deadline);
     if (err) break;
     std::string_view body;
@@ -363,6 +430,12 @@ bool Pipeline::deliver(const Pending& p, int err, std::string_view body) {
                                                           p.data);
       return true;
   }
+  // Failed before the completion hears of it: what it (or a thread it wakes) issues next is
+  // refused, as pipeline.h promises, rather than taken and failed by fail() a moment later.
+  {
+    std::lock_guard lk(m_);
+    if (failed_ == ZOK) failed_ = ZMARSHALLINGERROR;
+  }
   complete_with(p, ZMARSHALLINGERROR);
   return false;
 }
@@ -385,7 +458,7 @@ void Pipeline::fail(int rc) {
 
 void Pipeline::run() {
   const milliseconds ping_every{std::max(timeout_ms_ / 3, 1)};
-  const milliseconds answer_within{std::max(timeout_ms_ * 2 / 3, 1)};
+  const milliseconds answer_within{std::max<int64_t>(int64_t{timeout_ms_} * 2 / 3, 1)};
   std::string wbuf;  // requests taken from out_, not all sent yet
   size_t sent = 0;   // of wbuf
   std::vector<char> rbuf(kReadChunk);
@@ -394,6 +467,7 @@ void Pipeline::run() {
   auto waiting_since = Clock::now();  // the last answer, or when requests started waiting
   bool was_waiting = false;
   bool ping_out = false;
+  bool answered = false;  // take_frames() completed a request
 
   // Decodes and completes the whole frames in rbuf; false when the stream cannot go on.
   auto take_frames = [&]() -> bool {
@@ -432,6 +506,7 @@ void Pipeline::run() {
           }
         }
         if (ok) ok = deliver(p, h->err, body);
+        answered = true;
       }
     }
     std::memmove(rbuf.data(), rbuf.data() + off, have - off);
@@ -489,7 +564,10 @@ void Pipeline::run() {
     if (was_waiting || ping_out) deadline = std::min(deadline, waiting_since + answer_within);
     {
       std::lock_guard lk(m_);
-      if (!out_.empty() || stop_) continue;
+      // A batch issued since the top of the loop is sent by this thread alone (issue() wakes
+      // it only when it is armed): going to sleep on it would hold it until the next ping.
+      if (!out_.empty() || stop_ || (!batch_subs_.empty() && pending_.size() < kFlushBelow))
+        continue;
       armed_ = true;
     }
     pollfd pfd[2] = {{fd_.get(), static_cast<short>(POLLIN | (wbuf.empty() ? 0 : POLLOUT)), 0},
@@ -504,16 +582,27 @@ void Pipeline::run() {
       (void)!::read(wake_.get(), &count, sizeof count);
     }
     if (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) {
-      for (;;) {
+      for (int reads = 0; reads < kReadsPerRound; ++reads) {
         if (rbuf.size() - have < kReadChunk / 4) rbuf.resize(rbuf.size() + kReadChunk);
         ssize_t got = ::recv(fd_.get(), rbuf.data() + have, rbuf.size() - have, 0);
         if (got > 0) {
           have += static_cast<size_t>(got);
-          waiting_since = Clock::now();
+          answered = false;
           if (!take_frames()) {
             fail(ZMARSHALLINGERROR);
             break;
           }
+          // The server is answering when it answers a request, sends part of an answer, or
+          // has no request to answer. Ping answers and events alone do not count while requests
+          // wait: a server that answers pings and never a request is not waited for forever.
+          // And the clock starts after the completions: the time they took (a slow consumer,
+          // requests they issued and this thread has not sent yet) is not the server's.
+          bool waiting;
+          {
+            std::lock_guard lk(m_);
+            waiting = !pending_.empty();
+          }
+          if (answered || have > 0 || !waiting) waiting_since = Clock::now();
           continue;
         }
         if (got < 0 && errno == EINTR) continue;
@@ -549,7 +638,8 @@ void Pipeline::run() {
   wire::append_close(bye, xid);
   const auto deadline = Clock::now() + kCloseWait;
   if (send_all(fd_.get(), bye, deadline) != 0) return;
-  for (;;) {
+  // Until the server closes, or the deadline, also when it keeps sending.
+  while (Clock::now() < deadline) {
     ssize_t got = ::recv(fd_.get(), rbuf.data(), rbuf.size(), 0);
     if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN)) return;
     if (got < 0 && errno == EAGAIN) {

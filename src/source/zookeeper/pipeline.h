@@ -30,10 +30,13 @@
 //
 // Completions are called on the pipeline's I/O thread, in the order the requests were issued
 // (the server answers a session in order). A failed connection (closed, an answer that does not
-// parse, no answer for two thirds of the session timeout) completes every request in flight
-// with ZCONNECTIONLOSS, ZMARSHALLINGERROR or ZOPERATIONTIMEOUT, and refuses the next ones; it is
-// not reopened (the reader fails, the task is retried). Destroying the pipeline completes what
-// is still in flight with ZCLOSING.
+// parse, no answer to its requests for two thirds of the session timeout, the negotiated one but
+// at most the one asked for, not counting the time the completions take) completes every
+// request in flight with ZCONNECTIONLOSS, ZMARSHALLINGERROR or ZOPERATIONTIMEOUT, and refuses
+// the next ones; it is not reopened (the reader fails, the task is retried). Destroying the
+// pipeline completes what is still in flight with ZCLOSING. A completion must not destroy its
+// pipeline (the destructor joins the I/O thread), and while one blocks no ping goes out: one
+// that blocks for the session timeout loses the session.
 #pragma once
 
 #ifndef THREADED
@@ -59,7 +62,8 @@ class Pipeline {
  public:
   // Opens a session on the server `s` is connected to (p.connect names the chroot and, with
   // p.credentials_file, the credentials). kUnavailable when the server does not answer within
-  // the session timeout; kPermissionDenied when it refuses the credentials.
+  // the session timeout, or is not one of p.connect's hosts; kPermissionDenied when it refuses
+  // the credentials.
   [[nodiscard]] static Result<std::unique_ptr<Pipeline>> open(const Params& p, const Session& s);
   // The same on `server` ("host:port", "[v6]:port"); the tests' fake servers.
   [[nodiscard]] static Result<std::unique_ptr<Pipeline>> open_at(const Params& p,
