@@ -1,11 +1,12 @@
 // libFuzzer target for the decoders of ZooKeeper's answers (src/source/zookeeper/wire.h), which
 // read whatever a server sends; run by scripts/fuzz.sh, replayed by the normal build
 // (fuzz/CMakeLists.txt). The first byte chooses the decoder (and, for a multiRead, the number of
-// results expected), the rest is the frame.
+// operations sent, whose kinds the next bytes give), the rest is the frame.
 //
 // Beyond "no crash, no sanitizer report, no allocation above -malloc_limit_mb", it checks what
 // the pipeline relies on: every pointer a decoder hands on lies in its holder or in the frame,
 // and the C structs count what they point to.
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -69,12 +70,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
       break;
     }
     default: {
-      const size_t expected = which / 6;
-      std::vector<wire::MultiDataResult> out;
-      if (!wire::decode_multi_data(frame, expected, out)) break;
-      check(out.size() == expected);
-      for (const auto& r : out)
-        if (r.err == 0 && r.data.data) check_view_in(frame, *r.data.data);
+      // The operations sent: as many as which / 6, their kinds from the low bits of the bytes
+      // that follow (getData or getChildren).
+      const size_t count = std::min<size_t>(which / 6, frame.size());
+      std::vector<wire::Op> ops;
+      for (size_t i = 0; i < count; ++i)
+        ops.push_back(frame[i] & 1 ? wire::kGetChildren : wire::kGetData);
+      frame.remove_prefix(count);
+      std::vector<wire::MultiResult> out;
+      if (!wire::decode_multi(frame, ops, out)) break;
+      check(out.size() == ops.size());
+      for (size_t i = 0; i < out.size(); ++i) {
+        const wire::MultiResult& r = out[i];
+        if (r.err != 0) continue;
+        if (ops[i] == wire::kGetData) {
+          if (r.data.data) check_view_in(frame, *r.data.data);
+          continue;
+        }
+        for (std::string_view name : r.names) check_view_in(frame, name);
+        wire::ChildrenReply c;
+        c.assign(r.names, Stat{});
+        check(c.vector.count == static_cast<int32_t>(r.names.size()));
+        for (char* p : c.pointers) check_in(c.blob, p);
+      }
       break;
     }
   }

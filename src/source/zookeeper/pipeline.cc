@@ -52,44 +52,6 @@ std::pair<std::string, std::string> host_port(const std::string& at) {
   return {host, port};
 }
 
-// The numeric "address|port" forms of `host`:`port` (with AI_NUMERICHOST: only when it is an
-// address already); none when it does not resolve.
-std::vector<std::string> numeric_forms(const std::string& host, const std::string& port,
-                                       int flags) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = flags;
-  addrinfo* found = nullptr;
-  std::vector<std::string> out;
-  if (::getaddrinfo(host.c_str(), port.c_str(), &hints, &found) != 0) return out;
-  for (addrinfo* a = found; a; a = a->ai_next) {
-    char addr[NI_MAXHOST], serv[NI_MAXSERV];
-    if (::getnameinfo(a->ai_addr, a->ai_addrlen, addr, sizeof addr, serv, sizeof serv,
-                      NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-      out.push_back(std::string(addr) + "|" + serv);
-  }
-  ::freeaddrinfo(found);
-  return out;
-}
-
-// Whether `server` (an address and a port, as zoo_get_current_server gives them) is one a host
-// of the connect string `connect` resolves to.
-bool of_connect_string(const std::string& connect, const std::string& server) {
-  auto [host, port] = host_port(server);
-  const auto want = numeric_forms(host, port, AI_NUMERICHOST);
-  if (want.empty()) return false;
-  const std::string hosts = connect.substr(0, connect.find('/'));
-  for (size_t at = 0; at <= hosts.size();) {
-    size_t comma = std::min(hosts.find(',', at), hosts.size());
-    auto [h, p] = host_port(hosts.substr(at, comma - at));
-    for (const std::string& f : numeric_forms(h, p, 0))
-      if (f == want.front()) return true;
-    at = comma + 1;
-  }
-  return false;
-}
-
 // Sends all of `data` before `deadline`; an errno, ETIMEDOUT, or 0.
 int send_all(int fd, std::string_view data, Clock::time_point deadline) {
   while (!data.empty()) {
@@ -136,31 +98,26 @@ int recv_frame(int fd, std::string& frame, Clock::time_point deadline) {
 }  // namespace
 
 Result<std::unique_ptr<Pipeline>> Pipeline::open(const Params& p, const Session& s) {
-  // The server the C session is connected to; the first host of the connect string when the C
-  // client does not say.
-  const char* cur = zoo_get_current_server(s.zh());
-  std::string at = cur ? cur : "";
-  if (at.empty()) {
-    at = p.connect.substr(0, p.connect.find('/'));
-    at = at.substr(0, at.find(','));
-    return open_at(p, at);
-  }
-  // zoo_get_current_server formats into one static buffer of the C client, which the I/O
-  // threads of every session in the process also format into when they log a connection (and
-  // it reads ":0" while the session is between servers): what was copied may be another
-  // session's server, another ZooKeeper's even, or torn. Only a server of the source's own
-  // connect string is taken: read again a few times, else refused (retryable).
-  for (int tries = 1; !of_connect_string(p.connect, at); ++tries) {
-    if (tries == 3)
+  // The server the C session's socket is connected to (getpeername). Not
+  // zoo_get_current_server: it formats into one static buffer of the C client, which the I/O
+  // threads of every session in the process also format into when they log a connection, so
+  // what it gives may be another session's server, another ZooKeeper's even, or torn.
+  for (int tries = 1;; ++tries) {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    if (zookeeper_get_connected_host(s.zh(), reinterpret_cast<sockaddr*>(&addr), &len) &&
+        ::getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, serv, sizeof serv,
+                      NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+      return open_at(p, std::string(host).find(':') == std::string::npos
+                            ? std::string(host) + ":" + serv
+                            : "[" + std::string(host) + "]:" + serv);
+    // Between servers (the C client reconnects on its own): wait for it a moment.
+    if (tries == 20)
       return make_error(Errc::kUnavailable,
-                        "the ZooKeeper session of " + p.connect + " is on " + at +
-                            ", which is not a server of its connect string",
-                        {}, true);
-    std::this_thread::sleep_for(milliseconds(5));
-    cur = zoo_get_current_server(s.zh());
-    at = cur ? cur : "";
+                        "the ZooKeeper session of " + p.connect + " is not connected", {}, true);
+    std::this_thread::sleep_for(milliseconds(50));
   }
-  return open_at(p, at);
 }
 
 Result<std::unique_ptr<Pipeline>> Pipeline::open_at(const Params& p, const std::string& server) {
@@ -268,7 +225,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::connect(const Params& p, const std::
 
   // Does the server have multiRead? A multiRead of the root, then a ping (see pipeline.h).
   std::string ops;
-  wire::append_multi_data(ops, pl->chroot_.empty() ? "/" : pl->chroot_);
+  wire::append_multi_op(ops, wire::kGetData, pl->chroot_.empty() ? "/" : pl->chroot_);
   out.clear();
   wire::append_multi(out, pl->next_xid_++, ops);
   wire::append_ping(out);
@@ -290,8 +247,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::connect(const Params& p, const std::
     } else if (h->xid == 1 && h->err == ZUNIMPLEMENTED) {
       return std::unique_ptr<Pipeline>();  // 3.5: the session is being closed
     } else if (h->xid == 1 && h->err == ZOK) {
-      std::vector<wire::MultiDataResult> results;
-      if (!wire::decode_multi_data(body, 1, results))
+      std::vector<wire::MultiResult> results;
+      if (!wire::decode_multi(body, {wire::kGetData}, results))
         return unavailable("answered a multiRead with a malformed frame");
       pl->multi_read_ = true;
     } else if (h->xid != wire::kWatchXid) {
@@ -338,12 +295,20 @@ int Pipeline::issue(wire::Op op, const std::string& path, void (*done)(), const 
       rooted = path == "/" ? chroot_ : chroot_ + path;
       full = rooted;
     }
-    if (op == wire::kGetData && multi_read_) {
+    if ((op == wire::kGetData || op == wire::kGetChildren2) && multi_read_) {
       // Gathered; sent when the batch is full, or by the I/O thread when the server runs short
-      // of this pipeline's requests (then it is woken for it).
-      wire::append_multi_data(batch_, full);
+      // of this pipeline's requests (then it is woken for it). A multiRead has no
+      // getChildren2: a listing is a getChildren and then a getData of the same znode, whose
+      // Stat, taken after the listing, stands for the one getChildren2 gives (its cversion is
+      // then at least the listing's: a child listed is never newer than the Stat).
+      if (op == wire::kGetChildren2) {
+        wire::append_multi_op(batch_, wire::kGetChildren, full);
+        ++batch_ops_;
+      }
+      wire::append_multi_op(batch_, wire::kGetData, full);
+      ++batch_ops_;
       batch_subs_.push_back({0, op, done, data, {}});
-      if (batch_subs_.size() >= kMultiOps)
+      if (batch_ops_ >= kMultiOps)
         close_batch();
       else if (pending_.size() >= kFlushBelow)
         return ZOK;
@@ -373,6 +338,7 @@ void Pipeline::close_batch() {
   pending_.push_back({xid, wire::kMultiRead, nullptr, nullptr, std::move(batch_subs_)});
   batch_.clear();
   batch_subs_.clear();
+  batch_ops_ = 0;
 }
 
 void Pipeline::complete_with(const Pending& p, int rc) {
@@ -398,20 +364,39 @@ bool Pipeline::deliver(const Pending& p, int err, std::string_view body) {
     return true;
   }
   switch (p.op) {
-    case wire::kMultiRead:
-      if (!wire::decode_multi_data(body, p.subs.size(), multi_)) break;
-      for (size_t i = 0; i < p.subs.size(); ++i) {
-        const wire::MultiDataResult& r = multi_[i];
+    case wire::kMultiRead: {
+      multi_ops_.clear();
+      for (const Pending& sub : p.subs) {
+        if (sub.op == wire::kGetChildren2) multi_ops_.push_back(wire::kGetChildren);
+        multi_ops_.push_back(wire::kGetData);
+      }
+      if (!wire::decode_multi(body, multi_ops_, multi_)) break;
+      size_t k = 0;
+      for (const Pending& sub : p.subs) {
+        if (sub.op == wire::kGetChildren2) {
+          const wire::MultiResult& names = multi_[k++];
+          const wire::MultiResult& st = multi_[k++];
+          // Listed, then gone before its Stat was read: gone, as a getChildren2 after it.
+          if (int rc = names.err != ZOK ? names.err : st.err; rc != ZOK) {
+            complete_with(sub, rc);
+            continue;
+          }
+          children_.assign(names.names, st.data.stat);
+          reinterpret_cast<strings_stat_completion_t>(sub.done)(ZOK, &children_.vector,
+                                                                &children_.stat, sub.data);
+          continue;
+        }
+        const wire::MultiResult& r = multi_[k++];
         if (r.err != ZOK) {
-          complete_with(p.subs[i], r.err);
+          complete_with(sub, r.err);
           continue;
         }
         auto* value = r.data.data ? r.data.data->data() : nullptr;
         int len = r.data.data ? static_cast<int>(r.data.data->size()) : -1;
-        reinterpret_cast<data_completion_t>(p.subs[i].done)(ZOK, value, len, &r.data.stat,
-                                                            p.subs[i].data);
+        reinterpret_cast<data_completion_t>(sub.done)(ZOK, value, len, &r.data.stat, sub.data);
       }
       return true;
+    }
     case wire::kGetData: {
       auto r = wire::decode_data(body);
       if (!r) break;
@@ -450,6 +435,7 @@ void Pipeline::fail(int rc) {
     for (Pending& sub : batch_subs_) pending.push_back(std::move(sub));
     batch_subs_.clear();
     batch_.clear();
+    batch_ops_ = 0;
     out_.clear();
   }
   for (const Pending& p : pending) complete_with(p, rc);
@@ -511,7 +497,13 @@ void Pipeline::run() {
     }
     std::memmove(rbuf.data(), rbuf.data() + off, have - off);
     have -= off;
-    if (need > rbuf.size()) rbuf.resize(need);
+    if (need > rbuf.size()) {
+      rbuf.resize(need);
+    } else if (need == 0 && rbuf.size() > 4 * kReadChunk && have < kReadChunk / 2) {
+      // A large answer is through: give its buffer back rather than keep it for the session.
+      rbuf.resize(kReadChunk);
+      rbuf.shrink_to_fit();
+    }
     return ok;
   };
 

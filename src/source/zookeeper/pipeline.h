@@ -13,14 +13,16 @@
 //
 // And the server's side: ZooKeeper passes every request through its chain of request processors
 // (throttler, prep, sync, final: a queue and a thread each), which costs it far more than the
-// answer. Where the server has multiRead (ZooKeeper 3.6 and later), a Pipeline gathers up to
-// kMultiOps getData requests into one (measured: the getData of 100,000 znodes in 0.3 s instead
-// of about 4 s; getACL and getChildren2 cannot be part of a multiRead and go one by one). A
-// gathered batch goes out when it is full, or when the server has few requests of this
-// pipeline left, so that it never waits for one. Whether the server has multiRead is asked
-// once at open: a multiRead of the root followed by a ping. ZooKeeper 3.6 and later answer it;
-// 3.5 answers UNIMPLEMENTED and closes the session (the pipeline then opens another one without
-// multiRead); 3.4 drops it silently, and the ping's answer comes first.
+// answer. Where the server has multiRead (ZooKeeper 3.6 and later), a Pipeline gathers its
+// getData and getChildren2 requests into multiReads of up to kMultiOps operations (measured: the
+// getData of 100,000 znodes in 0.3 s instead of about 4 s). A multiRead takes only getData and
+// getChildren (no Stat), so a getChildren2 goes as a getChildren followed by a getData of the
+// same znode, and getACL, which it refuses, goes one by one. A gathered batch goes out when it is
+// full, or when the server has few requests of this pipeline left, so that it never waits for one.
+// Whether the server has multiRead is asked once at open: a multiRead of the root followed by a
+// ping. ZooKeeper 3.6 and later answer it; 3.5 answers UNIMPLEMENTED and closes the session (the
+// pipeline then opens another one without multiRead); 3.4 drops it silently, and the ping's answer
+// comes first.
 //
 // What it speaks is ZooKeeper's wire protocol (wire.h): a session of its own (connect
 // handshake, digest authentication when the source has credentials, pings every third of the
@@ -85,7 +87,7 @@ class Pipeline {
   // Whether the server took multiRead at open (for the tests).
   bool multi_read() const { return multi_read_; }
 
-  // getData requests gathered into one multiRead, at most.
+  // Operations gathered into one multiRead, at most (a getData each, a listing two).
   static constexpr size_t kMultiOps = 16;
 
  private:
@@ -94,7 +96,7 @@ class Pipeline {
     wire::Op op;
     void (*done)();  // the completion, cast back by op
     const void* data;
-    std::vector<Pending> subs;  // a multiRead's getData requests
+    std::vector<Pending> subs;  // a multiRead's getData and getChildren2 requests
   };
 
   Pipeline() = default;
@@ -104,7 +106,7 @@ class Pipeline {
                                                                  const std::string& server,
                                                                  bool probe);
   int issue(wire::Op op, const std::string& path, void (*done)(), const void* data);
-  // Frames the gathered getData requests as one multiRead into out_. Under m_.
+  // Frames the gathered requests as one multiRead into out_. Under m_.
   void close_batch();
   int32_t next_xid();  // under m_
   void run();
@@ -126,7 +128,8 @@ class Pipeline {
   std::mutex m_;
   std::string out_;              // framed requests not handed to the I/O thread yet
   std::deque<Pending> pending_;  // issued and not answered, in order
-  std::string batch_;            // gathered getData operations (wire::append_multi_data)
+  std::string batch_;     // gathered getData and getChildren operations (wire::append_multi_op)
+  size_t batch_ops_ = 0;  // in batch_
   std::vector<Pending> batch_subs_;
   int32_t next_xid_ = 1;
   int failed_ = ZOK;
@@ -136,7 +139,8 @@ class Pipeline {
   // Reused by the I/O thread for the answers it decodes.
   wire::AclReply acl_;
   wire::ChildrenReply children_;
-  std::vector<wire::MultiDataResult> multi_;
+  std::vector<wire::Op> multi_ops_;
+  std::vector<wire::MultiResult> multi_;
   std::thread io_;
 };
 

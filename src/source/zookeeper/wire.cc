@@ -162,8 +162,8 @@ void append_ping(std::string& out) {
   put32(out, kPing);
 }
 
-void append_multi_data(std::string& ops, std::string_view path) {
-  put32(ops, kGetData);  // MultiHeader: type, done, err
+void append_multi_op(std::string& ops, Op op, std::string_view path) {
+  put32(ops, op);  // MultiHeader: type, done, err
   ops.push_back('\0');
   put32(ops, -1);
   put_buffer(ops, path);
@@ -217,7 +217,8 @@ std::optional<DataReply> decode_data(std::string_view body) {
   return r;
 }
 
-bool decode_multi_data(std::string_view body, size_t expected, std::vector<MultiDataResult>& out) {
+bool decode_multi(std::string_view body, const std::vector<Op>& ops,
+                  std::vector<MultiResult>& out) {
   In in(body);
   out.clear();
   for (;;) {
@@ -225,20 +226,27 @@ bool decode_multi_data(std::string_view body, size_t expected, std::vector<Multi
     const bool done = in.boolean();
     const int32_t err = in.i32();
     if (!in.ok()) return false;
-    if (done) return out.size() == expected;
-    if (out.size() == expected) return false;
-    MultiDataResult r;
+    if (done) return out.size() == ops.size();
+    if (out.size() == ops.size()) return false;
+    MultiResult& r = out.emplace_back();
+    const Op op = ops[out.size() - 1];
     if (type == kError) {
       r.err = in.i32();  // ErrorResponse
       if (r.err == 0) return false;
-    } else if (type == kGetData && err == 0) {
+    } else if (type != op || err != 0) {
+      return false;
+    } else if (op == kGetData) {
       r.data.data = in.buffer();
       r.data.stat = in.stat();
     } else {
-      return false;
+      // A name is at least its length: the count cannot claim more than what is left.
+      size_t n = in.count(4);
+      for (size_t i = 0; i < n && in.ok(); ++i) {
+        auto name = in.buffer();
+        r.names.push_back(name ? *name : std::string_view());
+      }
     }
     if (!in.ok()) return false;
-    out.push_back(r);
   }
 }
 
@@ -265,6 +273,21 @@ bool decode_acl(std::string_view body, AclReply& out) {
     out.acl.push_back(ACL{a.perms, Id{out.blob.data() + a.scheme, out.blob.data() + a.id}});
   out.vector = ACL_vector{static_cast<int32_t>(n), out.acl.data()};
   return true;
+}
+
+void ChildrenReply::assign(const std::vector<std::string_view>& list, const Stat& st) {
+  blob.clear();
+  pointers.clear();
+  std::vector<size_t> at;
+  at.reserve(list.size());
+  for (std::string_view name : list) {
+    at.push_back(blob.size());
+    blob.append(name);
+    blob.push_back('\0');
+  }
+  for (size_t a : at) pointers.push_back(blob.data() + a);
+  vector = String_vector{static_cast<int32_t>(list.size()), pointers.data()};
+  stat = st;
 }
 
 bool decode_children(std::string_view body, ChildrenReply& out) {

@@ -28,6 +28,7 @@ namespace flinkbr::source::zookeeper::wire {
 enum Op : int32_t {
   kGetData = 4,
   kGetAcl = 6,
+  kGetChildren = 8,
   kPing = 11,
   kGetChildren2 = 12,
   kMultiRead = 22,  // ZooKeeper 3.6 and later
@@ -52,8 +53,8 @@ void append_auth(std::string& out, std::string_view scheme, std::string_view cre
 // getData / getChildren2 (no watch), getACL.
 void append_request(std::string& out, int32_t xid, Op op, std::string_view path);
 void append_ping(std::string& out);
-// A multiRead: `ops` holds operations append_multi_data made.
-void append_multi_data(std::string& ops, std::string_view path);
+// A multiRead: `ops` holds operations append_multi_op made (getData or getChildren of `path`).
+void append_multi_op(std::string& ops, Op op, std::string_view path);
 void append_multi(std::string& out, int32_t xid, std::string_view ops);
 void append_close(std::string& out, int32_t xid);
 
@@ -82,14 +83,15 @@ struct DataReply {
 };
 std::optional<DataReply> decode_data(std::string_view body);
 
-// The results of a multiRead of `expected` getData operations, in order: `err` ZOK with `data`,
-// or the operation's error. False when the body is malformed, holds another kind of result, or
-// another number of them.
-struct MultiDataResult {
+// The results of a multiRead whose operations were `ops` (getData, getChildren), in order:
+// `err` ZOK with the result, or the operation's error. False when the body is malformed, holds
+// another number of results, or one of another kind than its operation.
+struct MultiResult {
   int32_t err = 0;
-  DataReply data;
+  DataReply data;                       // getData
+  std::vector<std::string_view> names;  // getChildren (GetChildrenResponse: no Stat)
 };
-bool decode_multi_data(std::string_view body, size_t expected, std::vector<MultiDataResult>& out);
+bool decode_multi(std::string_view body, const std::vector<Op>& ops, std::vector<MultiResult>& out);
 
 struct AclReply {
   std::string blob;      // scheme, id, scheme, id, ..., each ending in NUL
@@ -101,6 +103,9 @@ struct AclReply {
 bool decode_acl(std::string_view body, AclReply& out);
 
 struct ChildrenReply {
+  // Fills the reply from names already decoded (a multiRead's getChildren) and `stat`.
+  void assign(const std::vector<std::string_view>& names, const Stat& stat);
+
   std::string blob;             // the names, each ending in NUL
   std::vector<char*> pointers;  // into `blob`
   String_vector vector{};       // points into `pointers`
