@@ -487,7 +487,7 @@ void Pipeline::run() {
           if (pending_.empty() || pending_.front().xid != h->xid) {
             ok = false;  // an answer to no request of ours, or out of order
           } else {
-            p = pending_.front();
+            p = std::move(pending_.front());
             pending_.pop_front();
           }
         }
