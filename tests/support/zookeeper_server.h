@@ -123,9 +123,15 @@ class ZkServer {
   const std::string& error() const { return error_; }
   std::string connect() const { return "127.0.0.1:" + std::to_string(port_); }
   int port() const { return port_; }
-  // SIGSTOP / SIGCONT: a server that stops answering without closing its connections.
+  // SIGSTOP / SIGCONT: a server that stops answering without closing its connections. pause()
+  // returns once every thread of the server is stopped: SIGSTOP is delivered asynchronously, and
+  // on a busy machine a thread may still answer a request sent just after kill() returned.
   void pause() const {
-    if (pid_ > 0) ::kill(pid_, SIGSTOP);
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGSTOP);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!all_stopped() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   void resume() const {
     if (pid_ > 0) ::kill(pid_, SIGCONT);
@@ -133,6 +139,20 @@ class ZkServer {
   const std::string& dir() const { return dir_; }
 
  private:
+  // Whether every thread of the server is in state T (stopped), from /proc.
+  bool all_stopped() const {
+    const std::string tasks = "/proc/" + std::to_string(pid_) + "/task";
+    std::error_code ec;
+    for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
+      std::ifstream in(t.path() / "stat");
+      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const size_t close = stat.rfind(')');
+      if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'T' &&
+          stat[close + 2] != 't')
+        return false;
+    }
+    return !ec;
+  }
   std::string dir_;
   int port_ = 0;
   pid_t pid_ = -1;
