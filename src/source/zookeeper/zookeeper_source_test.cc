@@ -119,6 +119,16 @@ class ZkSourceTest : public ::testing::Test {
     return std::string(b);
   }
 
+  // Creates `path` without waiting for it: big trees in a few seconds. One session's requests
+  // are applied in order, so parents go first; a synchronous call after the last waits for all.
+  static void create_async(Client& c, const std::string& path, std::optional<std::string> data) {
+    ASSERT_EQ(zoo_acreate(
+                  c.zh(), path.c_str(), data ? data->data() : nullptr,
+                  data ? static_cast<int>(data->size()) : -1, &ZOO_OPEN_ACL_UNSAFE, 0,
+                  [](int rc, const char*, const void*) { ASSERT_EQ(rc, ZOK); }, nullptr),
+              ZOK);
+  }
+
   // Flink-like tree under `root`; returns the ephemeral holder's client (keep it alive).
   std::unique_ptr<Client> populate(Client& c, const std::string& root) {
     c.create("/flink", std::nullopt);
@@ -639,11 +649,7 @@ TEST_F(ZkSourceTest, FlinkCaptureOfManyLegacyJobsInBatchesKeepsThePlainPayload) 
     c.create(root + d, std::nullopt);
   auto job = [](int j) { return job_id(0xdef000, j); };
   auto create = [&](const std::string& path, std::optional<std::string> data) {
-    ASSERT_EQ(zoo_acreate(
-                  c.zh(), path.c_str(), data ? data->data() : nullptr,
-                  data ? static_cast<int>(data->size()) : -1, &ZOO_OPEN_ACL_UNSAFE, 0,
-                  [](int rc, const char*, const void*) { ASSERT_EQ(rc, ZOK); }, nullptr),
-              ZOK);
+    create_async(c, path, std::move(data));
   };
   for (int j = 0; j < 300; ++j) {
     create(root + "/jobgraphs/" + job(j), "graph " + std::to_string(j));
@@ -679,11 +685,7 @@ TEST_F(ZkSourceTest, FlinkCaptureOfManyJobsOf115InBatchesKeepsThePlainPayload) {
   for (const char* d : {"/jobgraphs", "/jobs"}) c.create(root + d, std::nullopt);
   auto job = [](int j) { return job_id(0x115000, j); };
   auto create = [&](const std::string& path, std::optional<std::string> data) {
-    ASSERT_EQ(zoo_acreate(
-                  c.zh(), path.c_str(), data ? data->data() : nullptr,
-                  data ? static_cast<int>(data->size()) : -1, &ZOO_OPEN_ACL_UNSAFE, 0,
-                  [](int rc, const char*, const void*) { ASSERT_EQ(rc, ZOK); }, nullptr),
-              ZOK);
+    create_async(c, path, std::move(data));
   };
   for (int j = 0; j < 300; ++j) {
     create(root + "/jobgraphs/" + job(j), "graph " + std::to_string(j));
@@ -835,11 +837,7 @@ TEST_F(ZkSourceTest, FlinkCaptureWhoseConnectionIsCutMidStreamFailsWithTheReason
   auto job = [](int j) { return job_id(0xc07000, j); };
   const std::string pointer = flink_pointer();
   auto create = [&](const std::string& path, std::optional<std::string> data) {
-    ASSERT_EQ(zoo_acreate(
-                  c.zh(), path.c_str(), data ? data->data() : nullptr,
-                  data ? static_cast<int>(data->size()) : -1, &ZOO_OPEN_ACL_UNSAFE, 0,
-                  [](int rc, const char*, const void*) { ASSERT_EQ(rc, ZOK); }, nullptr),
-              ZOK);
+    create_async(c, path, std::move(data));
   };
   for (int j = 0; j < 120; ++j) {
     create(root + "/checkpoint-counter/" + job(j), std::string("\0\0\0\x09", 4));
