@@ -300,17 +300,24 @@ int Pipeline::issue(wire::Op op, const std::string& path, void (*done)(), const 
       // of this pipeline's requests (then it is woken for it). A multiRead has no
       // getChildren2: a listing is a getChildren and then a getData of the same znode, whose
       // Stat, taken after the listing, stands for the one getChildren2 gives (its cversion is
-      // then at least the listing's: a child listed is never newer than the Stat).
-      if (op == wire::kGetChildren2) {
-        wire::append_multi_op(batch_, wire::kGetChildren, full);
-        ++batch_ops_;
+      // then at least the listing's: a child listed is never newer than the Stat). ZooKeeper 3.6
+      // and later apply no write between them anyway: a server answers a multiRead in one go, and
+      // its CommitProcessor drains the reads in flight before it applies a commit.
+      const size_t ops = op == wire::kGetChildren2 ? 2 : 1;
+      // A listing does not take the batch past kMultiOps (what bounds its answer): the batch
+      // goes without it, and it starts the next one.
+      bool closed = false;
+      if (batch_ops_ + ops > kMultiOps) {
+        close_batch();
+        closed = true;
       }
+      if (op == wire::kGetChildren2) wire::append_multi_op(batch_, wire::kGetChildren, full);
       wire::append_multi_op(batch_, wire::kGetData, full);
-      ++batch_ops_;
+      batch_ops_ += ops;
       batch_subs_.push_back({0, op, done, data, {}});
       if (batch_ops_ >= kMultiOps)
         close_batch();
-      else if (pending_.size() >= kFlushBelow)
+      else if (!closed && pending_.size() >= kFlushBelow)
         return ZOK;
     } else {
       int32_t xid = next_xid();

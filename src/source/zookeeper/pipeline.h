@@ -62,10 +62,10 @@ namespace flinkbr::source::zookeeper {
 
 class Pipeline {
  public:
-  // Opens a session on the server `s` is connected to (p.connect names the chroot and, with
-  // p.credentials_file, the credentials). kUnavailable when the server does not answer within
-  // the session timeout, or is not one of p.connect's hosts; kPermissionDenied when it refuses
-  // the credentials.
+  // Opens a session on the server `s` is connected to, as its socket says (p.connect names the
+  // chroot and, with p.credentials_file, the credentials). kUnavailable (retryable) when `s` is
+  // not connected for a second (between servers), or the server does not answer within the
+  // session timeout; kPermissionDenied when it refuses the credentials.
   [[nodiscard]] static Result<std::unique_ptr<Pipeline>> open(const Params& p, const Session& s);
   // The same on `server` ("host:port", "[v6]:port"); the tests' fake servers.
   [[nodiscard]] static Result<std::unique_ptr<Pipeline>> open_at(const Params& p,

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -842,6 +843,236 @@ TEST_F(PipelineAttackTest, IssuingFromManyThreadsRacingACutAndTheDestructorCompl
     EXPECT_GT(ok, 0);
     Storm::g = nullptr;
   }
+}
+
+// Listings go into the multiRead (a getChildren and a getData, two operations), so a batch's
+// reads depend on the shape of the tree: a chain (each znode one parent, so the reader has one
+// listing in flight at a time and the batch never fills) and a tree of many parents with one
+// leaf each (mostly listings). Both are read whole, in order, without waiting on a batch that
+// is never sent (a held batch would wait for the next ping: a third of the session timeout per
+// level, 200 levels).
+TEST_F(PipelineAttackTest, AChainAndATreeOfManyParentsAreReadWithoutStalling) {
+  need_server();
+  ZkClient c(g_server->connect());
+  c.create(root_, "r");
+  std::vector<std::string> want{"/"};
+  std::string at;
+  for (int i = 0; i < 200; ++i) {
+    at += "/c";
+    c.create(root_ + at, "v");
+    want.push_back(at);
+  }
+  c.create(root_ + "/p", "p");
+  want.push_back("/p");
+  for (int i = 0; i < 300; ++i) {
+    const std::string parent = "/p/q" + std::to_string(1000 + i);
+    zoo_acreate(
+        c.zh(), (root_ + parent).c_str(), "q", 1, &ZOO_OPEN_ACL_UNSAFE, 0,
+        [](int, const char*, const void*) {}, nullptr);
+    zoo_acreate(
+        c.zh(), (root_ + parent + "/leaf").c_str(), "l", 1, &ZOO_OPEN_ACL_UNSAFE, 0,
+        [](int, const char*, const void*) {}, nullptr);
+    want.push_back(parent);
+    want.push_back(parent + "/leaf");
+  }
+  struct Stat sync_st;
+  zoo_exists(c.zh(), root_.c_str(), 0, &sync_st);  // after the pipelined creates
+  std::sort(want.begin(), want.end());
+  // A session timeout of 30 s: a batch held until a ping would take 10 s per level.
+  auto s = Session::open(params(g_server->connect(), 30));
+  ASSERT_TRUE(s) << s.error().message;
+  TreeReader reader(**s, root_, nullptr);
+  ASSERT_TRUE(reader.open_sessions(params(g_server->connect(), 30)));
+  std::vector<std::string> got;
+  auto t0 = Clock::now();
+  Status st = reader.read([&](const std::string& rel, Znode&) -> Status {
+    got.push_back(rel);
+    return ok();
+  });
+  auto took = Clock::now() - t0;
+  ASSERT_TRUE(st) << st.error().message;
+  EXPECT_EQ(got, want);
+  EXPECT_LT(took, 5s);
+}
+
+// kMultiOps bounds the operations of one multiRead (what its answer can hold: a getData's is
+// up to jute.maxbuffer). A listing is two operations: before the fix, one added to a batch of
+// 15 made a multiRead of 17. Eight getACL the server holds keep the batch gathering.
+TEST_F(PipelineAttackTest, AListingDoesNotTakeABatchPastKMultiOps) {
+  std::atomic<size_t> most_ops{0};
+  Fake fake([&](Peer& c) {
+    if (!c.hello(4000) || !c.probe(true)) return;
+    Request r;
+    std::vector<int32_t> held;  // getACL xids, answered once the first multiRead is in
+    while (c.next(r)) {
+      if (r.type == 6 && held.size() < 8) {
+        held.push_back(r.xid);
+        continue;
+      }
+      std::string out;
+      for (int32_t xid : held) out += answer(xid, 0, be32i(0) + stat());
+      held.clear();
+      if (r.type == 22) {
+        most_ops = std::max(most_ops.load(), r.ops.size());
+        out += answer(r.xid, 0, multi_all(r) + multi_end());
+      } else if (r.type == 6) {
+        out += answer(r.xid, 0, be32i(0) + stat());
+      }
+      if (!c.send(out)) return;
+    }
+  });
+  auto pl = Pipeline::open_at(params(fake.connect()), fake.connect());
+  ASSERT_TRUE(pl) << pl.error().message;
+  ASSERT_TRUE((*pl)->multi_read());
+  std::vector<Answer> got(8 + 15 + 1);
+  for (int i = 0; i < 8; ++i) ASSERT_EQ((*pl)->aget_acl("/acl", on_acl, &got[i]), ZOK);
+  for (int i = 8; i < 23; ++i)
+    ASSERT_EQ((*pl)->aget("/d" + std::to_string(i), on_data, &got[i]), ZOK);
+  ASSERT_EQ((*pl)->aget_children2("/p", on_children, &got[23]), ZOK);
+  ASSERT_TRUE(waiter_.wait(24, 5s));
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].rc, ZOK) << i;
+  EXPECT_EQ(got[23].items, (std::vector<std::string>{"a", "bb"}));
+  EXPECT_LE(most_ops.load(), Pipeline::kMultiOps);
+}
+
+// A listing answered in halves: the parent gone before either half is read (getChildren
+// NONODE), or between them (getChildren listed it, getData NONODE, as ZooKeeper would if a
+// write were applied between the operations of a multiRead; 3.6 and later drain their reads
+// before they apply a commit). Either way the listing is ZNONODE, as a getChildren2 issued after
+// the removal, and the completions after it in the same multiRead are unharmed.
+TEST_F(PipelineAttackTest, AListingWhoseParentGoesBetweenItsHalvesIsNoNode) {
+  Fake fake([](Peer& c) {
+    if (!c.hello(4000) || !c.probe(true)) return;
+    Request r;
+    while (c.next(r)) {
+      if (r.type != 22) continue;
+      std::string body;
+      for (size_t i = 0; i < r.ops.size(); ++i) {
+        const bool gone_listing = r.paths[i] == "/gone-first" && r.ops[i] == 8;
+        const bool gone_stat = r.paths[i] == "/gone-between" && r.ops[i] == 4;
+        body += gone_listing || gone_stat
+                    ? multi_err(ZNONODE)
+                    : (r.ops[i] == 8 ? multi_children({"a"}) : multi_ok("v" + r.paths[i]));
+      }
+      if (!c.send(answer(r.xid, 0, body + multi_end()))) return;
+    }
+  });
+  auto pl = Pipeline::open_at(params(fake.connect()), fake.connect());
+  ASSERT_TRUE(pl) << pl.error().message;
+  ASSERT_TRUE((*pl)->multi_read());
+  std::vector<Answer> got(4);
+  ASSERT_EQ((*pl)->aget_children2("/gone-first", on_children, &got[0]), ZOK);
+  ASSERT_EQ((*pl)->aget_children2("/gone-between", on_children, &got[1]), ZOK);
+  ASSERT_EQ((*pl)->aget_children2("/here", on_children, &got[2]), ZOK);
+  ASSERT_EQ((*pl)->aget("/x", on_data, &got[3]), ZOK);
+  ASSERT_TRUE(waiter_.wait(4, 5s));
+  EXPECT_EQ(got[0].rc, ZNONODE);
+  EXPECT_EQ(got[1].rc, ZNONODE);
+  EXPECT_TRUE(got[1].items.empty());
+  EXPECT_EQ(got[2].rc, ZOK);
+  EXPECT_EQ(got[2].items, std::vector<std::string>{"a"});
+  EXPECT_EQ(got[3].data, "v/x");
+  for (const Answer& a : got) EXPECT_EQ(a.calls, 1);
+}
+
+// The pipeline takes its server from the session's socket, which the C client gives only while
+// it is connected (zookeeper_get_connected_host is null otherwise): right after Session::open
+// it is (the C client sets its state before it tells the watcher), so a pipeline opened then
+// does not wait for it.
+TEST_F(PipelineAttackTest, TheSessionsServerIsKnownRightAfterItOpens) {
+  need_server();
+  for (int i = 0; i < 10; ++i) {
+    auto s = Session::open(params(g_server->connect()));
+    ASSERT_TRUE(s) << s.error().message;
+    sockaddr_storage addr{};
+    socklen_t len = sizeof addr;
+    EXPECT_NE(zookeeper_get_connected_host((*s)->zh(), reinterpret_cast<sockaddr*>(&addr), &len),
+              nullptr)
+        << "session " << i;
+  }
+}
+
+// Answers of jute.maxbuffer's size gathered: sixteen getData of 1,000,000 bytes (one multiRead
+// of 16 MB when gathered whole) and a listing of a parent of that size, whose data the listing's
+// getData carries again. Read whole; frames stay under wire::kMaxFrame.
+TEST_F(PipelineAttackTest, MultiReadsOfMegabyteZnodesAreReadWhole) {
+  need_server();
+  ZkClient c(g_server->connect());
+  const std::string big(1'000'000, 'b');
+  c.create(root_, big);
+  for (int i = 0; i < 16; ++i) c.create(root_ + "/m" + std::to_string(i), big);
+  auto pl = Pipeline::open_at(params(g_server->connect(), 10), g_server->connect());
+  ASSERT_TRUE(pl) << pl.error().message;
+  ASSERT_TRUE((*pl)->multi_read());
+  std::vector<Answer> got(36);  // two rounds of 18
+  for (int round = 0; round < 2; ++round) {
+    Answer* a = &got[18 * round];
+    for (int i = 0; i < 16; ++i)
+      ASSERT_EQ((*pl)->aget(root_ + "/m" + std::to_string(i), on_data, &a[i]), ZOK);
+    ASSERT_EQ((*pl)->aget_children2(root_, on_children, &a[16]), ZOK);
+    ASSERT_EQ((*pl)->aget(root_, on_data, &a[17]), ZOK);
+  }
+  ASSERT_TRUE(waiter_.wait(36, 10s));
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].rc, ZOK) << i;
+    if (i % 18 == 16) {
+      EXPECT_EQ(got[i].items.size(), 16u) << i;
+    } else {
+      EXPECT_EQ(got[i].data, big) << i;
+    }
+  }
+}
+
+// A listing of very many children inside a multiRead (100,000 names, about 1.3 MB): answered
+// whole, with the Stat of the getData that follows it (numChildren as listed).
+void on_children_stat(int rc, const String_vector* sv, const Stat* st, const void* d) {
+  auto* a = static_cast<Answer*>(const_cast<void*>(d));
+  a->rc = rc;
+  if (rc == ZOK) {
+    for (int i = 0; i < sv->count; ++i) a->items.emplace_back(sv->data[i]);
+    a->data = std::to_string(st->numChildren) + "/" + std::to_string(st->cversion);
+  }
+  ++a->calls;
+  g_waiter->finished();
+}
+TEST_F(PipelineAttackTest, AListingOfAHundredThousandChildrenInAMultiRead) {
+  need_server();
+  ZkClient c(g_server->connect());
+  c.create(root_, "r");
+  constexpr int kChildren = 100'000;
+  // Created 1,000 to a multi: a transaction (and a log write) each, not one per znode.
+  auto t0 = Clock::now();
+  constexpr int kPerMulti = 1000;
+  for (int first = 0; first < kChildren; first += kPerMulti) {
+    std::vector<std::string> paths;
+    std::vector<zoo_op_t> ops(kPerMulti);
+    std::vector<zoo_op_result_t> results(kPerMulti);
+    for (int i = 0; i < kPerMulti; ++i) paths.push_back(root_ + "/n" + std::to_string(first + i));
+    for (int i = 0; i < kPerMulti; ++i)
+      zoo_create_op_init(&ops[i], paths[i].c_str(), nullptr, -1, &ZOO_OPEN_ACL_UNSAFE, 0, nullptr,
+                         0);
+    ASSERT_EQ(zoo_multi(c.zh(), kPerMulti, ops.data(), results.data()), ZOK);
+  }
+  struct Stat sync_st;
+  zoo_exists(c.zh(), root_.c_str(), 0, &sync_st);
+  const auto create_took = Clock::now() - t0;
+  ASSERT_EQ(sync_st.numChildren, kChildren);
+  auto pl = Pipeline::open_at(params(g_server->connect(), 10), g_server->connect());
+  ASSERT_TRUE(pl) << pl.error().message;
+  ASSERT_TRUE((*pl)->multi_read());
+  // Issued with getData around it, so that the listing goes in a batch with others.
+  std::vector<Answer> got(9);
+  for (int i = 0; i < 4; ++i) ASSERT_EQ((*pl)->aget(root_, on_data, &got[i]), ZOK);
+  ASSERT_EQ((*pl)->aget_children2(root_, on_children_stat, &got[4]), ZOK);
+  for (int i = 5; i < 9; ++i) ASSERT_EQ((*pl)->aget(root_ + "/n7", on_data, &got[i]), ZOK);
+  ASSERT_TRUE(waiter_.wait(9, 10s));
+  EXPECT_EQ(got[4].rc, ZOK);
+  EXPECT_EQ(got[4].items.size(), size_t{kChildren});
+  EXPECT_EQ(got[4].data, std::to_string(kChildren) + "/" + std::to_string(sync_st.cversion));
+  for (int i : {0, 8}) EXPECT_EQ(got[i].rc, ZOK) << i;
+  std::printf("created %d znodes in %lld ms\n", kChildren,
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(create_took).count()));
 }
 
 }  // namespace
