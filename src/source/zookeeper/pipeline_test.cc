@@ -21,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include "source/testing/fake_zookeeper.h"
 #include "support/tcp_proxy.h"
 #include "support/zookeeper_server.h"
 
@@ -343,128 +344,12 @@ TEST_F(PipelineTest, DestroyingItCompletesEveryRequestOnce) {
   }
 }
 
-std::string be32(uint32_t v) {
-  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-          static_cast<char>(v)};
-}
-// A ConnectResponse granting a session of `timeout_ms`.
-std::string handshake(int32_t timeout_ms) {
-  std::string body = be32(0) + be32(static_cast<uint32_t>(timeout_ms)) + be32(0) + be32(42) +
-                     be32(16) + std::string(16, '\0') + std::string(1, '\0');
-  return be32(static_cast<uint32_t>(body.size())) + body;
-}
-// A framed answer: ReplyHeader {xid, zxid 0, err} and `body`.
-std::string answer(int32_t xid, int32_t err, const std::string& body = {}) {
-  std::string f = be32(static_cast<uint32_t>(xid)) + be32(0) + be32(0) +
-                  be32(static_cast<uint32_t>(err)) + body;
-  return be32(static_cast<uint32_t>(f.size())) + f;
-}
-
-// A fake server on loopback, written from ZooKeeper's sources for what a real 3.8 server does
-// not do: it answers the handshake with `hello` (nothing when empty), pings as ZooKeeper does,
-// a multiRead as the servers before 3.6 do (3.4 drops a request of an unknown type;
-// 3.5 answers UNIMPLEMENTED and closes the session: ZooKeeperServer.submitRequest), and any
-// other request with what `reply(xid, type)` gives.
-class FakeServer {
- public:
-  enum class Era { k34, k35 };
-  FakeServer(std::string hello, Era era,
-             std::function<std::string(int32_t xid, int32_t type)> reply = {})
-      : hello_(std::move(hello)), era_(era), reply_(std::move(reply)) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd_, 4) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("the fake server cannot listen");
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { serve(); });
-  }
-  ~FakeServer() {
-    stop_ = true;
-    ::shutdown(fd_, SHUT_RDWR);
-    if (int c = conn_.load(); c >= 0) ::shutdown(c, SHUT_RDWR);
-    thread_.join();
-    ::close(fd_);
-  }
-  std::string connect() const { return "127.0.0.1:" + std::to_string(port_); }
-  int sessions() const { return sessions_; }
-
- private:
-  static bool read_exactly(int c, char* to, size_t n) {
-    while (n > 0) {
-      ssize_t got = ::recv(c, to, n, 0);
-      if (got <= 0) return false;
-      to += got;
-      n -= static_cast<size_t>(got);
-    }
-    return true;
-  }
-  static bool read_frame(int c, std::string& f) {
-    char len[4];
-    if (!read_exactly(c, len, 4)) return false;
-    uint32_t n = (uint32_t{static_cast<unsigned char>(len[0])} << 24) |
-                 (uint32_t{static_cast<unsigned char>(len[1])} << 16) |
-                 (uint32_t{static_cast<unsigned char>(len[2])} << 8) |
-                 uint32_t{static_cast<unsigned char>(len[3])};
-    f.resize(n);
-    return read_exactly(c, f.data(), n);
-  }
-  static int32_t i32(const std::string& f, size_t at) {
-    return static_cast<int32_t>(be32u(f.substr(at, 4)));
-  }
-  static uint32_t be32u(const std::string& b) {
-    return (uint32_t{static_cast<unsigned char>(b[0])} << 24) |
-           (uint32_t{static_cast<unsigned char>(b[1])} << 16) |
-           (uint32_t{static_cast<unsigned char>(b[2])} << 8) |
-           uint32_t{static_cast<unsigned char>(b[3])};
-  }
-  void send(int c, const std::string& s) { (void)!::send(c, s.data(), s.size(), MSG_NOSIGNAL); }
-  void serve() {
-    while (!stop_) {
-      int c = ::accept(fd_, nullptr, nullptr);
-      if (c < 0) return;
-      conn_ = c;
-      ++sessions_;
-      std::string f;
-      if (read_frame(c, f) && !hello_.empty()) {
-        send(c, hello_);
-        while (read_frame(c, f) && f.size() >= 8) {
-          const int32_t xid = i32(f, 0), type = i32(f, 4);
-          if (type == 11) {
-            send(c, answer(-2, 0));
-          } else if (type == 22) {
-            if (era_ == Era::k34) continue;
-            send(c, answer(xid, -6));
-            break;
-          } else if (reply_) {
-            send(c, reply_(xid, type));
-          }
-        }
-      } else {
-        while (read_frame(c, f)) {  // a silent server: reads, never answers
-        }
-      }
-      conn_ = -1;
-      ::close(c);
-    }
-  }
-
-  std::string hello_;
-  Era era_;
-  std::function<std::string(int32_t, int32_t)> reply_;
-  int fd_ = -1;
-  std::atomic<int> conn_{-1};
-  std::atomic<int> sessions_{0};
-  std::atomic<bool> stop_{false};
-  int port_ = 0;
-  std::thread thread_;
-};
-
 TEST_F(PipelineTest, ASilentServerIsRefusedAtOpenWithinTheSessionTimeout) {
-  FakeServer silent("", FakeServer::Era::k34);  // accepts, reads, never answers
+  fake::Fake silent([](fake::Peer& c) {  // reads, never answers
+    std::string f;
+    while (c.read_frame(f)) {
+    }
+  });
   auto t0 = std::chrono::steady_clock::now();
   auto pl = Pipeline::open_at(params(silent.connect(), 2), silent.connect());
   auto took = std::chrono::steady_clock::now() - t0;
@@ -477,9 +362,13 @@ TEST_F(PipelineTest, ASilentServerIsRefusedAtOpenWithinTheSessionTimeout) {
 TEST_F(PipelineTest, AnAnswerToNoRequestOrAnOversizedFrameFailsTheConnection) {
   for (bool stray : {true, false}) {
     SCOPED_TRACE(stray ? "an answer to xid 77" : "a frame of 2 GiB");
-    FakeServer fake(handshake(4000), FakeServer::Era::k34,
-                    [&](int32_t, int32_t) { return stray ? answer(77, 0) : be32(0x80000000u); });
-    auto pl = Pipeline::open_at(params(fake.connect(), 4), fake.connect());
+    fake::Fake server([&](fake::Peer& c) {
+      if (!c.hello(4000) || !c.probe(false)) return;
+      fake::Request r;
+      while (c.next(r))
+        if (!c.send(stray ? fake::answer(77, 0) : fake::be32(0x80000000u))) return;
+    });
+    auto pl = Pipeline::open_at(params(server.connect(), 4), server.connect());
     ASSERT_TRUE(pl) << pl.error().message;
     Answers answers(2);
     g_answers = &answers;
@@ -496,18 +385,27 @@ TEST_F(PipelineTest, AnAnswerToNoRequestOrAnOversizedFrameFailsTheConnection) {
 // Servers before 3.6 have no multiRead: 3.4 drops it, 3.5 closes the session over it. Either
 // way the pipeline reads one getData at a time, on a session that works.
 TEST_F(PipelineTest, AServerWithoutMultiReadIsReadOneRequestAtATime) {
-  for (auto era : {FakeServer::Era::k34, FakeServer::Era::k35}) {
-    SCOPED_TRACE(era == FakeServer::Era::k34 ? "3.4" : "3.5");
-    // GetDataResponse: the data "v" and a Stat of 68 bytes whose version is 7.
-    std::string stat(68, '\0');
-    stat[35] = 7;
-    FakeServer fake(handshake(4000), era, [&](int32_t xid, int32_t type) {
-      return type == 4 ? answer(xid, 0, be32(1) + "v" + stat) : answer(xid, -101);
+  for (bool v35 : {false, true}) {
+    SCOPED_TRACE(v35 ? "3.5" : "3.4");
+    std::atomic<int> sessions{0};
+    fake::Fake server([&](fake::Peer& c) {
+      const int session = ++sessions;
+      if (!c.hello(4000)) return;
+      fake::Request r;
+      if (v35 && session == 1) {
+        if (c.next(r) && r.type == 22) c.send(fake::answer(r.xid, ZUNIMPLEMENTED));
+        return;  // and the session is closed
+      }
+      if (!v35 && !c.probe(false)) return;
+      while (c.next(r))
+        if (!c.send(r.type == 4 ? fake::answer(r.xid, 0, fake::data_body("v"))
+                                : fake::answer(r.xid, ZNONODE)))
+          return;
     });
-    auto pl = Pipeline::open_at(params(fake.connect(), 4), fake.connect());
+    auto pl = Pipeline::open_at(params(server.connect(), 4), server.connect());
     ASSERT_TRUE(pl) << pl.error().message;
     EXPECT_FALSE((*pl)->multi_read());
-    EXPECT_EQ(fake.sessions(), era == FakeServer::Era::k34 ? 1 : 2);
+    EXPECT_EQ(sessions.load(), v35 ? 2 : 1);
     Answers answers(40);
     g_answers = &answers;
     for (auto& a : answers.got) ASSERT_EQ((*pl)->aget("/a", on_data, &a), ZOK);
@@ -515,7 +413,7 @@ TEST_F(PipelineTest, AServerWithoutMultiReadIsReadOneRequestAtATime) {
     for (const Answer& a : answers.got) {
       EXPECT_EQ(a.rc, ZOK);
       EXPECT_EQ(a.data, "v");
-      EXPECT_EQ(a.stat.version, 7);
+      EXPECT_EQ(a.stat.version, 7);  // fake::stat()'s
     }
   }
 }
