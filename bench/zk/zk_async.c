@@ -1,7 +1,7 @@
 /* A bare asynchronous ZooKeeper client: the practical limit of a client on this server.
  *   zk_async read   HOSTS ROOT     zoo_aget_children + zoo_aget per znode below ROOT, pipelined
  *                                  (ZKB_INFLIGHT znodes in flight, default 2000), over
- *                                  ZKB_SESSIONS sessions (default 2, as flinkbr), znodes dealt in turn
+ *                                  ZKB_SESSIONS sessions (default 2), znodes dealt in turn
  *   zk_async write  HOSTS ROOT N   creates the generated tree in zoo_amulti batches of at most
  *                                  ZKB_BATCH_BYTES serialized bytes (default 256 KiB, well under
  *                                  jute.maxbuffer), ZKB_BATCHES batches in flight (default 8)
