@@ -595,45 +595,46 @@ Result<const std::vector<std::string>*> FlinkCapture::listing(const std::string&
 Status FlinkCapture::capture_legacy_batch(const std::string& counter) {
   const std::string counters = parent_of(counter);
   const std::string cluster = parent_of(counters);
-  const std::vector<std::string>* names = TRY(listing(counters));
-  if (!names) return ok();
-  const std::string first = counter.substr(counters.size() + 1);
-  std::vector<std::string> dirs, counts;
-  for (auto it = std::lower_bound(names->begin(), names->end(), first);
-       it != names->end() && dirs.size() < kBatchJobs; ++it) {
-    const std::string c = join(counters, *it);
-    const flink::NodeInfo info = flink::classify(c);
-    if (info.kind != NodeKind::kLegacyCheckpointCounter) continue;
-    const std::string dir = join(join(cluster, "checkpoints"), info.job_id);
-    if (done_.contains(dir)) continue;
-    dirs.push_back(dir);
-    counts.push_back(c);
-  }
-  if (dirs.size() < 2) return ok();  // capture_set() reads a lone set as well
-  if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
-  legacy_set_ = false;  // checkpoint sets: no `locks` child in this layout
-  return stream_sets(dirs, counts);
+  return stream_batch(counters, counter.substr(counters.size() + 1),
+                      [&](const std::string& name) -> std::optional<SetAndCounter> {
+                        const std::string c = join(counters, name);
+                        const flink::NodeInfo info = flink::classify(c);
+                        if (info.kind != NodeKind::kLegacyCheckpointCounter) return std::nullopt;
+                        return SetAndCounter{join(join(cluster, "checkpoints"), info.job_id), c};
+                      });
 }
 
 Status FlinkCapture::capture_job_batch(const std::string& job) {
   const std::string jobs = parent_of(job);
-  const std::vector<std::string>* names = TRY(listing(jobs));
+  return stream_batch(
+      jobs, job.substr(jobs.size() + 1),
+      [&](const std::string& name) -> std::optional<SetAndCounter> {
+        const std::string j = join(jobs, name);
+        const std::string dir = join(j, "checkpoints");
+        if (flink::classify(join(dir, kAnyCheckpoint)).kind != NodeKind::kCheckpoint)
+          return std::nullopt;
+        return SetAndCounter{dir, join(j, "checkpoint_id_counter")};
+      });
+}
+
+Status FlinkCapture::stream_batch(
+    const std::string& dir, const std::string& from,
+    const std::function<std::optional<SetAndCounter>(const std::string& name)>& set_of) {
+  const std::vector<std::string>* names = TRY(listing(dir));
   if (!names) return ok();
-  const std::string first = job.substr(jobs.size() + 1);
   std::vector<std::string> dirs, counts;
-  for (auto it = std::lower_bound(names->begin(), names->end(), first);
+  for (auto it = std::lower_bound(names->begin(), names->end(), from);
        it != names->end() && dirs.size() < kBatchJobs; ++it) {
-    const std::string j = join(jobs, *it);
-    const std::string dir = join(j, "checkpoints");
-    if (done_.contains(dir) ||
-        flink::classify(join(dir, kAnyCheckpoint)).kind != NodeKind::kCheckpoint)
-      continue;
-    dirs.push_back(dir);
-    counts.push_back(join(j, "checkpoint_id_counter"));
+    auto set = set_of(*it);
+    if (!set || done_.contains(set->dir)) continue;
+    dirs.push_back(std::move(set->dir));
+    counts.push_back(std::move(set->counter));
   }
   if (dirs.size() < 2) return ok();  // capture_set() reads a lone set as well
   if (ctx_.is_cancelled()) return make_error(Errc::kCancelled, "the backup was cancelled");
-  legacy_set_ = false;  // 1.15 and later: every record has its `locks` child
+  // Checkpoint sets: before 1.15 without `locks` children, from 1.15 on with them, which
+  // stream_sets() checks by each record's kind (wants_locks_child).
+  legacy_set_ = false;
   return stream_sets(dirs, counts);
 }
 

@@ -27,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -106,6 +107,15 @@ class FlinkCapture {
   // Flink 1.15 and later: the same for the jobs that follow `job` (jobs/<job>, itself included)
   // in their directory: their checkpoints/ sets, each followed by its checkpoint_id_counter.
   [[nodiscard]] Status capture_job_batch(const std::string& job);
+  // A checkpoint set and the counter read after it.
+  struct SetAndCounter {
+    std::string dir, counter;
+  };
+  // The batch of both: the sets `set_of` gives for the children of `dir` from `from` on (in
+  // byte-wise order; null: not a set), up to kBatchJobs not captured yet, through stream_sets().
+  [[nodiscard]] Status stream_batch(
+      const std::string& dir, const std::string& from,
+      const std::function<std::optional<SetAndCounter>(const std::string& name)>& set_of);
   // The sorted children of `dir`, listed once per backup: a listing only chooses which sets to
   // read together. A job added since is captured at its trigger on its own (capture_set), one
   // gone since is read as gone, as it would be had it gone after a fresh listing. Null when
