@@ -52,6 +52,11 @@ std::pair<std::string, std::string> host_port(const std::string& at) {
   return {host, port};
 }
 
+// host_port's inverse: "10.0.0.1:2181", "[::1]:2181".
+std::string endpoint(const std::string& host, const std::string& port) {
+  return host.find(':') == std::string::npos ? host + ":" + port : "[" + host + "]:" + port;
+}
+
 // Sends all of `data` before `deadline`; an errno, ETIMEDOUT, or 0.
 int send_all(int fd, std::string_view data, Clock::time_point deadline) {
   while (!data.empty()) {
@@ -109,9 +114,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(const Params& p, const Session&
     if (zookeeper_get_connected_host(s.zh(), reinterpret_cast<sockaddr*>(&addr), &len) &&
         ::getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof host, serv, sizeof serv,
                       NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-      return open_at(p, std::string(host).find(':') == std::string::npos
-                            ? std::string(host) + ":" + serv
-                            : "[" + std::string(host) + "]:" + serv);
+      return open_at(p, endpoint(host, serv));
     // Between servers (the C client reconnects on its own): wait for it a moment.
     if (tries == 20)
       return make_error(Errc::kUnavailable,
@@ -134,7 +137,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::connect(const Params& p, const std::
   const std::string creds = TRY(load_credentials(p));
   auto [host, port] = host_port(server);
   std::unique_ptr<Pipeline> pl(new Pipeline());
-  pl->server_ = host.find(':') == std::string::npos ? host + ":" + port : "[" + host + "]:" + port;
+  pl->server_ = endpoint(host, port);
   const size_t slash = p.connect.find('/');
   if (slash != std::string::npos && p.connect.substr(slash) != "/")
     pl->chroot_ = p.connect.substr(slash);
@@ -142,6 +145,13 @@ Result<std::unique_ptr<Pipeline>> Pipeline::connect(const Params& p, const std::
   const std::string at = "ZooKeeper at " + pl->server_;
   auto unavailable = [&](const std::string& what) {
     return make_error(Errc::kUnavailable, at + " " + what, {}, true);
+  };
+  // A send_all or recv_frame that failed while waiting for `answer` ("" or "the ... ").
+  auto io_failed = [&](int err, const std::string& answer) {
+    if (err == ETIMEDOUT)
+      return unavailable("did not answer " + answer + "within " +
+                         std::to_string(p.session_timeout_s) + " s");
+    return unavailable(std::string("closed the connection: ") + std::strerror(err));
   };
 
   addrinfo hints{};
@@ -186,9 +196,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::connect(const Params& p, const std::
   wire::append_connect(out, static_cast<int32_t>(p.session_timeout_s * 1000));
   int err = send_all(pl->fd_.get(), out, deadline);
   if (!err) err = recv_frame(pl->fd_.get(), frame, deadline);
-  if (err == ETIMEDOUT)
-    return unavailable("did not answer within " + std::to_string(p.session_timeout_s) + " s");
-  if (err) return unavailable(std::string("closed the connection: ") + std::strerror(err));
+  if (err) return io_failed(err, "");
   auto hs = wire::decode_connect(frame);
   if (!hs) return unavailable("answered the connection with a malformed handshake");
   if (hs->timeout_ms <= 0) return unavailable("refused a new session");
@@ -210,10 +218,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::connect(const Params& p, const std::
     // The server answers a refusal and closes the connection; it may be closed before the
     // answer is read.
     if (err == ECONNRESET || err == EPIPE) return refused(zerror(ZAUTHFAILED));
-    if (err == ETIMEDOUT)
-      return unavailable("did not answer the authentication within " +
-                         std::to_string(p.session_timeout_s) + " s");
-    if (err) return unavailable(std::string("closed the connection: ") + std::strerror(err));
+    if (err) return io_failed(err, "the authentication ");
     std::string_view body;
     auto h = wire::decode_header(frame, body);
     if (!h || h->xid != wire::kAuthXid)
@@ -227,7 +232,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::connect(const Params& p, const std::
   std::string ops;
   wire::append_multi_op(ops, wire::kGetData, pl->chroot_.empty() ? "/" : pl->chroot_);
   out.clear();
-  wire::append_multi(out, pl->next_xid_++, ops);
+  const int32_t probe_xid = pl->next_xid();
+  wire::append_multi(out, probe_xid, ops);
   wire::append_ping(out);
   err = send_all(pl->fd_.get(), out, deadline);
   for (bool ping_answered = false; !err && !ping_answered;) {
@@ -244,9 +250,9 @@ Result<std::unique_ptr<Pipeline>> Pipeline::connect(const Params& p, const std::
     if (!h) return unavailable("answered a multiRead with a malformed frame");
     if (h->xid == wire::kPingXid) {
       ping_answered = true;  // after the multiRead's answer, or instead of it (3.4)
-    } else if (h->xid == 1 && h->err == ZUNIMPLEMENTED) {
+    } else if (h->xid == probe_xid && h->err == ZUNIMPLEMENTED) {
       return std::unique_ptr<Pipeline>();  // 3.5: the session is being closed
-    } else if (h->xid == 1 && h->err == ZOK) {
+    } else if (h->xid == probe_xid && h->err == ZOK) {
       std::vector<wire::MultiResult> results;
       if (!wire::decode_multi(body, {wire::kGetData}, results))
         return unavailable("answered a multiRead with a malformed frame");
@@ -255,9 +261,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::connect(const Params& p, const std::
       return unavailable("answered a multiRead with error " + std::to_string(h->err));
     }
   }
-  if (err == ETIMEDOUT)
-    return unavailable("did not answer within " + std::to_string(p.session_timeout_s) + " s");
-  if (err) return unavailable(std::string("closed the connection: ") + std::strerror(err));
+  if (err) return io_failed(err, "");
   return pl;
 }
 

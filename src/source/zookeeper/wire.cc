@@ -118,7 +118,7 @@ class In {
   bool ok_ = true;
 };
 
-// Appends a string element (ACL ids, child names) and its NUL to `blob`, returning where it
+// Appends a string of an ACL (its scheme or id) and its NUL to `blob`, returning where it
 // starts; the C client hands on "" for a null one.
 size_t element(In& in, std::string& blob) {
   size_t at = blob.size();
@@ -241,10 +241,7 @@ bool decode_multi(std::string_view body, const std::vector<Op>& ops,
     } else {
       // A name is at least its length: the count cannot claim more than what is left.
       size_t n = in.count(4);
-      for (size_t i = 0; i < n && in.ok(); ++i) {
-        auto name = in.buffer();
-        r.names.push_back(name ? *name : std::string_view());
-      }
+      for (size_t i = 0; i < n && in.ok(); ++i) r.names.push_back(in.buffer().value_or(""));
     }
     if (!in.ok()) return false;
   }
@@ -278,30 +275,28 @@ bool decode_acl(std::string_view body, AclReply& out) {
 void ChildrenReply::assign(const std::vector<std::string_view>& list, const Stat& st) {
   blob.clear();
   pointers.clear();
-  std::vector<size_t> at;
-  at.reserve(list.size());
   for (std::string_view name : list) {
-    at.push_back(blob.size());
     blob.append(name);
     blob.push_back('\0');
   }
-  for (size_t a : at) pointers.push_back(blob.data() + a);
+  // Once the blob is whole (appending moves it).
+  size_t at = 0;
+  for (std::string_view name : list) {
+    pointers.push_back(blob.data() + at);
+    at += name.size() + 1;
+  }
   vector = String_vector{static_cast<int32_t>(list.size()), pointers.data()};
   stat = st;
 }
 
 bool decode_children(std::string_view body, ChildrenReply& out) {
   In in(body);
-  out.blob.clear();
-  out.pointers.clear();
   size_t n = in.count(4);
-  std::vector<size_t> at;
-  for (size_t i = 0; i < n && in.ok(); ++i) at.push_back(element(in, out.blob));
-  out.stat = in.stat();
+  std::vector<std::string_view> names;
+  for (size_t i = 0; i < n && in.ok(); ++i) names.push_back(in.buffer().value_or(""));
+  const Stat st = in.stat();
   if (!in.ok()) return false;
-  out.pointers.reserve(n);
-  for (size_t a : at) out.pointers.push_back(out.blob.data() + a);
-  out.vector = String_vector{static_cast<int32_t>(n), out.pointers.data()};
+  out.assign(names, st);
   return true;
 }
 

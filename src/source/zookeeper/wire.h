@@ -44,7 +44,7 @@ inline constexpr int32_t kAuthXid = -4;
 
 // The largest frame accepted from a server: a znode's data is at most jute.maxbuffer (1 MB by
 // default; Flink's Java client refuses larger frames), a listing of a million children of 30
-// bytes is 34 MB. A decoded frame takes at most about 3.5 times its size.
+// bytes is 34 MB. A decoded frame takes at most about 5 times its size.
 inline constexpr uint32_t kMaxFrame = 64u * 1024 * 1024;
 
 // Appends framed packets to `out`.

@@ -65,6 +65,8 @@ class Client : public testsupport::ZkClient {
 
 ZkServer* g_server = nullptr;
 
+std::string payload_of(const std::string& tar);  // below, with the capture's tests
+
 class ZkSourceTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { g_server = new ZkServer(); }
@@ -111,6 +113,12 @@ class ZkSourceTest : public ::testing::Test {
     TaskContext c = ctx();
     c.pin = &outside_the_backup_;
     return c;
+  }
+  // The payload of a backup of `src` with the capture on; log_ then holds that backup's lines.
+  std::string captured_payload(MetadataSource& src) {
+    TaskContext with = capture_ctx();
+    log_.clear();
+    return payload_of(testing::backup_tar(src, with));
   }
   // A Flink job id (32 hex digits): job `j` of a test's own `base`.
   static std::string job_id(int base, int j) {
@@ -622,9 +630,7 @@ TEST_F(ZkSourceTest, FlinkCaptureOfAQuietClusterBacksUpWhatThePlainReadDoes) {
   holder->create(now + "/jobs/" + job(0) + "/checkpoints/" + id(3) + "/locks/l", "", ZOO_EPHEMERAL);
   auto src = make(root);
   const std::string plain = payload_of(backup_tar(*src));
-  TaskContext with = capture_ctx();
-  log_.clear();
-  const std::string captured = payload_of(testing::backup_tar(*src, with));
+  const std::string captured = captured_payload(*src);
   EXPECT_EQ(captured, plain);
   EXPECT_NE(plain.find("/old/checkpoints/" + job(5) + "/" + id(19)), std::string::npos);
   EXPECT_EQ(plain.find("/locks/l\""), std::string::npos);
@@ -663,9 +669,7 @@ TEST_F(ZkSourceTest, FlinkCaptureOfManyLegacyJobsInBatchesKeepsThePlainPayload) 
   c.create(root + "/last", "after the asynchronous creates");
   auto src = make(root);
   const std::string plain = payload_of(backup_tar(*src));
-  TaskContext with = capture_ctx();
-  log_.clear();
-  const std::string captured = payload_of(testing::backup_tar(*src, with));
+  const std::string captured = captured_payload(*src);
   EXPECT_EQ(captured, plain);
   EXPECT_NE(plain.find("/checkpoints/" + job(299) + "/0000000000000000002"), std::string::npos);
   EXPECT_TRUE(
@@ -703,9 +707,7 @@ TEST_F(ZkSourceTest, FlinkCaptureOfManyJobsOf115InBatchesKeepsThePlainPayload) {
   c.create(root + "/last", "after the asynchronous creates");
   auto src = make(root);
   const std::string plain = payload_of(backup_tar(*src));
-  TaskContext with = capture_ctx();
-  log_.clear();
-  const std::string captured = payload_of(testing::backup_tar(*src, with));
+  const std::string captured = captured_payload(*src);
   EXPECT_EQ(captured, plain);
   EXPECT_NE(plain.find("/jobs/" + job(299) + "/checkpoints/0000000000000000002/locks"),
             std::string::npos);
@@ -741,9 +743,7 @@ TEST_F(ZkSourceTest, FlinkCaptureOf115LeavesOutACheckpointBeingSubsumedInAStream
   const std::string plain = payload_of(backup_tar(*src));
   const std::string gone = "/jobs/" + job(1) + "/checkpoints/0000000000000000001\"";
   ASSERT_NE(plain.find(gone), std::string::npos);
-  TaskContext with = capture_ctx();
-  log_.clear();
-  const std::string captured = payload_of(testing::backup_tar(*src, with));
+  const std::string captured = captured_payload(*src);
   EXPECT_EQ(captured.find(gone), std::string::npos) << captured;
   std::string expected = plain;
   const size_t at = expected.rfind('\n', expected.find(gone)) + 1;
